@@ -1,0 +1,30 @@
+"""`flask` sub-commands: `flask users ...`; other groups register themselves here."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from app.services import users as user_service
+from database.session import transaction
+
+users_cli = AppGroup("users", help="Manage the people who can sign in.")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["editor", "admin"]), default="editor", show_default=True)
+@click.password_option(help="Prompted for when not given.")
+def create_user(username: str, role: str, password: str) -> None:
+    """Create a user who can sign in."""
+    with transaction():
+        try:
+            user_service.create_user(username, password, role)
+        except user_service.UserError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"created {role} {username}")
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(users_cli)

@@ -1,0 +1,135 @@
+"""Settings, read only from environment variables, typed and validated at start-up.
+
+Every variable is listed in `.env.example` with its default. Defaults are safe for production
+except `SECRET_KEY`, which must be set there (start-up fails with a clear message otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value we cannot use."""
+
+
+def _str(raw: str) -> str:
+    return raw
+
+
+def _int(raw: str) -> int:
+    return int(raw)
+
+
+def _float(raw: str) -> float:
+    return float(raw)
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true/false, got {raw!r}")
+
+
+_DEV_SECRET = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production by validate()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of every StopSync process. Field name = environment variable name."""
+
+    STOPSYNC_ENV: str = "production"  # production | development | test
+    DATABASE_URL: str = "postgresql+psycopg://stopsync:stopsync@localhost:5432/stopsync"
+    REDIS_URL: str = "redis://localhost:6379/0"
+    # Kept apart from pipeline state so a flood of rate-limit keys never touches the lock.
+    RATELIMIT_STORAGE_URL: str = ""
+    SECRET_KEY: str = _DEV_SECRET
+    LOG_LEVEL: str = "INFO"
+
+    DB_CONNECT_TIMEOUT_S: int = 5
+    DB_STATEMENT_TIMEOUT_MS: int = 15000
+    DB_POOL_SIZE: int = 5
+
+    FORCE_HTTPS: bool = False
+    HSTS_ENABLED: bool = False
+    SESSION_COOKIE_SECURE: bool = True
+    TRUST_PROXY_HOPS: int = 0
+
+    RATELIMIT_DEFAULT: str = "600 per minute"
+    RATELIMIT_WRITE: str = "60 per minute"
+    RATELIMIT_LOGIN: str = "10 per minute"
+    RATELIMIT_RUN_TRIGGER: str = "5 per hour"
+
+    PIPELINE_CRON: str = "0 2 * * *"  # nightly, UTC
+    PIPELINE_TIMEZONE: str = "UTC"
+    PIPELINE_LOCK_TTL_S: int = 120
+    PIPELINE_HEARTBEAT_S: int = 10
+    PIPELINE_REQUEST_POLL_S: float = 2.0
+    PIPELINE_SOURCE_DIR: str = "data/demo"
+    PIPELINE_CACHE_DIR: str = "data/cache"
+
+    ATLAS_URL: str = ""
+    OSM_URL: str = ""
+    HTTP_TIMEOUT_S: float = 60.0
+    HTTP_RETRIES: int = 3
+    HTTP_MAX_BYTES: int = 2_000_000_000
+
+    BACKUP_DIR: str = "backups"
+    BACKUP_KEEP: int = 7
+    MIGRATOR_BACKUP: bool = False
+    MIGRATOR_DB_WAIT_S: float = 60.0
+
+    @property
+    def ratelimit_storage_url(self) -> str:
+        return self.RATELIMIT_STORAGE_URL or self.REDIS_URL
+
+    def validate(self) -> None:
+        """Refuse combinations that are unsafe or cannot work, with a message naming the variable."""
+        if self.STOPSYNC_ENV not in {"production", "development", "test"}:
+            raise ConfigError(
+                f"STOPSYNC_ENV must be production, development or test, not {self.STOPSYNC_ENV!r}"
+            )
+        if self.STOPSYNC_ENV == "production" and self.SECRET_KEY == _DEV_SECRET:
+            raise ConfigError("SECRET_KEY must be set to a long random value in production")
+        if not self.DATABASE_URL.startswith("postgresql"):
+            raise ConfigError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://...)")
+        if self.PIPELINE_HEARTBEAT_S * 3 > self.PIPELINE_LOCK_TTL_S:
+            raise ConfigError("PIPELINE_LOCK_TTL_S must be at least three heartbeats (PIPELINE_HEARTBEAT_S)")
+
+
+_COERCERS: dict[type | str, Callable[[str], Any]] = {
+    "str": _str,
+    "int": _int,
+    "float": _float,
+    "bool": _bool,
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from `environ` (default: the process environment), then apply overrides."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for field in fields(Settings):
+        if field.name in overrides:
+            values[field.name] = overrides[field.name]
+            continue
+        raw = environ.get(field.name)
+        if raw is None:
+            continue
+        coerce = _COERCERS[field.type if isinstance(field.type, str) else field.type.__name__]
+        try:
+            values[field.name] = coerce(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{field.name}={raw!r} is not a valid {field.type}: {exc}") from None
+    unknown = set(overrides) - {f.name for f in fields(Settings)}
+    if unknown:
+        raise ConfigError(f"unknown settings: {sorted(unknown)}")
+    settings = Settings(**values)
+    settings.validate()
+    return settings

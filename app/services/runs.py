@@ -1,0 +1,50 @@
+"""Recording pipeline runs in PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from database import db
+from database.models import PipelineRun
+
+
+def start_run(trigger: str, requested_by: str | None = None, run_uuid: str | None = None) -> PipelineRun:
+    run = PipelineRun(
+        run_uuid=run_uuid or str(uuid.uuid4()), trigger=trigger, status="running", requested_by=requested_by
+    )
+    db.session.add(run)
+    db.session.flush()
+    return run
+
+
+def finish_run(run: PipelineRun, status: str, error: str | None = None, **fields: Any) -> PipelineRun:
+    run.status = status
+    run.error = error
+    run.finished_at = dt.datetime.now(dt.UTC)
+    for name, value in fields.items():
+        setattr(run, name, value)
+    db.session.flush()
+    return run
+
+
+def recent_runs(limit: int = 50) -> list[PipelineRun]:
+    return list(db.session.scalars(select(PipelineRun).order_by(PipelineRun.id.desc()).limit(limit)))
+
+
+def run_as_dict(run: PipelineRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "run_uuid": run.run_uuid,
+        "trigger": run.trigger,
+        "status": run.status,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "stage_seconds": run.stage_seconds,
+        "counts": run.counts,
+        "source_versions": run.source_versions,
+        "error": run.error,
+    }

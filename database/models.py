@@ -1,0 +1,265 @@
+"""The schema, in two families of tables.
+
+Snapshot tables (`atlas_stops`, `osm_stops`, `matches`, `problems`) hold the result of the latest
+pipeline run. An import replaces their whole content in one transaction.
+
+Persistent tables (`users`, `decisions`, `decision_events`, `manual_matches`, `pipeline_runs`,
+`source_states`, `problem_changes`) hold what people wrote and what runs recorded. No import ever
+deletes a row from them. They refer to snapshot rows only through stable identities (sloid,
+OSM key such as ``node/123``, problem identity), never through foreign keys, so a snapshot can be
+replaced without touching them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from database.base import SRID_WGS84, db
+
+
+def _point() -> Geometry:
+    return Geometry("POINT", srid=SRID_WGS84, spatial_index=True)
+
+
+def _created_at() -> Mapped[dt.datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Snapshot tables: replaced as a whole by every successful import.
+# --------------------------------------------------------------------------------------------
+
+
+class AtlasStop(db.Model):
+    """One registry stop (an ATLAS traffic point or service point, or another registry's stop)."""
+
+    __tablename__ = "atlas_stops"
+
+    sloid: Mapped[str] = mapped_column(String(100), primary_key=True)
+    source: Mapped[str] = mapped_column(String(40), nullable=False)
+    uic_number: Mapped[int | None] = mapped_column(Integer, index=True)
+    designation: Mapped[str | None] = mapped_column(String(100))
+    designation_official: Mapped[str | None] = mapped_column(String(200))
+    operator_abbr: Mapped[str | None] = mapped_column(String(60), index=True)
+    operator_name: Mapped[str | None] = mapped_column(String(200))
+    means_of_transport: Mapped[str | None] = mapped_column(String(200))
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    canton: Mapped[str | None] = mapped_column(String(4))
+    parent_sloid: Mapped[str | None] = mapped_column(String(100))
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    lat: Mapped[float] = mapped_column(Float, nullable=False)
+    lon: Mapped[float] = mapped_column(Float, nullable=False)
+    geom: Mapped[Any] = mapped_column(_point(), nullable=False)
+    row_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class OsmStop(db.Model):
+    """One OpenStreetMap stop object (node, or way reduced to its centre)."""
+
+    __tablename__ = "osm_stops"
+
+    osm_key: Mapped[str] = mapped_column(String(40), primary_key=True)  # "node/123" or "way/45"
+    osm_type: Mapped[str] = mapped_column(String(8), nullable=False)
+    osm_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    version: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(200))
+    uic_ref: Mapped[str | None] = mapped_column(String(40), index=True)
+    uic_name: Mapped[str | None] = mapped_column(String(200))
+    ifopt: Mapped[str | None] = mapped_column(String(100), index=True)
+    local_ref: Mapped[str | None] = mapped_column(String(40))
+    operator: Mapped[str | None] = mapped_column(String(200))
+    network: Mapped[str | None] = mapped_column(String(200))
+    public_transport: Mapped[str | None] = mapped_column(String(40))
+    railway: Mapped[str | None] = mapped_column(String(40))
+    highway: Mapped[str | None] = mapped_column(String(40))
+    amenity: Mapped[str | None] = mapped_column(String(40))
+    aerialway: Mapped[str | None] = mapped_column(String(40))
+    tags: Mapped[dict[str, str]] = mapped_column(JSONB, nullable=False, default=dict)
+    lat: Mapped[float] = mapped_column(Float, nullable=False)
+    lon: Mapped[float] = mapped_column(Float, nullable=False)
+    geom: Mapped[Any] = mapped_column(_point(), nullable=False)
+    row_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class Match(db.Model):
+    """A pair found by the matcher: one registry stop and one OSM object."""
+
+    __tablename__ = "matches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sloid: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    osm_key: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
+    method: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
+    distance_m: Mapped[float] = mapped_column(Float, nullable=False)
+    name_score: Mapped[float | None] = mapped_column(Float)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+
+
+class Problem(db.Model):
+    """A detected disagreement. `identity` is stable across runs for the same underlying issue."""
+
+    __tablename__ = "problems"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identity: Mapped[str] = mapped_column(String(300), nullable=False, unique=True)
+    problem_type: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    sloid: Mapped[str | None] = mapped_column(String(100), index=True)
+    osm_key: Mapped[str | None] = mapped_column(String(40), index=True)
+    operator_abbr: Mapped[str | None] = mapped_column(String(60), index=True)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    lat: Mapped[float] = mapped_column(Float, nullable=False)
+    lon: Mapped[float] = mapped_column(Float, nullable=False)
+    geom: Mapped[Any] = mapped_column(_point(), nullable=False)
+
+
+SNAPSHOT_TABLES = ("atlas_stops", "osm_stops", "matches", "problems")
+
+
+# --------------------------------------------------------------------------------------------
+# Persistent tables: never emptied by an import.
+# --------------------------------------------------------------------------------------------
+
+
+class User(db.Model):
+    """A person who can sign in. Anonymous visitors have no row and may only read."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), nullable=False, unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200), nullable=False)
+    role: Mapped[str] = mapped_column(String(20), nullable=False, default="editor")  # editor | admin
+    api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_at: Mapped[dt.datetime] = _created_at()
+
+
+class Decision(db.Model):
+    """The current human decision on one problem identity; its history is in `decision_events`."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    problem_identity: Mapped[str] = mapped_column(String(300), nullable=False, unique=True)
+    problem_type: Mapped[str] = mapped_column(String(40), nullable=False)
+    sloid: Mapped[str | None] = mapped_column(String(100), index=True)
+    osm_key: Mapped[str | None] = mapped_column(String(40), index=True)
+    decision: Mapped[str] = mapped_column(String(40), nullable=False)
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # active | needs_review | verified_fixed
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="active", index=True)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    review_diff: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, default=list)
+    verified_run_id: Mapped[int | None] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = _created_at()
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+class DecisionEvent(db.Model):
+    """Append-only history of a decision: who did what, and what the pipeline noticed."""
+
+    __tablename__ = "decision_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(30), nullable=False)  # created | updated | flagged | ...
+    decision: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="SET NULL"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    created_at: Mapped[dt.datetime] = _created_at()
+
+
+class ManualMatch(db.Model):
+    """A link (or a forbidden link) between a registry stop and an OSM object, made by a person."""
+
+    __tablename__ = "manual_matches"
+    __table_args__ = (UniqueConstraint("sloid", "osm_key", name="uq_manual_matches_sloid_osm_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sloid: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    osm_key: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
+    action: Mapped[str] = mapped_column(String(10), nullable=False)  # link | unlink
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="active")  # active | orphaned
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = _created_at()
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+class PipelineRun(db.Model):
+    """One pipeline run, recorded when it starts and updated when it ends."""
+
+    __tablename__ = "pipeline_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    trigger: Mapped[str] = mapped_column(String(20), nullable=False)  # scheduled | manual | cli
+    status: Mapped[str] = mapped_column(String(20), nullable=False, index=True)
+    started_at: Mapped[dt.datetime] = _created_at()
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    stage_seconds: Mapped[dict[str, float]] = mapped_column(JSONB, nullable=False, default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    source_versions: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class SourceState(db.Model):
+    """What we last fetched from a source: validators for conditional requests and the content hash."""
+
+    __tablename__ = "source_states"
+
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    url: Mapped[str | None] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(String(200))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    fetched_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ProblemChange(db.Model):
+    """A problem that appeared or was resolved by a given run: the raw material for trends."""
+
+    __tablename__ = "problem_changes"
+    __table_args__ = (Index("ix_problem_changes_run_id_change", "run_id", "change"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"), nullable=False)
+    problem_identity: Mapped[str] = mapped_column(String(300), nullable=False, index=True)
+    problem_type: Mapped[str] = mapped_column(String(40), nullable=False)
+    change: Mapped[str] = mapped_column(String(10), nullable=False)  # appeared | resolved
+    priority: Mapped[int] = mapped_column(Integer, nullable=False)
+    operator_abbr: Mapped[str | None] = mapped_column(String(60))
+    created_at: Mapped[dt.datetime] = _created_at()

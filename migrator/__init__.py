@@ -1,0 +1,1 @@
+"""One-shot database preparation: wait for PostgreSQL, PostGIS, optional backup, upgrade, exit."""

@@ -1,0 +1,128 @@
+"""Plain records that flow between pipeline stages; they mirror the snapshot tables (minus geometry).
+
+Frozen, slotted dataclasses: cheap to build by the hundred thousand, hashable, safe to share.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ManualAction = Literal["link", "unlink"]
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryStop:
+    """One stop of an official registry (ATLAS traffic point or service point). Mirrors `atlas_stops`."""
+
+    sloid: str
+    source: str
+    uic_number: int | None
+    designation: str | None
+    designation_official: str | None
+    operator_abbr: str | None
+    operator_name: str | None
+    means_of_transport: str | None
+    country_code: str | None
+    canton: str | None
+    parent_sloid: str | None
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+    lat: float
+    lon: float
+    row_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class OsmObject:
+    """One OSM stop object (node, or way reduced to its centre). Mirrors `osm_stops`."""
+
+    osm_key: str  # "node/123" or "way/45"
+    osm_type: str
+    osm_id: int
+    version: int | None
+    name: str | None
+    uic_ref: str | None
+    uic_name: str | None
+    ifopt: str | None
+    local_ref: str | None
+    operator: str | None
+    network: str | None
+    public_transport: str | None
+    railway: str | None
+    highway: str | None
+    amenity: str | None
+    aerialway: str | None
+    tags: dict[str, str]
+    lat: float
+    lon: float
+    row_hash: str
+
+    @property
+    def sloid_tag(self) -> str | None:
+        """`ref:sloid`, the identifier some mappers use instead of `ref:IFOPT`."""
+        return self.tags.get("ref:sloid")
+
+    @property
+    def is_station(self) -> bool:
+        """A station area (not a place where a vehicle stops): excluded from platform matching."""
+        if self.public_transport == "stop_position" or self.aerialway == "station":
+            return False
+        return self.public_transport == "station" or self.railway == "station"
+
+    def __hash__(self) -> int:  # tags is a dict; the key identifies the object
+        return hash(self.osm_key)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRecord:
+    """A pair found by the matcher. Mirrors `matches`."""
+
+    sloid: str
+    osm_key: str
+    method: str
+    distance_m: float
+    name_score: float | None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.sloid, self.osm_key, self.method))
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemRecord:
+    """A detected disagreement. Mirrors `problems`; `identity` is stable across runs."""
+
+    identity: str
+    problem_type: str
+    priority: int
+    sloid: str | None
+    osm_key: str | None
+    operator_abbr: str | None
+    distance_m: float | None
+    message: str
+    details: dict[str, Any]
+    lat: float
+    lon: float
+
+    def __hash__(self) -> int:
+        return hash(self.identity)
+
+
+@dataclass(frozen=True, slots=True)
+class ManualLink:
+    """A person's instruction to the matcher: link this pair, or never link it."""
+
+    sloid: str
+    osm_key: str
+    action: ManualAction
+
+
+def problem_identity(problem_type: str, sloid: str | None, osm_key: str | None) -> str:
+    """The stable key of a problem: the same underlying issue gets the same key in every run."""
+    return f"{problem_type}:{sloid or '-'}:{osm_key or '-'}"
+
+
+def osm_key(osm_type: str, osm_id: int) -> str:
+    return f"{osm_type}/{osm_id}"

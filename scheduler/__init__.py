@@ -1,0 +1,1 @@
+"""The APScheduler worker: runs the pipeline on its schedule and on request."""

@@ -1,0 +1,100 @@
+"""Both compose files follow the Compose Specification and keep the migration gate. No engine needed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILES = ["docker-compose.yml", "docker-compose.override.yml"]
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_compose_file_matches_the_compose_specification(name):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(ROOT / name),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("service", ["app", "scheduler"])
+def test_app_and_scheduler_start_only_after_the_migrator_completed(service):
+    depends = load("docker-compose.yml")["services"][service]["depends_on"]
+    assert depends["migrator"] == {"condition": "service_completed_successfully"}
+    assert depends["db"] == {"condition": "service_healthy"}
+    assert depends["redis"] == {"condition": "service_healthy"}
+
+
+def test_migrator_waits_for_a_healthy_database():
+    assert load("docker-compose.yml")["services"]["migrator"]["depends_on"]["db"] == {
+        "condition": "service_healthy"
+    }
+
+
+@pytest.mark.parametrize("service", ["db", "redis", "app", "scheduler"])
+def test_long_running_services_have_healthchecks(service):
+    assert "test" in load("docker-compose.yml")["services"][service]["healthcheck"]
+
+
+def test_only_the_app_publishes_a_port_and_it_is_5001():
+    services = load("docker-compose.yml")["services"]
+    published = {name: svc["ports"] for name, svc in services.items() if "ports" in svc}
+    assert list(published) == ["app"]
+    assert published["app"][0].endswith(":5001:5001")
+
+
+def test_production_uses_published_images_pinned_by_a_tag_variable():
+    services = load("docker-compose.yml")["services"]
+    for name in ("migrator", "app", "scheduler"):
+        assert services[name]["image"].startswith("ghcr.io/"), name
+        assert "${STOPSYNC_TAG" in services[name]["image"], name
+        assert "build" not in services[name]
+        assert "volumes" not in services[name] or all(
+            not str(volume).startswith(".") for volume in services[name]["volumes"]
+        )
+
+
+def test_database_and_redis_are_on_an_internal_network():
+    compose = load("docker-compose.yml")
+    assert compose["networks"]["backend"]["internal"] is True
+    assert compose["services"]["db"]["networks"] == ["backend"]
+    assert compose["services"]["redis"]["networks"] == ["backend"]
+
+
+def test_test_service_sits_behind_a_profile():
+    assert load("docker-compose.yml")["services"]["test"]["profiles"] == ["test"]
+
+
+def test_override_builds_from_source_and_bind_mounts_it_for_live_reload():
+    services = load("docker-compose.override.yml")["services"]
+    for name in ("migrator", "app", "scheduler"):
+        assert services[name]["build"]["target"] == "dev"
+        assert ".:/srv/stopsync" in services[name]["volumes"]
+    assert services["app"]["environment"]["FLASK_DEBUG"] == "1"
+    assert services["test"]["build"]["target"] == "test"
+
+
+def test_dockerfile_has_the_four_stages_a_non_root_user_and_a_healthcheck():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for stage in ("AS base", "AS dev", "AS test", "AS prod"):
+        assert stage in dockerfile
+    assert "USER stopsync" in dockerfile
+    assert "HEALTHCHECK" in dockerfile
+    assert 'ENTRYPOINT ["/srv/stopsync/entrypoint.sh"]' in dockerfile
