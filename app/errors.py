@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 logger = logging.getLogger(__name__)
@@ -58,6 +61,40 @@ def register_error_handlers(app: Flask) -> None:
                     response.headers[key] = value
             return response
         return render_template("error.html", status=status, title=exc.name, message=exc.description), status
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeoutError)
+    @app.errorhandler(DBAPIError)
+    def handle_database_unavailable(exc: Exception):
+        # Connection refused, dropped, or pool exhausted: tell the client to retry soon. The pool
+        # (pool_pre_ping) replaces dead connections, so the app recovers without a restart.
+        if (
+            isinstance(exc, DBAPIError)
+            and not isinstance(exc, OperationalError)
+            and not exc.connection_invalidated
+        ):
+            return handle_unexpected(exc)
+        from database import db
+
+        with contextlib.suppress(Exception):  # the connection may already be gone
+            db.session.rollback()
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        if _wants_json():
+            response = json_error(503, "database_unavailable", "The database is not reachable; retry shortly")
+        else:
+            response = app.make_response(
+                (
+                    render_template(
+                        "error.html",
+                        status=503,
+                        title="Service Unavailable",
+                        message="The database is not reachable; retry shortly.",
+                    ),
+                    503,
+                )
+            )
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):

@@ -13,6 +13,8 @@ from flask import current_app
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import text
 
+from database.migrations.env_helpers import include_object
+
 logger = logging.getLogger("alembic.env")
 
 # Any fixed 64-bit number shared by every migrator of this project.
@@ -20,13 +22,6 @@ MIGRATION_ADVISORY_LOCK_ID = 0x53_54_4F_50_53_59_4E_43  # "STOPSYNC"
 
 config = context.config
 target_db = current_app.extensions["migrate"].db
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    # PostGIS owns these; they are not part of our schema.
-    if type_ == "table" and name in {"spatial_ref_sys"}:
-        return False
-    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
 
 def _configure(connection) -> None:
