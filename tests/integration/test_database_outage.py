@@ -11,7 +11,7 @@ def test_requests_fail_fast_with_503_json_while_postgres_is_down_and_recover(sta
     if stack.postgres is None:
         pytest.skip("needs the harness's own PostgreSQL to stop and start it")
     assert client.get("/api/v1/pipeline/runs").status_code == 200
-    stack.postgres.stop(mode="immediate")
+    stack.postgres.stop(mode="fast")
     try:
         started = time.monotonic()
         response = client.get("/api/v1/pipeline/runs")
