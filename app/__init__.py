@@ -38,6 +38,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     _bind_extensions(app, settings)
     _register_blueprints(app)
     register_error_handlers(app)
+    _init_auth(app)
     _register_cli(app)
     return app
 
@@ -95,6 +96,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(pages_bp)
+
+
+def _init_auth(app: Flask) -> None:
+    from app.auth import init_auth
+
+    init_auth(app)
 
 
 def _register_cli(app: Flask) -> None:

@@ -26,5 +26,17 @@ def create_user(username: str, role: str, password: str) -> None:
     click.echo(f"created {role} {username}")
 
 
+@users_cli.command("token")
+@click.argument("username")
+def issue_token(username: str) -> None:
+    """Give USERNAME a new API token (the previous one stops working) and print it once."""
+    with transaction():
+        user = user_service.get_by_username(username)
+        if user is None:
+            raise click.ClickException(f"no user {username!r}")
+        token = user_service.issue_api_token(user)
+    click.echo(token)
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users_cli)

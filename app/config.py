@@ -59,6 +59,7 @@ class Settings:
     FORCE_HTTPS: bool = False
     HSTS_ENABLED: bool = False
     SESSION_COOKIE_SECURE: bool = True
+    SESSION_LIFETIME_HOURS: int = 12  # a sign-in lasts this long, then the cookie is refused
     TRUST_PROXY_HOPS: int = 0
 
     RATELIMIT_DEFAULT: str = "600 per minute"

@@ -1,0 +1,211 @@
+"""Factories for API and page tests: users, sign-in, API tokens and snapshot rows.
+
+Every factory commits, so the rows are visible to the test client's requests (another session).
+Snapshot rows get sensible defaults; pass only what the test is about.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from typing import Any
+
+from flask.testing import FlaskClient
+from geoalchemy2 import WKTElement
+
+from app.services import users as user_service
+from database import db
+from database.base import SRID_WGS84
+from database.models import AtlasStop, Decision, DecisionEvent, Match, OsmStop, Problem, User
+
+DEFAULT_PASSWORD = "correct horse battery staple"
+_sequence = itertools.count(1)
+
+
+def _point(lon: float, lat: float) -> WKTElement:
+    return WKTElement(f"POINT({lon} {lat})", srid=SRID_WGS84)
+
+
+def _hash(*parts: Any) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+def create_user(username: str | None = None, role: str = "editor", password: str = DEFAULT_PASSWORD) -> User:
+    """A committed, active user."""
+    user = user_service.create_user(username or f"user{next(_sequence)}", password, role)
+    db.session.commit()
+    return user
+
+
+def csrf_token(client: FlaskClient) -> str:
+    """The CSRF token of the client's current session (starting one if needed)."""
+    response = client.get("/api/v1/me")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()["csrf_token"]
+
+
+def login(client: FlaskClient, username: str, password: str = DEFAULT_PASSWORD) -> str:
+    """Sign the test client in through POST /login; returns the CSRF token for its writes."""
+    response = client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": csrf_token(client)}
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert not response.headers["Location"].startswith("/login"), "sign-in failed"
+    # Signing in starts a fresh session, so the token changes.
+    return csrf_token(client)
+
+
+def login_as(client: FlaskClient, role: str = "editor") -> tuple[User, str]:
+    """Create a user with `role`, sign the client in; returns (user, csrf token)."""
+    user = create_user(role=role)
+    return user, login(client, user.username)
+
+
+def api_token(user: User) -> str:
+    """A fresh API token for `user` (committed)."""
+    token = user_service.issue_api_token(user)
+    db.session.commit()
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- snapshot rows ---------------------------------------------------------------------------
+
+
+def atlas_stop(
+    sloid: str | None = None, *, lat: float = 47.1410, lon: float = 9.5209, **fields: Any
+) -> AtlasStop:
+    """A registry stop (defaults: somewhere in Vaduz)."""
+    n = next(_sequence)
+    values: dict[str, Any] = {
+        "sloid": sloid or f"ch:1:sloid:{7000 + n}:0:1",
+        "source": "atlas",
+        "uic_number": 8500000 + n,
+        "designation": None,
+        "designation_official": f"Stop {n}",
+        "operator_abbr": "LIEmobil",
+        "operator_name": "Verkehrsbetrieb LIECHTENSTEINmobil",
+        "means_of_transport": "BUS",
+        "country_code": "LI",
+        "lat": lat,
+        "lon": lon,
+    }
+    values.update(fields)
+    stop = AtlasStop(**values, geom=_point(lon, lat), row_hash=_hash(values))
+    db.session.add(stop)
+    db.session.commit()
+    return stop
+
+
+def osm_stop(
+    osm_key: str | None = None,
+    *,
+    lat: float = 47.1411,
+    lon: float = 9.5210,
+    tags: dict | None = None,
+    **fields: Any,
+) -> OsmStop:
+    """An OSM stop node (defaults: a bus platform next to the default registry stop)."""
+    n = next(_sequence)
+    key = osm_key or f"node/{1000000 + n}"
+    osm_type, _, osm_id = key.partition("/")
+    values: dict[str, Any] = {
+        "osm_key": key,
+        "osm_type": osm_type,
+        "osm_id": int(osm_id),
+        "version": 1,
+        "name": f"Stop {n}",
+        "public_transport": "platform",
+        "highway": "bus_stop",
+        "lat": lat,
+        "lon": lon,
+    }
+    values.update(fields)
+    stop = OsmStop(
+        **values, tags=tags or {"name": values["name"]}, geom=_point(lon, lat), row_hash=_hash(values)
+    )
+    db.session.add(stop)
+    db.session.commit()
+    return stop
+
+
+def match(
+    sloid: str, osm_key: str, *, method: str = "exact_uic", distance_m: float = 5.0, **fields: Any
+) -> Match:
+    row = Match(sloid=sloid, osm_key=osm_key, method=method, distance_m=distance_m, **fields)
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def problem(
+    problem_type: str = "distance",
+    *,
+    sloid: str | None = None,
+    osm_key: str | None = None,
+    priority: int = 2,
+    lat: float = 47.1410,
+    lon: float = 9.5209,
+    identity: str | None = None,
+    **fields: Any,
+) -> Problem:
+    """A problem row; `identity` defaults to the pipeline's `<type>:<sloid or ->:<osm key or ->`."""
+    values: dict[str, Any] = {
+        "identity": identity or f"{problem_type}:{sloid or '-'}:{osm_key or '-'}",
+        "problem_type": problem_type,
+        "priority": priority,
+        "sloid": sloid,
+        "osm_key": osm_key,
+        "operator_abbr": "LIEmobil",
+        "distance_m": None,
+        "message": f"{problem_type} problem",
+        "details": {},
+        "lat": lat,
+        "lon": lon,
+    }
+    values.update(fields)
+    row = Problem(**values, geom=_point(lon, lat))
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def matched_pair(
+    *,
+    lat: float = 47.1410,
+    lon: float = 9.5209,
+    distance_m: float = 30.0,
+    method: str = "exact_uic",
+    **atlas: Any,
+) -> tuple[AtlasStop, OsmStop, Match]:
+    """A registry stop, an OSM stop a little north-east of it, and the match between them."""
+    stop = atlas_stop(lat=lat, lon=lon, **atlas)
+    node = osm_stop(lat=lat + 0.0002, lon=lon + 0.0002, name=stop.designation_official)
+    return stop, node, match(stop.sloid, node.osm_key, method=method, distance_m=distance_m)
+
+
+def decision(
+    problem_identity: str, value: str = "not_a_problem", *, author: User | None = None, **fields: Any
+):
+    """A decision with its `created` history event, written directly (bypassing the service)."""
+    row = Decision(
+        problem_identity=problem_identity,
+        problem_type=problem_identity.split(":", 1)[0],
+        decision=value,
+        note=fields.pop("note", ""),
+        author_id=author.id if author else None,
+        **fields,
+    )
+    db.session.add(row)
+    db.session.flush()
+    db.session.add(
+        DecisionEvent(decision_id=row.id, action="created", decision=value, author_id=row.author_id)
+    )
+    db.session.commit()
+    return row
