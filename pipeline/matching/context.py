@@ -1,0 +1,183 @@
+"""Shared state of one matching run: spatial indexes, identifier lookups and the commit gateway.
+
+Stages never mutate state themselves; they propose pairs and call `MatchContext.commit`, which
+records the match and locks both sides at once, so a later stage only ever sees what is left.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from pipeline.geo import haversine_m, project
+from pipeline.matching.normalize import best_name_score, normalise_ref
+from pipeline.records import MatchRecord, OsmObject, RegistryStop
+
+
+def parse_uic(value: str | None) -> int | None:
+    """An OSM `uic_ref` as an integer number, or None when it is not one ("8503000;8503001" → None)."""
+    if not value:
+        return None
+    value = value.strip()
+    return int(value) if value.isdigit() else None
+
+
+def osm_names(obj: OsmObject) -> tuple[str | None, ...]:
+    """Every name an OSM object is known by, best first."""
+    return (obj.uic_name, obj.name, obj.tags.get("official_name"), obj.tags.get("gtfs:name"))
+
+
+def is_platform_level(stop: RegistryStop) -> bool:
+    """Traffic points are platforms; service points are whole stops (and may match a station object)."""
+    return stop.source.endswith("traffic_point")
+
+
+@dataclass
+class SpatialIndex:
+    """A KD-tree over LV95 metres of a list of points."""
+
+    xy: np.ndarray
+    tree: cKDTree
+
+    @classmethod
+    def build(cls, lat: Sequence[float], lon: Sequence[float]) -> SpatialIndex:
+        xy = project(np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64))
+        return cls(xy=xy, tree=cKDTree(xy if len(xy) else np.empty((0, 2))))
+
+    def within(self, points: np.ndarray, radius_m: float) -> list[list[int]]:
+        if len(self.xy) == 0 or len(points) == 0:
+            return [[] for _ in range(len(points))]
+        return list(self.tree.query_ball_point(points, r=radius_m))
+
+
+@dataclass
+class MatchContext:
+    """Inputs, indexes and the growing result of one matching run."""
+
+    registry: list[RegistryStop]
+    osm: list[OsmObject]
+    forbidden: set[tuple[str, str]] = field(default_factory=set)
+    matches: list[MatchRecord] = field(default_factory=list)
+    matched_registry: set[int] = field(default_factory=set)
+    used_osm: set[int] = field(default_factory=set)
+    stage_counts: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.registry_index = SpatialIndex.build(
+            [s.lat for s in self.registry], [s.lon for s in self.registry]
+        )
+        self.osm_index = SpatialIndex.build([o.lat for o in self.osm], [o.lon for o in self.osm])
+        self.registry_by_sloid = {s.sloid: i for i, s in enumerate(self.registry)}
+        self.osm_by_key = {o.osm_key: i for i, o in enumerate(self.osm)}
+        self.registry_by_number: dict[int, list[int]] = defaultdict(list)
+        for i, s in enumerate(self.registry):
+            if s.uic_number is not None:
+                self.registry_by_number[s.uic_number].append(i)
+        self.osm_uic: list[int | None] = [parse_uic(o.uic_ref) for o in self.osm]
+        self.osm_by_uic: dict[int, list[int]] = defaultdict(list)
+        self.osm_by_identifier: dict[str, list[int]] = defaultdict(list)
+        for i, o in enumerate(self.osm):
+            if self.osm_uic[i] is not None:
+                self.osm_by_uic[self.osm_uic[i]].append(i)
+            for ident in {o.ifopt, o.sloid_tag}:
+                if ident:
+                    self.osm_by_identifier[ident.strip()].append(i)
+        self.registry_refs = [normalise_ref(s.designation) for s in self.registry]
+        self.osm_refs = [normalise_ref(o.local_ref or o.tags.get("ref")) for o in self.osm]
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def distance_m(self, reg_i: int, osm_i: int) -> float:
+        s, o = self.registry[reg_i], self.osm[osm_i]
+        return haversine_m(s.lat, s.lon, o.lat, o.lon)
+
+    def name_score(self, reg_i: int, osm_i: int) -> float:
+        return best_name_score(self.registry[reg_i].designation_official, osm_names(self.osm[osm_i]))
+
+    def unmatched_registry(self) -> list[int]:
+        return [i for i in range(len(self.registry)) if i not in self.matched_registry]
+
+    def pair_rejection(
+        self, reg_i: int, osm_i: int, allow_station: bool = False, allow_matched_registry: bool = False
+    ) -> str | None:
+        """The rule that forbids pairing these two in a proximity stage, or None if the pair is allowed.
+
+        Shared by the name and distance stages and by the "why not matched" explanation.
+        """
+        stop, obj = self.registry[reg_i], self.osm[osm_i]
+        if (stop.sloid, obj.osm_key) in self.forbidden:
+            return "manual_unlink"
+        if osm_i in self.used_osm:
+            return "osm_already_matched"
+        if reg_i in self.matched_registry and not allow_matched_registry:
+            return "registry_already_matched"
+        if obj.is_station and not allow_station and is_platform_level(stop):
+            return "osm_is_station"
+        reg_ref, osm_ref = self.registry_refs[reg_i], self.osm_refs[osm_i]
+        if reg_ref is not None and osm_ref is not None and reg_ref != osm_ref:
+            return "local_ref_contradicts_designation"
+        osm_uic = self.osm_uic[osm_i]
+        if (
+            osm_uic is not None
+            and stop.uic_number is not None
+            and osm_uic != stop.uic_number
+            and osm_uic in self.registry_by_number
+        ):
+            return "uic_ref_names_another_registry_stop"
+        ident = obj.ifopt or obj.sloid_tag
+        if ident and ident != stop.sloid and ident in self.registry_by_sloid:
+            return "ifopt_names_another_registry_stop"
+        return None
+
+    # -- the only mutation --------------------------------------------------------------------
+
+    def commit(
+        self,
+        reg_i: int,
+        osm_i: int,
+        method: str,
+        evidence: dict[str, Any],
+        *,
+        lock_registry: bool = True,
+    ) -> MatchRecord:
+        """Record a match and lock the OSM object (and, by default, the registry stop)."""
+        stop, obj = self.registry[reg_i], self.osm[osm_i]
+        record = MatchRecord(
+            sloid=stop.sloid,
+            osm_key=obj.osm_key,
+            method=method,
+            distance_m=round(self.distance_m(reg_i, osm_i), 2),
+            name_score=self.name_score(reg_i, osm_i),
+            evidence=evidence,
+        )
+        self.matches.append(record)
+        self.used_osm.add(osm_i)
+        if lock_registry:
+            self.matched_registry.add(reg_i)
+        self.stage_counts[method] = self.stage_counts.get(method, 0) + 1
+        return record
+
+    def commit_greedy(
+        self,
+        proposals: Iterable[tuple[tuple[Any, ...], int, int, dict[str, Any]]],
+        method: str,
+        multi: set[int] | None = None,
+    ) -> int:
+        """Commit one-to-one from proposals (sort_key, reg_i, osm_i, evidence), best key first.
+
+        Registry stops in `multi` may take several objects (a whole stop: platforms, stop positions).
+        Sorting by a key that ends in the two ids makes the outcome independent of input order.
+        """
+        committed = 0
+        multi = multi or set()
+        for _key, reg_i, osm_i, evidence in sorted(proposals, key=lambda p: p[0]):
+            if osm_i in self.used_osm or (reg_i in self.matched_registry and reg_i not in multi):
+                continue
+            self.commit(reg_i, osm_i, method, evidence)
+            committed += 1
+        return committed

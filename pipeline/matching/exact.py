@@ -1,0 +1,118 @@
+"""Stage 1: exact identifiers.
+
+1a. registry sloid == OSM `ref:IFOPT` or `ref:sloid`: every OSM object naming the sloid is linked.
+1b. registry UIC number == OSM `uic_ref`:
+    - the number names exactly one registry stop: every OSM object with that `uic_ref` is linked to it
+      (one stop, several OSM objects: platform, stop position, station);
+    - the number names several registry stops (platforms): pairs are refined by `designation` ==
+      `local_ref` (normalised: "01" == "1"); OSM objects without a usable `local_ref` are left to the
+      later stages, which still enforce the UIC number.
+One-to-many is allowed here only from a registry stop to OSM objects; an OSM object is linked once.
+"""
+
+from __future__ import annotations
+
+from pipeline.matching.context import MatchContext
+from pipeline.matching.params import METHOD_EXACT_SLOID, METHOD_EXACT_UIC, METHOD_EXACT_UIC_LOCAL_REF
+
+
+def match_by_sloid(ctx: MatchContext) -> int:
+    """1a: `ref:IFOPT` / `ref:sloid` equal to the registry sloid."""
+    committed = 0
+    for ident in sorted(ctx.osm_by_identifier):
+        reg_i = ctx.registry_by_sloid.get(ident)
+        if reg_i is None or reg_i in ctx.matched_registry:
+            continue
+        stop = ctx.registry[reg_i]
+        linked = False
+        for osm_i in sorted(ctx.osm_by_identifier[ident], key=lambda i: ctx.osm[i].osm_key):
+            if osm_i in ctx.used_osm or (stop.sloid, ctx.osm[osm_i].osm_key) in ctx.forbidden:
+                continue
+            tag = "ref:IFOPT" if ctx.osm[osm_i].ifopt == ident else "ref:sloid"
+            ctx.commit(
+                reg_i,
+                osm_i,
+                METHOD_EXACT_SLOID,
+                {"stage": 1, "rule": f"sloid == {tag}", "identifier": ident},
+                lock_registry=False,
+            )
+            linked = True
+        if linked:
+            ctx.matched_registry.add(reg_i)
+            committed += 1
+    return committed
+
+
+def match_by_uic(ctx: MatchContext) -> int:
+    """1b: UIC number == `uic_ref`, refined by designation == local_ref when the number has several stops."""
+    committed = 0
+    for number in sorted(ctx.osm_by_uic):
+        reg_all = ctx.registry_by_number.get(number)
+        if not reg_all:
+            continue
+        osm_free = sorted(
+            (i for i in ctx.osm_by_uic[number] if i not in ctx.used_osm), key=lambda i: ctx.osm[i].osm_key
+        )
+        if not osm_free:
+            continue
+        if len(reg_all) == 1:
+            reg_i = reg_all[0]
+            if reg_i in ctx.matched_registry:
+                continue
+            sloid = ctx.registry[reg_i].sloid
+            for osm_i in osm_free:
+                if (sloid, ctx.osm[osm_i].osm_key) in ctx.forbidden:
+                    continue
+                ctx.commit(
+                    reg_i,
+                    osm_i,
+                    METHOD_EXACT_UIC,
+                    {
+                        "stage": 1,
+                        "rule": "uic_ref names one registry stop",
+                        "uic": number,
+                        "osm_objects_with_uic": len(ctx.osm_by_uic[number]),
+                    },
+                    lock_registry=False,
+                )
+                committed += 1
+                ctx.matched_registry.add(reg_i)
+            continue
+        committed += _match_by_local_ref(ctx, number, reg_all, osm_free)
+    return committed
+
+
+def _match_by_local_ref(ctx: MatchContext, number: int, reg_all: list[int], osm_free: list[int]) -> int:
+    by_ref: dict[str, list[int]] = {}
+    for reg_i in sorted(reg_all, key=lambda i: ctx.registry[i].sloid):
+        ref = ctx.registry_refs[reg_i]
+        if ref is not None and reg_i not in ctx.matched_registry:
+            # Two registry stops with the same number and designation are duplicates: the first
+            # (lowest sloid) takes the OSM objects, the duplicates problem reports the others.
+            by_ref.setdefault(ref, []).append(reg_i)
+    committed = 0
+    for osm_i in osm_free:
+        ref = ctx.osm_refs[osm_i]
+        if ref is None or ref not in by_ref:
+            continue
+        reg_i = by_ref[ref][0]
+        stop = ctx.registry[reg_i]
+        if (stop.sloid, ctx.osm[osm_i].osm_key) in ctx.forbidden:
+            continue
+        ctx.commit(
+            reg_i,
+            osm_i,
+            METHOD_EXACT_UIC_LOCAL_REF,
+            {
+                "stage": 1,
+                "rule": "uic_ref and local_ref == designation",
+                "uic": number,
+                "designation": stop.designation,
+                "local_ref": ctx.osm[osm_i].local_ref,
+                "registry_stops_with_uic": len(reg_all),
+            },
+            lock_registry=False,
+        )
+        ctx.matched_registry.add(reg_i)
+        committed += 1
+    return committed

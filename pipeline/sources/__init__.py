@@ -1,0 +1,48 @@
+"""Source plug-ins and their registry, by name.
+
+| name  | kind     | files in a source directory                 | live download   |
+|-------|----------|---------------------------------------------|-----------------|
+| atlas | registry | atlas*.csv, atlas*.zip (traffic or service) | GET ATLAS_URL   |
+| osm   | osm      | osm*.json, osm*.osm / *.xml, osm*.osm.pbf   | POST to OSM_URL |
+"""
+
+from __future__ import annotations
+
+from pipeline.sources.atlas import AtlasSource
+from pipeline.sources.base import HttpRequest, ParseOptions, ParseResult, Source, SourceKind
+from pipeline.sources.osm import OsmSource
+
+_REGISTRY: dict[str, Source] = {}
+
+
+def register_source(source: Source) -> None:
+    """Make a source available to the pipeline under `source.name`."""
+    if source.name in _REGISTRY:
+        raise ValueError(f"source {source.name!r} is already registered")
+    _REGISTRY[source.name] = source
+
+
+def get_source(name: str) -> Source:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown source {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def all_sources() -> list[Source]:
+    return list(_REGISTRY.values())
+
+
+register_source(AtlasSource())
+register_source(OsmSource())
+
+__all__ = [
+    "HttpRequest",
+    "ParseOptions",
+    "ParseResult",
+    "Source",
+    "SourceKind",
+    "all_sources",
+    "get_source",
+    "register_source",
+]

@@ -1,0 +1,312 @@
+"""ATLAS, the Swiss official stop registry: the traffic-point and the service-point CSV exports.
+
+Both are `;`-separated UTF-8 (with BOM) CSV, plain or zipped. The format is recognised by its header:
+- traffic points (platforms; `trafficPointElementType`): kept when BOARDING_PLATFORM;
+- service points (whole stops; `isoCountryCode`, `stopPoint`): kept when `stopPoint` is true.
+Both: valid today (validFrom ≤ today ≤ validTo, ISO dates), with WGS84 coordinates, UIC country code in
+`ParseOptions.uic_country_codes`, inside `ParseOptions.boundary`. When both exports are given, a service
+point whose platforms are in the traffic-point export is replaced by them.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import SourceError
+from pipeline.geo import coordinate_problem, in_sanity_bbox
+from pipeline.records import RegistryStop
+from pipeline.sources.base import HttpRequest, ParseOptions, ParseResult, Source, SourceKind, sniff
+
+TRAFFIC_POINT = "traffic_point"
+SERVICE_POINT = "service_point"
+
+COMMON_COLUMNS = (
+    "sloid",
+    "number",
+    "uicCountryCode",
+    "validFrom",
+    "validTo",
+    "designationOfficial",
+    "wgs84East",
+    "wgs84North",
+)
+TRAFFIC_COLUMNS = (
+    *COMMON_COLUMNS,
+    "designation",
+    "trafficPointElementType",
+    "parentSloidServicePoint",
+    "servicePointBusinessOrganisationAbbreviationEn",
+)
+SERVICE_COLUMNS = (
+    *COMMON_COLUMNS,
+    "stopPoint",
+    "isoCountryCode",
+    "meansOfTransport",
+    "businessOrganisationAbbreviationEn",
+)
+SWISS_UIC_COUNTRY = "85"
+
+
+def _detect_format(header: list[str]) -> str:
+    if "trafficPointElementType" in header:
+        return TRAFFIC_POINT
+    if "stopPoint" in header and "isoCountryCode" in header:
+        return SERVICE_POINT
+    raise ValueError(
+        "wrong columns: neither the traffic-point export (trafficPointElementType) nor the service-point "
+        f"export (stopPoint, isoCountryCode); got {', '.join(header[:8])}{'...' if len(header) > 8 else ''}"
+    )
+
+
+@contextmanager
+def _open_text(path: Path) -> Iterator[io.TextIOBase]:
+    """The CSV text of a plain or zipped export (the first .csv member of a zip)."""
+    with path.open("rb") as raw:
+        head = raw.read(4096)
+    sniff("atlas", path, head)
+    if head.startswith(b"PK"):
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as exc:
+            raise SourceError("atlas", f"broken zip archive: {exc}", path=path.name) from None
+        with archive:
+            members = [n for n in archive.namelist() if n.lower().endswith(".csv")]
+            if not members:
+                raise SourceError("atlas", "zip archive holds no .csv file", path=path.name)
+            with archive.open(members[0]) as member:
+                yield io.TextIOWrapper(member, encoding="utf-8-sig", newline="")
+        return
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        yield handle
+
+
+def _float(value: str) -> float:
+    return float(value) if value else float("nan")
+
+
+def _date(value: str) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+class AtlasSource(Source):
+    name = "atlas"
+    kind = SourceKind.REGISTRY
+    file_patterns = ("atlas*.csv", "atlas*.csv.zip", "atlas*.zip")
+
+    def http_request(self, settings: Any) -> HttpRequest | None:
+        url = getattr(settings, "ATLAS_URL", "")
+        if not url:
+            return None
+        return HttpRequest(url=url, suffix=".zip" if url.lower().endswith(".zip") else ".csv")
+
+    def parse(self, paths: Sequence[Path], options: ParseOptions) -> ParseResult[RegistryStop]:
+        stats: dict[str, int] = {}
+        by_format: dict[str, list[RegistryStop]] = {TRAFFIC_POINT: [], SERVICE_POINT: []}
+        for path in paths:
+            fmt, records = self._parse_file(path, options, stats)
+            by_format[fmt].extend(records)
+        traffic, service = by_format[TRAFFIC_POINT], by_format[SERVICE_POINT]
+        if traffic and service:
+            covered = {r.parent_sloid for r in traffic if r.parent_sloid}
+            kept = [r for r in service if r.sloid not in covered]
+            stats["service_points_replaced_by_platforms"] = len(service) - len(kept)
+            service = kept
+        records = self._filter_boundary(traffic + service, options, stats)
+        seen: set[str] = set()
+        unique: list[RegistryStop] = []
+        for record in records:
+            if record.sloid in seen:
+                stats["duplicate_sloid"] = stats.get("duplicate_sloid", 0) + 1
+                continue
+            seen.add(record.sloid)
+            unique.append(record)
+        stats["kept"] = len(unique)
+        return ParseResult(unique, stats)
+
+    def _filter_boundary(
+        self, records: list[RegistryStop], options: ParseOptions, stats: dict[str, int]
+    ) -> list[RegistryStop]:
+        if options.boundary is None or not records:
+            return records
+        inside = options.boundary.contains(
+            np.array([r.lat for r in records]), np.array([r.lon for r in records])
+        )
+        stats["outside_boundary"] = int((~inside).sum())
+        return [r for r, keep in zip(records, inside.tolist(), strict=True) if keep]
+
+    def _parse_file(
+        self, path: Path, options: ParseOptions, stats: dict[str, int]
+    ) -> tuple[str, list[RegistryStop]]:
+        def fail(reason: str, line: int | None = None) -> SourceError:
+            return SourceError(self.name, reason, line=line, path=path.name)
+
+        def drop(reason: str) -> None:
+            stats[reason] = stats.get(reason, 0) + 1
+
+        records: list[RegistryStop] = []
+        today = options.today.isoformat()
+        codes = options.uic_country_codes
+        line = 1
+        with _open_text(path) as text:
+            reader = csv.reader(text, delimiter=";", strict=True)
+            try:
+                header = next(reader, None)
+                if not header:
+                    raise fail("empty file")
+                header = [h.strip() for h in header]
+                try:
+                    fmt = _detect_format(header)
+                except ValueError as exc:
+                    raise fail(str(exc), line=1) from None
+                required = TRAFFIC_COLUMNS if fmt == TRAFFIC_POINT else SERVICE_COLUMNS
+                missing = [c for c in required if c not in header]
+                if missing:
+                    raise fail(f"wrong columns: missing {', '.join(missing)}", line=1)
+                col = {name: i for i, name in enumerate(header)}
+                width = len(header)
+                get = self._getter(fmt, col)
+                for row in reader:
+                    line = reader.line_num
+                    if len(row) != width:
+                        if len(row) == 1 and not row[0].strip():
+                            continue  # a blank line
+                        raise fail(
+                            f"expected {width} fields, got {len(row)} (truncated or malformed row)", line
+                        )
+                    stats["rows"] = stats.get("rows", 0) + 1
+                    record = self._row(row, get, fmt, today, codes, drop, lambda r, ln=line: fail(r, ln))
+                    if record is not None:
+                        records.append(record)
+            except UnicodeDecodeError as exc:
+                raise fail(f"not UTF-8 text ({exc.reason}); wrong encoding?", line + 1) from None
+            except csv.Error as exc:
+                raise fail(f"malformed CSV: {exc}", reader.line_num) from None
+            except (zipfile.BadZipFile, EOFError) as exc:
+                raise fail(f"broken zip archive: {exc}", line) from None
+        if stats.get("rows", 0) == 0:
+            raise fail("no data rows after the header")
+        stats[f"{fmt}_rows"] = stats.get(f"{fmt}_rows", 0) + len(records)
+        return fmt, records
+
+    @staticmethod
+    def _getter(fmt: str, col: dict[str, int]) -> dict[str, int | None]:
+        def c(*names: str) -> int | None:
+            for name in names:
+                if name in col:
+                    return col[name]
+            return None
+
+        prefix = "servicePointBusinessOrganisation" if fmt == TRAFFIC_POINT else "businessOrganisation"
+        return {
+            "sloid": c("sloid"),
+            "number": c("number"),
+            "country": c("uicCountryCode"),
+            "valid_from": c("validFrom"),
+            "valid_to": c("validTo"),
+            "official": c("designationOfficial"),
+            "designation": c("designation") if fmt == TRAFFIC_POINT else None,
+            "east": c("wgs84East"),
+            "north": c("wgs84North"),
+            "type": c("trafficPointElementType"),
+            "stop_point": c("stopPoint"),
+            "iso": c("isoCountryCode"),
+            "means": c("meansOfTransport"),
+            "canton": c("cantonAbbreviation"),
+            "parent": c("parentSloidServicePoint", "parentSloid") if fmt == TRAFFIC_POINT else None,
+            "abbr": c(f"{prefix}AbbreviationEn", f"{prefix}AbbreviationDe"),
+            "abbr_de": c(f"{prefix}AbbreviationDe"),
+            "org_name": c(f"{prefix}DescriptionEn", f"{prefix}DescriptionDe"),
+        }
+
+    def _row(
+        self,
+        row: list[str],
+        get: dict[str, int | None],
+        fmt: str,
+        today: str,
+        codes: frozenset[str] | None,
+        drop: Callable[[str], None],
+        fail: Callable[[str], SourceError],
+    ) -> RegistryStop | None:
+        def v(key: str) -> str:
+            i = get[key]
+            return row[i].strip() if i is not None else ""
+
+        if fmt == TRAFFIC_POINT and v("type") != "BOARDING_PLATFORM":
+            drop("not_boarding_platform")
+            return None
+        if fmt == SERVICE_POINT and v("stop_point").lower() != "true":
+            drop("not_a_stop")
+            return None
+        valid_from, valid_to = v("valid_from"), v("valid_to")
+        if (valid_from and valid_from > today) or (valid_to and valid_to < today):
+            drop("not_valid_today")
+            return None
+        sloid = v("sloid")
+        if not sloid:
+            drop("no_sloid")
+            return None
+        country = v("country")
+        if codes is not None and country not in codes:
+            drop("other_country")
+            return None
+        east, north = v("east"), v("north")
+        if not east or not north:
+            drop("no_coordinates")
+            return None
+        try:
+            lon, lat = float(east), float(north)
+        except ValueError:
+            raise fail(f"coordinates {east!r}, {north!r} are not numbers") from None
+        problem = coordinate_problem(lat, lon)
+        if problem:
+            raise fail(problem)
+        if country == SWISS_UIC_COUNTRY and not in_sanity_bbox(lat, lon):
+            raise fail(
+                f"Swiss stop {sloid} at lat={lat} lon={lon} lies far outside Switzerland (swapped columns?)"
+            )
+        number = v("number")
+        try:
+            from_date, to_date = _date(valid_from), _date(valid_to)
+        except ValueError:
+            raise fail(f"invalid date {valid_from!r} / {valid_to!r}") from None
+        values = (
+            sloid,
+            number,
+            v("designation"),
+            v("official"),
+            v("abbr"),
+            east,
+            north,
+            valid_from,
+            valid_to,
+        )
+        return RegistryStop(
+            sloid=sloid,
+            source=f"atlas:{fmt}",
+            uic_number=int(number) if number.isdigit() else None,
+            designation=v("designation") or None,
+            designation_official=v("official") or None,
+            operator_abbr=v("abbr") or v("abbr_de") or None,
+            operator_name=v("org_name") or None,
+            means_of_transport=v("means") or None,
+            country_code=v("iso")
+            or ("CH" if country == SWISS_UIC_COUNTRY and fmt == TRAFFIC_POINT else None),
+            canton=v("canton") or None,
+            parent_sloid=v("parent") or None,
+            valid_from=from_date,
+            valid_to=to_date,
+            lat=lat,
+            lon=lon,
+            row_hash=hashlib.sha256("\x1f".join(values).encode()).hexdigest(),
+        )

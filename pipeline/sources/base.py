@@ -1,0 +1,103 @@
+"""What a source is: a name, a kind, where its data comes from, and a parser to plain records.
+
+A new registry (NaPTAN, zHV, ...) is a new module with a `Source` subclass and one
+`register_source(...)` line in `pipeline/sources/__init__.py`; the matcher never changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pipeline.errors import SourceError
+from pipeline.geo import Boundary
+from pipeline.records import OsmObject, RegistryStop
+
+R = TypeVar("R", RegistryStop, OsmObject)
+
+
+class SourceKind(StrEnum):
+    REGISTRY = "registry"
+    OSM = "osm"
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """Filters applied while parsing. `None` switches a filter off (benchmarks, foreign registries)."""
+
+    today: dt.date = field(default_factory=dt.date.today)
+    uic_country_codes: frozenset[str] | None = frozenset({"85"})
+    boundary: Boundary | None = None
+
+
+@dataclass
+class ParseResult(Generic[R]):
+    """Records of one source and what the filters dropped (reason → count)."""
+
+    records: list[R]
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """How to download a source: a GET of `url`, or a POST of `body` (Overpass)."""
+
+    url: str
+    method: str = "GET"
+    body: bytes | None = None
+    content_type: str | None = None
+    suffix: str = ""  # file name suffix of the cached copy (".csv", ".zip", ".json")
+
+
+class Source:
+    """Base class of every source. Subclasses set `name`, `kind`, `file_patterns` and implement `parse`."""
+
+    name: str = ""
+    kind: SourceKind = SourceKind.REGISTRY
+    # Shell patterns of the files this source reads from a source directory (first match wins).
+    file_patterns: tuple[str, ...] = ()
+
+    def http_request(self, settings: Any) -> HttpRequest | None:
+        """The live download for these settings, or None when no URL is configured."""
+        return None
+
+    def find_files(self, directory: Path) -> list[Path]:
+        """The files of this source in `directory`, sorted; raises when there are none."""
+        found: list[Path] = []
+        for pattern in self.file_patterns:
+            found.extend(p for p in sorted(directory.glob(pattern)) if p.is_file() and p not in found)
+        if not found:
+            raise SourceError(
+                self.name, f"no input file in {directory} (looked for {', '.join(self.file_patterns)})"
+            )
+        return found
+
+    def parse(self, paths: Sequence[Path], options: ParseOptions) -> ParseResult[Any]:
+        raise NotImplementedError
+
+
+def sniff(source: str, path: Path, head: bytes) -> None:
+    """Refuse files that are obviously not data: empty, or an HTML error page."""
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not stripped:
+        raise SourceError(source, "empty file", path=path.name)
+    lowered = stripped[:200].lower()
+    if lowered.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        raise SourceError(
+            source, "got an HTML page instead of data (an error page from the server?)", path=path.name
+        )
+
+
+def file_sha256(paths: Sequence[Path]) -> str:
+    """One SHA-256 over the content of all files, in order (the source's content fingerprint)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,256 @@
+"""OpenStreetMap public-transport stops from Overpass JSON, OSM XML or an .osm.pbf extract.
+
+Kept: nodes and ways carrying one of the tags in `STOP_TAGS` (ways reduced to their centre: Overpass
+`center`, else the mean of their node positions). Dropped: objects outside `ParseOptions.boundary`.
+Refused: Overpass error remarks, HTML pages, invalid JSON/XML, impossible coordinates, and an extract
+with objects but none inside the boundary (wrong area or wrong CRS).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import SourceError
+from pipeline.geo import coordinate_problem
+from pipeline.records import OsmObject, osm_key
+from pipeline.sources.base import HttpRequest, ParseOptions, ParseResult, Source, SourceKind, sniff
+from pipeline.sources.overpass import build_query, check_remark
+
+# tag → accepted values (None = any value).
+STOP_TAGS: dict[str, frozenset[str] | None] = {
+    "public_transport": frozenset({"platform", "stop_position", "station", "halt", "stop"}),
+    "highway": frozenset({"bus_stop"}),
+    "railway": frozenset({"station", "halt", "tram_stop", "platform"}),
+    "amenity": frozenset({"ferry_terminal"}),
+    "aerialway": frozenset({"station"}),
+}
+
+RawObject = tuple[
+    str, int, int | None, dict[str, str], float | None, float | None
+]  # type, id, version, tags, lat, lon
+
+
+def is_stop(tags: dict[str, str]) -> bool:
+    """Does this tag set describe a public-transport stop object?"""
+    for key, values in STOP_TAGS.items():
+        value = tags.get(key)
+        if value is not None and (values is None or value in values):
+            return True
+    return False
+
+
+class OsmSource(Source):
+    name = "osm"
+    kind = SourceKind.OSM
+    file_patterns = ("osm*.json", "osm*.osm", "osm*.xml", "osm*.osm.pbf", "*.osm.pbf")
+
+    def http_request(self, settings: Any) -> HttpRequest | None:
+        url = getattr(settings, "OSM_URL", "")
+        if not url:
+            return None
+        timeout = int(getattr(settings, "OVERPASS_QUERY_TIMEOUT_S", 300))
+        from urllib.parse import urlencode
+
+        return HttpRequest(
+            url=url,
+            method="POST",
+            body=urlencode({"data": build_query(timeout)}).encode(),
+            content_type="application/x-www-form-urlencoded",
+            suffix=".json",
+        )
+
+    def parse(self, paths: Sequence[Path], options: ParseOptions) -> ParseResult[OsmObject]:
+        stats: dict[str, int] = {}
+        records: dict[str, OsmObject] = {}
+        for path in paths:
+            for raw in self._read(path, stats):
+                record = self._record(raw, path)
+                if record is not None:
+                    records.setdefault(record.osm_key, record)
+        out = sorted(records.values(), key=lambda r: (r.osm_type, r.osm_id))
+        stats["stop_objects"] = len(out)
+        if options.boundary is not None and out:
+            inside = options.boundary.contains(np.array([r.lat for r in out]), np.array([r.lon for r in out]))
+            stats["outside_boundary"] = int((~inside).sum())
+            if not inside.any():
+                raise SourceError(
+                    self.name,
+                    f"none of the {len(out)} objects lies inside {options.boundary.name} "
+                    "(wrong extract or wrong coordinate system?)",
+                )
+            out = [r for r, keep in zip(out, inside.tolist(), strict=True) if keep]
+        stats["kept"] = len(out)
+        return ParseResult(out, stats)
+
+    # -- readers -------------------------------------------------------------------------------
+
+    def _read(self, path: Path, stats: dict[str, int]) -> Iterator[RawObject]:
+        name = path.name.lower()
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+        sniff(self.name, path, head)
+        if name.endswith(".pbf"):
+            yield from self._read_pbf(path, stats)
+            return
+        first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+        if first in (b"{", b"["):
+            yield from self._read_json(path, stats)
+        elif first == b"<":
+            yield from self._read_xml(path, stats)
+        else:
+            raise SourceError(self.name, "neither JSON nor XML nor PBF", path=path.name, line=1)
+
+    def _read_json(self, path: Path, stats: dict[str, int]) -> Iterator[RawObject]:
+        try:
+            with path.open(encoding="utf-8") as handle:
+                data = json.load(handle)
+        except json.JSONDecodeError as exc:
+            raise SourceError(
+                self.name, f"invalid JSON: {exc.msg}", line=exc.lineno, path=path.name
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise SourceError(self.name, f"not UTF-8 text ({exc.reason})", path=path.name) from None
+        if not isinstance(data, dict) or not isinstance(data.get("elements"), list):
+            raise SourceError(
+                self.name, "JSON without an 'elements' list: not an Overpass response", path=path.name
+            )
+        check_remark(self.name, data.get("remark"))
+        for element in data["elements"]:
+            kind = element.get("type")
+            if kind not in ("node", "way"):
+                continue
+            tags = element.get("tags") or {}
+            stats["elements"] = stats.get("elements", 0) + 1
+            if not is_stop(tags):
+                continue
+            if kind == "node":
+                lat, lon = element.get("lat"), element.get("lon")
+            else:
+                center = element.get("center") or {}
+                lat, lon = center.get("lat"), center.get("lon")
+            yield kind, int(element["id"]), element.get("version"), dict(tags), lat, lon
+
+    def _read_xml(self, path: Path, stats: dict[str, int]) -> Iterator[RawObject]:
+        node_pos: dict[int, tuple[float, float]] = {}
+        ways: list[tuple[int, int | None, dict[str, str], list[int], tuple[float, float] | None]] = []
+        try:
+            # ElementTree never fetches external entities or DTDs, and expat >= 2.4 caps entity
+            # amplification ("billion laughs"), so an Overpass/extract file cannot reach out or explode.
+            for _event, elem in ET.iterparse(path, events=("end",)):  # noqa: S314
+                tag = elem.tag
+                if tag == "remark":
+                    check_remark(self.name, elem.text)
+                elif tag == "node":
+                    node_id = int(elem.get("id"))
+                    lat, lon = float(elem.get("lat")), float(elem.get("lon"))
+                    node_pos[node_id] = (lat, lon)
+                    tags = {t.get("k"): t.get("v") for t in elem.iter("tag")}
+                    stats["elements"] = stats.get("elements", 0) + 1
+                    if tags and is_stop(tags):
+                        version = elem.get("version")
+                        yield "node", node_id, int(version) if version else None, tags, lat, lon
+                    elem.clear()
+                elif tag == "way":
+                    tags = {t.get("k"): t.get("v") for t in elem.iter("tag")}
+                    stats["elements"] = stats.get("elements", 0) + 1
+                    if tags and is_stop(tags):
+                        center = elem.find("center")
+                        pos = (
+                            (float(center.get("lat")), float(center.get("lon")))
+                            if center is not None
+                            else None
+                        )
+                        refs = [int(nd.get("ref")) for nd in elem.iter("nd")]
+                        version = elem.get("version")
+                        ways.append((int(elem.get("id")), int(version) if version else None, tags, refs, pos))
+                    elem.clear()
+        except ET.ParseError as exc:
+            line = exc.position[0] if exc.position else None
+            raise SourceError(self.name, f"invalid XML: {exc}", line=line, path=path.name) from None
+        except (TypeError, ValueError) as exc:
+            raise SourceError(
+                self.name, f"node or way without valid id/lat/lon: {exc}", path=path.name
+            ) from None
+        for way_id, version, tags, refs, pos in ways:
+            if pos is None:
+                pos = _centre([node_pos[r] for r in refs if r in node_pos])
+            lat, lon = pos if pos is not None else (None, None)
+            yield "way", way_id, version, tags, lat, lon
+
+    def _read_pbf(self, path: Path, stats: dict[str, int]) -> Iterator[RawObject]:
+        import osmium
+
+        try:
+            processor = (
+                osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
+                .with_locations()
+                .with_filter(osmium.filter.KeyFilter(*STOP_TAGS))
+            )
+            for obj in processor:
+                tags = {t.k: t.v for t in obj.tags}
+                stats["elements"] = stats.get("elements", 0) + 1
+                if not is_stop(tags):
+                    continue
+                if obj.is_node():
+                    if not obj.location.valid():
+                        continue
+                    yield "node", obj.id, obj.version or None, tags, obj.location.lat, obj.location.lon
+                else:
+                    points = [(n.lat, n.lon) for n in obj.nodes if n.location.valid()]
+                    centre = _centre(points)
+                    lat, lon = centre if centre is not None else (None, None)
+                    yield "way", obj.id, obj.version or None, tags, lat, lon
+        except RuntimeError as exc:
+            raise SourceError(self.name, f"unreadable PBF file: {exc}", path=path.name) from None
+
+    def _record(self, raw: RawObject, path: Path) -> OsmObject | None:
+        kind, obj_id, version, tags, lat, lon = raw
+        key = osm_key(kind, obj_id)
+        if lat is None or lon is None:
+            raise SourceError(
+                self.name, f"{key} has no position (Overpass query without 'out center'?)", path=path.name
+            )
+        problem = coordinate_problem(float(lat), float(lon))
+        if problem:
+            raise SourceError(self.name, f"{key}: {problem}", path=path.name)
+        fingerprint = json.dumps(
+            [kind, obj_id, round(float(lat), 7), round(float(lon), 7), sorted(tags.items())]
+        )
+        return OsmObject(
+            osm_key=key,
+            osm_type=kind,
+            osm_id=obj_id,
+            version=int(version) if version else None,
+            name=tags.get("name"),
+            uic_ref=tags.get("uic_ref"),
+            uic_name=tags.get("uic_name"),
+            ifopt=tags.get("ref:IFOPT"),
+            local_ref=tags.get("local_ref"),
+            operator=tags.get("operator"),
+            network=tags.get("network"),
+            public_transport=tags.get("public_transport"),
+            railway=tags.get("railway"),
+            highway=tags.get("highway"),
+            amenity=tags.get("amenity"),
+            aerialway=tags.get("aerialway"),
+            tags=tags,
+            lat=float(lat),
+            lon=float(lon),
+            row_hash=hashlib.sha256(fingerprint.encode()).hexdigest(),
+        )
+
+
+def _centre(points: Iterable[tuple[float, float]]) -> tuple[float, float] | None:
+    pts = list(points)
+    if len(pts) > 1 and pts[0] == pts[-1]:
+        pts = pts[:-1]  # a closed way repeats its first node
+    if not pts:
+        return None
+    return sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)
