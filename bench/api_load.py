@@ -1,0 +1,263 @@
+"""API load: map bbox, search, stop detail and problem list against gunicorn, from a second process.
+
+Two kinds of load, both from separate processes on loopback:
+- fixed rate (`bench.loadgen`, open loop): latency percentiles at a given request rate, measured from
+  each request's scheduled start. The targets (bbox p99 < 50 ms at 200 requests/s, search p99 < 30 ms)
+  are judged on these runs.
+- saturation (`wrk`, closed loop, a few connections): the most requests per second this machine
+  serves for each endpoint, with the latency at that load.
+
+Request sets are built from the data in the database, seeded, so every run asks the same questions:
+viewports of a 1280x800 px map at zoom 13-16 centred on real stops, search terms taken from real stop
+names (prefixes, whole names, names without diacritics, typos, sloids, UIC numbers, OSM ids), stop
+pages of real stops, and problem-list pages with the filters the review page offers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import subprocess
+import unicodedata
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from bench.common import PYTHON, ROOT, BenchStack, Figure, Server, run_json, say
+
+VIEWPORT_PX = (1280, 800)
+ZOOMS = (13, 14, 15, 16)
+
+
+def viewport_bbox(lat: float, lon: float, zoom: int, size_px: tuple[int, int] = VIEWPORT_PX) -> str:
+    """The bbox a web-mercator map of `size_px` shows at `zoom` centred on (lat, lon)."""
+    deg_per_px = 360.0 / (256 * 2**zoom)
+    half_w = size_px[0] / 2 * deg_per_px
+    half_h = size_px[1] / 2 * deg_per_px * math.cos(math.radians(lat))
+    return f"{lon - half_w:.6f},{lat - half_h:.6f},{lon + half_w:.6f},{lat + half_h:.6f}"
+
+
+def _strip_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def _typo(text: str, rng: random.Random) -> str:
+    if len(text) < 5:
+        return text
+    i = rng.randrange(1, len(text) - 1)
+    return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
+
+
+def build_request_sets(stack: BenchStack, size: int = 2000, seed: int = 5) -> dict[str, list[str]]:
+    """Request paths per endpoint, from the data in the database. Same seed, same paths."""
+    rng = random.Random(seed)
+    atlas = stack.psql(
+        "SELECT sloid, uic_number, designation_official, lat, lon, operator_abbr FROM atlas_stops"
+    )
+    osm = stack.psql("SELECT osm_type, osm_id FROM osm_stops")
+    problem_filters = stack.psql("SELECT DISTINCT problem_type, priority FROM problems")
+    operators = [
+        row[0]
+        for row in stack.psql(
+            "SELECT operator_abbr FROM problems WHERE operator_abbr IS NOT NULL "
+            "GROUP BY operator_abbr ORDER BY count(*) DESC LIMIT 20"
+        )
+    ]
+    if not atlas:
+        raise RuntimeError("no registry stops in the benchmark database: the data load failed")
+    rng.shuffle(atlas)
+
+    bbox = []
+    for i in range(size):
+        _, _, _, lat, lon, _ = atlas[i % len(atlas)]
+        bbox.append("/api/v1/stops?" + urlencode({"bbox": viewport_bbox(lat, lon, ZOOMS[i % len(ZOOMS)])}))
+
+    search: list[str] = []
+    named = [row for row in atlas if row[2]]
+    for i in range(size):
+        sloid, uic, name, *_ = named[i % len(named)]
+        kind = i % 8
+        if kind in (0, 1):  # typing: a prefix of 3-8 characters
+            term = name[: rng.randint(3, min(8, len(name)))]
+        elif kind == 2:
+            term = name
+        elif kind == 3:
+            term = _strip_accents(name).lower()
+        elif kind == 4:
+            term = _typo(name, rng)
+        elif kind == 5:
+            term = sloid
+        elif kind == 6 and uic:
+            term = str(uic)
+        else:
+            osm_type, osm_id = osm[i % len(osm)] if osm else ("node", 1)
+            term = f"{osm_type}/{osm_id}"
+        search.append("/api/v1/search?" + urlencode({"q": term, "limit": 20}))
+
+    detail = []
+    for i in range(size):
+        if i % 2 == 0 or not osm:
+            detail.append(f"/api/v1/stops/atlas/{quote(atlas[i % len(atlas)][0], safe=':')}")
+        else:
+            osm_type, osm_id = osm[i % len(osm)]
+            detail.append(f"/api/v1/stops/osm/{osm_type}/{osm_id}")
+
+    problems = []
+    for i in range(size):
+        params: dict[str, Any] = {"limit": 50}
+        kind = i % 5
+        if kind == 1 and problem_filters:
+            params["type"] = problem_filters[i % len(problem_filters)][0]
+        elif kind == 2 and problem_filters:
+            params["priority"] = problem_filters[i % len(problem_filters)][1]
+        elif kind == 3 and operators:
+            params["operator"] = operators[i % len(operators)]
+        elif kind == 4:
+            _, _, _, lat, lon, _ = atlas[i % len(atlas)]
+            params["bbox"] = viewport_bbox(lat, lon, 12)
+        if i % 3 == 0:
+            params["sort"] = "distance"
+        problems.append("/api/v1/problems?" + urlencode(params))
+    return {"bbox": bbox, "search": search, "detail": detail, "problems": problems}
+
+
+def check_paths(server: Server, sets: dict[str, list[str]], sample: int = 20) -> dict[str, str]:
+    """Ask a few requests of each set once; return {endpoint: problem} for sets that do not answer 200."""
+    import urllib.error
+    import urllib.request
+
+    broken = {}
+    for name, paths in sets.items():
+        for path in paths[:sample]:
+            try:
+                with urllib.request.urlopen(server.base_url + path, timeout=30) as response:  # noqa: S310 - our http URL
+                    response.read()
+            except urllib.error.HTTPError as exc:
+                broken[name] = f"HTTP {exc.code} for {path}"
+                break
+            except OSError as exc:
+                broken[name] = f"{type(exc).__name__} for {path}"
+                break
+    return broken
+
+
+def fixed_rate(
+    server: Server, paths_file: Path, rate: float, duration_s: float, connections: int = 32
+) -> dict[str, Any]:
+    """Run `bench.loadgen` as its own process at `rate` requests/s; its JSON result."""
+    argv = [
+        PYTHON,
+        "-m",
+        "bench.loadgen",
+        "--port",
+        str(server.port),
+        "--paths",
+        str(paths_file),
+        "--rate",
+        str(rate),
+        "--duration",
+        str(duration_s),
+        "--connections",
+        str(connections),
+    ]
+    return run_json(argv, env=_plain_env(), timeout_s=duration_s + 120)
+
+
+def saturation(server: Server, paths_file: Path, duration_s: float, connections: int = 8) -> dict[str, Any]:
+    """Drive one endpoint as fast as `connections` keep-alive connections go, with wrk."""
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed (Debian package wrk)")
+    argv = [
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{int(duration_s)}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(ROOT / "bench" / "wrk_paths.lua"),
+        server.base_url,
+        "--",
+        str(paths_file),
+    ]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60, check=False)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"wrk failed: {result.stderr.strip()[:300]}")
+    data = json.loads(lines[-1])
+    seconds = data["duration_us"] / 1e6
+    errors = sum(data["errors"].values())
+    return {
+        "rate": data["requests"] / seconds,
+        "requests": data["requests"],
+        "errors": errors,
+        "latency_ms": {k: v / 1000 for k, v in data["latency_us"].items()},
+    }
+
+
+def _plain_env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+# endpoint: (fixed rate in requests/s, p99 target in ms or None)
+DEFAULT_PLAN: dict[str, tuple[float, float | None]] = {
+    "bbox": (200.0, 50.0),
+    "search": (100.0, 30.0),
+    "detail": (100.0, None),
+    "problems": (50.0, None),
+}
+
+
+def run_api_load(
+    stack: BenchStack,
+    server: Server,
+    workdir: Path,
+    duration_s: float = 15.0,
+    saturation_s: float = 8.0,
+    plan: dict[str, tuple[float, float | None]] | None = None,
+) -> tuple[list[Figure], dict[str, Any]]:
+    """Every endpoint at its fixed rate, then at saturation; figures and the raw results."""
+    plan = plan or DEFAULT_PLAN
+    sets = build_request_sets(stack)
+    broken = check_paths(server, sets)
+    figures: list[Figure] = []
+    raw: dict[str, Any] = {}
+    for name, (rate, p99_target) in plan.items():
+        paths_file = workdir / f"paths_{name}.txt"
+        paths_file.write_text("\n".join(sets[name]) + "\n")
+        if name in broken:
+            say(f"{name}: not measured ({broken[name]})")
+            figures.append(Figure(f"{name} p99 @ {rate:.0f}/s", None, "ms", p99_target, note=broken[name]))
+            continue
+        say(f"{name}: {rate:.0f} requests/s for {duration_s:.0f} s (open loop)")
+        fixed = fixed_rate(server, paths_file, rate, duration_s)
+        say(f"{name}: saturation with wrk for {saturation_s:.0f} s")
+        sat = saturation(server, paths_file, saturation_s)
+        raw[name] = {"fixed": fixed, "saturation": sat}
+        lat = fixed["latency_ms"]
+        error_note = f"{fixed['errors']} errors" if fixed["errors"] else ""
+        figures += [
+            Figure(f"{name} p50 @ {rate:.0f}/s", lat["p50"], "ms"),
+            Figure(f"{name} p95 @ {rate:.0f}/s", lat["p95"], "ms"),
+            Figure(f"{name} p99 @ {rate:.0f}/s", lat["p99"], "ms", p99_target, note=error_note),
+            Figure(
+                f"{name} achieved rate",
+                fixed["ok_rate"],
+                "req/s",
+                rate * 0.98,
+                lower_is_better=False,
+                note=f"{fixed['mean_bytes'] / 1024:.1f} KiB/response",
+            ),
+            Figure(
+                f"{name} max throughput (wrk -c8)",
+                sat["rate"],
+                "req/s",
+                note=f"p50 {sat['latency_ms']['p50']:.1f} ms, p99 {sat['latency_ms']['p99']:.1f} ms"
+                + (f", {sat['errors']} errors" if sat["errors"] else ""),
+            ),
+        ]
+    return figures, raw
