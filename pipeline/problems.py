@@ -84,9 +84,17 @@ def classify_distance(distance_m: float, operator_abbr: str | None) -> int | Non
     return None
 
 
+_COMMA = re.compile(r"\s*,\s*")
+_SPACES = re.compile(r"\s+")
+
+
 def _same_name(a: str, b: str) -> bool:
-    squash = re.compile(r"\s*,\s*|\s+")
-    return squash.sub(" ", a.strip().lower()) == squash.sub(" ", b.strip().lower())
+    """Equal up to case and spacing around commas and words ("Bern,  Bahnhof" == "bern, bahnhof")."""
+
+    def canon(text: str) -> str:
+        return _SPACES.sub(" ", _COMMA.sub(",", text.strip().lower()))
+
+    return canon(a) == canon(b)
 
 
 def _same_operator(stop: RegistryStop, operator: str) -> bool:

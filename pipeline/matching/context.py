@@ -112,10 +112,7 @@ class MatchContext:
         stop, obj = self.registry[reg_i], self.osm[osm_i]
         if (stop.sloid, obj.osm_key) in self.forbidden:
             return "manual_unlink"
-        if osm_i in self.used_osm:
-            return "osm_already_matched"
-        if reg_i in self.matched_registry and not allow_matched_registry:
-            return "registry_already_matched"
+        # Rules about the pair itself first, then rules about what earlier stages already took.
         if obj.is_station and not allow_station and is_platform_level(stop):
             return "osm_is_station"
         reg_ref, osm_ref = self.registry_refs[reg_i], self.osm_refs[osm_i]
@@ -132,7 +129,18 @@ class MatchContext:
         ident = obj.ifopt or obj.sloid_tag
         if ident and ident != stop.sloid and ident in self.registry_by_sloid:
             return "ifopt_names_another_registry_stop"
+        if osm_i in self.used_osm:
+            return "osm_already_matched"
+        if reg_i in self.matched_registry and not allow_matched_registry:
+            return "registry_already_matched"
         return None
+
+    def replay(self, matches: Iterable[MatchRecord]) -> None:
+        """Load the matches of a finished run (e.g. to explain its outcome) without re-running stages."""
+        for m in matches:
+            self.matches.append(m)
+            self.used_osm.add(self.osm_by_key[m.osm_key])
+            self.matched_registry.add(self.registry_by_sloid[m.sloid])
 
     # -- the only mutation --------------------------------------------------------------------
 

@@ -84,6 +84,7 @@ class OsmSource(Source):
                     self.name,
                     f"none of the {len(out)} objects lies inside {options.boundary.name} "
                     "(wrong extract or wrong coordinate system?)",
+                    path=", ".join(p.name for p in paths),
                 )
             out = [r for r, keep in zip(out, inside.tolist(), strict=True) if keep]
         stats["kept"] = len(out)
@@ -121,7 +122,7 @@ class OsmSource(Source):
             raise SourceError(
                 self.name, "JSON without an 'elements' list: not an Overpass response", path=path.name
             )
-        check_remark(self.name, data.get("remark"))
+        check_remark(self.name, data.get("remark"), path.name)
         for element in data["elements"]:
             kind = element.get("type")
             if kind not in ("node", "way"):
@@ -146,7 +147,7 @@ class OsmSource(Source):
             for _event, elem in ET.iterparse(path, events=("end",)):  # noqa: S314
                 tag = elem.tag
                 if tag == "remark":
-                    check_remark(self.name, elem.text)
+                    check_remark(self.name, elem.text, path.name)
                 elif tag == "node":
                     node_id = int(elem.get("id"))
                     lat, lon = float(elem.get("lat")), float(elem.get("lon"))

@@ -33,9 +33,8 @@ def build_query(timeout_s: int = 300) -> str:
     return SWISS_STOPS_QUERY.format(timeout=int(timeout_s))
 
 
-def check_remark(source: str, remark: Any) -> None:
+def check_remark(source: str, remark: Any, path: str | None = None) -> None:
     """Raise when an Overpass remark reports a failed (and therefore truncated) query."""
     if remark and _REMARK_ERROR.search(str(remark)):
-        raise SourceError(
-            source, f"Overpass reported an error, the data is incomplete: {str(remark).strip()[:300]}"
-        )
+        reason = f"Overpass reported an error, the data is incomplete: {str(remark).strip()[:300]}"
+        raise SourceError(source, reason, path=path)
