@@ -1,0 +1,499 @@
+/* The map page: stops of the viewport from GET /api/v1/stops, clustered, coloured by match status.
+ *
+ * State lives in the URL (filters in the query string, view in #map=zoom/lat/lon) so a view can be
+ * shared and survives a reload. Every move aborts the previous request: only the latest view counts.
+ */
+(function () {
+  "use strict";
+
+  var S = window.StopSync;
+  var mapEl = document.getElementById("map");
+  if (!mapEl || !window.L) return;
+
+  var catalog = S.catalog();
+  var knownMethods = {};
+  catalog.lists.methods.forEach(function (m) {
+    knownMethods[m.code] = true;
+  });
+
+  var LINES_MIN_ZOOM = 15; // below this, match lines are clutter rather than information
+  var DEBOUNCE_MS = 200;
+  var limit = parseInt(mapEl.dataset.limit, 10) || 2000;
+  var stopsUrl = mapEl.dataset.stopsUrl;
+  var filtersForm = document.getElementById("map-filters");
+  var statusEl = document.getElementById("map-status");
+
+  var map = L.map(mapEl, { zoomControl: true, worldCopyJump: true });
+  L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
+    maxZoom: 19,
+    attribution:
+      '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors · ' +
+      "ATLAS: opentransportdata.swiss",
+  }).addTo(map);
+  L.control.scale({ imperial: false }).addTo(map);
+
+  var clusters = L.markerClusterGroup({
+    chunkedLoading: true,
+    maxClusterRadius: 45,
+    disableClusteringAtZoom: 17,
+    spiderfyOnMaxZoom: false,
+    showCoverageOnHover: false,
+    iconCreateFunction: clusterIcon,
+  });
+  var lines = L.layerGroup();
+  map.addLayer(clusters);
+
+  var markersById = {};
+  var pendingPopup = null; // feature id to open once it is loaded (after a search jump)
+  var inflight = null;
+  var debounceTimer = null;
+
+  // ---- markers ------------------------------------------------------------------------------
+
+  var iconCache = {};
+
+  function markerClasses(p) {
+    var classes = ["stop-icon", "kind-" + p.kind];
+    if (p.status === "matched") {
+      classes.push("method-" + (knownMethods[p.method] ? p.method : "other"));
+    } else {
+      classes.push("unmatched-" + p.kind);
+    }
+    if (p.priority) classes.push("has-problem", "prio-" + p.priority);
+    return classes.join(" ");
+  }
+
+  function iconFor(p) {
+    var classes = markerClasses(p);
+    if (!iconCache[classes]) {
+      iconCache[classes] = L.divIcon({ className: classes, iconSize: [14, 14], html: "" });
+    }
+    return iconCache[classes];
+  }
+
+  function clusterIcon(cluster) {
+    var children = cluster.getAllChildMarkers();
+    var count = children.length;
+    var withProblems = 0;
+    for (var i = 0; i < children.length; i++) {
+      if (children[i].options.hasProblem) withProblems++;
+    }
+    var size = count < 10 ? "small" : count < 100 ? "medium" : "large";
+    var classes = "marker-cluster marker-cluster-" + size + (withProblems ? " cluster-has-problems" : "");
+    var label = String(count);
+    return L.divIcon({
+      // The count is a number we computed, so building the markup as a string is safe here.
+      html: "<div><span>" + label + "</span></div>",
+      className: classes,
+      iconSize: L.point(40, 40),
+    });
+  }
+
+  function popupContent(feature) {
+    var p = feature.properties;
+    var lat = feature.geometry.coordinates[1];
+    var lon = feature.geometry.coordinates[0];
+    var isAtlas = p.kind === "atlas";
+    var rows = [];
+    function row(term, value) {
+      if (value === null || value === undefined || value === "") return;
+      rows.push(S.el("dt", { text: term }), S.el("dd", {}, [value]));
+    }
+    row("Operator", p.operator);
+    row("UIC", p.uic);
+    row("Platform", p.local_ref || p.designation);
+    if (p.status === "matched") {
+      row(
+        "Match",
+        catalog.label("methods", p.method) + (p.distance_m !== null && p.distance_m !== undefined ? ", " + S.formatDistance(p.distance_m) : ""),
+      );
+    } else {
+      row("Match", isAtlas ? "no OSM object matched" : "no registry stop matched");
+    }
+
+    var partners = (p.partner_keys || []).map(function (key) {
+      var partnerKind = isAtlas ? "osm" : "atlas";
+      return S.el("li", {}, [S.el("a", { href: S.stopUrl(partnerKind, key), text: key })]);
+    });
+    var problems = (p.problem_types || []).map(function (type) {
+      return S.el("li", { text: catalog.label("problems", type) });
+    });
+
+    var osmKeys = isAtlas ? p.partner_keys || [] : [p.key];
+    var links = [
+      S.el("a", { href: S.stopUrl(p.kind, p.key), class: "button button-small", text: "Stop page" }),
+      S.el("a", {
+        href: osmKeys.length === 1 ? S.osmObjectUrl(osmKeys[0]) : S.osmLocationUrl(lat, lon),
+        target: "_blank",
+        rel: "noopener",
+        class: "button button-small",
+        text: "OpenStreetMap",
+      }),
+      S.el("a", {
+        href: osmKeys.length ? S.josmLoadObjectUrl(osmKeys) : S.josmZoomUrl(lat, lon),
+        target: "_blank",
+        rel: "noopener",
+        class: "button button-small",
+        title: osmKeys.length ? "Load the OSM object into JOSM (remote control)" : "Open this area in JOSM",
+        text: "JOSM",
+      }),
+    ];
+
+    return S.el("div", { class: "popup" }, [
+      S.el("div", { class: "popup-kind" }, [
+        S.el("span", { class: "badge badge-" + p.kind, text: isAtlas ? "ATLAS" : "OSM" }),
+        " ",
+        S.el("code", { text: p.key }),
+      ]),
+      S.el("h3", { class: "popup-title", text: p.name || "(no name)" }),
+      rows.length ? S.el("dl", { class: "popup-facts" }, rows) : null,
+      partners.length
+        ? S.el("div", { class: "popup-section" }, [
+            S.el("strong", { text: isAtlas ? "Matched OSM objects" : "Matched registry stops" }),
+            S.el("ul", { class: "plain-list" }, partners),
+          ])
+        : null,
+      problems.length
+        ? S.el("div", { class: "popup-section popup-problems" }, [
+            S.el("strong", { text: "Problems" + (p.priority ? " (P" + p.priority + ")" : "") }),
+            S.el("ul", { class: "plain-list" }, problems),
+          ])
+        : null,
+      S.el("div", { class: "popup-links" }, links),
+    ]);
+  }
+
+  function render(collection) {
+    clusters.clearLayers();
+    lines.clearLayers();
+    markersById = {};
+    var markers = [];
+    var features = collection.features || [];
+    features.forEach(function (feature) {
+      var p = feature.properties;
+      var c = feature.geometry.coordinates;
+      var marker = L.marker([c[1], c[0]], {
+        icon: iconFor(p),
+        title: (p.name || p.key) + (p.kind === "atlas" ? " (ATLAS)" : " (OSM)"),
+        keyboard: true,
+        hasProblem: Boolean(p.priority),
+      });
+      marker.feature = feature;
+      marker.bindPopup(function () {
+        return popupContent(feature);
+      }, { maxWidth: 320 });
+      markersById[feature.id] = marker;
+      markers.push(marker);
+    });
+    features.forEach(function (feature) {
+      var p = feature.properties;
+      if (p.kind !== "atlas" || !p.partner_keys) return;
+      p.partner_keys.forEach(function (key) {
+        var partner = markersById["osm:" + key];
+        if (!partner) return;
+        var from = feature.geometry.coordinates;
+        var to = partner.feature.geometry.coordinates;
+        var hasDistanceProblem = (p.problem_types || []).indexOf("distance") >= 0;
+        lines.addLayer(
+          L.polyline(
+            [
+              [from[1], from[0]],
+              [to[1], to[0]],
+            ],
+            { className: "match-line" + (hasDistanceProblem ? " match-line-problem" : ""), interactive: false },
+          ),
+        );
+      });
+    });
+    clusters.addLayers(markers);
+    updateLinesVisibility();
+    mapEl.dataset.loaded = String(features.length);
+
+    var text = S.formatNumber(features.length) + " stops in view";
+    if (collection.truncated) text += " (first " + S.formatNumber(limit) + " only: zoom in or filter to see all)";
+    setStatus(text, collection.truncated ? "warning" : "");
+
+    if (pendingPopup && markersById[pendingPopup]) {
+      var target = markersById[pendingPopup];
+      pendingPopup = null;
+      clusters.zoomToShowLayer(target, function () {
+        target.openPopup();
+      });
+    }
+  }
+
+  function updateLinesVisibility() {
+    var show = map.getZoom() >= LINES_MIN_ZOOM;
+    if (show && !map.hasLayer(lines)) map.addLayer(lines);
+    if (!show && map.hasLayer(lines)) map.removeLayer(lines);
+  }
+
+  function setStatus(text, kind) {
+    statusEl.textContent = text;
+    statusEl.className = "map-status" + (kind ? " map-status-" + kind : "");
+  }
+
+  // ---- filters and URL state ---------------------------------------------------------------
+
+  function checkedValues(name) {
+    return Array.prototype.slice
+      .call(filtersForm.querySelectorAll('input[name="' + name + '"]:checked'))
+      .map(function (input) {
+        return input.value;
+      });
+  }
+
+  function filterParams() {
+    var params = {};
+    // Both boxes ticked means "no filter"; none ticked means "show nothing", which we keep explicit.
+    var status = checkedValues("status");
+    if (status.length === 1) params.status = status[0];
+    var side = checkedValues("side");
+    if (side.length === 1) params.side = side[0];
+    ["method", "problem_type", "priority", "operator", "transport"].forEach(function (name) {
+      var field = filtersForm.elements[name];
+      if (field && field.value.trim()) params[name] = field.value.trim();
+    });
+    return { params: params, empty: status.length === 0 || side.length === 0 };
+  }
+
+  function applyUrlToFilters() {
+    var search = new URLSearchParams(window.location.search);
+    ["status", "side"].forEach(function (name) {
+      var value = search.get(name);
+      if (!value) return;
+      var wanted = value.split(",");
+      filtersForm.querySelectorAll('input[name="' + name + '"]').forEach(function (input) {
+        input.checked = wanted.indexOf(input.value) >= 0;
+      });
+    });
+    ["method", "problem_type", "priority", "operator", "transport"].forEach(function (name) {
+      var field = filtersForm.elements[name];
+      var value = search.get(name);
+      if (!field || !value) return;
+      if (field.tagName === "SELECT" && !field.querySelector('option[value="' + CSS.escape(value) + '"]')) {
+        field.appendChild(S.el("option", { value: value, text: value }));
+      }
+      field.value = value;
+    });
+  }
+
+  function viewFromHash() {
+    var m = /map=(\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)/.exec(window.location.hash);
+    return m ? { zoom: parseFloat(m[1]), lat: parseFloat(m[2]), lon: parseFloat(m[3]) } : null;
+  }
+
+  function writeUrl() {
+    var center = map.getCenter();
+    var zoom = map.getZoom();
+    var digits = Math.max(0, Math.ceil(Math.log(zoom) / Math.LN2));
+    var hash = "#map=" + zoom + "/" + center.lat.toFixed(digits + 1) + "/" + center.lng.toFixed(digits + 1);
+    history.replaceState(null, "", window.location.pathname + S.query(filterParams().params) + hash);
+  }
+
+  // ---- loading -----------------------------------------------------------------------------
+
+  function bboxParam() {
+    var b = map.getBounds().pad(0.1);
+    var clamp = function (v, lo, hi) {
+      return Math.min(hi, Math.max(lo, v));
+    };
+    return [
+      clamp(b.getWest(), -180, 180).toFixed(6),
+      clamp(b.getSouth(), -90, 90).toFixed(6),
+      clamp(b.getEast(), -180, 180).toFixed(6),
+      clamp(b.getNorth(), -90, 90).toFixed(6),
+    ].join(",");
+  }
+
+  function load() {
+    if (inflight) inflight.abort();
+    var filters = filterParams();
+    writeUrl();
+    if (filters.empty) {
+      render({ features: [], truncated: false });
+      setStatus("Tick at least one side and one status to see stops.", "warning");
+      return;
+    }
+    var params = Object.assign({ bbox: bboxParam(), limit: limit }, filters.params);
+    var controller = new AbortController();
+    inflight = controller;
+    mapEl.classList.add("is-loading");
+    setStatus("Loading stops…", "");
+    S.api(stopsUrl + S.query(params), { signal: controller.signal })
+      .then(function (collection) {
+        if (inflight !== controller) return;
+        render(collection);
+      })
+      .catch(function (error) {
+        if (error.name === "AbortError") return;
+        setStatus("Could not load stops: " + error.message, "error");
+      })
+      .finally(function () {
+        if (inflight === controller) {
+          inflight = null;
+          mapEl.classList.remove("is-loading");
+        }
+      });
+  }
+
+  function scheduleLoad() {
+    clearTimeout(debounceTimer);
+    debounceTimer = setTimeout(load, DEBOUNCE_MS);
+  }
+
+  // ---- search --------------------------------------------------------------------------------
+
+  function setupSearch() {
+    var input = document.getElementById("search-input");
+    var results = document.getElementById("search-results");
+    if (!input || !results) return;
+    var timer = null;
+    var controller = null;
+
+    function jumpTo(result) {
+      pendingPopup = result.kind + ":" + result.key;
+      map.setView([result.lat, result.lon], Math.max(map.getZoom(), 18));
+      S.clear(results);
+    }
+
+    function show(list) {
+      S.clear(results);
+      if (!list.length) {
+        results.appendChild(S.el("li", { class: "search-empty", text: "Nothing found" }));
+        return;
+      }
+      list.forEach(function (result) {
+        var link = S.el("a", { href: S.stopUrl(result.kind, result.key) }, [
+          S.el("span", { class: "badge badge-" + result.kind, text: result.kind === "atlas" ? "ATLAS" : "OSM" }),
+          " ",
+          S.el("span", { class: "search-name", text: result.name || result.key }),
+          result.operator ? S.el("span", { class: "muted", text: " · " + result.operator }) : null,
+        ]);
+        link.addEventListener("click", function (event) {
+          if (result.lat === null || result.lat === undefined) return;
+          event.preventDefault();
+          jumpTo(result);
+        });
+        results.appendChild(S.el("li", {}, [link]));
+      });
+    }
+
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      var q = input.value.trim();
+      if (q.length < 2) {
+        S.clear(results);
+        return;
+      }
+      timer = setTimeout(function () {
+        if (controller) controller.abort();
+        controller = new AbortController();
+        S.api("/api/v1/search" + S.query({ q: q, limit: 10 }), { signal: controller.signal })
+          .then(function (body) {
+            show(body.results || []);
+          })
+          .catch(function (error) {
+            if (error.name !== "AbortError") {
+              S.clear(results);
+              results.appendChild(S.el("li", { class: "search-empty", text: error.message }));
+            }
+          });
+      }, DEBOUNCE_MS);
+    });
+    input.form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var first = results.querySelector("a");
+      if (first) first.click();
+    });
+  }
+
+  // ---- filter option lists from the stats -------------------------------------------------------
+
+  function fillOptions(select, entries) {
+    if (!select) return;
+    var current = select.value;
+    entries.forEach(function (entry) {
+      if (select.querySelector('option[value="' + CSS.escape(entry.value) + '"]')) return;
+      select.appendChild(S.el("option", { value: entry.value, text: entry.label }));
+    });
+    select.value = current;
+  }
+
+  /** Accepts {key: count} or [{<name>: key, count}] and returns [{value, count}]. */
+  function countsOf(data, nameKeys) {
+    if (!data) return [];
+    if (Array.isArray(data)) {
+      return data
+        .map(function (item) {
+          var value = null;
+          nameKeys.forEach(function (k) {
+            if (value === null && item[k] !== undefined) value = item[k];
+          });
+          return { value: value, count: item.count };
+        })
+        .filter(function (e) {
+          return e.value !== null && e.value !== "";
+        });
+    }
+    return Object.keys(data).map(function (key) {
+      var count = data[key];
+      return { value: key, count: typeof count === "object" && count !== null ? count.count || count.total : count };
+    });
+  }
+
+  function loadFilterOptions() {
+    S.api("/api/v1/stats")
+      .then(function (stats) {
+        var operators = countsOf(stats.operators || stats.by_operator, ["operator", "operator_abbr", "name", "key"]);
+        var list = document.getElementById("operator-options");
+        if (list) {
+          operators.forEach(function (o) {
+            list.appendChild(S.el("option", { value: o.value }));
+          });
+        }
+        var transports = countsOf(stats.means_of_transport || stats.transport || stats.by_transport, [
+          "means_of_transport",
+          "transport",
+          "name",
+          "key",
+        ]);
+        fillOptions(
+          filtersForm.elements.transport,
+          transports.map(function (t) {
+            return { value: t.value, label: t.value.toLowerCase() + (t.count ? " (" + S.formatNumber(t.count) + ")" : "") };
+          }),
+        );
+      })
+      .catch(function () {
+        // The lists are a convenience; typing a value still works without them.
+      });
+  }
+
+  // ---- start ---------------------------------------------------------------------------------
+
+  applyUrlToFilters();
+  var view = viewFromHash();
+  if (view) {
+    map.setView([view.lat, view.lon], view.zoom);
+  } else {
+    var b = (mapEl.dataset.bounds || "5.96,45.82,10.49,47.81").split(",").map(parseFloat);
+    map.fitBounds([
+      [b[1], b[0]],
+      [b[3], b[2]],
+    ]);
+  }
+  map.on("moveend", scheduleLoad);
+  map.on("zoomend", updateLinesVisibility);
+  filtersForm.addEventListener("change", scheduleLoad);
+  filtersForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    load();
+  });
+  filtersForm.addEventListener("reset", function () {
+    setTimeout(load, 0); // after the browser has reset the fields
+  });
+  setupSearch();
+  loadFilterOptions();
+  load();
+})();

@@ -1,0 +1,446 @@
+/* The review page: a queue of undecided problems (GET /api/v1/problems, by priority), one shown in
+ * detail with both sides and a small map, decided with one key press (POST /api/v1/decisions).
+ *
+ * After a decision the page moves to the next undecided problem. Decided items stay in the list
+ * (marked), so `k` goes back to correct a slip; the queue itself is reloaded only on a filter change.
+ */
+(function () {
+  "use strict";
+
+  var S = window.StopSync;
+  var root = document.getElementById("review");
+  if (!root) return;
+
+  var catalog = S.catalog();
+  var decisions = catalog.lists.decisions;
+  var canDecide = root.dataset.canDecide === "true";
+  var problemsUrl = root.dataset.problemsUrl;
+  var decisionsUrl = root.dataset.decisionsUrl;
+  var PAGE_SIZE = 50;
+  var PREFETCH_AHEAD = 5;
+
+  var listEl = document.getElementById("queue-list");
+  var footerEl = document.getElementById("queue-footer");
+  var emptyEl = document.getElementById("problem-empty");
+  var bodyEl = document.getElementById("problem-body");
+  var noteEl = document.getElementById("decision-note");
+  var helpDialog = document.getElementById("help-dialog");
+  var toastEl = document.getElementById("toast");
+  var buttons = Array.prototype.slice.call(document.querySelectorAll("#decision-buttons [data-decision]"));
+  var filtersForm = document.getElementById("review-filters");
+
+  var items = [];
+  var current = -1;
+  var nextCursor = null;
+  var loadingMore = null;
+  var saving = false;
+  var detailRequest = null;
+  var miniMap = null;
+  var miniLayer = null;
+  var toastTimer = null;
+
+  // ---- queue -----------------------------------------------------------------------------------
+
+  function filters() {
+    var search = new URLSearchParams(window.location.search);
+    return {
+      type: search.get("type") || "",
+      priority: search.get("priority") || "",
+      operator: search.get("operator") || "",
+      sort: search.get("sort") || "priority",
+    };
+  }
+
+  function loadMore() {
+    if (loadingMore) return loadingMore;
+    var params = Object.assign({ decided: "false", limit: PAGE_SIZE }, filters());
+    if (nextCursor) params.cursor = nextCursor;
+    else if (items.length) return Promise.resolve();
+    footerEl.textContent = "Loading…";
+    loadingMore = S.api(problemsUrl + S.query(params))
+      .then(function (body) {
+        var fresh = body.problems || [];
+        fresh.forEach(function (problem) {
+          items.push(problem);
+          listEl.appendChild(queueItem(problem, items.length - 1));
+        });
+        nextCursor = body.next_cursor || null;
+        updateFooter();
+      })
+      .catch(function (error) {
+        footerEl.textContent = "Could not load problems: " + error.message;
+      })
+      .finally(function () {
+        loadingMore = null;
+      });
+    return loadingMore;
+  }
+
+  function updateFooter() {
+    var decided = items.filter(function (p) {
+      return p.decision;
+    }).length;
+    var text = S.formatNumber(items.length) + (nextCursor ? "+" : "") + " problems loaded";
+    if (decided) text += ", " + S.formatNumber(decided) + " decided here";
+    if (!items.length) text = "No undecided problems match these filters.";
+    footerEl.textContent = text;
+  }
+
+  function queueTitle(problem) {
+    var details = problem.details || {};
+    return details.name || details.atlas_name || details.osm_name || problem.sloid || problem.osm_key || problem.identity;
+  }
+
+  function queueItem(problem, index) {
+    var li = S.el("li", { class: "queue-item", dataset: { index: String(index), identity: problem.identity } }, [
+      S.el("span", { class: "badge badge-p" + problem.priority, text: "P" + problem.priority }),
+      S.el("span", { class: "queue-title", text: catalog.label("problems", problem.problem_type) + ": " + queueTitle(problem) }),
+      S.el("span", {
+        class: "queue-meta",
+        text: [problem.operator, problem.distance_m !== null && problem.distance_m !== undefined ? S.formatDistance(problem.distance_m) : null]
+          .filter(Boolean)
+          .join(" · "),
+      }),
+    ]);
+    li.addEventListener("click", function () {
+      select(index);
+    });
+    markItem(li, problem);
+    return li;
+  }
+
+  function markItem(li, problem) {
+    li.classList.toggle("decided", Boolean(problem.decision));
+    var old = li.querySelector(".badge-decided");
+    if (old) old.remove();
+    if (problem.decision) {
+      li.querySelector(".queue-meta").appendChild(
+        S.el("span", { class: "badge badge-decided", text: catalog.label("decisions", problem.decision.decision) }),
+      );
+    }
+  }
+
+  function itemEl(index) {
+    return listEl.querySelector('[data-index="' + index + '"]');
+  }
+
+  // ---- the current problem -------------------------------------------------------------------------
+
+  function select(index) {
+    if (index < 0 || index >= items.length) return;
+    var previous = itemEl(current);
+    if (previous) previous.classList.remove("current");
+    current = index;
+    var li = itemEl(index);
+    li.classList.add("current");
+    li.scrollIntoView({ block: "nearest" });
+    root.dataset.current = items[index].identity;
+    renderProblem(items[index]);
+    if (index >= items.length - PREFETCH_AHEAD && nextCursor) loadMore();
+  }
+
+  function renderProblem(problem) {
+    emptyEl.classList.add("hidden");
+    bodyEl.classList.remove("hidden");
+    var priority = document.getElementById("problem-priority");
+    priority.textContent = "P" + problem.priority;
+    priority.className = "badge badge-p" + problem.priority;
+    document.getElementById("problem-type").textContent = catalog.label("problems", problem.problem_type);
+    document.getElementById("problem-distance").textContent =
+      problem.distance_m !== null && problem.distance_m !== undefined ? S.formatDistance(problem.distance_m) + " apart" : "";
+    document.getElementById("problem-message").textContent = problem.message;
+    renderDecision(problem);
+    noteEl.value = problem.decision && problem.decision.note ? problem.decision.note : "";
+
+    var osmKeys = problem.osm_key ? [problem.osm_key] : [];
+    document.getElementById("link-stop").href = problem.sloid ? S.stopUrl("atlas", problem.sloid) : S.stopUrl("osm", problem.osm_key);
+    var osmLink = document.getElementById("link-osm");
+    osmLink.href = osmKeys.length ? S.osmObjectUrl(osmKeys[0]) : S.osmLocationUrl(problem.lat, problem.lon);
+    var josmLink = document.getElementById("link-josm");
+    josmLink.href = osmKeys.length ? S.josmLoadObjectUrl(osmKeys) : S.josmZoomUrl(problem.lat, problem.lon);
+
+    renderSides(problem, null);
+    loadDetail(problem);
+  }
+
+  function renderDecision(problem) {
+    var badge = document.getElementById("problem-decided");
+    var chosen = problem.decision ? problem.decision.decision : null;
+    badge.classList.toggle("hidden", !chosen);
+    badge.textContent = chosen ? "Decided: " + catalog.label("decisions", chosen) : "";
+    buttons.forEach(function (button) {
+      button.classList.toggle("chosen", button.dataset.decision === chosen);
+    });
+  }
+
+  function loadDetail(problem) {
+    if (detailRequest) detailRequest.abort();
+    var url;
+    if (problem.sloid) {
+      url = "/api/v1/stops/atlas/" + encodeURI(problem.sloid);
+    } else {
+      var osm = S.parseOsmKey(problem.osm_key);
+      if (!osm) return;
+      url = "/api/v1/stops/osm/" + osm.type + "/" + osm.id;
+    }
+    var controller = new AbortController();
+    detailRequest = controller;
+    S.api(url, { signal: controller.signal })
+      .then(function (detail) {
+        if (items[current] === problem) renderSides(problem, detail);
+      })
+      .catch(function (error) {
+        if (error.name !== "AbortError" && items[current] === problem) renderSides(problem, null, error.message);
+      });
+  }
+
+  function fact(term, value) {
+    if (value === null || value === undefined || value === "") return [];
+    return [S.el("dt", { text: term }), S.el("dd", {}, [String(value)])];
+  }
+
+  function atlasSide(atlas, problem) {
+    if (!atlas) {
+      return [
+        S.el("h3", {}, [S.el("span", { class: "badge badge-atlas", text: "ATLAS" }), "Registry"]),
+        S.el("p", { class: "side-empty", text: problem.sloid ? "Loading…" : "No registry stop" }),
+      ];
+    }
+    return [
+      S.el("h3", {}, [S.el("span", { class: "badge badge-atlas", text: "ATLAS" }), atlas.designation_official || atlas.name || atlas.sloid]),
+      S.el(
+        "dl",
+        { class: "facts" },
+        [].concat(
+          fact("SLOID", atlas.sloid),
+          fact("UIC", atlas.uic_number || atlas.uic),
+          fact("Platform", atlas.designation),
+          fact("Operator", atlas.operator_abbr || atlas.operator),
+          fact("Transport", atlas.means_of_transport),
+        ),
+      ),
+    ];
+  }
+
+  function osmSide(objects, problem) {
+    var head = S.el("h3", {}, [S.el("span", { class: "badge badge-osm", text: "OSM" }), "OpenStreetMap"]);
+    if (!objects || !objects.length) {
+      return [head, S.el("p", { class: "side-empty", text: problem.osm_key ? "Loading…" : "No OSM object" })];
+    }
+    var nodes = [head];
+    objects.forEach(function (obj) {
+      var tags = obj.tags || {};
+      nodes.push(
+        S.el(
+          "dl",
+          { class: "facts" },
+          [].concat(
+            [S.el("dt", { text: "Object" }), S.el("dd", {}, [S.el("a", { href: S.osmObjectUrl(obj.osm_key), target: "_blank", rel: "noopener", text: obj.osm_key })])],
+            fact("Name", obj.name),
+            fact("uic_ref", obj.uic_ref),
+            fact("uic_name", obj.uic_name),
+            fact("local_ref", obj.local_ref),
+            fact("Operator", obj.operator),
+            fact("Kind", obj.public_transport || obj.highway || obj.railway || obj.amenity || tags.public_transport),
+          ),
+        ),
+      );
+    });
+    return nodes;
+  }
+
+  function renderSides(problem, detail, errorMessage) {
+    var atlasEl = document.getElementById("side-atlas");
+    var osmEl = document.getElementById("side-osm");
+    S.clear(atlasEl);
+    S.clear(osmEl);
+    if (errorMessage) {
+      atlasEl.appendChild(S.el("p", { class: "side-empty", text: "Could not load the stop: " + errorMessage }));
+      return;
+    }
+    var atlas = detail ? detail.atlas : null;
+    var osm = detail ? detail.osm || [] : null;
+    if (osm && problem.osm_key) {
+      var focused = osm.filter(function (o) {
+        return o.osm_key === problem.osm_key;
+      });
+      if (focused.length) osm = focused;
+    }
+    atlasSide(atlas, problem).forEach(function (n) {
+      atlasEl.appendChild(n);
+    });
+    osmSide(osm, problem).forEach(function (n) {
+      osmEl.appendChild(n);
+    });
+    renderMiniMap(problem, atlas, osm || []);
+  }
+
+  function renderMiniMap(problem, atlas, osm) {
+    var mapEl = document.getElementById("problem-map");
+    if (!window.L || !mapEl) return;
+    if (!miniMap) {
+      miniMap = L.map(mapEl, { zoomControl: true, attributionControl: true });
+      L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
+        maxZoom: 19,
+        attribution: '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+      }).addTo(miniMap);
+      miniLayer = L.layerGroup().addTo(miniMap);
+    }
+    miniLayer.clearLayers();
+    var points = [];
+    function point(lat, lon, classes, title) {
+      if (lat === null || lat === undefined) return null;
+      var latlng = [lat, lon];
+      points.push(latlng);
+      miniLayer.addLayer(
+        L.marker(latlng, { icon: L.divIcon({ className: classes, iconSize: [14, 14], html: "" }), title: title }),
+      );
+      return latlng;
+    }
+    var atlasPoint = atlas ? point(atlas.lat, atlas.lon, "stop-icon kind-atlas unmatched-atlas", "ATLAS " + atlas.sloid) : null;
+    osm.forEach(function (o) {
+      var p = point(o.lat, o.lon, "stop-icon kind-osm unmatched-osm", o.osm_key);
+      if (atlasPoint && p) {
+        miniLayer.addLayer(L.polyline([atlasPoint, p], { className: "match-line match-line-problem", interactive: false }));
+      }
+    });
+    if (!points.length) point(problem.lat, problem.lon, "stop-icon kind-atlas method-other has-problem", "problem");
+    if (points.length === 1) miniMap.setView(points[0], 18);
+    else miniMap.fitBounds(points, { padding: [30, 30], maxZoom: 19 });
+    miniMap.invalidateSize();
+  }
+
+  // ---- deciding --------------------------------------------------------------------------------------
+
+  function toast(text, kind) {
+    toastEl.textContent = text;
+    toastEl.className = "toast notice notice-" + (kind || "ok");
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () {
+      toastEl.classList.add("hidden");
+    }, 3500);
+  }
+
+  function decide(code) {
+    var problem = items[current];
+    if (!problem || saving) return;
+    if (!canDecide) {
+      toast("Log in as an editor to record decisions.", "warning");
+      return;
+    }
+    saving = true;
+    root.classList.add("is-saving");
+    S.api(decisionsUrl, {
+      method: "POST",
+      body: { problem_identity: problem.identity, decision: code, note: noteEl.value.trim() },
+    })
+      .then(function (body) {
+        var saved = body && body.decision && typeof body.decision === "object" ? body.decision : body;
+        problem.decision = saved && saved.decision ? saved : { decision: code, note: noteEl.value.trim() };
+        markItem(itemEl(current), problem);
+        updateFooter();
+        toast("Saved: " + catalog.label("decisions", code));
+        next(true);
+      })
+      .catch(function (error) {
+        var message = error.message;
+        if (error.status === 401) message = "Your session ended: log in again to record decisions.";
+        else if (error.status === 403) message = "Your role cannot record decisions.";
+        toast(message, "error");
+      })
+      .finally(function () {
+        saving = false;
+        root.classList.remove("is-saving");
+      });
+  }
+
+  /** Move to the next item; after a decision, skip items already decided. */
+  function next(skipDecided) {
+    var target = current + 1;
+    while (skipDecided && target < items.length && items[target].decision) target++;
+    if (target < items.length) {
+      select(target);
+      return;
+    }
+    if (nextCursor) {
+      loadMore().then(function () {
+        if (target < items.length) select(target);
+      });
+      return;
+    }
+    if (skipDecided) {
+      emptyEl.textContent = "The queue is done: every loaded problem has a decision.";
+      updateFooter();
+    }
+  }
+
+  function previous() {
+    if (current > 0) select(current - 1);
+  }
+
+  function openLink(id) {
+    var link = document.getElementById(id);
+    if (!link || link.getAttribute("href") === "#") return;
+    if (link.target === "_blank") window.open(link.href, "_blank", "noopener");
+    else window.location.href = link.href;
+  }
+
+  // ---- keyboard ----------------------------------------------------------------------------------------
+
+  function onKey(event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    var target = event.target;
+    var typing = target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "SELECT");
+    if (typing) {
+      if (event.key === "Escape") target.blur();
+      return;
+    }
+    if (helpDialog.open) return; // the dialog handles Esc itself
+    var key = event.key;
+    var number = parseInt(key, 10);
+    if (number >= 1 && number <= decisions.length) {
+      decide(decisions[number - 1].code);
+    } else if (key === "n" || key === "j" || key === "ArrowDown") {
+      next(false);
+    } else if (key === "k" || key === "p" || key === "ArrowUp") {
+      previous();
+    } else if (key === "o") {
+      openLink("link-osm");
+    } else if (key === "e") {
+      openLink("link-josm");
+    } else if (key === "s") {
+      openLink("link-stop");
+    } else if (key === "c") {
+      if (!noteEl.disabled) noteEl.focus();
+    } else if (key === "?") {
+      helpDialog.showModal();
+    } else {
+      return;
+    }
+    event.preventDefault();
+  }
+
+  // ---- start ---------------------------------------------------------------------------------------------
+
+  document.addEventListener("keydown", onKey);
+  document.getElementById("help-button").addEventListener("click", function () {
+    helpDialog.showModal();
+  });
+  buttons.forEach(function (button) {
+    button.addEventListener("click", function () {
+      decide(button.dataset.decision);
+    });
+  });
+  filtersForm.addEventListener("change", function () {
+    filtersForm.requestSubmit();
+  });
+
+  loadMore().then(function () {
+    if (items.length) {
+      select(0);
+    } else {
+      emptyEl.textContent = "Nothing to review: no undecided problems match these filters.";
+    }
+    root.dataset.ready = "true";
+  });
+})();
