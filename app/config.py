@@ -81,6 +81,22 @@ class Settings:
     HTTP_RETRIES: int = 3
     HTTP_MAX_BYTES: int = 2_000_000_000
 
+    # Review workflow (pipeline/reconcile.py): the evidence categories whose change sends a decision
+    # back to review (position,name,uic_ref,local_ref,operator,identifier,transport,version,
+    # atlas_row,distance,priority), and how far (metres) a stop may move before "position" counts.
+    DECISION_EXPIRE_FIELDS: str = "position,name,uic_ref,local_ref,operator,identifier"
+    DECISION_MOVE_THRESHOLD_M: float = 10.0
+    # Webhooks for new priority-1 problems (app/services/feeds.py): targets separated by spaces or
+    # ";", each target's filters in its URL fragment (#operator=PAG&canton=BE&bbox=...), bodies
+    # signed with HMAC-SHA256 using WEBHOOK_SECRET (required in production when targets are set).
+    WEBHOOK_URLS: str = ""
+    WEBHOOK_SECRET: str = ""
+    WEBHOOK_TIMEOUT_S: float = 5.0
+    # Absolute links in webhooks and reports (where people reach this app), and an optional link
+    # template to the registry's own page of a stop ({sloid} and {number} are replaced).
+    PUBLIC_BASE_URL: str = "http://localhost:5001"
+    REGISTRY_STOP_URL: str = ""
+
     BACKUP_DIR: str = "backups"
     BACKUP_KEEP: int = 7
     MIGRATOR_BACKUP: bool = False
@@ -102,6 +118,27 @@ class Settings:
             raise ConfigError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://...)")
         if self.PIPELINE_HEARTBEAT_S * 3 > self.PIPELINE_LOCK_TTL_S:
             raise ConfigError("PIPELINE_LOCK_TTL_S must be at least three heartbeats (PIPELINE_HEARTBEAT_S)")
+        self._validate_review_workflow()
+
+    def _validate_review_workflow(self) -> None:
+        # Imported here: settings must load without the pipeline's numeric stack at import time.
+        from pipeline.reconcile import ExpiryPolicy
+
+        try:
+            ExpiryPolicy.parse(self.DECISION_EXPIRE_FIELDS, self.DECISION_MOVE_THRESHOLD_M)
+        except ValueError as exc:
+            raise ConfigError(f"DECISION_EXPIRE_FIELDS / DECISION_MOVE_THRESHOLD_M: {exc}") from None
+        if not 0 < self.WEBHOOK_TIMEOUT_S <= 60:
+            raise ConfigError("WEBHOOK_TIMEOUT_S must be between 0 and 60 seconds")
+        if self.WEBHOOK_URLS.strip():
+            from app.services.feeds import parse_webhook_targets
+
+            try:
+                parse_webhook_targets(self.WEBHOOK_URLS)
+            except ValueError as exc:
+                raise ConfigError(f"WEBHOOK_URLS: {exc}") from None
+            if self.STOPSYNC_ENV == "production" and not self.WEBHOOK_SECRET:
+                raise ConfigError("WEBHOOK_SECRET must be set when WEBHOOK_URLS is (subscribers verify it)")
 
 
 _COERCERS: dict[type | str, Callable[[str], Any]] = {

@@ -1,0 +1,349 @@
+"""New priority-1 problems as an Atom feed and as signed webhook calls.
+
+"New" means: a run recorded the problem as ``appeared`` in `problem_changes` and it is still open
+(present in the current snapshot, which gives it a message, a position and a stop to link to).
+Filters: operator (the problem's operator abbreviation), canton (of its registry stop, so only
+problems with a registry side), bounding box (the problem's position).
+
+Webhooks (``WEBHOOK_URLS``): after each successful run, every target receives the P1 problems that
+run made appear and that pass the target's filters, as one JSON POST signed with HMAC-SHA256 over
+the raw body (header ``X-StopSync-Signature: sha256=<hex>``, like GitHub's). A target's filters
+travel in its URL fragment, which HTTP clients never send: ``https://hooks.example/x#operator=PAG``.
+Delivery has a bounded timeout; failures are logged and never fail the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from sqlalchemy import Select, func, select
+
+from database import db
+from database.base import SRID_WGS84
+from database.models import AtlasStop, PipelineRun, Problem, ProblemChange
+
+logger = logging.getLogger(__name__)
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+GEORSS_NS = "http://www.georss.org/georss"
+FEED_PRIORITY = 1
+FEED_MAX_ENTRIES = 100
+SIGNATURE_HEADER = "X-StopSync-Signature"
+EVENT_HEADER = "X-StopSync-Event"
+# A tag URI (RFC 4151) needs a date the authority owned the name; any fixed date keeps ids stable.
+TAG_DATE = "2024"
+
+
+@dataclass(frozen=True)
+class FeedFilter:
+    """Which problems a feed or a webhook target wants."""
+
+    operator: str | None = None
+    canton: str | None = None
+    bbox: tuple[float, float, float, float] | None = None  # minLon, minLat, maxLon, maxLat
+
+    def accepts(self, item: Mapping[str, Any]) -> bool:
+        if self.operator and (item.get("operator_abbr") or "").lower() != self.operator.lower():
+            return False
+        if self.canton and (item.get("canton") or "").upper() != self.canton.upper():
+            return False
+        if self.bbox:
+            min_lon, min_lat, max_lon, max_lat = self.bbox
+            if not (min_lon <= item["lon"] <= max_lon and min_lat <= item["lat"] <= max_lat):
+                return False
+        return True
+
+    def describe(self) -> str:
+        parts = []
+        if self.operator:
+            parts.append(f"operator {self.operator}")
+        if self.canton:
+            parts.append(f"canton {self.canton}")
+        if self.bbox:
+            parts.append("bbox " + ",".join(f"{v:g}" for v in self.bbox))
+        return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the new P1 problems
+# ---------------------------------------------------------------------------------------------
+
+
+def _new_problems_query(flt: FeedFilter, run_id: int | None = None) -> Select[Any]:
+    query = (
+        select(
+            ProblemChange.id.label("change_id"),
+            ProblemChange.run_id,
+            ProblemChange.created_at,
+            Problem.identity,
+            Problem.problem_type,
+            Problem.priority,
+            Problem.message,
+            Problem.details,
+            Problem.sloid,
+            Problem.osm_key,
+            Problem.operator_abbr,
+            Problem.distance_m,
+            Problem.lat,
+            Problem.lon,
+            AtlasStop.canton,
+            AtlasStop.designation_official,
+            PipelineRun.finished_at,
+        )
+        .join(Problem, Problem.identity == ProblemChange.problem_identity)
+        .join(PipelineRun, PipelineRun.id == ProblemChange.run_id)
+        .outerjoin(AtlasStop, AtlasStop.sloid == Problem.sloid)
+        .where(ProblemChange.change == "appeared", ProblemChange.priority == FEED_PRIORITY)
+    )
+    if run_id is not None:
+        query = query.where(ProblemChange.run_id == run_id)
+    if flt.operator:
+        query = query.where(func.lower(Problem.operator_abbr) == flt.operator.lower())
+    if flt.canton:
+        query = query.where(func.upper(AtlasStop.canton) == flt.canton.upper())
+    if flt.bbox:
+        envelope = func.ST_MakeEnvelope(*flt.bbox, SRID_WGS84)
+        query = query.where(Problem.geom.op("&&")(envelope))
+    return query
+
+
+def new_p1_problems(flt: FeedFilter, limit: int = FEED_MAX_ENTRIES) -> list[dict[str, Any]]:
+    """The most recently appeared, still open P1 problems passing `flt`, newest first."""
+    query = _new_problems_query(flt).order_by(ProblemChange.id.desc()).limit(limit)
+    return [dict(row._mapping) for row in db.session.execute(query)]
+
+
+def problems_appeared_in_run(run_id: int) -> list[dict[str, Any]]:
+    """Every P1 problem run `run_id` made appear (unfiltered; targets filter in memory)."""
+    query = _new_problems_query(FeedFilter(), run_id=run_id).order_by(ProblemChange.id)
+    return [dict(row._mapping) for row in db.session.execute(query)]
+
+
+def last_run_finished() -> dt.datetime | None:
+    return db.session.scalar(
+        select(func.max(PipelineRun.finished_at)).where(PipelineRun.status == "succeeded")
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Atom
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AtomEntry:
+    id: str
+    title: str
+    updated: dt.datetime
+    link: str
+    summary: str
+    category: str
+    lat: float | None = None
+    lon: float | None = None
+
+
+def tag_uri(host: str, specific: str) -> str:
+    """A stable, globally unique Atom id: ``tag:<host>,<date>:<specific>`` (RFC 4151)."""
+    authority = (host.split(":", 1)[0] or "localhost").lower()
+    return f"tag:{authority},{TAG_DATE}:{specific}"
+
+
+def _iso(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def build_atom(
+    *,
+    feed_id: str,
+    title: str,
+    self_url: str,
+    alternate_url: str,
+    updated: dt.datetime,
+    entries: Sequence[AtomEntry],
+    subtitle: str | None = None,
+) -> bytes:
+    """A valid Atom 1.0 document (RFC 4287): feed id/title/updated/author/links, entries with
+    id/title/updated/link/summary, plus a GeoRSS point per entry."""
+    ET.register_namespace("", ATOM_NS)
+    ET.register_namespace("georss", GEORSS_NS)
+
+    def sub(parent: ET.Element, name: str, text: str | None = None, **attrs: str) -> ET.Element:
+        element = ET.SubElement(parent, f"{{{ATOM_NS}}}{name}", attrs)
+        if text is not None:
+            element.text = text
+        return element
+
+    feed = ET.Element(f"{{{ATOM_NS}}}feed")
+    sub(feed, "id", feed_id)
+    sub(feed, "title", title)
+    if subtitle:
+        sub(feed, "subtitle", subtitle)
+    sub(feed, "updated", _iso(updated))
+    sub(feed, "link", rel="self", type="application/atom+xml", href=self_url)
+    sub(feed, "link", rel="alternate", type="text/html", href=alternate_url)
+    author = sub(feed, "author")
+    sub(author, "name", "StopSync")
+    sub(feed, "generator", "StopSync")
+    for item in entries:
+        entry = sub(feed, "entry")
+        sub(entry, "id", item.id)
+        sub(entry, "title", item.title)
+        sub(entry, "updated", _iso(item.updated))
+        sub(entry, "link", rel="alternate", type="text/html", href=item.link)
+        sub(entry, "summary", item.summary, type="text")
+        sub(entry, "category", term=item.category)
+        if item.lat is not None and item.lon is not None:
+            point = ET.SubElement(entry, f"{{{GEORSS_NS}}}point")
+            point.text = f"{item.lat:.6f} {item.lon:.6f}"
+    ET.indent(feed, space="  ")
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Webhooks
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    url: str  # without the fragment
+    filter: FeedFilter
+
+
+def parse_webhook_targets(spec: str) -> list[WebhookTarget]:
+    """``WEBHOOK_URLS``: targets separated by whitespace or ``;``, each an http(s) URL whose optional
+    fragment holds its filters (``operator=``, ``canton=``, ``bbox=minLon,minLat,maxLon,maxLat``).
+    Raises ValueError naming the bad entry."""
+    targets = []
+    for raw in spec.replace(";", " ").split():
+        parts = urlsplit(raw)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError(f"webhook target {raw!r} is not an http(s) URL")
+        options = {k: v[-1] for k, v in parse_qs(parts.fragment).items()}
+        unknown = set(options) - {"operator", "canton", "bbox"}
+        if unknown:
+            raise ValueError(f"webhook target {raw!r}: unknown filter(s) {sorted(unknown)}")
+        box = None
+        if "bbox" in options:
+            try:
+                values = tuple(float(v) for v in options["bbox"].split(","))
+            except ValueError:
+                values = ()
+            if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
+                raise ValueError(f"webhook target {raw!r}: bbox must be minLon,minLat,maxLon,maxLat")
+            box = (values[0], values[1], values[2], values[3])
+        url = parts._replace(fragment="").geturl()
+        targets.append(WebhookTarget(url, FeedFilter(options.get("operator"), options.get("canton"), box)))
+    return targets
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The signature header value: ``sha256=`` + HMAC-SHA256(secret, body) in hex."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def webhook_payload(run_id: int, items: Iterable[Mapping[str, Any]], base_url: str) -> dict[str, Any]:
+    problems = [
+        {
+            "identity": item["identity"],
+            "problem_type": item["problem_type"],
+            "priority": item["priority"],
+            "message": item["message"],
+            "sloid": item.get("sloid"),
+            "osm_key": item.get("osm_key"),
+            "operator_abbr": item.get("operator_abbr"),
+            "canton": item.get("canton"),
+            "distance_m": item.get("distance_m"),
+            "lat": item["lat"],
+            "lon": item["lon"],
+            "url": base_url.rstrip("/") + stop_path(item),
+        }
+        for item in items
+    ]
+    return {"event": "problems.appeared", "run_id": run_id, "priority": FEED_PRIORITY, "problems": problems}
+
+
+def stop_path(item: Mapping[str, Any]) -> str:
+    """The page of the problem's stop (registry side first)."""
+    if item.get("sloid"):
+        return f"/stops/atlas/{item['sloid']}"
+    key = item.get("osm_key") or ""
+    return f"/stops/osm/{key}" if key else "/review"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    url: str
+    count: int
+    status: int | None
+    error: str | None
+
+
+def deliver_webhooks(
+    run_id: int,
+    items: Sequence[Mapping[str, Any]],
+    targets: Sequence[WebhookTarget],
+    *,
+    secret: str,
+    timeout_s: float,
+    base_url: str,
+) -> list[Delivery]:
+    """POST each target its filtered items. Never raises: a failed delivery is logged and returned."""
+    results = []
+    for target in targets:
+        selected = [item for item in items if target.filter.accepts(item)]
+        if not selected:
+            continue
+        body = json.dumps(webhook_payload(run_id, selected, base_url), default=str).encode()
+        headers = {"Content-Type": "application/json", EVENT_HEADER: "problems.appeared"}
+        if secret:
+            headers[SIGNATURE_HEADER] = sign(body, secret)
+        try:
+            response = requests.post(
+                target.url, data=body, headers=headers, timeout=timeout_s, allow_redirects=False
+            )
+            ok = 200 <= response.status_code < 300
+            if not ok:
+                logger.warning("webhook %s answered %s", target.url, response.status_code)
+            results.append(
+                Delivery(target.url, len(selected), response.status_code, None if ok else "status")
+            )
+        except requests.RequestException as exc:
+            # The run already succeeded; a subscriber being down must not change that.
+            logger.warning("webhook %s failed: %s", target.url, type(exc).__name__)
+            results.append(Delivery(target.url, len(selected), None, type(exc).__name__))
+    return results
+
+
+def notify_after_run(run_id: int, settings: Any) -> list[Delivery]:
+    """Send the P1 problems `run_id` made appear to every configured target. Never raises."""
+    try:
+        targets = parse_webhook_targets(settings.WEBHOOK_URLS)
+        if not targets:
+            return []
+        items = problems_appeared_in_run(run_id)
+        if not items:
+            return []
+        return deliver_webhooks(
+            run_id,
+            items,
+            targets,
+            secret=settings.WEBHOOK_SECRET,
+            timeout_s=settings.WEBHOOK_TIMEOUT_S,
+            base_url=settings.PUBLIC_BASE_URL,
+        )
+    except Exception:
+        logger.exception("webhook notification after run %s failed", run_id)
+        return []
