@@ -72,6 +72,10 @@ class Settings:
     PIPELINE_LOCK_TTL_S: int = 120
     PIPELINE_HEARTBEAT_S: int = 10
     PIPELINE_REQUEST_POLL_S: float = 2.0
+    # Live view (SSE): one connection holds a gunicorn thread, so it ends after this long and the
+    # browser reconnects (resuming after Last-Event-ID); a comment line keeps idle proxies open.
+    PIPELINE_STREAM_MAX_S: int = 45
+    PIPELINE_STREAM_KEEPALIVE_S: int = 15
     PIPELINE_SOURCE_DIR: str = "data/demo"
     PIPELINE_CACHE_DIR: str = "data/cache"
 
@@ -118,6 +122,10 @@ class Settings:
             raise ConfigError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://...)")
         if self.PIPELINE_HEARTBEAT_S * 3 > self.PIPELINE_LOCK_TTL_S:
             raise ConfigError("PIPELINE_LOCK_TTL_S must be at least three heartbeats (PIPELINE_HEARTBEAT_S)")
+        if self.PIPELINE_HEARTBEAT_S < 1 or self.PIPELINE_REQUEST_POLL_S <= 0:
+            raise ConfigError("PIPELINE_HEARTBEAT_S and PIPELINE_REQUEST_POLL_S must be positive")
+        if self.PIPELINE_STREAM_MAX_S < 1 or self.PIPELINE_STREAM_KEEPALIVE_S < 1:
+            raise ConfigError("PIPELINE_STREAM_MAX_S and PIPELINE_STREAM_KEEPALIVE_S must be positive")
         self._validate_review_workflow()
 
     def _validate_review_workflow(self) -> None:

@@ -1,14 +1,33 @@
-"""The contract between the app and the scheduler: Redis key names, their TTLs, run states.
+"""The contract between the app and the scheduler: Redis key names, their TTLs, run states, payloads.
 
-The app never imports the scheduler. Both sides read and write only the keys named here.
+The app never imports the scheduler. Both sides read and write only the keys named here, and only
+through `app.services.pipeline_state`, which implements every operation atomically.
 
-| key                              | type   | TTL                    | written by             |
-|----------------------------------|--------|------------------------|------------------------|
-| stopsync:pipeline:lock           | string | PIPELINE_LOCK_TTL_S    | run owner (token)      |
-| stopsync:pipeline:status         | hash   | STATUS_TTL_S           | run owner              |
-| stopsync:pipeline:requests       | list   | REQUEST_TTL_S          | app (LPUSH), scheduler |
-| stopsync:pipeline:events         | stream | trimmed to EVENTS_MAXLEN | run owner            |
-| stopsync:scheduler:heartbeat     | string | SCHEDULER_HEARTBEAT_STALE_S | scheduler         |
+| key                              | type   | TTL                          | written by                   |
+|----------------------------------|--------|------------------------------|------------------------------|
+| stopsync:pipeline:lock           | string | PIPELINE_LOCK_TTL_S          | run owner (token = run uuid) |
+| stopsync:pipeline:status         | hash   | STATUS_TTL_S                 | run owner (compare run_uuid) |
+| stopsync:pipeline:requests       | list   | REQUEST_TTL_S                | app (LPUSH), run owner (pop) |
+| stopsync:pipeline:events         | stream | trimmed to ~EVENTS_MAXLEN    | run owner                    |
+| stopsync:scheduler:heartbeat     | string | SCHEDULER_HEARTBEAT_STALE_S  | every scheduler replica      |
+| stopsync:ratelimit:*             | (Flask-Limiter's own keys, in RATELIMIT_STORAGE_URL)        |
+
+Lock: `SET lock <run_uuid> NX PX ttl`. Only the value's owner renews it (every PIPELINE_HEARTBEAT_S)
+or deletes it (compare-and-delete script). A process that dies stops renewing; the key expires
+after at most PIPELINE_LOCK_TTL_S and the next run proceeds. No run starts without the lock.
+
+Status hash fields (all strings; times are unix seconds): see `STATUS_FIELDS`. The owner replaces
+the hash when its run starts and afterwards writes only when the hash still names its run_uuid, so
+a run that lost its lock can never overwrite a newer run's status. Readers derive two states the
+hash never stores: `stale` (running, but no heartbeat for `stale_after_s`) and `queued` (a request
+is waiting and nothing runs). Redis unreachable reads as `unknown`.
+
+Run request (list item, JSON): `{"id", "requested_by", "requested_at", "options"}`. The app pushes
+one only when no lock is held and no request waits (one script, so two clicks cannot queue two).
+Whichever run takes the lock next claims every waiting request: one run satisfies them all.
+
+Event (stream entry): fields `type` (an `EventType`), `run_uuid`, `data` (JSON object). Stream ids
+are the SSE event ids, so a reconnecting browser resumes exactly after `Last-Event-ID`.
 """
 
 from __future__ import annotations
@@ -21,6 +40,7 @@ STATUS_KEY = f"{KEY_PREFIX}:pipeline:status"
 REQUESTS_KEY = f"{KEY_PREFIX}:pipeline:requests"
 EVENTS_KEY = f"{KEY_PREFIX}:pipeline:events"
 SCHEDULER_HEARTBEAT_KEY = f"{KEY_PREFIX}:scheduler:heartbeat"
+RATELIMIT_KEY_PREFIX = f"{KEY_PREFIX}:ratelimit"
 
 # A finished run's status stays visible for a week; a new run overwrites it.
 STATUS_TTL_S = 7 * 24 * 3600
@@ -31,6 +51,30 @@ SCHEDULER_HEARTBEAT_STALE_S = 60
 REQUEST_TTL_S = 3600
 # The live event stream keeps the recent history for late subscribers, bounded.
 EVENTS_MAXLEN = 2000
+# A running run that missed this many heartbeats in a row is shown as stale: its process is gone
+# or stuck. Settings.validate() keeps the lock TTL at least this long, so the lock outlives a
+# healthy owner's short hiccup but not a dead one.
+STALE_AFTER_HEARTBEATS = 3
+# How often a scheduler looks for runs that died without saying so (see the watchdog job).
+WATCHDOG_EVERY_S = 60
+
+STATUS_FIELDS = (
+    "state",  # RunState value as stored: running | succeeded | failed
+    "stage",  # current pipeline stage name
+    "done",  # items done in the current stage
+    "total",  # items in the current stage ("" when unknown)
+    "percent",  # 0..100 for the current stage
+    "message",  # last human-readable progress message
+    "run_uuid",
+    "trigger",  # scheduled | manual | cli
+    "requested_by",
+    "request_ids",  # comma-separated ids of the run requests this run satisfies
+    "owner",  # host:pid of the process running it
+    "started_at",
+    "heartbeat_at",
+    "finished_at",
+    "last_error",
+)
 
 
 class RunState(StrEnum):
@@ -41,3 +85,15 @@ class RunState(StrEnum):
     FAILED = "failed"
     STALE = "stale"  # was running, but its heartbeat stopped
     UNKNOWN = "unknown"  # Redis unreachable: we cannot tell
+
+
+class EventType(StrEnum):
+    STATE = "state"  # the run changed state (running, succeeded, failed)
+    STAGE = "stage"  # a new stage began
+    PROGRESS = "progress"  # done/total within the stage
+    LOG = "log"  # one log line of the run
+
+
+def stale_after_s(heartbeat_s: float) -> float:
+    """Seconds without a heartbeat after which a running run reads as stale."""
+    return STALE_AFTER_HEARTBEATS * heartbeat_s

@@ -1,10 +1,16 @@
-"""`python -m scheduler`: refuses to start unless the schema is at the migrations' head."""
+"""`python -m scheduler`: refuses to start unless the schema is at the migrations' head.
+
+Any number of replicas may run: the jobs fire in each, and the pipeline lock in Redis lets only
+one of them run the pipeline at a time. Starting a scheduler never touches the run status: a run
+owned by another replica (or the CLI) keeps its state, and a dead one is found by the watchdog.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -14,6 +20,9 @@ from app.extensions import db
 from database.schema import schema_status
 from scheduler.jobs import schedule
 from scheduler.runner import bind_app, write_heartbeat
+
+if TYPE_CHECKING:
+    from app.services.pipeline_jobs import WorkFn
 
 logger = logging.getLogger("scheduler")
 
@@ -30,7 +39,8 @@ def check_schema(app) -> str | None:
     return None
 
 
-def main() -> int:
+def main(work: WorkFn | None = None) -> int:
+    """Run the scheduler until SIGTERM/SIGINT. `work` replaces the real pipeline (tests only)."""
     try:
         app = create_app()
     except ConfigError as exc:
@@ -42,7 +52,7 @@ def main() -> int:
         print(f"scheduler: refusing to start: {reason}", file=sys.stderr)
         return 1
     settings = app.config["SETTINGS"]
-    bind_app(app)
+    bind_app(app, work)
     scheduler = BlockingScheduler(
         timezone=settings.PIPELINE_TIMEZONE,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},

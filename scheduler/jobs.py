@@ -1,4 +1,4 @@
-"""The schedule as data: every job is {id, func, trigger}, and every job goes through `run_job`."""
+"""The schedule as data: every job is {id, func, trigger}; each func goes through `runner.run_job`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from app.config import Settings
-from app.coordination import SCHEDULER_HEARTBEAT_EVERY_S
+from app.coordination import SCHEDULER_HEARTBEAT_EVERY_S, WATCHDOG_EVERY_S
+from scheduler import runner
 
 
 @dataclass(frozen=True)
@@ -20,28 +21,23 @@ class JobSpec:
     trigger: BaseTrigger
 
 
-def pipeline_job() -> None:
-    """The nightly pipeline run (placeholder until the pipeline lands: records a run)."""
-    from scheduler.runner import run_pipeline_job
-
-    run_pipeline_job(trigger="scheduled")
-
-
-def heartbeat_job() -> None:
-    """Tell the health check (and the app) that this scheduler is alive."""
-    from scheduler.runner import write_heartbeat
-
-    write_heartbeat()
-
-
 def schedule(settings: Settings) -> list[JobSpec]:
+    """Every job of the scheduler. All run in UTC unless PIPELINE_TIMEZONE says otherwise."""
     return [
         JobSpec(
-            id="heartbeat", func=heartbeat_job, trigger=IntervalTrigger(seconds=SCHEDULER_HEARTBEAT_EVERY_S)
+            id="heartbeat",
+            func=runner.write_heartbeat,
+            trigger=IntervalTrigger(seconds=SCHEDULER_HEARTBEAT_EVERY_S),
         ),
         JobSpec(
             id="pipeline",
-            func=pipeline_job,
+            func=runner.run_scheduled_pipeline,
             trigger=CronTrigger.from_crontab(settings.PIPELINE_CRON, timezone=settings.PIPELINE_TIMEZONE),
         ),
+        JobSpec(
+            id="run-requests",
+            func=runner.poll_run_requests,
+            trigger=IntervalTrigger(seconds=settings.PIPELINE_REQUEST_POLL_S),
+        ),
+        JobSpec(id="watchdog", func=runner.watchdog, trigger=IntervalTrigger(seconds=WATCHDOG_EVERY_S)),
     ]

@@ -1,0 +1,398 @@
+"""Run the pipeline under the lock: the single guard for scheduled, requested and CLI runs.
+
+`run_guarded` takes the Redis lock (or refuses), publishes status, heartbeat, progress and log
+lines to Redis while the work runs, makes sure the run ends up recorded in PostgreSQL, and always
+releases the lock. The work is a parameter so tests can run a stand-in; by default it is the real
+pipeline (`app.services.pipeline_service.execute_pipeline_run`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import redis
+from flask import current_app
+from redis.exceptions import LockError
+
+from app.config import Settings
+from app.coordination import EventType, RunState, stale_after_s
+from app.extensions import redis_client
+from app.logging_setup import current_run_id, run_context
+from app.services import pipeline_state as state
+from app.services import run_history
+from database.session import transaction
+
+logger = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    def __call__(
+        self, stage: str, done: int | None = None, total: int | None = None, message: str | None = None
+    ) -> None: ...
+
+
+# work(progress, run_uuid) -> whatever the pipeline returns (a dict of counts, a run row...)
+WorkFn = Callable[[Progress, str], Any]
+
+
+class AlreadyRunningError(RuntimeError):
+    """Another run holds the lock."""
+
+    def __init__(self, holder: str | None, expires_in_s: float | None):
+        self.holder = holder
+        self.expires_in_s = expires_in_s
+        when = f"; its lock expires in {expires_in_s:.0f} s unless renewed" if expires_in_s else ""
+        super().__init__(f"a pipeline run is already in progress (run {holder or '?'}{when})")
+
+
+class CoordinationUnavailableError(RuntimeError):
+    """Redis is unreachable, so the lock cannot be taken: no run starts without it."""
+
+
+class LockLostError(RuntimeError):
+    """The lock expired or was taken over while the run worked; the run stops before it writes."""
+
+
+@dataclass
+class RunOutcome:
+    run_uuid: str
+    state: RunState | None  # None: nothing to do (a request another scheduler already claimed)
+    result: Any = None
+    error: str | None = None
+    request_ids: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.state is RunState.SUCCEEDED
+
+
+# --------------------------------------------------------------------------------------------
+# Publishing to Redis without ever slowing down or breaking the run
+# --------------------------------------------------------------------------------------------
+
+
+class _Publisher:
+    """Writes status fields and events of one run. A Redis outage must not fail the run nor make
+    every progress call wait for a connect timeout: after an error, writes pause for a while."""
+
+    PAUSE_AFTER_ERROR_S = 5.0
+
+    def __init__(self, client: redis.Redis, run_uuid: str):
+        self.client = client
+        self.run_uuid = run_uuid
+        self._paused_until = 0.0
+        self._lock = threading.Lock()
+
+    def _guard(self, what: str, action: Callable[[], object]) -> None:
+        if time.monotonic() < self._paused_until:
+            return
+        try:
+            action()
+        except redis.RedisError as exc:
+            self._paused_until = time.monotonic() + self.PAUSE_AFTER_ERROR_S
+            # Log without run_context-forwarding recursion: this logger is excluded by the handler.
+            logger.warning("could not publish %s: %s", what, type(exc).__name__)
+
+    def status(self, **fields: Any) -> None:
+        self._guard("status", lambda: state.update_status(self.client, self.run_uuid, **fields))
+
+    def event(self, event_type: EventType, data: dict[str, Any]) -> None:
+        self._guard(
+            f"{event_type} event", lambda: state.publish_event(self.client, event_type, self.run_uuid, data)
+        )
+
+
+class ProgressReporter:
+    """The `progress` callable handed to the pipeline: stage changes go out at once, counts at
+    most every `min_interval_s` (a loop over 50,000 stops must not make 50,000 Redis calls)."""
+
+    def __init__(self, publisher: _Publisher, lock_lost: threading.Event, min_interval_s: float = 0.5):
+        self._publisher = publisher
+        self._lock_lost = lock_lost
+        self._min_interval_s = min_interval_s
+        self._stage: str | None = None
+        self._last_sent = 0.0
+        self.stages: list[str] = []
+
+    def __call__(
+        self, stage: str, done: int | None = None, total: int | None = None, message: str | None = None
+    ) -> None:
+        if self._lock_lost.is_set():
+            raise LockLostError("the pipeline lock was lost; stopping before writing anything more")
+        now = time.monotonic()
+        percent = None
+        if done is not None and total:
+            percent = round(min(100.0, 100.0 * done / total), 1)
+        if stage != self._stage:
+            self._stage = stage
+            self.stages.append(stage)
+            self._publisher.event(EventType.STAGE, {"stage": stage, "message": message})
+        elif now - self._last_sent < self._min_interval_s and not (done is not None and done == total):
+            return
+        self._last_sent = now
+        fields: dict[str, Any] = {"stage": stage, "done": done or 0, "total": total, "percent": percent}
+        if message is not None:
+            fields["message"] = message
+        self._publisher.status(**fields)
+        self._publisher.event(
+            EventType.PROGRESS,
+            {"stage": stage, "done": done, "total": total, "percent": percent, "message": message},
+        )
+
+
+class _RedisLogHandler(logging.Handler):
+    """Forwards the log lines of one run (records tagged with its id) to the event stream."""
+
+    def __init__(self, publisher: _Publisher, level: int = logging.INFO):
+        super().__init__(level)
+        self._publisher = publisher
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "run_id", "") != self._publisher.run_uuid or record.name == __name__:
+            return
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string in someone's log call must not break the run
+            message = str(record.msg)
+        data = {
+            "level": record.levelname,
+            "logger": record.name,
+            "message": message[:2000],
+            "at": record.created,
+        }
+        self._publisher.event(EventType.LOG, data)
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the lock and the status heartbeat every `interval_s` while the run works."""
+
+    def __init__(self, lock, publisher: _Publisher, interval_s: float, lock_lost: threading.Event):
+        super().__init__(name=f"pipeline-heartbeat-{publisher.run_uuid[:8]}", daemon=True)
+        self._lock = lock
+        self._publisher = publisher
+        self._interval_s = interval_s
+        self._stopping = threading.Event()
+        self.lock_lost = lock_lost
+
+    def run(self) -> None:
+        while not self._stopping.wait(self._interval_s):
+            try:
+                self._lock.reacquire()  # compare-and-set: renews only while the token is ours
+            except LockError:
+                logger.error("pipeline lock lost (expired or taken over); the run will stop")
+                self.lock_lost.set()
+                return
+            except redis.RedisError as exc:
+                # The lock survives hiccups shorter than its TTL; a longer outage ends in LockError.
+                logger.warning("could not renew the pipeline lock: %s", type(exc).__name__)
+                continue
+            self._publisher.status(heartbeat_at=time.time())
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.is_alive():
+            self.join(timeout=5)
+
+
+# --------------------------------------------------------------------------------------------
+# The guarded run
+# --------------------------------------------------------------------------------------------
+
+
+def _error_text(exc: BaseException) -> str:
+    """One line for the status page: the exception type and the first line of its message."""
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line}"[:500] if first_line else type(exc).__name__
+
+
+def pipeline_work(settings: Settings, trigger: str, only_if_changed: bool) -> WorkFn:
+    """The real pipeline as a work function."""
+
+    def work(progress: Progress, run_uuid: str) -> Any:
+        from app.services.pipeline_service import execute_pipeline_run
+
+        return execute_pipeline_run(
+            trigger=trigger,
+            source_dir=settings.PIPELINE_SOURCE_DIR,
+            only_if_changed=only_if_changed,
+            progress=progress,
+            run_uuid=run_uuid,
+        )
+
+    return work
+
+
+def run_guarded(
+    trigger: str,
+    *,
+    requested_by: str | None = None,
+    work: WorkFn | None = None,
+    only_if_changed: bool = False,
+    claim_only: bool = False,
+    client: redis.Redis | None = None,
+    settings: Settings | None = None,
+) -> RunOutcome:
+    """Run the pipeline (or `work`) once, under the lock. Needs an app context.
+
+    Raises `AlreadyRunningError` when another run holds the lock and `CoordinationUnavailableError` when
+    Redis cannot be reached (no lock, no run). With `claim_only`, runs only if a run request is
+    still waiting once the lock is taken (another scheduler may have served it already).
+    A failing pipeline does not raise: the outcome says `failed` and the error is logged.
+    """
+    settings = settings or current_app.config["SETTINGS"]
+    client = client or redis_client.client
+    run_uuid = str(uuid.uuid4())
+    lock = state.pipeline_lock(client, settings.PIPELINE_LOCK_TTL_S)
+    try:
+        if not state.try_acquire(lock, run_uuid):
+            raise AlreadyRunningError(state.lock_holder(client), state.lock_ttl_s(client))
+    except redis.RedisError as exc:
+        raise CoordinationUnavailableError(
+            f"Redis is unreachable ({type(exc).__name__}); refusing to run without the pipeline lock"
+        ) from exc
+
+    heartbeat: _Heartbeat | None = None
+    try:
+        requests = state.claim_requests(client)
+        if claim_only and not requests:
+            return RunOutcome(run_uuid, None)
+        request_ids = [request["id"] for request in requests]
+        # One run serves every waiting request; if any of them asked for a full run, it gets one.
+        wants_full = any(not (r.get("options") or {}).get("only_if_changed", False) for r in requests)
+        only_if_changed = only_if_changed and not wants_full
+        requested_by = requested_by or next((r["requested_by"] for r in requests if r["requested_by"]), None)
+        state.start_status(
+            client,
+            run_uuid,
+            trigger=trigger,
+            requested_by=requested_by,
+            request_ids=",".join(request_ids),
+            owner=f"{socket.gethostname()}:{os.getpid()}",
+        )
+        publisher = _Publisher(client, run_uuid)
+        publisher.event(EventType.STATE, {"state": RunState.RUNNING.value, "trigger": trigger})
+        lock_lost = threading.Event()
+        heartbeat = _Heartbeat(lock, publisher, settings.PIPELINE_HEARTBEAT_S, lock_lost)
+        heartbeat.start()
+        reporter = ProgressReporter(publisher, lock_lost)
+        outcome = _work_and_record(
+            run_uuid,
+            trigger,
+            requested_by,
+            work or pipeline_work(settings, trigger, only_if_changed),
+            reporter,
+            publisher,
+            settings,
+        )
+        outcome.request_ids = request_ids
+        return outcome
+    finally:
+        if heartbeat is not None:
+            heartbeat.stop()
+        try:
+            lock.release()
+        except LockError:
+            logger.warning("the pipeline lock was no longer ours when run %s ended", run_uuid)
+        except redis.RedisError as exc:
+            logger.warning("could not release the pipeline lock (%s); it expires by itself", exc)
+
+
+def _work_and_record(
+    run_uuid: str,
+    trigger: str,
+    requested_by: str | None,
+    work: WorkFn,
+    reporter: ProgressReporter,
+    publisher: _Publisher,
+    settings: Settings,
+) -> RunOutcome:
+    handler = _RedisLogHandler(publisher)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    result: Any = None
+    error: str | None = None
+    try:
+        with run_context(run_uuid):
+            logger.info("pipeline run %s started (trigger %s)", run_uuid, trigger)
+            _close_abandoned_runs(run_uuid, settings)
+            try:
+                result = work(reporter, run_uuid)
+            except Exception as exc:
+                error = _error_text(exc)
+                logger.error("pipeline run failed: %s\n%s", error, traceback.format_exc())
+            except BaseException as exc:  # Ctrl-C or SystemExit: record the run, then let it stop us
+                error = f"interrupted ({type(exc).__name__})"
+                _record_in_database(run_uuid, trigger, requested_by, RunState.FAILED, error)
+                publisher.status(state=RunState.FAILED.value, finished_at=time.time(), last_error=error)
+                raise
+            final = RunState.FAILED if error else RunState.SUCCEEDED
+            _record_in_database(run_uuid, trigger, requested_by, final, error)
+            logger.info("pipeline run %s %s", run_uuid, final.value)
+    finally:
+        root.removeHandler(handler)
+    fields: dict[str, Any] = {"state": final.value, "finished_at": time.time(), "heartbeat_at": time.time()}
+    if error:
+        fields["last_error"] = error
+    else:
+        fields.update(stage="done", percent=100)
+    publisher.status(**fields)
+    publisher.event(EventType.STATE, {"state": final.value, "error": error})
+    return RunOutcome(run_uuid, final, result=result, error=error)
+
+
+def _close_abandoned_runs(run_uuid: str, settings: Settings) -> None:
+    """We hold the lock, so no other run is alive: rows still `running` belong to dead runs."""
+    try:
+        with transaction():
+            closed = run_history.close_abandoned(exclude_run_uuid=run_uuid)
+        if closed:
+            logger.warning("marked %d abandoned run(s) as failed", closed)
+    except Exception:
+        logger.exception("could not close abandoned runs")
+
+
+def _record_in_database(
+    run_uuid: str, trigger: str, requested_by: str | None, final: RunState, error: str | None
+) -> None:
+    """The pipeline records its own run; make sure a row exists and is finished even when it
+    failed before (or while) recording."""
+    try:
+        with transaction():
+            run_history.ensure_finished(run_uuid, trigger, requested_by, final.value, error)
+    except Exception:
+        logger.exception("could not record run %s in the database", run_uuid)
+
+
+def in_run() -> bool:
+    """True inside a guarded run (for code that must refuse to start a nested one)."""
+    return bool(current_run_id())
+
+
+def reconcile(client: redis.Redis, settings: Settings) -> None:
+    """Watchdog, safe to call from any replica at any time: a run that died without saying so
+    (kill -9, OOM, power loss) is marked failed in Redis and in PostgreSQL once its lock is gone."""
+    stale = stale_after_s(settings.PIPELINE_HEARTBEAT_S)
+    try:
+        if state.fail_abandoned_status(client, stale):
+            logger.warning("the last run stopped sending heartbeats; marked it failed")
+        lock_free = state.lock_holder(client) is None
+    except redis.RedisError as exc:
+        logger.warning("watchdog: Redis unreachable (%s)", type(exc).__name__)
+        return
+    if not lock_free:
+        return
+    # Only rows older than the staleness window: a run that took the lock after we looked has a
+    # fresh row and is left alone.
+    with transaction():
+        closed = run_history.close_abandoned(older_than_s=stale)
+    if closed:
+        logger.warning("watchdog: marked %d abandoned run(s) as failed", closed)

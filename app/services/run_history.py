@@ -1,0 +1,119 @@
+"""Pipeline run history in PostgreSQL: paginated listing and keeping rows honest about dead runs.
+
+The pipeline records its own runs (`pipeline_runs`); this module only lists them and repairs
+rows a crashed run left `running`. Flushes, never commits.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import select, update
+
+from app.errors import ApiError
+from database import db
+from database.models import PipelineRun
+
+ABANDONED_ERROR = "abandoned: the run's process stopped without finishing (crash, kill or restart)"
+
+
+def get_by_uuid(run_uuid: str) -> PipelineRun | None:
+    return db.session.scalar(select(PipelineRun).where(PipelineRun.run_uuid == run_uuid))
+
+
+def ensure_finished(
+    run_uuid: str, trigger: str, requested_by: str | None, status: str, error: str | None
+) -> PipelineRun:
+    """Make sure run `run_uuid` has a finished row. The pipeline's own status wins when it set
+    one (it may say `skipped`); a row it left `running`, or never wrote, gets ours."""
+    run = get_by_uuid(run_uuid)
+    if run is None:
+        run = PipelineRun(run_uuid=run_uuid, trigger=trigger, status=status, requested_by=requested_by)
+        db.session.add(run)
+    elif run.status == "running":
+        run.status = status
+    if error and not run.error:
+        run.error = error
+    if run.finished_at is None:
+        run.finished_at = dt.datetime.now(dt.UTC)
+    if requested_by and not run.requested_by:
+        run.requested_by = requested_by
+    db.session.flush()
+    return run
+
+
+def close_abandoned(exclude_run_uuid: str | None = None, older_than_s: float | None = None) -> int:
+    """Mark rows still `running` as failed. Callers guarantee no live run owns them: either they
+    hold the lock (`exclude_run_uuid` is their own run), or the lock is free and only rows older
+    than `older_than_s` are touched. Returns how many rows changed."""
+    statement = (
+        update(PipelineRun)
+        .where(PipelineRun.status == "running")
+        .values(status="failed", error=ABANDONED_ERROR, finished_at=dt.datetime.now(dt.UTC))
+        .execution_options(synchronize_session=False)
+    )
+    if exclude_run_uuid is not None:
+        statement = statement.where(PipelineRun.run_uuid != exclude_run_uuid)
+    if older_than_s is not None:
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than_s)
+        statement = statement.where(PipelineRun.started_at < cutoff)
+    result = db.session.execute(statement)
+    db.session.flush()
+    return int(result.rowcount or 0)
+
+
+def _encode_cursor(run_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"before": run_id}).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        before = json.loads(base64.urlsafe_b64decode(padded.encode()))["before"]
+        if not isinstance(before, int) or before < 1:
+            raise ValueError
+        return before
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ApiError(400, "invalid_cursor", "The cursor is not one this API returned.") from exc
+
+
+def list_runs(limit: int, cursor: str | None = None) -> tuple[list[PipelineRun], str | None]:
+    """Runs newest first, `limit` at a time. Keyset pagination on the id: stable while new runs
+    are added, and every page is an index range scan."""
+    query = select(PipelineRun).order_by(PipelineRun.id.desc()).limit(limit + 1)
+    if cursor:
+        query = query.where(PipelineRun.id < _decode_cursor(cursor))
+    rows = list(db.session.scalars(query))
+    next_cursor = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def run_as_dict(run: PipelineRun, live_run_uuid: str | None = None) -> dict[str, Any]:
+    """One run for the API. A row still `running` that is not the live run reads as `stale`."""
+    status = run.status
+    if status == "running" and live_run_uuid is not None and run.run_uuid != live_run_uuid:
+        status = "stale"
+    duration = None
+    if run.started_at and run.finished_at:
+        duration = round((run.finished_at - run.started_at).total_seconds(), 1)
+    return {
+        "id": run.id,
+        "run_uuid": run.run_uuid,
+        "trigger": run.trigger,
+        "status": status,
+        "requested_by": run.requested_by,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_s": duration,
+        "stage_seconds": run.stage_seconds,
+        "counts": run.counts,
+        "source_versions": run.source_versions,
+        "error": run.error,
+    }
