@@ -84,6 +84,15 @@ class Settings:
     HTTP_TIMEOUT_S: float = 60.0
     HTTP_RETRIES: int = 3
     HTTP_MAX_BYTES: int = 2_000_000_000
+    # Pipeline parsing and import (pipeline/run.py): registry rows kept by UIC country code
+    # (comma-separated; empty = all), the country polygon for the inside-the-country filter (empty =
+    # off), the share of the previous snapshot a new one must keep (guard against a truncated source;
+    # 0 = off), the import transaction's statement timeout, and the Overpass server-side timeout.
+    PIPELINE_UIC_COUNTRY_CODES: str = "85"
+    PIPELINE_BOUNDARY_FILE: str = "data/boundary/ch_li.geojson"
+    PIPELINE_MIN_ROW_RATIO: float = 0.5
+    PIPELINE_IMPORT_TIMEOUT_S: float = 600.0
+    OVERPASS_QUERY_TIMEOUT_S: int = 300
 
     # Review workflow (pipeline/reconcile.py): the evidence categories whose change sends a decision
     # back to review (position,name,uic_ref,local_ref,operator,identifier,transport,version,

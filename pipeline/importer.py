@@ -1,0 +1,259 @@
+"""Atomic import of one snapshot: COPY into staging tables, then swap in a single transaction.
+
+Readers (the web app) see the previous snapshot until the transaction commits, and the new one
+after: never an empty table, never a mix. A failure or a kill (kill -9 of this process, a lost
+connection) before the commit leaves the previous snapshot in place; PostgreSQL discards the
+uncommitted work. The same transaction records which problems appeared and which were resolved
+(`problem_changes`) and the validators of the sources (`source_states`).
+
+Persistent tables that people write (decisions, decision_events, manual_matches, users) are never
+touched here: they refer to snapshot rows by stable identities only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.errors import PipelineError
+from pipeline.records import MatchRecord, OsmObject, ProblemRecord, RegistryStop
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_TABLES = ("atlas_stops", "osm_stops", "matches", "problems")
+
+ATLAS_COLUMNS = (
+    "sloid", "source", "uic_number", "designation", "designation_official", "operator_abbr", "operator_name",
+    "means_of_transport", "country_code", "canton", "parent_sloid", "valid_from", "valid_to", "lat", "lon",
+    "row_hash",
+)  # fmt: skip
+OSM_COLUMNS = (
+    "osm_key", "osm_type", "osm_id", "version", "name", "uic_ref", "uic_name", "ifopt", "local_ref",
+    "operator", "network", "public_transport", "railway", "highway", "amenity", "aerialway", "tags", "lat",
+    "lon", "row_hash",
+)  # fmt: skip
+MATCH_COLUMNS = ("sloid", "osm_key", "method", "distance_m", "name_score", "evidence")
+PROBLEM_COLUMNS = (
+    "identity", "problem_type", "priority", "sloid", "osm_key", "operator_abbr", "distance_m", "message",
+    "details", "lat", "lon",
+)  # fmt: skip
+
+Checkpoint = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SourceStateRow:
+    """The validators of one source, written to `source_states` with the snapshot."""
+
+    source: str
+    url: str | None
+    etag: str | None
+    last_modified: str | None
+    sha256: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class ImportStats:
+    rows: dict[str, int]
+    appeared: int
+    resolved: int
+    load_seconds: float
+    swap_seconds: float
+    vacuum_seconds: float
+
+
+def _geom(lat: float, lon: float) -> str:
+    return f"SRID=4326;POINT({lon!r} {lat!r})"
+
+
+def _atlas_rows(records: Iterable[RegistryStop]) -> Iterable[tuple[Any, ...]]:
+    for r in records:
+        yield (
+            r.sloid, r.source, r.uic_number, r.designation, r.designation_official, r.operator_abbr,
+            r.operator_name, r.means_of_transport, r.country_code, r.canton, r.parent_sloid, r.valid_from,
+            r.valid_to, r.lat, r.lon, r.row_hash, _geom(r.lat, r.lon),
+        )  # fmt: skip
+
+
+def _osm_rows(records: Iterable[OsmObject]) -> Iterable[tuple[Any, ...]]:
+    for r in records:
+        yield (
+            r.osm_key, r.osm_type, r.osm_id, r.version, r.name, r.uic_ref, r.uic_name, r.ifopt, r.local_ref,
+            r.operator, r.network, r.public_transport, r.railway, r.highway, r.amenity, r.aerialway,
+            json.dumps(r.tags, ensure_ascii=False), r.lat, r.lon, r.row_hash, _geom(r.lat, r.lon),
+        )  # fmt: skip
+
+
+def _match_rows(records: Iterable[MatchRecord]) -> Iterable[tuple[Any, ...]]:
+    for r in records:
+        yield (
+            r.sloid,
+            r.osm_key,
+            r.method,
+            r.distance_m,
+            r.name_score,
+            json.dumps(r.evidence, ensure_ascii=False),
+        )
+
+
+def _problem_rows(records: Iterable[ProblemRecord]) -> Iterable[tuple[Any, ...]]:
+    for r in records:
+        yield (
+            r.identity, r.problem_type, r.priority, r.sloid, r.osm_key, r.operator_abbr, r.distance_m,
+            r.message, json.dumps(r.details, ensure_ascii=False, default=str), r.lat, r.lon,
+            _geom(r.lat, r.lon),
+        )  # fmt: skip
+
+
+def _copy(cursor: Any, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> int:
+    count = 0
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def check_row_counts(previous: dict[str, int], new: dict[str, int], min_ratio: float) -> None:
+    """Refuse a snapshot that lost most of a source at once: far more likely a broken source than reality."""
+    if min_ratio <= 0:
+        return
+    for table in ("atlas_stops", "osm_stops"):
+        before, after = previous.get(table, 0), new.get(table, 0)
+        if before >= 100 and after < before * min_ratio:
+            raise PipelineError(
+                f"refusing to import: {table} would drop from {before:,} to {after:,} rows "
+                f"(below {min_ratio:.0%} of the previous snapshot; set PIPELINE_MIN_ROW_RATIO=0 to force)"
+            )
+
+
+def import_snapshot(
+    connection: Any,
+    run_id: int,
+    registry: Sequence[RegistryStop],
+    osm: Sequence[OsmObject],
+    matches: Sequence[MatchRecord],
+    problems: Sequence[ProblemRecord],
+    source_states: Sequence[SourceStateRow] = (),
+    *,
+    min_row_ratio: float = 0.0,
+    timeout_s: float = 600.0,
+    checkpoint: Checkpoint | None = None,
+    vacuum: bool = True,
+) -> ImportStats:
+    """Load and swap one snapshot on a psycopg connection (not in autocommit). Commits or rolls back."""
+    mark = checkpoint or (lambda _name: None)
+    started = time.perf_counter()
+    rows: dict[str, int] = {}
+    try:
+        with connection.cursor() as cur:
+            cur.execute(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
+            for table in SNAPSHOT_TABLES:
+                cur.execute(
+                    f"CREATE TEMP TABLE stage_{table} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
+                )
+            for table in ("matches", "problems"):
+                cur.execute(f"ALTER TABLE stage_{table} DROP COLUMN id")  # ids come from the real sequences
+            rows["atlas_stops"] = _copy(
+                cur, "stage_atlas_stops", (*ATLAS_COLUMNS, "geom"), _atlas_rows(registry)
+            )
+            rows["osm_stops"] = _copy(cur, "stage_osm_stops", (*OSM_COLUMNS, "geom"), _osm_rows(osm))
+            rows["matches"] = _copy(cur, "stage_matches", MATCH_COLUMNS, _match_rows(matches))
+            rows["problems"] = _copy(
+                cur, "stage_problems", (*PROBLEM_COLUMNS, "geom"), _problem_rows(problems)
+            )
+            cur.execute("CREATE INDEX ON stage_problems (identity)")
+            cur.execute("ANALYZE stage_problems")
+            mark("staged")
+            load_seconds = time.perf_counter() - started
+
+            swap_started = time.perf_counter()
+            previous = {}
+            for table in ("atlas_stops", "osm_stops"):
+                cur.execute(f"SELECT count(*) FROM {table}")
+                previous[table] = cur.fetchone()[0]
+            check_row_counts(previous, rows, min_row_ratio)
+            cur.execute(
+                """
+                INSERT INTO problem_changes
+                       (run_id, problem_identity, problem_type, change, priority, operator_abbr)
+                SELECT %(run)s, s.identity, s.problem_type, 'appeared', s.priority, s.operator_abbr
+                  FROM stage_problems s
+                 WHERE NOT EXISTS (SELECT 1 FROM problems p WHERE p.identity = s.identity)
+                UNION ALL
+                SELECT %(run)s, p.identity, p.problem_type, 'resolved', p.priority, p.operator_abbr
+                  FROM problems p
+                 WHERE NOT EXISTS (SELECT 1 FROM stage_problems s WHERE s.identity = p.identity)
+                """,
+                {"run": run_id},
+            )
+            cur.execute(
+                "SELECT change, count(*) FROM problem_changes WHERE run_id = %s GROUP BY change", (run_id,)
+            )
+            changes = dict(cur.fetchall())
+            for table in SNAPSHOT_TABLES:
+                cur.execute(f"DELETE FROM {table}")
+            mark("swap:deleted")
+            cur.execute("INSERT INTO atlas_stops SELECT * FROM stage_atlas_stops")
+            cur.execute("INSERT INTO osm_stops SELECT * FROM stage_osm_stops")
+            cols = ", ".join(MATCH_COLUMNS)
+            cur.execute(f"INSERT INTO matches ({cols}) SELECT {cols} FROM stage_matches")
+            cols = ", ".join((*PROBLEM_COLUMNS, "geom"))
+            cur.execute(f"INSERT INTO problems ({cols}) SELECT {cols} FROM stage_problems")
+            for state in source_states:
+                cur.execute(
+                    """
+                    INSERT INTO source_states
+                           (source, url, etag, last_modified, sha256, size_bytes, fetched_at)
+                    VALUES (%s, %s, %s, %s, %s, %s, now())
+                    ON CONFLICT (source) DO UPDATE SET url = EXCLUDED.url, etag = EXCLUDED.etag,
+                        last_modified = EXCLUDED.last_modified, sha256 = EXCLUDED.sha256,
+                        size_bytes = EXCLUDED.size_bytes, fetched_at = EXCLUDED.fetched_at
+                    """,
+                    (
+                        state.source,
+                        state.url,
+                        state.etag,
+                        state.last_modified,
+                        state.sha256,
+                        state.size_bytes,
+                    ),
+                )
+            mark("swap:inserted")
+        connection.commit()
+        swap_seconds = time.perf_counter() - swap_started
+    except BaseException:
+        connection.rollback()
+        raise
+    vacuum_seconds = 0.0
+    if vacuum:
+        vacuum_seconds = _vacuum(connection, timeout_s)
+    logger.info("import: %s rows, swap %.3f s", rows, swap_seconds)
+    return ImportStats(
+        rows=rows,
+        appeared=int(changes.get("appeared", 0)),
+        resolved=int(changes.get("resolved", 0)),
+        load_seconds=round(load_seconds, 3),
+        swap_seconds=round(swap_seconds, 3),
+        vacuum_seconds=round(vacuum_seconds, 3),
+    )
+
+
+def _vacuum(connection: Any, timeout_s: float) -> float:
+    """Reclaim the deleted snapshot and refresh planner statistics (outside any transaction)."""
+    started = time.perf_counter()
+    previous = connection.autocommit
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cur:
+            cur.execute(f"SET statement_timeout = {int(timeout_s * 1000)}")
+            cur.execute(f"VACUUM (ANALYZE) {', '.join(SNAPSHOT_TABLES)}")
+            cur.execute("RESET statement_timeout")
+    finally:
+        connection.autocommit = previous
+    return time.perf_counter() - started

@@ -1,0 +1,293 @@
+"""Orchestration of one pipeline run: fetch → parse → match → problems → import.
+
+`run_pipeline` must be called inside a Flask app context (it records the run in `pipeline_runs` and
+imports through the app's database engine). Everything between the edges is pure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from pipeline.errors import PipelineError
+from pipeline.fetch import FetchedSource, HttpPolicy, PreviousState, fetch_from_directory, fetch_http
+from pipeline.geo import load_boundary, resolve_path
+from pipeline.importer import Checkpoint, SourceStateRow, import_snapshot
+from pipeline.matching import match_stops
+from pipeline.problems import detect_problems
+from pipeline.records import ManualLink
+from pipeline.sources import ParseOptions, Source, SourceKind, all_sources
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int, str], None]
+STAGES = ("fetch", "parse", "match", "problems", "import")
+
+
+@dataclass
+class RunOptions:
+    """What to run. `source_dir` with `offline=True` forces file sources even when URLs are configured."""
+
+    trigger: str = "cli"
+    source_dir: str | Path | None = None
+    offline: bool = False
+    only_if_changed: bool = False
+    run_uuid: str | None = None
+    requested_by: str | None = None
+    today: dt.date | None = None  # validity date of registry rows; default: today (UTC)
+    manual_links: list[ManualLink] | None = None  # None: the active rows of `manual_matches`
+    checkpoint: Checkpoint | None = None  # called at import milestones ("staged", "swap:deleted", ...)
+
+
+@dataclass
+class RunSummary:
+    run_id: int
+    run_uuid: str
+    status: str  # succeeded | skipped | failed
+    counts: dict[str, Any] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    source_versions: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "run_uuid": self.run_uuid,
+            "status": self.status,
+            "counts": self.counts,
+            "stage_seconds": self.stage_seconds,
+            "source_versions": self.source_versions,
+            "error": self.error,
+        }
+
+
+def _no_progress(stage: str, done: int, total: int, message: str) -> None:
+    return None
+
+
+def parse_options(settings: Any, today: dt.date | None) -> ParseOptions:
+    codes = {c.strip() for c in settings.PIPELINE_UIC_COUNTRY_CODES.split(",") if c.strip()}
+    boundary = load_boundary(settings.PIPELINE_BOUNDARY_FILE) if settings.PIPELINE_BOUNDARY_FILE else None
+    return ParseOptions(
+        today=today or dt.datetime.now(dt.UTC).date(),
+        uic_country_codes=frozenset(codes) if codes else None,
+        boundary=boundary,
+    )
+
+
+def _previous_states() -> dict[str, PreviousState]:
+    from database import db
+    from database.models import SourceState
+
+    rows = db.session.scalars(select(SourceState)).all()
+    return {
+        r.source: PreviousState(etag=r.etag, last_modified=r.last_modified, sha256=r.sha256) for r in rows
+    }
+
+
+def _active_manual_links() -> list[ManualLink]:
+    from database import db
+    from database.models import ManualMatch
+
+    rows = db.session.scalars(select(ManualMatch).where(ManualMatch.status == "active")).all()
+    return [ManualLink(r.sloid, r.osm_key, r.action) for r in rows if r.action in ("link", "unlink")]
+
+
+def _fetch(
+    sources: list[Source],
+    options: RunOptions,
+    settings: Any,
+    previous: dict[str, PreviousState],
+    progress: Progress,
+) -> dict[str, FetchedSource]:
+    directory = resolve_path(options.source_dir or settings.PIPELINE_SOURCE_DIR)
+    policy = HttpPolicy(
+        timeout_s=settings.HTTP_TIMEOUT_S, retries=settings.HTTP_RETRIES, max_bytes=settings.HTTP_MAX_BYTES
+    )
+    fetched: dict[str, FetchedSource] = {}
+    for i, source in enumerate(sources):
+        request = None if options.offline else source.http_request(settings)
+        progress("fetch", i, len(sources), f"fetching {source.name}")
+        if request is None:
+            fetched[source.name] = fetch_from_directory(source, directory, previous.get(source.name))
+        else:
+            cache = resolve_path(settings.PIPELINE_CACHE_DIR)
+            fetched[source.name] = fetch_http(source, request, cache, previous.get(source.name), policy)
+    progress("fetch", len(sources), len(sources), "sources fetched")
+    return fetched
+
+
+def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSummary:
+    """Run every stage once and record the run. Re-raises any failure after marking the run failed."""
+    from app.services import runs
+    from database import db
+    from database.session import transaction
+
+    settings = current_app.config["SETTINGS"]
+    report = progress or _no_progress
+    with transaction():
+        run = runs.start_run(options.trigger, requested_by=options.requested_by, run_uuid=options.run_uuid)
+        run_id, run_uuid = run.id, run.run_uuid
+    summary = RunSummary(run_id=run_id, run_uuid=run_uuid, status="running")
+    clock = {"t": time.perf_counter()}
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        summary.stage_seconds[stage] = round(now - clock["t"], 3)
+        clock["t"] = now
+
+    fetched: dict[str, FetchedSource] = {}
+    try:
+        sources = all_sources()
+        previous = _previous_states()
+        fetched = _fetch(sources, options, settings, previous, report)
+        summary.source_versions = {name: f.version() for name, f in fetched.items()}
+        lap("fetch")
+        if options.only_if_changed and not any(f.changed for f in fetched.values()):
+            summary.status = "skipped"
+            summary.counts = {"reason": "no source changed since the last successful run"}
+            report("fetch", len(sources), len(sources), "no source changed: run skipped")
+            for f in fetched.values():
+                f.discard()
+            _finish(summary)
+            return summary
+
+        popts = parse_options(settings, options.today)
+        registry, osm, parse_stats = [], [], {}
+        for i, source in enumerate(sources):
+            report("parse", i, len(sources), f"parsing {source.name}")
+            result = source.parse(fetched[source.name].paths, popts)
+            (registry if source.kind == SourceKind.REGISTRY else osm).extend(result.records)
+            parse_stats[source.name] = result.stats
+        report(
+            "parse", len(sources), len(sources), f"{len(registry):,} registry stops, {len(osm):,} OSM objects"
+        )
+        for f in fetched.values():
+            f.promote()  # parsed and validated: now it may replace the last good copy
+        summary.source_versions = {name: f.version() for name, f in fetched.items()}
+        lap("parse")
+
+        manual = options.manual_links if options.manual_links is not None else _active_manual_links()
+        match_steps = 8
+        done = {"n": 0}
+
+        def match_progress(stage_name: str) -> None:
+            done["n"] += 1
+            report("match", done["n"], match_steps, f"stage {stage_name} done")
+
+        report("match", 0, match_steps, f"matching {len(registry):,} stops against {len(osm):,} objects")
+        result = match_stops(registry, osm, manual=manual, progress=match_progress)
+        lap("match")
+
+        report("problems", 0, 1, "detecting problems")
+        problems = detect_problems(
+            registry, osm, result.matches, result.unmatched_registry, result.unmatched_osm
+        )
+        report("problems", 1, 1, f"{len(problems):,} problems")
+        lap("problems")
+
+        report("import", 0, 2, "loading the snapshot")
+        states = [
+            SourceStateRow(
+                source=name,
+                url=f.origin,
+                etag=f.etag,
+                last_modified=f.last_modified,
+                sha256=f.sha256,
+                size_bytes=f.size_bytes,
+            )
+            for name, f in fetched.items()
+        ]
+        raw = db.engine.raw_connection()
+        try:
+            stats = import_snapshot(
+                raw.driver_connection,
+                run_id,
+                registry,
+                osm,
+                result.matches,
+                problems,
+                states,
+                min_row_ratio=settings.PIPELINE_MIN_ROW_RATIO,
+                timeout_s=settings.PIPELINE_IMPORT_TIMEOUT_S,
+                checkpoint=options.checkpoint,
+            )
+        finally:
+            raw.close()
+        report("import", 2, 2, f"snapshot swapped in {stats.swap_seconds:.2f} s")
+        lap("import")
+
+        summary.counts = {
+            "registry_stops": len(registry),
+            "osm_objects": len(osm),
+            "matches": len(result.matches),
+            "matched_registry_stops": len(registry) - len(result.unmatched_registry),
+            "unmatched_registry": len(result.unmatched_registry),
+            "unmatched_osm": len(result.unmatched_osm),
+            "matches_by_method": result.method_counts,
+            "stops_by_stage": result.stage_counts,
+            "orphaned_manual_links": len(result.orphaned_manual),
+            "problems": len(problems),
+            "problems_by_type": _count_problems(problems),
+            "problems_appeared": stats.appeared,
+            "problems_resolved": stats.resolved,
+            "parse": parse_stats,
+            "import": {
+                "rows": stats.rows,
+                "load_seconds": stats.load_seconds,
+                "swap_seconds": stats.swap_seconds,
+                "vacuum_seconds": stats.vacuum_seconds,
+            },
+        }
+        summary.status = "succeeded"
+        _finish(summary)
+        return summary
+    except BaseException as exc:
+        for f in fetched.values():
+            f.discard()
+        summary.status = "failed"
+        summary.error = str(exc) if isinstance(exc, PipelineError) else f"{type(exc).__name__}: {exc}"
+        logger.error("pipeline run %s failed: %s\n%s", run_uuid, summary.error, traceback.format_exc())
+        lap("failed_stage")
+        try:
+            db.session.rollback()
+            _finish(summary)
+        except Exception:
+            logger.exception("could not record the failure of run %s", run_uuid)
+        raise
+
+
+def _count_problems(problems: list) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for p in problems:
+        by_priority = out.setdefault(p.problem_type, {})
+        key = f"P{p.priority}"
+        by_priority[key] = by_priority.get(key, 0) + 1
+    return {k: dict(sorted(v.items())) for k, v in sorted(out.items())}
+
+
+def _finish(summary: RunSummary) -> None:
+    from app.services import runs
+    from database import db
+    from database.models import PipelineRun
+    from database.session import transaction
+
+    with transaction():
+        run = db.session.get(PipelineRun, summary.run_id)
+        runs.finish_run(
+            run,
+            summary.status,
+            error=summary.error,
+            stage_seconds=summary.stage_seconds,
+            counts=summary.counts,
+            source_versions=summary.source_versions,
+        )
