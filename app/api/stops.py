@@ -1,0 +1,49 @@
+"""Stops: the map's GeoJSON and the stop pages' detail."""
+
+from __future__ import annotations
+
+import re
+
+from flask import jsonify
+
+from app.api import bp, params
+from app.api.filters import STOP_FILTER_PARAMS, stop_filters
+from app.errors import ApiError
+from app.services import stops as stop_service
+
+DEFAULT_LIMIT = 2000
+MAX_LIMIT = 10000
+# sloids look like ch:1:sloid:7000:1:2; other registries use similar colon-separated ids.
+SLOID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,99}$")
+
+
+@bp.get("/stops")
+def list_stops():
+    """Registry and OSM stops in a bounding box as GeoJSON, with their match status and problems."""
+    params.reject_unknown((*STOP_FILTER_PARAMS, "limit"))
+    filters = stop_filters()
+    limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)
+    return jsonify(stop_service.feature_collection(filters, limit))
+
+
+@bp.get("/stops/atlas/<path:sloid>")
+def atlas_stop(sloid: str):
+    """One registry stop with its OSM counterparts, matches, problems and decisions."""
+    if not SLOID_RE.match(sloid):
+        raise ApiError(
+            400, "invalid_parameter", "Not a valid sloid.", {"parameter": "sloid", "value": sloid[:100]}
+        )
+    detail = stop_service.stop_detail(sloid=sloid)
+    if detail is None:
+        raise ApiError(404, "not_found", f"No registry stop {sloid}.")
+    return jsonify(detail)
+
+
+@bp.get("/stops/osm/<osm_type>/<osm_id>")
+def osm_stop(osm_type: str, osm_id: str):
+    """One OSM object with its registry counterparts, matches, problems and decisions."""
+    key = params.osm_key(f"{osm_type}/{osm_id}", name="osm_id")
+    detail = stop_service.stop_detail(osm_key=key)
+    if detail is None:
+        raise ApiError(404, "not_found", f"No OSM object {key}.")
+    return jsonify(detail)

@@ -1,0 +1,287 @@
+"""People's decisions on problems, and their append-only history (`decision_events`).
+
+A decision is keyed by the problem's stable identity, never by a snapshot row id, so it survives
+every re-import. Functions here flush and never commit: the request (or job) commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
+from sqlalchemy.exc import IntegrityError
+
+from app.services.vocabulary import DECISIONS
+from database import db
+from database.models import Decision, DecisionEvent, Problem, User
+
+logger = logging.getLogger(__name__)
+
+MAX_NOTE_LENGTH = 5000
+
+
+class DecisionError(ValueError):
+    """The decision cannot be recorded as asked (unknown value, note too long)."""
+
+
+class ProblemNotFoundError(LookupError):
+    """No current problem (and no earlier decision) has this identity."""
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def decision_as_dict(row: Any, author: str | None) -> dict[str, Any]:
+    """The public shape of a decision (`row` is a Decision or a row with the same column names)."""
+    return {
+        "id": row.id,
+        "problem_identity": row.problem_identity,
+        "problem_type": row.problem_type,
+        "sloid": row.sloid,
+        "osm_key": row.osm_key,
+        "decision": row.decision,
+        "note": row.note,
+        "status": row.status,
+        "author": author,
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+    }
+
+
+def _event_as_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "action": row.action,
+        "decision": row.decision,
+        "note": row.note,
+        "author": row.author,
+        "run_id": row.run_id,
+        "payload": row.payload,
+        "created_at": _iso(row.created_at),
+    }
+
+
+def _history(decision_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """Events of many decisions in one query, oldest first."""
+    if not decision_ids:
+        return {}
+    rows = db.session.execute(
+        text(
+            "SELECT e.id, e.decision_id, e.action, e.decision, e.note, e.run_id, e.payload, e.created_at,"
+            " u.username AS author"
+            " FROM decision_events e LEFT JOIN users u ON u.id = e.author_id"
+            " WHERE e.decision_id = ANY(:ids) ORDER BY e.decision_id, e.created_at, e.id"
+        ).bindparams(bindparam("ids", type_=ARRAY(INTEGER))),
+        {"ids": list(decision_ids)},
+    )
+    history: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        history[row.decision_id].append(_event_as_dict(row))
+    return history
+
+
+PROBLEM_COLUMNS = (
+    "p.id, p.identity, p.problem_type, p.priority, p.sloid, p.osm_key, p.operator_abbr, p.distance_m,"
+    " p.message, p.details, p.lat, p.lon"
+)
+DECISION_COLUMNS = (
+    "d.id AS d_id, d.problem_identity AS d_problem_identity, d.problem_type AS d_problem_type,"
+    " d.sloid AS d_sloid, d.osm_key AS d_osm_key, d.decision AS d_decision, d.note AS d_note,"
+    " d.status AS d_status, d.created_at AS d_created_at, d.updated_at AS d_updated_at,"
+    " du.username AS d_author"
+)
+DECISION_JOIN = (
+    "LEFT JOIN decisions d ON d.problem_identity = p.identity LEFT JOIN users du ON du.id = d.author_id"
+)
+
+
+class _Prefixed:
+    """Reads `d_<name>` columns of a joined row as if they were a decision's attributes."""
+
+    def __init__(self, row: Any):
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._row, f"d_{name}")
+
+
+def problem_as_dict(row: Any) -> dict[str, Any]:
+    """A problem row joined with its decision (columns PROBLEM_COLUMNS + DECISION_COLUMNS)."""
+    return {
+        "identity": row.identity,
+        "problem_type": row.problem_type,
+        "priority": row.priority,
+        "sloid": row.sloid,
+        "osm_key": row.osm_key,
+        "operator": row.operator_abbr,
+        "distance_m": None if row.distance_m is None else round(row.distance_m, 2),
+        "message": row.message,
+        "details": row.details,
+        "lat": row.lat,
+        "lon": row.lon,
+        "decision": decision_as_dict(_Prefixed(row), row.d_author) if row.d_id is not None else None,
+    }
+
+
+def problems_for(*, sloids: Sequence[str], osm_keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Current problems on any of these stops, each with its decision (one query)."""
+    if not sloids and not osm_keys:
+        return []
+    rows = db.session.execute(
+        text(
+            f"SELECT {PROBLEM_COLUMNS}, {DECISION_COLUMNS} FROM problems p {DECISION_JOIN}"
+            " WHERE p.sloid = ANY(:sloids) OR p.osm_key = ANY(:osm_keys)"
+            " ORDER BY p.priority, p.problem_type, p.identity"
+        ).bindparams(bindparam("sloids", type_=ARRAY(TEXT)), bindparam("osm_keys", type_=ARRAY(TEXT))),
+        {"sloids": list(sloids), "osm_keys": list(osm_keys)},
+    )
+    return [problem_as_dict(row) for row in rows]
+
+
+def decisions_for(
+    *, sloids: Sequence[str], osm_keys: Sequence[str], identities: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Decisions about these stops or problems (also on problems since resolved), with history."""
+    rows = list(
+        db.session.execute(
+            text(
+                "SELECT d.*, u.username AS author FROM decisions d LEFT JOIN users u ON u.id = d.author_id"
+                " WHERE d.sloid = ANY(:sloids) OR d.osm_key = ANY(:osm_keys)"
+                " OR d.problem_identity = ANY(:identities)"
+                " ORDER BY d.updated_at DESC, d.id DESC"
+            ).bindparams(
+                bindparam("sloids", type_=ARRAY(TEXT)),
+                bindparam("osm_keys", type_=ARRAY(TEXT)),
+                bindparam("identities", type_=ARRAY(TEXT)),
+            ),
+            {"sloids": list(sloids), "osm_keys": list(osm_keys), "identities": list(identities)},
+        )
+    )
+    history = _history([row.id for row in rows])
+    return [{**decision_as_dict(row, row.author), "history": history.get(row.id, [])} for row in rows]
+
+
+def decision_with_history(problem_identity: str) -> dict[str, Any] | None:
+    found = decisions_for(sloids=[], osm_keys=[], identities=[problem_identity])
+    return found[0] if found else None
+
+
+def list_decisions(
+    *,
+    limit: int,
+    before_id: int | None = None,
+    decisions: Sequence[str] = (),
+    statuses: Sequence[str] = (),
+    author: str | None = None,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Recent decisions, newest first, with history; returns (page, id to continue before)."""
+    where = ["true"]
+    params: dict[str, Any] = {"limit": limit + 1}
+    if before_id is not None:
+        where.append("d.id < :before_id")
+        params["before_id"] = before_id
+    if decisions:
+        where.append("d.decision = ANY(:decisions)")
+        params["decisions"] = list(decisions)
+    if statuses:
+        where.append("d.status = ANY(:statuses)")
+        params["statuses"] = list(statuses)
+    if author:
+        where.append("u.username = :author")
+        params["author"] = author
+    statement = text(
+        "SELECT d.*, u.username AS author FROM decisions d LEFT JOIN users u ON u.id = d.author_id"
+        f" WHERE {' AND '.join(where)} ORDER BY d.id DESC LIMIT :limit"
+    ).bindparams(
+        *(bindparam(name, type_=ARRAY(TEXT)) for name in ("decisions", "statuses") if name in params)
+    )
+    rows = list(db.session.execute(statement, params))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    history = _history([row.id for row in rows])
+    page = [{**decision_as_dict(row, row.author), "history": history.get(row.id, [])} for row in rows]
+    return page, (rows[-1].id if more and rows else None)
+
+
+def record_decision(
+    problem_identity: str, decision: str, note: str, author: User | None
+) -> tuple[Decision, bool]:
+    """Create or change the decision on a problem and append to its history.
+
+    Returns (decision, created). The problem must exist in the current snapshot, or already have
+    a decision (so people can still correct a decision on a problem a later run resolved).
+    Re-sending the same decision and note changes nothing and writes no event.
+    """
+    if decision not in DECISIONS:
+        raise DecisionError(f"decision must be one of {', '.join(DECISIONS)}")
+    if len(note) > MAX_NOTE_LENGTH:
+        raise DecisionError(f"note must have at most {MAX_NOTE_LENGTH} characters")
+    session = db.session
+    author_id = author.id if author is not None else None
+    existing = session.scalar(
+        select(Decision).where(Decision.problem_identity == problem_identity).with_for_update()
+    )
+    if existing is None:
+        problem = session.scalar(select(Problem).where(Problem.identity == problem_identity))
+        if problem is None:
+            raise ProblemNotFoundError(problem_identity)
+        row = Decision(
+            problem_identity=problem_identity,
+            problem_type=problem.problem_type,
+            sloid=problem.sloid,
+            osm_key=problem.osm_key,
+            decision=decision,
+            note=note,
+            author_id=author_id,
+            status="active",
+            evidence={},
+            review_diff=[],
+        )
+        try:
+            # Two editors deciding the same new problem at once: the loser updates the winner's row.
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+        except IntegrityError:
+            return record_decision(problem_identity, decision, note, author)
+        session.add(
+            DecisionEvent(
+                decision_id=row.id, action="created", decision=decision, note=note, author_id=author_id
+            )
+        )
+        session.flush()
+        logger.info("decision %s on %s created", decision, problem_identity)
+        return row, True
+    if existing.decision == decision and existing.note == note and existing.status == "active":
+        return existing, False
+    previous = {"decision": existing.decision, "note": existing.note, "status": existing.status}
+    existing.decision = decision
+    existing.note = note
+    existing.author_id = author_id
+    existing.status = "active"
+    existing.review_diff = []
+    session.add(
+        DecisionEvent(
+            decision_id=existing.id,
+            action="updated",
+            decision=decision,
+            note=note,
+            author_id=author_id,
+            payload={"previous": previous},
+        )
+    )
+    session.flush()
+    logger.info("decision on %s changed from %s to %s", problem_identity, previous["decision"], decision)
+    return existing, False
+
+
+def author_name(decision: Decision) -> str | None:
+    if decision.author_id is None:
+        return None
+    user = db.session.get(User, decision.author_id)
+    return user.username if user else None

@@ -1,0 +1,339 @@
+"""Stops of both sides for the map, the exports and the stop pages.
+
+One SQL query per side. The bounding box uses the GiST index on `geom` (`&&` with
+`ST_MakeEnvelope(..., 4326)`); each stop's matches and problems come from LATERAL subqueries over
+the indexed `sloid` / `osm_key` columns, so the cost grows with the stops in view, not the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
+
+from database import db
+
+# What OSM tags say about the means of transport, in ATLAS's vocabulary (app/services/vocabulary.py).
+# Aerialway stations do not tell a chairlift from a cable car; CABLE_CAR stands for both.
+OSM_TRANSPORTS_SQL = """array_remove(ARRAY[
+    CASE WHEN o.highway = 'bus_stop' OR o.tags->>'bus' = 'yes' OR o.tags->>'trolleybus' = 'yes'
+         THEN 'BUS' END,
+    CASE WHEN o.railway = 'tram_stop' OR o.tags->>'tram' = 'yes' THEN 'TRAM' END,
+    CASE WHEN o.tags->>'subway' = 'yes' OR o.tags->>'station' = 'subway' THEN 'METRO' END,
+    CASE WHEN o.tags->>'funicular' = 'yes' OR o.tags->>'station' = 'funicular' THEN 'CABLE_RAILWAY' END,
+    CASE WHEN o.tags->>'train' = 'yes' OR o.tags->>'light_rail' = 'yes'
+              OR (o.railway IN ('station', 'halt', 'platform')
+                  AND coalesce(o.tags->>'station', 'train') = 'train')
+         THEN 'TRAIN' END,
+    CASE WHEN o.aerialway IS NOT NULL THEN 'CABLE_CAR' END,
+    CASE WHEN o.amenity = 'ferry_terminal' OR o.tags->>'ferry' = 'yes' THEN 'BOAT' END
+]::text[], NULL)"""
+
+ATLAS_TRANSPORTS_SQL = "string_to_array(coalesce(nullif(a.means_of_transport, ''), 'UNKNOWN'), '|')::text[]"
+
+
+@dataclass(frozen=True)
+class StopFilters:
+    """Filters of the map, the stop exports and (partly) the match export. Empty = no filter."""
+
+    bbox: Sequence[float] | None = None  # min lon, min lat, max lon, max lat
+    statuses: Sequence[str] = ()
+    sides: Sequence[str] = ()
+    methods: Sequence[str] = ()
+    problem_types: Sequence[str] = ()
+    priorities: Sequence[int] = ()
+    operators: Sequence[str] = ()
+    transports: Sequence[str] = ()
+    params: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def wants(self, side: str) -> bool:
+        return not self.sides or side in self.sides
+
+
+def _bbox_condition(alias: str, box: Sequence[float] | None, params: dict[str, Any]) -> list[str]:
+    if box is None:
+        return []
+    params.update(w=box[0], s=box[1], e=box[2], n=box[3])
+    return [f"{alias}.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)"]
+
+
+def _status_conditions(filters: StopFilters, partner_column: str) -> list[str]:
+    statuses = set(filters.statuses)
+    if statuses == {"matched"}:
+        return [f"{partner_column} IS NOT NULL"]
+    if statuses == {"unmatched"}:
+        return [f"{partner_column} IS NULL"]
+    return []
+
+
+def _problem_condition(filters: StopFilters, key_sql: str, params: dict[str, Any]) -> list[str]:
+    if not filters.problem_types and not filters.priorities:
+        return []
+    parts = [key_sql]
+    if filters.problem_types:
+        params["problem_types"] = list(filters.problem_types)
+        parts.append("pf.problem_type = ANY(:problem_types)")
+    if filters.priorities:
+        params["priorities"] = list(filters.priorities)
+        parts.append("pf.priority = ANY(:priorities)")
+    return [f"EXISTS (SELECT 1 FROM problems pf WHERE {' AND '.join(parts)})"]
+
+
+def atlas_sql(filters: StopFilters, limit: int | None) -> tuple[str, dict[str, Any]]:
+    """The registry side of the map: one row per stop with its partners and problems."""
+    params: dict[str, Any] = {}
+    where = _bbox_condition("a", filters.bbox, params)
+    where += _status_conditions(filters, "m.partner_keys")
+    if filters.methods:
+        params["methods"] = list(filters.methods)
+        where.append("m.methods && CAST(:methods AS text[])")
+    where += _problem_condition(filters, "pf.sloid = a.sloid", params)
+    if filters.operators:
+        params["operators"] = list(filters.operators)
+        where.append("a.operator_abbr = ANY(:operators)")
+    if filters.transports:
+        params["transports"] = list(filters.transports)
+        where.append(f"{ATLAS_TRANSPORTS_SQL} && CAST(:transports AS text[])")
+    sql = f"""
+        SELECT a.sloid AS key, a.designation_official AS name, a.operator_abbr AS operator,
+               a.lat, a.lon, a.designation AS local_ref, a.uic_number::text AS uic,
+               {ATLAS_TRANSPORTS_SQL} AS transports,
+               m.partner_keys, m.methods, m.distance_m, p.problem_types, p.priority
+        FROM atlas_stops a
+        LEFT JOIN LATERAL (
+            SELECT array_agg(mm.osm_key::text ORDER BY mm.distance_m, mm.osm_key) AS partner_keys,
+                   array_agg(mm.method::text ORDER BY mm.distance_m, mm.osm_key) AS methods,
+                   min(mm.distance_m) AS distance_m
+            FROM matches mm WHERE mm.sloid = a.sloid
+        ) m ON true
+        LEFT JOIN LATERAL (
+            SELECT array_agg(DISTINCT pp.problem_type::text) AS problem_types, min(pp.priority) AS priority
+            FROM problems pp WHERE pp.sloid = a.sloid
+        ) p ON true
+        {"WHERE " + " AND ".join(where) if where else ""}
+        ORDER BY p.priority NULLS LAST, a.sloid
+        {"LIMIT :limit" if limit is not None else ""}
+    """
+    if limit is not None:
+        params["limit"] = limit
+    return sql, params
+
+
+def osm_sql(filters: StopFilters, limit: int | None) -> tuple[str, dict[str, Any]]:
+    """The OSM side of the map: one row per object with its registry partners and problems."""
+    params: dict[str, Any] = {}
+    where = _bbox_condition("o", filters.bbox, params)
+    where += _status_conditions(filters, "m.partner_keys")
+    if filters.methods:
+        params["methods"] = list(filters.methods)
+        where.append("m.methods && CAST(:methods AS text[])")
+    where += _problem_condition(filters, "pf.osm_key = o.osm_key", params)
+    if filters.operators:
+        # OSM writes operators in full; the registry abbreviation of a partner counts too.
+        params["operators"] = list(filters.operators)
+        where.append("(o.operator = ANY(:operators) OR m.partner_operators && CAST(:operators AS text[]))")
+    if filters.transports:
+        params["transports"] = list(filters.transports)
+        where.append(
+            f"({OSM_TRANSPORTS_SQL} && CAST(:transports AS text[])"
+            " OR m.partner_transports && CAST(:transports AS text[]))"
+        )
+    sql = f"""
+        SELECT o.osm_key AS key, o.name, o.operator, o.lat, o.lon, o.local_ref, o.uic_ref AS uic,
+               {OSM_TRANSPORTS_SQL} AS transports,
+               m.partner_keys, m.methods, m.distance_m, p.problem_types, p.priority
+        FROM osm_stops o
+        LEFT JOIN LATERAL (
+            SELECT array_agg(mm.sloid::text ORDER BY mm.distance_m, mm.sloid) AS partner_keys,
+                   array_agg(mm.method::text ORDER BY mm.distance_m, mm.sloid) AS methods,
+                   min(mm.distance_m) AS distance_m,
+                   array_agg(pa.operator_abbr::text) AS partner_operators,
+                   array_agg(DISTINCT t.transport) AS partner_transports
+            FROM matches mm
+            LEFT JOIN atlas_stops pa ON pa.sloid = mm.sloid
+            LEFT JOIN LATERAL unnest(
+                string_to_array(coalesce(nullif(pa.means_of_transport, ''), 'UNKNOWN'), '|')
+            ) AS t(transport) ON true
+            WHERE mm.osm_key = o.osm_key
+        ) m ON true
+        LEFT JOIN LATERAL (
+            SELECT array_agg(DISTINCT pp.problem_type::text) AS problem_types, min(pp.priority) AS priority
+            FROM problems pp WHERE pp.osm_key = o.osm_key
+        ) p ON true
+        {"WHERE " + " AND ".join(where) if where else ""}
+        ORDER BY p.priority NULLS LAST, o.osm_key
+        {"LIMIT :limit" if limit is not None else ""}
+    """
+    if limit is not None:
+        params["limit"] = limit
+    return sql, params
+
+
+def _bind(sql: str, params: dict[str, Any]):
+    statement = text(sql)
+    types = {
+        "problem_types": ARRAY(TEXT),
+        "operators": ARRAY(TEXT),
+        "methods": ARRAY(TEXT),
+        "transports": ARRAY(TEXT),
+        "priorities": ARRAY(INTEGER),
+    }
+    return statement.bindparams(*(bindparam(name, type_=types[name]) for name in params if name in types))
+
+
+def feature(kind: str, row: Any) -> dict[str, Any]:
+    """One stop as a GeoJSON feature (coordinates rounded to ~1 cm)."""
+    partners = list(row.partner_keys or [])
+    methods = list(row.methods or [])
+    return {
+        "type": "Feature",
+        "id": f"{kind}:{row.key}",
+        "geometry": {"type": "Point", "coordinates": [round(row.lon, 7), round(row.lat, 7)]},
+        "properties": {
+            "kind": kind,
+            "key": row.key,
+            "name": row.name,
+            "operator": row.operator,
+            "status": "matched" if partners else "unmatched",
+            "method": methods[0] if methods else None,
+            "methods": methods,
+            "partner_keys": partners,
+            "distance_m": None if row.distance_m is None else round(row.distance_m, 1),
+            "problem_types": sorted(row.problem_types or []),
+            "priority": row.priority,
+            "local_ref": row.local_ref,
+            "uic": row.uic,
+            "transports": list(row.transports or []),
+        },
+    }
+
+
+def iter_features(filters: StopFilters, limit: int | None = None, yield_per: int = 1000) -> Iterator[dict]:
+    """Features of the wanted sides, registry first; streamed from a server-side cursor."""
+    for kind, build in (("atlas", atlas_sql), ("osm", osm_sql)):
+        if not filters.wants(kind):
+            continue
+        sql, params = build(filters, limit)
+        result = db.session.execute(_bind(sql, params).execution_options(yield_per=yield_per), params)
+        for row in result:
+            yield feature(kind, row)
+
+
+def feature_collection(filters: StopFilters, limit: int) -> dict[str, Any]:
+    """Stops in view, at most `limit`. Problem stops (by priority) come first when there are more."""
+    features: list[dict[str, Any]] = []
+    for kind, build in (("atlas", atlas_sql), ("osm", osm_sql)):
+        if filters.wants(kind):
+            sql, params = build(filters, limit + 1)
+            features.extend(feature(kind, row) for row in db.session.execute(_bind(sql, params), params))
+    truncated = len(features) > limit
+    if truncated:
+        # Keep the most urgent stops of both sides rather than all of one side.
+        features.sort(key=lambda f: (f["properties"]["priority"] or 99, f["id"]))
+        features = features[:limit]
+    return {"type": "FeatureCollection", "features": features, "count": len(features), "truncated": truncated}
+
+
+# --- stop pages ------------------------------------------------------------------------------
+
+ATLAS_COLUMNS = (
+    "sloid, source, uic_number, designation, designation_official, operator_abbr, operator_name, "
+    "means_of_transport, country_code, canton, parent_sloid, valid_from, valid_to, lat, lon"
+)
+OSM_COLUMNS = (
+    "osm_key, osm_type, osm_id, version, name, uic_ref, uic_name, ifopt, local_ref, operator, network, "
+    "public_transport, railway, highway, amenity, aerialway, tags, lat, lon"
+)
+
+
+def _atlas_dict(row: Any) -> dict[str, Any]:
+    out = dict(row._mapping)
+    for name in ("valid_from", "valid_to"):
+        out[name] = out[name].isoformat() if out[name] else None
+    return out
+
+
+def _osm_dict(row: Any) -> dict[str, Any]:
+    out = dict(row._mapping)
+    out["url"] = f"https://www.openstreetmap.org/{out['osm_key']}"
+    return out
+
+
+def _match_dict(row: Any) -> dict[str, Any]:
+    return {
+        "sloid": row.sloid,
+        "osm_key": row.osm_key,
+        "method": row.method,
+        "distance_m": round(row.distance_m, 2),
+        "name_score": row.name_score,
+        "evidence": row.evidence,
+    }
+
+
+def stop_detail(*, sloid: str | None = None, osm_key: str | None = None) -> dict[str, Any] | None:
+    """Everything about one stop and its counterparts, in a fixed number of queries (no N+1).
+
+    Returns None when neither side knows the stop and nothing (problem or decision) refers to it.
+    """
+    from app.services import decisions as decision_service
+
+    session = db.session
+    if sloid is not None:
+        match_rows = list(
+            session.execute(
+                text("SELECT * FROM matches WHERE sloid = :sloid ORDER BY distance_m, osm_key"),
+                {"sloid": sloid},
+            )
+        )
+        sloids = [sloid]
+        osm_keys = [row.osm_key for row in match_rows]
+    else:
+        match_rows = list(
+            session.execute(
+                text("SELECT * FROM matches WHERE osm_key = :key ORDER BY distance_m, sloid"),
+                {"key": osm_key},
+            )
+        )
+        sloids = [row.sloid for row in match_rows]
+        osm_keys = [osm_key]
+    atlas_rows = {
+        row.sloid: row
+        for row in session.execute(
+            text(f"SELECT {ATLAS_COLUMNS} FROM atlas_stops WHERE sloid = ANY(:ids)").bindparams(
+                bindparam("ids", type_=ARRAY(TEXT))
+            ),
+            {"ids": sloids},
+        )
+    }
+    osm_rows = {
+        row.osm_key: row
+        for row in session.execute(
+            text(f"SELECT {OSM_COLUMNS} FROM osm_stops WHERE osm_key = ANY(:ids)").bindparams(
+                bindparam("ids", type_=ARRAY(TEXT))
+            ),
+            {"ids": osm_keys},
+        )
+    }
+    # Problems of the stop and of its counterparts (an OSM duplicate matters on the registry page too).
+    problems = decision_service.problems_for(sloids=sloids, osm_keys=osm_keys)
+    decisions = decision_service.decisions_for(
+        sloids=sloids, osm_keys=osm_keys, identities=[p["identity"] for p in problems]
+    )
+    primary_atlas = atlas_rows.get(sloids[0]) if sloids else None
+    if sloid is not None and primary_atlas is None and not match_rows and not problems and not decisions:
+        return None
+    if osm_key is not None and osm_key not in osm_rows and not match_rows and not problems and not decisions:
+        return None
+    return {
+        "atlas": _atlas_dict(primary_atlas) if primary_atlas is not None else None,
+        "atlas_partners": [_atlas_dict(atlas_rows[s]) for s in sloids[1:] if s in atlas_rows]
+        if osm_key is not None
+        else [],
+        "osm": [_osm_dict(osm_rows[k]) for k in osm_keys if k in osm_rows],
+        "matches": [_match_dict(row) for row in match_rows],
+        "problems": problems,
+        "decisions": decisions,
+    }
