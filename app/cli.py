@@ -43,3 +43,6 @@ def register_commands(app: Flask) -> None:
     from app.cli_pipeline import pipeline_cli
 
     app.cli.add_command(pipeline_cli)
+    from app.cli_backup import backup_cli
+
+    app.cli.add_command(backup_cli)

@@ -112,6 +112,7 @@ class Settings:
 
     BACKUP_DIR: str = "backups"
     BACKUP_KEEP: int = 7
+    BACKUP_CRON: str = "30 1 * * *"  # backup sidecar (compose profile `backup`), UTC
     MIGRATOR_BACKUP: bool = False
     MIGRATOR_DB_WAIT_S: float = 60.0
 
@@ -129,6 +130,8 @@ class Settings:
             raise ConfigError("SECRET_KEY must be set to a long random value in production")
         if not self.DATABASE_URL.startswith("postgresql"):
             raise ConfigError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://...)")
+        if self.BACKUP_KEEP < 1:
+            raise ConfigError("BACKUP_KEEP must be at least 1 (the backup just written is always kept)")
         if self.PIPELINE_HEARTBEAT_S * 3 > self.PIPELINE_LOCK_TTL_S:
             raise ConfigError("PIPELINE_LOCK_TTL_S must be at least three heartbeats (PIPELINE_HEARTBEAT_S)")
         if self.PIPELINE_HEARTBEAT_S < 1 or self.PIPELINE_REQUEST_POLL_S <= 0:

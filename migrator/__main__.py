@@ -72,7 +72,9 @@ def main() -> int:
             logger.info("schema already at head (%s); nothing to do", ", ".join(before.heads))
             return 0
         if settings.MIGRATOR_BACKUP and before.current:
-            path = create_backup(settings.DATABASE_URL, settings.BACKUP_DIR, keep=settings.BACKUP_KEEP)
+            path = create_backup(
+                settings.DATABASE_URL, settings.BACKUP_DIR, keep=settings.BACKUP_KEEP, label="pre-upgrade"
+            )
             logger.info("pre-upgrade backup written to %s", path)
         with app.app_context():
             flask_migrate.upgrade()

@@ -48,7 +48,10 @@ def test_migrator_waits_for_a_healthy_database():
     }
 
 
-@pytest.mark.parametrize("service", ["db", "redis", "app", "scheduler"])
+LONG_RUNNING = ["db", "redis", "app", "scheduler", "backup"]
+
+
+@pytest.mark.parametrize("service", LONG_RUNNING)
 def test_long_running_services_have_healthchecks(service):
     assert "test" in load("docker-compose.yml")["services"][service]["healthcheck"]
 
@@ -98,3 +101,39 @@ def test_dockerfile_has_the_four_stages_a_non_root_user_and_a_healthcheck():
     assert "USER stopsync" in dockerfile
     assert "HEALTHCHECK" in dockerfile
     assert 'ENTRYPOINT ["/srv/stopsync/entrypoint.sh"]' in dockerfile
+
+
+@pytest.mark.parametrize("service", LONG_RUNNING)
+def test_long_running_services_restart_unless_stopped(service):
+    assert load("docker-compose.yml")["services"][service]["restart"] == "unless-stopped"
+
+
+def test_migrator_runs_once_and_is_never_restarted():
+    assert load("docker-compose.yml")["services"]["migrator"]["restart"] == "no"
+
+
+def test_production_mounts_only_named_volumes_never_source():
+    compose = load("docker-compose.yml")
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0] if isinstance(volume, str) else volume["source"]
+            assert source in compose["volumes"], f"{name} mounts {source!r}, not a named volume"
+
+
+def test_backup_sidecar_is_an_optional_profile_running_the_production_image():
+    services = load("docker-compose.yml")["services"]
+    backup = services["backup"]
+    assert backup["profiles"] == ["backup"]
+    assert backup["image"] == services["app"]["image"]
+    assert backup["command"][:3] == ["flask", "backup", "schedule"]
+    assert "backups:/srv/stopsync/backups" in backup["volumes"]
+    assert "ports" not in backup
+    assert backup["networks"] == ["backend"]
+    assert backup["depends_on"]["migrator"] == {"condition": "service_completed_successfully"}
+    assert backup["healthcheck"]["test"][:3] == ["CMD", "flask", "backup"]
+
+
+def test_migrator_backups_land_in_the_same_volume_as_the_sidecars():
+    services = load("docker-compose.yml")["services"]
+    assert "backups:/srv/stopsync/backups" in services["migrator"]["volumes"]
+    assert "MIGRATOR_BACKUP" in services["migrator"]["environment"]
