@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 
 import click
 from flask.cli import AppGroup
 
 pipeline_cli = AppGroup("pipeline", help="Run the ATLAS/OSM pipeline.")
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return "unknown"
 
 
 @pipeline_cli.command("run")
@@ -21,21 +29,30 @@ pipeline_cli = AppGroup("pipeline", help="Run the ATLAS/OSM pipeline.")
     "--only-if-changed", is_flag=True, help="Skip the run when no source changed since the last run."
 )
 def run_command(source_dir: str | None, only_if_changed: bool) -> None:
-    """Fetch, parse, match, detect problems and import, once."""
-    from app.services.pipeline_service import execute_pipeline_run
-    from pipeline.errors import PipelineError
+    """Fetch, parse, match, detect problems and import, once.
+
+    Runs under the pipeline lock like scheduled and requested runs: exit 2 when another run holds
+    it, exit 1 when the run fails or Redis (and so the lock) is unreachable.
+    """
+    from app.services.pipeline_jobs import AlreadyRunningError, CoordinationUnavailableError, run_guarded
 
     def progress(stage: str, done: int, total: int, message: str) -> None:
         click.echo(f"[{stage} {done}/{total}] {message}", err=True)
 
     try:
-        summary = execute_pipeline_run(
-            trigger="cli",
+        outcome = run_guarded(
+            "cli",
+            requested_by=f"cli:{_os_user()}",
             source_dir=source_dir,
             only_if_changed=only_if_changed,
-            progress=progress,
             offline=source_dir is not None,
+            on_progress=progress,
         )
-    except PipelineError as exc:
+    except AlreadyRunningError as exc:
+        click.echo(f"Error: {exc}. Not started; try again when it has finished.", err=True)
+        raise SystemExit(2) from None
+    except CoordinationUnavailableError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(json.dumps(summary.as_dict(), indent=2, default=str))
+    if not outcome.ok:
+        raise click.ClickException(outcome.error or "the pipeline run failed")
+    click.echo(json.dumps(outcome.result.as_dict(), indent=2, default=str))

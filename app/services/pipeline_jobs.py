@@ -115,8 +115,15 @@ class ProgressReporter:
     """The `progress` callable handed to the pipeline: stage changes go out at once, counts at
     most every `min_interval_s` (a loop over 50,000 stops must not make 50,000 Redis calls)."""
 
-    def __init__(self, publisher: _Publisher, lock_lost: threading.Event, min_interval_s: float = 0.5):
+    def __init__(
+        self,
+        publisher: _Publisher,
+        lock_lost: threading.Event,
+        min_interval_s: float = 0.5,
+        also: Progress | None = None,
+    ):
         self._publisher = publisher
+        self._also = also
         self._lock_lost = lock_lost
         self._min_interval_s = min_interval_s
         self._stage: str | None = None
@@ -128,6 +135,8 @@ class ProgressReporter:
     ) -> None:
         if self._lock_lost.is_set():
             raise LockLostError("the pipeline lock was lost; stopping before writing anything more")
+        if self._also is not None:
+            self._also(stage, done, total, message)
         now = time.monotonic()
         percent = None
         if done is not None and total:
@@ -214,18 +223,26 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line}"[:500] if first_line else type(exc).__name__
 
 
-def pipeline_work(settings: Settings, trigger: str, only_if_changed: bool) -> WorkFn:
-    """The real pipeline as a work function."""
+def pipeline_work(
+    trigger: str,
+    requested_by: str | None,
+    only_if_changed: bool,
+    source_dir: str | None = None,
+    offline: bool = False,
+) -> WorkFn:
+    """The real pipeline as a work function (it records its own `pipeline_runs` row)."""
 
     def work(progress: Progress, run_uuid: str) -> Any:
         from app.services.pipeline_service import execute_pipeline_run
 
         return execute_pipeline_run(
             trigger=trigger,
-            source_dir=settings.PIPELINE_SOURCE_DIR,
+            source_dir=source_dir,
             only_if_changed=only_if_changed,
             progress=progress,
             run_uuid=run_uuid,
+            offline=offline,
+            requested_by=requested_by,
         )
 
     return work
@@ -237,16 +254,21 @@ def run_guarded(
     requested_by: str | None = None,
     work: WorkFn | None = None,
     only_if_changed: bool = False,
+    source_dir: str | None = None,
+    offline: bool = False,
+    on_progress: Progress | None = None,
     claim_only: bool = False,
     client: redis.Redis | None = None,
     settings: Settings | None = None,
 ) -> RunOutcome:
     """Run the pipeline (or `work`) once, under the lock. Needs an app context.
 
-    Raises `AlreadyRunningError` when another run holds the lock and `CoordinationUnavailableError` when
-    Redis cannot be reached (no lock, no run). With `claim_only`, runs only if a run request is
-    still waiting once the lock is taken (another scheduler may have served it already).
-    A failing pipeline does not raise: the outcome says `failed` and the error is logged.
+    Raises `AlreadyRunningError` when another run holds the lock and `CoordinationUnavailableError`
+    when Redis cannot be reached (no lock, no run). With `claim_only`, runs only if a run request
+    is still waiting once the lock is taken (another scheduler may have served it already).
+    `source_dir`, `offline` and `only_if_changed` go to the pipeline; `on_progress` also gets
+    every progress call (the CLI prints them). A failing pipeline does not raise: the outcome
+    says `failed` and the error is logged.
     """
     settings = settings or current_app.config["SETTINGS"]
     client = client or redis_client.client
@@ -283,12 +305,12 @@ def run_guarded(
         lock_lost = threading.Event()
         heartbeat = _Heartbeat(lock, publisher, settings.PIPELINE_HEARTBEAT_S, lock_lost)
         heartbeat.start()
-        reporter = ProgressReporter(publisher, lock_lost)
+        reporter = ProgressReporter(publisher, lock_lost, also=on_progress)
         outcome = _work_and_record(
             run_uuid,
             trigger,
             requested_by,
-            work or pipeline_work(settings, trigger, only_if_changed),
+            work or pipeline_work(trigger, requested_by, only_if_changed, source_dir, offline),
             reporter,
             publisher,
             settings,
@@ -344,6 +366,8 @@ def _work_and_record(
         fields["last_error"] = error
     else:
         fields.update(stage="done", percent=100)
+        if getattr(result, "status", None) == "skipped":
+            fields.update(stage="skipped", message="no source changed since the last run: nothing to do")
     publisher.status(**fields)
     publisher.event(EventType.STATE, {"state": final.value, "error": error})
     return RunOutcome(run_uuid, final, result=result, error=error)

@@ -319,3 +319,27 @@ def test_a_killed_owner_frees_the_lock_within_the_ttl_and_the_next_run_succeeds(
     dead = run_history.get_by_uuid(dead_run)
     assert dead.status == "failed"
     assert dead.error == run_history.ABANDONED_ERROR
+
+
+def test_the_cli_exits_2_while_another_run_holds_the_lock(app, redis_client):
+    redis_client.set(LOCK_KEY, "scheduled-run", px=60_000)
+
+    result = app.test_cli_runner().invoke(args=["pipeline", "run"])
+
+    assert result.exit_code == 2, result.output
+    assert "already in progress" in result.output
+    assert "scheduled-run" in result.output
+
+
+def test_the_cli_runs_the_real_pipeline_under_the_lock_and_publishes_its_status(app, redis_client):
+    result = app.test_cli_runner().invoke(args=["pipeline", "run"])
+
+    assert result.exit_code == 0, result.output
+    status = redis_client.hgetall(STATUS_KEY)
+    assert status["state"] == "succeeded"
+    assert status["trigger"] == "cli"
+    assert status["requested_by"].startswith("cli:")
+    assert redis_client.get(LOCK_KEY) is None
+    row = run_history.get_by_uuid(status["run_uuid"])
+    assert row.status == "succeeded"
+    assert row.counts["registry_stops"] > 0
