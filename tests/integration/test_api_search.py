@@ -1,0 +1,114 @@
+"""GET /api/v1/search: names (prefix, fuzzy, accents ignored), sloids, UIC numbers, OSM ids."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from database import db
+from tests import factories as f
+
+
+def search(client, q: str, **extra) -> list[dict]:
+    response = client.get("/api/v1/search", query_string={"q": q, **extra})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["results"]
+
+
+def found_keys(results: list[dict]) -> list[str]:
+    return [item["key"] for item in results]
+
+
+@pytest.fixture
+def stops(app):
+    return {
+        "zurich": f.atlas_stop("ch:1:sloid:3000", designation_official="Zürich HB", uic_number=8503000),
+        "genf": f.atlas_stop(
+            "ch:1:sloid:1008", designation_official="Genève, Gare Cornavin", uic_number=8501008
+        ),
+        "vaduz": f.atlas_stop("ch:1:sloid:10305", designation_official="Vaduz, Post", uic_number=8510305),
+        "node": f.osm_stop("node/123456", name="Zürich Hauptbahnhof", uic_ref="8503000"),
+        "way": f.osm_stop("way/789", name="Schaan-Vaduz Bahnhof"),
+    }
+
+
+def test_name_search_ignores_accents_and_case(client, stops):
+    assert found_keys(search(client, "zurich hb"))[0] == "ch:1:sloid:3000"
+    assert "ch:1:sloid:1008" in found_keys(search(client, "GENEVE"))
+
+
+def test_name_prefix_ranks_before_fuzzy_matches(client, stops):
+    results = search(client, "zürich")
+    assert set(found_keys(results)[:2]) == {"ch:1:sloid:3000", "node/123456"}
+    assert results[0]["score"] >= 2
+
+
+def test_fuzzy_name_search_finds_typos_and_inner_words(client, stops):
+    assert "ch:1:sloid:1008" in found_keys(search(client, "cornavn"))
+    assert "way/789" in found_keys(search(client, "bahnhof schaan"))
+    assert "ch:1:sloid:10305" in found_keys(search(client, "post"))
+
+
+def test_search_by_sloid_exact_and_prefix(client, stops):
+    assert found_keys(search(client, "ch:1:sloid:10305")) == ["ch:1:sloid:10305"]
+    assert "ch:1:sloid:10305" in found_keys(search(client, "ch:1:sloid:103"))
+
+
+def test_search_by_uic_number_finds_both_sides(client, stops):
+    results = search(client, "8503000")
+    assert {(r["kind"], r["key"]) for r in results} >= {("atlas", "ch:1:sloid:3000"), ("osm", "node/123456")}
+
+
+@pytest.mark.parametrize("q", ["node/123456", "n123456", "123456", "N 123456"])
+def test_search_by_osm_id_in_any_spelling(client, stops, q):
+    assert "node/123456" in found_keys(search(client, q))
+
+
+def test_search_by_way_id(client, stops):
+    assert found_keys(search(client, "w789")) == ["way/789"]
+
+
+def test_results_carry_position_and_page_url(client, stops):
+    first = search(client, "vaduz post")[0]
+    assert first["kind"] == "atlas"
+    assert first["url"] == "/stops/atlas/ch:1:sloid:10305"
+    assert isinstance(first["lat"], float)
+    assert isinstance(first["lon"], float)
+
+
+def test_search_respects_limit(client, stops):
+    assert len(search(client, "a", limit=1)) <= 1
+
+
+def test_search_needs_a_query_and_a_sane_limit(app, client):
+    for query in (
+        {},
+        {"q": ""},
+        {"q": "x" * 101},
+        {"q": "zurich", "limit": 0},
+        {"q": "zurich", "limit": 1000},
+    ):
+        response = client.get("/api/v1/search", query_string=query)
+        assert response.status_code == 400, query
+        assert response.get_json()["error"]["code"] == "invalid_parameter"
+
+
+def test_like_wildcards_in_the_query_are_literal(client, stops):
+    assert search(client, "%") == []
+    assert search(client, "_") == []
+
+
+def test_name_search_can_use_the_trigram_index(client, stops):
+    db.session.execute(text("SET LOCAL enable_seqscan = off"))
+    plan = "\n".join(
+        row[0]
+        for row in db.session.execute(
+            text(
+                "EXPLAIN SELECT sloid FROM atlas_stops"
+                " WHERE stopsync_fold(designation_official) LIKE 'zur%'"
+                " OR 'zurich' <% stopsync_fold(designation_official)"
+            )
+        )
+    )
+    db.session.rollback()
+    assert "ix_atlas_stops_name_fold_trgm" in plan, plan
