@@ -52,6 +52,9 @@ def main(work: WorkFn | None = None) -> int:
         print(f"scheduler: refusing to start: {reason}", file=sys.stderr)
         return 1
     settings = app.config["SETTINGS"]
+    # APScheduler logs two INFO lines per job execution; the request poller alone would write
+    # tens of thousands a day. Failures and missed runs are WARNING and above, and still shown.
+    logging.getLogger("apscheduler.executors").setLevel(max(logging.WARNING, logging.getLogger().level))
     bind_app(app, work)
     scheduler = BlockingScheduler(
         timezone=settings.PIPELINE_TIMEZONE,

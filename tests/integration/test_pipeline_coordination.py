@@ -343,3 +343,108 @@ def test_the_cli_runs_the_real_pipeline_under_the_lock_and_publishes_its_status(
     row = run_history.get_by_uuid(status["run_uuid"])
     assert row.status == "succeeded"
     assert row.counts["registry_stops"] > 0
+
+
+# --------------------------------------------------------------------------------------------
+# The scheduler process
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def schedulers(stack, clean_state, tmp_path) -> Iterator[Callable[[], tuple[subprocess.Popen, Path]]]:
+    """Start real `python -m scheduler` processes (logging to files); stopped before state is wiped."""
+    started: list[tuple[subprocess.Popen, Path]] = []
+
+    def start() -> tuple[subprocess.Popen, Path]:
+        log_path = tmp_path / f"scheduler-{len(started)}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "scheduler"],
+                cwd=ROOT,
+                env=stack.base_env(LOG_LEVEL="INFO", PIPELINE_REQUEST_POLL_S="0.3"),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        started.append((process, log_path))
+        wait_for(
+            lambda: "scheduler started" in log_path.read_text() or process.poll() is not None,
+            60,
+            "the scheduler to start",
+        )
+        assert process.poll() is None, log_path.read_text()
+        return process, log_path
+
+    yield start
+    for process, _ in started:
+        process.send_signal(signal.SIGTERM)
+    for process, log_path in started:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        assert "Traceback" not in log_path.read_text(), log_path.read_text()
+
+
+def _finished_with(redis_client, request_id: str) -> dict | None:
+    status = redis_client.hgetall(STATUS_KEY)
+    if request_id in status.get("request_ids", "").split(",") and status["state"] in ("succeeded", "failed"):
+        return status
+    return None
+
+
+def test_a_starting_scheduler_leaves_a_running_runs_status_alone(app, redis_client, schedulers):
+    redis_client.set(LOCK_KEY, "other-replica-run", px=60_000)
+    pipeline_state.start_status(redis_client, "other-replica-run", trigger="scheduled", stage="match")
+    before = redis_client.hgetall(STATUS_KEY)
+
+    schedulers()
+
+    assert redis_client.hgetall(STATUS_KEY) == before
+    assert redis_client.get(LOCK_KEY) == "other-replica-run"
+
+
+def test_a_run_request_from_the_app_is_picked_up_by_a_running_scheduler(
+    app, client, redis_client, schedulers
+):
+    from tests import factories as f
+
+    schedulers()
+    admin = f.create_user("root-admin", role="admin")
+
+    requested_at = time.monotonic()
+    response = client.post("/api/v1/pipeline/runs", headers=f.bearer(f.api_token(admin)))
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert response.get_json()["scheduler_alive"] is True
+    request_id = response.get_json()["request_id"]
+
+    started = wait_for(
+        lambda: request_id in (redis_client.hget(STATUS_KEY, "request_ids") or ""), 30, "the run to start"
+    )
+    assert started
+    assert time.monotonic() - requested_at < 10, "picked up within seconds"
+    status = wait_for(lambda: _finished_with(redis_client, request_id), 60, "the run to finish")
+    assert status["state"] == "succeeded", status
+    row = run_history.get_by_uuid(status["run_uuid"])
+    assert row.trigger == "manual"
+    assert row.requested_by == "root-admin"
+    assert row.status == "succeeded"
+
+
+def test_two_scheduler_replicas_serve_each_request_exactly_once(app, redis_client, schedulers):
+    (_, first_log), (_, second_log) = schedulers(), schedulers()
+
+    for round_ in range(2):
+        request = pipeline_state.enqueue_request(redis_client, f"admin-{round_}")
+        assert request.accepted
+        wait_for(lambda r=request: _finished_with(redis_client, r.request["id"]), 60, "the run to finish")
+
+    from database import db
+
+    db.session.expire_all()
+    rows = db.session.query(PipelineRun).all()
+    assert len(rows) == 2, [(r.run_uuid, r.requested_by) for r in rows]
+    assert sorted(r.requested_by for r in rows) == ["admin-0", "admin-1"]
+    assert all(r.status == "succeeded" for r in rows)
+    ended = first_log.read_text().count("manual run") + second_log.read_text().count("manual run")
+    assert ended == 2, "one log line per run, across both replicas"
