@@ -657,9 +657,18 @@ def current_evidence(
     identity: str,
 ) -> dict[str, Any]:
     """The evidence the same decision would be made on in the new snapshot."""
+    problem = snapshot.problems.get(identity)
+    osm_key = osm_key or evidence_osm_key(problem)
     stop = snapshot.registry.get(sloid) if sloid else None
     obj = snapshot.osm.get(osm_key) if osm_key else None
-    return build_evidence(decision.problem_type, identity, stop, obj, snapshot.problems.get(identity))
+    return build_evidence(decision.problem_type, identity, stop, obj, problem)
+
+
+def evidence_osm_key(problem: ProblemRecord | Any | None) -> str | None:
+    """The OSM object a problem without its own OSM side is about (a whole stop's nearest object)."""
+    details = getattr(problem, "details", None) or {}
+    key = details.get("osm_key") if isinstance(details, Mapping) else None
+    return key if isinstance(key, str) else None
 
 
 def reconcile_decision(

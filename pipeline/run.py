@@ -94,14 +94,6 @@ def _previous_states() -> dict[str, PreviousState]:
     }
 
 
-def _active_manual_links() -> list[ManualLink]:
-    from database import db
-    from database.models import ManualMatch
-
-    rows = db.session.scalars(select(ManualMatch).where(ManualMatch.status == "active")).all()
-    return [ManualLink(r.sloid, r.osm_key, r.action) for r in rows if r.action in ("link", "unlink")]
-
-
 def _fetch(
     sources: list[Source],
     options: RunOptions,
@@ -128,7 +120,7 @@ def _fetch(
 
 def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSummary:
     """Run every stage once and record the run. Re-raises any failure after marking the run failed."""
-    from app.services import runs
+    from app.services import review_run, runs
     from database import db
     from database.session import transaction
 
@@ -176,7 +168,9 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
         summary.source_versions = {name: f.version() for name, f in fetched.items()}
         lap("parse")
 
-        manual = options.manual_links if options.manual_links is not None else _active_manual_links()
+        # Review workflow: stored manual links, checked against the new records (app/services/review_run.py).
+        review = review_run.before_match(run_id, registry, osm)
+        manual = options.manual_links if options.manual_links is not None else review.links
         match_steps = 8
         done = {"n": 0}
 
@@ -192,6 +186,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
         problems = detect_problems(
             registry, osm, result.matches, result.unmatched_registry, result.unmatched_osm
         )
+        problems = review_run.with_orphan_problems(review, problems)
         report("problems", 1, 1, f"{len(problems):,} problems")
         lap("problems")
 
@@ -225,6 +220,8 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
             raw.close()
         report("import", 2, 2, f"snapshot swapped in {stats.swap_seconds:.2f} s")
         lap("import")
+        review_counts = review_run.after_import(review, registry, osm, problems, settings)
+        lap("review")
 
         summary.counts = {
             "registry_stops": len(registry),
@@ -235,7 +232,8 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
             "unmatched_osm": len(result.unmatched_osm),
             "matches_by_method": result.method_counts,
             "stops_by_stage": result.stage_counts,
-            "orphaned_manual_links": len(result.orphaned_manual),
+            "orphaned_manual_links": len(result.orphaned_manual) + len(review.orphan_problems),
+            "review": review_counts,
             "problems": len(problems),
             "problems_by_type": _count_problems(problems),
             "problems_appeared": stats.appeared,

@@ -5,4 +5,4 @@ from flask import Blueprint
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Resource modules register their routes on `bp` when imported.
-from app.api import decisions, exports, pipeline, problems, search, stats, stops, users  # noqa: E402,F401
+from app.api import decisions, exports, pipeline, problems, review, search, stats, stops, users  # noqa: E402,F401

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
 from sqlalchemy.exc import IntegrityError
 
+from app.services.evidence import attach_evidence
 from app.services.vocabulary import DECISIONS
 from database import db
 from database.models import Decision, DecisionEvent, Problem, User
@@ -47,6 +48,9 @@ def decision_as_dict(row: Any, author: str | None) -> dict[str, Any]:
         "decision": row.decision,
         "note": row.note,
         "status": row.status,
+        # Review workflow: why the pipeline sent it back to review, and the run that verified a fix.
+        "review_diff": getattr(row, "review_diff", None) or [],
+        "verified_run_id": getattr(row, "verified_run_id", None),
         "author": author,
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
@@ -93,6 +97,7 @@ DECISION_COLUMNS = (
     "d.id AS d_id, d.problem_identity AS d_problem_identity, d.problem_type AS d_problem_type,"
     " d.sloid AS d_sloid, d.osm_key AS d_osm_key, d.decision AS d_decision, d.note AS d_note,"
     " d.status AS d_status, d.created_at AS d_created_at, d.updated_at AS d_updated_at,"
+    " d.review_diff AS d_review_diff, d.verified_run_id AS d_verified_run_id,"
     " du.username AS d_author"
 )
 DECISION_JOIN = (
@@ -254,6 +259,7 @@ def record_decision(
                 decision_id=row.id, action="created", decision=decision, note=note, author_id=author_id
             )
         )
+        attach_evidence(row)  # review workflow: what the decision is based on, to notice change later
         session.flush()
         logger.info("decision %s on %s created", decision, problem_identity)
         return row, True
@@ -265,6 +271,7 @@ def record_decision(
     existing.author_id = author_id
     existing.status = "active"
     existing.review_diff = []
+    attach_evidence(existing)  # re-decided on what the person sees now
     session.add(
         DecisionEvent(
             decision_id=existing.id,

@@ -35,6 +35,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
+from database import db
+from database.models import AtlasStop, OsmStop
+
 OSM_MAX_VALUE_LENGTH = 255  # the OSM API refuses longer keys and values
 FIXABLE_TYPES = frozenset({"distance", "attributes"})
 MOVE_TYPES = frozenset({"distance"})
@@ -403,3 +408,163 @@ def report_json(rows: Sequence[Mapping[str, Any]], operator: str | None) -> dict
         "count": len(rows),
         "operators": operators,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the filtered problem set
+# ---------------------------------------------------------------------------------------------
+
+_CHUNK = 5000
+
+
+def _pair_key(problem: Mapping[str, Any]) -> str | None:
+    """The OSM side of a problem: its own, or (whole stops) the nearest matched object in details."""
+    details = problem.get("details") or {}
+    key = problem.get("osm_key") or details.get("osm_key")
+    return key if isinstance(key, str) else None
+
+
+def _load(model: Any, column: Any, keys: set[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        for row in db.session.scalars(select(model).where(column.in_(chunk))):
+            found[getattr(row, column.key)] = row
+    return found
+
+
+def _fix_stop(row: Any) -> FixStop:
+    return FixStop(
+        row.sloid,
+        row.uic_number,
+        row.designation,
+        row.designation_official,
+        row.operator_abbr,
+        row.lat,
+        row.lon,
+    )
+
+
+def _fix_object(row: Any) -> FixObject:
+    return FixObject(
+        row.osm_key, row.osm_type, row.osm_id, row.version, dict(row.tags or {}), row.lat, row.lon
+    )
+
+
+def problems_with_fixes(
+    problems: Iterable[Mapping[str, Any]], *, move: bool = False, overwrite: bool = False
+) -> list[tuple[Mapping[str, Any], TagFix | None]]:
+    """Each problem (as the problems service returns it, with its decision) and the fix it proposes."""
+    listed = list(problems)
+    fixable = [p for p in listed if p["problem_type"] in FIXABLE_TYPES and p.get("sloid") and _pair_key(p)]
+    fixable_ids = {p["identity"] for p in fixable}
+    stops = _load(AtlasStop, AtlasStop.sloid, {p["sloid"] for p in fixable})
+    objects = _load(OsmStop, OsmStop.osm_key, {k for p in fixable if (k := _pair_key(p))})
+    out: list[tuple[Mapping[str, Any], TagFix | None]] = []
+    for p in listed:
+        fix = None
+        stop, obj = stops.get(p.get("sloid") or ""), objects.get(_pair_key(p) or "")
+        if p["identity"] in fixable_ids and stop is not None and obj is not None:
+            decision = (p.get("decision") or {}).get("decision")
+            fix = propose_fix(
+                _fix_stop(stop),
+                _fix_object(obj),
+                p["problem_type"],
+                p["identity"],
+                decision=decision,
+                overwrite=overwrite,
+                move=move,
+            )
+        out.append((p, fix))
+    return out
+
+
+def task_problem(p: Mapping[str, Any]) -> TaskProblem:
+    return TaskProblem(
+        identity=p["identity"],
+        problem_type=p["problem_type"],
+        priority=p["priority"],
+        message=p["message"],
+        sloid=p.get("sloid"),
+        osm_key=p.get("osm_key"),
+        operator_abbr=p.get("operator"),
+        lat=p["lat"],
+        lon=p["lon"],
+    )
+
+
+def stop_url(base_url: str, p: Mapping[str, Any]) -> str:
+    if p.get("sloid"):
+        return f"{base_url.rstrip('/')}/stops/atlas/{p['sloid']}"
+    if p.get("osm_key"):
+        return f"{base_url.rstrip('/')}/stops/osm/{p['osm_key']}"
+    return f"{base_url.rstrip('/')}/review"
+
+
+def registry_error_rows(
+    problems: Iterable[Mapping[str, Any]], *, base_url: str, registry_url_template: str = ""
+) -> list[dict[str, Any]]:
+    """Rows of the registry error report: the problems that point at the registry, with evidence."""
+    suspects = []
+    for p in problems:
+        decision = p.get("decision") or {}
+        details = p.get("details") or {}
+        found = classify_registry_suspicion(
+            p["problem_type"], p["priority"], details, decision.get("decision"), details.get("method")
+        )
+        if found is not None and p.get("sloid"):
+            suspects.append((p, found))
+    stops = _load(AtlasStop, AtlasStop.sloid, {p["sloid"] for p, _ in suspects})
+    objects = _load(OsmStop, OsmStop.osm_key, {k for p, _ in suspects if (k := _pair_key(p))})
+    rows = []
+    for p, (suspicion, confidence) in suspects:
+        stop = stops.get(p["sloid"])
+        key = _pair_key(p)
+        obj = objects.get(key or "")
+        decision = p.get("decision") or {}
+        number = stop.uic_number if stop else None
+        registry_url = (
+            registry_url_template.replace("{sloid}", p["sloid"]).replace("{number}", str(number or ""))
+            if registry_url_template
+            else ""
+        )
+        rows.append(
+            {
+                "operator_abbr": p.get("operator") or (stop.operator_abbr if stop else None),
+                "operator_name": stop.operator_name if stop else None,
+                "sloid": p["sloid"],
+                "uic_number": number,
+                "designation_official": stop.designation_official if stop else None,
+                "designation": stop.designation if stop else None,
+                "suspicion": suspicion,
+                "confidence": confidence,
+                "problem_type": p["problem_type"],
+                "priority": p["priority"],
+                "problem_identity": p["identity"],
+                "registry_lat": stop.lat if stop else p["lat"],
+                "registry_lon": stop.lon if stop else p["lon"],
+                "osm_key": key,
+                "osm_lat": obj.lat if obj else None,
+                "osm_lon": obj.lon if obj else None,
+                "distance_m": p.get("distance_m"),
+                "evidence": {
+                    "message": p["message"],
+                    "details": p.get("details") or {},
+                    "osm_tags": {k: v for k, v in (obj.tags or {}).items() if k in _REPORT_TAGS}
+                    if obj
+                    else {},
+                },
+                "decision": decision.get("decision"),
+                "decision_note": decision.get("note"),
+                "stopsync_url": stop_url(base_url, p),
+                "osm_url": f"https://www.openstreetmap.org/{key}" if key else "",
+                "registry_url": registry_url,
+            }
+        )
+    rows.sort(key=lambda r: (r["operator_abbr"] or "", _CONFIDENCE_ORDER[r["confidence"]], r["sloid"]))
+    return rows
+
+
+_CONFIDENCE_ORDER = {"confirmed": 0, "strong": 1, "possible": 2}
+_REPORT_TAGS = frozenset({"name", "uic_name", "uic_ref", "local_ref", "ref:IFOPT", "ref:sloid", "operator"})

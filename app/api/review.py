@@ -1,0 +1,299 @@
+"""The review workflow's API: manual matches, "why not matched", fix exports, registry report, changes.
+
+| method | path                                              | who    |
+|--------|---------------------------------------------------|--------|
+| POST   | /manual-matches                                   | editor |
+| GET    | /manual-matches, /manual-matches/<id>             | anyone |
+| DELETE | /manual-matches/<id>                              | editor |
+| GET    | /stops/atlas/<sloid>/candidates                   | anyone |
+| GET    | /stops/osm/<type>/<id>/candidates                 | anyone |
+| GET    | /fixes/osmchange.osc, /fixes/maproulette.geojson  | anyone |
+| GET    | /reports/registry-errors.<csv|json>               | anyone |
+| GET    | /changes, /trends                                 | anyone |
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Response, current_app, jsonify, request, stream_with_context
+
+from app.api import bp, params
+from app.api.filters import PROBLEM_FILTER_PARAMS, problem_filters
+from app.api.stops import SLOID_RE
+from app.auth import current_user, require_role
+from app.errors import ApiError
+from app.extensions import db, limiter
+from app.services import candidates as candidate_service
+from app.services import changes as change_service
+from app.services import fix_exports
+from app.services import manual_matches as manual_service
+from app.services import problems as problem_service
+from app.services.problems import ProblemFilters
+
+MAX_NOTE_LENGTH = manual_service.MAX_NOTE_LENGTH
+
+
+def _write_limit() -> str:
+    return current_app.config["SETTINGS"].RATELIMIT_WRITE
+
+
+def _sloid(value: str, name: str = "sloid") -> str:
+    if not SLOID_RE.match(value):
+        raise params.invalid(name, "Not a valid sloid.", value=value[:100])
+    return value
+
+
+def _base_url() -> str:
+    return request.url_root.rstrip("/")
+
+
+def _attachment(body, mimetype: str, filename: str, **headers: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    for name, value in headers.items():
+        response.headers[name] = value
+    return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Manual matches
+# ---------------------------------------------------------------------------------------------
+
+
+@bp.post("/manual-matches")
+@require_role("editor")
+@limiter.limit(_write_limit)
+def save_manual_match():
+    """Link a registry stop to an OSM object (or forbid the pair): `{sloid, osm_key, action, note}`.
+
+    Applied as the first matching stage from the next pipeline run on.
+    """
+    body = params.json_body(
+        required=("sloid", "osm_key", "action"), allowed=("sloid", "osm_key", "action", "note")
+    )
+    sloid = params.body_str(body, "sloid", max_length=100, required=True) or ""
+    osm_key = params.body_str(body, "osm_key", max_length=40, required=True) or ""
+    action = params.body_str(body, "action", max_length=10, required=True) or ""
+    note = (params.body_str(body, "note", max_length=MAX_NOTE_LENGTH) or "").strip()
+    if not SLOID_RE.match(sloid):
+        raise params.body_error("sloid", "Not a valid sloid.")
+    if not params.is_osm_key(osm_key):
+        raise params.body_error("osm_key", "osm_key must look like node/123, way/45 or relation/6")
+    if action not in manual_service.ACTIONS:
+        raise params.body_error(
+            "action",
+            f"action must be one of {', '.join(manual_service.ACTIONS)}",
+            allowed=list(manual_service.ACTIONS),
+        )
+    try:
+        row, created = manual_service.save_manual_match(sloid, osm_key, action, note, current_user())
+    except manual_service.ManualMatchNotFoundError as exc:
+        raise ApiError(
+            404,
+            "not_found",
+            "The stop or object is not in the current data.",
+            {"missing": str(exc).split(", ")},
+        ) from None
+    except manual_service.ManualMatchError as exc:
+        raise params.body_error("action", str(exc)) from None
+    db.session.commit()
+    (payload,) = manual_service.as_dicts([row])
+    return jsonify({"manual_match": payload, "created": created, "applies": "from the next pipeline run"}), (
+        201 if created else 200
+    )
+
+
+@bp.get("/manual-matches")
+def list_manual_matches():
+    """Manual links and unlinks, newest first; `status` defaults to active,orphaned."""
+    params.reject_unknown(("sloid", "osm_key", "status", "cursor", "limit"))
+    sloid = params.text("sloid", max_length=100)
+    osm_key = params.text("osm_key", max_length=40)
+    statuses = params.choices("status", manual_service.STATUSES) or ["active", "orphaned"]
+    rows, next_before = manual_service.list_manual_matches(
+        sloid=_sloid(sloid) if sloid else None,
+        osm_key=params.osm_key(osm_key) if osm_key else None,
+        statuses=statuses,
+        limit=params.limit(100, 1000),
+        before_id=params.integer("cursor", None, minimum=1, maximum=2**31 - 1),
+    )
+    return jsonify(
+        {
+            "manual_matches": manual_service.as_dicts(rows),
+            "next_cursor": str(next_before) if next_before else None,
+        }
+    )
+
+
+@bp.get("/manual-matches/<int:match_id>")
+def get_manual_match(match_id: int):
+    """One manual match with its history."""
+    try:
+        row = manual_service.get_manual_match(match_id)
+    except manual_service.ManualMatchNotFoundError:
+        raise ApiError(404, "not_found", f"No manual match {match_id}.") from None
+    (payload,) = manual_service.as_dicts([row])
+    return jsonify({"manual_match": payload})
+
+
+@bp.delete("/manual-matches/<int:match_id>")
+@require_role("editor")
+@limiter.limit(_write_limit)
+def delete_manual_match(match_id: int):
+    """Stop applying a manual match from the next run (kept, with status `deleted`, as history)."""
+    try:
+        row = manual_service.delete_manual_match(match_id, current_user())
+    except manual_service.ManualMatchNotFoundError:
+        raise ApiError(404, "not_found", f"No manual match {match_id}.") from None
+    db.session.commit()
+    (payload,) = manual_service.as_dicts([row])
+    return jsonify({"manual_match": payload})
+
+
+# ---------------------------------------------------------------------------------------------
+# Why not matched
+# ---------------------------------------------------------------------------------------------
+
+
+@bp.get("/stops/atlas/<path:sloid>/candidates")
+def atlas_candidates(sloid: str):
+    """The OSM objects near a registry stop, with per-criterion evidence and the rule that rejected each."""
+    params.reject_unknown(())
+    found = candidate_service.candidates_for_registry(_sloid(sloid))
+    if found is None:
+        raise ApiError(404, "not_found", f"No registry stop {sloid}.")
+    return jsonify(found)
+
+
+@bp.get("/stops/osm/<osm_type>/<osm_id>/candidates")
+def osm_candidates(osm_type: str, osm_id: str):
+    """The registry stops near an OSM object, each with per-criterion evidence and the rejecting rule."""
+    params.reject_unknown(())
+    key = params.osm_key(f"{osm_type}/{osm_id}", name="osm_id")
+    found = candidate_service.candidates_for_osm(key)
+    if found is None:
+        raise ApiError(404, "not_found", f"No OSM object {key}.")
+    return jsonify(found)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exports that fix data
+# ---------------------------------------------------------------------------------------------
+
+
+def _filtered_problems():
+    filters, sort = problem_filters()
+    return problem_service.iter_problems(filters, sort=sort)
+
+
+@bp.get("/fixes/osmchange.osc")
+def osmchange():
+    """An osmChange 0.6 file for JOSM with the tag additions (and, with `move=true`, node moves) that
+    the filtered problems suggest. Ways are left out (their node lists are not stored): see the
+    `X-StopSync-Skipped-Ways` header and use the MapRoulette file for them."""
+    params.reject_unknown((*PROBLEM_FILTER_PARAMS, "move", "overwrite"))
+    move = params.boolean("move") or False
+    overwrite = params.boolean("overwrite") or False
+    pairs = fix_exports.problems_with_fixes(_filtered_problems(), move=move, overwrite=overwrite)
+    change = fix_exports.build_osmchange(fix_exports.merge_fixes(fix for _, fix in pairs))
+    return _attachment(
+        change.xml,
+        "application/vnd.osm.osmchange+xml",
+        f"stopsync-fixes-{dt.date.today().isoformat()}.osc",
+        **{
+            "X-StopSync-Modified": str(len(change.modified)),
+            "X-StopSync-Skipped-Ways": str(len(change.skipped_ways)),
+            "X-StopSync-Skipped-No-Version": str(len(change.skipped_no_version)),
+        },
+    )
+
+
+@bp.get("/fixes/maproulette.geojson")
+def maproulette():
+    """A MapRoulette cooperative challenge: line-by-line GeoJSON, one task per problem, each with its
+    tag fix as `cooperativeWork` (setTags). `fixable_only=false` also lists problems without a fix."""
+    params.reject_unknown((*PROBLEM_FILTER_PARAMS, "fixable_only", "overwrite"))
+    fixable_only = params.boolean("fixable_only")
+    overwrite = params.boolean("overwrite") or False
+    pairs = fix_exports.problems_with_fixes(_filtered_problems(), overwrite=overwrite)
+    base = _base_url()
+    tasks = (
+        fix_exports.maproulette_task(fix_exports.task_problem(p), fix, fix_exports.stop_url(base, p))
+        for p, fix in pairs
+        if not (fixable_only is not False and (fix is None or not fix.set_tags))
+    )
+    return _attachment(
+        stream_with_context(fix_exports.maproulette_lines(tasks)),
+        "application/geo+json",
+        f"stopsync-maproulette-{dt.date.today().isoformat()}.geojson",
+    )
+
+
+@bp.get("/reports/registry-errors.<any(csv, json):fmt>")
+def registry_errors(fmt: str):
+    """Suspected registry errors per operator, with evidence and links, for the registry's stewards."""
+    params.reject_unknown(("operator",))
+    operator = params.text("operator", max_length=60)
+    filters = ProblemFilters(operators=[operator] if operator else [])
+    settings = current_app.config["SETTINGS"]
+    rows = fix_exports.registry_error_rows(
+        problem_service.iter_problems(filters),
+        base_url=_base_url(),
+        registry_url_template=settings.REGISTRY_STOP_URL,
+    )
+    stamp = dt.date.today().isoformat()
+    suffix = f"-{operator}" if operator else ""
+    if fmt == "json":
+        response = jsonify(fix_exports.report_json(rows, operator))
+        response.headers["Content-Disposition"] = (
+            f'inline; filename="stopsync-registry-errors{suffix}-{stamp}.json"'
+        )
+        return response
+    return _attachment(
+        fix_exports.report_csv(rows),
+        "text/csv; charset=utf-8",
+        f"stopsync-registry-errors{suffix}-{stamp}.csv",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Change over time
+# ---------------------------------------------------------------------------------------------
+
+
+@bp.get("/changes")
+def changes():
+    """The problems a run made appear and resolved (default: the latest run that changed anything)."""
+    params.reject_unknown(("run", "change", "type", "operator", "priority", "cursor", "limit"))
+    run_id = params.integer("run", None, minimum=1, maximum=2**31 - 1)
+    if run_id is None:
+        run_id = change_service.latest_run_with_changes()
+        if run_id is None:
+            return jsonify(
+                {"run": None, "previous_run_id": None, "totals": {}, "changes": [], "next_after": None}
+            )
+    found = change_service.run_changes(
+        run_id,
+        change=params.choice("change", change_service.CHANGE_KINDS),
+        problem_types=params.choices("type"),
+        operators=params.choices("operator"),
+        priorities=params.integers("priority", minimum=1, maximum=3),
+        limit=params.limit(200, 5000),
+        after_id=params.integer("cursor", None, minimum=1, maximum=2**62),
+    )
+    if found is None:
+        raise ApiError(404, "not_found", f"No pipeline run {run_id}.")
+    found["next_cursor"] = str(found.pop("next_after")) if found.get("next_after") else None
+    return jsonify(found)
+
+
+@bp.get("/trends")
+def trends():
+    """Series per run of appeared, resolved and open problems, by problem type or by operator."""
+    params.reject_unknown(("by", "runs", "series"))
+    by = params.choice("by", change_service.TREND_DIMENSIONS, default="type")
+    assert by is not None
+    runs = params.integer("runs", 30, minimum=1, maximum=365) or 30
+    series = params.integer("series", 8, minimum=1, maximum=50) or 8
+    return jsonify(change_service.trends(by, runs=runs, series_limit=series))

@@ -1,0 +1,291 @@
+""" "Why not matched": the candidates around a stop, per-criterion evidence, and the rule that rejected each.
+
+The matcher's own explanation (`pipeline.matching.explain.explain_candidates`) replays the rules of
+the proximity stages against a `MatchContext`. Here that context is rebuilt from the current
+snapshot around one stop only: the OSM objects within the explain radius, every registry stop those
+objects' identifiers name (the rules "uic_ref names another registry stop" and "ref:IFOPT names
+another stop" need them), the partners of their matches (to know what is taken), and the person's
+manual unlinks. One small spatial query per side; nothing else is loaded.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from app.services.evidence import osm_record, registry_record
+from database import db
+from database.base import SRID_WGS84
+from database.models import AtlasStop, ManualMatch, Match, OsmStop
+from pipeline.matching.context import MatchContext, osm_names, parse_uic
+from pipeline.matching.explain import explain_candidates
+from pipeline.matching.normalize import name_score, name_variants, normalise_ref
+from pipeline.matching.params import (
+    DISTANCE_MAX_M,
+    EXPLAIN_MAX_CANDIDATES,
+    EXPLAIN_RADIUS_M,
+    NAME_MAX_DISTANCE_M,
+    NAME_MIN_SCORE,
+)
+from pipeline.records import MatchRecord
+
+# What each rejection code means, in words a reviewer understands.
+REJECTION_TEXT: dict[str, str] = {
+    "manual_unlink": "a person forbade this pair (manual unlink)",
+    "osm_is_station": "the OSM object is a station area, not a platform or stop position",
+    "local_ref_contradicts_designation": "its local_ref contradicts the registry platform code (designation)",
+    "uic_ref_names_another_registry_stop": "its uic_ref is the number of another registry stop",
+    "ifopt_names_another_registry_stop": "its ref:IFOPT / ref:sloid names another registry stop",
+    "osm_already_matched": "the OSM object is already matched to another registry stop",
+    "registry_already_matched": "this registry stop is already matched to another OSM object",
+    "lost_conflict_to_better_pair": "another pair scored better in the same stage",
+    "too_far_for_distance_match": f"farther than {DISTANCE_MAX_M:g} m and the name is not similar enough",
+    "too_far_for_name_match": f"similar name, but farther than {DISTANCE_MAX_M:g} m and not within the name "
+    "stage's rules",
+    "ambiguous_several_candidates_within_radius": "several candidates within "
+    f"{DISTANCE_MAX_M:g} m and none clearly nearest",
+    "not_the_nearest_candidate": "a nearer candidate was preferred",
+}
+
+# OSM tags → the registry's means of transport (`meansOfTransport`).
+_MODE_TAGS: tuple[tuple[str, str, str], ...] = (
+    ("highway", "bus_stop", "BUS"),
+    ("bus", "yes", "BUS"),
+    ("trolleybus", "yes", "BUS"),
+    ("amenity", "bus_station", "BUS"),
+    ("railway", "tram_stop", "TRAM"),
+    ("tram", "yes", "TRAM"),
+    ("train", "yes", "TRAIN"),
+    ("railway", "halt", "TRAIN"),
+    ("railway", "station", "TRAIN"),
+    ("railway", "platform", "TRAIN"),
+    ("subway", "yes", "METRO"),
+    ("funicular", "yes", "CABLE_RAILWAY"),
+    ("aerialway", "station", "CABLE_CAR"),
+    ("amenity", "ferry_terminal", "BOAT"),
+    ("ferry", "yes", "BOAT"),
+)
+
+
+def osm_modes(tags: dict[str, str]) -> set[str]:
+    return {mode for key, value, mode in _MODE_TAGS if tags.get(key) == value}
+
+
+def registry_modes(means_of_transport: str | None) -> set[str]:
+    return {m.strip().upper() for m in (means_of_transport or "").split("|") if m.strip()}
+
+
+def _degrees(radius_m: float, lat: float) -> float:
+    """A radius in degrees that covers `radius_m` in every direction at latitude `lat` (for && on geom)."""
+    return radius_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.1))
+
+
+def _near(model: type[AtlasStop] | type[OsmStop], lat: float, lon: float, radius_m: float) -> list[Any]:
+    point = func.ST_SetSRID(func.ST_MakePoint(lon, lat), SRID_WGS84)
+    box = func.ST_Expand(point, _degrees(radius_m, lat))
+    return list(db.session.scalars(select(model).where(model.geom.op("&&")(box))))
+
+
+def _context(registry: dict[str, AtlasStop], osm: dict[str, OsmStop]) -> MatchContext:
+    """A matching context over these rows, with every match among them replayed and manual unlinks."""
+    session = db.session
+    # Identifiers the candidate objects carry: registry stops they name take part in the rules.
+    numbers = {n for n in (parse_uic(o.uic_ref) for o in osm.values()) if n is not None}
+    idents = {i.strip() for o in osm.values() for i in (o.ifopt, (o.tags or {}).get("ref:sloid")) if i}
+    if numbers or idents:
+        for stop in session.scalars(
+            select(AtlasStop).where(or_(AtlasStop.uic_number.in_(numbers), AtlasStop.sloid.in_(idents)))
+        ):
+            registry.setdefault(stop.sloid, stop)
+    matches = list(
+        session.scalars(select(Match).where(or_(Match.osm_key.in_(osm), Match.sloid.in_(registry))))
+    )
+    missing_sloids = {m.sloid for m in matches} - set(registry)
+    if missing_sloids:
+        for stop in session.scalars(select(AtlasStop).where(AtlasStop.sloid.in_(missing_sloids))):
+            registry[stop.sloid] = stop
+    missing_keys = {m.osm_key for m in matches} - set(osm)
+    if missing_keys:
+        for obj in session.scalars(select(OsmStop).where(OsmStop.osm_key.in_(missing_keys))):
+            osm[obj.osm_key] = obj
+    ctx = MatchContext(
+        registry=[registry_record(s) for s in registry.values()],
+        osm=[osm_record(o) for o in osm.values()],
+    )
+    ctx.replay(
+        MatchRecord(m.sloid, m.osm_key, m.method, m.distance_m, m.name_score, m.evidence or {})
+        for m in matches
+        if m.sloid in registry and m.osm_key in osm
+    )
+    unlinks = session.execute(
+        select(ManualMatch.sloid, ManualMatch.osm_key).where(
+            ManualMatch.action == "unlink",
+            ManualMatch.status == "active",
+            or_(ManualMatch.sloid.in_(registry), ManualMatch.osm_key.in_(osm)),
+        )
+    )
+    ctx.forbidden.update((sloid, key) for sloid, key in unlinks)
+    return ctx
+
+
+def _name_evidence(ctx: MatchContext, reg_i: int, osm_i: int) -> dict[str, Any]:
+    stop, obj = ctx.registry[reg_i], ctx.osm[osm_i]
+    best_tag, best_value, best = None, None, 0.0
+    for tag, value in zip(("uic_name", "name", "official_name", "gtfs:name"), osm_names(obj), strict=True):
+        if not value:
+            continue
+        score = name_score(stop.designation_official, value)
+        if score > best:
+            best_tag, best_value, best = tag, value, score
+    if best_value is None or not stop.designation_official:
+        reason = "no name to compare" if stop.designation_official else "the registry stop has no name"
+    elif best >= 100.0:
+        reason = f"{best_tag} is the same name after normalisation"
+    elif best >= NAME_MIN_SCORE:
+        reason = f"{best_tag} is similar ({best:.0f} ≥ {NAME_MIN_SCORE:g})"
+    else:
+        reason = f"{best_tag} differs ({best:.0f} < {NAME_MIN_SCORE:g})"
+    return {
+        "score": best,
+        "threshold": NAME_MIN_SCORE,
+        "compared_tag": best_tag,
+        "registry": stop.designation_official,
+        "osm": best_value,
+        "normalised": {
+            "registry": list(name_variants(stop.designation_official or "")),
+            "osm": list(name_variants(best_value or "")),
+        },
+        "reason": reason,
+    }
+
+
+def _explain_pair(ctx: MatchContext, reg_i: int, osm_i: int, candidate: Any) -> dict[str, Any]:
+    stop, obj = ctx.registry[reg_i], ctx.osm[osm_i]
+    reg_modes, obj_modes = registry_modes(stop.means_of_transport), osm_modes(obj.tags)
+    ident = obj.ifopt or obj.sloid_tag
+    rejected = candidate.rejected_by
+    return {
+        "rejected_by": rejected,
+        "rejected_reason": REJECTION_TEXT.get(rejected, rejected) if rejected else None,
+        "matched_to": candidate.matched_to,
+        "criteria": {
+            "identifier": {
+                "same": candidate.same_identifier,
+                "registry_sloid": stop.sloid,
+                "osm_ref_ifopt": ident,
+                "same_uic": candidate.same_uic,
+                "registry_uic": stop.uic_number,
+                "osm_uic_ref": obj.uic_ref,
+            },
+            "name": _name_evidence(ctx, reg_i, osm_i),
+            "distance": {
+                "m": candidate.distance_m,
+                "within_distance_stage": candidate.distance_m <= DISTANCE_MAX_M,
+                "within_name_stage": candidate.distance_m <= NAME_MAX_DISTANCE_M,
+            },
+            "platform_code": {
+                "same": candidate.same_platform_code,
+                "registry": stop.designation,
+                "osm": obj.local_ref or obj.tags.get("ref"),
+                "normalised": [
+                    normalise_ref(stop.designation),
+                    normalise_ref(obj.local_ref or obj.tags.get("ref")),
+                ],
+            },
+            "mode": {
+                "registry": sorted(reg_modes),
+                "osm": sorted(obj_modes),
+                "compatible": (bool(reg_modes & obj_modes) or "UNKNOWN" in reg_modes)
+                if reg_modes and obj_modes
+                else None,
+                "note": "evidence only: the matcher does not reject on mode",
+            },
+        },
+    }
+
+
+def _registry_summary(stop: Any) -> dict[str, Any]:
+    return {
+        "kind": "atlas",
+        "key": stop.sloid,
+        "name": stop.designation_official,
+        "designation": stop.designation,
+        "uic_number": stop.uic_number,
+        "operator": stop.operator_abbr,
+        "means_of_transport": stop.means_of_transport,
+        "lat": stop.lat,
+        "lon": stop.lon,
+    }
+
+
+def _osm_summary(obj: Any) -> dict[str, Any]:
+    return {
+        "kind": "osm",
+        "key": obj.osm_key,
+        "name": obj.name,
+        "uic_ref": obj.uic_ref,
+        "local_ref": obj.local_ref,
+        "public_transport": obj.public_transport,
+        "lat": obj.lat,
+        "lon": obj.lon,
+    }
+
+
+def candidates_for_registry(sloid: str, radius_m: float = EXPLAIN_RADIUS_M) -> dict[str, Any] | None:
+    """The OSM objects around a registry stop and why each was (not) matched. None: no such stop."""
+    stop = db.session.get(AtlasStop, sloid)
+    if stop is None:
+        return None
+    osm = {o.osm_key: o for o in _near(OsmStop, stop.lat, stop.lon, radius_m)}
+    ctx = _context({stop.sloid: stop}, osm)
+    reg_i = ctx.registry_by_sloid[sloid]
+    out = []
+    for candidate in explain_candidates(ctx, sloid, radius_m=radius_m, limit=EXPLAIN_MAX_CANDIDATES):
+        osm_i = ctx.osm_by_key[candidate.osm_key]
+        out.append({**_osm_summary(ctx.osm[osm_i]), **_explain_pair(ctx, reg_i, osm_i, candidate)})
+    matched = [
+        {"osm_key": m.osm_key, "method": m.method, "distance_m": m.distance_m}
+        for m in ctx.matches
+        if m.sloid == sloid
+    ]
+    return {
+        "subject": _registry_summary(stop),
+        "matched": matched,
+        "radius_m": radius_m,
+        "candidates": out,
+    }
+
+
+def candidates_for_osm(osm_key: str, radius_m: float = EXPLAIN_RADIUS_M) -> dict[str, Any] | None:
+    """The registry stops around an OSM object and why each was (not) matched to it."""
+    obj = db.session.get(OsmStop, osm_key)
+    if obj is None:
+        return None
+    registry = {s.sloid: s for s in _near(AtlasStop, obj.lat, obj.lon, radius_m)}
+    # The explanation of each nearby stop looks at the objects around *that* stop: load twice the radius.
+    osm = {o.osm_key: o for o in _near(OsmStop, obj.lat, obj.lon, 2 * radius_m)}
+    osm.setdefault(obj.osm_key, obj)
+    ctx = _context(registry, osm)
+    osm_i = ctx.osm_by_key[osm_key]
+    out = []
+    for sloid in registry:
+        reg_i = ctx.registry_by_sloid[sloid]
+        for candidate in explain_candidates(ctx, sloid, radius_m=radius_m, limit=10_000):
+            if candidate.osm_key == osm_key:
+                stop = ctx.registry[reg_i]
+                out.append({**_registry_summary(stop), **_explain_pair(ctx, reg_i, osm_i, candidate)})
+                break
+    out.sort(key=lambda c: (c["criteria"]["distance"]["m"], c["key"]))
+    matched = [
+        {"sloid": m.sloid, "method": m.method, "distance_m": m.distance_m}
+        for m in ctx.matches
+        if m.osm_key == osm_key
+    ]
+    return {
+        "subject": _osm_summary(obj),
+        "matched": matched,
+        "radius_m": radius_m,
+        "candidates": out[:EXPLAIN_MAX_CANDIDATES],
+    }

@@ -1,0 +1,182 @@
+"""Change over time: which problems each run made appear or resolved, and trend series per run.
+
+The raw material is `problem_changes`, written by the importer in the swap transaction (one row per
+problem that appeared or was resolved by a run). The first run records every problem as appeared,
+so the number of open problems after run N is the running sum of appeared minus resolved up to N: the
+trend series need no snapshot history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+
+from database import db
+from database.models import PipelineRun, Problem, ProblemChange
+
+TREND_DIMENSIONS = ("type", "operator")
+CHANGE_KINDS = ("appeared", "resolved")
+
+
+def _run_dict(run: PipelineRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "id": run.id,
+        "status": run.status,
+        "trigger": run.trigger,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+def latest_run_with_changes() -> int | None:
+    return db.session.scalar(select(func.max(ProblemChange.run_id)))
+
+
+def run_changes(
+    run_id: int,
+    *,
+    change: str | None = None,
+    problem_types: list[str] | None = None,
+    operators: list[str] | None = None,
+    priorities: list[int] | None = None,
+    limit: int = 200,
+    after_id: int | None = None,
+) -> dict[str, Any] | None:
+    """Run-to-run differences of one run: totals, and a page of the changes. None: no such run."""
+    session = db.session
+    run = session.get(PipelineRun, run_id)
+    if run is None:
+        return None
+    previous_id = session.scalar(select(func.max(ProblemChange.run_id)).where(ProblemChange.run_id < run_id))
+    filters = [ProblemChange.run_id == run_id]
+    if change:
+        filters.append(ProblemChange.change == change)
+    if problem_types:
+        filters.append(ProblemChange.problem_type.in_(problem_types))
+    if operators:
+        filters.append(ProblemChange.operator_abbr.in_(operators))
+    if priorities:
+        filters.append(ProblemChange.priority.in_(priorities))
+    totals: dict[str, dict[str, Any]] = {kind: {"total": 0, "by_type": {}} for kind in CHANGE_KINDS}
+    for kind, ptype, count in session.execute(
+        select(ProblemChange.change, ProblemChange.problem_type, func.count())
+        .where(*filters)
+        .group_by(ProblemChange.change, ProblemChange.problem_type)
+    ):
+        totals[kind]["total"] += count
+        totals[kind]["by_type"][ptype] = count
+    page_query = (
+        select(
+            ProblemChange.id,
+            ProblemChange.problem_identity,
+            ProblemChange.problem_type,
+            ProblemChange.change,
+            ProblemChange.priority,
+            ProblemChange.operator_abbr,
+            Problem.message,
+            Problem.sloid,
+            Problem.osm_key,
+            Problem.lat,
+            Problem.lon,
+        )
+        .outerjoin(
+            Problem,
+            and_(Problem.identity == ProblemChange.problem_identity, ProblemChange.change == "appeared"),
+        )
+        .where(*filters)
+        .order_by(ProblemChange.id)
+        .limit(limit + 1)
+    )
+    if after_id is not None:
+        page_query = page_query.where(ProblemChange.id > after_id)
+    rows = list(session.execute(page_query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        {
+            "id": r.id,
+            "problem_identity": r.problem_identity,
+            "problem_type": r.problem_type,
+            "change": r.change,
+            "priority": r.priority,
+            "operator": r.operator_abbr,
+            # Only still-open problems have a message and a place; resolved ones are gone from the snapshot.
+            "still_open": r.message is not None,
+            "message": r.message,
+            "sloid": r.sloid,
+            "osm_key": r.osm_key,
+            "lat": r.lat,
+            "lon": r.lon,
+        }
+        for r in rows
+    ]
+    return {
+        "run": _run_dict(run),
+        "previous_run_id": previous_id,
+        "totals": totals,
+        "changes": items,
+        "next_after": rows[-1].id if more and rows else None,
+    }
+
+
+def trends(by: str, *, runs: int = 30, series_limit: int = 8) -> dict[str, Any]:
+    """Per run and per problem type (or operator): appeared, resolved and open problems.
+
+    Series are the `series_limit` keys with the most open problems after the latest run; the rest
+    are summed into "other" so totals stay right.
+    """
+    session = db.session
+    column = ProblemChange.problem_type if by == "type" else func.coalesce(ProblemChange.operator_abbr, "")
+    appeared = func.sum(case((ProblemChange.change == "appeared", 1), else_=0))
+    resolved = func.sum(case((ProblemChange.change == "resolved", 1), else_=0))
+    rows = list(
+        session.execute(
+            select(ProblemChange.run_id, column.label("key"), appeared.label("a"), resolved.label("r"))
+            .group_by(ProblemChange.run_id, column)
+            .order_by(ProblemChange.run_id)
+        )
+    )
+    run_ids = sorted({r.run_id for r in rows})
+    # Open counts need every run since the first; only the last `runs` are returned.
+    per_key: dict[str, dict[int, tuple[int, int]]] = {}
+    for r in rows:
+        per_key.setdefault(r.key or "", {})[r.run_id] = (int(r.a), int(r.r))
+    series_all: dict[str, dict[str, list[int]]] = {}
+    for key, by_run in per_key.items():
+        open_now = 0
+        values: dict[str, list[int]] = {"appeared": [], "resolved": [], "open": []}
+        for run_id in run_ids:
+            a, r = by_run.get(run_id, (0, 0))
+            open_now += a - r
+            values["appeared"].append(a)
+            values["resolved"].append(r)
+            values["open"].append(open_now)
+        series_all[key] = values
+    shown_runs = run_ids[-runs:]
+    cut = len(run_ids) - len(shown_runs)
+    ranked = sorted(series_all, key=lambda k: (-(series_all[k]["open"][-1] if run_ids else 0), k))
+    keep, rest = ranked[:series_limit], ranked[series_limit:]
+    series = [
+        {"key": key or None, **{name: vals[cut:] for name, vals in series_all[key].items()}} for key in keep
+    ]
+    if rest:
+        summed = {
+            name: [sum(series_all[k][name][i] for k in rest) for i in range(len(run_ids))][cut:]
+            for name in ("appeared", "resolved", "open")
+        }
+        series.append({"key": "other", "grouped": len(rest), **summed})
+    run_rows = {
+        run.id: run for run in session.scalars(select(PipelineRun).where(PipelineRun.id.in_(shown_runs)))
+    }
+    return {
+        "by": by,
+        "runs": [_run_dict(run_rows.get(run_id)) or {"id": run_id} for run_id in shown_runs],
+        "series": series,
+        "totals": {
+            name: [sum(s[name][i] for s in series) for i in range(len(shown_runs))]
+            for name in ("appeared", "resolved", "open")
+        },
+    }

@@ -1,0 +1,233 @@
+"""Decisions that notice change: capture the evidence of a decision, and reconcile every decision after
+an import (the pure rules are in `pipeline/reconcile.py`).
+
+* `attach_evidence(decision)`: called whenever a person records or changes a decision; stores what
+  the decision is based on in the current snapshot and clears any pending review.
+* `reconcile_after_import(run_id, snapshot, policy)`: called by the pipeline run right after the
+  snapshot swap; writes only the decisions whose outcome says so, each change with a
+  `decision_events` row carrying the run id. Unchanged decisions are not written at all.
+
+Functions here flush and never commit; the caller (request or run) commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from database import db
+from database.models import AtlasStop, Decision, DecisionEvent, OsmStop, Problem
+from pipeline.reconcile import (
+    DecisionState,
+    ExpiryPolicy,
+    Outcome,
+    Snapshot,
+    build_evidence,
+    evidence_osm_key,
+    reconcile_decisions,
+)
+from pipeline.records import OsmObject, ProblemRecord, RegistryStop
+
+logger = logging.getLogger(__name__)
+
+
+def policy_from_settings(settings: Any) -> ExpiryPolicy:
+    """The expiry policy configured by DECISION_EXPIRE_FIELDS and DECISION_MOVE_THRESHOLD_M."""
+    return ExpiryPolicy.parse(settings.DECISION_EXPIRE_FIELDS, settings.DECISION_MOVE_THRESHOLD_M)
+
+
+def capture_evidence(
+    problem_identity: str, problem_type: str, sloid: str | None, osm_key: str | None
+) -> dict:
+    """The evidence a decision on this problem is made on, read from the current snapshot."""
+    session = db.session
+    problem = session.scalar(select(Problem).where(Problem.identity == problem_identity))
+    osm_key = osm_key or evidence_osm_key(problem)
+    stop = session.get(AtlasStop, sloid) if sloid else None
+    obj = session.get(OsmStop, osm_key) if osm_key else None
+    return build_evidence(problem_type, problem_identity, stop, obj, problem)
+
+
+def attach_evidence(decision: Decision) -> None:
+    """Store the current evidence on `decision` (a person just decided on what they see now)."""
+    decision.evidence = capture_evidence(
+        decision.problem_identity, decision.problem_type, decision.sloid, decision.osm_key
+    )
+    decision.review_diff = []
+    db.session.flush()
+
+
+def decision_states() -> list[DecisionState]:
+    """Every decision as the plain values reconcile needs."""
+    rows = db.session.execute(
+        select(
+            Decision.id,
+            Decision.problem_identity,
+            Decision.problem_type,
+            Decision.sloid,
+            Decision.osm_key,
+            Decision.decision,
+            Decision.status,
+            Decision.evidence,
+            Decision.review_diff,
+        ).order_by(Decision.id)
+    )
+    return [
+        DecisionState(
+            id=r.id,
+            problem_identity=r.problem_identity,
+            problem_type=r.problem_type,
+            sloid=r.sloid,
+            osm_key=r.osm_key,
+            decision=r.decision,
+            status=r.status,
+            evidence=r.evidence or {},
+            review_diff=r.review_diff or [],
+        )
+        for r in rows
+    ]
+
+
+@dataclass
+class ReconcileSummary:
+    """What one reconciliation did, for the run's counts and logs."""
+
+    decisions: int = 0
+    written: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"decisions": self.decisions, "written": self.written, **self.kinds}
+
+
+def apply_outcomes(outcomes: Iterable[Outcome], run_id: int | None) -> int:
+    """Write the outcomes that change something; returns how many decisions were written."""
+    written = 0
+    pending = [o for o in outcomes if o.writes]
+    if not pending:
+        return 0
+    rows = {
+        d.id: d
+        for d in db.session.scalars(
+            select(Decision).where(Decision.id.in_([o.decision_id for o in pending])).with_for_update()
+        )
+    }
+    # Identities move in two steps so a chain of migrations (a → b while b → c) never trips the
+    # unique constraint halfway.
+    moving = [o for o in pending if "problem_identity" in o.updates]
+    for outcome in moving:
+        rows[outcome.decision_id].problem_identity = f"~migrating:{outcome.decision_id}"
+    if moving:
+        db.session.flush()
+    for outcome in pending:
+        row = rows.get(outcome.decision_id)
+        if row is None:  # deleted by an admin meanwhile
+            continue
+        for name, value in outcome.updates.items():
+            setattr(row, name, value)
+        for action, payload in outcome.events:
+            db.session.add(
+                DecisionEvent(
+                    decision_id=row.id,
+                    action=action,
+                    decision=row.decision,
+                    note=None,
+                    author_id=None,
+                    run_id=run_id,
+                    payload=payload,
+                )
+            )
+        written += 1
+    db.session.flush()
+    return written
+
+
+def reconcile_after_import(run_id: int | None, snapshot: Snapshot, policy: ExpiryPolicy) -> ReconcileSummary:
+    """Compare every decision with the snapshot just imported and write what changed."""
+    states = decision_states()
+    outcomes = reconcile_decisions(states, snapshot, policy, run_id)
+    summary = ReconcileSummary(decisions=len(states), kinds=dict(Counter(o.kind for o in outcomes)))
+    summary.written = apply_outcomes(outcomes, run_id)
+    if summary.written:
+        logger.info("reconcile run %s: %s", run_id, summary.as_dict())
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# The current snapshot as pipeline records (when the run's in-memory records are not at hand)
+# ---------------------------------------------------------------------------------------------
+
+
+def snapshot_from_db() -> Snapshot:
+    """The snapshot in the database as a reconcile `Snapshot` (CLI, tests, a re-check without a run)."""
+    session = db.session
+    registry = [registry_record(s) for s in session.scalars(select(AtlasStop))]
+    osm = [osm_record(o) for o in session.scalars(select(OsmStop))]
+    problems = [
+        ProblemRecord(
+            identity=p.identity,
+            problem_type=p.problem_type,
+            priority=p.priority,
+            sloid=p.sloid,
+            osm_key=p.osm_key,
+            operator_abbr=p.operator_abbr,
+            distance_m=p.distance_m,
+            message=p.message,
+            details=p.details or {},
+            lat=p.lat,
+            lon=p.lon,
+        )
+        for p in session.scalars(select(Problem))
+    ]
+    return Snapshot(registry, osm, problems)
+
+
+def osm_record(o: OsmStop) -> OsmObject:
+    return OsmObject(
+        osm_key=o.osm_key,
+        osm_type=o.osm_type,
+        osm_id=o.osm_id,
+        version=o.version,
+        name=o.name,
+        uic_ref=o.uic_ref,
+        uic_name=o.uic_name,
+        ifopt=o.ifopt,
+        local_ref=o.local_ref,
+        operator=o.operator,
+        network=o.network,
+        public_transport=o.public_transport,
+        railway=o.railway,
+        highway=o.highway,
+        amenity=o.amenity,
+        aerialway=o.aerialway,
+        tags=o.tags or {},
+        lat=o.lat,
+        lon=o.lon,
+        row_hash=o.row_hash,
+    )
+
+
+def registry_record(s: AtlasStop) -> RegistryStop:
+    return RegistryStop(
+        sloid=s.sloid,
+        source=s.source,
+        uic_number=s.uic_number,
+        designation=s.designation,
+        designation_official=s.designation_official,
+        operator_abbr=s.operator_abbr,
+        operator_name=s.operator_name,
+        means_of_transport=s.means_of_transport,
+        country_code=s.country_code,
+        canton=s.canton,
+        parent_sloid=s.parent_sloid,
+        valid_from=s.valid_from,
+        valid_to=s.valid_to,
+        lat=s.lat,
+        lon=s.lon,
+        row_hash=s.row_hash,
+    )

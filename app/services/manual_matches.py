@@ -1,0 +1,238 @@
+"""Manual matches: a person links a registry stop to an OSM object, or forbids an automatic pair.
+
+Stored in `manual_matches`, outside the snapshot tables, keyed by (sloid, osm_key). Every pipeline
+run loads the active and orphaned ones (`link_states`), checks them against the new snapshot
+(`pipeline.reconcile.resolve_manual_links`: follow replaced objects, orphan the rest), hands the
+valid ones to the matcher as stage 0, and after the import stores the outcome
+(`persist_outcomes`). A link whose objects vanished becomes `orphaned` plus a
+`manual_match_orphaned` problem; it comes back to `active` if its objects do.
+
+Deleting is soft (status `deleted`, with who and when in the evidence history): what a person
+wrote stays readable. Functions flush and never commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+
+from database import db
+from database.models import AtlasStop, ManualMatch, OsmStop, User
+from pipeline.geo import haversine_m
+from pipeline.reconcile import ManualLinkOutcome, ManualLinkState, atlas_evidence, osm_evidence
+
+logger = logging.getLogger(__name__)
+
+ACTIONS = ("link", "unlink")
+STATUSES = ("active", "orphaned", "deleted")
+MAX_NOTE_LENGTH = 5000
+
+
+class ManualMatchError(ValueError):
+    """The request cannot be stored as asked."""
+
+
+class ManualMatchNotFoundError(LookupError):
+    """No such stop, object or manual match."""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def manual_match_as_dict(row: ManualMatch, author: str | None = None) -> dict[str, Any]:
+    evidence = row.evidence or {}
+    return {
+        "id": row.id,
+        "sloid": row.sloid,
+        "osm_key": row.osm_key,
+        "action": row.action,
+        "status": row.status,
+        "note": row.note,
+        "author": author,
+        "distance_m": evidence.get("distance_m"),
+        "orphaned": evidence.get("orphaned"),
+        "history": evidence.get("history", []),
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+        "updated_at": row.updated_at.isoformat() if row.updated_at else None,
+    }
+
+
+def _author_names(rows: Iterable[ManualMatch]) -> dict[int, str]:
+    ids = {r.author_id for r in rows if r.author_id is not None}
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+
+
+def as_dicts(rows: list[ManualMatch]) -> list[dict[str, Any]]:
+    names = _author_names(rows)
+    return [manual_match_as_dict(r, names.get(r.author_id) if r.author_id else None) for r in rows]
+
+
+def current_evidence(stop: AtlasStop, obj: OsmStop) -> dict[str, Any]:
+    return {
+        "atlas": atlas_evidence(stop),
+        "osm": osm_evidence(obj),
+        "distance_m": round(haversine_m(stop.lat, stop.lon, obj.lat, obj.lon), 2),
+    }
+
+
+def save_manual_match(
+    sloid: str, osm_key: str, action: str, note: str, author: User | None
+) -> tuple[ManualMatch, bool]:
+    """Create the link (or unlink), or update the existing one for this pair. Returns (row, created).
+
+    Both objects must exist in the current snapshot: the link's evidence (positions, identifiers)
+    is what lets later runs follow them when they are replaced.
+    """
+    if action not in ACTIONS:
+        raise ManualMatchError(f"action must be one of {', '.join(ACTIONS)}")
+    if len(note) > MAX_NOTE_LENGTH:
+        raise ManualMatchError(f"note must have at most {MAX_NOTE_LENGTH} characters")
+    session = db.session
+    stop = session.get(AtlasStop, sloid)
+    obj = session.get(OsmStop, osm_key)
+    missing = [name for name, found in (("sloid", stop), ("osm_key", obj)) if found is None]
+    if missing or stop is None or obj is None:
+        raise ManualMatchNotFoundError(", ".join(missing))
+    evidence = current_evidence(stop, obj)
+    author_id = author.id if author is not None else None
+    row = session.scalar(
+        select(ManualMatch)
+        .where(ManualMatch.sloid == sloid, ManualMatch.osm_key == osm_key)
+        .with_for_update()
+    )
+    entry = {"at": _now(), "by": author.username if author else None, "action": action, "note": note}
+    if row is None:
+        row = ManualMatch(
+            sloid=sloid,
+            osm_key=osm_key,
+            action=action,
+            status="active",
+            note=note,
+            author_id=author_id,
+            evidence={**evidence, "history": [{**entry, "event": "created"}]},
+        )
+        session.add(row)
+        session.flush()
+        logger.info("manual %s %s ↔ %s created", action, sloid, osm_key)
+        return row, True
+    history = [*(row.evidence or {}).get("history", []), {**entry, "event": "updated"}]
+    row.action = action
+    row.note = note
+    row.status = "active"
+    row.author_id = author_id
+    row.evidence = {**evidence, "history": history}
+    session.flush()
+    return row, False
+
+
+def get_manual_match(match_id: int) -> ManualMatch:
+    row = db.session.get(ManualMatch, match_id)
+    if row is None:
+        raise ManualMatchNotFoundError(str(match_id))
+    return row
+
+
+def delete_manual_match(match_id: int, author: User | None) -> ManualMatch:
+    """Soft delete: the matcher stops applying it from the next run; the row and its history remain."""
+    row = get_manual_match(match_id)
+    if row.status == "deleted":
+        return row
+    evidence = dict(row.evidence or {})
+    evidence["history"] = [
+        *evidence.get("history", []),
+        {"at": _now(), "by": author.username if author else None, "event": "deleted", "status": row.status},
+    ]
+    row.evidence = evidence
+    row.status = "deleted"
+    db.session.flush()
+    logger.info("manual %s %s ↔ %s deleted", row.action, row.sloid, row.osm_key)
+    return row
+
+
+def list_manual_matches(
+    *,
+    sloid: str | None = None,
+    osm_key: str | None = None,
+    statuses: Iterable[str] = ("active", "orphaned"),
+    limit: int = 100,
+    before_id: int | None = None,
+) -> tuple[list[ManualMatch], int | None]:
+    """Newest first; returns (page, id to continue before)."""
+    query = select(ManualMatch).order_by(ManualMatch.id.desc()).limit(limit + 1)
+    wanted = list(statuses)
+    if wanted:
+        query = query.where(ManualMatch.status.in_(wanted))
+    if sloid:
+        query = query.where(ManualMatch.sloid == sloid)
+    if osm_key:
+        query = query.where(ManualMatch.osm_key == osm_key)
+    if before_id is not None:
+        query = query.where(ManualMatch.id < before_id)
+    rows = list(db.session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline side
+# ---------------------------------------------------------------------------------------------
+
+
+def link_states() -> list[ManualLinkState]:
+    """Every manual match a run must consider (active and orphaned; deleted ones are history)."""
+    rows = db.session.scalars(
+        select(ManualMatch).where(ManualMatch.status.in_(("active", "orphaned"))).order_by(ManualMatch.id)
+    )
+    return [
+        ManualLinkState(
+            id=r.id,
+            sloid=r.sloid,
+            osm_key=r.osm_key,
+            action=r.action,
+            status=r.status,
+            evidence=r.evidence or {},
+            note=r.note,
+        )
+        for r in rows
+    ]
+
+
+def persist_outcomes(outcomes: Iterable[ManualLinkOutcome]) -> int:
+    """Store what a run found out about the manual links (status, successor). Returns rows written."""
+    pending = [o for o in outcomes if o.updates]
+    if not pending:
+        return 0
+    rows = {
+        r.id: r
+        for r in db.session.scalars(
+            select(ManualMatch).where(ManualMatch.id.in_([o.id for o in pending])).with_for_update()
+        )
+    }
+    # A moving link frees its old (sloid, osm_key) first, so a swap between two links cannot collide.
+    moving = [o for o in pending if "sloid" in o.updates or "osm_key" in o.updates]
+    for outcome in moving:
+        row = rows.get(outcome.id)
+        if row is not None:
+            row.osm_key = f"~moving:{outcome.id}"
+    if moving:
+        db.session.flush()
+    written = 0
+    for outcome in pending:
+        row = rows.get(outcome.id)
+        if row is None or row.status == "deleted":
+            continue
+        for name, value in outcome.updates.items():
+            setattr(row, name, value)
+        if outcome in moving and "osm_key" not in outcome.updates:
+            row.osm_key = outcome.osm_key
+        written += 1
+    db.session.flush()
+    return written

@@ -1,0 +1,255 @@
+"""The review workflow end to end on real PostGIS: the real pipeline runs twice on tiny hand-built
+source files, with a change in between, and decisions / manual links react to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.services import decisions as decision_service
+from database import db
+from database.models import Decision, DecisionEvent, ManualMatch, Match, Problem
+from tests.factories import login_as
+from tests.integration.review_sources import Element, Platform, platform_tags, run, write_sources
+
+SLOID = "ch:1:sloid:7000:1:1"
+UIC = 8507000
+STOP = Platform(SLOID, UIC, "Bern, Zytglogge", designation="A")
+# Same identifiers as the stop, 30 m away: matched by UIC number, a P2 distance problem (non-SBB).
+NODE = Element("node", 101, east=30.0, version=3, tags=platform_tags("Bern, Zytglogge", str(UIC), "A"))
+DISTANCE_IDENTITY = f"distance:{SLOID}:node/101"
+
+
+def decide(identity: str, decision: str = "not_a_problem", note: str = "checked on site") -> Decision:
+    row, _ = decision_service.record_decision(identity, decision, note, None)
+    db.session.commit()
+    return row
+
+
+def events(decision_id: int) -> list[DecisionEvent]:
+    return list(
+        db.session.scalars(
+            select(DecisionEvent).where(DecisionEvent.decision_id == decision_id).order_by(DecisionEvent.id)
+        )
+    )
+
+
+def reload(decision: Decision) -> Decision:
+    db.session.expire_all()
+    fresh = db.session.get(Decision, decision.id)
+    assert fresh is not None
+    return fresh
+
+
+@pytest.fixture
+def first_run(app, tmp_path) -> Path:
+    source = write_sources(tmp_path / "run1", [STOP], [NODE])
+    run(source)
+    assert db.session.scalar(
+        select(func.count()).select_from(Problem).where(Problem.identity == DISTANCE_IDENTITY)
+    )
+    return tmp_path
+
+
+def test_a_decision_stores_the_evidence_it_was_made_on(first_run):
+    decision = decide(DISTANCE_IDENTITY)
+    evidence = reload(decision).evidence
+    assert evidence["problem_type"] == "distance"
+    assert evidence["atlas"]["sloid"] == SLOID
+    assert evidence["atlas"]["row_hash"]
+    assert evidence["osm"]["osm_key"] == "node/101"
+    assert evidence["osm"]["version"] == 3
+    assert evidence["osm"]["tags"]["uic_ref"] == str(UIC)
+    assert evidence["distance_m"] == pytest.approx(30.0, abs=0.5)
+
+
+def test_a_decision_survives_an_unchanged_reimport_untouched(first_run):
+    decision = decide(DISTANCE_IDENTITY)
+    before = reload(decision)
+    updated_at, event_count = before.updated_at, len(events(decision.id))
+
+    summary = run(write_sources(first_run / "run2", [STOP], [NODE]))
+
+    after = reload(decision)
+    assert after.status == "active"
+    assert after.updated_at == updated_at
+    assert len(events(decision.id)) == event_count
+    assert summary.counts["review"]["decisions"]["unchanged"] == 1
+    assert summary.counts["review"]["decisions"]["written"] == 0
+
+
+def test_a_moved_osm_node_flags_the_decision_with_a_field_level_diff(first_run):
+    decision = decide(DISTANCE_IDENTITY)
+    moved = NODE.moved(north=18.0, version=5)
+    summary = run(write_sources(first_run / "run2", [STOP], [moved]))
+
+    after = reload(decision)
+    assert after.status == "needs_review"
+    messages = [entry["message"] for entry in after.review_diff]
+    assert "OSM node moved 18 m" in messages
+    assert "OSM version 3 → 5" in messages
+    flagged = events(decision.id)[-1]
+    assert flagged.action == "flagged"
+    assert flagged.run_id == summary.run_id
+    assert flagged.author_id is None
+    # the person's decision and note are kept
+    assert after.decision == "not_a_problem"
+    assert after.note == "checked on site"
+
+
+def test_a_renamed_registry_stop_flags_the_decision_with_the_old_and_new_name(first_run):
+    decision = decide(DISTANCE_IDENTITY)
+    renamed = Platform(SLOID, UIC, "Bern, Zytglogge Nord", designation="A")
+    run(write_sources(first_run / "run2", [renamed], [NODE]))
+
+    after = reload(decision)
+    assert after.status == "needs_review"
+    assert "designationOfficial changed: 'Bern, Zytglogge' → 'Bern, Zytglogge Nord'" in [
+        e["message"] for e in after.review_diff
+    ]
+
+
+def test_re_deciding_a_flagged_decision_takes_the_new_evidence(first_run):
+    decision = decide(DISTANCE_IDENTITY)
+    moved = NODE.moved(north=18.0, version=5)
+    run(write_sources(first_run / "run2", [STOP], [moved]))
+    assert reload(decision).status == "needs_review"
+
+    decide(DISTANCE_IDENTITY, "not_a_problem", "checked again")
+    after = reload(decision)
+    assert after.status == "active"
+    assert after.review_diff == []
+    assert after.evidence["osm"]["version"] == 5
+    run(write_sources(first_run / "run3", [STOP], [moved]))
+    assert reload(decision).status == "active"
+
+
+def test_a_decision_follows_an_osm_node_replaced_by_a_way(first_run):
+    decision = decide(DISTANCE_IDENTITY)
+    way = Element("way", 201, east=30.0, version=1, tags=NODE.tags)
+    summary = run(write_sources(first_run / "run2", [STOP], [way]))
+
+    after = reload(decision)
+    assert after.problem_identity == f"distance:{SLOID}:way/201"
+    assert after.osm_key == "way/201"
+    assert after.status == "active"
+    migrated = [e for e in events(decision.id) if e.action == "migrated"]
+    assert len(migrated) == 1
+    assert migrated[0].run_id == summary.run_id
+    assert migrated[0].payload["from"]["osm_key"] == "node/101"
+    assert migrated[0].payload["rules"]["osm"] == "uic_ref + local_ref"
+    # the problem of the successor shows the decision
+    problem = decision_service.problems_for(sloids=[SLOID], osm_keys=[])
+    assert any(p["decision"] and p["identity"] == after.problem_identity for p in problem)
+
+
+def test_a_replaced_object_with_two_successors_is_flagged_not_guessed(first_run):
+    decision = decide(DISTANCE_IDENTITY)
+    twins = [
+        Element("node", 301, east=28.0, tags=NODE.tags),
+        Element("node", 302, east=32.0, tags=NODE.tags),
+    ]
+    run(write_sources(first_run / "run2", [STOP], twins))
+
+    after = reload(decision)
+    assert after.problem_identity == DISTANCE_IDENTITY
+    assert after.status == "needs_review"
+    (entry,) = after.review_diff
+    assert entry["candidates"] == ["node/301", "node/302"]
+
+
+def test_a_fix_in_osm_is_verified_by_the_run_that_no_longer_sees_the_problem(first_run):
+    decision = decide(DISTANCE_IDENTITY, "fixed_in_osm", "moved the node")
+    fixed = NODE.moved(east=-28.0, version=4)  # now 2 m from the registry position
+    summary = run(write_sources(first_run / "run2", [STOP], [fixed]))
+
+    after = reload(decision)
+    assert after.status == "verified_fixed"
+    assert after.verified_run_id == summary.run_id
+    assert events(decision.id)[-1].action == "verified_fixed"
+
+
+# ---------------------------------------------------------------------------------------------
+# Manual matches
+# ---------------------------------------------------------------------------------------------
+
+LONELY = Platform("ch:1:sloid:7001:1:1", 8507001, "Bern, Kornhausplatz", east=500.0)
+# 70 m away, another name, no identifiers: no automatic stage would pair them.
+FAR_NODE = Element("node", 111, east=570.0, tags=platform_tags("Kornhaus"))
+
+
+def test_a_manual_link_is_applied_first_on_every_run_and_orphaned_when_its_object_disappears(
+    app, client, tmp_path
+):
+    source = write_sources(tmp_path / "run1", [STOP, LONELY], [NODE, FAR_NODE])
+    run(source)
+    assert db.session.scalar(select(Match).where(Match.sloid == LONELY.sloid)) is None
+
+    _, token = login_as(client, "editor")
+    response = client.post(
+        "/api/v1/manual-matches",
+        json={"sloid": LONELY.sloid, "osm_key": "node/111", "action": "link", "note": "same kerb"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert response.status_code == 201, response.get_json()
+    link_id = response.get_json()["manual_match"]["id"]
+
+    for name in ("run2", "run3"):
+        run(write_sources(tmp_path / name, [STOP, LONELY], [NODE, FAR_NODE]))
+        match = db.session.scalar(select(Match).where(Match.sloid == LONELY.sloid))
+        assert match is not None
+        assert (match.osm_key, match.method) == ("node/111", "manual")
+
+    summary = run(write_sources(tmp_path / "run4", [STOP, LONELY], [NODE]))
+    db.session.expire_all()
+    link = db.session.get(ManualMatch, link_id)
+    assert link.status == "orphaned"
+    assert link.note == "same kerb"
+    orphan = db.session.scalar(
+        select(Problem).where(Problem.identity == f"manual_match_orphaned:{LONELY.sloid}:node/111")
+    )
+    assert orphan is not None
+    assert "node/111 no longer exists" in orphan.message
+    assert summary.counts["orphaned_manual_links"] == 1
+
+    listed = client.get("/api/v1/manual-matches?status=orphaned").get_json()["manual_matches"]
+    assert [m["id"] for m in listed] == [link_id]
+
+
+def test_an_unlink_stops_an_automatic_match(app, client, tmp_path):
+    run(write_sources(tmp_path / "run1", [STOP], [NODE]))
+    _, token = login_as(client, "editor")
+    response = client.post(
+        "/api/v1/manual-matches",
+        json={"sloid": SLOID, "osm_key": "node/101", "action": "unlink"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert response.status_code == 201
+    run(write_sources(tmp_path / "run2", [STOP], [NODE]))
+    assert db.session.scalar(select(Match).where(Match.sloid == SLOID)) is None
+
+    explained = client.get(f"/api/v1/stops/atlas/{SLOID}/candidates").get_json()
+    (candidate,) = explained["candidates"]
+    assert candidate["rejected_by"] == "manual_unlink"
+
+
+def test_manual_match_writes_need_an_editor_and_existing_objects(app, client, tmp_path):
+    run(write_sources(tmp_path / "run1", [STOP], [NODE]))
+    body = {"sloid": SLOID, "osm_key": "node/101", "action": "link"}
+    assert client.post("/api/v1/manual-matches", json=body).status_code in (401, 403)
+    _, token = login_as(client, "editor")
+    headers = {"X-CSRF-Token": token}
+    missing = client.post("/api/v1/manual-matches", json={**body, "osm_key": "node/999"}, headers=headers)
+    assert missing.status_code == 404
+    assert missing.get_json()["error"]["details"]["missing"] == ["osm_key"]
+    bad = client.post("/api/v1/manual-matches", json={**body, "action": "merge"}, headers=headers)
+    assert bad.status_code == 422
+    created = client.post("/api/v1/manual-matches", json=body, headers=headers).get_json()["manual_match"]
+    deleted = client.delete(f"/api/v1/manual-matches/{created['id']}", headers=headers)
+    assert deleted.status_code == 200
+    assert deleted.get_json()["manual_match"]["status"] == "deleted"
+    assert client.get("/api/v1/manual-matches").get_json()["manual_matches"] == []
+    kept = client.get(f"/api/v1/manual-matches/{created['id']}").get_json()["manual_match"]
+    assert [h["event"] for h in kept["history"]] == ["created", "deleted"]
