@@ -50,8 +50,9 @@ def match_stops(
 
     orphaned: list[ManualLink] = []
     run("manual", lambda: orphaned.extend(apply_manual_links(ctx, manual)))
-    run("exact_sloid", lambda: match_by_sloid(ctx))
-    run("exact_uic", lambda: match_by_uic(ctx))
+    by_sloid: set[int] = set()
+    run("exact_sloid", lambda: by_sloid.update(match_by_sloid(ctx)))
+    run("exact_uic", lambda: match_by_uic(ctx, by_sloid))
     run("name", lambda: match_by_name(ctx))
     run("distance_unique", lambda: match_unique(ctx, pass_no=1))
     run("distance_ratio", lambda: match_ratio(ctx))

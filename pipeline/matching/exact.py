@@ -16,9 +16,9 @@ from pipeline.matching.context import MatchContext
 from pipeline.matching.params import METHOD_EXACT_SLOID, METHOD_EXACT_UIC, METHOD_EXACT_UIC_LOCAL_REF
 
 
-def match_by_sloid(ctx: MatchContext) -> int:
-    """1a: `ref:IFOPT` / `ref:sloid` equal to the registry sloid."""
-    committed = 0
+def match_by_sloid(ctx: MatchContext) -> set[int]:
+    """1a: `ref:IFOPT` / `ref:sloid` equal to the registry sloid. Returns the registry stops it matched."""
+    matched: set[int] = set()
     for ident in sorted(ctx.osm_by_identifier):
         reg_i = ctx.registry_by_sloid.get(ident)
         if reg_i is None or reg_i in ctx.matched_registry:
@@ -39,12 +39,17 @@ def match_by_sloid(ctx: MatchContext) -> int:
             linked = True
         if linked:
             ctx.matched_registry.add(reg_i)
-            committed += 1
-    return committed
+            matched.add(reg_i)
+    return matched
 
 
-def match_by_uic(ctx: MatchContext) -> int:
-    """1b: UIC number == `uic_ref`, refined by designation == local_ref when the number has several stops."""
+def match_by_uic(ctx: MatchContext, by_sloid: set[int] | None = None) -> int:
+    """1b: UIC number == `uic_ref`, refined by designation == local_ref when the number has several stops.
+
+    A stop already linked in 1a (`by_sloid`) still takes the objects of its number whose `local_ref`
+    agrees with its designation: the stop position of a platform rarely carries `ref:sloid`.
+    """
+    by_sloid = by_sloid or set()
     committed = 0
     for number in sorted(ctx.osm_by_uic):
         reg_all = ctx.registry_by_number.get(number)
@@ -57,11 +62,13 @@ def match_by_uic(ctx: MatchContext) -> int:
             continue
         if len(reg_all) == 1:
             reg_i = reg_all[0]
-            if reg_i in ctx.matched_registry:
+            if reg_i in ctx.matched_registry and reg_i not in by_sloid:
                 continue
             sloid = ctx.registry[reg_i].sloid
             for osm_i in osm_free:
                 if (sloid, ctx.osm[osm_i].osm_key) in ctx.forbidden:
+                    continue
+                if reg_i in by_sloid and not _same_platform(ctx, reg_i, osm_i):
                     continue
                 ctx.commit(
                     reg_i,
@@ -78,15 +85,22 @@ def match_by_uic(ctx: MatchContext) -> int:
                 committed += 1
                 ctx.matched_registry.add(reg_i)
             continue
-        committed += _match_by_local_ref(ctx, number, reg_all, osm_free)
+        committed += _match_by_local_ref(ctx, number, reg_all, osm_free, by_sloid)
     return committed
 
 
-def _match_by_local_ref(ctx: MatchContext, number: int, reg_all: list[int], osm_free: list[int]) -> int:
+def _same_platform(ctx: MatchContext, reg_i: int, osm_i: int) -> bool:
+    reg_ref, osm_ref = ctx.registry_refs[reg_i], ctx.osm_refs[osm_i]
+    return reg_ref is not None and reg_ref == osm_ref
+
+
+def _match_by_local_ref(
+    ctx: MatchContext, number: int, reg_all: list[int], osm_free: list[int], by_sloid: set[int]
+) -> int:
     by_ref: dict[str, list[int]] = {}
     for reg_i in sorted(reg_all, key=lambda i: ctx.registry[i].sloid):
         ref = ctx.registry_refs[reg_i]
-        if ref is not None and reg_i not in ctx.matched_registry:
+        if ref is not None and (reg_i not in ctx.matched_registry or reg_i in by_sloid):
             # Two registry stops with the same number and designation are duplicates: the first
             # (lowest sloid) takes the OSM objects, the duplicates problem reports the others.
             by_ref.setdefault(ref, []).append(reg_i)

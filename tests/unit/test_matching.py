@@ -240,3 +240,17 @@ def test_explain_lists_candidates_with_the_rule_that_rejected_each():
     assert explained["node/1"].same_platform_code is False
     assert explained["node/2"].rejected_by == "registry_already_matched"
     assert explain_candidates(ctx, "unknown") == []
+
+
+def test_platform_linked_by_sloid_also_takes_its_stop_position_by_uic_and_local_ref():
+    registry = [stop("ch:1:sloid:9:0:4", number=8500009, designation="D")]
+    objects = [
+        osm(1, 2, ref__sloid="ch:1:sloid:9:0:4", uic_ref=8500009, local_ref="D"),
+        osm(2, 4, uic_ref=8500009, local_ref="D", public_transport="stop_position"),
+        osm(3, 30, uic_ref=8500009, local_ref="E", public_transport="stop_position"),  # another platform
+    ]
+    result = match_stops(registry, objects)
+    assert pairs(result) == {
+        ("ch:1:sloid:9:0:4", "node/1", "exact_sloid"),
+        ("ch:1:sloid:9:0:4", "node/2", "exact_uic"),
+    }
