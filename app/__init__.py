@@ -102,9 +102,11 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _init_auth(app: Flask) -> None:
+    from app.api.docs import bp as api_docs_bp
     from app.auth import init_auth
 
     init_auth(app)
+    app.register_blueprint(api_docs_bp)  # /api/docs, rendered from the OpenAPI document
 
 
 def _register_cli(app: Flask) -> None:
