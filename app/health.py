@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
-from app.extensions import db, limiter, redis_client
+from app.extensions import db, limiter, redis_client, talisman
 from database.schema import schema_status
 
 bp = Blueprint("health", __name__)
@@ -13,6 +13,7 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 @limiter.exempt
+@talisman(force_https=False)  # probes speak plain HTTP inside the network
 def healthz():
     """The process is alive and serving requests."""
     return jsonify({"status": "ok"})
@@ -38,6 +39,7 @@ def readiness_problems() -> list[dict[str, str]]:
 
 @bp.get("/readyz")
 @limiter.exempt
+@talisman(force_https=False)  # probes speak plain HTTP inside the network
 def readyz():
     """Database reachable, schema at the migrations' head, Redis reachable: 200; else 503 with reasons."""
     problems = readiness_problems()
