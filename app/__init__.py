@@ -96,6 +96,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(pages_bp)
+    from app.review_views import bp as review_views_bp  # /feeds/problems.atom and /changes
+
+    app.register_blueprint(review_views_bp)
     from app.pages import assets  # /static and /vendor, plus the asset_url/vendor_url template helpers
 
     assets.init_app(app)

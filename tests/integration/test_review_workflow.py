@@ -253,3 +253,17 @@ def test_manual_match_writes_need_an_editor_and_existing_objects(app, client, tm
     assert client.get("/api/v1/manual-matches").get_json()["manual_matches"] == []
     kept = client.get(f"/api/v1/manual-matches/{created['id']}").get_json()["manual_match"]
     assert [h["event"] for h in kept["history"]] == ["created", "deleted"]
+
+
+def test_the_stop_page_lists_decisions_to_review_again_with_their_diff(first_run, client):
+    decide(DISTANCE_IDENTITY)
+    run(write_sources(first_run / "run2", [STOP], [NODE.moved(north=18.0, version=5)]))
+    page = client.get(f"/stops/atlas/{SLOID}").get_data(as_text=True)
+    assert "Decisions to review again" in page
+    assert "OSM node moved 18 m" in page
+    detail = client.get(f"/api/v1/stops/atlas/{SLOID}").get_json()
+    (decision,) = detail["decisions"]
+    assert decision["status"] == "needs_review"
+    assert "OSM version 3 → 5" in [e["message"] for e in decision["review_diff"]]
+    queue = client.get("/api/v1/problems?decided=false").get_json()["problems"]
+    assert DISTANCE_IDENTITY in [p["identity"] for p in queue]

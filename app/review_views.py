@@ -1,0 +1,66 @@
+"""Review-workflow routes outside /api/v1: the Atom feed of new priority-1 problems and the /changes page."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, render_template, request
+
+from app.api import params
+from app.services import feeds
+
+bp = Blueprint("review_views", __name__)
+
+FEED_PARAMS = ("operator", "canton", "bbox")
+
+
+@bp.get("/feeds/problems.atom")
+def problems_feed():
+    """Atom 1.0 feed of new, still open priority-1 problems; filters: operator, canton, bbox."""
+    params.reject_unknown(FEED_PARAMS)
+    box = params.bbox()
+    flt = feeds.FeedFilter(
+        operator=params.text("operator", max_length=60),
+        canton=params.text("canton", max_length=4),
+        bbox=tuple(box.as_list()) if box else None,  # type: ignore[arg-type]
+    )
+    items = feeds.new_p1_problems(flt)
+    base = request.url_root.rstrip("/")
+    canonical = {k: request.args[k] for k in FEED_PARAMS if request.args.get(k)}
+    query = ("?" + urlencode(sorted(canonical.items()))) if canonical else ""
+    entries = [
+        feeds.AtomEntry(
+            id=feeds.tag_uri(request.host, f"problem-change:{item['change_id']}"),
+            title=f"P1 {item['problem_type']}: {_subject(item)}",
+            updated=item["created_at"],
+            link=base + feeds.stop_path(item),
+            summary=item["message"],
+            category=item["problem_type"],
+            lat=item["lat"],
+            lon=item["lon"],
+        )
+        for item in items
+    ]
+    updated = max((e.updated for e in entries), default=None) or feeds.last_run_finished()
+    description = flt.describe()
+    body = feeds.build_atom(
+        feed_id=feeds.tag_uri(request.host, f"feeds/problems{query}"),
+        title="StopSync: new priority-1 problems" + (f" ({description})" if description else ""),
+        subtitle="Problems a pipeline run found for the first time that are still open.",
+        self_url=f"{base}/feeds/problems.atom{query}",
+        alternate_url=f"{base}/review",
+        updated=updated or dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+        entries=entries,
+    )
+    return Response(body, mimetype="application/atom+xml")
+
+
+def _subject(item: dict) -> str:
+    return item["designation_official"] or item["sloid"] or item["osm_key"] or item["identity"]
+
+
+@bp.get("/changes")
+def changes_page():
+    """Run-to-run differences and the trend of problems per type and per operator."""
+    return render_template("changes.html")

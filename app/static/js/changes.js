@@ -1,0 +1,167 @@
+/* The changes page: a trend chart per run (GET /api/v1/trends) and the differences of one run
+ * (GET /api/v1/changes), each chart with its numbers in a table underneath.
+ */
+(function () {
+  "use strict";
+
+  var S = window.StopSync;
+  var root = document.getElementById("changes");
+  if (!root) return;
+  var statusEl = document.getElementById("changes-status");
+  var catalog = S.catalog();
+  var PALETTE = ["#b42318", "#2166ac", "#1b7837", "#b54708", "#7b3294", "#01665e", "#c51b7d", "#667085", "#98a2b3"];
+  var trendChart = null;
+  var trendData = null;
+  var nextCursor = null;
+
+  function setStatus(text, isError) {
+    statusEl.textContent = text;
+    statusEl.classList.toggle("notice-error", Boolean(isError));
+  }
+
+  function runLabel(run) {
+    var when = (run.finished_at || run.started_at || "").replace("T", " ").slice(0, 16);
+    return "#" + run.id + (when ? " · " + when : "");
+  }
+
+  function seriesLabel(by, key) {
+    if (key === "other") return "other";
+    if (by === "type") return catalog.label("problems", key);
+    return key || "(no operator)";
+  }
+
+  // ---- trend --------------------------------------------------------------------------------
+
+  function drawTrend() {
+    var metric = document.getElementById("trend-metric").value;
+    var data = trendData;
+    var labels = data.runs.map(runLabel);
+    var datasets = data.series.map(function (s, i) {
+      return {
+        label: seriesLabel(data.by, s.key),
+        data: s[metric],
+        borderColor: PALETTE[i % PALETTE.length],
+        backgroundColor: PALETTE[i % PALETTE.length],
+        tension: 0.2,
+      };
+    });
+    if (trendChart) trendChart.destroy();
+    trendChart = new window.Chart(document.getElementById("chart-trend"), {
+      type: "line",
+      data: { labels: labels, datasets: datasets },
+      options: { responsive: true, maintainAspectRatio: false, animation: false, scales: { y: { beginAtZero: true } } },
+    });
+    var container = document.getElementById("table-trend");
+    S.clear(container);
+    var head = S.el("tr", {}, [S.el("th", { text: "Run" })].concat(
+      data.series.map(function (s) {
+        return S.el("th", { class: "num", text: seriesLabel(data.by, s.key) });
+      }),
+    ));
+    var rows = data.runs.map(function (run, i) {
+      return S.el("tr", {}, [S.el("td", { text: runLabel(run) })].concat(
+        data.series.map(function (s) {
+          return S.el("td", { class: "num", text: S.formatNumber(s[metric][i]) });
+        }),
+      ));
+    });
+    container.appendChild(S.el("table", { class: "data" }, [S.el("thead", {}, [head]), S.el("tbody", {}, rows)]));
+  }
+
+  function loadTrend() {
+    var by = document.getElementById("trend-by").value;
+    return S.api(root.dataset.trendsUrl + S.query({ by: by })).then(function (data) {
+      trendData = data;
+      drawTrend();
+      return data;
+    });
+  }
+
+  // ---- one run's differences ----------------------------------------------------------------
+
+  function stopCell(item) {
+    if (item.sloid) return S.el("a", { href: S.stopUrl("atlas", item.sloid), text: item.sloid });
+    if (item.osm_key) return S.el("a", { href: S.stopUrl("osm", item.osm_key), text: item.osm_key });
+    return S.el("code", { text: item.problem_identity });
+  }
+
+  function appendRows(items) {
+    var body = document.querySelector("#diff-table tbody");
+    items.forEach(function (item) {
+      body.appendChild(
+        S.el("tr", { class: "change-" + item.change }, [
+          S.el("td", {}, [S.el("span", { class: "badge " + (item.change === "appeared" ? "badge-p1" : "badge-decided"), text: item.change })]),
+          S.el("td", {}, [S.el("span", { class: "badge badge-p" + item.priority, text: "P" + item.priority })]),
+          S.el("td", { text: catalog.label("problems", item.problem_type) }),
+          S.el("td", { text: item.operator || "" }),
+          S.el("td", {}, [stopCell(item)]),
+          S.el("td", { class: item.still_open ? null : "muted", text: item.message || (item.change === "resolved" ? "resolved" : "no longer open") }),
+        ]),
+      );
+    });
+  }
+
+  function loadDiff(more) {
+    var runId = document.getElementById("diff-run").value;
+    var change = document.getElementById("diff-change").value;
+    var params = { run: runId, change: change, limit: 200 };
+    if (more && nextCursor) params.cursor = nextCursor;
+    if (!more) S.clear(document.querySelector("#diff-table tbody"));
+    return S.api(root.dataset.changesUrl + S.query(params)).then(function (data) {
+      var summary = document.getElementById("diff-summary");
+      if (!data.run) {
+        summary.textContent = "No run has recorded changes yet.";
+        return;
+      }
+      var appeared = (data.totals.appeared || {}).total || 0;
+      var resolved = (data.totals.resolved || {}).total || 0;
+      summary.textContent =
+        "Run " + runLabel(data.run) + (data.previous_run_id ? " compared with run #" + data.previous_run_id : " (first run)") +
+        ": " + S.formatNumber(appeared) + " appeared, " + S.formatNumber(resolved) + " resolved.";
+      appendRows(data.changes);
+      nextCursor = data.next_cursor;
+      document.getElementById("diff-more").classList.toggle("hidden", !nextCursor);
+    });
+  }
+
+  function fillRuns(runs) {
+    var select = document.getElementById("diff-run");
+    S.clear(select);
+    runs.slice().reverse().forEach(function (run) {
+      select.appendChild(S.el("option", { value: String(run.id), text: runLabel(run) }));
+    });
+  }
+
+  function fail(err) {
+    setStatus("Could not load the changes: " + (err.message || err), true);
+  }
+
+  document.getElementById("trend-by").addEventListener("change", function () {
+    loadTrend().catch(fail);
+  });
+  document.getElementById("trend-metric").addEventListener("change", function () {
+    if (trendData) drawTrend();
+  });
+  document.getElementById("diff-run").addEventListener("change", function () {
+    loadDiff(false).catch(fail);
+  });
+  document.getElementById("diff-change").addEventListener("change", function () {
+    loadDiff(false).catch(fail);
+  });
+  document.getElementById("diff-more").addEventListener("click", function () {
+    loadDiff(true).catch(fail);
+  });
+
+  loadTrend()
+    .then(function (data) {
+      root.classList.remove("hidden");
+      if (!data.runs.length) {
+        setStatus("No pipeline run has recorded problem changes yet.");
+        return null;
+      }
+      setStatus("");
+      fillRuns(data.runs);
+      return loadDiff(false);
+    })
+    .catch(fail);
+})();

@@ -1,0 +1,94 @@
+/* "Why not matched" on the stop page: loads the candidates (GET /api/v1/stops/.../candidates) when
+ * the section is opened and shows, per candidate, the evidence of every criterion and the rule that
+ * rejected it. Text only (el()/textContent): names come from OpenStreetMap.
+ */
+(function () {
+  "use strict";
+
+  var S = window.StopSync;
+  var root = document.getElementById("why-not-matched");
+  if (!root || !S) return;
+  var details = document.getElementById("why-details");
+  var statusEl = document.getElementById("why-status");
+  var table = document.getElementById("why-table");
+  var loaded = false;
+
+  function yesNo(value) {
+    if (value === null || value === undefined) return "–";
+    return value ? "same" : "differs";
+  }
+
+  function cell(text, title, cls) {
+    return S.el("td", { text: text, title: title || null, class: cls || null });
+  }
+
+  function candidateLink(c) {
+    var label = c.name || c.key;
+    return S.el("td", {}, [
+      S.el("a", { href: S.stopUrl(c.kind, c.key), text: label }),
+      S.el("br"),
+      S.el("code", { class: "muted", text: c.key }),
+    ]);
+  }
+
+  function outcome(c) {
+    if (!c.rejected_by) {
+      return S.el("td", {}, [S.el("span", { class: "badge badge-decided", text: c.matched_to ? "matched (" + c.matched_to + ")" : "would match" })]);
+    }
+    return S.el("td", {}, [
+      S.el("span", { class: "badge badge-p2", text: c.rejected_by.replace(/_/g, " ") }),
+      S.el("br"),
+      S.el("span", { class: "muted", text: c.rejected_reason || "" }),
+    ]);
+  }
+
+  function row(c) {
+    var k = c.criteria;
+    var ident = k.identifier;
+    var identText = ident.same ? "ref:IFOPT names this stop" : "uic_ref " + yesNo(ident.same_uic);
+    var identTitle = "registry " + (ident.registry_uic || "–") + " / OSM uic_ref " + (ident.osm_uic_ref || "–") +
+      (ident.osm_ref_ifopt ? " / ref:IFOPT " + ident.osm_ref_ifopt : "");
+    var name = k.name;
+    var nameTitle = (name.registry || "–") + " ↔ " + (name.osm || "–");
+    var code = k.platform_code;
+    var mode = k.mode;
+    var modeText = mode.compatible === null ? "–" : mode.compatible ? "compatible" : "differs";
+    return S.el("tr", { dataset: { key: c.key } }, [
+      candidateLink(c),
+      cell(S.formatDistance(k.distance.m), null, "num"),
+      cell(identText, identTitle),
+      cell(Math.round(name.score) + " · " + name.reason, nameTitle),
+      cell(yesNo(code.same), "registry " + (code.registry || "–") + " / OSM " + (code.osm || "–")),
+      cell(modeText, (mode.registry.join(", ") || "–") + " / " + (mode.osm.join(", ") || "–")),
+      outcome(c),
+    ]);
+  }
+
+  function load() {
+    if (loaded) return;
+    loaded = true;
+    S.api(root.dataset.candidatesUrl)
+      .then(function (data) {
+        var body = table.querySelector("tbody");
+        S.clear(body);
+        data.candidates.forEach(function (c) {
+          body.appendChild(row(c));
+        });
+        if (!data.candidates.length) {
+          statusEl.textContent = "Nothing within " + data.radius_m + " m: no candidate to explain.";
+          return;
+        }
+        statusEl.textContent = data.candidates.length + " candidate(s) within " + data.radius_m + " m.";
+        table.classList.remove("hidden");
+      })
+      .catch(function (err) {
+        loaded = false;
+        statusEl.textContent = "Could not load the candidates: " + (err.message || err);
+      });
+  }
+
+  if (details.open) load();
+  details.addEventListener("toggle", function () {
+    if (details.open) load();
+  });
+})();
