@@ -57,7 +57,7 @@ def _configure(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_url,
         RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 1, "socket_timeout": 1},
-        RATELIMIT_DEFAULT=settings.RATELIMIT_DEFAULT,
+        # The default limit is not set here: app/extensions.py reads RATELIMIT_DEFAULT per request.
         RATELIMIT_HEADERS_ENABLED=True,
         # Redis down: limits fall back to per-process memory instead of failing every request.
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
@@ -102,6 +102,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.pages import assets  # /static and /vendor, plus the asset_url/vendor_url template helpers
 
     assets.init_app(app)
+    from app.pages import pipeline_page  # /pipeline: the live run, the run history, "Run now"
+
+    pipeline_page.init_app(app)
 
 
 def _init_auth(app: Flask) -> None:

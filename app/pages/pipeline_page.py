@@ -1,0 +1,23 @@
+"""The pipeline page (`/pipeline`): the live run (progress bar and log over SSE), recent runs, and
+a "Run now" button for admins. The page script reads everything from the pipeline API."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+
+from app.auth import current_user
+
+
+def pipeline():
+    """Live progress of the current run, the run history and (admins) "Run now"."""
+    from pipeline.run import STAGES  # imported here: the pipeline package is heavy and pages are not
+
+    user = current_user()
+    return render_template(
+        "pipeline.html", stages=list(STAGES), can_run=bool(user is not None and user.role == "admin")
+    )
+
+
+def init_app(app: Flask) -> None:
+    # Endpoint "pipeline": the name base.html's navigation uses for this page.
+    app.add_url_rule("/pipeline", endpoint="pipeline", view_func=pipeline, methods=["GET"])
