@@ -33,6 +33,7 @@ PROBLEM_TYPES: tuple[Label, ...] = (
     Label("unmatched", "Unmatched", "no counterpart on the other side"),
     Label("attributes", "Attributes differ", "name, UIC number or platform code disagree"),
     Label("duplicates", "Duplicate", "the same stop appears twice on one side"),
+    Label("manual_match_orphaned", "Manual link orphaned", "a manual link's stop or object no longer exists"),
 )
 
 PRIORITIES: tuple[Label, ...] = (

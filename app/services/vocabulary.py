@@ -9,7 +9,14 @@ from __future__ import annotations
 from pipeline.matching.params import METHODS as PIPELINE_METHODS
 
 MATCH_METHODS: tuple[str, ...] = tuple(PIPELINE_METHODS)
-PROBLEM_TYPES: tuple[str, ...] = ("distance", "unmatched", "attributes", "duplicates")
+# `manual_match_orphaned`: a person's manual link whose objects vanished (pipeline/reconcile.py).
+PROBLEM_TYPES: tuple[str, ...] = (
+    "distance",
+    "unmatched",
+    "attributes",
+    "duplicates",
+    "manual_match_orphaned",
+)
 PRIORITIES: tuple[int, ...] = (1, 2, 3)
 DECISIONS: tuple[str, ...] = (
     "fixed_in_osm",

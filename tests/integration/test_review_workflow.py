@@ -214,6 +214,8 @@ def test_a_manual_link_is_applied_first_on_every_run_and_orphaned_when_its_objec
     assert "node/111 no longer exists" in orphan.message
     assert summary.counts["orphaned_manual_links"] == 1
 
+    queue = client.get("/api/v1/problems?type=manual_match_orphaned").get_json()["problems"]
+    assert [p["identity"] for p in queue] == [orphan.identity]
     listed = client.get("/api/v1/manual-matches?status=orphaned").get_json()["manual_matches"]
     assert [m["id"] for m in listed] == [link_id]
 
