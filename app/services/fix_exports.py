@@ -1,7 +1,7 @@
 """Exports that fix data: an osmChange file for JOSM, a MapRoulette cooperative challenge, and a report
 of suspected registry errors for the registry's stewards.
 
-The builders at the top are pure (plain records in, text out); `load_fix_inputs` and
+The builders at the top are pure (plain records in, text out); `problems_with_fixes` and
 `registry_error_rows` at the bottom read the snapshot for a filtered problem set.
 
 What a fix proposes, per matched pair (registry stop ↔ OSM object) behind a problem:
