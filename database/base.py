@@ -1,7 +1,10 @@
 """The unbound Flask-SQLAlchemy handle with a naming convention for every constraint."""
 
+import logging
+
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
 
 # Every geometry column stores WGS84 longitude/latitude.
@@ -21,4 +24,23 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+logger = logging.getLogger(__name__)
+
+
+class _SQLAlchemy(SQLAlchemy):
+    """Flask-SQLAlchemy whose end-of-request cleanup survives a database that vanished mid-request."""
+
+    def _teardown_session(self, exc: BaseException | None) -> None:
+        # When PostgreSQL restarts between a request's last query and the end of the request, the
+        # ROLLBACK in session.close() fails. Raised from teardown, that error escapes every error
+        # handler and gunicorn answers a bare 500 for a request that had already succeeded (found by
+        # tests/faults/test_faults_postgres.py). SQLAlchemy has already invalidated the dead
+        # connection, so the pool will not hand it out again; we only drop the session.
+        try:
+            self.session.remove()
+        except DBAPIError as error:
+            logger.warning("database connection lost while ending a request: %s", type(error.orig).__name__)
+            self.session.registry.clear()
+
+
+db = _SQLAlchemy(model_class=Base)
