@@ -73,6 +73,7 @@
     return S.api(root.dataset.trendsUrl + S.query({ by: by })).then(function (data) {
       trendData = data;
       drawTrend();
+      root.dataset.trendBy = data.by;
       return data;
     });
   }
@@ -162,6 +163,9 @@
       setStatus("");
       fillRuns(data.runs);
       return loadDiff(false);
+    })
+    .then(function () {
+      root.dataset.ready = "true";
     })
     .catch(fail);
 })();

@@ -74,6 +74,7 @@
         data.candidates.forEach(function (c) {
           body.appendChild(row(c));
         });
+        root.dataset.loaded = String(data.candidates.length);
         if (!data.candidates.length) {
           statusEl.textContent = "Nothing within " + data.radius_m + " m: no candidate to explain.";
           return;

@@ -1,0 +1,68 @@
+"""Review-workflow pages in headless Chromium: the /changes page (trend chart, run diff) and the
+"why not matched" section of a stop page, on the demo data loaded twice with a change in between."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from database import db
+from database.models import Problem
+from pipeline.run import RunOptions, run_pipeline
+
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
+TODAY = dt.date(2025, 8, 2)
+REMOVED = "ch:1:sloid:10770"
+
+
+@pytest.fixture
+def two_runs(app, tmp_path):
+    """The demo data, then the same data without one registry stop (its problems resolve)."""
+    first = run_pipeline(RunOptions(trigger="cli", source_dir=DEMO, offline=True, today=TODAY))
+    assert first.status == "succeeded", first.error
+    changed = tmp_path / "demo"
+    shutil.copytree(DEMO, changed)
+    csv_path = changed / "atlas_service_points_li.csv"
+    lines = csv_path.read_text(encoding="utf-8-sig").splitlines()
+    sloid_at = lines[0].split(";").index("sloid")
+    kept = [lines[0]] + [ln for ln in lines[1:] if ln.split(";")[sloid_at] != REMOVED]
+    csv_path.write_text("\n".join(kept) + "\n", encoding="utf-8-sig")
+    second = run_pipeline(RunOptions(trigger="cli", source_dir=changed, offline=True, today=TODAY))
+    assert second.status == "succeeded", second.error
+    return app
+
+
+def test_changes_page_draws_the_trend_and_lists_a_runs_differences(two_runs, page):
+    page.goto("/changes")
+    page.wait_for_selector("#changes[data-ready]")
+    assert page.locator("#chart-trend").count() == 1
+    assert page.locator("#table-trend tbody tr").count() == 2  # one row per run
+    assert page.locator("#diff-run option").count() == 2
+    assert "resolved" in page.inner_text("#diff-summary")
+    page.select_option("#diff-change", "resolved")
+    page.wait_for_selector("#diff-table tbody tr.change-resolved")
+    assert page.locator("#diff-table tbody tr.change-appeared").count() == 0
+    page.select_option("#trend-by", "operator")
+    page.wait_for_selector("#changes[data-trend-by=operator]")
+    assert page.locator("#table-trend th").count() >= 2
+    page.problems.assert_none()
+
+
+def test_stop_page_explains_why_an_unmatched_stop_was_not_matched(two_runs, page):
+    sloid = db.session.scalar(
+        select(Problem.sloid)
+        .where(Problem.problem_type == "unmatched", Problem.sloid.is_not(None), Problem.priority == 3)
+        .order_by(Problem.identity)
+        .limit(1)
+    )
+    assert sloid is not None
+    page.goto(f"/stops/atlas/{sloid}")
+    page.wait_for_selector("#why-not-matched[data-loaded]")
+    assert int(page.get_attribute("#why-not-matched", "data-loaded")) > 0
+    first_outcome = page.inner_text("#why-table tbody tr:first-child td:last-child")
+    assert first_outcome.strip()
+    page.problems.assert_none()
