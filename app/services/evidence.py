@@ -105,9 +105,28 @@ class ReconcileSummary:
         return {"decisions": self.decisions, "written": self.written, **self.kinds}
 
 
-def apply_outcomes(outcomes: Iterable[Outcome], run_id: int | None) -> int:
-    """Write the outcomes that change something; returns how many decisions were written."""
+def _unchanged_since(row: Decision, state: DecisionState | None) -> bool:
+    """Did nobody touch the decision between reading it and writing the outcome?"""
+    if state is None:
+        return True
+    return (
+        row.problem_identity == state.problem_identity
+        and row.status == state.status
+        and row.decision == state.decision
+        and (row.evidence or {}) == state.evidence
+    )
+
+
+def apply_outcomes(
+    outcomes: Iterable[Outcome], run_id: int | None, states: Iterable[DecisionState] = ()
+) -> int:
+    """Write the outcomes that change something; returns how many decisions were written.
+
+    A decision a person changed while the run was reconciling (different from `states`) is left
+    alone: the person decided on the new data already, and the next run compares against that.
+    """
     written = 0
+    read = {state.id: state for state in states}
     pending = [o for o in outcomes if o.writes]
     if not pending:
         return 0
@@ -117,6 +136,12 @@ def apply_outcomes(outcomes: Iterable[Outcome], run_id: int | None) -> int:
             select(Decision).where(Decision.id.in_([o.decision_id for o in pending])).with_for_update()
         )
     }
+    stale = {i for i, row in rows.items() if not _unchanged_since(row, read.get(i))}
+    if stale:
+        logger.info(
+            "reconcile run %s: %d decisions changed meanwhile, left for the next run", run_id, len(stale)
+        )
+    pending = [o for o in pending if o.decision_id in rows and o.decision_id not in stale]
     # Identities move in two steps so a chain of migrations (a → b while b → c) never trips the
     # unique constraint halfway.
     moving = [o for o in pending if "problem_identity" in o.updates]
@@ -152,7 +177,7 @@ def reconcile_after_import(run_id: int | None, snapshot: Snapshot, policy: Expir
     states = decision_states()
     outcomes = reconcile_decisions(states, snapshot, policy, run_id)
     summary = ReconcileSummary(decisions=len(states), kinds=dict(Counter(o.kind for o in outcomes)))
-    summary.written = apply_outcomes(outcomes, run_id)
+    summary.written = apply_outcomes(outcomes, run_id, states)
     if summary.written:
         logger.info("reconcile run %s: %s", run_id, summary.as_dict())
     return summary

@@ -205,8 +205,12 @@ def link_states() -> list[ManualLinkState]:
     ]
 
 
-def persist_outcomes(outcomes: Iterable[ManualLinkOutcome]) -> int:
-    """Store what a run found out about the manual links (status, successor). Returns rows written."""
+def persist_outcomes(outcomes: Iterable[ManualLinkOutcome], states: Iterable[ManualLinkState] = ()) -> int:
+    """Store what a run found out about the manual links (status, successor). Returns rows written.
+
+    A link a person changed or deleted while the run was working is left alone (next run's turn).
+    """
+    read = {state.id: state for state in states}
     pending = [o for o in outcomes if o.updates]
     if not pending:
         return 0
@@ -216,6 +220,13 @@ def persist_outcomes(outcomes: Iterable[ManualLinkOutcome]) -> int:
             select(ManualMatch).where(ManualMatch.id.in_([o.id for o in pending])).with_for_update()
         )
     }
+    for link_id, row in list(rows.items()):
+        state = read.get(link_id)
+        if state is not None and (
+            (row.sloid, row.osm_key, row.action, row.status, row.evidence or {})
+            != (state.sloid, state.osm_key, state.action, state.status, state.evidence)
+        ):
+            rows.pop(link_id)
     # A moving link frees its old (sloid, osm_key) first, so a swap between two links cannot collide.
     moving = [o for o in pending if "sloid" in o.updates or "osm_key" in o.updates]
     for outcome in moving:

@@ -19,7 +19,7 @@ from typing import Any
 
 from app.services import evidence, feeds, manual_matches
 from database.session import transaction
-from pipeline.reconcile import ManualLinkOutcome, Snapshot, resolve_manual_links
+from pipeline.reconcile import ManualLinkOutcome, ManualLinkState, Snapshot, resolve_manual_links
 from pipeline.records import ManualLink, OsmObject, ProblemRecord, RegistryStop
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ class ReviewStage:
 
     run_id: int
     link_outcomes: list[ManualLinkOutcome] = field(default_factory=list)
+    link_states: list[ManualLinkState] = field(default_factory=list)
 
     @property
     def links(self) -> list[ManualLink]:
@@ -47,7 +48,7 @@ def before_match(run_id: int, registry: Sequence[RegistryStop], osm: Sequence[Os
     if not states:
         return ReviewStage(run_id)
     outcomes = resolve_manual_links(states, Snapshot(registry, osm), run_id)
-    return ReviewStage(run_id, outcomes)
+    return ReviewStage(run_id, outcomes, states)
 
 
 def with_orphan_problems(stage: ReviewStage, problems: list[ProblemRecord]) -> list[ProblemRecord]:
@@ -71,7 +72,9 @@ def after_import(
     counts: dict[str, Any] = {}
     try:
         with transaction():
-            counts["manual_links_written"] = manual_matches.persist_outcomes(stage.link_outcomes)
+            counts["manual_links_written"] = manual_matches.persist_outcomes(
+                stage.link_outcomes, stage.link_states
+            )
             counts["manual_links_orphaned"] = len(stage.orphan_problems)
             summary = evidence.reconcile_after_import(
                 stage.run_id, Snapshot(registry, osm, problems), evidence.policy_from_settings(settings)

@@ -269,3 +269,18 @@ def test_the_stop_page_lists_decisions_to_review_again_with_their_diff(first_run
     assert "OSM version 3 → 5" in [e["message"] for e in decision["review_diff"]]
     queue = client.get("/api/v1/problems?decided=false").get_json()["problems"]
     assert DISTANCE_IDENTITY in [p["identity"] for p in queue]
+
+
+def test_a_decision_changed_while_a_run_reconciles_is_left_for_the_next_run(first_run):
+    from app.services import evidence
+    from pipeline.reconcile import Outcome
+
+    decision = decide(DISTANCE_IDENTITY)
+    states = evidence.decision_states()  # what the run read
+    decide(DISTANCE_IDENTITY, "needs_survey", "going there tomorrow")  # a person, meanwhile
+    flag = Outcome(decision.id, "flagged", {"status": "needs_review"}, [("flagged", {"diff": []})])
+    assert evidence.apply_outcomes([flag], None, states) == 0
+    db.session.commit()
+    after = reload(decision)
+    assert (after.status, after.decision) == ("active", "needs_survey")
+    assert [e.action for e in events(decision.id)] == ["created", "updated"]
