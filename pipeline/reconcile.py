@@ -915,9 +915,15 @@ def resolve_manual_links(
         if notes:
             outcome.status = "orphaned"
             outcome.problem = _orphan_problem(link, snapshot, notes, candidates)
+            history = list(ev.get("history", []))
             if link.status != "orphaned":
                 outcome.updates["status"] = "orphaned"
-            outcome.updates["evidence"] = {**ev, "orphaned": {"run_id": run_id, "reasons": notes}}
+                history.append({"event": "orphaned", "run_id": run_id, "reasons": notes})
+            outcome.updates["evidence"] = {
+                **ev,
+                "orphaned": {"run_id": run_id, "reasons": notes},
+                "history": history,
+            }
             if ev.get("orphaned", {}).get("reasons") == notes and link.status == "orphaned":
                 outcome.updates.pop("evidence")
             outcomes.append(outcome)
@@ -926,6 +932,7 @@ def resolve_manual_links(
             taken.discard((link.sloid, link.osm_key))
             taken.add((sloid, key))
             outcome.migration = {
+                "event": "migrated",
                 "run_id": run_id,
                 "from": {"sloid": link.sloid, "osm_key": link.osm_key},
                 "to": {"sloid": sloid, "osm_key": key},
@@ -941,6 +948,7 @@ def resolve_manual_links(
             outcome.updates["status"] = "active"
             evidence = dict(outcome.updates.get("evidence") or ev)
             evidence.pop("orphaned", None)
+            evidence["history"] = [*evidence.get("history", []), {"event": "reactivated", "run_id": run_id}]
             outcome.updates["evidence"] = evidence
         outcomes.append(outcome)
     return outcomes

@@ -218,6 +218,8 @@ def test_a_manual_link_is_applied_first_on_every_run_and_orphaned_when_its_objec
     assert [p["identity"] for p in queue] == [orphan.identity]
     listed = client.get("/api/v1/manual-matches?status=orphaned").get_json()["manual_matches"]
     assert [m["id"] for m in listed] == [link_id]
+    assert [h["event"] for h in listed[0]["history"]] == ["created", "orphaned"]
+    assert listed[0]["orphaned"]["run_id"] == summary.run_id
 
 
 def test_an_unlink_stops_an_automatic_match(app, client, tmp_path):
@@ -284,3 +286,33 @@ def test_a_decision_changed_while_a_run_reconciles_is_left_for_the_next_run(firs
     after = reload(decision)
     assert (after.status, after.decision) == ("active", "needs_survey")
     assert [e.action for e in events(decision.id)] == ["created", "updated"]
+
+
+def test_decisions_and_manual_links_follow_a_changed_sloid(app, client, tmp_path):
+    run(write_sources(tmp_path / "run1", [STOP, LONELY], [NODE, FAR_NODE]))
+    decision = decide(DISTANCE_IDENTITY)
+    _, token = login_as(client, "editor")
+    link = client.post(
+        "/api/v1/manual-matches",
+        json={"sloid": LONELY.sloid, "osm_key": "node/111", "action": "link"},
+        headers={"X-CSRF-Token": token},
+    ).get_json()["manual_match"]
+
+    renumbered = [
+        Platform("ch:1:sloid:7000:9:1", UIC, STOP.name, designation="A"),
+        Platform("ch:1:sloid:7001:9:1", LONELY.number, LONELY.name, east=500.0),
+    ]
+    summary = run(write_sources(tmp_path / "run2", renumbered, [NODE, FAR_NODE]))
+
+    after = reload(decision)
+    assert after.problem_identity == "distance:ch:1:sloid:7000:9:1:node/101"
+    assert after.sloid == "ch:1:sloid:7000:9:1"
+    migrated = [e for e in events(decision.id) if e.action == "migrated"]
+    assert migrated[0].payload["rules"] == {"atlas": "uic number + designation"}
+    moved = client.get(f"/api/v1/manual-matches/{link['id']}").get_json()["manual_match"]
+    assert (moved["sloid"], moved["status"]) == ("ch:1:sloid:7001:9:1", "active")
+    assert moved["history"][-1]["from"]["sloid"] == LONELY.sloid
+    # the link was applied in the same run, to the successor
+    match = db.session.scalar(select(Match).where(Match.sloid == "ch:1:sloid:7001:9:1"))
+    assert (match.osm_key, match.method) == ("node/111", "manual")
+    assert summary.counts["review"]["manual_links_written"] == 1
