@@ -7,16 +7,20 @@ the pages and scripts use exactly what API clients use.
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from typing import Any
+
+from flask import Blueprint, abort, render_template, request
 
 from app.pages import catalog
 from app.services import map_view
+from app.services import stops as stop_service
 
 bp = Blueprint("pages", __name__)
 
 # Features per /api/v1/stops call from the map page: enough to cover a town at street zoom, small
 # enough that a phone renders it quickly. The API caps it at 10,000 anyway.
 MAP_FEATURE_LIMIT = 3000
+OSM_TYPES = frozenset({"node", "way", "relation"})
 
 
 @bp.app_context_processor
@@ -57,3 +61,54 @@ def stats():
 def login():
     """The sign-in form; it posts to POST /login (app.auth), which redirects back here on failure."""
     return render_template("login.html", next_url=request.args.get("next", "/"))
+
+
+@bp.get("/stops/atlas/<path:sloid>")
+def atlas_stop(sloid: str):
+    """One registry stop: both sides, the match, problems, decisions and their history."""
+    detail = stop_service.stop_detail(sloid=sloid)
+    if detail is None:
+        abort(404, description=f"No registry stop {sloid} in the current data.")
+    return _render_stop("atlas", sloid, detail)
+
+
+@bp.get("/stops/osm/<osm_type>/<int:osm_id>")
+def osm_stop(osm_type: str, osm_id: int):
+    """One OSM object: both sides, the match, problems, decisions and their history."""
+    if osm_type not in OSM_TYPES:
+        abort(404)
+    key = f"{osm_type}/{osm_id}"
+    detail = stop_service.stop_detail(osm_key=key)
+    if detail is None:
+        abort(404, description=f"No OSM object {key} in the current data.")
+    return _render_stop("osm", key, detail)
+
+
+def _render_stop(kind: str, key: str, detail: dict[str, Any]) -> str:
+    return render_template(
+        "stop.html", kind=kind, key=key, detail=detail, map_points=_map_points(kind, key, detail)
+    )
+
+
+def _map_points(kind: str, key: str, detail: dict[str, Any]) -> dict[str, list]:
+    """Positions for the stop page's small map: both sides and a line per match."""
+    atlas = [detail["atlas"], *detail["atlas_partners"]] if detail["atlas"] else detail["atlas_partners"]
+    positions: dict[str, tuple[float, float]] = {}
+    points: dict[str, list] = {"atlas": [], "osm": [], "lines": []}
+    for stop in atlas:
+        positions["atlas:" + stop["sloid"]] = (stop["lat"], stop["lon"])
+        current = kind == "atlas" and stop["sloid"] == key
+        points["atlas"].append(
+            {"key": stop["sloid"], "lat": stop["lat"], "lon": stop["lon"], "current": current}
+        )
+    for obj in detail["osm"]:
+        positions["osm:" + obj["osm_key"]] = (obj["lat"], obj["lon"])
+        current = kind == "osm" and obj["osm_key"] == key
+        points["osm"].append(
+            {"key": obj["osm_key"], "lat": obj["lat"], "lon": obj["lon"], "current": current}
+        )
+    for match in detail["matches"]:
+        start, end = positions.get("atlas:" + match["sloid"]), positions.get("osm:" + match["osm_key"])
+        if start and end:
+            points["lines"].append([list(start), list(end)])
+    return points

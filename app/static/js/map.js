@@ -39,11 +39,16 @@
     spiderfyOnMaxZoom: false,
     showCoverageOnHover: false,
     iconCreateFunction: clusterIcon,
+    // Called after each chunk of addLayers(); the last call means every marker is on the map.
+    chunkProgress: function (processed, total) {
+      if (processed === total) markersAdded();
+    },
   });
   var lines = L.layerGroup();
   map.addLayer(clusters);
 
   var markersById = {};
+  var shown = null; // the collection being drawn
   var pendingPopup = null; // feature id to open once it is loaded (after a search jump)
   var inflight = null;
   var debounceTimer = null;
@@ -205,13 +210,20 @@
         );
       });
     });
+    shown = collection;
     clusters.addLayers(markers);
-    updateLinesVisibility();
-    mapEl.dataset.loaded = String(features.length);
+  }
 
-    var text = S.formatNumber(features.length) + " stops in view";
+  function markersAdded() {
+    if (!shown) return;
+    var collection = shown;
+    var count = (collection.features || []).length;
+    updateLinesVisibility();
+    var text = S.formatNumber(count) + " stops in view";
     if (collection.truncated) text += " (first " + S.formatNumber(limit) + " only: zoom in or filter to see all)";
     setStatus(text, collection.truncated ? "warning" : "");
+    // For people and tests alike: the features of the latest request are all on the map now.
+    mapEl.dataset.loaded = String(count);
 
     if (pendingPopup && markersById[pendingPopup]) {
       var target = markersById[pendingPopup];

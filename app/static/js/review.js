@@ -33,6 +33,7 @@
   var current = -1;
   var nextCursor = null;
   var loadingMore = null;
+  var loadFailed = false;
   var saving = false;
   var detailRequest = null;
   var miniMap = null;
@@ -65,9 +66,11 @@
           listEl.appendChild(queueItem(problem, items.length - 1));
         });
         nextCursor = body.next_cursor || null;
+        loadFailed = false;
         updateFooter();
       })
       .catch(function (error) {
+        loadFailed = true;
         footerEl.textContent = "Could not load problems: " + error.message;
       })
       .finally(function () {
@@ -297,9 +300,9 @@
       );
       return latlng;
     }
-    var atlasPoint = atlas ? point(atlas.lat, atlas.lon, "stop-icon kind-atlas unmatched-atlas", "ATLAS " + atlas.sloid) : null;
+    var atlasPoint = atlas ? point(atlas.lat, atlas.lon, "stop-icon kind-atlas side-atlas", "ATLAS " + atlas.sloid) : null;
     osm.forEach(function (o) {
-      var p = point(o.lat, o.lon, "stop-icon kind-osm unmatched-osm", o.osm_key);
+      var p = point(o.lat, o.lon, "stop-icon kind-osm side-osm", o.osm_key);
       if (atlasPoint && p) {
         miniLayer.addLayer(L.polyline([atlasPoint, p], { className: "match-line match-line-problem", interactive: false }));
       }
@@ -438,6 +441,8 @@
   loadMore().then(function () {
     if (items.length) {
       select(0);
+    } else if (loadFailed) {
+      emptyEl.textContent = "The queue could not be loaded. Reload the page to try again.";
     } else {
       emptyEl.textContent = "Nothing to review: no undecided problems match these filters.";
     }

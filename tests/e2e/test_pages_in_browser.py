@@ -1,0 +1,157 @@
+"""The pages in headless Chromium against the bundled demo data (Liechtenstein), loaded by the pipeline.
+
+Covers what issue 4 asks of the browser: the map shows markers from the demo data, a problem can be
+decided on the review page with the keyboard, and the decision is still there after a re-import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from database import db
+from database.models import Decision, Match, OsmStop, Problem
+from pipeline.run import RunOptions, run_pipeline
+from tests import factories as f
+
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
+TODAY = dt.date(2025, 8, 2)  # the demo registry extract's date: every row is valid on it
+
+
+def load_demo_data() -> None:
+    """Run the real pipeline on the bundled demo data, as `flask pipeline run` would."""
+    summary = run_pipeline(RunOptions(trigger="cli", source_dir=DEMO, offline=True, today=TODAY))
+    assert summary.status == "succeeded", summary.error
+
+
+def sign_in(page: Any, username: str, next_path: str) -> None:
+    """Sign in through the login form, the way a person does."""
+    page.goto(f"/login?next={next_path}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", f.DEFAULT_PASSWORD)
+    page.click("form.stacked-form button[type=submit]")
+    page.wait_for_url(re.compile(re.escape(next_path) + r"$"))
+
+
+@pytest.fixture
+def demo(app):
+    load_demo_data()
+    return app
+
+
+def test_map_shows_clustered_markers_of_the_demo_data(demo, page):
+    page.goto("/")
+    page.wait_for_selector("#map[data-loaded]")
+    loaded = int(page.get_attribute("#map", "data-loaded"))
+    assert loaded > 500  # the whole country fits in the first view: both sides, all statuses
+    # Clustered at country zoom: cluster icons carry counts that add up to what was loaded.
+    counts = page.locator(".marker-cluster span").all_inner_texts()
+    singles = page.locator(".leaflet-marker-icon.stop-icon").count()
+    assert sum(int(c) for c in counts) + singles == loaded
+    assert "stops in view" in page.inner_text("#map-status")
+    page.problems.assert_none()
+
+
+def test_map_popup_links_to_the_stop_page_osm_and_josm(demo, page):
+    osm_key = db.session.scalar(
+        select(Match.osm_key).where(Match.method == "exact_uic").order_by(Match.osm_key).limit(1)
+    )
+    node = db.session.get(OsmStop, osm_key)
+    page.goto(f"/#map=18/{node.lat}/{node.lon}")
+    page.wait_for_selector("#map[data-loaded]")
+    marker = page.locator('.leaflet-marker-icon[title$="(OSM)"].method-exact_uic').first
+    marker.click()
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for()
+    assert popup.locator("a", has_text="Stop page").get_attribute("href").startswith("/stops/osm/")
+    assert (
+        popup.locator("a", has_text="OpenStreetMap")
+        .get_attribute("href")
+        .startswith("https://www.openstreetmap.org/node/")
+    )
+    assert "load_object?objects=n" in popup.locator("a", has_text="JOSM").get_attribute("href")
+    # At street zoom every match is drawn as a line from the registry stop to its OSM object.
+    assert page.locator("path.match-line").count() >= 1
+    page.problems.assert_none()
+
+
+def test_map_filters_reload_the_viewport_with_the_chosen_status(demo, page):
+    page.goto("/")
+    page.wait_for_selector("#map[data-loaded]")
+    everything = int(page.get_attribute("#map", "data-loaded"))
+    with page.expect_response(re.compile(r"/api/v1/stops\?.*status=unmatched")):
+        page.uncheck("input[name=status][value=matched]")
+    page.wait_for_function(f"document.querySelector('#map').dataset.loaded !== '{everything}'")
+    unmatched = int(page.get_attribute("#map", "data-loaded"))
+    assert 0 < unmatched < everything
+    assert "status=unmatched" in page.url  # the view can be shared
+    page.problems.assert_none()
+
+
+def test_editor_decides_a_problem_with_one_key_and_it_survives_a_reimport(demo, page):
+    editor = f.create_user("reviewer", role="editor")
+    sign_in(page, editor.username, "/review")
+    page.wait_for_selector("#review[data-ready]")
+    first = page.get_attribute("#review", "data-current")
+    problem = db.session.scalar(select(Problem).where(Problem.identity == first))
+    assert problem is not None
+    assert problem.priority == 1  # the queue starts with the most urgent
+    # The re-import replaces the problem rows, so keep plain values rather than the ORM object.
+    stop_path = f"/stops/atlas/{problem.sloid}" if problem.sloid else f"/stops/osm/{problem.osm_key}"
+
+    page.keyboard.press("3")  # not a problem
+    page.wait_for_selector("#toast:not(.hidden)")
+    assert "Saved" in page.inner_text("#toast")
+    page.wait_for_function(f"document.querySelector('#review').dataset.current !== {first!r}")
+    assert page.locator(f'.queue-item.decided[data-identity="{first}"]').count() == 1
+
+    db.session.expire_all()
+    stored = db.session.scalar(select(Decision).where(Decision.problem_identity == first))
+    assert stored is not None
+    assert stored.decision == "not_a_problem"
+    assert stored.author_id == editor.id
+
+    load_demo_data()  # a re-import replaces every snapshot row, problems included
+
+    db.session.expire_all()
+    assert db.session.scalar(select(Problem.id).where(Problem.identity == first)) is not None
+    page.goto(stop_path)
+    decided = page.locator(f'.decision-item[data-identity="{first}"]')
+    assert "Not a problem" in decided.inner_text()
+    assert "reviewer" in decided.inner_text()
+    badge = page.locator(f'.problem-item[data-identity="{first}"] [data-role="decision-badge"]')
+    assert badge.inner_text().strip() == "Not a problem"
+
+    page.goto("/review")
+    page.wait_for_selector("#review[data-ready]")
+    assert page.locator(f'.queue-item[data-identity="{first}"]').count() == 0  # no longer in the queue
+    page.problems.assert_none()
+
+
+def test_anonymous_visitor_can_browse_the_queue_but_not_decide(demo, page):
+    page.goto("/review")
+    page.wait_for_selector("#review[data-ready]")
+    current = page.get_attribute("#review", "data-current")
+    page.keyboard.press("1")
+    page.wait_for_selector("#toast:not(.hidden)")
+    assert "Log in" in page.inner_text("#toast")
+    page.keyboard.press("n")
+    page.wait_for_function(f"document.querySelector('#review').dataset.current !== {current!r}")
+    db.session.expire_all()
+    assert db.session.scalar(select(Decision.id)) is None
+    page.problems.assert_none()
+
+
+def test_stats_page_draws_its_charts_from_the_api(demo, page):
+    page.goto("/stats")
+    page.wait_for_selector("#stats[data-ready]")
+    assert page.locator("canvas").count() == 6
+    assert "registry stops" in page.inner_text("#kpis")
+    methods_table = page.text_content("#table-methods")  # inside a closed <details>
+    assert "UIC number" in methods_table
+    page.problems.assert_none()
