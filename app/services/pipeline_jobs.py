@@ -130,6 +130,11 @@ class ProgressReporter:
         self._last_sent = 0.0
         self.stages: list[str] = []
 
+    @property
+    def stage(self) -> str | None:
+        """The stage the run is in (the last one reported)."""
+        return self._stage
+
     def __call__(
         self, stage: str, done: int | None = None, total: int | None = None, message: str | None = None
     ) -> None:
@@ -184,12 +189,20 @@ class _RedisLogHandler(logging.Handler):
 class _Heartbeat(threading.Thread):
     """Renews the lock and the status heartbeat every `interval_s` while the run works."""
 
-    def __init__(self, lock, publisher: _Publisher, interval_s: float, lock_lost: threading.Event):
+    def __init__(
+        self,
+        lock,
+        publisher: _Publisher,
+        interval_s: float,
+        lock_lost: threading.Event,
+        restore_status: Callable[[], None],
+    ):
         super().__init__(name=f"pipeline-heartbeat-{publisher.run_uuid[:8]}", daemon=True)
         self._lock = lock
         self._publisher = publisher
         self._interval_s = interval_s
         self._stopping = threading.Event()
+        self._restore_status = restore_status
         self.lock_lost = lock_lost
 
     def run(self) -> None:
@@ -197,7 +210,9 @@ class _Heartbeat(threading.Thread):
             try:
                 self._lock.reacquire()  # compare-and-set: renews only while the token is ours
             except LockError:
-                logger.error("pipeline lock lost (expired or taken over); the run will stop")
+                if self._take_back():
+                    continue
+                logger.error("pipeline lock taken over by another run; this run stops")
                 self.lock_lost.set()
                 return
             except redis.RedisError as exc:
@@ -205,6 +220,18 @@ class _Heartbeat(threading.Thread):
                 logger.warning("could not renew the pipeline lock: %s", type(exc).__name__)
                 continue
             self._publisher.status(heartbeat_at=time.time())
+
+    def _take_back(self) -> bool:
+        """The key is gone, not taken (Redis restarted without persistence, or expired during a
+        long outage): if nobody holds it now, take it again with our token and keep going."""
+        try:
+            if not self._lock.acquire(blocking=False, token=self._publisher.run_uuid):
+                return False
+            self._restore_status()
+        except redis.RedisError:
+            return False
+        logger.warning("the pipeline lock had vanished (Redis restarted?); took it back")
+        return True
 
     def stop(self) -> None:
         self._stopping.set()
@@ -292,20 +319,26 @@ def run_guarded(
         wants_full = any(not (r.get("options") or {}).get("only_if_changed", False) for r in requests)
         only_if_changed = only_if_changed and not wants_full
         requested_by = requested_by or next((r["requested_by"] for r in requests if r["requested_by"]), None)
-        state.start_status(
-            client,
-            run_uuid,
-            trigger=trigger,
-            requested_by=requested_by,
-            request_ids=",".join(request_ids),
-            owner=f"{socket.gethostname()}:{os.getpid()}",
-        )
+        started_at = time.time()
+        run_fields = {
+            "trigger": trigger,
+            "requested_by": requested_by,
+            "request_ids": ",".join(request_ids),
+            "owner": f"{socket.gethostname()}:{os.getpid()}",
+        }
+        state.start_status(client, run_uuid, started_at=started_at, **run_fields)
         publisher = _Publisher(client, run_uuid)
         publisher.event(EventType.STATE, {"state": RunState.RUNNING.value, "trigger": trigger})
         lock_lost = threading.Event()
-        heartbeat = _Heartbeat(lock, publisher, settings.PIPELINE_HEARTBEAT_S, lock_lost)
-        heartbeat.start()
         reporter = ProgressReporter(publisher, lock_lost, also=on_progress)
+
+        def restore_status() -> None:
+            state.start_status(
+                client, run_uuid, started_at=started_at, stage=reporter.stage or "starting", **run_fields
+            )
+
+        heartbeat = _Heartbeat(lock, publisher, settings.PIPELINE_HEARTBEAT_S, lock_lost, restore_status)
+        heartbeat.start()
         outcome = _work_and_record(
             run_uuid,
             trigger,

@@ -145,6 +145,43 @@ def test_the_heartbeat_renews_the_lock_beyond_its_ttl(app, redis_client):
     assert min(seen_ttls) > 0, "the lock never expired while the run worked"
 
 
+def test_a_run_takes_its_lock_back_when_redis_forgot_it(app, redis_client):
+    settings = fast_settings(app)
+
+    def work(progress, run_uuid):
+        progress("fetch", 1, 2)
+        # What a Redis restart without persistence does: the lock and the status are gone.
+        redis_client.delete(LOCK_KEY, STATUS_KEY)
+        wait_for(lambda: redis_client.get(LOCK_KEY) == run_uuid, 10, "the heartbeat to take the lock back")
+        wait_for(lambda: redis_client.hget(STATUS_KEY, "state") == "running", 5, "the status to be restored")
+        progress("import", 1, 1)
+        return "done"
+
+    outcome = run_guarded("scheduled", work=work, settings=settings)
+
+    assert outcome.state is RunState.SUCCEEDED
+    assert redis_client.hget(STATUS_KEY, "state") == "succeeded"
+    assert redis_client.get(LOCK_KEY) is None
+
+
+def test_a_run_stops_before_writing_when_another_run_took_its_lock(app, redis_client):
+    settings = fast_settings(app)
+
+    def work(progress, run_uuid):
+        redis_client.set(LOCK_KEY, "intruder", px=60_000)  # as if ours had expired and another run began
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            progress("match", 1, 2)  # raises once the heartbeat has noticed
+            threading.Event().wait(0.1)
+        raise AssertionError("the run never noticed it lost the lock")
+
+    outcome = run_guarded("scheduled", work=work, settings=settings)
+
+    assert outcome.state is RunState.FAILED
+    assert outcome.error.startswith("LockLostError")
+    assert redis_client.get(LOCK_KEY) == "intruder", "a run never deletes a lock it does not own"
+
+
 def test_a_run_whose_heartbeat_stopped_reads_as_stale_and_the_watchdog_fails_it(app, redis_client):
     settings = fast_settings(app)
     long_ago = time.time() - 60
