@@ -9,6 +9,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 from app.api import (  # noqa: E402
     decisions,  # noqa: F401
     exports,  # noqa: F401
+    guards,  # noqa: F401
     openapi,  # noqa: F401
     pipeline,  # noqa: F401
     problems,  # noqa: F401

@@ -101,10 +101,11 @@ ERROR_TEXT = {
 
 
 def errors(*statuses: int) -> dict[str, Any]:
-    """Error responses, all in the one error shape. 429 and 500 can happen anywhere."""
+    """Error responses, all in the one error shape. 400 (an out-of-range number, a CSRF failure), 429
+    and 500 can happen anywhere."""
     return {
         str(status): {"$ref": f"#/components/responses/Error{status}"}
-        for status in sorted({*statuses, 429, 500})
+        for status in sorted({*statuses, 400, 429, 500})
     }
 
 

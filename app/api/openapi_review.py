@@ -35,7 +35,8 @@ MATCH_ID = path_param("match_id", {"type": "integer", "minimum": 1, "maximum": 2
 def _attachment(media_type: str, description: str) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {media_type: {"schema": {"type": "string"}}},
+        # No schema: line-delimited GeoJSON and osmChange XML are not single JSON documents.
+        "content": {media_type: {}},
         "headers": {"Content-Disposition": {"schema": STR}},
     }
 

@@ -51,8 +51,11 @@ def create_user():
     return jsonify({"user": user_service.user_as_dict(user)}), 201
 
 
+MAX_ID = 2**31 - 1  # users.id is an int4
+
+
 def _user_or_404(user_id: int):
-    user = user_service.get_by_id(user_id)
+    user = user_service.get_by_id(user_id) if user_id <= MAX_ID else None
     if user is None:
         raise ApiError(404, "not_found", f"No user with id {user_id}.")
     return user
