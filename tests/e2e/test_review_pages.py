@@ -66,3 +66,29 @@ def test_stop_page_explains_why_an_unmatched_stop_was_not_matched(two_runs, page
     first_outcome = page.inner_text("#why-table tbody tr:first-child td:last-child")
     assert first_outcome.strip()
     page.problems.assert_none()
+
+
+def test_an_editor_links_a_candidate_from_the_stop_page(two_runs, page):
+    from database.models import ManualMatch
+    from tests import factories as f
+
+    user = f.create_user(role="editor")
+    sloid = db.session.scalar(
+        select(Problem.sloid)
+        .where(Problem.problem_type == "unmatched", Problem.sloid.is_not(None), Problem.priority == 3)
+        .order_by(Problem.identity)
+        .limit(1)
+    )
+    page.goto(f"/login?next=/stops/atlas/{sloid}")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", f.DEFAULT_PASSWORD)
+    page.click("form.stacked-form button[type=submit]")
+    page.wait_for_selector("#why-not-matched[data-loaded]")
+    first = page.locator("#why-table tbody tr").first
+    osm_key = first.get_attribute("data-key")
+    first.locator("button").click()
+    first.locator("text=applies from the next pipeline run").wait_for()
+    db.session.expire_all()
+    link = db.session.scalar(select(ManualMatch).where(ManualMatch.sloid == sloid))
+    assert (link.osm_key, link.action, link.status) == (osm_key, "link", "active")
+    page.problems.assert_none()

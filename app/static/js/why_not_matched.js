@@ -42,6 +42,36 @@
     ]);
   }
 
+  var user = S.user();
+  var canEdit = user.role === "editor" || user.role === "admin";
+  var subjectKey = null;
+
+  /** Editors: link this pair (or forbid it) as a manual match, applied from the next run on. */
+  function manualButton(c) {
+    var linked = !c.rejected_by && c.matched_to;
+    var pair = root.dataset.kind === "atlas" ? { sloid: subjectKey, osm_key: c.key } : { sloid: c.key, osm_key: subjectKey };
+    var action = linked ? "unlink" : "link";
+    var button = S.el("button", {
+      type: "button",
+      class: "button button-small",
+      text: linked ? "Unlink" : "Link",
+      title: linked ? "Never match this pair again" : "Match this pair from the next pipeline run on",
+    });
+    var status = S.el("span", { class: "muted", role: "status" });
+    button.addEventListener("click", function () {
+      button.disabled = true;
+      S.api("/api/v1/manual-matches", { method: "POST", body: { sloid: pair.sloid, osm_key: pair.osm_key, action: action } })
+        .then(function () {
+          status.textContent = (action === "link" ? "Linked" : "Unlinked") + ": applies from the next pipeline run.";
+        })
+        .catch(function (err) {
+          button.disabled = false;
+          status.textContent = err.message || String(err);
+        });
+    });
+    return S.el("td", {}, [button, S.el("br"), status]);
+  }
+
   function row(c) {
     var k = c.criteria;
     var ident = k.identifier;
@@ -61,7 +91,7 @@
       cell(yesNo(code.same), "registry " + (code.registry || "–") + " / OSM " + (code.osm || "–")),
       cell(modeText, (mode.registry.join(", ") || "–") + " / " + (mode.osm.join(", ") || "–")),
       outcome(c),
-    ]);
+    ].concat(canEdit ? [manualButton(c)] : []));
   }
 
   function load() {
@@ -69,6 +99,10 @@
     loaded = true;
     S.api(root.dataset.candidatesUrl)
       .then(function (data) {
+        subjectKey = data.subject.key;
+        if (canEdit && !table.querySelector("th.manual-col")) {
+          table.querySelector("thead tr").appendChild(S.el("th", { class: "manual-col", text: "Manual match" }));
+        }
         var body = table.querySelector("tbody");
         S.clear(body);
         data.candidates.forEach(function (c) {
