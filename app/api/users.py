@@ -18,7 +18,10 @@ def _write_limit() -> str:
 @bp.get("/me")
 def me():
     """The signed-in user (or null) and the CSRF token that cookie-authenticated writes must send."""
-    return jsonify(me_payload())
+    response = jsonify(me_payload())
+    # Carries the CSRF token: never from a shared cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/users")

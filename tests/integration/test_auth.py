@@ -260,3 +260,31 @@ def test_users_token_cli_fails_for_an_unknown_user(app):
     result = app.test_cli_runner().invoke(args=["users", "token", "ghost"])
     assert result.exit_code != 0
     assert "no user" in result.output
+
+
+def test_pages_behind_a_role_redirect_anonymous_visitors_to_login(make_app):
+    from app.auth import require_role
+
+    app = make_app()
+
+    @require_role("admin")
+    def admin_page():
+        return "secret admin page"
+
+    app.add_url_rule("/test-admin-page", "test_admin_page", admin_page)
+    client = app.test_client()
+    response = client.get("/test-admin-page?tab=2")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=%2Ftest-admin-page%3Ftab%3D2"
+    with app.app_context():
+        f.login_as(client, role="editor")
+    response = client.get("/test-admin-page")
+    assert response.status_code == 403
+    assert response.mimetype == "text/html"
+    with app.app_context():
+        f.login_as(client, role="admin")
+    assert client.get("/test-admin-page").get_data(as_text=True) == "secret admin page"
+
+
+def test_me_is_never_cached(app, client):
+    assert client.get("/api/v1/me").headers["Cache-Control"] == "no-store"
