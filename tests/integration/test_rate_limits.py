@@ -1,5 +1,6 @@
 """Rate limits under gunicorn, as in production: one budget shared by every process through Redis,
-429 in the JSON error shape, and back on Redis by itself after an outage.
+429 in the JSON error shape, and back on Redis by itself after an outage. Also the SSE stream under
+gunicorn's threads: bounded, so it never holds a thread for long.
 
 Each test starts its own gunicorn processes (the Limiter object is per process, so only separate
 processes prove sharing); the outage test also gets a Redis of its own, so stopping it disturbs
@@ -162,3 +163,35 @@ def test_reads_survive_a_redis_outage_and_limits_are_enforced_again_when_it_retu
 
     assert 429 in statuses
     assert max(_ratelimit_counters(own_redis.url).values()) >= limit, "the 429 came from Redis counters"
+
+
+def test_the_event_stream_is_bounded_under_gunicorn_and_other_requests_keep_flowing(gunicorn, stack):
+    from app.coordination import EventType
+    from app.services import pipeline_state
+
+    server = gunicorn(PIPELINE_STREAM_MAX_S="3", PIPELINE_STREAM_KEEPALIVE_S="1")
+    lines: list[str] = []
+    opened = threading.Event()
+
+    def read() -> None:
+        url = f"http://127.0.0.1:{server.port}/api/v1/pipeline/stream"
+        with urllib.request.urlopen(url, timeout=30) as stream:
+            for raw in stream:
+                lines.append(raw.decode().rstrip("\n"))
+                if lines[-1] == "event: status":
+                    opened.set()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert opened.wait(20), lines
+    # One of the worker's two threads is streaming; the other still serves.
+    assert server.get("/api/v1/pipeline/status").status == 200
+    client = redis_lib.Redis.from_url(stack.redis_url, decode_responses=True)
+    pipeline_state.publish_event(client, EventType.PROGRESS, "run-x", {"stage": "match", "percent": 50.0})
+    reader.join(timeout=20)
+
+    assert not reader.is_alive(), "the server ends the stream after PIPELINE_STREAM_MAX_S"
+    assert lines[0] == "retry: 2000"
+    assert "event: progress" in lines
+    assert any(line.startswith("id: ") for line in lines), "events carry ids for Last-Event-ID"
+    assert ": keepalive" in lines
