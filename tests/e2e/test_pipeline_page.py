@@ -1,0 +1,61 @@
+"""The pipeline page in headless Chromium: an admin clicks "Run now" and watches the run live."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from playwright.sync_api import expect
+
+from app.coordination import RunState
+from app.services.pipeline_jobs import run_guarded
+from tests import factories as f
+
+
+def _sign_in(page: Any, username: str, next_path: str) -> None:
+    page.goto(f"/login?next={next_path}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", f.DEFAULT_PASSWORD)
+    page.click("form.stacked-form button[type=submit]")
+    page.wait_for_url(re.compile(re.escape(next_path) + r"$"))
+
+
+def _state_is(page: Any, state: str) -> None:
+    expect(page.locator("#run-state")).to_have_text(state)
+
+
+def test_an_admin_requests_a_run_and_the_page_follows_it_live_without_reloading(app, page, live_server):
+    admin = f.create_user("pipeline-admin", role="admin")
+    _sign_in(page, admin.username, "/pipeline")
+    _state_is(page, "idle")
+    expect(page.locator("#live-connection")).to_have_text("live")
+    # A marker in the document: it survives only if the page never reloads.
+    page.locator("#pipeline").evaluate("node => { node.dataset.sameDocument = 'yes'; }")
+
+    page.click("#run-now")
+    _state_is(page, "queued")
+    assert page.is_disabled("#run-now"), "no second request while one waits"
+
+    # Play the scheduler's part: claim the request and run the real pipeline on the demo data.
+    with live_server.server.app.app_context():
+        outcome = run_guarded("manual", claim_only=True)
+    assert outcome.state is RunState.SUCCEEDED
+
+    _state_is(page, "succeeded")
+    expect(page.locator("#run-progress")).to_have_js_property("value", 100)
+    expect(page.locator("#run-log")).to_contain_text("run succeeded")
+    log = page.inner_text("#run-log")
+    assert "→ fetch" in log
+    assert "run succeeded" in log
+    page.wait_for_selector(f"#runs-body tr[data-run-uuid='{outcome.run_uuid}']")
+    assert page.text_content(f"#runs-body tr[data-run-uuid='{outcome.run_uuid}'] .run-state") == "succeeded"
+    assert page.get_attribute("#pipeline", "data-same-document") == "yes", "updated without a reload"
+    page.problems.assert_none()
+
+
+def test_visitors_see_the_status_and_history_but_no_run_button(app, page):
+    page.goto("/pipeline")
+    _state_is(page, "idle")
+    assert page.locator("#run-now").count() == 0
+    page.wait_for_selector("#runs-empty:not(.hidden)")
+    page.problems.assert_none()
