@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, abort, render_template, request
 
 from app.pages import catalog
-from app.services import map_view
+from app.services import map_view, vocabulary
 from app.services import stops as stop_service
 
 bp = Blueprint("pages", __name__)
@@ -42,7 +42,12 @@ def _catalog_context() -> dict:
 @bp.get("/")
 def index():
     """The map of all stops."""
-    return render_template("index.html", bounds=map_view.data_bounds(), map_limit=MAP_FEATURE_LIMIT)
+    return render_template(
+        "index.html",
+        bounds=map_view.data_bounds(),
+        map_limit=MAP_FEATURE_LIMIT,
+        transports=vocabulary.TRANSPORTS,
+    )
 
 
 @bp.get("/review")

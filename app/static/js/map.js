@@ -381,6 +381,8 @@
           " ",
           S.el("span", { class: "search-name", text: result.name || result.key }),
           result.operator ? S.el("span", { class: "muted", text: " · " + result.operator }) : null,
+          // Many objects share a name (platforms of one stop): the key tells them apart.
+          S.el("span", { class: "search-key", text: result.key }),
         ]);
         link.addEventListener("click", function (event) {
           if (result.lat === null || result.lat === undefined) return;
@@ -426,54 +428,27 @@
     if (!select) return;
     var current = select.value;
     entries.forEach(function (entry) {
-      if (select.querySelector('option[value="' + CSS.escape(entry.value) + '"]')) return;
-      select.appendChild(S.el("option", { value: entry.value, text: entry.label }));
+      var existing = select.querySelector('option[value="' + CSS.escape(entry.value) + '"]');
+      if (existing) existing.textContent = entry.label;
+      else select.appendChild(S.el("option", { value: entry.value, text: entry.label }));
     });
     select.value = current;
-  }
-
-  /** Accepts {key: count} or [{<name>: key, count}] and returns [{value, count}]. */
-  function countsOf(data, nameKeys) {
-    if (!data) return [];
-    if (Array.isArray(data)) {
-      return data
-        .map(function (item) {
-          var value = null;
-          nameKeys.forEach(function (k) {
-            if (value === null && item[k] !== undefined) value = item[k];
-          });
-          return { value: value, count: item.count };
-        })
-        .filter(function (e) {
-          return e.value !== null && e.value !== "";
-        });
-    }
-    return Object.keys(data).map(function (key) {
-      var count = data[key];
-      return { value: key, count: typeof count === "object" && count !== null ? count.count || count.total : count };
-    });
   }
 
   function loadFilterOptions() {
     S.api("/api/v1/stats")
       .then(function (stats) {
-        var operators = countsOf(stats.operators || stats.by_operator, ["operator", "operator_abbr", "name", "key"]);
         var list = document.getElementById("operator-options");
-        if (list) {
-          operators.forEach(function (o) {
-            list.appendChild(S.el("option", { value: o.value }));
-          });
-        }
-        var transports = countsOf(stats.means_of_transport || stats.transport || stats.by_transport, [
-          "means_of_transport",
-          "transport",
-          "name",
-          "key",
-        ]);
+        (stats.operators || []).forEach(function (o) {
+          if (o.operator) list.appendChild(S.el("option", { value: o.operator, label: o.operator + " (" + S.formatNumber(o.atlas_stops) + " stops)" }));
+        });
         fillOptions(
           filtersForm.elements.transport,
-          transports.map(function (t) {
-            return { value: t.value, label: t.value.toLowerCase() + (t.count ? " (" + S.formatNumber(t.count) + ")" : "") };
+          (stats.means_of_transport || []).map(function (t) {
+            return {
+              value: t.transport,
+              label: t.transport.replace(/_/g, " ").toLowerCase() + " (" + S.formatNumber(t.atlas_stops) + ")",
+            };
           }),
         );
       })

@@ -89,21 +89,17 @@
     footerEl.textContent = text;
   }
 
-  function queueTitle(problem) {
-    var details = problem.details || {};
-    return details.name || details.atlas_name || details.osm_name || problem.sloid || problem.osm_key || problem.identity;
-  }
-
   function queueItem(problem, index) {
+    var meta = [
+      catalog.label("problems", problem.problem_type),
+      problem.operator,
+      problem.distance_m !== null && problem.distance_m !== undefined ? S.formatDistance(problem.distance_m) : null,
+    ];
     var li = S.el("li", { class: "queue-item", dataset: { index: String(index), identity: problem.identity } }, [
       S.el("span", { class: "badge badge-p" + problem.priority, text: "P" + problem.priority }),
-      S.el("span", { class: "queue-title", text: catalog.label("problems", problem.problem_type) + ": " + queueTitle(problem) }),
-      S.el("span", {
-        class: "queue-meta",
-        text: [problem.operator, problem.distance_m !== null && problem.distance_m !== undefined ? S.formatDistance(problem.distance_m) : null]
-          .filter(Boolean)
-          .join(" · "),
-      }),
+      // The message names both sides ("Vaduz, Post and node/123 disagree on ..."): the best title.
+      S.el("span", { class: "queue-title", title: problem.message, text: problem.message }),
+      S.el("span", { class: "queue-meta", text: meta.filter(Boolean).join(" · ") }),
     ]);
     li.addEventListener("click", function () {
       select(index);
@@ -152,6 +148,7 @@
     document.getElementById("problem-distance").textContent =
       problem.distance_m !== null && problem.distance_m !== undefined ? S.formatDistance(problem.distance_m) + " apart" : "";
     document.getElementById("problem-message").textContent = problem.message;
+    renderDetails(problem);
     renderDecision(problem);
     noteEl.value = problem.decision && problem.decision.note ? problem.decision.note : "";
 
@@ -164,6 +161,50 @@
 
     renderSides(problem, null);
     loadDetail(problem);
+  }
+
+  /** What the detector recorded, in words: attribute differences as a table, reasons as a list. */
+  function renderDetails(problem) {
+    var box = document.getElementById("problem-details");
+    S.clear(box);
+    var details = problem.details || {};
+    if (details.mismatches && details.mismatches.length) {
+      var rows = details.mismatches.map(function (m) {
+        return S.el("tr", {}, [
+          S.el("td", {}, [S.el("code", { text: m.attribute })]),
+          S.el("td", { text: m.registry === null || m.registry === undefined ? "—" : String(m.registry) }),
+          S.el("td", { text: m.osm === null || m.osm === undefined ? "—" : String(m.osm) }),
+          S.el("td", { text: m.priority ? "P" + m.priority : "" }),
+        ]);
+      });
+      box.appendChild(
+        S.el("table", { class: "data" }, [
+          S.el("thead", {}, [
+            S.el("tr", {}, ["Attribute", "Registry", "OSM", ""].map(function (h) {
+              return S.el("th", { text: h });
+            })),
+          ]),
+          S.el("tbody", {}, rows),
+        ]),
+      );
+    }
+    var reasons = [];
+    if (details.reason) reasons.push(details.reason);
+    (details.reasons || []).forEach(function (r) {
+      if (typeof r === "string") reasons.push(r);
+      else if (r && r.rule) reasons.push(r.rule + (r.members ? ": " + r.members.join(", ") : ""));
+    });
+    if (details.nearest_sloid) {
+      reasons.push("nearest registry stop: " + details.nearest_sloid + " at " + S.formatDistance(details.nearest_sloid_m));
+    }
+    if (details.method) reasons.push("matched by " + catalog.label("methods", details.method));
+    if (reasons.length) {
+      box.appendChild(
+        S.el("ul", { class: "detail-reasons" }, reasons.map(function (r) {
+          return S.el("li", { text: r });
+        })),
+      );
+    }
   }
 
   function renderDecision(problem) {

@@ -47,6 +47,12 @@
 
   // ---- charts ---------------------------------------------------------------------------------
 
+  /** Horizontal bar charts get a height that fits their rows instead of a fixed box. */
+  function fitHeight(canvasId, rows) {
+    var box = document.getElementById(canvasId).parentNode;
+    box.style.height = Math.max(9, rows * 2.2 + 4) + "rem"; // CSSOM, which the CSP allows
+  }
+
   function chart(canvasId, config) {
     config.options = Object.assign(
       { responsive: true, maintainAspectRatio: false, animation: false },
@@ -95,6 +101,7 @@
   }
 
   function drawMethods(methods) {
+    fitHeight("chart-methods", methods.length);
     chart("chart-methods", {
       type: "bar",
       data: {
@@ -148,6 +155,15 @@
       },
       options: { plugins: { legend: { display: false } } },
     });
+    var within = function (metres) {
+      return buckets.reduce(function (sum, b) {
+        return b.max_m !== null && b.max_m <= metres ? sum + b.count : sum;
+      }, 0);
+    };
+    document.getElementById("distance-caption").textContent =
+      "Within 5 m: " + percent(within(5), total) + " · 20 m: " + percent(within(20), total) +
+      " · 50 m: " + percent(within(50), total) +
+      " (the reference system on all of Switzerland: 34 %, 82 %, 94 %)";
     var cumulative = 0;
     table(
       "table-distances",
@@ -223,6 +239,7 @@
 
   function drawMatchedSplit(canvasId, tableId, rows, nameKey, nameLabel, limit) {
     var shown = rows.slice(0, limit);
+    fitHeight(canvasId, shown.length);
     var name = function (r) {
       return r[nameKey] ? String(r[nameKey]) : "(none)";
     };

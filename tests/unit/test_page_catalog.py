@@ -1,0 +1,37 @@
+"""The pages label every code the API accepts, and only those, so no filter or badge shows a raw code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.pages import catalog
+from app.services import vocabulary
+
+
+def _codes(table: tuple[catalog.Label, ...]) -> list[str]:
+    return [entry.code for entry in table]
+
+
+def test_every_match_method_of_the_matcher_has_a_label_and_a_marker_colour():
+    assert set(_codes(catalog.MATCH_METHODS)) == set(vocabulary.MATCH_METHODS)
+    css = (Path(catalog.__file__).resolve().parents[1] / "static" / "css" / "app.css").read_text()
+    for code in vocabulary.MATCH_METHODS:
+        assert f".method-{code} {{" in css, code
+
+
+def test_every_problem_type_has_a_label():
+    assert set(_codes(catalog.PROBLEM_TYPES)) == set(vocabulary.PROBLEM_TYPES)
+
+
+def test_review_keys_one_to_five_are_the_api_decisions_in_order():
+    assert _codes(catalog.DECISIONS) == list(vocabulary.DECISIONS)
+
+
+def test_priorities_are_the_api_priorities():
+    assert _codes(catalog.PRIORITIES) == [str(p) for p in vocabulary.PRIORITIES]
+
+
+def test_unknown_code_is_shown_as_itself():
+    assert catalog.label_for(catalog.MATCH_METHODS, "new_method") == "new_method"
+    assert catalog.label_for(catalog.MATCH_METHODS, "exact_uic") == "UIC number"
+    assert catalog.label_for(catalog.MATCH_METHODS, None) == ""
