@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from flask import Response, current_app, jsonify, request, stream_with_context
 
@@ -243,7 +244,9 @@ def registry_errors(fmt: str):
         registry_url_template=settings.REGISTRY_STOP_URL,
     )
     stamp = dt.date.today().isoformat()
-    suffix = f"-{operator}" if operator else ""
+    # The operator goes into a header (the file name): only characters that are safe there.
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", operator)[:40] if operator else ""
+    suffix = f"-{safe}" if safe else ""
     if fmt == "json":
         response = jsonify(fix_exports.report_json(rows, operator))
         response.headers["Content-Disposition"] = (
