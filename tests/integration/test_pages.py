@@ -129,3 +129,55 @@ def test_asset_routes_are_not_rate_limited(make_app):
     client = app.test_client()
     statuses = {client.get("/static/css/app.css").status_code for _ in range(5)}
     assert statuses == {200}
+
+
+def test_registry_stop_page_shows_both_sides_the_match_problems_and_decision_history(app, client):
+    stop, node, _ = f.matched_pair(designation_official="Vaduz, Post", distance_m=42.0)
+    problem = f.problem("distance", sloid=stop.sloid, osm_key=node.osm_key, priority=1, distance_m=42.0)
+    editor = f.create_user("steward")
+    f.decision(problem.identity, "needs_survey", author=editor, note="look at the shelter")
+
+    response = client.get(f"/stops/atlas/{stop.sloid}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<h1>Vaduz, Post</h1>" in html
+    assert f'href="https://www.openstreetmap.org/{node.osm_key}"' in html
+    assert f"load_object?objects=n{node.osm_id}" in html
+    assert "UIC number" in html  # the match method, labelled
+    assert "42.0 m" in html
+    assert f'data-identity="{problem.identity}"' in html
+    assert "Needs a survey" in html
+    assert "look at the shelter" in html
+    assert "steward" in html
+    assert 'id="why-not-matched"' in html  # the review workflow's section is included
+
+
+def test_osm_object_page_links_back_to_its_registry_stop(app, client):
+    stop, node, _ = f.matched_pair()
+    html = client.get(f"/stops/osm/{node.osm_key}").get_data(as_text=True)
+    assert f'href="/stops/atlas/{stop.sloid}"' in html
+    assert '"current": true' in html  # the small map marks the object the page is about
+
+
+def test_unmatched_registry_stop_page_offers_the_area_in_josm(app, client):
+    stop = f.atlas_stop(lat=47.2, lon=9.5)
+    html = client.get(f"/stops/atlas/{stop.sloid}").get_data(as_text=True)
+    assert "Not matched" in html
+    assert "load_and_zoom?left=9.499400&amp;right=9.500600&amp;top=47.200600&amp;bottom=47.199400" in html
+
+
+def test_stop_page_decision_forms_are_only_for_editors(app, client):
+    stop = f.atlas_stop()
+    f.problem("unmatched", sloid=stop.sloid)
+    assert "decision-form" not in client.get(f"/stops/atlas/{stop.sloid}").get_data(as_text=True)
+    f.login_as(client, role="editor")
+    assert 'class="decision-form"' in client.get(f"/stops/atlas/{stop.sloid}").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "path", ["/stops/atlas/ch:1:sloid:404", "/stops/osm/node/404", "/stops/osm/area/1", "/stops/osm/node/x"]
+)
+def test_unknown_stop_pages_answer_404_as_html(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
