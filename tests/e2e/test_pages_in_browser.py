@@ -133,7 +133,7 @@ def test_editor_decides_a_problem_with_one_key_and_it_survives_a_reimport(demo, 
     page.problems.assert_none()
 
 
-def test_anonymous_visitor_can_browse_the_queue_but_not_decide(demo, page):
+def test_anonymous_visitor_can_browse_the_queue_and_its_help_but_not_decide(demo, page):
     page.goto("/review")
     page.wait_for_selector("#review[data-ready]")
     current = page.get_attribute("#review", "data-current")
@@ -142,6 +142,10 @@ def test_anonymous_visitor_can_browse_the_queue_but_not_decide(demo, page):
     assert "Log in" in page.inner_text("#toast")
     page.keyboard.press("n")
     page.wait_for_function(f"document.querySelector('#review').dataset.current !== {current!r}")
+    page.keyboard.press("?")
+    assert page.locator("#help-dialog[open]").is_visible()
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#help-dialog:not([open])", state="attached")
     db.session.expire_all()
     assert db.session.scalar(select(Decision.id)) is None
     page.problems.assert_none()
