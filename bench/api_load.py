@@ -261,3 +261,151 @@ def run_api_load(
             ),
         ]
     return figures, raw
+
+
+# --------------------------------------------------------------------------------------------
+# Full-Switzerland data through the real CLI, then the load, then an import under load
+# --------------------------------------------------------------------------------------------
+
+# The national export holds neighbours' stops too: import all of them, as bench/pipeline_scale.py does.
+FULL_SCALE_ENV = {
+    "PIPELINE_UIC_COUNTRY_CODES": "",
+    "PIPELINE_BOUNDARY_FILE": "",
+    "PIPELINE_MIN_ROW_RATIO": "0",
+}
+
+
+def prepare_sources(workdir: Path, seed: int = 42) -> Path:
+    """The real ATLAS service-point export plus the OSM side derived from it (bench/pipeline_scale.py)."""
+    import datetime as dt
+
+    from bench.pipeline_scale import SERVICE_POINTS, TODAY, derive_osm
+    from pipeline.sources import ParseOptions, get_source
+
+    zips = sorted(SERVICE_POINTS.glob("*.zip"))
+    if not zips:
+        raise RuntimeError(f"the ATLAS service-point export is missing: {SERVICE_POINTS}")
+    source_dir = workdir / "sources"
+    source_dir.mkdir(parents=True, exist_ok=True)
+    atlas = source_dir / "atlas_service_points.csv.zip"
+    shutil.copy(zips[0], atlas)
+    options = ParseOptions(today=dt.date.fromisoformat(TODAY), uic_country_codes=None, boundary=None)
+    registry = get_source("atlas").parse([atlas], options).records
+    payload, _ = derive_osm(registry, seed)
+    (source_dir / "osm_derived.json").write_text(json.dumps(payload), encoding="utf-8")
+    return source_dir
+
+
+def cli_import(stack: BenchStack, source_dir: Path, timeout_s: float = 600) -> dict[str, Any]:
+    """`flask pipeline run --source-dir DIR` (lock, status, run record: the operator's path); its run row."""
+    import time
+
+    started = time.perf_counter()
+    result = subprocess.run(
+        [PYTHON, "-m", "flask", "pipeline", "run", "--source-dir", str(source_dir)],
+        env=stack.env(**FULL_SCALE_ENV),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"flask pipeline run failed ({result.returncode}): {result.stderr[-600:]}")
+    status, stage_seconds, counts = stack.psql(
+        "SELECT status, stage_seconds, counts FROM pipeline_runs ORDER BY id DESC LIMIT 1"
+    )[0]
+    return {"wall_s": wall, "status": status, "stage_seconds": stage_seconds, "counts": counts}
+
+
+def import_under_load(
+    stack: BenchStack, server: Server, source_dir: Path, paths_file: Path, rate: float = 50.0
+) -> tuple[list[Figure], dict[str, Any]]:
+    """Re-import while the map asks for viewports at `rate`/s: errors, empty maps, latency meanwhile.
+
+    The load runs from before the import starts until it has finished (then SIGTERM ends it).
+    """
+    import signal
+    import time
+
+    duration_s = 900.0  # an upper bound; the load stops when the import is done
+    argv = [
+        PYTHON,
+        "-m",
+        "bench.loadgen",
+        "--port",
+        str(server.port),
+        "--paths",
+        str(paths_file),
+        "--rate",
+        str(rate),
+        "--duration",
+        str(duration_s),
+        "--warmup",
+        "0",
+        "--connections",
+        "16",
+        "--check-features",
+    ]
+    load = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    time.sleep(2)  # readers first, so the import starts under load
+    try:
+        run = cli_import(stack, source_dir)
+        time.sleep(1)  # and a little after the swap
+    finally:
+        load.send_signal(signal.SIGTERM)
+    out, _ = load.communicate(timeout=120)
+    result = json.loads([line for line in out.splitlines() if line.strip()][-1])
+    imp = (run["counts"] or {}).get("import", {})
+    lat = result["latency_ms"]
+    figures = [
+        Figure("re-import under map load: wall time", run["wall_s"], "s", note=f"run {run['status']}"),
+        Figure("re-import under map load: swap transaction", imp.get("swap_seconds"), "s"),
+        Figure(
+            "map requests failed during re-import",
+            float(result["errors"]),
+            "",
+            0.0,
+            note=f"{result['requests']} requests at {rate:.0f}/s",
+        ),
+        Figure(
+            "map answers with no stop during re-import", float(result["empty_feature_collections"]), "", 0.0
+        ),
+        Figure(
+            f"bbox p99 during re-import @ {rate:.0f}/s", lat["p99"], "ms", note=f"max {lat['max']:.0f} ms"
+        ),
+    ]
+    return figures, {"run": run, "load": result}
+
+
+def run(keep: bool = False, quick: bool = False) -> list[Figure]:
+    """The whole API benchmark on its own throwaway stack."""
+    from bench.common import bench_stack, gunicorn
+
+    duration, sat = (5.0, 3.0) if quick else (15.0, 8.0)
+    with bench_stack(keep=keep) as stack:
+        say("deriving the full-scale sources (real ATLAS service points + derived OSM side)")
+        source_dir = prepare_sources(stack.workdir)
+        say("importing them with `flask pipeline run` (first import, empty database)")
+        first = cli_import(stack, source_dir)
+        counts = first["counts"] or {}
+        rows = (counts.get("import") or {}).get("rows", {})
+        figures = [
+            Figure(
+                "first import via CLI: wall time",
+                first["wall_s"],
+                "s",
+                60.0,
+                note=", ".join(f"{v:,} {k}" for k, v in rows.items()),
+            ),
+            Figure("first import: swap transaction", (counts.get("import") or {}).get("swap_seconds"), "s"),
+        ]
+        with gunicorn(stack) as server:
+            say(f"gunicorn (2 workers x 4 threads, production settings) on port {server.port}")
+            load_figures, _ = run_api_load(stack, server, stack.workdir, duration, sat)
+            figures += load_figures
+            say("re-importing under map load")
+            under_load, _ = import_under_load(stack, server, source_dir, stack.workdir / "paths_bbox.txt")
+            figures += under_load
+    return figures

@@ -17,6 +17,7 @@ import argparse
 import http.client
 import json
 import queue
+import signal
 import sys
 import threading
 import time
@@ -37,9 +38,15 @@ def _load_paths(path: Path) -> list[str]:
 class _Worker(threading.Thread):
     """Takes (scheduled_time, path) jobs and records (latency from schedule, service time, status)."""
 
-    def __init__(self, host: str, port: int, jobs: queue.Queue, timeout_s: float) -> None:
+    def __init__(
+        self, host: str, port: int, jobs: queue.Queue, timeout_s: float, check_features: bool = False
+    ) -> None:
         super().__init__(daemon=True)
         self.host, self.port, self.jobs, self.timeout_s = host, port, jobs, timeout_s
+        # Count GeoJSON answers without a single feature: a viewport centred on a real stop is
+        # never empty, unless the data vanished (what an import must never let a reader see).
+        self.check_features = check_features
+        self.empty = 0
         # (scheduled_at, latency_s, service_s, status, bytes)
         self.results: list[tuple[float, float, float, int, int]] = []
         self.connection: http.client.HTTPConnection | None = None
@@ -52,6 +59,8 @@ class _Worker(threading.Thread):
                 self.connection.request("GET", path, headers={"Accept": "application/json"})
                 response = self.connection.getresponse()
                 body = response.read()
+                if self.check_features and response.status == 200 and not json.loads(body).get("features"):
+                    self.empty += 1
                 if response.getheader("Connection", "").lower() == "close":
                     self.connection.close()
                     self.connection = None
@@ -87,10 +96,17 @@ def run_load(
     connections: int,
     warmup_s: float = 2.0,
     timeout_s: float = 10.0,
+    check_features: bool = False,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Offer `rate` requests/s for `warmup_s + duration_s`; report on the requests after the warm-up."""
+    """Offer `rate` requests/s for `warmup_s + duration_s`; report on the requests after the warm-up.
+
+    `stop` (SIGTERM in `main`) ends the schedule early; what was sent until then is reported.
+    Requests still unanswered `timeout_s` after the schedule ended count as errors (status 0).
+    """
+    stop = stop or threading.Event()
     jobs: queue.Queue = queue.Queue()
-    workers = [_Worker(host, port, jobs, timeout_s) for _ in range(connections)]
+    workers = [_Worker(host, port, jobs, timeout_s, check_features) for _ in range(connections)]
     for worker in workers:
         worker.start()
     total = int((warmup_s + duration_s) * rate)
@@ -98,33 +114,43 @@ def run_load(
     start = time.perf_counter() + 0.05
     # Jobs are handed out a little ahead of their time; workers wait for the exact moment.
     lead_s = 0.02
+    scheduled_count = 0
     for i in range(total):
+        if stop.is_set():
+            break
         scheduled = start + i / rate
         wait = scheduled - lead_s - time.perf_counter()
         if wait > 0:
-            time.sleep(wait)
+            stop.wait(wait)
         jobs.put((scheduled, paths[i % len(paths)]))
+        scheduled_count += 1
     for _ in workers:
         jobs.put(None)
+    drain_deadline = time.perf_counter() + timeout_s + 5
     for worker in workers:
-        worker.join(timeout=timeout_s + 30)
-    elapsed = time.perf_counter() - start
+        worker.join(timeout=max(0.0, drain_deadline - time.perf_counter()))
 
-    results = [r for w in workers for r in w.results]
-    results.sort(key=lambda r: r[0])  # in schedule order, so the warm-up is the first requests
+    results = sorted((r for w in workers for r in list(w.results)), key=lambda r: r[0])
+    unanswered = scheduled_count - len(results)  # still queued or in flight: the server fell behind
     measured = results[warmup_count:]
     latencies = sorted(r[1] for r in measured)
     service = sorted(r[2] for r in measured)
     statuses = Counter(r[3] for r in measured)
+    if unanswered > 0:
+        statuses[0] += unanswered
     ok = sum(count for status, count in statuses.items() if 200 <= status < 300)
-    measured_span = duration_s if duration_s > 0 else elapsed
+    # The rate actually served: answers over the time from the first measured request's schedule to
+    # the last answer (longer than the schedule when the server falls behind).
+    span = max(r[0] + r[1] for r in measured) - measured[0][0] if measured else 0.0
+    span = max(span, 1e-9)
     return {
         "offered_rate": rate,
-        "achieved_rate": len(measured) / measured_span,
-        "ok_rate": ok / measured_span,
-        "requests": len(measured),
+        "achieved_rate": len(measured) / span,
+        "ok_rate": ok / span,
+        "requests": len(measured) + max(unanswered, 0),
         "ok": ok,
-        "errors": len(measured) - ok,
+        "errors": len(measured) + max(unanswered, 0) - ok,
+        "unanswered": max(unanswered, 0),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "mean_bytes": (sum(r[4] for r in measured) / len(measured)) if measured else 0,
         "latency_ms": {
@@ -139,6 +165,7 @@ def run_load(
         },
         "connections": connections,
         "duration_s": duration_s,
+        "empty_feature_collections": sum(w.empty for w in workers) if check_features else None,
     }
 
 
@@ -151,7 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="measured seconds after the warm-up")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--check-features", action="store_true", help="count GeoJSON answers with no feature (as empty)"
+    )
     args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     result = run_load(
         args.host,
         args.port,
@@ -160,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         args.duration,
         args.connections,
         args.warmup,
+        check_features=args.check_features,
+        stop=stop,
     )
     print(json.dumps(result))
     return 0
