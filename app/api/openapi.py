@@ -29,10 +29,12 @@ JSON = "application/json"
 
 
 def ref(name: str) -> dict[str, str]:
+    """A reference to a component schema."""
     return {"$ref": f"#/components/schemas/{name}"}
 
 
 def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema, or null."""
     if "$ref" in schema:
         return {"anyOf": [schema, {"type": "null"}]}
     out = dict(schema)
@@ -44,6 +46,7 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def obj(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    """An object schema; every property is required unless `required` says otherwise."""
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     schema["required"] = list(properties) if required is None else required
     schema.update(extra)
@@ -51,6 +54,7 @@ def obj(properties: dict[str, Any], required: list[str] | None = None, **extra: 
 
 
 def array(items: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """An array schema."""
     return {"type": "array", "items": items, **extra}
 
 
@@ -63,6 +67,7 @@ DATETIME = {"type": "string", "format": "date-time"}
 
 
 def query(name: str, schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
+    """A query parameter; arrays are comma-separated (`style: form, explode: false`)."""
     param = {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
     if schema.get("type") == "array":
         # Comma-separated: ?status=matched,unmatched
@@ -72,14 +77,17 @@ def query(name: str, schema: dict[str, Any], description: str, **extra: Any) -> 
 
 
 def path_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """A path parameter."""
     return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
 
 
 def csv_of(values: tuple[Any, ...] | list[Any], kind: str = "string") -> dict[str, Any]:
+    """A comma-separated list of values from a closed set."""
     return {"type": "array", "items": {"type": kind, "enum": list(values)}, "uniqueItems": True}
 
 
 def json_response(description: str, schema: dict[str, Any], **headers: Any) -> dict[str, Any]:
+    """A JSON response with `schema`."""
     response: dict[str, Any] = {"description": description, "content": {JSON: {"schema": schema}}}
     if headers:
         response["headers"] = headers
@@ -121,6 +129,7 @@ def operation(
     description: str | None = None,
     operation_id: str,
 ) -> dict[str, Any]:
+    """One operation; `role` marks it as a write that needs that role (token or cookie + CSRF)."""
     op: dict[str, Any] = {
         "summary": summary,
         "tags": [tag],
@@ -202,6 +211,7 @@ PROBLEM_FILTERS = [
 
 
 def limit_param(default: int, maximum: int) -> dict[str, Any]:
+    """The `limit` query parameter."""
     return query(
         "limit",
         {"type": "integer", "minimum": 1, "maximum": maximum, "default": default},

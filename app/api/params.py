@@ -38,6 +38,7 @@ class BBox:
 
 
 def invalid(name: str, message: str, **details: Any) -> ApiError:
+    """A 400 `invalid_parameter` naming the query parameter `name`."""
     return ApiError(400, "invalid_parameter", message, {"parameter": name, **details})
 
 
@@ -89,12 +90,14 @@ def integer(name: str, default: int | None, *, minimum: int, maximum: int) -> in
 
 
 def limit(default: int, maximum: int) -> int:
+    """The `limit` parameter within 1..maximum."""
     value = integer("limit", default, minimum=1, maximum=maximum)
     assert value is not None
     return value
 
 
 def boolean(name: str) -> bool | None:
+    """An optional true/false parameter (`true`/`false`, `1`/`0`, `yes`/`no`)."""
     raw = request.args.get(name)
     if raw is None or raw.strip() == "":
         return None
@@ -107,6 +110,7 @@ def boolean(name: str) -> bool | None:
 
 
 def choice(name: str, allowed: Iterable[str], default: str | None = None) -> str | None:
+    """An optional parameter that must be one of `allowed`."""
     raw = request.args.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -192,6 +196,7 @@ def osm_key(value: str, name: str = "osm_key") -> str:
 
 
 def is_osm_key(value: str) -> bool:
+    """Whether `value` looks like `node/123`, `way/45` or `relation/6`."""
     return bool(_OSM_KEY_RE.match(value))
 
 
@@ -213,10 +218,12 @@ def json_body(*, required: Iterable[str] = (), allowed: Iterable[str] | None = N
 
 
 def body_error(field: str, message: str, **details: Any) -> ApiError:
+    """A 422 `validation_failed` naming the body field."""
     return ApiError(422, "validation_failed", message, {"field": field, **details})
 
 
 def body_str(body: Mapping[str, Any], name: str, *, max_length: int, required: bool = False) -> str | None:
+    """An optional (or required) string field of the body, with a length limit."""
     value = body.get(name)
     if value is None:
         if required:

@@ -172,6 +172,7 @@ def decisions_for(
 
 
 def decision_with_history(problem_identity: str) -> dict[str, Any] | None:
+    """The decision on one problem with its history, or None."""
     found = decisions_for(sloids=[], osm_keys=[], identities=[problem_identity])
     return found[0] if found else None
 
@@ -285,10 +286,3 @@ def record_decision(
     session.flush()
     logger.info("decision on %s changed from %s to %s", problem_identity, previous["decision"], decision)
     return existing, False
-
-
-def author_name(decision: Decision) -> str | None:
-    if decision.author_id is None:
-        return None
-    user = db.session.get(User, decision.author_id)
-    return user.username if user else None

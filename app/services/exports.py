@@ -84,6 +84,7 @@ def _cell(value: Any) -> Any:
 
 
 def csv_stream(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """CSV text in chunks: a header, then one line per row (lists joined by `;`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -97,6 +98,7 @@ def csv_stream(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> Iterat
 
 
 def geojson_stream(features: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """One FeatureCollection document in chunks, never the whole list in memory."""
     yield '{"type":"FeatureCollection","features":['
     chunk: list[str] = []
     first = True
@@ -115,12 +117,14 @@ def geojson_stream(features: Iterable[dict[str, Any]]) -> Iterator[str]:
 
 
 def stop_rows(filters: stop_service.StopFilters) -> Iterator[dict[str, Any]]:
+    """Stops as flat rows for CSV."""
     for feature in stop_service.iter_features(filters):
         lon, lat = feature["geometry"]["coordinates"]
         yield {**feature["properties"], "lon": lon, "lat": lat}
 
 
 def stop_features(filters: stop_service.StopFilters) -> Iterator[dict[str, Any]]:
+    """Stops as GeoJSON features."""
     return stop_service.iter_features(filters)
 
 
@@ -174,6 +178,7 @@ def _match_statement(filters: stop_service.StopFilters):
 
 
 def match_rows(filters: stop_service.StopFilters) -> Iterator[dict[str, Any]]:
+    """Matches with both sides' names and positions, as flat rows."""
     statement, params = _match_statement(filters)
     for row in db.session.execute(statement.execution_options(yield_per=1000), params):
         out = dict(row._mapping)
@@ -204,6 +209,7 @@ def match_features(filters: stop_service.StopFilters) -> Iterator[dict[str, Any]
 
 
 def problem_rows(filters: problem_service.ProblemFilters, sort: str) -> Iterator[dict[str, Any]]:
+    """Problems with their decision, as flat rows."""
     for problem in problem_service.iter_problems(filters, sort=sort):
         decision = problem["decision"] or {}
         yield {
@@ -216,6 +222,7 @@ def problem_rows(filters: problem_service.ProblemFilters, sort: str) -> Iterator
 
 
 def problem_features(filters: problem_service.ProblemFilters, sort: str) -> Iterator[dict[str, Any]]:
+    """Problems as Point features with their decision."""
     for problem in problem_service.iter_problems(filters, sort=sort):
         properties = {k: v for k, v in problem.items() if k not in {"lat", "lon"}}
         yield {

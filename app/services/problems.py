@@ -39,11 +39,13 @@ class ProblemFilters:
 
 
 def encode_cursor(sort: str, key: Sequence[Any]) -> str:
+    """An opaque cursor for the row after `key` in `sort` order."""
     raw = json.dumps({"s": sort, "k": list(key)}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, sort: str) -> list[Any]:
+    """The sort key inside a cursor; raises InvalidCursorError for anything we did not make."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))

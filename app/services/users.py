@@ -67,18 +67,22 @@ def create_user(username: str, password: str, role: str = "editor") -> User:
 
 
 def get_by_username(username: str) -> User | None:
+    """The user with this exact name, or None."""
     return db.session.scalar(select(User).where(User.username == username))
 
 
 def get_by_id(user_id: int) -> User | None:
+    """The user with this id, or None."""
     return db.session.get(User, user_id)
 
 
 def list_users() -> list[User]:
+    """Every user, by name."""
     return list(db.session.scalars(select(User).order_by(User.username)))
 
 
 def verify_password(user: User, password: str) -> bool:
+    """Whether `password` is the user's password (Argon2id verification)."""
     try:
         return _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -124,6 +128,7 @@ def update_user(
 
 
 def hash_token(token: str) -> str:
+    """The SHA-256 (hex) under which an API token is stored."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -136,6 +141,7 @@ def issue_api_token(user: User) -> str:
 
 
 def revoke_api_token(user: User) -> None:
+    """The user's API token stops working."""
     user.api_token_hash = None
     db.session.flush()
 
@@ -160,6 +166,7 @@ def has_role(user: User | None, role: str) -> bool:
 
 
 def user_as_dict(user: User) -> dict[str, Any]:
+    """The public shape of a user (no hashes)."""
     return {
         "id": user.id,
         "username": user.username,
