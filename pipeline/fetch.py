@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.errors import FetchError
+from pipeline.errors import FetchError, SourceError
 from pipeline.sources.base import HttpRequest, Source, file_sha256, sniff
 
 logger = logging.getLogger(__name__)
@@ -86,9 +86,25 @@ class FetchedSource:
         }
 
 
-def fetch_from_directory(source: Source, directory: Path, previous: PreviousState | None) -> FetchedSource:
-    """The source's files in `directory` (offline mode); unchanged when their hash equals the last one."""
+def fetch_from_directory(
+    source: Source, directory: Path, previous: PreviousState | None, max_bytes: int | None = None
+) -> FetchedSource:
+    """The source's files in `directory` (offline mode); unchanged when their hash equals the last one.
+
+    A file larger than `max_bytes` (the download limit, HTTP_MAX_BYTES) is refused before it is
+    read: hashing and parsing a runaway file would take minutes, and one giant line makes the CSV
+    reader hold it whole in memory (a 4 GiB file of NULs peaked at 8 GiB: tests/faults).
+    """
     paths = source.find_files(directory)
+    if max_bytes is not None:
+        for path in paths:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise SourceError(
+                    source.name,
+                    f"file of {size:,} bytes exceeds the size limit of {max_bytes:,} (HTTP_MAX_BYTES)",
+                    path=path.name,
+                )
     digest = file_sha256(paths)
     return FetchedSource(
         source=source.name,

@@ -110,7 +110,9 @@ def _fetch(
         request = None if options.offline else source.http_request(settings)
         progress("fetch", i, len(sources), f"fetching {source.name}")
         if request is None:
-            fetched[source.name] = fetch_from_directory(source, directory, previous.get(source.name))
+            fetched[source.name] = fetch_from_directory(
+                source, directory, previous.get(source.name), max_bytes=policy.max_bytes
+            )
         else:
             cache = resolve_path(settings.PIPELINE_CACHE_DIR)
             fetched[source.name] = fetch_http(source, request, cache, previous.get(source.name), policy)
