@@ -13,7 +13,12 @@ import pytest
 
 from tests.faults.conftest import Reply, Served, poll
 
-DB_READS = ("/api/v1/pipeline/runs",)
+DB_READS = (
+    "/api/v1/stops?bbox=9.47,47.04,9.64,47.28",
+    "/api/v1/search?q=Vaduz",
+    "/api/v1/problems",
+    "/api/v1/pipeline/runs",
+)
 # Connection refused is immediate; anything close to the 5 s connect timeout means a request hung.
 FAST_S = 2.0
 

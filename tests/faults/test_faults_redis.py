@@ -11,7 +11,14 @@ import redis as redis_lib
 from tests.faults.conftest import poll
 
 # Reads that must not depend on Redis: database-backed API reads, pages and liveness.
-READS = ("/api/v1/pipeline/runs", "/healthz", "/")
+READS = (
+    "/api/v1/stops?bbox=9.47,47.04,9.64,47.28",
+    "/api/v1/search?q=Vaduz",
+    "/api/v1/problems",
+    "/api/v1/pipeline/runs",
+    "/healthz",
+    "/",
+)
 # A request must not wait long on a dead Redis (the client's socket timeouts are 1 s).
 MAX_READ_S = 3.0
 
