@@ -135,9 +135,9 @@ class Problem(db.Model):
     geom: Mapped[Any] = mapped_column(_point(), nullable=False)
 
 
-# Search (app/services/search.py): trigram indexes over names folded by `stopsync_fold` (lower +
-# unaccent, declared IMMUTABLE by the migration so it can be indexed), a prefix index on sloids, and
-# the problem queue's keyset order.
+# Search (app/services/search.py): over names folded by `stopsync_fold` (lower + unaccent, declared
+# IMMUTABLE by the migration so it can be indexed) a GIN trigram index (fuzzy) and a btree prefix
+# index (prefix, in name order); a prefix index on sloids; and the problem queue's keyset order.
 Index(
     "ix_atlas_stops_name_fold_trgm",
     func.stopsync_fold(AtlasStop.designation_official).label("name_fold"),
@@ -151,6 +151,16 @@ Index(
     postgresql_ops={"name_fold": "gin_trgm_ops"},
 )
 Index("ix_atlas_stops_sloid_pattern", AtlasStop.sloid, postgresql_ops={"sloid": "varchar_pattern_ops"})
+Index(
+    "ix_atlas_stops_name_fold_prefix",
+    func.stopsync_fold(AtlasStop.designation_official).label("name_fold"),
+    postgresql_ops={"name_fold": "text_pattern_ops"},
+)
+Index(
+    "ix_osm_stops_name_fold_prefix",
+    func.stopsync_fold(OsmStop.name).label("name_fold"),
+    postgresql_ops={"name_fold": "text_pattern_ops"},
+)
 Index("ix_problems_priority_id", Problem.priority, Problem.id)
 
 SNAPSHOT_TABLES = ("atlas_stops", "osm_stops", "matches", "problems")

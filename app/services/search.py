@@ -5,8 +5,8 @@ What a query looks like decides where we look:
 - `ch:1:sloid:7000...`      → registry stops by sloid (exact, then prefix)
 - `8509000` (7 digits)      → registry UIC number and OSM `uic_ref`; also OSM ids
 - `node/123`, `n123`, `123` → OSM objects by id (a bare number tries node, way and relation)
-- anything else             → names: prefix on the folded name (score boost), else trigram
-                              word similarity (`<%`), both on `stopsync_fold(name)` GIN indexes.
+- anything else             → names: prefix on the folded name (btree index, score boost); when
+                              that finds too few, trigram word similarity (`<%`, GIN index).
 
 Scores: exact identifier 3, name prefix 2 + similarity, fuzzy name = word similarity (0..1).
 """
@@ -70,12 +70,15 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
     query = " ".join(query.split())
     results: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def add(kind: str, rows: Any, score: float | None = None) -> None:
+    def add(kind: str, rows: Any, score: float | None = None) -> int:
+        count = 0
         for row in rows:
+            count += 1
             item = _result(kind, row, score if score is not None else row.score)
             current = results.get((kind, item["key"]))
             if current is None or current["score"] < item["score"]:
                 results[(kind, item["key"])] = item
+        return count
 
     session = db.session
     if _SLOID_RE.match(query):
@@ -125,32 +128,60 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
     return ranked[:limit]
 
 
+# Appended to a prefix, the byte-wise upper bound of every string starting with it (U+10FFFF is the
+# largest code point; its UTF-8 bytes sort after any other character's).
+PREFIX_UPPER_BOUND = "\U0010ffff"
+# Fuzzy matching needs at least one whole trigram of the query; shorter queries are prefix-only.
+FUZZY_MIN_LENGTH = 3
+
+
+def name_queries(kind: str) -> tuple[str, str]:
+    """(prefix SQL, fuzzy SQL) of one side; parameters :q (folded query), :upper, :limit.
+
+    - prefix: folded names starting with q, in name order, from the btree (text_pattern_ops) index.
+      A byte-wise range with the pattern operators: only that btree answers it, in index order, so
+      the planner never sorts thousands of "ba..." names.
+    - fuzzy: trigram word similarity `q <% fold(name)` from the GIN index, nearest first (`<<->`).
+      Run only when the prefixes do not fill the list (typos, words inside names), where the
+      candidates are few.
+    Scores are computed for the returned rows only.
+    """
+    select, column = (ATLAS_SELECT, "a.designation_official") if kind == "atlas" else (OSM_SELECT, "o.name")
+    folded = f"stopsync_fold({column})"
+    columns, _, table = select.partition(" FROM ")
+    prefix_sql = (
+        f"SELECT found.*, 2 + similarity(:q, stopsync_fold(found.name)) AS score FROM ("
+        f"{columns} FROM {table} WHERE {folded} ~>=~ :q AND {folded} ~<~ :upper"
+        f" ORDER BY {folded} USING ~<~ LIMIT :limit) found"
+    )
+    fuzzy_sql = (
+        f"{columns}, 1 - (:q <<-> {folded}) AS score FROM {table}"
+        f" WHERE :q <% {folded} ORDER BY :q <<-> {folded} LIMIT :limit"
+    )
+    return prefix_sql, fuzzy_sql
+
+
 def _search_names(query: str, limit: int, add: Any) -> None:
     session = db.session
     # Fold once with the database's own unaccent, then compare against the indexed expression.
     folded_query = session.scalar(text("SELECT stopsync_fold(:q)"), {"q": query}) or ""
+    if not folded_query:
+        return
     # The threshold is per transaction (is_local), so other queries keep pg_trgm's default.
     session.execute(
         text("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"),
         {"t": str(WORD_SIMILARITY_THRESHOLD)},
     )
-    params = {"q": folded_query, "prefix": _like_prefix(folded_query), "limit": limit}
-    for kind, select, column in (
-        ("atlas", ATLAS_SELECT, "a.designation_official"),
-        ("osm", OSM_SELECT, "o.name"),
-    ):
-        folded = f"stopsync_fold({column})"
-        score = (
-            f"CASE WHEN {folded} LIKE :prefix THEN 2 + similarity(:q, {folded})"
-            f" ELSE word_similarity(:q, {folded}) END AS score"
-        )
-        columns, _, table = select.partition(" FROM ")
-        sql = (
-            f"SELECT * FROM ({columns}, {score} FROM {table}"
-            f" WHERE {folded} LIKE :prefix OR :q <% {folded}"
-            f") found ORDER BY score DESC, name LIMIT :limit"
-        )
-        add(kind, session.execute(text(sql), params))
+    params = {"q": folded_query, "upper": folded_query + PREFIX_UPPER_BOUND, "limit": limit}
+    queries = {kind: name_queries(kind) for kind in ("atlas", "osm")}
+    found = 0
+    for kind, (prefix_sql, _) in queries.items():
+        found += add(kind, session.execute(text(prefix_sql), params))
+    # Names that start with the query are what people type towards; look further (typos, words
+    # inside names) only when they do not fill the list.
+    if found < limit and len(folded_query) >= FUZZY_MIN_LENGTH:
+        for kind, (_, fuzzy_sql) in queries.items():
+            add(kind, session.execute(text(fuzzy_sql), params))
 
 
-__all__ = ["search"]
+__all__ = ["name_queries", "search"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from app.services.search import PREFIX_UPPER_BOUND, name_queries
 from database import db
 from tests import factories as f
 
@@ -98,17 +99,20 @@ def test_like_wildcards_in_the_query_are_literal(client, stops):
     assert search(client, "_") == []
 
 
-def test_name_search_can_use_the_trigram_index(client, stops):
+@pytest.mark.parametrize("kind", ["atlas", "osm"])
+def test_name_queries_use_their_indexes(client, stops, kind):
+    """Prefix lookups read the btree in name order (no sort of every "ba..." name); fuzzy ones the GIN."""
+    prefix_sql, fuzzy_sql = name_queries(kind)
+    params = {"q": "zur", "upper": "zur" + PREFIX_UPPER_BOUND, "limit": 20}
     db.session.execute(text("SET LOCAL enable_seqscan = off"))
-    plan = "\n".join(
-        row[0]
-        for row in db.session.execute(
-            text(
-                "EXPLAIN SELECT sloid FROM atlas_stops"
-                " WHERE stopsync_fold(designation_official) LIKE 'zur%'"
-                " OR 'zurich' <% stopsync_fold(designation_official)"
-            )
-        )
-    )
+    plan = "\n".join(row[0] for row in db.session.execute(text("EXPLAIN " + prefix_sql), params))
+    assert f"Index Scan using ix_{kind}_stops_name_fold_prefix" in plan, plan
+    assert "Sort" not in plan, plan
+    plan = "\n".join(row[0] for row in db.session.execute(text("EXPLAIN " + fuzzy_sql), params))
+    assert f"ix_{kind}_stops_name_fold_trgm" in plan, plan
     db.session.rollback()
-    assert "ix_atlas_stops_name_fold_trgm" in plan, plan
+
+
+def test_fuzzy_lookup_fills_the_list_when_prefixes_find_too_few(client, stops):
+    # "hauptbahnhof" starts no name, but is a word inside "Zürich Hauptbahnhof".
+    assert "node/123456" in found_keys(search(client, "hauptbahnhof"))
