@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import jsonify
+from flask import Response, jsonify
 
 from app.api import bp, params
 from app.api.filters import STOP_FILTER_PARAMS, stop_filters
@@ -23,7 +23,7 @@ def list_stops():
     params.reject_unknown((*STOP_FILTER_PARAMS, "limit"))
     filters = stop_filters()
     limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)
-    return jsonify(stop_service.feature_collection(filters, limit))
+    return Response(stop_service.feature_collection_json(filters, limit), mimetype="application/json")
 
 
 @bp.get("/stops/atlas/<path:sloid>")

@@ -7,6 +7,7 @@ the indexed `sloid` / `osm_key` columns, so the cost grows with the stops in vie
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,15 +132,18 @@ def osm_sql(filters: StopFilters, limit: int | None) -> tuple[str, dict[str, Any
         params["methods"] = list(filters.methods)
         where.append("m.methods && CAST(:methods AS text[])")
     where += _problem_condition(filters, "pf.osm_key = o.osm_key", params)
+    partner = "SELECT 1 FROM matches mf JOIN atlas_stops a ON a.sloid = mf.sloid WHERE mf.osm_key = o.osm_key"
     if filters.operators:
         # OSM writes operators in full; the registry abbreviation of a partner counts too.
         params["operators"] = list(filters.operators)
-        where.append("(o.operator = ANY(:operators) OR m.partner_operators && CAST(:operators AS text[]))")
+        where.append(
+            f"(o.operator = ANY(:operators) OR EXISTS ({partner} AND a.operator_abbr = ANY(:operators)))"
+        )
     if filters.transports:
         params["transports"] = list(filters.transports)
         where.append(
             f"({OSM_TRANSPORTS_SQL} && CAST(:transports AS text[])"
-            " OR m.partner_transports && CAST(:transports AS text[]))"
+            f" OR EXISTS ({partner} AND {ATLAS_TRANSPORTS_SQL} && CAST(:transports AS text[])))"
         )
     sql = f"""
         SELECT o.osm_key AS key, o.name, o.operator, o.lat, o.lon, o.local_ref, o.uic_ref AS uic,
@@ -149,15 +153,8 @@ def osm_sql(filters: StopFilters, limit: int | None) -> tuple[str, dict[str, Any
         LEFT JOIN LATERAL (
             SELECT array_agg(mm.sloid::text ORDER BY mm.distance_m, mm.sloid) AS partner_keys,
                    array_agg(mm.method::text ORDER BY mm.distance_m, mm.sloid) AS methods,
-                   min(mm.distance_m) AS distance_m,
-                   array_agg(pa.operator_abbr::text) AS partner_operators,
-                   array_agg(DISTINCT t.transport) AS partner_transports
-            FROM matches mm
-            LEFT JOIN atlas_stops pa ON pa.sloid = mm.sloid
-            LEFT JOIN LATERAL unnest(
-                string_to_array(coalesce(nullif(pa.means_of_transport, ''), 'UNKNOWN'), '|')
-            ) AS t(transport) ON true
-            WHERE mm.osm_key = o.osm_key
+                   min(mm.distance_m) AS distance_m
+            FROM matches mm WHERE mm.osm_key = o.osm_key
         ) m ON true
         LEFT JOIN LATERAL (
             SELECT array_agg(DISTINCT pp.problem_type::text) AS problem_types, min(pp.priority) AS priority
@@ -222,19 +219,61 @@ def iter_features(filters: StopFilters, limit: int | None = None, yield_per: int
             yield feature(kind, row)
 
 
-def feature_collection(filters: StopFilters, limit: int) -> dict[str, Any]:
-    """Stops in view, at most `limit`. Problem stops (by priority) come first when there are more."""
-    features: list[dict[str, Any]] = []
+# The same feature as `feature()`, built by PostgreSQL: the map asks for hundreds of stops many times
+# a second, and JSON written by the database costs the web process almost nothing. A format string:
+# `{kind}` is the literal atlas or osm.
+FEATURE_JSON_SQL = """json_build_object(
+    'type', 'Feature',
+    'id', '{kind}:' || s.key,
+    'geometry', json_build_object(
+        'type', 'Point', 'coordinates', json_build_array(round(s.lon::numeric, 7), round(s.lat::numeric, 7))),
+    'properties', json_build_object(
+        'kind', '{kind}',
+        'key', s.key,
+        'name', s.name,
+        'operator', s.operator,
+        'status', CASE WHEN s.partner_keys IS NULL THEN 'unmatched' ELSE 'matched' END,
+        'method', s.methods[1],
+        'methods', coalesce(s.methods, '{{}}'),
+        'partner_keys', coalesce(s.partner_keys, '{{}}'),
+        'distance_m', round(s.distance_m::numeric, 1),
+        'problem_types', coalesce(s.problem_types, '{{}}'),
+        'priority', s.priority,
+        'local_ref', s.local_ref,
+        'uic', s.uic,
+        'transports', coalesce(s.transports, '{{}}')))::text"""
+
+
+def feature_collection_json(filters: StopFilters, limit: int) -> str:
+    """Stops in view as GeoJSON text, at most `limit`; problem stops (by priority) first when cut."""
+    rows: list[tuple[int, str, str]] = []
     for kind, build in (("atlas", atlas_sql), ("osm", osm_sql)):
         if filters.wants(kind):
             sql, params = build(filters, limit + 1)
-            features.extend(feature(kind, row) for row in db.session.execute(_bind(sql, params), params))
-    truncated = len(features) > limit
+            feature_sql = FEATURE_JSON_SQL.format(kind=kind)
+            wrapped = (
+                f"SELECT s.priority, s.key, {feature_sql} AS feature FROM ({sql}) s"
+                " ORDER BY s.priority NULLS LAST, s.key"
+            )
+            rows.extend(
+                (row.priority or 99, f"{kind}:{row.key}", row.feature)
+                for row in db.session.execute(_bind(wrapped, params), params)
+            )
+    truncated = len(rows) > limit
     if truncated:
         # Keep the most urgent stops of both sides rather than all of one side.
-        features.sort(key=lambda f: (f["properties"]["priority"] or 99, f["id"]))
-        features = features[:limit]
-    return {"type": "FeatureCollection", "features": features, "count": len(features), "truncated": truncated}
+        rows.sort(key=lambda row: (row[0], row[1]))
+        rows = rows[:limit]
+    features = ",".join(row[2] for row in rows)
+    return (
+        f'{{"type":"FeatureCollection","features":[{features}],'
+        f'"count":{len(rows)},"truncated":{"true" if truncated else "false"}}}'
+    )
+
+
+def feature_collection(filters: StopFilters, limit: int) -> dict[str, Any]:
+    """`feature_collection_json` as a dict (tests, scripts)."""
+    return json.loads(feature_collection_json(filters, limit))
 
 
 # --- stop pages ------------------------------------------------------------------------------
