@@ -6,15 +6,24 @@ serves, so it cannot drift from the description the tests check.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, render_template
+from markupsafe import Markup, escape
 
 from app.api.openapi import openapi_document
 
 bp = Blueprint("api_docs", __name__)
 
 METHOD_ORDER = ("get", "post", "put", "patch", "delete")
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+@bp.app_template_filter("inline_code")
+def inline_code(value: str) -> Markup:
+    """Escape text, then show its `backticked` spans as <code> (descriptions use Markdown's spans)."""
+    return Markup(_CODE_SPAN.sub(r"<code>\1</code>", str(escape(value))))  # noqa: S704 - escaped first
 
 
 def _resolve(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
