@@ -166,6 +166,9 @@ def run_load(
         "connections": connections,
         "duration_s": duration_s,
         "empty_feature_collections": sum(w.empty for w in workers) if check_features else None,
+        # This process's own CPU: what the measurement took from the server on a shared machine.
+        "client_cpu_s": time.process_time(),
+        "client_wall_s": time.perf_counter() - start,
     }
 
 
