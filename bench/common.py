@@ -170,6 +170,22 @@ def wait_http_ok(url: str, timeout_s: float) -> None:
     raise RuntimeError(f"{url} not ready within {timeout_s:.0f} s (last: {last})")
 
 
+def settle(base_url: str, timeout_s: float = 60.0, quick_s: float = 0.1) -> None:
+    """Wait until the server answers /healthz within `quick_s` three times in a row: an overloaded
+    run leaves a backlog behind, which must not be billed to the next measurement."""
+    deadline = time.monotonic() + timeout_s
+    streak = 0
+    while streak < 3 and time.monotonic() < deadline:
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=5) as response:  # noqa: S310 - our http URL
+                response.read()
+            streak = streak + 1 if time.monotonic() - started < quick_s else 0
+        except OSError:
+            streak = 0
+        time.sleep(0.1)
+
+
 # --------------------------------------------------------------------------------------------
 # The stack
 # --------------------------------------------------------------------------------------------
