@@ -26,7 +26,7 @@ def readiness_problems() -> list[dict[str, str]]:
         with db.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
             status = schema_status(connection)
-        if not status.at_head:
+        if not status.compatible:
             problems.append({"component": "schema", "message": status.describe()})
     except Exception as exc:  # any driver error means "not reachable"; the detail is logged, not leaked
         problems.append({"component": "database", "message": f"database unreachable ({type(exc).__name__})"})

@@ -71,6 +71,10 @@ def main() -> int:
         if before.at_head:
             logger.info("schema already at head (%s); nothing to do", ", ".join(before.heads))
             return 0
+        if before.ahead:
+            # An older release's migrator must never try to move a newer schema backwards.
+            logger.info("schema is at %s, newer than this code; nothing to do", ", ".join(before.current))
+            return 0
         if settings.MIGRATOR_BACKUP and before.current:
             path = create_backup(
                 settings.DATABASE_URL, settings.BACKUP_DIR, keep=settings.BACKUP_KEEP, label="pre-upgrade"

@@ -34,7 +34,7 @@ def check_schema(app) -> str | None:
             status = schema_status(connection)
     except Exception as exc:
         return f"database unreachable: {type(exc).__name__}"
-    if not status.at_head:
+    if not status.compatible:
         return f"{status.describe()}; run the migrator first (python -m migrator)"
     return None
 

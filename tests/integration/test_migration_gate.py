@@ -139,3 +139,26 @@ def test_scheduler_refuses_to_start_on_a_schema_behind_head(stack, empty_databas
     assert result.returncode == 1
     assert "refusing to start" in result.stderr
     assert "run the migrator first" in result.stderr
+
+
+def test_old_code_stays_ready_and_its_migrator_does_nothing_on_a_newer_schema(
+    stack, empty_database, make_app
+):
+    """Expand-only upgrades: after a newer release migrated, the previous release keeps serving."""
+    env = stack.base_env(DATABASE_URL=empty_database)
+    assert run_module("migrator", env).returncode == 0
+    engine = create_engine(empty_database)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'f00dfeedcafe'"))
+    engine.dispose()
+
+    app = make_app(DATABASE_URL=empty_database)
+    assert app.test_client().get("/readyz").status_code == 200
+    with app.app_context():
+        from database import db
+
+        db.engine.dispose()
+    rerun = run_module("migrator", env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "newer than this code" in rerun.stdout + rerun.stderr
+    assert current_revision(empty_database) == ("f00dfeedcafe",)
