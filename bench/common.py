@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.services import LocalPostgres, LocalRedis, free_port
+from devstack.services import LocalPostgres, LocalRedis, free_port, gunicorn_command
 
 logger = logging.getLogger(__name__)
 
@@ -278,22 +278,9 @@ class Server:
 def gunicorn(stack: BenchStack, workers: int = 2, threads: int = 4, **env_extra: str) -> Iterator[Server]:
     """Serve the app with gunicorn on a free loopback port until the block ends."""
     port = free_port()
-    argv = [
-        PYTHON,
-        "-m",
-        "gunicorn",
-        "app:create_app()",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--timeout",
-        "60",
-        "--log-level",
-        "warning",
-    ]
+    argv = gunicorn_command(
+        port, workers=workers, threads=threads, timeout_s=60, extra=("--log-level", "warning")
+    )
     env = stack.env(RATELIMIT_DEFAULT=UNLIMITED, RATELIMIT_WRITE=UNLIMITED, **env_extra)
     process = subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True)
     server = Server(process, port)

@@ -21,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from devstack.services import LocalPostgres, LocalRedis, ServiceError, port_open
+from devstack.services import LocalPostgres, LocalRedis, ServiceError, gunicorn_command, port_open
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_DIR = Path(os.environ.get("STACK_DIR", ROOT / ".stack"))
@@ -134,21 +134,11 @@ def up(args: argparse.Namespace) -> int:
             return stop_all(1)
         if not args.no_demo:
             load_demo_data(env)
-        gunicorn = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "app:create_app()",
-            "--bind",
-            f"0.0.0.0:{APP_PORT}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--access-logfile",
-            "-",
-            "--reload",
-        ]
+        gunicorn = gunicorn_command(
+            APP_PORT,
+            host="0.0.0.0",  # noqa: S104 - like the container, reachable from the LAN
+            extra=("--access-logfile", "-", "--reload"),
+        )
         children.append(subprocess.Popen(gunicorn, env=env, cwd=ROOT))
         children.append(subprocess.Popen([sys.executable, "-m", "scheduler"], env=env, cwd=ROOT))
         (STACK_DIR / "app.pid").write_text(str(children[0].pid))

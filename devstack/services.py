@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,26 @@ PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER = "stopsync"
 PG_PASSWORD = "stopsync"  # noqa: S105 - local loopback-only cluster
 PG_SYSTEM_USER = "postgres"  # initdb refuses to run as root; this user comes with the Debian package
+
+
+def gunicorn_command(
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    workers: int = 2,
+    threads: int = 4,
+    timeout_s: int = 60,
+    extra: tuple[str, ...] = (),
+) -> list[str]:
+    """The command that serves the app with gunicorn, as `./dev up`, the tests and the benchmarks run it."""
+    return [
+        sys.executable, "-m", "gunicorn", "app:create_app()",
+        "--bind", f"{host}:{port}",
+        "--workers", str(workers),
+        "--threads", str(threads),
+        "--timeout", str(timeout_s),
+        *extra,
+    ]  # fmt: skip
 
 
 class ServiceError(RuntimeError):

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,10 +22,9 @@ from typing import Any
 
 import pytest
 
-from devstack.services import LocalRedis, free_port
+from devstack.services import LocalRedis, free_port, gunicorn_command
 
 ROOT = Path(__file__).resolve().parents[2]
-PYTHON = sys.executable
 
 
 def poll(predicate: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.05) -> Any:
@@ -89,20 +87,7 @@ class Served:
 
 def start_gunicorn(env: dict[str, str], log_file: Path, workers: int = 2, threads: int = 4) -> Served:
     port = free_port()
-    argv = [
-        PYTHON,
-        "-m",
-        "gunicorn",
-        "app:create_app()",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--timeout",
-        "30",
-    ]
+    argv = gunicorn_command(port, workers=workers, threads=threads, timeout_s=30)
     with log_file.open("ab") as log:
         process = subprocess.Popen(
             argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -27,7 +26,7 @@ import pytest
 import redis as redis_lib
 
 from app.coordination import RATELIMIT_KEY_PREFIX
-from devstack.services import LocalRedis, free_port
+from devstack.services import LocalRedis, free_port, gunicorn_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,8 +73,7 @@ def gunicorn(stack, clean_state, tmp_path) -> Iterator[Callable[..., Server]]:
     def start(**env: str) -> Server:
         port = free_port()
         log = tmp_path / f"gunicorn-{len(servers)}.log"
-        argv = [sys.executable, "-m", "gunicorn", "app:create_app()", "--bind", f"127.0.0.1:{port}"]
-        argv += ["--workers", "1", "--threads", "2", "--timeout", "30"]
+        argv = gunicorn_command(port, workers=1, threads=2, timeout_s=30)
         with log.open("wb") as out:
             process = subprocess.Popen(
                 argv,
