@@ -475,6 +475,9 @@ def test_two_scheduler_replicas_serve_each_request_exactly_once(app, redis_clien
         request = pipeline_state.enqueue_request(redis_client, f"admin-{round_}")
         assert request.accepted
         wait_for(lambda r=request: _finished_with(redis_client, r.request["id"]), 60, "the run to finish")
+        # The run publishes "succeeded" just before it releases the lock; until then a new request
+        # is rightly refused as "running".
+        wait_for(lambda: redis_client.get(LOCK_KEY) is None, 30, "the lock to be released")
 
     from database import db
 
