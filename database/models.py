@@ -30,7 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database.base import SRID_WGS84, db
@@ -162,6 +162,31 @@ Index(
     postgresql_ops={"name_fold": "text_pattern_ops"},
 )
 Index("ix_problems_priority_id", Problem.priority, Problem.id)
+
+
+class MapFeature(db.Model):
+    """One stop of either side as the map shows it, precomputed by the importer in the swap transaction.
+
+    `feature` is the exact GeoJSON text /api/v1/stops returns; the other columns are the map's filters,
+    so a bounding-box request is one GiST index scan with no per-stop joins.
+    """
+
+    __tablename__ = "map_features"
+
+    kind: Mapped[str] = mapped_column(String(5), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    geom: Mapped[Any] = mapped_column(_point(), nullable=False)
+    priority: Mapped[int | None] = mapped_column(Integer)
+    matched: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    methods: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    problem_types: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    # "type:priority" of each problem, so a filter on both asks for one problem having both.
+    problem_pairs: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    # The stop's own operator / transports plus its registry partners' (the OSM side's filter semantics).
+    operators: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    transports: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    feature: Mapped[str] = mapped_column(Text, nullable=False)
+
 
 SNAPSHOT_TABLES = ("atlas_stops", "osm_stops", "matches", "problems")
 

@@ -205,6 +205,12 @@ def import_snapshot(
             cur.execute(f"INSERT INTO matches ({cols}) SELECT {cols} FROM stage_matches")
             cols = ", ".join((*PROBLEM_COLUMNS, "geom"))
             cur.execute(f"INSERT INTO problems ({cols}) SELECT {cols} FROM stage_problems")
+            # The map's precomputed features, from the tables just swapped in (same transaction, so
+            # readers see the old map or the new one, never a mix).
+            cur.execute("DELETE FROM map_features")
+            for statement in _map_features_insert_sql():
+                cur.execute(statement)
+            mark("swap:map_features")
             for state in source_states:
                 cur.execute(
                     """
@@ -244,6 +250,13 @@ def import_snapshot(
     )
 
 
+def _map_features_insert_sql() -> list[str]:
+    """The map snapshot's SQL lives with the map query it must reproduce (app/services/stops.py)."""
+    from app.services.stops import map_features_insert_sql
+
+    return map_features_insert_sql()
+
+
 def _vacuum(connection: Any, timeout_s: float) -> float:
     """Reclaim the deleted snapshot and refresh planner statistics (outside any transaction)."""
     started = time.perf_counter()
@@ -252,7 +265,7 @@ def _vacuum(connection: Any, timeout_s: float) -> float:
     try:
         with connection.cursor() as cur:
             cur.execute(f"SET statement_timeout = {int(timeout_s * 1000)}")
-            cur.execute(f"VACUUM (ANALYZE) {', '.join(SNAPSHOT_TABLES)}")
+            cur.execute(f"VACUUM (ANALYZE) {', '.join((*SNAPSHOT_TABLES, 'map_features'))}")
             cur.execute("RESET statement_timeout")
     finally:
         connection.autocommit = previous

@@ -177,6 +177,7 @@ def _bind(sql: str, params: dict[str, Any]):
         "methods": ARRAY(TEXT),
         "transports": ARRAY(TEXT),
         "priorities": ARRAY(INTEGER),
+        "sides": ARRAY(TEXT),
     }
     return statement.bindparams(*(bindparam(name, type_=types[name]) for name in params if name in types))
 
@@ -244,8 +245,8 @@ FEATURE_JSON_SQL = """json_build_object(
         'transports', coalesce(s.transports, '{{}}')))::text"""
 
 
-def feature_collection_json(filters: StopFilters, limit: int) -> str:
-    """Stops in view as GeoJSON text, at most `limit`; problem stops (by priority) first when cut."""
+def _live_feature_collection_json(filters: StopFilters, limit: int) -> str:
+    """`feature_collection_json` from the live tables (before the first import fills map_features)."""
     rows: list[tuple[int, str, str]] = []
     for kind, build in (("atlas", atlas_sql), ("osm", osm_sql)):
         if filters.wants(kind):
@@ -268,6 +269,118 @@ def feature_collection_json(filters: StopFilters, limit: int) -> str:
     return (
         f'{{"type":"FeatureCollection","features":[{features}],'
         f'"count":{len(rows)},"truncated":{"true" if truncated else "false"}}}'
+    )
+
+
+# --- precomputed map features (map_features, written by the importer) -------------------------
+
+# Filter columns of map_features next to the finished feature text. For the OSM side, operators and
+# transports include the registry partners' (the live query's EXISTS over matches); problem_pairs is
+# "type:priority" per problem so that a filter on both asks for one problem having both.
+_MAP_FEATURE_EXTRA_SQL = {
+    "atlas": {
+        "problem_pairs": "ARRAY(SELECT DISTINCT pp.problem_type || ':' || pp.priority"
+        " FROM problems pp WHERE pp.sloid = s.key)",
+        "operators": "array_remove(ARRAY[s.operator::text], NULL)",
+        "transports": "coalesce(s.transports, '{}')",
+    },
+    "osm": {
+        "problem_pairs": "ARRAY(SELECT DISTINCT pp.problem_type || ':' || pp.priority"
+        " FROM problems pp WHERE pp.osm_key = s.key)",
+        "operators": "array_remove(ARRAY[s.operator::text], NULL) || ARRAY(SELECT a.operator_abbr::text"
+        " FROM matches mf JOIN atlas_stops a ON a.sloid = mf.sloid"
+        " WHERE mf.osm_key = s.key AND a.operator_abbr IS NOT NULL)",
+        "transports": f"coalesce(s.transports, '{{}}') || ARRAY(SELECT t FROM matches mf"
+        f" JOIN atlas_stops a ON a.sloid = mf.sloid, unnest({ATLAS_TRANSPORTS_SQL}) t"
+        f" WHERE mf.osm_key = s.key)",
+    },
+}
+
+
+def map_features_insert_sql() -> list[str]:
+    """Statements that fill map_features from the current snapshot tables (the importer's swap).
+
+    Built from the same SQL as the live map query (`atlas_sql`/`osm_sql` and `FEATURE_JSON_SQL`), so
+    the stored features are byte for byte what the live path returns.
+    """
+    statements = []
+    for kind, build in (("atlas", atlas_sql), ("osm", osm_sql)):
+        sql, _ = build(StopFilters(), None)
+        extra = _MAP_FEATURE_EXTRA_SQL[kind]
+        statements.append(
+            "INSERT INTO map_features (kind, key, geom, priority, matched, methods, problem_types,"
+            " problem_pairs, operators, transports, feature)"
+            f" SELECT '{kind}', s.key, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), s.priority,"
+            " s.partner_keys IS NOT NULL, coalesce(s.methods, '{}'), coalesce(s.problem_types, '{}'),"
+            f" {extra['problem_pairs']}, {extra['operators']}, {extra['transports']},"
+            f" {FEATURE_JSON_SQL.format(kind=kind)} FROM ({sql}) s"
+        )
+    return statements
+
+
+def _map_features_where(filters: StopFilters, params: dict[str, Any]) -> list[str]:
+    where = _bbox_condition("f", filters.bbox, params)
+    if filters.sides:
+        params["sides"] = list(filters.sides)
+        where.append("f.kind = ANY(:sides)")
+    statuses = set(filters.statuses)
+    if statuses == {"matched"}:
+        where.append("f.matched")
+    elif statuses == {"unmatched"}:
+        where.append("NOT f.matched")
+    if filters.methods:
+        params["methods"] = list(filters.methods)
+        where.append("f.methods && CAST(:methods AS text[])")
+    if filters.problem_types or filters.priorities:
+        parts = ["true"]
+        if filters.problem_types:
+            params["problem_types"] = list(filters.problem_types)
+            parts.append("split_part(pp, ':', 1) = ANY(:problem_types)")
+        if filters.priorities:
+            params["priorities"] = list(filters.priorities)
+            parts.append("split_part(pp, ':', 2)::int = ANY(:priorities)")
+        where.append(f"EXISTS (SELECT 1 FROM unnest(f.problem_pairs) pp WHERE {' AND '.join(parts)})")
+    if filters.operators:
+        params["operators"] = list(filters.operators)
+        where.append("f.operators && CAST(:operators AS text[])")
+    if filters.transports:
+        params["transports"] = list(filters.transports)
+        where.append("f.transports && CAST(:transports AS text[])")
+    return where
+
+
+def feature_collection_json(filters: StopFilters, limit: int) -> str:
+    """Stops in view as GeoJSON text, at most `limit`; problem stops (by priority) first when cut.
+
+    One GiST index scan over map_features; PostgreSQL concatenates the stored feature texts, so the
+    web process neither parses nor writes JSON. Uncut, registry stops come first, each side by
+    priority then key; cut, the most urgent stops of both sides (priority, then "kind:key").
+    """
+    params: dict[str, Any] = {"limit": limit, "limit_plus_one": limit + 1}
+    where = _map_features_where(filters, params)
+    rank = "coalesce(f.priority, 99), (f.kind || ':' || f.key) COLLATE \"C\""
+    sql = f"""
+        WITH hit AS (
+            SELECT f.kind, f.key, f.priority, f.feature, row_number() OVER (ORDER BY {rank}) AS rn
+            FROM map_features f
+            {"WHERE " + " AND ".join(where) if where else ""}
+            ORDER BY {rank}
+            LIMIT :limit_plus_one
+        )
+        SELECT count(*) AS n,
+               CASE WHEN count(*) > :limit
+                    THEN string_agg(feature, ',' ORDER BY rn) FILTER (WHERE rn <= :limit)
+                    ELSE string_agg(feature, ',' ORDER BY kind, priority NULLS LAST, key) END AS features
+        FROM hit
+    """
+    row = db.session.execute(_bind(sql, params), params).one()
+    if row.n == 0 and db.session.scalar(text("SELECT NOT EXISTS (SELECT 1 FROM map_features)")):
+        # No import has filled the table yet (fresh upgrade, or stops written by other means).
+        return _live_feature_collection_json(filters, limit)
+    truncated = row.n > limit
+    return (
+        f'{{"type":"FeatureCollection","features":[{row.features or ""}],'
+        f'"count":{min(row.n, limit)},"truncated":{"true" if truncated else "false"}}}'
     )
 
 
