@@ -150,20 +150,6 @@ Index(
     postgresql_using="gin",
     postgresql_ops={"name_fold": "gin_trgm_ops"},
 )
-# GiST trigram indexes return fuzzy name matches nearest first (`<<->` KNN), so a typo search reads
-# its 20 nearest names instead of scoring every candidate that shares a common word ("bahnhof").
-Index(
-    "ix_atlas_stops_name_fold_gist",
-    func.stopsync_fold(AtlasStop.designation_official).label("name_fold"),
-    postgresql_using="gist",
-    postgresql_ops={"name_fold": "gist_trgm_ops"},
-)
-Index(
-    "ix_osm_stops_name_fold_gist",
-    func.stopsync_fold(OsmStop.name).label("name_fold"),
-    postgresql_using="gist",
-    postgresql_ops={"name_fold": "gist_trgm_ops"},
-)
 Index("ix_atlas_stops_sloid_pattern", AtlasStop.sloid, postgresql_ops={"sloid": "varchar_pattern_ops"})
 Index(
     "ix_atlas_stops_name_fold_prefix",

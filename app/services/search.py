@@ -6,7 +6,7 @@ What a query looks like decides where we look:
 - `8509000` (7 digits)      → registry UIC number and OSM `uic_ref`; also OSM ids
 - `node/123`, `n123`, `123` → OSM objects by id (a bare number tries node, way and relation)
 - anything else             → names: prefix on the folded name (btree index, score boost); when
-                              that finds too few, trigram word similarity (`<%`, nearest first, GiST).
+                              that finds too few, trigram word similarity (`<%`, GIN index).
 
 Scores: exact identifier 3, name prefix 2 + similarity, fuzzy name = word similarity (0..1).
 """
@@ -141,10 +141,9 @@ def name_queries(kind: str) -> tuple[str, str]:
     - prefix: folded names starting with q, in name order, from the btree (text_pattern_ops) index.
       A byte-wise range with the pattern operators: only that btree answers it, in index order, so
       the planner never sorts thousands of "ba..." names.
-    - fuzzy: trigram word similarity `q <% fold(name)`, nearest first (`<<->`) straight from the GiST
-      trigram index (a KNN scan reads only the `limit` nearest names; GIN would hand over every name
-      sharing a common word such as "bahnhof" to be folded, scored and sorted). Run only when the
-      prefixes do not fill the list (typos, words inside names).
+    - fuzzy: trigram word similarity `q <% fold(name)` from the GIN index, nearest first (`<<->`).
+      Run only when the prefixes do not fill the list (typos, words inside names), where the
+      candidates are few.
     Scores are computed for the returned rows only.
     """
     select, column = (ATLAS_SELECT, "a.designation_official") if kind == "atlas" else (OSM_SELECT, "o.name")
