@@ -150,25 +150,25 @@ def check_paths(server: Server, sets: dict[str, list[str]], sample: int = 20) ->
     return broken
 
 
+def loadgen_command(
+    server: Server, paths_file: Path, rate: float, duration_s: float, *extra: str
+) -> list[str]:
+    """The `bench.loadgen` command line against `server`: `rate` requests/s for `duration_s` seconds."""
+    return [
+        PYTHON, "-m", "bench.loadgen",
+        "--port", str(server.port),
+        "--paths", str(paths_file),
+        "--rate", str(rate),
+        "--duration", str(duration_s),
+        *extra,
+    ]  # fmt: skip
+
+
 def fixed_rate(
     server: Server, paths_file: Path, rate: float, duration_s: float, connections: int = 32
 ) -> dict[str, Any]:
     """Run `bench.loadgen` as its own process at `rate` requests/s; its JSON result."""
-    argv = [
-        PYTHON,
-        "-m",
-        "bench.loadgen",
-        "--port",
-        str(server.port),
-        "--paths",
-        str(paths_file),
-        "--rate",
-        str(rate),
-        "--duration",
-        str(duration_s),
-        "--connections",
-        str(connections),
-    ]
+    argv = loadgen_command(server, paths_file, rate, duration_s, "--connections", str(connections))
     return run_json(argv, env=_plain_env(), timeout_s=duration_s + 120)
 
 
@@ -347,24 +347,9 @@ def import_under_load(
     import time
 
     duration_s = 900.0  # an upper bound; the load stops when the import is done
-    argv = [
-        PYTHON,
-        "-m",
-        "bench.loadgen",
-        "--port",
-        str(server.port),
-        "--paths",
-        str(paths_file),
-        "--rate",
-        str(rate),
-        "--duration",
-        str(duration_s),
-        "--warmup",
-        "0",
-        "--connections",
-        "16",
-        "--check-features",
-    ]
+    argv = loadgen_command(
+        server, paths_file, rate, duration_s, "--warmup", "0", "--connections", "16", "--check-features"
+    )
     settle(server.base_url)
     load = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     time.sleep(2)  # readers first, so the import starts under load
