@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from database import db
@@ -86,7 +87,7 @@ def test_map_filters_reload_the_viewport_with_the_chosen_status(demo, page):
     everything = int(page.get_attribute("#map", "data-loaded"))
     with page.expect_response(re.compile(r"/api/v1/stops\?.*status=unmatched")):
         page.uncheck("input[name=status][value=matched]")
-    page.wait_for_function(f"document.querySelector('#map').dataset.loaded !== '{everything}'")
+    expect(page.locator("#map")).not_to_have_attribute("data-loaded", str(everything))
     unmatched = int(page.get_attribute("#map", "data-loaded"))
     assert 0 < unmatched < everything
     assert "status=unmatched" in page.url  # the view can be shared
@@ -107,7 +108,7 @@ def test_editor_decides_a_problem_with_one_key_and_it_survives_a_reimport(demo, 
     page.keyboard.press("3")  # not a problem
     page.wait_for_selector("#toast:not(.hidden)")
     assert "Saved" in page.inner_text("#toast")
-    page.wait_for_function(f"document.querySelector('#review').dataset.current !== {first!r}")
+    expect(page.locator("#review")).not_to_have_attribute("data-current", first)
     assert page.locator(f'.queue-item.decided[data-identity="{first}"]').count() == 1
 
     db.session.expire_all()
@@ -141,7 +142,7 @@ def test_anonymous_visitor_can_browse_the_queue_and_its_help_but_not_decide(demo
     page.wait_for_selector("#toast:not(.hidden)")
     assert "Log in" in page.inner_text("#toast")
     page.keyboard.press("n")
-    page.wait_for_function(f"document.querySelector('#review').dataset.current !== {current!r}")
+    expect(page.locator("#review")).not_to_have_attribute("data-current", current)
     page.keyboard.press("?")
     assert page.locator("#help-dialog[open]").is_visible()
     page.keyboard.press("Escape")
