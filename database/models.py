@@ -19,6 +19,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -59,6 +60,10 @@ class AtlasStop(db.Model):
     uic_number: Mapped[int | None] = mapped_column(Integer, index=True)
     designation: Mapped[str | None] = mapped_column(String(100))
     designation_official: Mapped[str | None] = mapped_column(String(200))
+    # Lower case, accents removed: what search compares, computed by PostgreSQL when the row is written.
+    name_fold: Mapped[str | None] = mapped_column(
+        Text, Computed("stopsync_fold(designation_official)", persisted=True)
+    )
     operator_abbr: Mapped[str | None] = mapped_column(String(60), index=True)
     operator_name: Mapped[str | None] = mapped_column(String(200))
     means_of_transport: Mapped[str | None] = mapped_column(String(200))
@@ -83,6 +88,7 @@ class OsmStop(db.Model):
     osm_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     version: Mapped[int | None] = mapped_column(Integer)
     name: Mapped[str | None] = mapped_column(String(200))
+    name_fold: Mapped[str | None] = mapped_column(Text, Computed("stopsync_fold(name)", persisted=True))
     uic_ref: Mapped[str | None] = mapped_column(String(40), index=True)
     uic_name: Mapped[str | None] = mapped_column(String(200))
     ifopt: Mapped[str | None] = mapped_column(String(100), index=True)
@@ -135,32 +141,22 @@ class Problem(db.Model):
     geom: Mapped[Any] = mapped_column(_point(), nullable=False)
 
 
-# Search (app/services/search.py): over names folded by `stopsync_fold` (lower + unaccent, declared
-# IMMUTABLE by the migration so it can be indexed) a GIN trigram index (fuzzy) and a btree prefix
-# index (prefix, in name order); a prefix index on sloids; and the problem queue's keyset order.
-Index(
-    "ix_atlas_stops_name_fold_trgm",
-    func.stopsync_fold(AtlasStop.designation_official).label("name_fold"),
-    postgresql_using="gin",
-    postgresql_ops={"name_fold": "gin_trgm_ops"},
-)
-Index(
-    "ix_osm_stops_name_fold_trgm",
-    func.stopsync_fold(OsmStop.name).label("name_fold"),
-    postgresql_using="gin",
-    postgresql_ops={"name_fold": "gin_trgm_ops"},
-)
+# Search (app/services/search.py): over the stored folded names (`stopsync_fold`: lower + unaccent,
+# declared IMMUTABLE by a migration so a generated column can use it) a GIN trigram index (fuzzy) and
+# a btree prefix index (prefix, in name order); a prefix index on sloids; the problem queue's order.
+for _table in (AtlasStop.__table__, OsmStop.__table__):
+    Index(
+        f"ix_{_table.name}_name_fold_trgm",
+        _table.c.name_fold,
+        postgresql_using="gin",
+        postgresql_ops={"name_fold": "gin_trgm_ops"},
+    )
+    Index(
+        f"ix_{_table.name}_name_fold_prefix",
+        _table.c.name_fold,
+        postgresql_ops={"name_fold": "text_pattern_ops"},
+    )
 Index("ix_atlas_stops_sloid_pattern", AtlasStop.sloid, postgresql_ops={"sloid": "varchar_pattern_ops"})
-Index(
-    "ix_atlas_stops_name_fold_prefix",
-    func.stopsync_fold(AtlasStop.designation_official).label("name_fold"),
-    postgresql_ops={"name_fold": "text_pattern_ops"},
-)
-Index(
-    "ix_osm_stops_name_fold_prefix",
-    func.stopsync_fold(OsmStop.name).label("name_fold"),
-    postgresql_ops={"name_fold": "text_pattern_ops"},
-)
 Index("ix_problems_priority_id", Problem.priority, Problem.id)
 
 

@@ -199,8 +199,11 @@ def import_snapshot(
             for table in SNAPSHOT_TABLES:
                 cur.execute(f"DELETE FROM {table}")
             mark("swap:deleted")
-            cur.execute("INSERT INTO atlas_stops SELECT * FROM stage_atlas_stops")
-            cur.execute("INSERT INTO osm_stops SELECT * FROM stage_osm_stops")
+            # Columns named, not `*`: the live tables' generated columns (name_fold) compute themselves.
+            cols = ", ".join((*ATLAS_COLUMNS, "geom"))
+            cur.execute(f"INSERT INTO atlas_stops ({cols}) SELECT {cols} FROM stage_atlas_stops")
+            cols = ", ".join((*OSM_COLUMNS, "geom"))
+            cur.execute(f"INSERT INTO osm_stops ({cols}) SELECT {cols} FROM stage_osm_stops")
             cols = ", ".join(MATCH_COLUMNS)
             cur.execute(f"INSERT INTO matches ({cols}) SELECT {cols} FROM stage_matches")
             cols = ", ".join((*PROBLEM_COLUMNS, "geom"))

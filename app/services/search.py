@@ -6,7 +6,8 @@ What a query looks like decides where we look:
 - `8509000` (7 digits)      → registry UIC number and OSM `uic_ref`; also OSM ids
 - `node/123`, `n123`, `123` → OSM objects by id (a bare number tries node, way and relation)
 - anything else             → names: prefix on the folded name (btree index, score boost); when
-                              that finds too few, trigram word similarity (`<%`, GIN index).
+                              that finds too few, trigram word similarity (`<%`, GIN index), and
+                              a looser similarity only when nothing at all was found.
 
 Scores: exact identifier 3, name prefix 2 + similarity, fuzzy name = word similarity (0..1).
 """
@@ -24,8 +25,11 @@ from database import db
 _OSM_ID_RE = re.compile(r"^(?:(node|way|relation)\s*/\s*|([nwr]))?\s*([1-9][0-9]{0,17})$", re.IGNORECASE)
 _SLOID_RE = re.compile(r"^[a-z]{2}:\d+:sloid:", re.IGNORECASE)
 _OSM_LETTER = {"n": "node", "w": "way", "r": "relation"}
-# Below this, trigram word similarity returns noise for short names.
-WORD_SIMILARITY_THRESHOLD = 0.45
+# Fuzzy name matching (trigram word similarity, 0..1) runs in two passes. A typo or two in a longer
+# name keeps it at 0.6 or more; the looser pass reaches short or badly misspelled names, and runs only
+# when nothing at all was found: sharing one common word ("bahnhof", "dorf") already gives 0.5-0.57,
+# so at 0.45 a query like "Asperg, Bahnhof" scores some 3,000 names per side. Below 0.45: noise.
+WORD_SIMILARITY_THRESHOLDS = (0.6, 0.45)
 
 
 def _osm_keys(query: str) -> list[str]:
@@ -138,19 +142,20 @@ FUZZY_MIN_LENGTH = 3
 def name_queries(kind: str) -> tuple[str, str]:
     """(prefix SQL, fuzzy SQL) of one side; parameters :q (folded query), :upper, :limit.
 
+    Both read the stored `name_fold` column, so no row is folded again at query time.
     - prefix: folded names starting with q, in name order, from the btree (text_pattern_ops) index.
       A byte-wise range with the pattern operators: only that btree answers it, in index order, so
       the planner never sorts thousands of "ba..." names.
-    - fuzzy: trigram word similarity `q <% fold(name)` from the GIN index, nearest first (`<<->`).
-      Run only when the prefixes do not fill the list (typos, words inside names), where the
-      candidates are few.
+    - fuzzy: trigram word similarity `q <% name_fold` from the GIN index, nearest first (`<<->`),
+      above the transaction's threshold (WORD_SIMILARITY_THRESHOLDS). Run only when the prefixes do
+      not fill the list (typos, words inside names).
     Scores are computed for the returned rows only.
     """
-    select, column = (ATLAS_SELECT, "a.designation_official") if kind == "atlas" else (OSM_SELECT, "o.name")
-    folded = f"stopsync_fold({column})"
+    select, folded = (ATLAS_SELECT, "a.name_fold") if kind == "atlas" else (OSM_SELECT, "o.name_fold")
     columns, _, table = select.partition(" FROM ")
+    columns = f"{columns}, {folded} AS name_fold"
     prefix_sql = (
-        f"SELECT found.*, 2 + similarity(:q, stopsync_fold(found.name)) AS score FROM ("
+        f"SELECT found.*, 2 + similarity(:q, found.name_fold) AS score FROM ("
         f"{columns} FROM {table} WHERE {folded} ~>=~ :q AND {folded} ~<~ :upper"
         f" ORDER BY {folded} USING ~<~ LIMIT :limit) found"
     )
@@ -161,17 +166,21 @@ def name_queries(kind: str) -> tuple[str, str]:
     return prefix_sql, fuzzy_sql
 
 
+def _set_fuzzy_threshold(threshold: float) -> str:
+    """SQL fragment for the `<%` operator's threshold, local to this transaction (other queries keep
+    pg_trgm's default); used as a FROM item, so it is set before the rest of the statement runs."""
+    return f"set_config('pg_trgm.word_similarity_threshold', '{threshold}', true)"
+
+
 def _search_names(query: str, limit: int, add: Any) -> None:
     session = db.session
-    # Fold once with the database's own unaccent, then compare against the indexed expression.
-    folded_query = session.scalar(text("SELECT stopsync_fold(:q)"), {"q": query}) or ""
+    strict, loose = WORD_SIMILARITY_THRESHOLDS
+    # Fold the query with the same database function that filled name_fold.
+    folded_query = session.scalar(
+        text(f"SELECT stopsync_fold(:q) FROM {_set_fuzzy_threshold(strict)}"), {"q": query}
+    )
     if not folded_query:
         return
-    # The threshold is per transaction (is_local), so other queries keep pg_trgm's default.
-    session.execute(
-        text("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"),
-        {"t": str(WORD_SIMILARITY_THRESHOLD)},
-    )
     params = {"q": folded_query, "upper": folded_query + PREFIX_UPPER_BOUND, "limit": limit}
     queries = {kind: name_queries(kind) for kind in ("atlas", "osm")}
     found = 0
@@ -179,7 +188,12 @@ def _search_names(query: str, limit: int, add: Any) -> None:
         found += add(kind, session.execute(text(prefix_sql), params))
     # Names that start with the query are what people type towards; look further (typos, words
     # inside names) only when they do not fill the list.
-    if found < limit and len(folded_query) >= FUZZY_MIN_LENGTH:
+    if found >= limit or len(folded_query) < FUZZY_MIN_LENGTH:
+        return
+    for kind, (_, fuzzy_sql) in queries.items():
+        found += add(kind, session.execute(text(fuzzy_sql), params))
+    if found == 0:
+        session.execute(text(f"SELECT 1 FROM {_set_fuzzy_threshold(loose)}"))
         for kind, (_, fuzzy_sql) in queries.items():
             add(kind, session.execute(text(fuzzy_sql), params))
 

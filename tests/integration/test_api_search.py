@@ -116,3 +116,19 @@ def test_name_queries_use_their_indexes(client, stops, kind):
 def test_fuzzy_lookup_fills_the_list_when_prefixes_find_too_few(client, stops):
     # "hauptbahnhof" starts no name, but is a word inside "Zürich Hauptbahnhof".
     assert "node/123456" in found_keys(search(client, "hauptbahnhof"))
+
+
+def test_badly_misspelled_short_name_is_found_by_the_looser_pass(client, stops):
+    f.atlas_stop("ch:1:sloid:2001", designation_official="Zug, Gutsch")
+    # Word similarity 0.47: below the first fuzzy pass, found because nothing closer exists.
+    assert found_keys(search(client, "Zug, Gtusch")) == ["ch:1:sloid:2001"]
+
+
+def test_sharing_one_common_word_is_not_a_match_when_closer_names_exist(client, stops):
+    f.atlas_stop("ch:1:sloid:2002", designation_official="Asperg, Bahnhof")
+    f.atlas_stop("ch:1:sloid:2003", designation_official="Bietigheim, Bahnhof")
+    f.osm_stop("node/2004", name="Asperg, Banhof")
+    results = found_keys(search(client, "Asperg, Bahnhof"))
+    assert results[0] == "ch:1:sloid:2002"
+    assert "node/2004" in results  # a typo of the same name (similarity 0.71)
+    assert "ch:1:sloid:2003" not in results  # only "bahnhof" in common (similarity 0.53)

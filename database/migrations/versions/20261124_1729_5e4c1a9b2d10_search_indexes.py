@@ -2,7 +2,7 @@
 
 Revision ID: 5e4c1a9b2d10
 Revises: 248a945a5693
-Create Date: 2026-11-25 06:00:00
+Create Date: 2026-11-24 17:29:00
 
 Expand only: a function and indexes; the previous app version ignores them.
 `stopsync_fold(text)` is lower(unaccent(text)) with the dictionary named explicitly, which makes it

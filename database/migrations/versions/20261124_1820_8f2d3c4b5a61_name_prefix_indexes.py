@@ -2,7 +2,7 @@
 
 Revision ID: 8f2d3c4b5a61
 Revises: 5e4c1a9b2d10
-Create Date: 2026-11-25 07:00:00
+Create Date: 2026-11-24 18:20:00
 
 The GIN trigram indexes of 5e4c1a9b2d10 filter well but cannot return rows in order: a search for
 "ba" read and sorted thousands of names. A btree (text_pattern_ops) on the folded name answers

@@ -2,7 +2,7 @@
 
 Revision ID: c3e7a1f90b42
 Revises: 8f2d3c4b5a61
-Create Date: 2026-11-25 08:00:00
+Create Date: 2026-11-24 19:15:00
 
 /api/v1/stops joined every stop in view to its matches and problems and built its JSON per request
 (~300 stops, 6 ms of Python and 5.5-8.5 ms of PostgreSQL each). The importer now writes the finished
