@@ -65,7 +65,9 @@ def test_map_popup_links_to_the_stop_page_osm_and_josm(demo, page):
     node = db.session.get(OsmStop, osm_key)
     page.goto(f"/#map=18/{node.lat}/{node.lon}")
     page.wait_for_selector("#map[data-loaded]")
-    marker = page.locator('.leaflet-marker-icon[title$="(OSM)"].method-exact_uic').first
+    # The node's own marker, in the middle of the view: the first marker in the document may lie in
+    # the padding loaded beyond the visible edges, or so close to one that its popup pans the map.
+    marker = page.locator(f'.leaflet-marker-icon.method-exact_uic[title="{node.name} (OSM)"]').first
     marker.click()
     popup = page.locator(".leaflet-popup-content")
     popup.wait_for()
@@ -78,6 +80,41 @@ def test_map_popup_links_to_the_stop_page_osm_and_josm(demo, page):
     assert "load_object?objects=n" in popup.locator("a", has_text="JOSM").get_attribute("href")
     # At street zoom every match is drawn as a line from the registry stop to its OSM object.
     assert page.locator("path.match-line").count() >= 1
+    page.problems.assert_none()
+
+
+def test_an_open_popup_stays_open_when_a_filter_change_reloads_the_view(demo, page):
+    osm_key = db.session.scalar(
+        select(Match.osm_key).where(Match.method == "exact_uic").order_by(Match.osm_key).limit(1)
+    )
+    node = db.session.get(OsmStop, osm_key)
+    page.goto(f"/#map=18/{node.lat}/{node.lon}")
+    page.wait_for_selector("#map[data-loaded]")
+    page.locator(f'.leaflet-marker-icon[title="{node.name} (OSM)"]').first.click()
+    popup = page.locator(".leaflet-popup-content")
+    expect(popup).to_contain_text(node.name)
+    # A matched stop is still drawn without the unmatched ones: its popup survives the redraw.
+    with page.expect_response(re.compile(r"/api/v1/stops\?.*status=matched")):
+        page.uncheck("input[name=status][value=unmatched]")
+    expect(page.locator("#map")).not_to_have_class(re.compile(r"is-loading"))
+    expect(popup).to_contain_text(node.name)
+    page.problems.assert_none()
+
+
+def test_a_small_move_inside_the_loaded_area_asks_the_server_nothing(demo, page):
+    page.goto("/#map=16/47.166/9.51")
+    page.wait_for_selector("#map[data-loaded]")
+    expect(page.locator("#map")).not_to_have_class(re.compile(r"is-loading"))
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if "/api/v1/stops" in request.url else None)
+    box = page.locator("#map").bounding_box()
+    assert box["width"] * 0.1 > 80
+    before = page.url
+    page.focus("#map")
+    page.keyboard.press("ArrowRight")  # Leaflet pans 80 px: inside the 10 % loaded beyond each edge
+    expect(page).not_to_have_url(before)  # the view moved (the URL follows it)...
+    page.wait_for_timeout(600)  # ...and the map's 200 ms debounce is long past
+    assert asked == []
     page.problems.assert_none()
 
 

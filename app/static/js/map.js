@@ -50,6 +50,7 @@
   var markersById = {};
   var shown = null; // the collection being drawn
   var pendingPopup = null; // feature id to open once it is loaded (after a search jump)
+  var loaded = null; // what the markers on the map answer: { bounds, query, truncated }
   var inflight = null;
   var debounceTimer = null;
 
@@ -305,8 +306,7 @@
 
   // ---- loading -----------------------------------------------------------------------------
 
-  function bboxParam() {
-    var b = map.getBounds().pad(0.1);
+  function bboxParam(b) {
     var clamp = function (v, lo, hi) {
       return Math.min(hi, Math.max(lo, v));
     };
@@ -318,16 +318,31 @@
     ].join(",");
   }
 
+  // The map asks for 10 % more than it shows on every side: a move that stays inside what was
+  // loaded (a popup's auto-pan, a small drag, zooming in) needs no request when nothing was cut.
+  function alreadyLoaded(query) {
+    return (
+      loaded !== null &&
+      !loaded.truncated &&
+      loaded.query === query &&
+      loaded.bounds.contains(map.getBounds())
+    );
+  }
+
   function load() {
-    if (inflight) inflight.abort();
     var filters = filterParams();
     writeUrl();
+    var query = S.query(filters.params);
+    if (!inflight && alreadyLoaded(query)) return;
+    if (inflight) inflight.abort();
     if (filters.empty) {
+      loaded = null;
       render({ features: [], truncated: false });
       setStatus("Tick at least one side and one status to see stops.", "warning");
       return;
     }
-    var params = Object.assign({ bbox: bboxParam(), limit: limit }, filters.params);
+    var bounds = map.getBounds().pad(0.1);
+    var params = Object.assign({ bbox: bboxParam(bounds), limit: limit }, filters.params);
     var controller = new AbortController();
     inflight = controller;
     mapEl.classList.add("is-loading");
@@ -335,6 +350,7 @@
     S.api(stopsUrl + S.query(params), { signal: controller.signal })
       .then(function (collection) {
         if (inflight !== controller) return;
+        loaded = { bounds: bounds, query: query, truncated: Boolean(collection.truncated) };
         render(collection);
       })
       .catch(function (error) {
