@@ -8,7 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Settings, load_settings
-from app.errors import register_error_handlers
+from app.errors import keep_retry_after_hints, register_error_handlers
 from app.extensions import db, limiter, migrate, redis_client, talisman
 from app.logging_setup import configure_logging
 from database.session import engine_options
@@ -35,6 +35,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app = Flask(__name__, template_folder="pages/templates", static_folder=None)
     _configure(app, settings)
+    keep_retry_after_hints(app)  # before the limiter binds: its hook must run first (see the function)
     _bind_extensions(app, settings)
     _register_blueprints(app)
     register_error_handlers(app)

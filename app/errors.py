@@ -7,7 +7,7 @@ import logging
 import uuid
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -28,6 +28,27 @@ class ApiError(Exception):
 
 def error_body(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> dict:
     return {"error": {"status": status, "code": code, "message": message, "details": details or {}}}
+
+
+# Seconds a client should wait before retrying while the database is unreachable.
+DATABASE_RETRY_AFTER_S = 5
+
+
+def keep_retry_after_hints(app: Flask) -> None:
+    """Let an error handler's Retry-After (`g.retry_after_s`) be the one the client gets.
+
+    Flask-Limiter's header hook overwrites Retry-After on every response with the later of the
+    existing value and its own window reset (up to a minute), which would tell clients to wait that
+    long for a database that is back in seconds. Flask runs after_request hooks last-registered
+    first, so this one must be registered before `limiter.init_app` to run after the limiter's.
+    """
+
+    @app.after_request
+    def restore_retry_after(response: Response) -> Response:
+        seconds = g.pop("retry_after_s", None)
+        if seconds is not None:
+            response.headers["Retry-After"] = str(seconds)
+        return response
 
 
 def json_error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
@@ -93,7 +114,8 @@ def register_error_handlers(app: Flask) -> None:
                     503,
                 )
             )
-        response.headers["Retry-After"] = "5"
+        g.retry_after_s = DATABASE_RETRY_AFTER_S  # see keep_retry_after_hints
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
         return response
 
     @app.errorhandler(Exception)
