@@ -6,37 +6,16 @@ decided on the review page with the keyboard, and the decision is still there af
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from database import db
-from database.models import Decision, Match, OsmStop, Problem
-from pipeline.run import RunOptions, run_pipeline
+from database.models import Decision, Problem
 from tests import factories as f
-
-DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
-TODAY = dt.date(2025, 8, 2)  # the demo registry extract's date: every row is valid on it
-
-
-def load_demo_data() -> None:
-    """Run the real pipeline on the bundled demo data, as `flask pipeline run` would."""
-    summary = run_pipeline(RunOptions(trigger="cli", source_dir=DEMO, offline=True, today=TODAY))
-    assert summary.status == "succeeded", summary.error
-
-
-def sign_in(page: Any, username: str, next_path: str) -> None:
-    """Sign in through the login form, the way a person does."""
-    page.goto(f"/login?next={next_path}")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", f.DEFAULT_PASSWORD)
-    page.click("form.stacked-form button[type=submit]")
-    page.wait_for_url(re.compile(re.escape(next_path) + r"$"))
+from tests.e2e.helpers import click_a_matched_osm_node, load_demo_data, sign_in
 
 
 @pytest.fixture
@@ -59,16 +38,7 @@ def test_map_shows_clustered_markers_of_the_demo_data(demo, page):
 
 
 def test_map_popup_links_to_the_stop_page_osm_and_josm(demo, page):
-    osm_key = db.session.scalar(
-        select(Match.osm_key).where(Match.method == "exact_uic").order_by(Match.osm_key).limit(1)
-    )
-    node = db.session.get(OsmStop, osm_key)
-    page.goto(f"/#map=18/{node.lat}/{node.lon}")
-    page.wait_for_selector("#map[data-loaded]")
-    # The node's own marker, in the middle of the view: the first marker in the document may lie in
-    # the padding loaded beyond the visible edges, or so close to one that its popup pans the map.
-    marker = page.locator(f'.leaflet-marker-icon.method-exact_uic[title="{node.name} (OSM)"]').first
-    marker.click()
+    click_a_matched_osm_node(page)
     popup = page.locator(".leaflet-popup-content")
     popup.wait_for()
     assert popup.locator("a", has_text="Stop page").get_attribute("href").startswith("/stops/osm/")
@@ -84,13 +54,7 @@ def test_map_popup_links_to_the_stop_page_osm_and_josm(demo, page):
 
 
 def test_an_open_popup_stays_open_when_a_filter_change_reloads_the_view(demo, page):
-    osm_key = db.session.scalar(
-        select(Match.osm_key).where(Match.method == "exact_uic").order_by(Match.osm_key).limit(1)
-    )
-    node = db.session.get(OsmStop, osm_key)
-    page.goto(f"/#map=18/{node.lat}/{node.lon}")
-    page.wait_for_selector("#map[data-loaded]")
-    page.locator(f'.leaflet-marker-icon[title="{node.name} (OSM)"]').first.click()
+    node = click_a_matched_osm_node(page)
     popup = page.locator(".leaflet-popup-content")
     expect(popup).to_contain_text(node.name)
     # A matched stop is still drawn without the unmatched ones: its popup survives the redraw.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from playwright.sync_api import expect
@@ -10,14 +9,7 @@ from playwright.sync_api import expect
 from app.coordination import RunState
 from app.services.pipeline_jobs import run_guarded
 from tests import factories as f
-
-
-def _sign_in(page: Any, username: str, next_path: str) -> None:
-    page.goto(f"/login?next={next_path}")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", f.DEFAULT_PASSWORD)
-    page.click("form.stacked-form button[type=submit]")
-    page.wait_for_url(re.compile(re.escape(next_path) + r"$"))
+from tests.e2e.helpers import sign_in
 
 
 def _state_is(page: Any, state: str) -> None:
@@ -26,7 +18,7 @@ def _state_is(page: Any, state: str) -> None:
 
 def test_an_admin_requests_a_run_and_the_page_follows_it_live_without_reloading(app, page, live_server):
     admin = f.create_user("pipeline-admin", role="admin")
-    _sign_in(page, admin.username, "/pipeline")
+    sign_in(page, admin.username, "/pipeline")
     _state_is(page, "idle")
     expect(page.locator("#live-connection")).to_have_text("live")
     # A marker in the document: it survives only if the page never reloads.

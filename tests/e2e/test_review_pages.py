@@ -3,27 +3,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from database import db
 from database.models import Problem
-from pipeline.run import RunOptions, run_pipeline
+from tests.e2e.helpers import DEMO, load_demo_data, sign_in
 
-DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
-TODAY = dt.date(2025, 8, 2)
 REMOVED = "ch:1:sloid:10770"
 
 
 @pytest.fixture
 def two_runs(app, tmp_path):
     """The demo data, then the same data without one registry stop (its problems resolve)."""
-    first = run_pipeline(RunOptions(trigger="cli", source_dir=DEMO, offline=True, today=TODAY))
-    assert first.status == "succeeded", first.error
+    load_demo_data()
     changed = tmp_path / "demo"
     shutil.copytree(DEMO, changed)
     csv_path = changed / "atlas_service_points_li.csv"
@@ -31,8 +26,7 @@ def two_runs(app, tmp_path):
     sloid_at = lines[0].split(";").index("sloid")
     kept = [lines[0]] + [ln for ln in lines[1:] if ln.split(";")[sloid_at] != REMOVED]
     csv_path.write_text("\n".join(kept) + "\n", encoding="utf-8-sig")
-    second = run_pipeline(RunOptions(trigger="cli", source_dir=changed, offline=True, today=TODAY))
-    assert second.status == "succeeded", second.error
+    load_demo_data(changed)
     return app
 
 
@@ -79,10 +73,7 @@ def test_an_editor_links_a_candidate_from_the_stop_page(two_runs, page):
         .order_by(Problem.identity)
         .limit(1)
     )
-    page.goto(f"/login?next=/stops/atlas/{sloid}")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", f.DEFAULT_PASSWORD)
-    page.click("form.stacked-form button[type=submit]")
+    sign_in(page, user.username, f"/stops/atlas/{sloid}")
     page.wait_for_selector("#why-not-matched[data-loaded]")
     first = page.locator("#why-table tbody tr").first
     osm_key = first.get_attribute("data-key")
