@@ -1,0 +1,73 @@
+"""The tag table for registry stops missing in OSM (app/services/new_stop_tags.py). Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.services.new_stop_tags import new_stop_kind, tags_for_new_stop, why_no_tags
+
+
+@dataclass(frozen=True)
+class Stop:
+    sloid: str = "ch:1:sloid:10305"
+    source: str = "atlas:service_point"
+    uic_number: int | None = 8510305
+    designation: str | None = None
+    designation_official: str | None = "Balzers, Ramschwagweg"
+    operator_abbr: str | None = "VLM"
+    operator_name: str | None = "Verkehrsbetrieb LIECHTENSTEINmobil"
+    means_of_transport: str | None = "BUS"
+
+
+def test_a_bus_stop_is_a_platform_node_with_highway_bus_stop_and_its_identity():
+    assert tags_for_new_stop(Stop()) == {
+        "bus": "yes",
+        "highway": "bus_stop",
+        "name": "Balzers, Ramschwagweg",
+        "operator": "Verkehrsbetrieb LIECHTENSTEINmobil",
+        "public_transport": "platform",
+        "ref:IFOPT": "ch:1:sloid:10305",
+        "uic_name": "Balzers, Ramschwagweg",
+        "uic_ref": "8510305",
+    }
+
+
+def test_a_train_service_point_is_a_station_and_a_train_traffic_point_a_platform_with_local_ref():
+    station = tags_for_new_stop(Stop(means_of_transport="TRAIN"))
+    assert station["public_transport"] == "station"
+    assert station["railway"] == "station"
+    assert station["train"] == "yes"
+    assert "local_ref" not in station
+    platform = tags_for_new_stop(
+        Stop(source="atlas:traffic_point", designation="2", means_of_transport=None), modes=["TRAIN"]
+    )
+    assert platform["public_transport"] == "platform"
+    assert platform["railway"] == "platform"
+    assert platform["local_ref"] == "2"
+
+
+def test_a_chairlift_is_an_aerialway_station():
+    tags = tags_for_new_stop(Stop(means_of_transport="CHAIRLIFT"))
+    assert (tags["public_transport"], tags["aerialway"]) == ("station", "station")
+
+
+def test_a_shared_bus_and_tram_stop_is_one_bus_stop_with_tram_yes():
+    tags = tags_for_new_stop(Stop(means_of_transport="TRAM|BUS"))
+    assert tags["highway"] == "bus_stop"
+    assert (tags["bus"], tags["tram"]) == ("yes", "yes")
+    assert "railway" not in tags
+    assert new_stop_kind(Stop(means_of_transport="TRAM|BUS")) == "platform"
+
+
+def test_unknown_or_untaggable_means_propose_nothing_and_say_why():
+    for means in ("", None, "ELEVATOR", "UNKNOWN"):
+        stop = Stop(means_of_transport=means)
+        assert tags_for_new_stop(stop) == {}
+        assert why_no_tags(stop)
+    assert why_no_tags(Stop()) is None
+
+
+def test_values_over_the_osm_limit_and_empty_values_are_left_out():
+    tags = tags_for_new_stop(Stop(operator_name="x" * 300, operator_abbr=None, uic_number=None))
+    assert "operator" not in tags
+    assert "uic_ref" not in tags
