@@ -18,12 +18,10 @@ from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
 
 from app.services import problems as problem_service
 from app.services import stops as stop_service
+from app.services.csv_safety import safe_cell
 from database import db
 
 ROWS_PER_CHUNK = 500
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection); OSM names are
-# written by anyone, so such text cells get a leading apostrophe.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 STOP_COLUMNS = (
     "kind",
@@ -78,15 +76,16 @@ PROBLEM_COLUMNS = (
 def _cell(value: Any) -> Any:
     if isinstance(value, list | tuple):
         value = ";".join(str(item) for item in value)
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    # OSM names, operators and notes are written by anyone: no cell may run as a formula.
+    return safe_cell(value)
 
 
 def csv_stream(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> Iterator[str]:
     """CSV text in chunks: a header, then one line per row (lists joined by `;`)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # RFC 4180's CRLF: with "\n" alone the writer leaves a cell's lone CR unquoted, and a spreadsheet
+    # breaks the row there (a CR in an OSM name would start a new, attacker-shaped row).
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
     for count, row in enumerate(rows, start=1):
         writer.writerow([_cell(row.get(column)) for column in columns])

@@ -37,6 +37,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.services.csv_safety import safe_dict_row
 from database import db
 from database.models import AtlasStop, OsmStop
 
@@ -381,7 +382,8 @@ def report_csv(rows: Iterable[Mapping[str, Any]]) -> Iterator[str]:
         buffer.truncate()
         flat = dict(row)
         flat["evidence"] = json.dumps(row.get("evidence") or {}, ensure_ascii=False, sort_keys=True)
-        writer.writerow(flat)
+        # Notes, names and registry fields are free text: the shared CSV-injection guard.
+        writer.writerow(safe_dict_row(flat))
         yield buffer.getvalue()
 
 

@@ -1,0 +1,83 @@
+"""The shared CSV-injection guard: what it neutralises and what it leaves alone."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from app.services import exports, fix_exports
+from app.services.csv_safety import safe_cell, safe_dict_row, safe_row
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1+1", "'\t=1+1"),
+        ("\r=1+1", "'\r=1+1"),
+        ("  =1+1", "'  =1+1"),
+        ("-", "'-"),
+    ],
+)
+def test_a_cell_starting_with_a_formula_character_gets_a_quote(value, expected):
+    assert safe_cell(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Bern;=cmd", "Bern;'=cmd"),
+        ("Bern; @SUM(1)", "Bern;' @SUM(1)"),
+        ("Bern, +1+2", "Bern,' +1+2"),
+        ("a;b;\t-x", "a;b;'\t-x"),
+        ("=a;=b", "'=a;'=b"),
+    ],
+)
+def test_a_part_after_a_semicolon_or_comma_starting_a_formula_gets_a_quote(value, expected):
+    assert safe_cell(value) == expected
+
+
+@pytest.mark.parametrize("value", ["-3.5", "+1e3", "-0.1278", "47.1410", "1;-2;+3", "9.5, -7"])
+def test_numeric_strings_and_number_lists_stay_numbers(value):
+    assert safe_cell(value) == value
+
+
+@pytest.mark.parametrize("value", [-3.5, 0, 12, None, True, "", "Zürich-Ecke", "a@b.ch", "Bern, Zytglogge"])
+def test_non_strings_and_harmless_text_are_left_alone(value):
+    assert safe_cell(value) == value
+
+
+def test_rows_and_dict_rows_go_through_the_same_guard():
+    assert safe_row(["=x", -1.5, "ok"]) == ["'=x", -1.5, "ok"]
+    assert safe_dict_row({"note": "@x", "lon": -0.5}) == {"note": "'@x", "lon": -0.5}
+
+
+def test_the_export_writer_guards_lists_joined_by_semicolons_and_quotes_a_lone_cr():
+    body = "".join(exports.csv_stream(["name", "keys"], [{"name": "a\r=b", "keys": ["node/1", "=evil"]}]))
+    (row,) = list(csv.reader(io.StringIO(body)))[1:]
+    assert row == ["a\r=b", "node/1;'=evil"]
+
+
+def test_the_registry_report_writer_guards_every_text_field():
+    rows = [
+        {
+            "operator_abbr": "=op",
+            "designation_official": "+name",
+            "designation": "-x",
+            "decision_note": "fine; @then-not",
+            "evidence": {"message": "m"},
+            "registry_lat": 47.0,
+            "registry_lon": -0.5,
+        }
+    ]
+    (row,) = csv.DictReader(io.StringIO("".join(fix_exports.report_csv(rows))))
+    assert row["operator_abbr"] == "'=op"
+    assert row["designation_official"] == "'+name"
+    assert row["designation"] == "'-x"
+    assert row["decision_note"] == "fine;' @then-not"
+    assert row["registry_lon"] == "-0.5"
