@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class ConfigError(ValueError):
@@ -72,10 +73,16 @@ class Settings:
     PIPELINE_LOCK_TTL_S: int = 120
     PIPELINE_HEARTBEAT_S: int = 10
     PIPELINE_REQUEST_POLL_S: float = 2.0
-    # Live view (SSE): one connection holds a gunicorn thread, so it ends after this long and the
-    # browser reconnects (resuming after Last-Event-ID); a comment line keeps idle proxies open.
+    # Live view (SSE): a connection ends after this long and the browser reconnects (resuming after
+    # Last-Event-ID), so a stream never outlives a deploy or a changed setting for long; a comment
+    # line keeps idle proxies open and lets the server notice a client that went away.
     PIPELINE_STREAM_MAX_S: int = 45
     PIPELINE_STREAM_KEEPALIVE_S: int = 15
+    # Open live-view connections per client address (after TRUST_PROXY_HOPS) and in total, counted
+    # in Redis across every worker and replica; one more gets 429. Streams hold no request thread
+    # (gevent workers), but each holds a Redis connection and a file descriptor.
+    STREAM_MAX_PER_CLIENT: int = 4
+    STREAM_MAX_TOTAL: int = 100
     PIPELINE_SOURCE_DIR: str = "data/demo"
     PIPELINE_CACHE_DIR: str = "data/cache"
 
@@ -105,8 +112,10 @@ class Settings:
     WEBHOOK_URLS: str = ""
     WEBHOOK_SECRET: str = ""
     WEBHOOK_TIMEOUT_S: float = 5.0
-    # Absolute links in webhooks and reports (where people reach this app), and an optional link
-    # template to the registry's own page of a stop ({sloid} and {number} are replaced).
+    # Absolute links in feeds, webhooks and reports and the authority of feed ids (where people reach
+    # this app; never taken from a request's Host header), and an optional link template to the
+    # registry's own page of a stop ({sloid} and {number} are replaced). Unset, links fall back to
+    # this fixed local address: wrong for readers elsewhere, but never attacker-chosen.
     PUBLIC_BASE_URL: str = "http://localhost:5001"
     REGISTRY_STOP_URL: str = ""
 
@@ -138,7 +147,27 @@ class Settings:
             raise ConfigError("PIPELINE_HEARTBEAT_S and PIPELINE_REQUEST_POLL_S must be positive")
         if self.PIPELINE_STREAM_MAX_S < 1 or self.PIPELINE_STREAM_KEEPALIVE_S < 1:
             raise ConfigError("PIPELINE_STREAM_MAX_S and PIPELINE_STREAM_KEEPALIVE_S must be positive")
+        if self.STREAM_MAX_PER_CLIENT < 1 or self.STREAM_MAX_TOTAL < self.STREAM_MAX_PER_CLIENT:
+            raise ConfigError("STREAM_MAX_PER_CLIENT must be positive and STREAM_MAX_TOTAL at least as large")
         self._validate_review_workflow()
+        self._validate_public_base_url()
+
+    def _validate_public_base_url(self) -> None:
+        # Every absolute link and feed id is built from this, never from the request's Host or
+        # X-Forwarded-Host (which a client or a proxy chain can forge): it must be a bare origin/path.
+        parts = urlsplit(self.PUBLIC_BASE_URL)
+        if (
+            parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or parts.username is not None
+            or parts.query
+            or parts.fragment
+            or any(c.isspace() for c in self.PUBLIC_BASE_URL)
+        ):
+            raise ConfigError(
+                "PUBLIC_BASE_URL must be an http(s) URL without credentials, query or fragment, "
+                f"like https://stopsync.example.org, not {self.PUBLIC_BASE_URL!r}"
+            )
 
     def _validate_review_workflow(self) -> None:
         # Imported here: settings must load without the pipeline's numeric stack at import time.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 
 from app.api import params
 from app.services import feeds
@@ -26,12 +26,15 @@ def problems_feed():
         bbox=tuple(box.as_list()) if box else None,  # type: ignore[arg-type]
     )
     items = feeds.new_p1_problems(flt)
-    base = request.url_root.rstrip("/")
+    # Links and ids from the configured address, never from Host / X-Forwarded-Host: a forged header
+    # would otherwise put its links in the feed and change every id readers dedupe on.
+    base = current_app.config["SETTINGS"].PUBLIC_BASE_URL.rstrip("/")
+    authority = urlsplit(base).netloc
     canonical = {k: request.args[k] for k in FEED_PARAMS if request.args.get(k)}
     query = ("?" + urlencode(sorted(canonical.items()))) if canonical else ""
     entries = [
         feeds.AtomEntry(
-            id=feeds.tag_uri(request.host, f"problem-change:{item['change_id']}"),
+            id=feeds.entry_id(base, item),
             title=f"P1 {item['problem_type']}: {_subject(item)}",
             updated=item["created_at"],
             link=base + feeds.stop_path(item),
@@ -45,7 +48,7 @@ def problems_feed():
     updated = max((e.updated for e in entries), default=None) or feeds.last_run_finished()
     description = flt.describe()
     body = feeds.build_atom(
-        feed_id=feeds.tag_uri(request.host, f"feeds/problems{query}"),
+        feed_id=feeds.tag_uri(authority, f"feeds/problems{query}"),
         title="StopSync: new priority-1 problems" + (f" ({description})" if description else ""),
         subtitle="Problems a pipeline run found for the first time that are still open.",
         self_url=f"{base}/feeds/problems.atom{query}",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from flask import Response, current_app, jsonify, request, stream_with_context
+from flask import Response, current_app, jsonify, stream_with_context
 
 from app.api import bp, params
 from app.api.filters import PROBLEM_FILTER_PARAMS, problem_filters
@@ -46,7 +46,9 @@ def _sloid(value: str, name: str = "sloid") -> str:
 
 
 def _base_url() -> str:
-    return request.url_root.rstrip("/")
+    # Configured, never the request's Host / X-Forwarded-Host: a forged header must not put an
+    # attacker's links into a report or a MapRoulette challenge that others download.
+    return current_app.config["SETTINGS"].PUBLIC_BASE_URL.rstrip("/")
 
 
 def _attachment(body, mimetype: str, filename: str, **headers: str) -> Response:

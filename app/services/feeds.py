@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 from sqlalchemy import Select, func, select
@@ -156,6 +156,22 @@ def tag_uri(host: str, specific: str) -> str:
     """A stable, globally unique Atom id: ``tag:<host>,<date>:<specific>`` (RFC 4151)."""
     authority = (host.split(":", 1)[0] or "localhost").lower()
     return f"tag:{authority},{TAG_DATE}:{specific}"
+
+
+def entry_id(base_url: str, item: Mapping[str, Any]) -> str:
+    """The permanent Atom id of "problem X appeared at time T", under PUBLIC_BASE_URL's host.
+
+    Built from the problem's identity and the moment it appeared, both stored with the change: not
+    from the change row's serial number, which a restore from backup rewinds (ids published since
+    would be handed to other problems and readers would skip them as already seen), and never from
+    the request's Host header, which anyone can set.
+    """
+    appeared = item["created_at"]
+    if appeared.tzinfo is None:
+        appeared = appeared.replace(tzinfo=dt.UTC)
+    stamp = appeared.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    identity = quote(str(item["identity"]), safe=":/@")
+    return tag_uri(urlsplit(base_url).netloc, f"problem/{identity}/appeared/{stamp}")
 
 
 def _iso(value: dt.datetime) -> str:
