@@ -315,6 +315,23 @@ SCHEMAS: dict[str, Any] = {
             "lat": NUM,
             "lon": NUM,
             "url": {"type": "string", "description": "The object on openstreetmap.org."},
+            "links": array(ref("EditorLink"), description="View and edit this object (website, iD, JOSM)."),
+        }
+    ),
+    "EditorLink": obj(
+        {
+            "editor": {"type": "string", "enum": ["osm", "id", "josm"]},
+            "action": {
+                "type": "string",
+                "enum": ["view", "edit", "area", "add"],
+                "description": "`area` downloads the place into JOSM, `add` creates the missing stop there.",
+            },
+            "label": STR,
+            "title": STR,
+            "url": {
+                "type": "string",
+                "description": "Percent-encoded; JOSM links go to its remote control on http://127.0.0.1:8111.",
+            },
         }
     ),
     "Match": obj(
@@ -383,6 +400,11 @@ SCHEMAS: dict[str, Any] = {
                 ref("AtlasStop"), description="Further registry partners of an OSM object."
             ),
             "osm": array(ref("OsmStop")),
+            "links": array(
+                ref("EditorLink"),
+                description="Editor links for the stop: its OSM objects, or (a registry stop without any)"
+                " the place and a JOSM `add_node` with the proposed tags.",
+            ),
             "matches": array(ref("Match")),
             "problems": array(ref("Problem")),
             "decisions": array(ref("DecisionWithHistory")),

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
 
+from app.services import editor_links, new_stop_tags
 from database import db
 
 # What OSM tags say about the means of transport, in ATLAS's vocabulary (app/services/vocabulary.py).
@@ -410,8 +411,31 @@ def _atlas_dict(row: Any) -> dict[str, Any]:
 
 def _osm_dict(row: Any) -> dict[str, Any]:
     out = dict(row._mapping)
-    out["url"] = f"https://www.openstreetmap.org/{out['osm_key']}"
+    out["links"] = editor_links.links_for_osm_objects([out["osm_key"]])
+    # A key that is not node|way|relation/<id> gets no links rather than a broken page.
+    out["url"] = out["links"][0]["url"] if out["links"] else ""
     return out
+
+
+def _stop_links(kind: str, osm: list[dict[str, Any]], atlas_row: Any) -> list[editor_links.EditorLink]:
+    """Editor links for the stop as a whole: its OSM objects, else how to add the registry stop.
+
+    An OSM object's page opens that object first; a registry stop's page all its matched objects.
+    """
+    if osm:
+        return editor_links.links_for_osm_objects([obj["osm_key"] for obj in osm])
+    if kind != "atlas" or atlas_row is None:
+        return []
+    modes = None
+    if not (atlas_row.means_of_transport or "").strip() and atlas_row.parent_sloid:
+        # A platform (traffic point) carries no means of transport: its stop (service point) does.
+        parent_means = db.session.scalar(
+            text("SELECT means_of_transport FROM atlas_stops WHERE sloid = :sloid"),
+            {"sloid": atlas_row.parent_sloid},
+        )
+        modes = new_stop_tags.stop_modes(parent_means)
+    tags = new_stop_tags.tags_for_new_stop(atlas_row, modes)
+    return editor_links.links_for_missing_stop(atlas_row.lat, atlas_row.lon, tags)
 
 
 def _match_dict(row: Any) -> dict[str, Any]:
@@ -479,12 +503,14 @@ def stop_detail(*, sloid: str | None = None, osm_key: str | None = None) -> dict
         return None
     if osm_key is not None and osm_key not in osm_rows and not match_rows and not problems and not decisions:
         return None
+    osm = [_osm_dict(osm_rows[k]) for k in osm_keys if k in osm_rows]
     return {
         "atlas": _atlas_dict(primary_atlas) if primary_atlas is not None else None,
         "atlas_partners": [_atlas_dict(atlas_rows[s]) for s in sloids[1:] if s in atlas_rows]
         if osm_key is not None
         else [],
-        "osm": [_osm_dict(osm_rows[k]) for k in osm_keys if k in osm_rows],
+        "osm": osm,
+        "links": _stop_links("atlas" if sloid is not None else "osm", osm, primary_atlas),
         "matches": [_match_dict(row) for row in match_rows],
         "problems": problems,
         "decisions": decisions,

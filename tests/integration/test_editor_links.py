@@ -1,0 +1,158 @@
+"""Editor links (openstreetmap.org, iD, JOSM) in the stop API and on the stop pages, on the real database."""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from urllib.parse import unquote, urlsplit
+
+from tests import factories as f
+
+HOSTILE_NAME = 'Vaduz "Post" <img src=x onerror=alert(1)>|highway=motorway & co'
+
+
+def link_map(links: list[dict]) -> dict[tuple[str, str], str]:
+    return {(link["editor"], link["action"]): link["url"] for link in links}
+
+
+def josm_tags(url: str) -> dict[str, str]:
+    """Tags as JOSM reads `addtags`: raw '&' split, one decode, '|' split, first '=' split."""
+    args = dict(unquote(pair).partition("=")[::2] for pair in urlsplit(url).query.split("&"))
+    return dict(tag.split("=", 1) for tag in args.get("addtags", "").split("|") if "=" in tag)
+
+
+def anchors(page: str) -> dict[str, str]:
+    """Link text → href (HTML-unescaped) of every editor link button on a page."""
+    found = {}
+    for match in re.finditer(
+        r'<a class="button button-small" href="([^"]*)"[^>]*data-editor="[^"]*"[^>]*>([^<]*)</a>', page
+    ):
+        found[html_lib.unescape(match.group(2))] = html_lib.unescape(match.group(1))
+    return found
+
+
+def test_stop_api_gives_a_matched_stop_links_to_view_and_edit_its_osm_object(app, client):
+    stop, node, _ = f.matched_pair()
+    body = client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()
+    expected = {
+        ("osm", "view"): f"https://www.openstreetmap.org/node/{node.osm_id}",
+        ("id", "edit"): f"https://www.openstreetmap.org/edit?editor=id&node={node.osm_id}",
+        ("josm", "edit"): f"http://127.0.0.1:8111/load_object?objects=n{node.osm_id}&relation_members=true",
+    }
+    assert link_map(body["links"]) == expected
+    assert link_map(body["osm"][0]["links"]) == expected
+    osm_body = client.get(f"/api/v1/stops/osm/{node.osm_key}").get_json()
+    assert link_map(osm_body["links"]) == expected
+
+
+def test_stop_api_loads_every_matched_object_into_josm_and_opens_the_nearest_in_id(app, client):
+    stop = f.atlas_stop()
+    near = f.osm_stop()
+    way = f.osm_stop("way/77", lat=47.1412, lon=9.5211)
+    f.match(stop.sloid, near.osm_key, distance_m=3.0)
+    f.match(stop.sloid, way.osm_key, distance_m=9.0)
+    links = link_map(client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()["links"])
+    assert links[("josm", "edit")].endswith(f"objects=n{near.osm_id},w77&relation_members=true")
+    assert links[("id", "edit")].endswith(f"node={near.osm_id}")
+
+
+def test_stop_api_gives_an_unmatched_registry_stop_links_to_add_it_with_its_tags(app, client):
+    stop = f.atlas_stop(
+        lat=47.2, lon=9.5, designation_official="Balzers, Post", uic_number=8510305, means_of_transport="BUS"
+    )
+    body = client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()
+    links = link_map(body["links"])
+    assert list(links) == [("osm", "view"), ("id", "add"), ("josm", "area"), ("josm", "add")]
+    assert links[("id", "add")] == "https://www.openstreetmap.org/edit?editor=id#map=19/47.2000000/9.5000000"
+    assert links[("josm", "area")].startswith(
+        "http://127.0.0.1:8111/load_and_zoom?left=9.499400&right=9.500600"
+    )
+    add = links[("josm", "add")]
+    assert add.startswith("http://127.0.0.1:8111/add_node?lat=47.2000000&lon=9.5000000&addtags=")
+    assert josm_tags(add) == {
+        "bus": "yes",
+        "highway": "bus_stop",
+        "name": "Balzers, Post",
+        "operator": "Verkehrsbetrieb LIECHTENSTEINmobil",
+        "public_transport": "platform",
+        "ref:IFOPT": stop.sloid,
+        "uic_name": "Balzers, Post",
+        "uic_ref": "8510305",
+    }
+
+
+def test_an_unmatched_platform_takes_its_means_of_transport_from_its_stop(app, client):
+    parent = f.atlas_stop("ch:1:sloid:4242", means_of_transport="TRAIN", lat=47.3, lon=9.6)
+    platform = f.atlas_stop(
+        "ch:1:sloid:4242:1:2",
+        source="atlas:traffic_point",
+        means_of_transport=None,
+        parent_sloid=parent.sloid,
+        designation="2",
+        designation_official="Schaan, Bahnhof",
+    )
+    links = link_map(client.get(f"/api/v1/stops/atlas/{platform.sloid}").get_json()["links"])
+    tags = josm_tags(links[("josm", "add")])
+    assert tags["railway"] == "platform"
+    assert tags["train"] == "yes"
+    assert tags["local_ref"] == "2"
+
+
+def test_a_registry_stop_whose_tagging_is_unknown_gets_no_add_link_but_the_area(app, client):
+    stop = f.atlas_stop(means_of_transport="ELEVATOR")
+    links = link_map(client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()["links"])
+    assert ("josm", "area") in links
+    assert ("josm", "add") not in links
+
+
+def test_a_hostile_registry_name_cannot_inject_tags_or_markup(app, client):
+    stop = f.atlas_stop(designation_official=HOSTILE_NAME, operator_name="A & B|x=y")
+    links = link_map(client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()["links"])
+    tags = josm_tags(links[("josm", "add")])
+    # Values holding '|' are left out whole: JOSM has no escape for it.
+    assert "name" not in tags
+    assert "operator" not in tags
+    assert tags["highway"] == "bus_stop"
+    assert set(tags) == {"bus", "highway", "public_transport", "ref:IFOPT", "uic_ref"}
+    page = client.get(f"/stops/atlas/{stop.sloid}").get_data(as_text=True)
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_stop_page_shows_the_apis_editor_links_for_a_matched_object(app, client):
+    stop, node, _ = f.matched_pair()
+    api_links = client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()["links"]
+    page = client.get(f"/stops/atlas/{stop.sloid}").get_data(as_text=True)
+    assert anchors(page) == {link["label"]: link["url"] for link in api_links}
+    assert set(anchors(page)) == {"View on openstreetmap.org", "Edit in iD", "Open in JOSM"}
+    osm_page = client.get(f"/stops/osm/{node.osm_key}").get_data(as_text=True)
+    assert (
+        anchors(osm_page)["Edit in iD"] == f"https://www.openstreetmap.org/edit?editor=id&node={node.osm_id}"
+    )
+
+
+def test_stop_page_offers_to_add_an_unmatched_registry_stop_in_josm_and_id(app, client):
+    stop = f.atlas_stop(lat=47.2, lon=9.5, designation_official="Triesen, Messina & Söhne")
+    page = client.get(f"/stops/atlas/{stop.sloid}").get_data(as_text=True)
+    found = anchors(page)
+    assert set(found) == {"View on openstreetmap.org", "Edit here in iD", "Load area in JOSM", "Add in JOSM"}
+    assert josm_tags(found["Add in JOSM"])["name"] == "Triesen, Messina & Söhne"
+    # In the HTML the query's separators are entities, the tag list one percent-encoded value.
+    assert "add_node?lat=47.2000000&amp;lon=9.5000000&amp;addtags=" in page
+    assert "Messina%20%26%20S%C3%B6hne" in page
+
+
+def test_editor_links_open_in_a_new_tab_without_an_opener(app, client):
+    stop, _, _ = f.matched_pair()
+    page = client.get(f"/stops/atlas/{stop.sloid}").get_data(as_text=True)
+    buttons = re.findall(r'<a class="button button-small"[^>]*data-editor="[^"]*"[^>]*>', page)
+    assert len(buttons) == 3
+    assert all('target="_blank" rel="noopener"' in button for button in buttons)
+
+
+def test_an_osm_object_matched_to_two_registry_stops_links_itself_only(app, client):
+    _first, node, _ = f.matched_pair()
+    second = f.atlas_stop()
+    f.match(second.sloid, node.osm_key, distance_m=12.0)
+    links = link_map(client.get(f"/api/v1/stops/osm/{node.osm_key}").get_json()["links"])
+    assert links[("josm", "edit")].endswith(f"objects=n{node.osm_id}&relation_members=true")
