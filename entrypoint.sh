@@ -30,12 +30,43 @@ while True:
 PY
 }
 
+# Flask's own reading of FLASK_DEBUG: anything but empty, 0, false or no turns debug mode on.
+debug_requested() {
+  local value
+  value=$(printf '%s' "${FLASK_DEBUG:-}" | tr '[:upper:]' '[:lower:]')
+  case "$value" in
+    "" | 0 | false | no) return 1 ;;
+    *) return 0 ;;
+  esac
+}
+
+# The debug server runs any Python its console is sent. In a container it has to listen on 0.0.0.0
+# for a published port to reach it, so who can reach it is decided by the address compose publishes
+# on: APP_BIND, which docker-compose.override.yml hands in with the same default as the port line.
+# Start it only for development and only when that address is loopback; refuse anything else.
+refuse_unsafe_debug_server() {
+  if [ "${STOPSYNC_ENV:-production}" = "production" ]; then
+    echo "entrypoint: FLASK_DEBUG is set but STOPSYNC_ENV is production; refusing to start the debug server" >&2
+    exit 64
+  fi
+  case "${APP_BIND:-}" in
+    127.* | ::1 | "[::1]" | localhost) ;;
+    *)
+      echo "entrypoint: FLASK_DEBUG is set but APP_BIND=${APP_BIND:-<unset>} is not a loopback address;" \
+        "the debug server runs code sent to it, so it is only published on 127.0.0.1 (set APP_BIND=127.0.0.1)" >&2
+      exit 64
+      ;;
+  esac
+}
+
 case "$role" in
   app)
-    wait_for_database
-    if [ "${FLASK_DEBUG:-0}" = "1" ]; then
+    if debug_requested; then
+      refuse_unsafe_debug_server
+      wait_for_database
       exec flask --app "app:create_app" run --host 0.0.0.0 --port 5001 --debug
     fi
+    wait_for_database
     exec gunicorn "app:create_app()" --bind 0.0.0.0:5001 \
       --workers "${GUNICORN_WORKERS:-2}" --threads "${GUNICORN_THREADS:-4}" \
       --timeout 60 --access-logfile - --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -137,3 +138,41 @@ def test_migrator_backups_land_in_the_same_volume_as_the_sidecars():
     services = load("docker-compose.yml")["services"]
     assert "backups:/srv/stopsync/backups" in services["migrator"]["volumes"]
     assert "MIGRATOR_BACKUP" in services["migrator"]["environment"]
+
+
+def _interpolation_default(expression: str, variable: str) -> str:
+    """The default of `${VARIABLE:-default}` inside `expression` (what compose uses when unset)."""
+    match = re.search(r"\$\{" + variable + r":-([^}]*)\}", expression)
+    assert match, f"{expression!r} has no ${{{variable}:-...}}"
+    return match.group(1)
+
+
+def test_production_publishes_the_app_on_loopback_unless_app_bind_says_otherwise():
+    (port,) = load("docker-compose.yml")["services"]["app"]["ports"]
+    host_part = port.removesuffix(":5001:5001")
+    assert host_part == "${APP_BIND:-127.0.0.1}"
+    assert _interpolation_default(host_part, "APP_BIND") == "127.0.0.1"
+    assert re.search(r"^APP_BIND=127\.0\.0\.1\s", (ROOT / ".env.example").read_text(), re.MULTILINE)
+
+
+def test_the_dev_override_publishes_no_port_of_its_own():
+    # Compose adds an override's ports to the base file's: any entry here would be a second,
+    # unguarded way to reach the debug server.
+    for name, service in load("docker-compose.override.yml")["services"].items():
+        assert "ports" not in service, name
+
+
+def test_the_dev_override_tells_the_app_the_address_its_port_is_published_on():
+    published = load("docker-compose.yml")["services"]["app"]["ports"][0].removesuffix(":5001:5001")
+    app_env = load("docker-compose.override.yml")["services"]["app"]["environment"]
+    # Same expression as the port line: the entrypoint sees exactly where compose publishes.
+    assert app_env["APP_BIND"] == published
+    assert app_env["FLASK_DEBUG"] == "1"
+    assert app_env["STOPSYNC_ENV"] == "development"
+
+
+def test_every_production_process_gets_the_public_base_url():
+    compose = load("docker-compose.yml")
+    for name in ("app", "scheduler", "migrator", "backup"):
+        env = compose["services"][name]["environment"]
+        assert env["PUBLIC_BASE_URL"].startswith("${PUBLIC_BASE_URL:-"), name
