@@ -105,6 +105,9 @@ class OsmStop(db.Model):
     lon: Mapped[float] = mapped_column(Float, nullable=False)
     geom: Mapped[Any] = mapped_column(_point(), nullable=False)
     row_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # True when the node is a vertex of a way (fix exports never move it); NULL when the source did
+    # not say, and for ways.
+    way_member: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Match(db.Model):

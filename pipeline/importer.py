@@ -34,7 +34,7 @@ ATLAS_COLUMNS = (
 OSM_COLUMNS = (
     "osm_key", "osm_type", "osm_id", "version", "name", "uic_ref", "uic_name", "ifopt", "local_ref",
     "operator", "network", "public_transport", "railway", "highway", "amenity", "aerialway", "tags", "lat",
-    "lon", "row_hash",
+    "lon", "row_hash", "way_member",
 )  # fmt: skip
 MATCH_COLUMNS = ("sloid", "osm_key", "method", "distance_m", "name_score", "evidence")
 PROBLEM_COLUMNS = (
@@ -85,7 +85,8 @@ def _osm_rows(records: Iterable[OsmObject]) -> Iterable[tuple[Any, ...]]:
         yield (
             r.osm_key, r.osm_type, r.osm_id, r.version, r.name, r.uic_ref, r.uic_name, r.ifopt, r.local_ref,
             r.operator, r.network, r.public_transport, r.railway, r.highway, r.amenity, r.aerialway,
-            json.dumps(r.tags, ensure_ascii=False), r.lat, r.lon, r.row_hash, _geom(r.lat, r.lon),
+            json.dumps(r.tags, ensure_ascii=False), r.lat, r.lon, r.row_hash, r.way_member,
+            _geom(r.lat, r.lon),
         )  # fmt: skip
 
 

@@ -58,6 +58,10 @@ class OsmObject:
     lat: float
     lon: float
     row_hash: str
+    # A node that is part of a way (a stop position on a road or track, a vertex of a platform outline):
+    # True/False when the source lists the ways around it, None when it cannot tell (ways: always None).
+    # Moving such a node would bend the way, so fix exports never move it.
+    way_member: bool | None = None
 
     @property
     def sloid_tag(self) -> str | None:

@@ -6,6 +6,7 @@ Writes, deterministically (same inputs → same bytes):
 - data/boundary/ch_li.geojson  CH + LI, simplified (WGS84), for the inside-the-country test
 - data/demo/atlas_service_points_li.csv  ATLAS service points of Liechtenstein (export format, unchanged rows)
 - data/demo/osm_li.json  OSM public-transport stops of the Liechtenstein extract, as Overpass JSON
+  (`out meta center`: with versions and timestamps; plus the ways their nodes belong to)
 
 Nearby Swiss border stops are left out on purpose: the OSM extract stops at the border, so they
 would all show up as "unmatched" and hide the real problems of the demo.
@@ -102,11 +103,53 @@ def build_atlas(shared: Path, out: Path) -> int:
     return len(rows)
 
 
+def _pbf_details(pbf: Path, node_ids: set[int], way_ids: set[int]) -> dict:
+    """What the parsed records do not carry: timestamps, the stop ways' node lists and their vertices'
+    positions, and every way that has a kept stop node as a vertex (the way membership)."""
+    import osmium
+
+    meta: dict[tuple[str, int], dict] = {}
+    stop_way_nodes: dict[int, list[int]] = {}
+    member_ways: dict[int, list[int]] = {}
+    for way in osmium.FileProcessor(str(pbf), osmium.osm.WAY):
+        refs = [n.ref for n in way.nodes]
+        if way.id in way_ids:
+            stop_way_nodes[way.id] = refs
+            meta["way", way.id] = {"version": way.version, "timestamp": _iso(way.timestamp)}
+        elif node_ids.intersection(refs):
+            member_ways[way.id] = refs
+    vertices = {r for refs in stop_way_nodes.values() for r in refs}
+    positions: dict[int, tuple[float, float]] = {}
+    for node in osmium.FileProcessor(str(pbf), osmium.osm.NODE):
+        if node.id in node_ids:
+            meta["node", node.id] = {"version": node.version, "timestamp": _iso(node.timestamp)}
+        if node.id in vertices and node.id not in node_ids and node.location.valid():
+            positions[node.id] = (round(node.location.lat, 7), round(node.location.lon, 7))
+    return {"meta": meta, "stop_way_nodes": stop_way_nodes, "member_ways": member_ways, "vertices": positions}
+
+
+def _iso(timestamp) -> str:
+    return timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def build_osm(shared: Path, area_wgs: Boundary, out: Path) -> int:
-    """OSM stop objects of the extract inside the demo area, as Overpass `out tags center` JSON."""
+    """OSM stop objects of the extract inside the demo area, as the Overpass JSON answer to
+
+        ( stop objects );  out meta center qt;     -> nodes, and ways with centre and node list
+        way(r...)          (vertices of the stop ways) out skel qt;
+        way(bn.stop_nodes); out skel qt;           -> the ways the stop nodes belong to
+
+    i.e. stop objects with `version` and `timestamp`, the untagged vertices of platform outlines (so
+    the file converts to a complete OSM XML document), and, untagged, every way that has a stop node
+    as a vertex, which tells the parser which nodes must never be moved (`way_member`).
+    """
     from pipeline.sources.base import ParseOptions
 
-    parsed = OsmSource().parse([shared / LI_PBF], ParseOptions(boundary=area_wgs))
+    pbf = shared / LI_PBF
+    parsed = OsmSource().parse([pbf], ParseOptions(boundary=area_wgs))
+    node_ids = {o.osm_id for o in parsed.records if o.osm_type == "node"}
+    way_ids = {o.osm_id for o in parsed.records if o.osm_type == "way"}
+    details = _pbf_details(pbf, node_ids, way_ids)
     elements = []
     for obj in parsed.records:
         element: dict = {"type": obj.osm_type, "id": obj.osm_id}
@@ -114,8 +157,14 @@ def build_osm(shared: Path, area_wgs: Boundary, out: Path) -> int:
             element.update(lat=round(obj.lat, 7), lon=round(obj.lon, 7))
         else:
             element["center"] = {"lat": round(obj.lat, 7), "lon": round(obj.lon, 7)}
+            element["nodes"] = details["stop_way_nodes"][obj.osm_id]
+        element.update(details["meta"][obj.osm_type, obj.osm_id])
         element["tags"] = dict(sorted(obj.tags.items()))
         elements.append(element)
+    for node_id, (lat, lon) in sorted(details["vertices"].items()):
+        elements.append({"type": "node", "id": node_id, "lat": lat, "lon": lon})
+    for way_id, refs in sorted(details["member_ways"].items()):
+        elements.append({"type": "way", "id": way_id, "nodes": refs})
     payload = {
         "version": 0.6,
         "generator": "StopSync scripts/build_demo_data.py, Geofabrik liechtenstein-latest.osm.pbf",
@@ -126,8 +175,11 @@ def build_osm(shared: Path, area_wgs: Boundary, out: Path) -> int:
         },
         "elements": elements,
     }
-    out.write_text(json.dumps(payload, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    return len(elements)
+    # One element a line: readable diffs when the extract is rebuilt, and no line per node reference.
+    head = json.dumps({**payload, "elements": []}, ensure_ascii=False, indent=1)
+    body = ",\n".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in elements)
+    out.write_text(head.replace('"elements": []', '"elements": [\n' + body + "\n ]") + "\n", encoding="utf-8")
+    return len(parsed.records)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ with objects but none inside the boundary (wrong area or wrong CRS).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import xml.etree.ElementTree as ET
@@ -31,6 +32,27 @@ STOP_TAGS: dict[str, frozenset[str] | None] = {
     "amenity": frozenset({"ferry_terminal"}),
     "aerialway": frozenset({"station"}),
 }
+
+
+class WayRefs:
+    """Which stop nodes belong to a way, as far as the input tells.
+
+    ``known`` turns true once the input lists a way that is not a stop object itself together with its
+    node references (Overpass ``way(bn); out skel;``, any OSM XML or PBF extract): only then does "not
+    in any listed way" mean "in no way". An Overpass answer with stop objects alone leaves it false, and
+    every node's ``way_member`` stays None (unknown).
+    """
+
+    def __init__(self) -> None:
+        self.known = False
+        self.nodes: set[int] = set()
+
+    def add(self, refs: Iterable[int], way_is_stop: bool) -> None:
+        refs = list(refs)
+        if refs and not way_is_stop:
+            self.known = True
+        self.nodes.update(refs)
+
 
 RawObject = tuple[
     str, int, int | None, dict[str, str], float | None, float | None
@@ -69,12 +91,19 @@ class OsmSource(Source):
     def parse(self, paths: Sequence[Path], options: ParseOptions) -> ParseResult[OsmObject]:
         stats: dict[str, int] = {}
         records: dict[str, OsmObject] = {}
+        ways = WayRefs()
         for path in paths:
-            for raw in self._read(path, stats):
+            for raw in self._read(path, stats, ways):
                 record = self._record(raw, path)
                 if record is not None:
                     records.setdefault(record.osm_key, record)
         out = sorted(records.values(), key=lambda r: (r.osm_type, r.osm_id))
+        if ways.known:
+            out = [
+                dataclasses.replace(r, way_member=r.osm_id in ways.nodes) if r.osm_type == "node" else r
+                for r in out
+            ]
+            stats["nodes_in_ways"] = sum(1 for r in out if r.way_member)
         stats["stop_objects"] = len(out)
         if options.boundary is not None and out:
             inside = options.boundary.contains(np.array([r.lat for r in out]), np.array([r.lon for r in out]))
@@ -92,23 +121,23 @@ class OsmSource(Source):
 
     # -- readers -------------------------------------------------------------------------------
 
-    def _read(self, path: Path, stats: dict[str, int]) -> Iterator[RawObject]:
+    def _read(self, path: Path, stats: dict[str, int], ways: WayRefs) -> Iterator[RawObject]:
         name = path.name.lower()
         with path.open("rb") as handle:
             head = handle.read(4096)
         sniff(self.name, path, head)
         if name.endswith(".pbf"):
-            yield from self._read_pbf(path, stats)
+            yield from self._read_pbf(path, stats, ways)
             return
         first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
         if first in (b"{", b"["):
-            yield from self._read_json(path, stats)
+            yield from self._read_json(path, stats, ways)
         elif first == b"<":
-            yield from self._read_xml(path, stats)
+            yield from self._read_xml(path, stats, ways)
         else:
             raise SourceError(self.name, "neither JSON nor XML nor PBF", path=path.name, line=1)
 
-    def _read_json(self, path: Path, stats: dict[str, int]) -> Iterator[RawObject]:
+    def _read_json(self, path: Path, stats: dict[str, int], ways: WayRefs) -> Iterator[RawObject]:
         try:
             with path.open(encoding="utf-8") as handle:
                 data = json.load(handle)
@@ -129,6 +158,9 @@ class OsmSource(Source):
                 continue
             tags = element.get("tags") or {}
             stats["elements"] = stats.get("elements", 0) + 1
+            refs = element.get("nodes") if kind == "way" else None
+            if isinstance(refs, list) and all(isinstance(r, int) for r in refs):
+                ways.add(refs, is_stop(tags))
             if not is_stop(tags):
                 continue
             if kind == "node":
@@ -138,7 +170,7 @@ class OsmSource(Source):
                 lat, lon = center.get("lat"), center.get("lon")
             yield kind, int(element["id"]), element.get("version"), dict(tags), lat, lon
 
-    def _read_xml(self, path: Path, stats: dict[str, int]) -> Iterator[RawObject]:
+    def _read_xml(self, path: Path, stats: dict[str, int], way_refs: WayRefs) -> Iterator[RawObject]:
         node_pos: dict[int, tuple[float, float]] = {}
         ways: list[tuple[int, int | None, dict[str, str], list[int], tuple[float, float] | None]] = []
         try:
@@ -161,6 +193,8 @@ class OsmSource(Source):
                 elif tag == "way":
                     tags = {t.get("k"): t.get("v") for t in elem.iter("tag")}
                     stats["elements"] = stats.get("elements", 0) + 1
+                    refs = [int(nd.get("ref")) for nd in elem.iter("nd")]
+                    way_refs.add(refs, bool(tags) and is_stop(tags))
                     if tags and is_stop(tags):
                         center = elem.find("center")
                         pos = (
@@ -168,7 +202,6 @@ class OsmSource(Source):
                             if center is not None
                             else None
                         )
-                        refs = [int(nd.get("ref")) for nd in elem.iter("nd")]
                         version = elem.get("version")
                         ways.append((int(elem.get("id")), int(version) if version else None, tags, refs, pos))
                     elem.clear()
@@ -185,9 +218,10 @@ class OsmSource(Source):
             lat, lon = pos if pos is not None else (None, None)
             yield "way", way_id, version, tags, lat, lon
 
-    def _read_pbf(self, path: Path, stats: dict[str, int]) -> Iterator[RawObject]:
+    def _read_pbf(self, path: Path, stats: dict[str, int], ways: WayRefs) -> Iterator[RawObject]:
         import osmium
 
+        stop_nodes: set[int] = set()
         try:
             processor = (
                 osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY)
@@ -202,12 +236,17 @@ class OsmSource(Source):
                 if obj.is_node():
                     if not obj.location.valid():
                         continue
+                    stop_nodes.add(obj.id)
                     yield "node", obj.id, obj.version or None, tags, obj.location.lat, obj.location.lon
                 else:
                     points = [(n.lat, n.lon) for n in obj.nodes if n.location.valid()]
                     centre = _centre(points)
                     lat, lon = centre if centre is not None else (None, None)
                     yield "way", obj.id, obj.version or None, tags, lat, lon
+            # A second pass over every way (roads, tracks, outlines): which stop nodes are vertices.
+            ways.known = True
+            for way in osmium.FileProcessor(str(path), osmium.osm.WAY):
+                ways.nodes.update(n.ref for n in way.nodes if n.ref in stop_nodes)
         except RuntimeError as exc:
             raise SourceError(self.name, f"unreadable PBF file: {exc}", path=path.name) from None
 
