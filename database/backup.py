@@ -146,8 +146,8 @@ def pg_tool(name: str, server_major: int | None = None) -> str:
     return found
 
 
-def _run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, env=env, capture_output=True, text=True)
+def _run(argv: list[str], env: dict[str, str] | None = None, umask: int = -1) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, env=env, capture_output=True, text=True, umask=umask)
 
 
 def _tail(text: str, lines: int = 6) -> str:
@@ -358,6 +358,30 @@ def _fsync_dir(folder: Path) -> None:
         os.close(descriptor)
 
 
+# Archives hold password hashes and token digests: owner-only from the first byte, in an owner-only
+# folder. pg_dump runs with this umask too, should it ever replace the file it was given.
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_UMASK = 0o077
+
+
+def _private_folder(folder: Path) -> None:
+    """Create `folder` owner-only, or make an existing one so (a Docker volume starts out 0755)."""
+    folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    if folder.stat().st_mode & 0o077:
+        try:
+            folder.chmod(PRIVATE_DIR_MODE)
+        except PermissionError:
+            # Not ours to change: the files themselves are still created owner-only.
+            logger.warning("backups folder %s is readable by others and not ours to chmod", folder)
+
+
+def _create_private(path: Path) -> None:
+    """Create `path` empty with mode 0600 before anything is written to it (never an existing file)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    os.close(descriptor)
+
+
 def _stopsync_version() -> str:
     try:
         return metadata.version("stopsync")
@@ -386,7 +410,7 @@ def create_backup(database_url: str, backup_dir: str | Path, keep: int = 7, labe
     if keep < 1:
         raise BackupError(f"keep must be at least 1, not {keep}")
     folder = Path(backup_dir)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private_folder(folder)
     created = dt.datetime.now(dt.UTC)
     stem = f"{NAME_PREFIX}{created.strftime('%Y%m%dT%H%M%S%fZ')}-{label}"
     archive = folder / f"{stem}{ARCHIVE_SUFFIX}"
@@ -396,10 +420,15 @@ def create_backup(database_url: str, backup_dir: str | Path, keep: int = 7, labe
     target = Target.from_url(database_url)
     started = time.monotonic()
     try:
+        _create_private(partial_archive)
+    except FileExistsError:
+        # Never ours to delete: another backup started in the same microsecond with the same label.
+        raise BackupError(f"{partial_archive.name} already exists; try again") from None
+    try:
         manifest = _dump(target, partial_archive, created, label)
         manifest["archive"] = archive.name
         manifest["duration_s"] = round(time.monotonic() - started, 3)
-        partial_manifest.touch(mode=0o600)
+        _create_private(partial_manifest)
         partial_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _fsync_file(partial_manifest)
         os.replace(partial_archive, archive)
@@ -434,14 +463,15 @@ def _dump(target: Target, partial_archive: Path, created: dt.datetime, label: st
             f"--exclude-table-data={SCHEMA}.spatial_ref_sys",
             "--lock-wait-timeout=60s",
         ]
+        # pg_dump opens the file it is given for writing, which keeps its 0600 mode.
         result = _run(
             [pg_dump, *options, f"--snapshot={snapshot}", f"--file={partial_archive}", *target.tool_args()],
             env=target.tool_env(),
+            umask=PRIVATE_UMASK,
         )
         if result.returncode != 0:
             raise BackupError(f"pg_dump failed: {_tail(result.stderr)}")
-        # Archives hold password hashes and token digests: owner-only, like the manifest.
-        partial_archive.chmod(0o600)
+        partial_archive.chmod(PRIVATE_FILE_MODE)
         _fsync_file(partial_archive)
         tables = _user_tables(conn)
         counts = _row_counts(conn, tables)
