@@ -51,7 +51,8 @@ COPY --chown=stopsync:stopsync pipeline ./pipeline
 COPY --chown=stopsync:stopsync frontend_vendor ./frontend_vendor
 COPY --chown=stopsync:stopsync data/demo ./data/demo
 COPY --chown=stopsync:stopsync entrypoint.sh ./entrypoint.sh
-RUN mkdir -p data/cache backups && chown stopsync:stopsync data data/cache backups
+# backups: owner-only from the start (a named volume copies this mode when first mounted).
+RUN mkdir -p data/cache backups && chown stopsync:stopsync data data/cache backups && chmod 0700 backups
 USER stopsync
 EXPOSE 5001
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \

@@ -176,3 +176,8 @@ def test_every_production_process_gets_the_public_base_url():
     for name in ("app", "scheduler", "migrator", "backup"):
         env = compose["services"][name]["environment"]
         assert env["PUBLIC_BASE_URL"].startswith("${PUBLIC_BASE_URL:-"), name
+
+
+def test_the_image_creates_the_backups_folder_owner_only():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "chmod 0700 backups" in dockerfile
