@@ -7,13 +7,17 @@ decided on the review page with the keyboard, and the decision is still there af
 from __future__ import annotations
 
 import re
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from app.services import stops as stop_service
+from app.services.new_stop_tags import tags_for_new_stop
 from database import db
-from database.models import Decision, Problem
+from database.models import AtlasStop, Decision, Match, Problem
 from tests import factories as f
 from tests.e2e.helpers import click_a_matched_osm_node, load_demo_data, sign_in
 
@@ -37,19 +41,92 @@ def test_map_shows_clustered_markers_of_the_demo_data(demo, page):
     page.problems.assert_none()
 
 
-def test_map_popup_links_to_the_stop_page_osm_and_josm(demo, page):
+def test_map_popup_links_to_the_stop_page_osm_id_and_josm(demo, page):
     click_a_matched_osm_node(page)
     popup = page.locator(".leaflet-popup-content")
     popup.wait_for()
     assert popup.locator("a", has_text="Stop page").get_attribute("href").startswith("/stops/osm/")
-    assert (
-        popup.locator("a", has_text="OpenStreetMap")
-        .get_attribute("href")
-        .startswith("https://www.openstreetmap.org/node/")
+    # The object whose popup opened (another node of the same name may lie under the cursor).
+    osm_id = popup.locator(".popup-kind code").inner_text().removeprefix("node/")
+    # The editor links arrive with the stop's detail when the popup opens.
+    expect(popup.get_by_role("link", name="View on openstreetmap.org")).to_have_attribute(
+        "href", f"https://www.openstreetmap.org/node/{osm_id}"
     )
-    assert "load_object?objects=n" in popup.locator("a", has_text="JOSM").get_attribute("href")
+    expect(popup.get_by_role("link", name="Edit in iD")).to_have_attribute(
+        "href", f"https://www.openstreetmap.org/edit?editor=id&node={osm_id}"
+    )
+    expect(popup.get_by_role("link", name="Open in JOSM")).to_have_attribute(
+        "href", f"http://127.0.0.1:8111/load_object?objects=n{osm_id}&relation_members=true"
+    )
     # At street zoom every match is drawn as a line from the registry stop to its OSM object.
     assert page.locator("path.match-line").count() >= 1
+    page.problems.assert_none()
+
+
+def fake_josm(page: Any) -> list[str]:
+    """Answer JOSM remote control on 127.0.0.1:8111 as JOSM does ("OK"), recording each request's URL."""
+    calls: list[str] = []
+
+    def answer(route: Any) -> None:
+        calls.append(route.request.url)
+        route.fulfill(status=200, content_type="text/plain", body="OK\r\n")
+
+    page.context.route("http://127.0.0.1:8111/**", answer)  # registered last, so asked first
+    return calls
+
+
+def josm_tags(url: str) -> dict[str, str]:
+    """Tags as JOSM reads `addtags`: raw '&' split, one decode, '|' split, first '=' split."""
+    args = dict(unquote(pair).partition("=")[::2] for pair in urlsplit(url).query.split("&"))
+    return dict(tag.split("=", 1) for tag in args.get("addtags", "").split("|") if "=" in tag)
+
+
+def an_unmatched_bus_stop() -> AtlasStop:
+    matched = select(Match.sloid).where(Match.sloid == AtlasStop.sloid).exists()
+    sloid = db.session.scalar(
+        select(AtlasStop.sloid)
+        .where(~matched, AtlasStop.means_of_transport == "BUS")
+        .order_by(AtlasStop.sloid)
+        .limit(1)
+    )
+    return db.session.get(AtlasStop, sloid)
+
+
+def test_map_popup_of_an_unmatched_registry_stop_adds_it_in_josm_with_its_tags(demo, page):
+    stop = an_unmatched_bus_stop()
+    expected = tags_for_new_stop(stop)
+    assert expected["highway"] == "bus_stop"
+    calls = fake_josm(page)
+    page.goto(f"/#map=18/{stop.lat}/{stop.lon}")
+    page.wait_for_selector("#map[data-loaded]")
+    page.locator(
+        f'.leaflet-marker-icon.unmatched-atlas[title="{stop.designation_official} (ATLAS)"]'
+    ).first.click()
+    popup = page.locator(".leaflet-popup-content")
+    expect(popup.get_by_role("link", name="Edit here in iD")).to_have_attribute(
+        "href", re.compile(r"^https://www\.openstreetmap\.org/edit\?editor=id#map=19/")
+    )
+    with page.context.expect_page() as opened:
+        popup.get_by_role("link", name="Add in JOSM").click()
+    opened.value.wait_for_load_state()
+    assert len(calls) == 1
+    assert calls[0].startswith(
+        f"http://127.0.0.1:8111/add_node?lat={stop.lat:.7f}&lon={stop.lon:.7f}&addtags="
+    )
+    assert josm_tags(calls[0]) == expected
+    page.problems.assert_none()
+
+
+def test_stop_page_of_an_unmatched_registry_stop_loads_the_area_and_adds_it_in_josm(demo, page):
+    stop = an_unmatched_bus_stop()
+    calls = fake_josm(page)
+    page.goto(f"/stops/atlas/{stop.sloid}")
+    for name in ("Load area in JOSM", "Add in JOSM"):
+        with page.context.expect_page() as opened:
+            page.locator("#stop-links").get_by_role("link", name=name).click()
+        opened.value.wait_for_load_state()
+    assert [urlsplit(url).path for url in calls] == ["/load_and_zoom", "/add_node"]
+    assert josm_tags(calls[1]) == tags_for_new_stop(stop)
     page.problems.assert_none()
 
 
@@ -132,6 +209,35 @@ def test_editor_decides_a_problem_with_one_key_and_it_survives_a_reimport(demo, 
     page.goto("/review")
     page.wait_for_selector("#review[data-ready]")
     assert page.locator(f'.queue-item[data-identity="{first}"]').count() == 0  # no longer in the queue
+    page.problems.assert_none()
+
+
+def test_review_page_editor_keys_open_the_current_problems_links_from_the_stop_api(demo, page):
+    calls = fake_josm(page)
+    page.goto("/review")
+    page.wait_for_selector("#review[data-ready]")
+    problem = db.session.scalar(
+        select(Problem).where(Problem.identity == page.get_attribute("#review", "data-current"))
+    )
+    detail = (
+        stop_service.stop_detail(sloid=problem.sloid)
+        if problem.sloid
+        else stop_service.stop_detail(osm_key=problem.osm_key)
+    )
+    links = detail["links"]
+    if problem.osm_key:
+        links = next(obj["links"] for obj in detail["osm"] if obj["osm_key"] == problem.osm_key)
+    first = {}
+    for link in links:
+        first.setdefault(link["editor"], link["url"])
+    for editor in ("osm", "id", "josm"):
+        expect(page.locator(f"#link-{editor}")).to_have_attribute("href", first[editor])
+    with page.context.expect_page() as opened:
+        page.keyboard.press("e")
+    opened.value.wait_for_load_state()
+    assert calls == [first["josm"]]
+    page.keyboard.press("?")
+    assert "edit it in iD" in page.inner_text("#help-dialog")
     page.problems.assert_none()
 
 

@@ -94,7 +94,7 @@
     while (node.firstChild) node.removeChild(node.firstChild);
   }
 
-  // ---- links to the stop pages, OpenStreetMap and JOSM -------------------------------------
+  // ---- links to the stop pages and the editors ----------------------------------------------
 
   /** "node/123" -> {type: "node", id: "123"}; null for anything else. */
   function parseOsmKey(key) {
@@ -103,37 +103,39 @@
   }
 
   function stopUrl(kind, key) {
-    if (kind === "atlas") return "/stops/atlas/" + encodeURI(key);
+    // Every character a sloid may not hold is encoded (a "?" or "#" would cut the path); ":" stays readable.
+    if (kind === "atlas") return "/stops/atlas/" + encodeURIComponent(key || "").replace(/%3A/gi, ":");
     var osm = parseOsmKey(key);
     return osm ? "/stops/osm/" + osm.type + "/" + osm.id : "#";
   }
 
-  function osmObjectUrl(key) {
-    return "https://www.openstreetmap.org/" + key;
+  /** The stop API's URL for a stop (its detail carries the editor links); null for a bad key. */
+  function stopApiUrl(kind, key) {
+    var page = stopUrl(kind, key);
+    return page === "#" ? null : "/api/v1" + page;
   }
 
-  function osmLocationUrl(lat, lon) {
-    return "https://www.openstreetmap.org/?mlat=" + lat + "&mlon=" + lon + "#map=19/" + lat + "/" + lon;
-  }
+  // Editor URLs are built once, on the server (app/services/editor_links.py), and reach the pages as
+  // the stop API's `links`. Only these two destinations are ever turned into a link.
+  var EDITOR_URL = /^(https:\/\/www\.openstreetmap\.org\/|http:\/\/127\.0\.0\.1:8111\/)/;
 
-  /** JOSM remote control: load these objects (n123, w45) into the running editor. */
-  function josmLoadObjectUrl(keys) {
-    var objects = keys
-      .map(parseOsmKey)
-      .filter(Boolean)
-      .map(function (o) {
-        return o.type.charAt(0) + o.id;
+  /** Buttons for the API's editor links ({editor, action, label, title, url}), each opening a new tab. */
+  function editorLinkButtons(links) {
+    return (links || [])
+      .filter(function (link) {
+        return link && typeof link.url === "string" && EDITOR_URL.test(link.url);
+      })
+      .map(function (link) {
+        return el("a", {
+          href: link.url,
+          target: "_blank",
+          rel: "noopener",
+          class: "button button-small",
+          title: link.title,
+          dataset: { editor: link.editor, action: link.action },
+          text: link.label,
+        });
       });
-    return "http://127.0.0.1:8111/load_object?objects=" + objects.join(",") + "&relation_members=true";
-  }
-
-  /** JOSM remote control: download and zoom to ~60 m around a point (to add a missing stop). */
-  function josmZoomUrl(lat, lon) {
-    var d = 0.0006;
-    return (
-      "http://127.0.0.1:8111/load_and_zoom?left=" + (lon - d).toFixed(6) + "&right=" + (lon + d).toFixed(6) +
-      "&top=" + (lat + d).toFixed(6) + "&bottom=" + (lat - d).toFixed(6)
-    );
   }
 
   function formatDistance(metres) {
@@ -174,10 +176,8 @@
     clear: clear,
     parseOsmKey: parseOsmKey,
     stopUrl: stopUrl,
-    osmObjectUrl: osmObjectUrl,
-    osmLocationUrl: osmLocationUrl,
-    josmLoadObjectUrl: josmLoadObjectUrl,
-    josmZoomUrl: josmZoomUrl,
+    stopApiUrl: stopApiUrl,
+    editorLinkButtons: editorLinkButtons,
     formatDistance: formatDistance,
     formatNumber: formatNumber,
     catalog: catalog,

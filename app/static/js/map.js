@@ -95,10 +95,32 @@
     });
   }
 
-  function popupContent(feature) {
+  // Editor links come with the stop's detail (GET /api/v1/stops/...), asked for when a popup first
+  // opens: the map's GeoJSON stays small, and the URLs (with the tags for a missing stop) have one
+  // builder, on the server. A failed request is asked again the next time the popup opens.
+  function fillEditorLinks(container, p, marker, failed) {
+    var pending = S.el("span", { class: "muted popup-loading", text: "Loading editor links…" });
+    container.appendChild(pending);
+    var url = S.stopApiUrl(p.kind, p.key);
+    (url ? S.api(url) : Promise.resolve({ links: [] }))
+      .then(function (detail) {
+        S.editorLinkButtons(detail.links).forEach(function (a) {
+          container.insertBefore(a, pending);
+        });
+        pending.remove();
+      })
+      .catch(function (error) {
+        pending.textContent = "Editor links unavailable: " + error.message;
+        failed();
+      })
+      .finally(function () {
+        // The popup grew: let Leaflet re-measure it (the content function returns the same node).
+        if (marker.isPopupOpen()) marker.getPopup().update();
+      });
+  }
+
+  function popupContent(feature, marker, failed) {
     var p = feature.properties;
-    var lat = feature.geometry.coordinates[1];
-    var lon = feature.geometry.coordinates[0];
     var isAtlas = p.kind === "atlas";
     var rows = [];
     function row(term, value) {
@@ -125,25 +147,10 @@
       return S.el("li", { text: catalog.label("problems", type) });
     });
 
-    var osmKeys = isAtlas ? p.partner_keys || [] : [p.key];
-    var links = [
+    var links = S.el("div", { class: "popup-links" }, [
       S.el("a", { href: S.stopUrl(p.kind, p.key), class: "button button-small", text: "Stop page" }),
-      S.el("a", {
-        href: osmKeys.length === 1 ? S.osmObjectUrl(osmKeys[0]) : S.osmLocationUrl(lat, lon),
-        target: "_blank",
-        rel: "noopener",
-        class: "button button-small",
-        text: "OpenStreetMap",
-      }),
-      S.el("a", {
-        href: osmKeys.length ? S.josmLoadObjectUrl(osmKeys) : S.josmZoomUrl(lat, lon),
-        target: "_blank",
-        rel: "noopener",
-        class: "button button-small",
-        title: osmKeys.length ? "Load the OSM object into JOSM (remote control)" : "Open this area in JOSM",
-        text: "JOSM",
-      }),
-    ];
+    ]);
+    fillEditorLinks(links, p, marker, failed);
 
     return S.el("div", { class: "popup" }, [
       S.el("div", { class: "popup-kind" }, [
@@ -165,7 +172,7 @@
             S.el("ul", { class: "plain-list" }, problems),
           ])
         : null,
-      S.el("div", { class: "popup-links" }, links),
+      links,
     ]);
   }
 
@@ -185,8 +192,14 @@
         hasProblem: Boolean(p.priority),
       });
       marker.feature = feature;
+      var content = null; // built on first opening, kept while this marker lives
       marker.bindPopup(function () {
-        return popupContent(feature);
+        if (!content) {
+          content = popupContent(feature, marker, function () {
+            content = null;
+          });
+        }
+        return content;
       }, { maxWidth: 320 });
       markersById[feature.id] = marker;
       markers.push(marker);

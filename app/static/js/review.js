@@ -152,12 +152,8 @@
     renderDecision(problem);
     noteEl.value = problem.decision && problem.decision.note ? problem.decision.note : "";
 
-    var osmKeys = problem.osm_key ? [problem.osm_key] : [];
     document.getElementById("link-stop").href = problem.sloid ? S.stopUrl("atlas", problem.sloid) : S.stopUrl("osm", problem.osm_key);
-    var osmLink = document.getElementById("link-osm");
-    osmLink.href = osmKeys.length ? S.osmObjectUrl(osmKeys[0]) : S.osmLocationUrl(problem.lat, problem.lon);
-    var josmLink = document.getElementById("link-josm");
-    josmLink.href = osmKeys.length ? S.josmLoadObjectUrl(osmKeys) : S.josmZoomUrl(problem.lat, problem.lon);
+    renderEditorLinks(problem, null);
 
     renderSides(problem, null);
     loadDetail(problem);
@@ -217,24 +213,55 @@
     });
   }
 
+  // Keys that open the first editor link of their editor (o: openstreetmap.org, i: iD, e: JOSM).
+  var EDITOR_KEYS = { osm: "o", id: "i", josm: "e" };
+
+  /**
+   * The editor links of the problem's OSM object (or, for a registry stop without one, how to add it),
+   * as the stop API built them. `detail` null: not loaded yet, `errorMessage`: it failed.
+   */
+  function renderEditorLinks(problem, detail, errorMessage) {
+    var box = document.getElementById("editor-links");
+    S.clear(box);
+    if (!detail) {
+      box.appendChild(S.el("span", { class: "muted", text: errorMessage ? "Editor links unavailable" : "Loading editor links…" }));
+      return;
+    }
+    var links = detail.links || [];
+    if (problem.osm_key) {
+      (detail.osm || []).forEach(function (obj) {
+        if (obj.osm_key === problem.osm_key) links = obj.links || [];
+      });
+    }
+    var keyed = {};
+    S.editorLinkButtons(links).forEach(function (a) {
+      var key = EDITOR_KEYS[a.dataset.editor];
+      if (key && !keyed[key]) {
+        keyed[key] = true;
+        a.id = "link-" + a.dataset.editor;
+        a.insertBefore(document.createTextNode(" "), a.firstChild);
+        a.insertBefore(S.el("kbd", { text: key }), a.firstChild);
+      }
+      box.appendChild(a);
+    });
+  }
+
   function loadDetail(problem) {
     if (detailRequest) detailRequest.abort();
-    var url;
-    if (problem.sloid) {
-      url = "/api/v1/stops/atlas/" + encodeURI(problem.sloid);
-    } else {
-      var osm = S.parseOsmKey(problem.osm_key);
-      if (!osm) return;
-      url = "/api/v1/stops/osm/" + osm.type + "/" + osm.id;
-    }
+    var url = problem.sloid ? S.stopApiUrl("atlas", problem.sloid) : S.stopApiUrl("osm", problem.osm_key);
+    if (!url) return;
     var controller = new AbortController();
     detailRequest = controller;
     S.api(url, { signal: controller.signal })
       .then(function (detail) {
-        if (items[current] === problem) renderSides(problem, detail);
+        if (items[current] !== problem) return;
+        renderSides(problem, detail);
+        renderEditorLinks(problem, detail);
       })
       .catch(function (error) {
-        if (error.name !== "AbortError" && items[current] === problem) renderSides(problem, null, error.message);
+        if (error.name === "AbortError" || items[current] !== problem) return;
+        renderSides(problem, null, error.message);
+        renderEditorLinks(problem, null, error.message);
       });
   }
 
@@ -279,7 +306,7 @@
           "dl",
           { class: "facts" },
           [].concat(
-            [S.el("dt", { text: "Object" }), S.el("dd", {}, [S.el("a", { href: S.osmObjectUrl(obj.osm_key), target: "_blank", rel: "noopener", text: obj.osm_key })])],
+            [S.el("dt", { text: "Object" }), S.el("dd", {}, [S.el("a", { href: obj.url, target: "_blank", rel: "noopener", text: obj.osm_key })])],
             fact("Name", obj.name),
             fact("uic_ref", obj.uic_ref),
             fact("uic_name", obj.uic_name),
@@ -450,6 +477,8 @@
       previous();
     } else if (key === "o") {
       openLink("link-osm");
+    } else if (key === "i") {
+      openLink("link-id");
     } else if (key === "e") {
       openLink("link-josm");
     } else if (key === "s") {
