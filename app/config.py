@@ -40,6 +40,25 @@ def _bool(raw: str) -> bool:
 
 _DEV_SECRET = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production by validate()
 
+# The live sources' published permalinks (opentransportdata.swiss "actual-date" exports) and the
+# public Overpass API: production's defaults.
+LIVE_ATLAS_TRAFFIC_POINTS_URL = (
+    "https://data.opentransportdata.swiss/dataset/traffic-point-v2/resource_permalink/"
+    "actual-date-world-traffic-point.csv"
+)
+LIVE_ATLAS_SERVICE_POINTS_URL = (
+    "https://data.opentransportdata.swiss/dataset/service-point-v2/resource_permalink/"
+    "actual-date-swiss-service-point.csv"
+)
+LIVE_OVERPASS_URL = "https://overpass-api.de/api/interpreter"
+# Development and test keep the bundled data when these are unset: no download, the demo folder.
+BUNDLED_SOURCES: dict[str, str] = {
+    "PIPELINE_SOURCE_DIR": "data/demo",
+    "ATLAS_URL": "",
+    "ATLAS_SERVICE_POINTS_URL": "",
+    "OSM_URL": "",
+}
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -83,11 +102,21 @@ class Settings:
     # (gevent workers), but each holds a Redis connection and a file descriptor.
     STREAM_MAX_PER_CLIENT: int = 4
     STREAM_MAX_TOTAL: int = 100
-    PIPELINE_SOURCE_DIR: str = "data/demo"
+    # Offline source files (sources whose URLs are empty are read from here). Unset: none in
+    # production, the bundled demo data in development and test (see BUNDLED_SOURCES).
+    PIPELINE_SOURCE_DIR: str = ""
     PIPELINE_CACHE_DIR: str = "data/cache"
 
-    ATLAS_URL: str = ""
-    OSM_URL: str = ""
+    # Live sources. Unset in production: the published permalinks; unset in development and test:
+    # empty. Empty: not downloaded, read from PIPELINE_SOURCE_DIR; without that folder the source
+    # is disabled, which start-up refuses for the sources the matcher needs (ATLAS, OSM). OSM_URL is
+    # an Overpass interpreter, or an extract file (.osm.pbf, .osm, .json) fetched as it is.
+    ATLAS_URL: str = LIVE_ATLAS_TRAFFIC_POINTS_URL
+    ATLAS_SERVICE_POINTS_URL: str = LIVE_ATLAS_SERVICE_POINTS_URL
+    OSM_URL: str = LIVE_OVERPASS_URL
+    # The Overpass query's areas: comma-separated area tags (key=value) or Overpass area ids.
+    OVERPASS_AREAS: str = "ISO3166-1=CH,ISO3166-1=LI"
+    OVERPASS_MAXSIZE_BYTES: int = 1_073_741_824  # [maxsize:] of the query (server-side memory)
     HTTP_TIMEOUT_S: float = 60.0
     HTTP_RETRIES: int = 3
     HTTP_MAX_BYTES: int = 2_000_000_000
@@ -151,6 +180,39 @@ class Settings:
             raise ConfigError("STREAM_MAX_PER_CLIENT must be positive and STREAM_MAX_TOTAL at least as large")
         self._validate_review_workflow()
         self._validate_public_base_url()
+        self._validate_sources()
+
+    def _validate_sources(self) -> None:
+        # Imported here, like the review workflow's policy: the sources own their URL settings.
+        from pipeline.sources import all_sources
+        from pipeline.sources.overpass import parse_areas
+
+        for source in all_sources():
+            for name in source.url_settings:
+                url = getattr(self, name)
+                parts = urlsplit(url)
+                if url and (
+                    parts.scheme not in {"http", "https"}
+                    or not parts.hostname
+                    or any(c.isspace() for c in url)
+                ):
+                    raise ConfigError(f"{name} must be an http(s) URL or empty, not {url!r}")
+            if (
+                source.required
+                and not self.PIPELINE_SOURCE_DIR
+                and not any(getattr(self, name) for name in source.url_settings)
+            ):
+                names = " and ".join(source.url_settings)
+                raise ConfigError(
+                    f"the {source.name} source is disabled: {names} empty and PIPELINE_SOURCE_DIR unset, "
+                    "but the matcher needs it. Unset the URL for the live default, or give a URL or a folder"
+                )
+        try:
+            parse_areas(self.OVERPASS_AREAS)
+        except ValueError as exc:
+            raise ConfigError(f"OVERPASS_AREAS: {exc}") from None
+        if self.OVERPASS_MAXSIZE_BYTES < 1 or self.OVERPASS_QUERY_TIMEOUT_S < 1:
+            raise ConfigError("OVERPASS_MAXSIZE_BYTES and OVERPASS_QUERY_TIMEOUT_S must be positive")
 
     def _validate_public_base_url(self) -> None:
         # Every absolute link and feed id is built from this, never from the request's Host or
@@ -217,6 +279,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     unknown = set(overrides) - {f.name for f in fields(Settings)}
     if unknown:
         raise ConfigError(f"unknown settings: {sorted(unknown)}")
+    # Production runs on the live sources; development and test keep the bundled data. Only unset
+    # variables take these defaults: an explicitly empty one stays empty (that source is not downloaded).
+    if values.get("STOPSYNC_ENV", Settings.STOPSYNC_ENV) != "production":
+        for name, default in BUNDLED_SOURCES.items():
+            values.setdefault(name, default)
     settings = Settings(**values)
     settings.validate()
     return settings

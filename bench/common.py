@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.config import BUNDLED_SOURCES
 from devstack.services import LocalPostgres, LocalRedis, free_port, gunicorn_command
 
 logger = logging.getLogger(__name__)
@@ -219,6 +220,8 @@ class BenchStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        # Benchmarks measure StopSync, not the internet: the bundled data, not production's live sources.
+        env.update(BUNDLED_SOURCES)
         env.update(extra)
         return env
 

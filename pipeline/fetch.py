@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +56,12 @@ class FetchedSource:
     etag: str | None = None
     last_modified: str | None = None
     http_status: int | None = None
+    # Which download of the source this is (`atlas`, `atlas.service_points`): the `source_states` row.
+    key: str = ""
     _pending: list[tuple[Path, Path]] = field(default_factory=list)  # (temporary file, final cached file)
+
+    def __post_init__(self) -> None:
+        self.key = self.key or self.source
 
     def promote(self) -> None:
         """Move validated downloads over the cached copies (atomic rename on the same filesystem)."""
@@ -116,6 +121,43 @@ def fetch_from_directory(
     )
 
 
+def fetch_source(
+    source: Source,
+    requests: Sequence[HttpRequest],
+    directory: Path | None,
+    cache_dir: Path,
+    previous: Mapping[str, PreviousState],
+    policy: HttpPolicy,
+) -> list[FetchedSource]:
+    """One source's files for this run: its downloads when it has any, else its files in `directory`.
+
+    Without either the source is disabled (its URL settings are empty and there is no source
+    directory): a required source makes the run fail with a message naming the settings. When one
+    of several downloads fails, the ones already made are discarded (no partial file stays behind).
+    """
+    if requests:
+        done: list[FetchedSource] = []
+        try:
+            for request in requests:
+                key = request.key(source.name)
+                done.append(fetch_http(source, request, cache_dir, previous.get(key), policy))
+        except BaseException:
+            for fetched in done:
+                fetched.discard()
+            raise
+        return done
+    if directory is None:
+        if not source.required:
+            return []
+        names = " and ".join(source.url_settings) or "its URL"
+        raise SourceError(
+            source.name,
+            f"disabled: {names} empty and no PIPELINE_SOURCE_DIR; the matcher needs this source "
+            "(unset the URL for the live default, or give a URL or a source folder)",
+        )
+    return [fetch_from_directory(source, directory, previous.get(source.name), max_bytes=policy.max_bytes)]
+
+
 @dataclass(frozen=True)
 class HttpPolicy:
     timeout_s: float = 60.0
@@ -147,7 +189,7 @@ def fetch_http(
 ) -> FetchedSource:
     """Download (or confirm unchanged) one source. Raises FetchError after the last failed attempt."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    final = cache_dir / f"{source.name}{request.suffix}"
+    final = cache_dir / f"{request.key(source.name)}{request.suffix}"
     conditional = previous is not None and final.exists() and previous.sha256 == _sha_or_none(final)
     attempts = max(1, policy.retries + 1)
     last_error = "no attempt made"
@@ -208,6 +250,7 @@ def _attempt(
                 etag=exc.headers.get("ETag") or previous.etag,
                 last_modified=exc.headers.get("Last-Modified") or previous.last_modified,
                 http_status=304,
+                key=request.key(source.name),
             )
         if exc.code in RETRY_STATUSES:
             raise _RetryableError(f"HTTP {exc.code}", _retry_after(exc.headers.get("Retry-After"))) from None
@@ -262,6 +305,7 @@ def _attempt(
             etag=response.headers.get("ETag"),
             last_modified=response.headers.get("Last-Modified"),
             http_status=response.status,
+            key=request.key(source.name),
         )
         fetched._pending.append((temporary, final))
         return fetched

@@ -19,7 +19,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from pipeline.errors import PipelineError
-from pipeline.fetch import FetchedSource, HttpPolicy, PreviousState, fetch_from_directory, fetch_http
+from pipeline.fetch import FetchedSource, HttpPolicy, PreviousState, fetch_source
 from pipeline.geo import load_boundary, resolve_path
 from pipeline.importer import Checkpoint, SourceStateRow, import_snapshot
 from pipeline.matching import match_stops
@@ -101,21 +101,24 @@ def _fetch(
     previous: dict[str, PreviousState],
     progress: Progress,
 ) -> dict[str, FetchedSource]:
-    directory = resolve_path(options.source_dir or settings.PIPELINE_SOURCE_DIR)
+    folder = options.source_dir or settings.PIPELINE_SOURCE_DIR
+    directory = resolve_path(folder) if folder else None  # none: sources without a URL are disabled
+    cache = resolve_path(settings.PIPELINE_CACHE_DIR)
     policy = HttpPolicy(
         timeout_s=settings.HTTP_TIMEOUT_S, retries=settings.HTTP_RETRIES, max_bytes=settings.HTTP_MAX_BYTES
     )
+    # Keyed by download (`atlas`, `atlas.service_points`, `osm`): one `source_states` row each.
     fetched: dict[str, FetchedSource] = {}
-    for i, source in enumerate(sources):
-        request = None if options.offline else source.http_request(settings)
-        progress("fetch", i, len(sources), f"fetching {source.name}")
-        if request is None:
-            fetched[source.name] = fetch_from_directory(
-                source, directory, previous.get(source.name), max_bytes=policy.max_bytes
-            )
-        else:
-            cache = resolve_path(settings.PIPELINE_CACHE_DIR)
-            fetched[source.name] = fetch_http(source, request, cache, previous.get(source.name), policy)
+    try:
+        for i, source in enumerate(sources):
+            requests = [] if options.offline else source.http_requests(settings)
+            progress("fetch", i, len(sources), f"fetching {source.name}")
+            for item in fetch_source(source, requests, directory, cache, previous, policy):
+                fetched[item.key] = item
+    except BaseException:
+        for item in fetched.values():
+            item.discard()  # a later source failed: no download of this run may stay half-promoted
+        raise
     progress("fetch", len(sources), len(sources), "sources fetched")
     return fetched
 
@@ -159,7 +162,8 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
         registry, osm, parse_stats = [], [], {}
         for i, source in enumerate(sources):
             report("parse", i, len(sources), f"parsing {source.name}")
-            result = source.parse(fetched[source.name].paths, popts)
+            paths = [path for f in fetched.values() if f.source == source.name for path in f.paths]
+            result = source.parse(paths, popts)
             (registry if source.kind == SourceKind.REGISTRY else osm).extend(result.records)
             parse_stats[source.name] = result.stats
         report(

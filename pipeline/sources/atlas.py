@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -102,12 +103,23 @@ class AtlasSource(Source):
     name = "atlas"
     kind = SourceKind.REGISTRY
     file_patterns = ("atlas*.csv", "atlas*.csv.zip", "atlas*.zip")
+    url_settings = ("ATLAS_URL", "ATLAS_SERVICE_POINTS_URL")
 
     def http_request(self, settings: Any) -> HttpRequest | None:
-        url = getattr(settings, "ATLAS_URL", "")
-        if not url:
-            return None
-        return HttpRequest(url=url, suffix=".zip" if url.lower().endswith(".zip") else ".csv")
+        """The traffic-point export (ATLAS_URL), or None when it is not configured."""
+        requests = self.http_requests(settings)
+        return requests[0] if requests and not requests[0].feed else None
+
+    def http_requests(self, settings: Any) -> list[HttpRequest]:
+        """The traffic-point export (ATLAS_URL) and the service-point export (ATLAS_SERVICE_POINTS_URL),
+        each when configured; both are parsed together (`_detect_format` tells them apart by header)."""
+        out = []
+        for setting, feed in (("ATLAS_URL", ""), ("ATLAS_SERVICE_POINTS_URL", "service_points")):
+            url = getattr(settings, setting, "")
+            if url:
+                suffix = ".zip" if urlsplit(url).path.lower().endswith(".zip") else ".csv"
+                out.append(HttpRequest(url=url, suffix=suffix, feed=feed))
+        return out
 
     def parse(self, paths: Sequence[Path], options: ParseOptions) -> ParseResult[RegistryStop]:
         stats: dict[str, int] = {}

@@ -52,6 +52,13 @@ class HttpRequest:
     body: bytes | None = None
     content_type: str | None = None
     suffix: str = ""  # file name suffix of the cached copy (".csv", ".zip", ".json")
+    # Which of the source's downloads this is, when it has several (ATLAS: traffic and service points):
+    # names the cached copy and the `source_states` row. Empty for the source's main download.
+    feed: str = ""
+
+    def key(self, source: str) -> str:
+        """Name of its cached copy and `source_states` row: `atlas`, `atlas.service_points`."""
+        return f"{source}.{self.feed}" if self.feed else source
 
 
 class Source:
@@ -61,10 +68,19 @@ class Source:
     kind: SourceKind = SourceKind.REGISTRY
     # Shell patterns of the files this source reads from a source directory (first match wins).
     file_patterns: tuple[str, ...] = ()
+    # The settings holding this source's download URLs. All of them empty: the source is read from
+    # PIPELINE_SOURCE_DIR, or, without one, it is disabled (a required source refuses to start).
+    url_settings: tuple[str, ...] = ()
+    required: bool = True  # the matcher cannot run without it
 
     def http_request(self, settings: Any) -> HttpRequest | None:
         """The live download for these settings, or None when no URL is configured."""
         return None
+
+    def http_requests(self, settings: Any) -> list[HttpRequest]:
+        """Every live download of this source (several files are parsed together); empty: none configured."""
+        request = self.http_request(settings)
+        return [request] if request is not None else []
 
     def find_files(self, directory: Path) -> list[Path]:
         """The files of this source in `directory`, sorted; raises when there are none."""

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import numpy as np
 
@@ -22,7 +23,13 @@ from pipeline.errors import SourceError
 from pipeline.geo import coordinate_problem
 from pipeline.records import OsmObject, osm_key
 from pipeline.sources.base import HttpRequest, ParseOptions, ParseResult, Source, SourceKind, sniff
-from pipeline.sources.overpass import build_query, check_remark
+from pipeline.sources.overpass import (
+    DEFAULT_AREAS,
+    DEFAULT_MAXSIZE_BYTES,
+    DEFAULT_TIMEOUT_S,
+    build_query,
+    check_remark,
+)
 
 # tag → accepted values (None = any value).
 STOP_TAGS: dict[str, frozenset[str] | None] = {
@@ -72,18 +79,26 @@ class OsmSource(Source):
     name = "osm"
     kind = SourceKind.OSM
     file_patterns = ("osm*.json", "osm*.osm", "osm*.xml", "osm*.osm.pbf", "*.osm.pbf")
+    url_settings = ("OSM_URL",)
 
     def http_request(self, settings: Any) -> HttpRequest | None:
+        """OSM_URL: an extract file (.osm.pbf, .osm, .xml, .json) is downloaded as it is; any other
+        URL is an Overpass API interpreter and gets the stops query of OVERPASS_AREAS by POST."""
         url = getattr(settings, "OSM_URL", "")
         if not url:
             return None
-        timeout = int(getattr(settings, "OVERPASS_QUERY_TIMEOUT_S", 300))
-        from urllib.parse import urlencode
-
+        extract_suffix = osm_file_suffix(url)
+        if extract_suffix is not None:
+            return HttpRequest(url=url, suffix=extract_suffix)
+        query = build_query(
+            int(getattr(settings, "OVERPASS_QUERY_TIMEOUT_S", DEFAULT_TIMEOUT_S)),
+            getattr(settings, "OVERPASS_AREAS", DEFAULT_AREAS),
+            int(getattr(settings, "OVERPASS_MAXSIZE_BYTES", DEFAULT_MAXSIZE_BYTES)),
+        )
         return HttpRequest(
             url=url,
             method="POST",
-            body=urlencode({"data": build_query(timeout)}).encode(),
+            body=urlencode({"data": query}).encode(),
             content_type="application/x-www-form-urlencoded",
             suffix=".json",
         )
@@ -126,7 +141,7 @@ class OsmSource(Source):
         with path.open("rb") as handle:
             head = handle.read(4096)
         sniff(self.name, path, head)
-        if name.endswith(".pbf"):
+        if name.endswith(".pbf") or is_pbf(head):
             yield from self._read_pbf(path, stats, ways)
             return
         first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
@@ -285,6 +300,32 @@ class OsmSource(Source):
             lon=float(lon),
             row_hash=hashlib.sha256(fingerprint.encode()).hexdigest(),
         )
+
+
+# OSM_URL path endings that name an extract file (downloaded with GET) rather than an Overpass API.
+_EXTRACT_SUFFIXES = (
+    (".osm.pbf", ".osm.pbf"),
+    (".pbf", ".osm.pbf"),
+    (".osm", ".osm"),
+    (".xml", ".osm"),
+    (".json", ".json"),
+)
+
+
+def osm_file_suffix(url: str) -> str | None:
+    """The cache suffix when `url` names an OSM extract file, or None for an Overpass interpreter."""
+    path = urlsplit(url).path.lower()
+    for ending, suffix in _EXTRACT_SUFFIXES:
+        if path.endswith(ending):
+            return suffix
+    return None
+
+
+def is_pbf(head: bytes) -> bool:
+    """Does this file start like an OSM PBF (a 4-byte header length, then the "OSMHeader" blob type)?
+
+    A PBF downloaded from a permalink without the .pbf ending is recognised by its content."""
+    return len(head) > 16 and head[:2] == b"\x00\x00" and b"OSMHeader" in head[4:24]
 
 
 def _centre(points: Iterable[tuple[float, float]]) -> tuple[float, float] | None:
