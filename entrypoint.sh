@@ -67,8 +67,11 @@ case "$role" in
       exec flask --app "app:create_app" run --host 0.0.0.0 --port 5001 --debug
     fi
     wait_for_database
-    exec gunicorn "app:create_app()" --bind 0.0.0.0:5001 \
-      --workers "${GUNICORN_WORKERS:-2}" --threads "${GUNICORN_THREADS:-4}" \
+    # gevent workers, as devstack.services.gunicorn_command: a live stream (SSE) waits in a greenlet
+    # instead of holding a request thread. No --preload: psycopg must be imported after the worker's
+    # monkey-patching to pick its cooperative wait function.
+    exec gunicorn "app:create_app()" --bind 0.0.0.0:5001 --worker-class gevent \
+      --workers "${GUNICORN_WORKERS:-2}" --worker-connections "${GUNICORN_WORKER_CONNECTIONS:-256}" \
       --timeout 60 --access-logfile - --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}"
     ;;
   scheduler)

@@ -11,6 +11,8 @@ through `app.services.pipeline_state`, which implements every operation atomical
 | stopsync:pipeline:events         | stream | trimmed to ~EVENTS_MAXLEN    | run owner                    |
 | stopsync:scheduler:heartbeat     | string | SCHEDULER_HEARTBEAT_STALE_S  | every scheduler replica      |
 | stopsync:ratelimit:*             | (Flask-Limiter's own keys, in RATELIMIT_STORAGE_URL)        |
+| stopsync:stream:slots            | zset   | stream_slot_lease_s          | app (one member per stream)  |
+| stopsync:stream:client:<ip>      | zset   | stream_slot_lease_s          | app (that client's streams)  |
 
 Lock: `SET lock <run_uuid> NX PX ttl`. Only the value's owner renews it (every PIPELINE_HEARTBEAT_S)
 or deletes it (compare-and-delete script). A process that dies stops renewing; the key expires
@@ -28,6 +30,12 @@ Whichever run takes the lock next claims every waiting request: one run satisfie
 
 Event (stream entry): fields `type` (an `EventType`), `run_uuid`, `data` (JSON object). Stream ids
 are the SSE event ids, so a reconnecting browser resumes exactly after `Last-Event-ID`.
+
+Stream slots (the app alone; bounds open live-view connections per client and in total): one
+member `<started_ms>:<connection id>` per open SSE connection, in both zsets, scored by the unix ms
+at which its lease ends. Taking a slot is one script (drop expired members, check both counts, add);
+the connection renews its lease whenever it writes (at least every PIPELINE_STREAM_KEEPALIVE_S) and
+removes itself when it ends. A killed worker renews nothing: its members expire within one lease.
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ REQUESTS_KEY = f"{KEY_PREFIX}:pipeline:requests"
 EVENTS_KEY = f"{KEY_PREFIX}:pipeline:events"
 SCHEDULER_HEARTBEAT_KEY = f"{KEY_PREFIX}:scheduler:heartbeat"
 RATELIMIT_KEY_PREFIX = f"{KEY_PREFIX}:ratelimit"
+STREAM_SLOTS_KEY = f"{KEY_PREFIX}:stream:slots"
+STREAM_CLIENT_KEY_PREFIX = f"{KEY_PREFIX}:stream:client"  # + ":<client address>"
 
 # A finished run's status stays visible for a week; a new run overwrites it.
 STATUS_TTL_S = 7 * 24 * 3600
@@ -97,3 +107,13 @@ class EventType(StrEnum):
 def stale_after_s(heartbeat_s: float) -> float:
     """Seconds without a heartbeat after which a running run reads as stale."""
     return STALE_AFTER_HEARTBEATS * heartbeat_s
+
+
+# A stream slot's lease covers two keepalive intervals plus one blocking read and some slack, so a
+# healthy connection always renews in time and a dead one frees its slot soon after.
+STREAM_SLOT_LEASE_SLACK_S = 5
+
+
+def stream_slot_lease_s(keepalive_s: float) -> float:
+    """Seconds a stream slot stays taken without a renewal (see the stream slots paragraph above)."""
+    return 2 * keepalive_s + STREAM_SLOT_LEASE_SLACK_S

@@ -406,7 +406,7 @@ def run(keep: bool = False, quick: bool = False) -> list[Figure]:
             Figure("first import: swap transaction", (counts.get("import") or {}).get("swap_seconds"), "s"),
         ]
         with gunicorn(stack) as server:
-            say(f"gunicorn (2 workers x 4 threads, production settings) on port {server.port}")
+            say(f"gunicorn (2 gevent workers, production settings) on port {server.port}")
             load_figures, _ = run_api_load(stack, server, stack.workdir, duration, sat)
             figures += load_figures
             say("re-importing under map load")

@@ -278,12 +278,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def gunicorn(stack: BenchStack, workers: int = 2, threads: int = 4, **env_extra: str) -> Iterator[Server]:
+def gunicorn(stack: BenchStack, workers: int = 2, **env_extra: str) -> Iterator[Server]:
     """Serve the app with gunicorn on a free loopback port until the block ends."""
     port = free_port()
-    argv = gunicorn_command(
-        port, workers=workers, threads=threads, timeout_s=60, extra=("--log-level", "warning")
-    )
+    argv = gunicorn_command(port, workers=workers, timeout_s=60, extra=("--log-level", "warning"))
     env = stack.env(RATELIMIT_DEFAULT=UNLIMITED, RATELIMIT_WRITE=UNLIMITED, **env_extra)
     process = subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True)
     server = Server(process, port)

@@ -24,21 +24,35 @@ PG_PASSWORD = "stopsync"  # noqa: S105 - local loopback-only cluster
 PG_SYSTEM_USER = "postgres"  # initdb refuses to run as root; this user comes with the Debian package
 
 
+# Open connections one gevent worker serves at once (ordinary requests, kept-alive connections and
+# live streams together). Live streams are capped by STREAM_MAX_TOTAL in Redis, so this is the
+# headroom above that for everything else; the database pool (DB_POOL_SIZE) bounds real work.
+WORKER_CONNECTIONS = 256
+
+
 def gunicorn_command(
     port: int,
     *,
     host: str = "127.0.0.1",
     workers: int = 2,
-    threads: int = 4,
+    connections: int = WORKER_CONNECTIONS,
     timeout_s: int = 60,
     extra: tuple[str, ...] = (),
 ) -> list[str]:
-    """The command that serves the app with gunicorn, as `./dev up`, the tests and the benchmarks run it."""
+    """The command that serves the app with gunicorn, as `./dev up`, the tests and the benchmarks run it.
+
+    gevent workers: each request is a greenlet, so a long-lived response (the live SSE stream) waits
+    on Redis without holding a request thread, and ordinary requests keep flowing however many
+    streams are open. psycopg and redis-py cooperate with gevent's monkey-patching, which the worker
+    applies before it imports the app (so never add --preload: the master would import psycopg
+    first and it would pick its blocking C wait function).
+    """
     return [
         sys.executable, "-m", "gunicorn", "app:create_app()",
         "--bind", f"{host}:{port}",
+        "--worker-class", "gevent",
         "--workers", str(workers),
-        "--threads", str(threads),
+        "--worker-connections", str(connections),
         "--timeout", str(timeout_s),
         *extra,
     ]  # fmt: skip

@@ -6,13 +6,13 @@ import datetime as dt
 
 import redis
 from apscheduler.triggers.cron import CronTrigger
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, g, jsonify, request
 
 from app.api import bp, params
 from app.auth import current_user, require_role
 from app.config import Settings
-from app.coordination import RunState, stale_after_s
-from app.errors import ApiError
+from app.coordination import RunState, stale_after_s, stream_slot_lease_s
+from app.errors import ApiError, json_error
 from app.extensions import redis_client, run_trigger_limit
 from app.services import pipeline_state, pipeline_stream, run_history
 
@@ -128,22 +128,52 @@ def stream():
     """Server-Sent Events: `status` first, then `state`, `stage`, `progress` and `log` events.
 
     Each connection lasts at most PIPELINE_STREAM_MAX_S; EventSource reconnects by itself with
-    `Last-Event-ID` and the stream resumes after it.
+    `Last-Event-ID` and the stream resumes after it. Open connections are limited per client
+    address and in total (STREAM_MAX_PER_CLIENT, STREAM_MAX_TOTAL): one more gets 429.
     """
     params.reject_unknown(("last_event_id",))
     settings = _settings()
     last_id = pipeline_stream.valid_last_event_id(
         request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
     )
-    body = pipeline_stream.sse_events(
-        redis_client.blocking_client,
-        last_id,
-        stale_after=stale_after_s(settings.PIPELINE_HEARTBEAT_S),
+    limits = pipeline_stream.StreamLimits(
+        per_client=settings.STREAM_MAX_PER_CLIENT,
+        total=settings.STREAM_MAX_TOTAL,
+        lease_s=stream_slot_lease_s(settings.PIPELINE_STREAM_KEEPALIVE_S),
         max_s=settings.PIPELINE_STREAM_MAX_S,
-        keepalive_s=settings.PIPELINE_STREAM_KEEPALIVE_S,
     )
+    try:
+        # remote_addr is the client as ProxyFix sees it: X-Forwarded-For counts only behind
+        # TRUST_PROXY_HOPS trusted proxies, so a client cannot pick a new address per request.
+        slot = pipeline_stream.take_slot(redis_client.client, request.remote_addr or "unknown", limits)
+    except redis.RedisError:
+        body = pipeline_stream.unavailable_events()
+    else:
+        if isinstance(slot, pipeline_stream.SlotRefused):
+            return _stream_refused(slot)
+        events = pipeline_stream.sse_events(
+            redis_client.blocking_client,
+            last_id,
+            stale_after=stale_after_s(settings.PIPELINE_HEARTBEAT_S),
+            max_s=settings.PIPELINE_STREAM_MAX_S,
+            keepalive_s=settings.PIPELINE_STREAM_KEEPALIVE_S,
+        )
+        body = pipeline_stream.SlotHoldingStream(events, slot)
     response = Response(body, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     # Tell nginx-style proxies not to buffer: events must reach the browser as they happen.
     response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+def _stream_refused(refused: pipeline_stream.SlotRefused) -> Response:
+    """429 in the error shape; Retry-After is when the oldest counted stream ends by itself."""
+    response = json_error(
+        429,
+        "too_many_requests",
+        "Too many open live streams; retry later",
+        {"limit": refused.setting, "maximum": refused.maximum},
+    )
+    g.retry_after_s = refused.retry_after_s  # kept over Flask-Limiter's own (see keep_retry_after_hints)
+    response.headers["Retry-After"] = str(refused.retry_after_s)
     return response

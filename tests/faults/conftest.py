@@ -52,7 +52,7 @@ class Reply:
 
 @dataclass
 class Served:
-    """A gunicorn serving the app as in production (2 workers x 4 threads), on a free loopback port."""
+    """A gunicorn serving the app as in production (2 gevent workers), on a free loopback port."""
 
     process: subprocess.Popen
     port: int
@@ -85,9 +85,9 @@ class Served:
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
 
 
-def start_gunicorn(env: dict[str, str], log_file: Path, workers: int = 2, threads: int = 4) -> Served:
+def start_gunicorn(env: dict[str, str], log_file: Path, workers: int = 2) -> Served:
     port = free_port()
-    argv = gunicorn_command(port, workers=workers, threads=threads, timeout_s=30)
+    argv = gunicorn_command(port, workers=workers, timeout_s=30)
     with log_file.open("ab") as log:
         process = subprocess.Popen(
             argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -1,6 +1,6 @@
 """Rate limits under gunicorn, as in production: one budget shared by every process through Redis,
 429 in the JSON error shape, and back on Redis by itself after an outage. Also the SSE stream under
-gunicorn's threads: bounded, so it never holds a thread for long.
+gunicorn: bounded in time, and other requests of the same worker keep flowing while it is open.
 
 Each test starts its own gunicorn processes (the Limiter object is per process, so only separate
 processes prove sharing); the outage test also gets a Redis of its own, so stopping it disturbs
@@ -73,7 +73,7 @@ def gunicorn(stack, clean_state, tmp_path) -> Iterator[Callable[..., Server]]:
     def start(**env: str) -> Server:
         port = free_port()
         log = tmp_path / f"gunicorn-{len(servers)}.log"
-        argv = gunicorn_command(port, workers=1, threads=2, timeout_s=30)
+        argv = gunicorn_command(port, workers=1, timeout_s=30)
         with log.open("wb") as out:
             process = subprocess.Popen(
                 argv,
@@ -182,7 +182,7 @@ def test_the_event_stream_is_bounded_under_gunicorn_and_other_requests_keep_flow
     reader = threading.Thread(target=read)
     reader.start()
     assert opened.wait(20), lines
-    # One of the worker's two threads is streaming; the other still serves.
+    # The worker's only process is streaming, and still serves (the stream waits in a greenlet).
     assert server.get("/api/v1/pipeline/status").status == 200
     client = redis_lib.Redis.from_url(stack.redis_url, decode_responses=True)
     pipeline_state.publish_event(client, EventType.PROGRESS, "run-x", {"stage": "match", "percent": 50.0})
