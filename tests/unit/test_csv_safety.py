@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +83,18 @@ def test_the_registry_report_writer_guards_every_text_field():
     assert row["designation"] == "'-x"
     assert row["decision_note"] == "fine;' @then-not"
     assert row["registry_lon"] == "-0.5"
+
+
+def test_every_module_that_writes_csv_goes_through_the_guard():
+    """A CSV writer added later without the guard fails here, not in a steward's spreadsheet."""
+    root = Path(__file__).resolve().parents[2]
+    writers = [
+        path
+        for folder in ("app", "pipeline", "scheduler", "database", "migrator")
+        for path in (root / folder).rglob("*.py")
+        if re.search(r"csv\.(writer|DictWriter)\(", path.read_text(encoding="utf-8"))
+    ]
+    assert writers, "the exports write CSV: the search itself is broken"
+    for path in writers:
+        text = path.read_text(encoding="utf-8")
+        assert "from app.services.csv_safety import" in text, f"{path.relative_to(root)} writes unguarded CSV"
