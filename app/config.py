@@ -178,8 +178,6 @@ class Settings:
             raise ConfigError("PIPELINE_STREAM_MAX_S and PIPELINE_STREAM_KEEPALIVE_S must be positive")
         if self.STREAM_MAX_PER_CLIENT < 1 or self.STREAM_MAX_TOTAL < self.STREAM_MAX_PER_CLIENT:
             raise ConfigError("STREAM_MAX_PER_CLIENT must be positive and STREAM_MAX_TOTAL at least as large")
-        if self.STREAM_MAX_PER_CLIENT < 1 or self.STREAM_MAX_TOTAL < self.STREAM_MAX_PER_CLIENT:
-            raise ConfigError("STREAM_MAX_PER_CLIENT must be positive and STREAM_MAX_TOTAL at least as large")
         self._validate_review_workflow()
         self._validate_public_base_url()
         self._validate_sources()
