@@ -1,5 +1,9 @@
 """Getting source files: from a directory (offline) or over HTTP (live), with a content fingerprint.
 
+`fetch_source` decides per source: its downloads (one or several: ATLAS fetches the traffic- and the
+service-point export, each with its own cached copy and `source_states` row), else its files in the
+source directory, else it is disabled (an error for a source the matcher needs).
+
 HTTP downloads are conditional (If-None-Match / If-Modified-Since from the last successful run),
 retried with exponential backoff on network errors and 429/500/502/503/504 (honouring Retry-After),
 size-limited, hashed (SHA-256) while streaming, and written to a temporary file next to the cached
