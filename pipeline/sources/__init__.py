@@ -1,10 +1,10 @@
 """Source plug-ins and their registry, by name.
 
-| name  | kind     | files in a source directory                 | live download                                  |
-|-------|----------|---------------------------------------------|------------------------------------------------|
-| atlas | registry | atlas*.csv, atlas*.zip (traffic or service) | GET ATLAS_URL and ATLAS_SERVICE_POINTS_URL     |
-| osm   | osm      | osm*.json, osm*.osm / *.xml, osm*.osm.pbf   | POST the query to OSM_URL (Overpass), or GET   |
-|       |          |                                             | it when it names an extract (.osm.pbf, ...)    |
+| name  | kind     | files in a source directory                 | live download                           |
+|-------|----------|---------------------------------------------|-----------------------------------------|
+| atlas | registry | atlas*.csv, atlas*.zip (traffic or service) | GET ATLAS_URL, ATLAS_SERVICE_POINTS_URL |
+| osm   | osm      | osm*.json, osm*.osm / *.xml, osm*.osm.pbf   | POST the query to OSM_URL (Overpass),   |
+|       |          |                                             | or GET it when it names an extract      |
 """
 
 from __future__ import annotations
