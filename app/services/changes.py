@@ -11,9 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import aliased
 
+from app.services import editor_links
 from database import db
-from database.models import PipelineRun, Problem, ProblemChange
+from database.models import AtlasStop, PipelineRun, Problem, ProblemChange
 
 TREND_DIMENSIONS = ("type", "operator")
 CHANGE_KINDS = ("appeared", "resolved")
@@ -29,6 +31,15 @@ def _run_dict(run: PipelineRun | None) -> dict[str, Any] | None:
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
     }
+
+
+def _links(row: Any) -> list[editor_links.EditorLink]:
+    """Editor links of a still-open problem's OSM object, or to add its missing registry stop."""
+    if row.osm_key:
+        return editor_links.links_for_osm_objects([row.osm_key])
+    if row.AtlasStop is not None:
+        return editor_links.links_for_unmatched_registry_stop(row.AtlasStop, row.parent_means)
+    return []
 
 
 def latest_run_with_changes() -> int | None:
@@ -47,6 +58,7 @@ def run_changes(
 ) -> dict[str, Any] | None:
     """Run-to-run differences of one run: totals, and a page of the changes. None: no such run."""
     session = db.session
+    parent = aliased(AtlasStop)
     run = session.get(PipelineRun, run_id)
     if run is None:
         return None
@@ -81,11 +93,23 @@ def run_changes(
             Problem.osm_key,
             Problem.lat,
             Problem.lon,
+            AtlasStop,
+            parent.means_of_transport.label("parent_means"),
         )
         .outerjoin(
             Problem,
             and_(Problem.identity == ProblemChange.problem_identity, ProblemChange.change == "appeared"),
         )
+        # A registry stop missing in OSM: its row gives the tags of the "Add in JOSM" link.
+        .outerjoin(
+            AtlasStop,
+            and_(
+                AtlasStop.sloid == Problem.sloid,
+                Problem.problem_type == "unmatched",
+                Problem.osm_key.is_(None),
+            ),
+        )
+        .outerjoin(parent, parent.sloid == AtlasStop.parent_sloid)
         .where(*filters)
         .order_by(ProblemChange.id)
         .limit(limit + 1)
@@ -110,6 +134,7 @@ def run_changes(
             "osm_key": r.osm_key,
             "lat": r.lat,
             "lon": r.lon,
+            "links": _links(r),
         }
         for r in rows
     ]

@@ -29,8 +29,10 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import TypedDict
+from typing import Any, TypedDict
 from urllib.parse import quote
+
+from app.services import new_stop_tags
 
 OSM_WEBSITE = "https://www.openstreetmap.org"
 # JOSM's remote control listens on the loopback address; browsers allow http://127.0.0.1 from https
@@ -255,3 +257,15 @@ def links_for_missing_stop(lat: float, lon: float, tags: Mapping[str, str]) -> l
             )
         )
     return links
+
+
+def links_for_unmatched_registry_stop(stop: Any, parent_means: str | None = None) -> list[EditorLink]:
+    """`links_for_missing_stop` for a registry stop (an `atlas_stops` row: sloid, names, lat, lon, ...).
+
+    The tags come from :func:`app.services.new_stop_tags.tags_for_new_stop`. A platform (traffic point)
+    carries no means of transport of its own: `parent_means` is its stop's (service point's).
+    """
+    modes = None
+    if not (stop.means_of_transport or "").strip() and parent_means:
+        modes = new_stop_tags.stop_modes(parent_means)
+    return links_for_missing_stop(stop.lat, stop.lon, new_stop_tags.tags_for_new_stop(stop, modes))

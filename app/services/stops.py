@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
 
-from app.services import editor_links, new_stop_tags
+from app.services import editor_links
 from database import db
 
 # What OSM tags say about the means of transport, in ATLAS's vocabulary (app/services/vocabulary.py).
@@ -426,16 +426,14 @@ def _stop_links(kind: str, osm: list[dict[str, Any]], atlas_row: Any) -> list[ed
         return editor_links.links_for_osm_objects([obj["osm_key"] for obj in osm])
     if kind != "atlas" or atlas_row is None:
         return []
-    modes = None
+    parent_means = None
     if not (atlas_row.means_of_transport or "").strip() and atlas_row.parent_sloid:
         # A platform (traffic point) carries no means of transport: its stop (service point) does.
         parent_means = db.session.scalar(
             text("SELECT means_of_transport FROM atlas_stops WHERE sloid = :sloid"),
             {"sloid": atlas_row.parent_sloid},
         )
-        modes = new_stop_tags.stop_modes(parent_means)
-    tags = new_stop_tags.tags_for_new_stop(atlas_row, modes)
-    return editor_links.links_for_missing_stop(atlas_row.lat, atlas_row.lon, tags)
+    return editor_links.links_for_unmatched_registry_stop(atlas_row, parent_means)
 
 
 def _match_dict(row: Any) -> dict[str, Any]:

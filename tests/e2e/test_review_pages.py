@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from database import db
@@ -43,6 +45,22 @@ def test_changes_page_draws_the_trend_and_lists_a_runs_differences(two_runs, pag
     page.select_option("#trend-by", "operator")
     page.wait_for_selector("#changes[data-trend-by=operator]")
     assert page.locator("#table-trend th").count() >= 2
+    page.problems.assert_none()
+
+
+def test_changes_page_lists_editor_links_under_each_still_open_problems_stop(two_runs, page):
+    page.goto("/changes")
+    page.wait_for_selector("#changes[data-ready]")
+    first_run = page.locator("#diff-run option").last.get_attribute("value")  # every problem appeared
+    with page.expect_response(re.compile(r"/api/v1/changes\?run=" + first_run)):
+        page.select_option("#diff-run", first_run)
+    links = page.locator("#diff-table tbody tr.change-appeared .row-links a")
+    expect(links.first).to_be_visible()
+    load = page.locator("#diff-table .row-links a", has_text="Open in JOSM").first
+    assert load.get_attribute("href").startswith("http://127.0.0.1:8111/load_object?objects=")
+    add = page.locator("#diff-table .row-links a", has_text="Add in JOSM").first
+    assert add.get_attribute("href").startswith("http://127.0.0.1:8111/add_node?lat=")
+    assert add.get_attribute("target") == "_blank"
     page.problems.assert_none()
 
 

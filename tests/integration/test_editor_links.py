@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+import uuid
 from urllib.parse import unquote, urlsplit
 
+from database import db
+from database.models import PipelineRun, ProblemChange
 from tests import factories as f
 
 HOSTILE_NAME = 'Vaduz "Post" <img src=x onerror=alert(1)>|highway=motorway & co'
@@ -156,3 +159,43 @@ def test_an_osm_object_matched_to_two_registry_stops_links_itself_only(app, clie
     f.match(second.sloid, node.osm_key, distance_m=12.0)
     links = link_map(client.get(f"/api/v1/stops/osm/{node.osm_key}").get_json()["links"])
     assert links[("josm", "edit")].endswith(f"objects=n{node.osm_id}&relation_members=true")
+
+
+def test_changes_list_carries_editor_links_for_each_still_open_stop(app, client):
+    stop, node, _ = f.matched_pair()
+    distance = f.problem("distance", sloid=stop.sloid, osm_key=node.osm_key)
+    lonely = f.atlas_stop(lat=47.2, lon=9.5, designation_official="Ruggell, Industrie")
+    unmatched = f.problem("unmatched", sloid=lonely.sloid, priority=1)
+    run = PipelineRun(run_uuid=str(uuid.uuid4()), trigger="cli", status="succeeded")
+    db.session.add(run)
+    db.session.flush()
+    for problem in (distance, unmatched):
+        db.session.add(
+            ProblemChange(
+                run_id=run.id,
+                problem_identity=problem.identity,
+                problem_type=problem.problem_type,
+                change="appeared",
+                priority=problem.priority,
+            )
+        )
+    db.session.add(
+        ProblemChange(
+            run_id=run.id,
+            problem_identity="unmatched:-:node/9",
+            problem_type="unmatched",
+            change="resolved",
+            priority=1,
+        )
+    )
+    db.session.commit()
+
+    items = {
+        c["problem_identity"]: c for c in client.get(f"/api/v1/changes?run={run.id}").get_json()["changes"]
+    }
+    assert link_map(items[distance.identity]["links"])[("josm", "edit")].endswith(
+        f"objects=n{node.osm_id}&relation_members=true"
+    )
+    added = link_map(items[unmatched.identity]["links"])
+    assert josm_tags(added[("josm", "add")])["name"] == "Ruggell, Industrie"
+    assert items["unmatched:-:node/9"]["links"] == []  # resolved: nothing left to edit

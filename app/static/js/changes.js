@@ -80,10 +80,16 @@
 
   // ---- one run's differences ----------------------------------------------------------------
 
-  function stopCell(item) {
+  function stopLink(item) {
     if (item.sloid) return S.el("a", { href: S.stopUrl("atlas", item.sloid), text: item.sloid });
     if (item.osm_key) return S.el("a", { href: S.stopUrl("osm", item.osm_key), text: item.osm_key });
     return S.el("code", { text: item.problem_identity });
+  }
+
+  /** The stop, and (while its problem is open) the API's editor links for it. */
+  function stopCell(item) {
+    var buttons = S.editorLinkButtons(item.links);
+    return S.el("td", {}, [stopLink(item), buttons.length ? S.el("div", { class: "row-links" }, buttons) : null]);
   }
 
   function appendRows(items) {
@@ -95,7 +101,7 @@
           S.el("td", {}, [S.el("span", { class: "badge badge-p" + item.priority, text: "P" + item.priority })]),
           S.el("td", { text: catalog.label("problems", item.problem_type) }),
           S.el("td", { text: item.operator || "" }),
-          S.el("td", {}, [stopCell(item)]),
+          stopCell(item),
           S.el("td", { class: item.still_open ? null : "muted", text: item.message || (item.change === "resolved" ? "resolved" : "no longer open") }),
         ]),
       );
