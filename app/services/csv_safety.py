@@ -9,7 +9,9 @@ split by a tool that ignores quoting, so every ``;``- or ``,``-separated part co
 A dangerous start gets a single quote in front of it (the spreadsheet convention for "this is text"):
 ``=1+1`` -> ``'=1+1``, ``Bern;=cmd`` -> ``Bern;'=cmd``. Numbers stay numbers: non-string values are
 never touched, and a string (or part) that is a plain decimal number such as ``-3.5`` or ``+1e3`` is
-one a spreadsheet reads as that number, not as a formula, so it is left as it is.
+one a spreadsheet reads as that number, not as a formula, so it is left as it is. A JSON cell stays
+valid JSON: outside its strings a part can only start with a negative number (left alone), and a
+quote added inside one of its strings is just another character of that string.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from typing import Any
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # A part starts after the cell's start or after a `;`/`,`, then optional blanks, then a trigger.
 _DANGEROUS_PART = re.compile(r"(^|[;,])([ \t\r\n]*)(?=[=+\-@\t\r])")
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# A plain decimal number, possibly closing a JSON array or object (`[1, -2.5]` in the evidence
+# cell): nothing a spreadsheet could call or link.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?[\]}\s]*")
 # A part: everything up to the next separator (or the end).
 _PART_AFTER = re.compile(r"[^;,]*")
 

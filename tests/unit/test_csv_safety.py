@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
 
@@ -98,3 +99,13 @@ def test_every_module_that_writes_csv_goes_through_the_guard():
     for path in writers:
         text = path.read_text(encoding="utf-8")
         assert "from app.services.csv_safety import" in text, f"{path.relative_to(root)} writes unguarded CSV"
+
+
+def test_a_json_cell_stays_valid_json_with_negative_numbers_and_hostile_strings():
+    evidence = {"offsets": [-2.5, -3, 4], "note": "x; =cmd|' /C calc'!A0", "tag": "@evil", "n": -1}
+    guarded = safe_cell(json.dumps(evidence, ensure_ascii=False, sort_keys=True))
+    parsed = json.loads(guarded)
+    assert parsed["offsets"] == [-2.5, -3, 4]
+    assert parsed["n"] == -1
+    assert parsed["note"] == "x;' =cmd|' /C calc'!A0"
+    assert parsed["tag"] == "@evil"  # inside the cell, after `"`: not a cell or part start
