@@ -7,6 +7,9 @@ import re
 import uuid
 from urllib.parse import unquote, urlsplit
 
+from jsonschema import Draft202012Validator
+
+from app.api.openapi import openapi_document
 from database import db
 from database.models import PipelineRun, ProblemChange
 from tests import factories as f
@@ -199,3 +202,16 @@ def test_changes_list_carries_editor_links_for_each_still_open_stop(app, client)
     added = link_map(items[unmatched.identity]["links"])
     assert josm_tags(added[("josm", "add")])["name"] == "Ruggell, Industrie"
     assert items["unmatched:-:node/9"]["links"] == []  # resolved: nothing left to edit
+
+
+def test_stop_detail_with_links_matches_its_openapi_schema(app, client):
+    document = openapi_document()
+    validator = Draft202012Validator(
+        {"$ref": "#/components/schemas/StopDetail", "components": document["components"]}
+    )
+    stop, _, _ = f.matched_pair()
+    lonely = f.atlas_stop(lat=47.2, lon=9.5)
+    for sloid in (stop.sloid, lonely.sloid):
+        body = client.get(f"/api/v1/stops/atlas/{sloid}").get_json()
+        assert body["links"]
+        validator.validate(body)
