@@ -14,6 +14,7 @@
   if (!root) return;
 
   var STATUS_POLL_MS = 10000;
+  var STREAM_RETRY_MS = 15000;
   var MAX_LOG_LINES = 500;
   var stages = (root.dataset.stages || "").split(",").filter(Boolean);
   var canRun = root.dataset.canRun === "true";
@@ -201,6 +202,13 @@
       ui.connection.textContent = "live";
     });
     source.addEventListener("error", function () {
+      if (source.readyState === EventSource.CLOSED) {
+        // Refused (429 when too many streams are open): EventSource gives up for good on an error
+        // status, so try again later ourselves; the status poll keeps the page current meanwhile.
+        ui.connection.textContent = "live updates paused (server busy); status refreshes every 10 s";
+        window.setTimeout(connect, STREAM_RETRY_MS);
+        return;
+      }
       ui.connection.textContent = "reconnecting…";
     });
     source.addEventListener("status", function (event) {
