@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
+from app.services import editor_links
 from app.services.evidence import osm_record, registry_record
 from database import db
 from database.base import SRID_WGS84
@@ -230,6 +231,8 @@ def _osm_summary(obj: Any) -> dict[str, Any]:
         "public_transport": obj.public_transport,
         "lat": obj.lat,
         "lon": obj.lon,
+        # A near miss is often fixed by editing its tags: open it in an editor from the list.
+        "links": editor_links.links_for_osm_objects([obj.osm_key]),
     }
 
 

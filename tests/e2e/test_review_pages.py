@@ -77,6 +77,12 @@ def test_stop_page_explains_why_an_unmatched_stop_was_not_matched(two_runs, page
     assert int(page.get_attribute("#why-not-matched", "data-loaded")) > 0
     first_outcome = page.inner_text("#why-table tbody tr:first-child td:last-child")
     assert first_outcome.strip()
+    # Each OSM candidate can be opened in an editor, to fix the tags that kept it from matching.
+    first = page.locator("#why-table tbody tr").first
+    osm_type, osm_id = first.get_attribute("data-key").split("/")
+    assert first.get_by_role("link", name="Open in JOSM").get_attribute("href") == (
+        f"http://127.0.0.1:8111/load_object?objects={osm_type[0]}{osm_id}&relation_members=true"
+    )
     page.problems.assert_none()
 
 

@@ -215,3 +215,13 @@ def test_stop_detail_with_links_matches_its_openapi_schema(app, client):
         body = client.get(f"/api/v1/stops/atlas/{sloid}").get_json()
         assert body["links"]
         validator.validate(body)
+
+
+def test_osm_candidates_of_why_not_matched_carry_editor_links(app, client):
+    stop = f.atlas_stop(lat=47.2, lon=9.5)
+    near = f.osm_stop(lat=47.2001, lon=9.5001)
+    body = client.get(f"/api/v1/stops/atlas/{stop.sloid}/candidates").get_json()
+    (candidate,) = [c for c in body["candidates"] if c["key"] == near.osm_key]
+    assert link_map(candidate["links"])[("id", "edit")] == (
+        f"https://www.openstreetmap.org/edit?editor=id&node={near.osm_id}"
+    )

@@ -24,10 +24,12 @@
 
   function candidateLink(c) {
     var label = c.name || c.key;
+    var buttons = S.editorLinkButtons(c.links); // OSM candidates: the stop API's editor links
     return S.el("td", {}, [
       S.el("a", { href: S.stopUrl(c.kind, c.key), text: label }),
       S.el("br"),
       S.el("code", { class: "muted", text: c.key }),
+      buttons.length ? S.el("div", { class: "row-links" }, buttons) : null,
     ]);
   }
 
