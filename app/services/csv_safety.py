@@ -22,30 +22,38 @@ from typing import Any
 
 # OWASP "CSV Injection": the characters a spreadsheet starts a formula (or DDE call) with.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# A part starts after the cell's start or after a `;`/`,`, then optional blanks, then a trigger.
-_DANGEROUS_PART = re.compile(r"(^|[;,])([ \t\r\n]*)(?=[=+\-@\t\r])")
+_TRIGGERS = frozenset(FORMULA_START)
+# Blanks a spreadsheet skips before reading a cell or part (tab and CR are triggers themselves).
+_BLANKS = " \n"
+# What a cell must start with for its first part to matter at all (blanks may precede a trigger).
+_MAYBE_START = _TRIGGERS | frozenset(_BLANKS)
+# Split keeping the separators: [part, separator, part, separator, part, ...].
+_SEPARATED = re.compile(r"([;,])")
 # A plain decimal number, possibly closing a JSON array or object (`[1, -2.5]` in the evidence
 # cell): nothing a spreadsheet could call or link.
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?[\]}\s]*")
-# A part: everything up to the next separator (or the end).
-_PART_AFTER = re.compile(r"[^;,]*")
+
+
+def _runs(part: str) -> bool:
+    lead = part.lstrip(_BLANKS)
+    return bool(lead) and lead[0] in _TRIGGERS and not _NUMBER.fullmatch(lead)
 
 
 def safe_cell(value: Any) -> Any:
     """`value` made harmless for a spreadsheet (see the module doc); non-strings are returned as is."""
     if not isinstance(value, str) or not value:
         return value
-
-    def neutralise(match: re.Match[str]) -> str:
-        separator, blanks = match.group(1), match.group(2)
-        part = _PART_AFTER.match(value, match.end()).group(0)  # type: ignore[union-attr]
-        if _NUMBER.fullmatch(part):
-            return match.group(0)
-        # The quote goes right after the separator, so the part a splitting spreadsheet sees
-        # starts with it; a leading tab or CR itself is kept after the quote, where it is text.
-        return f"{separator}'{blanks}"
-
-    return _DANGEROUS_PART.sub(neutralise, value)
+    if ";" not in value and "," not in value:
+        # Most cells: one part, looked at only when its first character could begin a formula.
+        return "'" + value if value[0] in _MAYBE_START and _runs(value) else value
+    pieces = _SEPARATED.split(value)
+    parts = pieces[0::2]
+    if not any(_runs(part) for part in parts):
+        return value
+    # The quote goes right at the part's start (after its separator), so the cell a splitting
+    # spreadsheet sees starts with it; a leading tab or CR stays behind the quote, where it is text.
+    pieces[0::2] = ["'" + part if _runs(part) else part for part in parts]
+    return "".join(pieces)
 
 
 def safe_row(values: Iterable[Any]) -> list[Any]:
