@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +17,13 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from pipeline.errors import PipelineError
 from pipeline.fetch import FetchedSource, HttpPolicy, PreviousState, fetch_source
 from pipeline.geo import load_boundary, resolve_path
 from pipeline.importer import Checkpoint, SourceStateRow, import_snapshot
 from pipeline.matching import match_stops
 from pipeline.problems import detect_problems
 from pipeline.records import ManualLink
+from pipeline.redaction import redact_credentials, report_failure
 from pipeline.sources import ParseOptions, Source, SourceKind, all_sources
 
 logger = logging.getLogger(__name__)
@@ -147,7 +146,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
         sources = all_sources()
         previous = _previous_states()
         fetched = _fetch(sources, options, settings, previous, report)
-        summary.source_versions = {name: f.version() for name, f in fetched.items()}
+        summary.source_versions = _source_versions(fetched)
         lap("fetch")
         if options.only_if_changed and not any(f.changed for f in fetched.values()):
             summary.status = "skipped"
@@ -171,7 +170,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
         )
         for f in fetched.values():
             f.promote()  # parsed and validated: now it may replace the last good copy
-        summary.source_versions = {name: f.version() for name, f in fetched.items()}
+        summary.source_versions = _source_versions(fetched)
         lap("parse")
 
         # Review workflow: stored manual links, checked against the new records (app/services/review_run.py).
@@ -200,7 +199,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
         states = [
             SourceStateRow(
                 source=name,
-                url=f.origin,
+                url=redact_credentials(f.origin),
                 etag=f.etag,
                 last_modified=f.last_modified,
                 sha256=f.sha256,
@@ -259,8 +258,9 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
         for f in fetched.values():
             f.discard()
         summary.status = "failed"
-        summary.error = str(exc) if isinstance(exc, PipelineError) else f"{type(exc).__name__}: {exc}"
-        logger.error("pipeline run %s failed: %s\n%s", run_uuid, summary.error, traceback.format_exc())
+        # Everyone may read the stored error: a short message (a PipelineError's own text, written
+        # for users, scrubbed) and an error id; the traceback goes to the server log under that id.
+        summary.error = report_failure(exc, logger, f"pipeline run {run_uuid}")
         lap("failed_stage")
         try:
             db.session.rollback()
@@ -268,6 +268,17 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
         except Exception:
             logger.exception("could not record the failure of run %s", run_uuid)
         raise
+
+
+def _source_versions(fetched: dict[str, FetchedSource]) -> dict[str, Any]:
+    """What the run records of its sources, with credentials in a source URL (userinfo, token
+    query parameters) redacted: the row is shown to admins and, scrubbed further, to everyone."""
+    versions = {}
+    for name, source in fetched.items():
+        version = source.version()
+        version["origin"] = redact_credentials(str(version.get("origin") or ""))
+        versions[name] = version
+    return versions
 
 
 def _count_problems(problems: list) -> dict[str, dict[str, int]]:

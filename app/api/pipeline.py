@@ -14,7 +14,7 @@ from app.config import Settings
 from app.coordination import RunState, stale_after_s, stream_slot_lease_s
 from app.errors import ApiError, json_error
 from app.extensions import redis_client, run_trigger_limit
-from app.services import pipeline_state, pipeline_stream, run_history
+from app.services import pipeline_state, pipeline_stream, run_history, users
 
 RUNS_PAGE_DEFAULT = 20
 RUNS_PAGE_MAX = 100
@@ -37,6 +37,12 @@ def _live_status() -> pipeline_state.StatusView:
     return pipeline_state.read_status(redis_client.client, stale_after_s(_settings().PIPELINE_HEARTBEAT_S))
 
 
+def _reader_sees_details() -> bool:
+    """Admins see who asked for a run and which process runs it; everyone else the public view
+    (`app.services.run_view`)."""
+    return users.has_role(current_user(), "admin")
+
+
 def _no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -48,16 +54,21 @@ def pipeline_status():
 
     `state` is idle | queued | running | succeeded | failed | stale | unknown. `stale`: the run
     stopped sending heartbeats. `unknown`: Redis is unreachable (still a 200: the page shows it).
+    `requested_by` and `owner` (host:pid) are filled for admins only.
     """
     params.reject_unknown(())
-    body = _live_status().as_dict()
+    body = _live_status().as_dict(detailed=_reader_sees_details())
     body["next_scheduled_at"] = _next_scheduled_at(_settings())
     return _no_store(jsonify(body))
 
 
 @bp.get("/pipeline/runs")
 def list_runs():
-    """Finished and running runs from PostgreSQL, newest first: `?limit=20&cursor=<next_cursor>`."""
+    """Finished and running runs from PostgreSQL, newest first: `?limit=20&cursor=<next_cursor>`.
+
+    `requested_by` and full source locations for admins only; errors are a short message with an
+    error id whose traceback is in the server log.
+    """
     params.reject_unknown(("limit", "cursor"))
     limit = params.limit(RUNS_PAGE_DEFAULT, RUNS_PAGE_MAX)
     cursor = params.text("cursor")
@@ -70,8 +81,14 @@ def list_runs():
         live = status.run.get("run_uuid") or ""
     else:
         live = ""
+    detailed = _reader_sees_details()
     return _no_store(
-        jsonify({"runs": [run_history.run_as_dict(run, live) for run in runs], "next_cursor": next_cursor})
+        jsonify(
+            {
+                "runs": [run_history.run_as_dict(run, live, detailed=detailed) for run in runs],
+                "next_cursor": next_cursor,
+            }
+        )
     )
 
 

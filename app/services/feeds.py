@@ -6,19 +6,21 @@ Filters: operator (the problem's operator abbreviation), canton (of its registry
 problems with a registry side), bounding box (the problem's position).
 
 Webhooks (``WEBHOOK_URLS``): after each successful run, every target receives the P1 problems that
-run made appear and that pass the target's filters, as one JSON POST signed with HMAC-SHA256 over
-the raw body (header ``X-StopSync-Signature: sha256=<hex>``, like GitHub's). A target's filters
+run made appear and that pass the target's filters, as one JSON POST signed with a timestamp
+(``X-StopSync-Signature: t=<unix>,v1=<hex>``, see `app.services.webhook_signature` for the scheme and
+the receiver's verifier: a replayed request fails its age check). A target's filters
 travel in its URL fragment, which HTTP clients never send: ``https://hooks.example/x#operator=PAG``.
-Delivery has a bounded timeout; failures are logged and never fail the run.
+Delivery has a bounded timeout; failures are logged and never fail the run. A target URL is a secret
+in itself (whoever knows it can post to it), so deliveries are logged and reported by the target's
+position in ``WEBHOOK_URLS`` and its host only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,9 +30,11 @@ from urllib.parse import parse_qs, quote, urlsplit
 import requests
 from sqlalchemy import Select, func, select
 
+from app.services.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from database import db
 from database.base import SRID_WGS84
 from database.models import AtlasStop, PipelineRun, Problem, ProblemChange
+from pipeline.redaction import url_host
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +42,6 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 GEORSS_NS = "http://www.georss.org/georss"
 FEED_PRIORITY = 1
 FEED_MAX_ENTRIES = 100
-SIGNATURE_HEADER = "X-StopSync-Signature"
 EVENT_HEADER = "X-StopSync-Event"
 # A tag URI (RFC 4151) needs a date the authority owned the name; any fixed date keeps ids stable.
 TAG_DATE = "2024"
@@ -265,11 +268,6 @@ def parse_webhook_targets(spec: str) -> list[WebhookTarget]:
     return targets
 
 
-def sign(body: bytes, secret: str) -> str:
-    """The signature header value: ``sha256=`` + HMAC-SHA256(secret, body) in hex."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def webhook_payload(run_id: int, items: Iterable[Mapping[str, Any]], base_url: str) -> dict[str, Any]:
     problems = [
         {
@@ -301,7 +299,11 @@ def stop_path(item: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Delivery:
-    url: str
+    """How one target's delivery went: the target by its 1-based position in WEBHOOK_URLS and its
+    host, never its URL (the URL is the secret that lets anyone post to the receiver)."""
+
+    target: int
+    host: str
     count: int
     status: int | None
     error: str | None
@@ -318,28 +320,31 @@ def deliver_webhooks(
 ) -> list[Delivery]:
     """POST each target its filtered items. Never raises: a failed delivery is logged and returned."""
     results = []
-    for target in targets:
+    for position, target in enumerate(targets, start=1):
+        host = url_host(target.url)
         selected = [item for item in items if target.filter.accepts(item)]
         if not selected:
             continue
         body = json.dumps(webhook_payload(run_id, selected, base_url), default=str).encode()
         headers = {"Content-Type": "application/json", EVENT_HEADER: "problems.appeared"}
         if secret:
-            headers[SIGNATURE_HEADER] = sign(body, secret)
+            timestamp = int(time.time())
+            headers[TIMESTAMP_HEADER] = str(timestamp)
+            headers[SIGNATURE_HEADER] = sign(secret, body, timestamp)
         try:
             response = requests.post(
                 target.url, data=body, headers=headers, timeout=timeout_s, allow_redirects=False
             )
             ok = 200 <= response.status_code < 300
             if not ok:
-                logger.warning("webhook %s answered %s", target.url, response.status_code)
+                logger.warning("webhook target %d (%s) answered %s", position, host, response.status_code)
             results.append(
-                Delivery(target.url, len(selected), response.status_code, None if ok else "status")
+                Delivery(position, host, len(selected), response.status_code, None if ok else "status")
             )
         except requests.RequestException as exc:
             # The run already succeeded; a subscriber being down must not change that.
-            logger.warning("webhook %s failed: %s", target.url, type(exc).__name__)
-            results.append(Delivery(target.url, len(selected), None, type(exc).__name__))
+            logger.warning("webhook target %d (%s) failed: %s", position, host, type(exc).__name__)
+            results.append(Delivery(position, host, len(selected), None, type(exc).__name__))
     return results
 
 

@@ -13,7 +13,6 @@ import os
 import socket
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ from app.logging_setup import current_run_id, run_context
 from app.services import pipeline_state as state
 from app.services import run_history
 from database.session import transaction
+from pipeline.errors import PipelineError
+from pipeline.redaction import report_failure
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +59,9 @@ class CoordinationUnavailableError(RuntimeError):
     """Redis is unreachable, so the lock cannot be taken: no run starts without it."""
 
 
-class LockLostError(RuntimeError):
-    """The lock expired or was taken over while the run worked; the run stops before it writes."""
+class LockLostError(PipelineError):
+    """The lock expired or was taken over while the run worked; the run stops before it writes.
+    A `PipelineError`: its message is meant for the run's error, which everyone may read."""
 
 
 @dataclass
@@ -177,10 +179,13 @@ class _RedisLogHandler(logging.Handler):
             message = record.getMessage()
         except Exception:  # a bad format string in someone's log call must not break the run
             message = str(record.msg)
+        # The first line only: a multi-line record carries a traceback or a dump, which stays in
+        # the server log. publish_event scrubs the rest (URLs, paths, e-mail addresses).
+        lines = message.strip().splitlines() or [""]
         data = {
             "level": record.levelname,
             "logger": record.name,
-            "message": message[:2000],
+            "message": (lines[0] + (" …" if len(lines) > 1 else ""))[:2000],
             "at": record.created,
         }
         self._publisher.event(EventType.LOG, data)
@@ -242,12 +247,6 @@ class _Heartbeat(threading.Thread):
 # --------------------------------------------------------------------------------------------
 # The guarded run
 # --------------------------------------------------------------------------------------------
-
-
-def _error_text(exc: BaseException) -> str:
-    """One line for the status page: the exception type and the first line of its message."""
-    first_line = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first_line}"[:500] if first_line else type(exc).__name__
 
 
 def pipeline_work(
@@ -382,8 +381,9 @@ def _work_and_record(
             try:
                 result = work(reporter, run_uuid)
             except Exception as exc:
-                error = _error_text(exc)
-                logger.error("pipeline run failed: %s\n%s", error, traceback.format_exc())
+                # A short message with an error id; the traceback goes to the server log under the
+                # same id (once: the pipeline may have reported this exception already).
+                error = report_failure(exc, logger, f"pipeline run {run_uuid}")
             except BaseException as exc:  # Ctrl-C or SystemExit: record the run, then let it stop us
                 error = f"interrupted ({type(exc).__name__})"
                 _record_in_database(run_uuid, trigger, requested_by, RunState.FAILED, error)

@@ -31,6 +31,7 @@ from app.coordination import (
     EventType,
     RunState,
 )
+from app.services import run_view
 
 logger = logging.getLogger(__name__)
 
@@ -158,12 +159,14 @@ class StatusView:
     scheduler_seen_at: float | None = None
     error: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, detailed: bool = False) -> dict[str, Any]:
+        """The status as served. Public by default (the event stream sends it to anyone); admins'
+        views pass `detailed=True` for the account and host fields (`app.services.run_view`)."""
         scheduler_alive = (
             self.scheduler_seen_at is not None
             and time.time() - self.scheduler_seen_at <= SCHEDULER_HEARTBEAT_STALE_S
         )
-        return {
+        full = {
             "state": self.state.value,
             **self.run,
             "queued": self.queued,
@@ -171,6 +174,7 @@ class StatusView:
             "scheduler": {"alive": scheduler_alive, "last_seen_at": _iso(self.scheduler_seen_at)},
             "error": self.error,
         }
+        return run_view.status(full, detailed=detailed)
 
 
 def _iso(timestamp: float | None) -> str | None:
@@ -338,10 +342,15 @@ def _parse_request(item: str | None) -> dict[str, Any] | None:
 
 
 def publish_event(client: redis.Redis, event_type: EventType, run_uuid: str, data: dict[str, Any]) -> str:
-    """Append one event to the stream (trimmed approximately, which is O(1)); returns its id."""
+    """Append one event to the stream (trimmed approximately, which is O(1)); returns its id.
+
+    Every reader, anonymous ones included, gets the same stream: only the public view of `data`
+    is written (`run_view.event_data`), so no URL, path, account or traceback reaches Redis.
+    """
+    public = run_view.event_data(data)
     return client.xadd(
         EVENTS_KEY,
-        {"type": event_type.value, "run_uuid": run_uuid, "data": json.dumps(data, default=str)},
+        {"type": event_type.value, "run_uuid": run_uuid, "data": json.dumps(public, default=str)},
         maxlen=EVENTS_MAXLEN,
         approximate=True,
     )
@@ -360,7 +369,11 @@ def _decode_event(entry_id: str, fields: dict[str, str]) -> Event:
         data = json.loads(fields.get("data") or "{}")
     except ValueError:
         data = {}
-    return Event(entry_id, fields.get("type", ""), fields.get("run_uuid", ""), data)
+    if not isinstance(data, dict):
+        data = {}
+    # Scrubbed again on the way out: entries written before publishing scrubbed (or by an older
+    # release during an upgrade) must not reach anonymous readers either.
+    return Event(entry_id, fields.get("type", ""), fields.get("run_uuid", ""), run_view.event_data(data))
 
 
 def recent_events(client: redis.Redis, count: int) -> list[Event]:

@@ -21,6 +21,7 @@ from app.services import evidence, feeds, manual_matches
 from database.session import transaction
 from pipeline.reconcile import ManualLinkOutcome, ManualLinkState, Snapshot, resolve_manual_links
 from pipeline.records import ManualLink, OsmObject, ProblemRecord, RegistryStop
+from pipeline.redaction import report_failure
 
 logger = logging.getLogger(__name__)
 
@@ -81,11 +82,13 @@ def after_import(
             )
             counts["decisions"] = summary.as_dict()
     except Exception as exc:
-        logger.exception("review reconciliation after run %s failed", stage.run_id)
-        counts["error"] = f"{type(exc).__name__}: {exc}"
+        # Stored in the run's counts, which everyone may read: a short message and an error id.
+        counts["error"] = report_failure(exc, logger, f"review reconciliation after run {stage.run_id}")
     deliveries = feeds.notify_after_run(stage.run_id, settings)
     if deliveries:
+        # By position and host only: a webhook URL is a secret (see feeds.Delivery).
         counts["webhooks"] = [
-            {"url": d.url, "count": d.count, "status": d.status, "error": d.error} for d in deliveries
+            {"target": d.target, "host": d.host, "count": d.count, "status": d.status, "error": d.error}
+            for d in deliveries
         ]
     return counts

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from app.errors import ApiError
+from app.services import run_view
 from database import db
 from database.models import PipelineRun
 
@@ -95,15 +96,19 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def run_as_dict(run: PipelineRun, live_run_uuid: str | None = None) -> dict[str, Any]:
-    """One run for the API. A row still `running` that is not the live run reads as `stale`."""
+def run_as_dict(
+    run: PipelineRun, live_run_uuid: str | None = None, *, detailed: bool = False
+) -> dict[str, Any]:
+    """One run for the API, the only serialiser of a `pipeline_runs` row. A row still `running`
+    that is not the live run reads as `stale`. Public unless `detailed` (admins: who asked, full
+    source locations); `app.services.run_view` decides what each view holds."""
     status = run.status
     if status == "running" and live_run_uuid is not None and run.run_uuid != live_run_uuid:
         status = "stale"
     duration = None
     if run.started_at and run.finished_at:
         duration = round((run.finished_at - run.started_at).total_seconds(), 1)
-    return {
+    full = {
         "id": run.id,
         "run_uuid": run.run_uuid,
         "trigger": run.trigger,
@@ -117,3 +122,4 @@ def run_as_dict(run: PipelineRun, live_run_uuid: str | None = None) -> dict[str,
         "source_versions": run.source_versions,
         "error": run.error,
     }
+    return run_view.run(full, detailed=detailed)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.services import run_history
 from database import db
 from database.models import PipelineRun
 
@@ -36,15 +37,6 @@ def recent_runs(limit: int = 50) -> list[PipelineRun]:
 
 
 def run_as_dict(run: PipelineRun) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "run_uuid": run.run_uuid,
-        "trigger": run.trigger,
-        "status": run.status,
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "stage_seconds": run.stage_seconds,
-        "counts": run.counts,
-        "source_versions": run.source_versions,
-        "error": run.error,
-    }
+    """The public view of a run (the stats page's last runs): `run_history.run_as_dict`, the one
+    serialiser of a run row."""
+    return run_history.run_as_dict(run)

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -16,16 +17,15 @@ import pytest
 
 from app.services.feeds import (
     ATOM_NS,
-    SIGNATURE_HEADER,
     AtomEntry,
     FeedFilter,
     WebhookTarget,
     build_atom,
     deliver_webhooks,
     parse_webhook_targets,
-    sign,
     tag_uri,
 )
+from app.services.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 
 A = f"{{{ATOM_NS}}}"
 
@@ -104,10 +104,38 @@ def test_a_bad_webhook_target_is_refused(spec, message):
         parse_webhook_targets(spec)
 
 
-def test_the_signature_is_hmac_sha256_of_the_body():
+def test_the_signature_is_hmac_sha256_of_the_timestamp_and_the_body():
     body = b'{"a": 1}'
-    expected = hmac.new(b"k", body, hashlib.sha256).hexdigest()
-    assert sign(body, "k") == f"sha256={expected}"
+    expected = hmac.new(b"k", b"1764464400." + body, hashlib.sha256).hexdigest()
+    assert sign("k", body, 1764464400) == f"t=1764464400,v1={expected}"
+
+
+def test_the_verifier_accepts_a_fresh_signature_of_the_same_body():
+    body = b'{"event": "problems.appeared"}'
+    header = sign("s3cret", body, 1_000_000)
+    assert verify("s3cret", header, body, tolerance_s=300, now=1_000_000 + 299)
+    # Several v1 values (a secret being rotated): one match is enough.
+    assert verify("s3cret", f"t=1000000,v1={'0' * 64},{header.split(',')[1]}", body, now=1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("case", "secret", "header", "body", "now"),
+    [
+        ("replayed after the tolerance", "k", sign("k", b"{}", 1_000_000), b"{}", 1_000_000 + 301),
+        ("timestamp from the future", "k", sign("k", b"{}", 1_000_000), b"{}", 1_000_000 - 301),
+        ("body changed", "k", sign("k", b"{}", 1_000_000), b'{"x":1}', 1_000_000),
+        ("timestamp changed", "k", sign("k", b"{}", 1_000_000).replace("t=1000000", "t=1000001"), b"{}",
+         1_000_000),
+        ("other secret", "other", sign("k", b"{}", 1_000_000), b"{}", 1_000_000),
+        ("old sha256= header", "k", "sha256=" + hmac.new(b"k", b"{}", hashlib.sha256).hexdigest(), b"{}",
+         1_000_000),
+        ("no timestamp", "k", "v1=" + sign("k", b"{}", 1_000_000).split("v1=")[1], b"{}", 1_000_000),
+        ("empty header", "k", "", b"{}", 1_000_000),
+        ("garbage", "k", "t=abc,v1=,,=", b"{}", 1_000_000),
+    ],
+)  # fmt: skip
+def test_the_verifier_refuses_replays_tampering_and_malformed_headers(case, secret, header, body, now):
+    assert not verify(secret, header, body, tolerance_s=300, now=now), case
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -151,7 +179,9 @@ def test_a_webhook_receives_its_filtered_problems_signed(receiver):
     results = deliver_webhooks(9, ITEMS, targets, secret="s3cret", timeout_s=5, base_url="http://app")
     assert [(r.count, r.status, r.error) for r in results] == [(1, 204, None)]
     ((headers, body),) = handler.received
-    assert headers[SIGNATURE_HEADER] == sign(body, "s3cret")
+    assert verify("s3cret", headers[SIGNATURE_HEADER], body, tolerance_s=60)
+    assert headers[SIGNATURE_HEADER].startswith(f"t={headers[TIMESTAMP_HEADER]},v1=")
+    assert abs(int(headers[TIMESTAMP_HEADER]) - time.time()) < 60
     payload = json.loads(body)
     assert payload["run_id"] == 9
     assert [p["identity"] for p in payload["problems"]] == ["a"]
@@ -170,6 +200,27 @@ def test_a_failing_webhook_is_reported_not_raised(receiver):
     assert results[1].status is None
     assert results[1].error == "ConnectionError"
     assert SIGNATURE_HEADER not in handler.received[0][0]
+
+
+def test_webhook_deliveries_are_reported_and_logged_by_target_position_and_host_only(receiver, caplog):
+    url, handler = receiver
+    handler.status = 500
+    secret_path = "http://127.0.0.1:9/services/T0SECRET/B0SECRET/xoxo"
+    with caplog.at_level("WARNING", logger="app.services.feeds"):
+        results = deliver_webhooks(
+            1,
+            ITEMS,
+            parse_webhook_targets(f"{url} {secret_path}"),
+            secret="",
+            timeout_s=2,
+            base_url="http://a",
+        )
+    port = url.split(":")[2].split("/")[0]
+    assert [(r.target, r.host) for r in results] == [(1, f"127.0.0.1:{port}"), (2, "127.0.0.1:9")]
+    assert not any(hasattr(r, "url") for r in results)
+    assert "T0SECRET" not in caplog.text
+    assert "/hook" not in caplog.text
+    assert "webhook target 2 (127.0.0.1:9) failed: ConnectionError" in caplog.text
 
 
 def test_settings_refuse_bad_webhook_targets_and_expiry_fields():

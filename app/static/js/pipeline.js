@@ -149,6 +149,8 @@
     if (status.scheduler) {
       setText("fact-scheduler", status.scheduler.alive ? "alive" : "not seen in the last minute");
     }
+    // Only admins' status answers name the process; the stream's public snapshot must not blank it.
+    if (status.owner && node("fact-owner")) setText("fact-owner", status.owner);
     if (ui.runNow) ui.runNow.disabled = state === "running" || state === "queued" || state === "unknown";
   }
 
