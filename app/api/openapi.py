@@ -459,8 +459,16 @@ SCHEMAS: dict[str, Any] = {
             "stage_seconds": ANY_OBJECT,
             "counts": ANY_OBJECT,
             "source_versions": ANY_OBJECT,
-            "error": nullable(STR),
+            "error": nullable(
+                {
+                    "type": "string",
+                    "description": "A short message with an error id; the traceback is in the server log.",
+                }
+            ),
         },
+        description="A pipeline run. Anyone sees it without account names (`requested_by` is null), with "
+        "URLs cut to their host and no file paths; admins see who asked and full source locations "
+        "(credentials always redacted). Webhook deliveries are listed by target position and host.",
     ),
     "Stats": obj(
         {
@@ -569,7 +577,8 @@ SCHEMAS: dict[str, Any] = {
             "next_scheduled_at": nullable(STR),
         },
         description="Live run status from Redis; while a run is active it also carries its run id, "
-        "stage, progress and heartbeat.",
+        "stage, progress and heartbeat. `requested_by` and `owner` (host:pid) are null except for "
+        "admins; `last_error` is a short message with an error id (the traceback is in the server log).",
     ),
     "RunRequestAccepted": obj(
         {
