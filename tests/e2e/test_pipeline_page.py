@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from playwright.sync_api import expect
@@ -42,6 +43,8 @@ def test_an_admin_requests_a_run_and_the_page_follows_it_live_without_reloading(
     page.wait_for_selector(f"#runs-body tr[data-run-uuid='{outcome.run_uuid}']")
     assert page.text_content(f"#runs-body tr[data-run-uuid='{outcome.run_uuid}'] .run-state") == "succeeded"
     assert page.get_attribute("#pipeline", "data-same-document") == "yes", "updated without a reload"
+    # Admins see which process ran it (host:pid), from the status API; nobody else gets it.
+    expect(page.locator("#fact-owner")).to_have_text(re.compile(r"^.+:\d+$"))
     page.problems.assert_none()
 
 
@@ -49,5 +52,6 @@ def test_visitors_see_the_status_and_history_but_no_run_button(app, page):
     page.goto("/pipeline")
     _state_is(page, "idle")
     assert page.locator("#run-now").count() == 0
+    assert page.locator("#fact-owner").count() == 0
     page.wait_for_selector("#runs-empty:not(.hidden)")
     page.problems.assert_none()
