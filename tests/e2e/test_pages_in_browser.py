@@ -63,6 +63,39 @@ def test_map_popup_links_to_the_stop_page_osm_id_and_josm(demo, page):
     page.problems.assert_none()
 
 
+def test_popup_renders_only_editor_links_to_openstreetmap_org_or_josm_and_labels_as_text(demo, page):
+    # A tampered or buggy API answer: a javascript: URL and markup in a label.
+    def tamper(route: Any) -> None:
+        body = route.fetch().json()
+        body["links"] = [
+            {"editor": "osm", "action": "view", "label": "Evil", "title": "", "url": "javascript:alert(1)"},
+            {
+                "editor": "osm",
+                "action": "view",
+                "label": "Evil too",
+                "title": "",
+                "url": "https://evil.example/",
+            },
+            {
+                "editor": "id",
+                "action": "edit",
+                "label": "<img src=x onerror=alert(1)>",
+                "title": "",
+                "url": "https://www.openstreetmap.org/edit?editor=id&node=1",
+            },
+        ]
+        route.fulfill(json=body)
+
+    page.context.route("**/api/v1/stops/osm/**", tamper)
+    click_a_matched_osm_node(page)
+    popup = page.locator(".leaflet-popup-content")
+    expect(popup.locator(".popup-links a")).to_have_count(2)  # the stop page and the one safe link
+    assert popup.get_by_role("link", name="Evil").count() == 0
+    assert popup.locator("img").count() == 0
+    assert popup.get_by_role("link", name="<img src=x onerror=alert(1)>").count() == 1
+    page.problems.assert_none()
+
+
 def fake_josm(page: Any) -> list[str]:
     """Answer JOSM remote control on 127.0.0.1:8111 as JOSM does ("OK"), recording each request's URL."""
     calls: list[str] = []
