@@ -41,6 +41,62 @@ def _attachment(media_type: str, description: str) -> dict[str, Any]:
     }
 
 
+FIX_OPTIONS = [
+    query(
+        "overwrite", {"type": "boolean"}, "Overwrite existing tag values (never another stop's identifier)."
+    ),
+    query(
+        "create", {"type": "boolean"}, "Propose new nodes for registry stops missing in OSM (default true)."
+    ),
+]
+MOVE_OPTION = query(
+    "move",
+    {"type": "boolean"},
+    "Also move platform and station nodes (not in a way) to the registry position.",
+)
+FIXABLE_ONLY = query("fixable_only", {"type": "boolean"}, "Only problems with a fix (default true).")
+FIX_COUNT_HEADERS = {
+    f"X-StopSync-{name}": {"schema": {"type": "integer"}, "description": description}
+    for name, description in (
+        ("Modified", "Objects modified."),
+        ("Created", "New nodes."),
+        ("Refused", "Pairs refused: an identifier names another registry stop or contradicts the registry."),
+        ("Moves-Refused", "Moves withheld (stop positions, nodes of ways, membership unknown)."),
+        ("Not-Created", "Missing stops not created (OSM has the number, a stop is near, no tagging)."),
+        ("Addressed", "Problems the file removes entirely once applied."),
+        ("Skipped-Ways", "Ways left out of the osmChange file (use MapRoulette)."),
+        ("Skipped-No-Version", "Objects without a version left out."),
+    )
+}
+FIX_REPORT = obj(
+    {
+        "generated_at": STR,
+        "counts": ANY_OBJECT,
+        "modified": array(ANY_OBJECT),
+        "created": array(ANY_OBJECT),
+        "refused": array(ANY_OBJECT),
+        "moves_refused": array(ANY_OBJECT),
+        "not_created": array(ANY_OBJECT),
+        "addressed": array(STR),
+        "skipped_ways": array(STR),
+        "skipped_no_version": array(STR),
+    }
+)
+
+
+def _fix_attachment(media_type: str, description: str) -> dict[str, Any]:
+    response = _attachment(media_type, description)
+    response["headers"] = {**response["headers"], **FIX_COUNT_HEADERS, "Link": {"schema": STR}}
+    return response
+
+
+def _nothing_to_write() -> dict[str, Any]:
+    return {
+        "description": "Nothing to write: the counts say what was withheld, X-StopSync-Reason why.",
+        "headers": {**FIX_COUNT_HEADERS, "X-StopSync-Reason": {"schema": STR}, "Link": {"schema": STR}},
+    }
+
+
 def paths() -> dict[str, Any]:
     return {
         "/manual-matches": {
@@ -134,30 +190,46 @@ def paths() -> dict[str, Any]:
         },
         "/fixes/osmchange.osc": {
             "get": operation(
-                "osmChange file (JOSM) with the fixes the filtered problems suggest",
+                "osmChange file (JOSM, osmium) with the fixes and new stops the filtered problems suggest",
                 "review",
-                {"200": _attachment("application/vnd.osm.osmchange+xml", "osmChange 0.6."), **errors(400)},
-                parameters=[
-                    *PROBLEM_FILTERS,
-                    query("move", {"type": "boolean"}, "Also move nodes to the registry position."),
-                    query("overwrite", {"type": "boolean"}, "Overwrite existing tag values."),
-                ],
+                {
+                    "200": _fix_attachment("application/vnd.osm.osmchange+xml", "osmChange 0.6."),
+                    "204": _nothing_to_write(),
+                    **errors(400),
+                },
+                parameters=[*PROBLEM_FILTERS, *FIX_OPTIONS, MOVE_OPTION],
                 operation_id="getOsmChange",
+            )
+        },
+        "/fixes/osmchange.report.json": {
+            "get": operation(
+                "What the osmChange file writes, and what it refuses or leaves out and why",
+                "review",
+                {"200": json_response("The report.", FIX_REPORT), **errors(400)},
+                parameters=[*PROBLEM_FILTERS, *FIX_OPTIONS, MOVE_OPTION],
+                operation_id="getOsmChangeReport",
             )
         },
         "/fixes/maproulette.geojson": {
             "get": operation(
-                "MapRoulette cooperative challenge (line-by-line GeoJSON)",
+                "MapRoulette cooperative challenge (line-by-line GeoJSON, RFC 7464 records)",
                 "review",
-                {"200": _attachment("application/geo+json", "One task per line."), **errors(400)},
-                parameters=[
-                    *PROBLEM_FILTERS,
-                    query(
-                        "fixable_only", {"type": "boolean"}, "Only problems with a tag fix (default true)."
-                    ),
-                    query("overwrite", {"type": "boolean"}, "Overwrite existing tag values."),
-                ],
+                {
+                    "200": _fix_attachment("application/geo+json", "One task per line."),
+                    "204": _nothing_to_write(),
+                    **errors(400),
+                },
+                parameters=[*PROBLEM_FILTERS, *FIX_OPTIONS, FIXABLE_ONLY],
                 operation_id="getMapRoulette",
+            )
+        },
+        "/fixes/maproulette.report.json": {
+            "get": operation(
+                "What the MapRoulette file proposes, and what it refuses or leaves out and why",
+                "review",
+                {"200": json_response("The report.", FIX_REPORT), **errors(400)},
+                parameters=[*PROBLEM_FILTERS, *FIX_OPTIONS, FIXABLE_ONLY],
+                operation_id="getMapRouletteReport",
             )
         },
         "/reports/registry-errors.{fmt}": {

@@ -8,6 +8,7 @@
 | GET    | /stops/atlas/<sloid>/candidates                   | anyone |
 | GET    | /stops/osm/<type>/<id>/candidates                 | anyone |
 | GET    | /fixes/osmchange.osc, /fixes/maproulette.geojson  | anyone |
+| GET    | /fixes/{osmchange,maproulette}.report.json        | anyone |
 | GET    | /reports/registry-errors.<csv|json>               | anyone |
 | GET    | /changes, /trends                                 | anyone |
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from flask import Response, current_app, jsonify, stream_with_context
+from flask import Response, current_app, jsonify, request, stream_with_context
 
 from app.api import bp, params
 from app.api.filters import PROBLEM_FILTER_PARAMS, problem_filters
@@ -190,47 +191,128 @@ def _filtered_problems():
     return problem_service.iter_problems(filters, sort=sort)
 
 
+FIX_PARAMS = ("move", "overwrite", "create")
+REPORT_LINKS = {
+    "osmchange": "/api/v1/fixes/osmchange.report.json",
+    "maproulette": "/api/v1/fixes/maproulette.report.json",
+}
+
+
+def _fix_plan(*, allow_move: bool) -> fix_exports.FixPlan:
+    """The plan of the filtered problems with the export options of this request."""
+    extra = FIX_PARAMS if allow_move else ("overwrite", "create", "fixable_only")
+    params.reject_unknown((*PROBLEM_FILTER_PARAMS, *extra))
+    return fix_exports.plan_fixes(
+        _filtered_problems(),
+        move=bool(allow_move and params.boolean("move")),
+        overwrite=params.boolean("overwrite") or False,
+        # New stops are proposed unless the caller says create=false.
+        create=params.boolean("create") is not False,
+    )
+
+
+def _count_headers(report: dict) -> dict[str, str]:
+    counts = report["counts"]
+    return {
+        "X-StopSync-Modified": str(counts["modified"]),
+        "X-StopSync-Created": str(counts["created"]),
+        "X-StopSync-Refused": str(counts["refused"]),
+        "X-StopSync-Moves-Refused": str(counts["moves_refused"]),
+        "X-StopSync-Not-Created": str(counts["not_created"]),
+        "X-StopSync-Addressed": str(counts["addressed"]),
+        "X-StopSync-Skipped-Ways": str(counts["skipped_ways"]),
+        "X-StopSync-Skipped-No-Version": str(counts["skipped_no_version"]),
+    }
+
+
+def _report_link(export: str) -> str:
+    query = request.query_string.decode("ascii", "replace")
+    url = REPORT_LINKS[export] + (f"?{query}" if query else "")
+    return f'<{url}>; rel="describedby"; type="application/json"'
+
+
+def _nothing_to_write(export: str, report: dict) -> Response:
+    """204 with the counts and a sentence saying why, instead of a silent empty file."""
+    counts = report["counts"]
+    withheld = ", ".join(
+        f"{counts[k]} {label}"
+        for k, label in (
+            ("refused", "refused (identifier conflicts)"),
+            ("moves_refused", "moves refused"),
+            ("not_created", "stops not created"),
+            ("skipped_ways", "ways (MapRoulette only)"),
+            ("skipped_no_version", "objects without a version"),
+        )
+        if counts[k]
+    )
+    reason = "nothing to write for these problems" + (f"; withheld: {withheld}" if withheld else "")
+    response = Response(status=204)
+    response.headers.update(_count_headers(report))
+    response.headers["X-StopSync-Reason"] = reason
+    response.headers["Link"] = _report_link(export)
+    return response
+
+
 @bp.get("/fixes/osmchange.osc")
 def osmchange():
-    """An osmChange 0.6 file for JOSM with the tag additions (and, with `move=true`, node moves) that
-    the filtered problems suggest. Ways are left out (their node lists are not stored): see the
-    `X-StopSync-Skipped-Ways` header and use the MapRoulette file for them."""
-    params.reject_unknown((*PROBLEM_FILTER_PARAMS, "move", "overwrite"))
-    move = params.boolean("move") or False
-    overwrite = params.boolean("overwrite") or False
-    pairs = fix_exports.problems_with_fixes(_filtered_problems(), move=move, overwrite=overwrite)
-    change = fix_exports.build_osmchange(fix_exports.merge_fixes(fix for _, fix in pairs))
+    """An osmChange 0.6 file (JOSM, `osmium apply-changes`): tag fixes and, with `move=true`, position
+    fixes of platform and station nodes as `<modify>` with the current version; new nodes for registry
+    stops missing in OSM as `<create>` (negative ids; `create=false` leaves them out); never a delete.
+    Counts in `X-StopSync-*` headers, every refusal with its reason in the report linked by `Link`
+    (`/fixes/osmchange.report.json`, same parameters); 204 with the counts when nothing is left."""
+    plan = _fix_plan(allow_move=True)
+    change = fix_exports.build_osmchange(plan.fixes, plan.creates, refused=plan.refused)
+    report = fix_exports.plan_report(plan, change)
+    if change.empty:
+        return _nothing_to_write("osmchange", report)
     return _attachment(
         change.xml,
         "application/vnd.osm.osmchange+xml",
         f"stopsync-fixes-{dt.date.today().isoformat()}.osc",
-        **{
-            "X-StopSync-Modified": str(len(change.modified)),
-            "X-StopSync-Skipped-Ways": str(len(change.skipped_ways)),
-            "X-StopSync-Skipped-No-Version": str(len(change.skipped_no_version)),
-        },
+        **_count_headers(report),
+        Link=_report_link("osmchange"),
     )
+
+
+@bp.get("/fixes/osmchange.report.json")
+def osmchange_report():
+    """What the osmChange file with the same parameters writes, and what it withholds and why."""
+    plan = _fix_plan(allow_move=True)
+    change = fix_exports.build_osmchange(plan.fixes, plan.creates, refused=plan.refused)
+    return jsonify(fix_exports.plan_report(plan, change))
 
 
 @bp.get("/fixes/maproulette.geojson")
 def maproulette():
-    """A MapRoulette cooperative challenge: line-by-line GeoJSON, one task per problem, each with its
-    tag fix as `cooperativeWork` (setTags). `fixable_only=false` also lists problems without a fix."""
-    params.reject_unknown((*PROBLEM_FILTER_PARAMS, "fixable_only", "overwrite"))
-    fixable_only = params.boolean("fixable_only")
-    overwrite = params.boolean("overwrite") or False
-    pairs = fix_exports.problems_with_fixes(_filtered_problems(), overwrite=overwrite)
+    """A MapRoulette cooperative challenge, line-by-line GeoJSON (each line RS + FeatureCollection):
+    one tag-fix task (type 1, `setTags`) per OSM object, one osmChange task (type 2) per new stop.
+    `fixable_only=false` also lists problems without a fix; `create=false` leaves new stops out.
+    Refusals as for the osmChange file (`/fixes/maproulette.report.json`)."""
+    plan = _fix_plan(allow_move=False)
+    report = fix_exports.plan_report(plan)
     base = _base_url()
-    tasks = (
-        fix_exports.maproulette_task(fix_exports.task_problem(p), fix, fix_exports.stop_url(base, p))
-        for p, fix in pairs
-        if not (fixable_only is not False and (fix is None or not fix.set_tags))
+    fixable_only = params.boolean("fixable_only") is not False
+    tasks = list(
+        fix_exports.maproulette_tasks(
+            plan, lambda p: fix_exports.stop_url(base, p), fixable_only=fixable_only
+        )
     )
+    if not tasks:
+        return _nothing_to_write("maproulette", report)
     return _attachment(
         stream_with_context(fix_exports.maproulette_lines(tasks)),
         "application/geo+json",
         f"stopsync-maproulette-{dt.date.today().isoformat()}.geojson",
+        **_count_headers(report),
+        **{"X-StopSync-Tasks": str(len(tasks)), "Link": _report_link("maproulette")},
     )
+
+
+@bp.get("/fixes/maproulette.report.json")
+def maproulette_report():
+    """What the MapRoulette file with the same parameters proposes, and what it withholds and why."""
+    plan = _fix_plan(allow_move=False)
+    return jsonify(fix_exports.plan_report(plan))
 
 
 @bp.get("/reports/registry-errors.<any(csv, json):fmt>")

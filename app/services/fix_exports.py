@@ -1,31 +1,59 @@
-"""Exports that fix data: an osmChange file for JOSM, a MapRoulette cooperative challenge, and a report
-of suspected registry errors for the registry's stewards.
+"""Exports that fix data: an osmChange file (JOSM, osmium), a MapRoulette cooperative challenge, and a
+report of suspected registry errors for the registry's stewards.
 
-The builders at the top are pure (plain records in, text out); `problems_with_fixes` and
-`registry_error_rows` at the bottom read the snapshot for a filtered problem set.
+The builders are pure (plain records in, text out); `plan_fixes` and `registry_error_rows` at the
+bottom read the snapshot for a filtered problem set.
 
-What a fix proposes, per matched pair (registry stop ↔ OSM object) behind a problem:
+What a fix plan proposes:
 
-* tag **additions** taken from the registry: ``uic_ref`` (number), ``local_ref`` (designation, not on
-  station objects), ``ref:IFOPT`` (sloid, unless the object already has ``ref:IFOPT`` or
-  ``ref:sloid``) and ``uic_name`` (official name). ``name`` is never touched: naming is local practice.
-* a tag that is present with another value is **not** overwritten, only reported as a conflict,
-  unless a person decided the registry is right (``osm_wrong_registry_right``) or the caller asks
-  for ``overwrite=true``;
-* a node is moved to the registry position only for ``distance`` problems and only with ``move=true``;
-* problems a person decided against (``atlas_wrong``, ``not_a_problem``) or already fixed
-  (``fixed_in_osm``) propose nothing.
+* **Tag additions** on the OSM object of a pair (registry stop ↔ OSM object) behind a `distance` or
+  `attributes` problem, from the registry: ``uic_ref`` (number), ``local_ref`` (designation, not on
+  stations), ``ref:IFOPT`` (sloid, unless the object already carries it as ``ref:IFOPT`` or
+  ``ref:sloid``) and ``uic_name`` (official name). ``name`` is never touched: naming is local
+  practice. A tag present with another value is not overwritten, only reported as a conflict, unless
+  a person decided the registry is right (``osm_wrong_registry_right``) or the caller asks for
+  ``overwrite=true``.
+* **Conflicts are refused, not written.** An object whose own identifier (``uic_ref``, ``ref:IFOPT``,
+  ``ref:sloid``, ``uic_name``) names *another* registry stop gets nothing from this pair, not even
+  with ``overwrite=true``: it is that other stop, or a person must sort it out. An object whose
+  ``uic_ref``, ``ref:IFOPT`` or ``ref:sloid`` contradicts the registry without naming another stop
+  gets no identity tag either, unless ``overwrite`` or a "registry right" decision lets us replace
+  the contradicting value (``ref:sloid`` never: we do not write it). Each refusal is listed with
+  its reason (`FixPlan.refused`, the report sidecar and a count header).
+* **Position fixes**, only with ``move=true`` and only for `distance` problems: a platform or station
+  *node* moves to the registry position. Never a ``stop_position`` (or ``railway=tram_stop``/``stop``:
+  it lies on the road or track), never a node that is a vertex of a way (``way_member``; unknown
+  counts as "maybe", so no move), never a way, and for a whole stop (a service point: one point for
+  all its platforms) only its sole OSM object. Each withheld move is listed (`moves_refused`).
+* **New stops** (``create=true``): a registry stop with an `unmatched` problem, no OSM object with
+  its UIC number and no OSM stop object within `CREATE_MIN_DISTANCE_M` (nearer, the stop is
+  probably mapped and needs linking, not a copy) becomes a new node at the registry position, tagged
+  by the table in `app/services/new_stop_tags.py`. Stops we cannot tag, or that a person decided
+  against or wants surveyed first, are listed (`not_created`).
+* `FixPlan.addressed`: the problems the plan removes entirely once applied (a created stop, a moved
+  object, an attributes problem whose every mismatch is a tag it sets). The proof test applies the
+  demo's file with osmium and checks exactly these are gone.
+* Nothing is ever deleted. Problems decided ``atlas_wrong``, ``not_a_problem`` or ``fixed_in_osm``
+  propose nothing.
 
-Limitation (documented in the API description too): we store a way's centre, not its node list.
-An osmChange ``<modify>`` of a way must repeat every ``<nd ref>``, otherwise applying it would delete
-the way's geometry; so **ways are left out of the osmChange file** (listed in an XML comment and the
-``X-StopSync-Skipped-Ways`` header) and are fixed through the MapRoulette file instead, whose
-cooperative tag operations (``setTags``) need no geometry. Objects without a version (an Overpass
-extract without metadata) are skipped the same way: JOSM cannot upload a modify without one.
+osmChange (``<osmChange version="0.6">``, as JOSM writes and osmium applies it): ``<modify>`` repeats
+each node with its *current* version and its complete tag list (a modify replaces the object);
+``<create>`` holds the new nodes with ids -1, -2, …; there is no ``<delete>``. Ways are left out of
+it: a ``<modify>`` of a way must repeat every ``<nd ref>``, and we store a way's centre, not its node
+list; they are fixed through the MapRoulette file, whose tag operations need no geometry. Objects
+without a version (an Overpass answer without ``out meta``) are left out too: no editor can upload a
+modify without one.
+
+MapRoulette (cooperative challenge, line-by-line GeoJSON as MapRoulette documents it: every line an
+RFC 7464 record, RS + one FeatureCollection + LF): one task per OSM object with a tag fix
+(cooperative type 1, ``modifyElement`` with ``setTags``; MapRoulette applies it without an editor),
+one task per new stop (cooperative type 2: a base64 osmChange holding its ``<create>``); the task
+geometry is the OSM object's position, or the registry position for a missing stop.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import io
@@ -35,11 +63,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.services.csv_safety import safe_dict_row
+from app.services.new_stop_tags import is_platform_level, stop_modes, tags_for_new_stop, why_no_tags
 from database import db
-from database.models import AtlasStop, OsmStop
+from database.models import AtlasStop, Match, OsmStop
+from pipeline.matching.context import parse_uic
+from pipeline.matching.normalize import fold
 
 OSM_MAX_VALUE_LENGTH = 255  # the OSM API refuses longer keys and values
 FIXABLE_TYPES = frozenset({"distance", "attributes"})
@@ -47,12 +78,23 @@ MOVE_TYPES = frozenset({"distance"})
 # Decisions after which a fix must not be proposed: a person said the registry is wrong, there is no
 # problem, or it is already fixed.
 NO_FIX_DECISIONS = frozenset({"atlas_wrong", "not_a_problem", "fixed_in_osm"})
+# A stop nobody has seen is not created while a person asks for a survey first.
+NO_CREATE_DECISIONS = NO_FIX_DECISIONS | {"needs_survey"}
 REGISTRY_RIGHT_DECISIONS = frozenset({"osm_wrong_registry_right"})
 STATION_VALUES = frozenset({"station"})
+# The problems' isolation radius (pipeline/problems.py ISOLATION_RADIUS_M): an OSM stop object this
+# near is probably the stop itself, so a person links it instead of us adding a second one.
+CREATE_MIN_DISTANCE_M = 50.0
+# Tags that say which stop an object is. uic_name is a name, so only a hard conflict (it is another
+# registry stop's official name) refuses a pair; a merely different spelling is an ordinary conflict.
+IDENTITY_KEYS = ("uic_ref", "ref:IFOPT", "ref:sloid", "uic_name")
+IDENTIFIER_KEYS = frozenset({"uic_ref", "ref:IFOPT", "ref:sloid"})
 
-# MapRoulette cooperative work: meta.type 1 = tag fix (see maproulette/mr-cli `cooperativeType`).
+# MapRoulette cooperative work (maproulette/mr-cli `cooperativeType`): 1 = tag fix, 2 = change file.
 MAPROULETTE_COOPERATIVE_VERSION = 2
 MAPROULETTE_TAG_FIX = 1
+MAPROULETTE_CHANGE_FILE = 2
+RECORD_SEPARATOR = "\x1e"  # RFC 7464, the start of every line MapRoulette reads
 
 
 @dataclass(frozen=True)
@@ -66,6 +108,9 @@ class FixStop:
     operator_abbr: str | None
     lat: float
     lon: float
+    operator_name: str | None = None
+    means_of_transport: str | None = None
+    source: str = "atlas:service_point"
 
 
 @dataclass(frozen=True)
@@ -79,6 +124,46 @@ class FixObject:
     tags: Mapping[str, str]
     lat: float
     lon: float
+    way_member: bool | None = None  # a vertex of a way (True), not (False), unknown (None)
+
+
+@dataclass(frozen=True)
+class RegistryIds:
+    """Which registry stops each identifier value names: an OSM object carrying another stop's number,
+    sloid or official name is that stop, whatever it was paired with."""
+
+    by_number: Mapping[int, frozenset[str]]
+    sloids: frozenset[str]
+    by_name: Mapping[str, frozenset[str]]
+
+    @classmethod
+    def of(cls, stops: Iterable[tuple[str, int | None, str | None]]) -> RegistryIds:
+        """From (sloid, uic_number, designation_official) of every registry stop."""
+        numbers: dict[int, set[str]] = {}
+        names: dict[str, set[str]] = {}
+        sloids: set[str] = set()
+        for sloid, number, name in stops:
+            sloids.add(sloid)
+            if number is not None:
+                numbers.setdefault(number, set()).add(sloid)
+            if name and fold(name):
+                names.setdefault(fold(name), set()).add(sloid)
+        return cls(
+            {k: frozenset(v) for k, v in numbers.items()},
+            frozenset(sloids),
+            {k: frozenset(v) for k, v in names.items()},
+        )
+
+    def named_by(self, key: str, value: str) -> frozenset[str]:
+        """The registry stops this tag value identifies."""
+        if key == "uic_ref":
+            number = parse_uic(value)
+            return self.by_number.get(number, frozenset()) if number is not None else frozenset()
+        if key in ("ref:IFOPT", "ref:sloid"):
+            return frozenset({value.strip()}) & self.sloids
+        if key == "uic_name":
+            return self.by_name.get(fold(value), frozenset())
+        return frozenset()
 
 
 @dataclass
@@ -92,6 +177,8 @@ class TagFix:
     move_blocked: bool = False
     problems: list[str] = field(default_factory=list)
     sloids: list[str] = field(default_factory=list)
+    refused: list[dict[str, Any]] = field(default_factory=list)  # pairs that may write nothing
+    moves_refused: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def new_tags(self) -> dict[str, str]:
@@ -102,19 +189,96 @@ class TagFix:
         return bool(self.set_tags) or self.move_to is not None
 
 
-def _proposed_tags(stop: FixStop, obj: FixObject) -> dict[str, str]:
-    """What the registry says these tags should be on this object."""
+@dataclass(frozen=True)
+class NewStop:
+    """A node to create for a registry stop missing in OSM."""
+
+    sloid: str
+    problem: str
+    lat: float
+    lon: float
+    tags: Mapping[str, str]
+
+
+def _official_value(stop: FixStop, key: str) -> str | None:
+    if key == "uic_ref":
+        return str(stop.uic_number) if stop.uic_number is not None else None
+    if key in ("ref:IFOPT", "ref:sloid"):
+        return stop.sloid
+    if key == "uic_name":
+        return stop.designation_official
+    return None
+
+
+def _same_identity(stop: FixStop, key: str, value: str) -> bool:
+    if key == "uic_ref":
+        return stop.uic_number is not None and parse_uic(value) == stop.uic_number
+    if key in ("ref:IFOPT", "ref:sloid"):
+        return value.strip() == stop.sloid
+    if key == "uic_name":
+        return bool(stop.designation_official) and fold(value) == fold(stop.designation_official or "")
+    return False
+
+
+def identity_conflicts(stop: FixStop, obj: FixObject, registry: RegistryIds | None) -> list[dict[str, Any]]:
+    """The object's identity tags that disagree with this registry stop, each with the other registry
+    stops it names (``names``, empty when it names none)."""
+    out: list[dict[str, Any]] = []
+    for key in IDENTITY_KEYS:
+        value = (obj.tags.get(key) or "").strip()
+        if not value or _same_identity(stop, key, value):
+            continue
+        others = sorted(registry.named_by(key, value) - {stop.sloid}) if registry is not None else []
+        official = _official_value(stop, key)
+        if not others and official is None:
+            continue  # the registry has nothing this value could contradict
+        out.append({"key": key, "osm": value, "registry": official, "names": others})
+    return out
+
+
+def _proposed_tags(stop: FixStop, obj: FixObject, stop_objects: int = 1) -> dict[str, str]:
+    """What the registry says these tags should be on this object.
+
+    ``ref:IFOPT`` names one object: a platform's sloid (traffic point) goes on that platform, a whole
+    stop's sloid (service point) only on a station or on the stop's sole OSM object. Written on each
+    of two platforms it would make them duplicates of each other.
+    """
     proposed: dict[str, str] = {}
     if stop.uic_number is not None:
         proposed["uic_ref"] = str(stop.uic_number)
     is_station = obj.tags.get("public_transport") in STATION_VALUES or obj.tags.get("railway") == "station"
     if stop.designation and not is_station:
         proposed["local_ref"] = stop.designation.strip()
-    if not (obj.tags.get("ref:IFOPT") or obj.tags.get("ref:sloid")):
+    one_object = is_platform_level(stop) or is_station or stop_objects <= 1
+    if one_object and stop.sloid not in (obj.tags.get("ref:IFOPT"), obj.tags.get("ref:sloid")):
         proposed["ref:IFOPT"] = stop.sloid
     if stop.designation_official:
         proposed["uic_name"] = stop.designation_official.strip()
     return {k: v for k, v in proposed.items() if v and len(v) <= OSM_MAX_VALUE_LENGTH}
+
+
+def move_refusal(obj: FixObject) -> tuple[str, str] | None:
+    """(reason, message) when this object must not be moved to the registry position, else None."""
+    tags = obj.tags
+    if obj.osm_type != "node":
+        return "not_a_node", "a way is never moved (its shape would change)"
+    pt, railway = tags.get("public_transport"), tags.get("railway")
+    if pt == "stop_position" or railway in ("tram_stop", "stop"):
+        return "stop_position", "a stop position lies on the road or track and stays there"
+    platform_or_station = (
+        pt in ("platform", "station")
+        or tags.get("highway") == "bus_stop"
+        or railway in ("platform", "station", "halt")
+        or tags.get("aerialway") == "station"
+        or tags.get("amenity") == "ferry_terminal"
+    )
+    if not platform_or_station:
+        return "not_a_platform_or_station", "only platforms and stations are moved"
+    if obj.way_member is None:
+        return "way_membership_unknown", "the OSM source did not say whether the node is part of a way"
+    if obj.way_member:
+        return "way_member", "the node is part of a way; moving it would bend the way"
+    return None
 
 
 def propose_fix(
@@ -126,13 +290,45 @@ def propose_fix(
     decision: str | None = None,
     overwrite: bool = False,
     move: bool = False,
+    registry: RegistryIds | None = None,
+    stop_objects: int = 1,
 ) -> TagFix | None:
-    """The fix one problem suggests for its OSM object, or None when it suggests nothing."""
+    """The fix one problem suggests for its OSM object, or None when it suggests nothing.
+
+    A pair refused for an identity conflict comes back as a fix that changes nothing and carries the
+    refusal (``refused``), so that it can be reported. `stop_objects`: how many OSM objects the
+    registry stop is matched to; a whole stop's single point places its object only when it is the
+    only one (platforms on both sides of a road cannot both go to that point).
+    """
     if problem_type not in FIXABLE_TYPES or decision in NO_FIX_DECISIONS:
         return None
     may_overwrite = overwrite or decision in REGISTRY_RIGHT_DECISIONS
     fix = TagFix(obj=obj, problems=[identity], sloids=[stop.sloid])
-    for key, value in _proposed_tags(stop, obj).items():
+    found = identity_conflicts(stop, obj, registry)
+    hard = [c for c in found if c["names"]]
+    soft = [c for c in found if not c["names"] and c["key"] in IDENTIFIER_KEYS]
+    if hard or (soft and (not may_overwrite or any(c["key"] == "ref:sloid" for c in soft))):
+        names = sorted({s for c in hard for s in c["names"]})
+        keys = ", ".join(f"{c['key']}={c['osm']}" for c in hard or soft)
+        fix.refused.append(
+            {
+                "osm_key": obj.osm_key,
+                "sloid": stop.sloid,
+                "problem": identity,
+                "reason": "identifier_names_another_registry_stop"
+                if hard
+                else "identifier_contradicts_registry",
+                "message": (
+                    f"{obj.osm_key} carries {keys}, which names {', '.join(names)}: not written"
+                    if hard
+                    else f"{obj.osm_key} carries {keys}, which contradicts the registry: not written "
+                    "(overwrite=true or a 'registry right' decision replaces it)"
+                ),
+                "conflicts": hard or soft,
+            }
+        )
+        return fix
+    for key, value in _proposed_tags(stop, obj, stop_objects).items():
         current = obj.tags.get(key)
         if current is None or current == "":
             fix.set_tags[key] = value
@@ -141,8 +337,26 @@ def propose_fix(
                 fix.set_tags[key] = value
             else:
                 fix.conflicts.append({"key": key, "osm": current, "registry": value, "sloid": stop.sloid})
-    if move and problem_type in MOVE_TYPES and obj.osm_type == "node":
-        fix.move_to = (round(stop.lat, 7), round(stop.lon, 7))
+    if move and problem_type in MOVE_TYPES:
+        refusal = move_refusal(obj)
+        if refusal is None and stop_objects > 1 and not is_platform_level(stop):
+            refusal = (
+                "whole_stop_several_objects",
+                f"the registry gives one point for the whole stop, matched to {stop_objects} OSM objects",
+            )
+        if refusal is None:
+            fix.move_to = (round(stop.lat, 7), round(stop.lon, 7))
+        else:
+            reason, message = refusal
+            fix.moves_refused.append(
+                {
+                    "osm_key": obj.osm_key,
+                    "sloid": stop.sloid,
+                    "problem": identity,
+                    "reason": reason,
+                    "message": message,
+                }
+            )
     return fix
 
 
@@ -174,12 +388,169 @@ def merge_fixes(fixes: Iterable[TagFix | None]) -> list[TagFix]:
         into.conflicts.extend(c for c in fix.conflicts if c not in into.conflicts)
         into.problems.extend(p for p in fix.problems if p not in into.problems)
         into.sloids.extend(s for s in fix.sloids if s not in into.sloids)
+        into.refused.extend(r for r in fix.refused if not _same_refusal(r, into.refused))
+        into.moves_refused.extend(r for r in fix.moves_refused if not _same_refusal(r, into.moves_refused))
     return [merged[k] for k in sorted(merged, key=_key_order)]
+
+
+def _same_refusal(refusal: Mapping[str, Any], listed: Sequence[Mapping[str, Any]]) -> bool:
+    """Two problems of one pair (distance and attributes) refuse it for the same reason once."""
+    same = ("osm_key", "sloid", "reason")
+    return any(all(r.get(k) == refusal.get(k) for k in same) for r in listed)
 
 
 def _key_order(osm_key: str) -> tuple[str, int]:
     kind, _, num = osm_key.partition("/")
     return kind, int(num) if num.isdigit() else 0
+
+
+def propose_create(
+    stop: FixStop,
+    problem: Mapping[str, Any],
+    *,
+    decision: str | None = None,
+    modes: Sequence[str] | None = None,
+) -> tuple[NewStop | None, dict[str, Any] | None]:
+    """(the node to create, None), or (None, why not) for a registry-side `unmatched` problem;
+    (None, None) for any other problem."""
+    details = problem.get("details") or {}
+    if (
+        problem.get("problem_type") != "unmatched"
+        or problem.get("osm_key")
+        or details.get("side") != "registry"
+        or problem.get("sloid") != stop.sloid
+    ):
+        return None, None
+    identity = problem["identity"]
+
+    def refuse(reason: str, message: str) -> tuple[None, dict[str, Any]]:
+        return None, {"sloid": stop.sloid, "problem": identity, "reason": reason, "message": message}
+
+    if decision in NO_CREATE_DECISIONS:
+        return refuse("decided", f"a reviewer decided '{decision}'")
+    if details.get("osm_objects_with_uic"):
+        return refuse("osm_has_this_number", "OSM has an object with this UIC number: link or fix it instead")
+    nearest = details.get("nearest_osm_m")
+    if nearest is not None and float(nearest) <= CREATE_MIN_DISTANCE_M:
+        return refuse(
+            "osm_stop_nearby",
+            f"an OSM stop object lies {float(nearest):.0f} m away ({details.get('nearest_osm')}): "
+            "check it before adding another",
+        )
+    tags = tags_for_new_stop(stop, modes)
+    if not tags:
+        return refuse("no_tagging", why_no_tags(stop, modes) or "no tagging known")
+    return NewStop(stop.sloid, identity, round(stop.lat, 7), round(stop.lon, 7), tags), None
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan: every fix, creation and refusal for a set of problems
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FixPlan:
+    """Everything a set of problems proposes, and everything it withholds, with reasons."""
+
+    fixes: list[TagFix]
+    creates: list[NewStop]
+    not_created: list[dict[str, Any]]
+    per_problem: list[tuple[Mapping[str, Any], TagFix | None, NewStop | None]]
+    addressed: list[str] = field(default_factory=list)  # problems the plan removes completely
+
+    @property
+    def refused(self) -> list[dict[str, Any]]:
+        return [r for fix in self.fixes for r in fix.refused]
+
+    @property
+    def moves_refused(self) -> list[dict[str, Any]]:
+        return [r for fix in self.fixes for r in fix.moves_refused]
+
+
+def _pair_key(problem: Mapping[str, Any]) -> str | None:
+    """The OSM side of a problem: its own, or (whole stops) the nearest matched object in details."""
+    details = problem.get("details") or {}
+    key = problem.get("osm_key") or details.get("osm_key")
+    return key if isinstance(key, str) else None
+
+
+def build_plan(
+    problems: Iterable[Mapping[str, Any]],
+    stops: Mapping[str, FixStop],
+    objects: Mapping[str, FixObject],
+    registry: RegistryIds | None,
+    *,
+    modes: Mapping[str, Sequence[str]] | None = None,
+    objects_per_stop: Mapping[str, int] | None = None,
+    move: bool = False,
+    overwrite: bool = False,
+    create: bool = False,
+) -> FixPlan:
+    """The fix plan of these problems (as the problems service returns them, with their decision).
+
+    `modes` gives a stop's means of transport when it has none of its own (a traffic point: its
+    service point's); `objects_per_stop` how many OSM objects each stop is matched to (default 1).
+    """
+    per_problem: list[tuple[Mapping[str, Any], TagFix | None, NewStop | None]] = []
+    not_created: list[dict[str, Any]] = []
+    counts = objects_per_stop or {}
+    for p in problems:
+        decision = (p.get("decision") or {}).get("decision")
+        stop = stops.get(p.get("sloid") or "")
+        fix: TagFix | None = None
+        new: NewStop | None = None
+        obj = objects.get(_pair_key(p) or "")
+        if stop is not None and obj is not None and p["problem_type"] in FIXABLE_TYPES:
+            fix = propose_fix(
+                stop,
+                obj,
+                p["problem_type"],
+                p["identity"],
+                decision=decision,
+                overwrite=overwrite,
+                move=move,
+                registry=registry,
+                # A problem of its own pair (a platform) places one object; a whole stop's counts.
+                stop_objects=counts.get(stop.sloid, 1),
+            )
+        elif create and stop is not None:
+            new, refusal = propose_create(stop, p, decision=decision, modes=(modes or {}).get(stop.sloid))
+            if refusal is not None:
+                not_created.append(refusal)
+        per_problem.append((p, fix, new))
+    creates = sorted({n.sloid: n for _, _, n in per_problem if n is not None}.values(), key=lambda n: n.sloid)
+    fixes = merge_fixes(f for _, f, _ in per_problem)
+    by_key = {f.obj.osm_key: f for f in fixes}
+    addressed = [
+        p["identity"]
+        for p, fix, new in per_problem
+        if new is not None
+        or (
+            fix is not None
+            and _addresses(p, stops[p["sloid"]], by_key[fix.obj.osm_key], counts.get(p["sloid"], 1))
+        )
+    ]
+    return FixPlan(fixes, creates, not_created, per_problem, addressed)
+
+
+# Attribute mismatches a tag fix can settle; `operator` and `name` are local practice, never written.
+SETTLED_BY_TAGS = frozenset({"uic_ref", "uic_name", "local_ref"})
+
+
+def _addresses(problem: Mapping[str, Any], stop: FixStop, fix: TagFix, stop_objects: int) -> bool:
+    """Does the (merged) fix of the problem's object remove this problem entirely?"""
+    if problem["problem_type"] == "distance":
+        return fix.move_to == (round(stop.lat, 7), round(stop.lon, 7))
+    if problem["problem_type"] != "attributes":
+        return False
+    proposed = _proposed_tags(stop, fix.obj, stop_objects)
+    mismatches = (problem.get("details") or {}).get("mismatches") or []
+    return bool(mismatches) and all(
+        m.get("attribute") in SETTLED_BY_TAGS
+        and m["attribute"] in proposed
+        and fix.set_tags.get(m["attribute"]) == proposed[m["attribute"]]
+        for m in mismatches
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,19 +564,39 @@ class OsmChange:
 
     xml: bytes
     modified: list[str]
+    created: list[tuple[int, str]]  # (negative id, sloid)
     skipped_ways: list[str]
     skipped_no_version: list[str]
 
+    @property
+    def empty(self) -> bool:
+        return not self.modified and not self.created
 
-def build_osmchange(fixes: Sequence[TagFix], generator: str = "StopSync") -> OsmChange:
-    """An osmChange 0.6 document (``<osmChange version="0.6"><modify>…``) that JOSM opens.
 
-    Each modified node carries id, version, lat/lon and its complete tag list (current tags plus the
-    proposed ones), as the API expects for a modify: tags not listed would be deleted.
+def _add_tags(node: ET.Element, tags: Mapping[str, str]) -> None:
+    for key, value in sorted(tags.items()):
+        if not key or len(key) > OSM_MAX_VALUE_LENGTH or len(value) > OSM_MAX_VALUE_LENGTH:
+            continue
+        ET.SubElement(node, "tag", {"k": key, "v": value})
+
+
+def build_osmchange(
+    fixes: Sequence[TagFix],
+    creates: Sequence[NewStop] = (),
+    generator: str = "StopSync",
+    refused: Sequence[Mapping[str, Any]] = (),
+) -> OsmChange:
+    """An osmChange 0.6 document that JOSM opens and ``osmium apply-changes`` applies.
+
+    Each modified node carries id, its current version, lat/lon and its complete tag list (current
+    tags plus the proposed ones), as the API expects for a modify: tags not listed would be deleted.
+    Created nodes get ids -1, -2, … in the order given. Empty actions are left out.
     """
     root = ET.Element("osmChange", {"version": "0.6", "generator": generator})
-    modify = ET.SubElement(root, "modify")
+    modify = ET.Element("modify")
+    create = ET.Element("create")
     modified: list[str] = []
+    created: list[tuple[int, str]] = []
     skipped_ways: list[str] = []
     skipped_no_version: list[str] = []
     for fix in fixes:
@@ -224,25 +615,93 @@ def build_osmchange(fixes: Sequence[TagFix], generator: str = "StopSync") -> Osm
             "node",
             {"id": str(obj.osm_id), "version": str(obj.version), "lat": f"{lat:.7f}", "lon": f"{lon:.7f}"},
         )
-        for key, value in sorted(fix.new_tags.items()):
-            if not key or len(key) > OSM_MAX_VALUE_LENGTH or len(value) > OSM_MAX_VALUE_LENGTH:
-                continue
-            ET.SubElement(node, "tag", {"k": key, "v": value})
+        _add_tags(node, fix.new_tags)
         modified.append(obj.osm_key)
-    if skipped_ways or skipped_no_version:
-        note = []
-        if skipped_ways:
-            note.append(
-                "ways left out (their node list is not stored; use the MapRoulette file): "
-                + " ".join(skipped_ways)
-            )
-        if skipped_no_version:
-            note.append("objects without a version left out: " + " ".join(skipped_no_version))
-        # XML comments must not contain "--"; OSM keys never do.
-        root.insert(0, ET.Comment(" " + " | ".join(note) + " "))
+    for number, new in enumerate(creates, start=1):
+        node = ET.SubElement(
+            create, "node", {"id": str(-number), "lat": f"{new.lat:.7f}", "lon": f"{new.lon:.7f}"}
+        )
+        _add_tags(node, new.tags)
+        created.append((-number, new.sloid))
+    note = []
+    if skipped_ways:
+        note.append(
+            "ways left out (their node list is not stored; use the MapRoulette file): "
+            + " ".join(skipped_ways)
+        )
+    if skipped_no_version:
+        note.append("objects without a version left out: " + " ".join(skipped_no_version))
+    if refused:
+        keys = sorted({str(r.get("osm_key")) for r in refused}, key=_key_order)
+        note.append("refused, an identifier contradicts the registry (see the report): " + " ".join(keys))
+    if note:
+        # XML comments must not contain "--"; OSM keys and our texts never do.
+        root.append(ET.Comment(" " + " | ".join(note).replace("--", "- -") + " "))
+    if created:
+        root.append(create)
+    if modified:
+        root.append(modify)
     ET.indent(root, space="  ")
     body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return OsmChange(body + b"\n", modified, skipped_ways, skipped_no_version)
+    return OsmChange(body + b"\n", modified, created, skipped_ways, skipped_no_version)
+
+
+def plan_report(plan: FixPlan, change: OsmChange | None = None) -> dict[str, Any]:
+    """The JSON sidecar of an export: what it writes and, with reasons, what it does not."""
+    modified = set(change.modified) if change is not None else None
+    written = {n.problem for n in plan.creates} | {
+        i
+        for f in plan.fixes
+        if f.changes_anything and (modified is None or f.obj.osm_key in modified)
+        for i in f.problems
+    }
+    # What the file removes when applied: a fix left out of it (a way, no version) removes nothing.
+    addressed = [i for i in plan.addressed if i in written]
+    return {
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "counts": {
+            "modified": len(change.modified)
+            if change is not None
+            else sum(1 for f in plan.fixes if f.set_tags),
+            "created": len(plan.creates),
+            "refused": len(plan.refused),
+            "moves_refused": len(plan.moves_refused),
+            "not_created": len(plan.not_created),
+            "addressed": len(addressed),
+            "skipped_ways": len(change.skipped_ways) if change is not None else 0,
+            "skipped_no_version": len(change.skipped_no_version) if change is not None else 0,
+        },
+        "modified": [
+            {
+                "osm_key": f.obj.osm_key,
+                "version": f.obj.version,
+                "set_tags": dict(sorted(f.set_tags.items())),
+                "move_to": list(f.move_to) if f.move_to is not None else None,
+                "conflicts": f.conflicts,
+                "problems": f.problems,
+                "sloids": f.sloids,
+            }
+            for f in plan.fixes
+            if f.changes_anything and (modified is None or f.obj.osm_key in modified)
+        ],
+        "created": [
+            {
+                "id": -i,
+                "sloid": n.sloid,
+                "problem": n.problem,
+                "lat": n.lat,
+                "lon": n.lon,
+                "tags": dict(n.tags),
+            }
+            for i, n in enumerate(plan.creates, start=1)
+        ],
+        "addressed": addressed,
+        "refused": plan.refused,
+        "moves_refused": plan.moves_refused,
+        "not_created": plan.not_created,
+        "skipped_ways": change.skipped_ways if change is not None else [],
+        "skipped_no_version": change.skipped_no_version if change is not None else [],
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,50 +709,49 @@ def build_osmchange(fixes: Sequence[TagFix], generator: str = "StopSync") -> Osm
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TaskProblem:
-    """A problem as a MapRoulette task needs it."""
-
-    identity: str
-    problem_type: str
-    priority: int
-    message: str
-    sloid: str | None
-    osm_key: str | None
-    operator_abbr: str | None
-    lat: float
-    lon: float
+def _point(lat: float, lon: float) -> dict[str, Any]:
+    return {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]}
 
 
-def maproulette_task(problem: TaskProblem, fix: TagFix | None, stop_url: str | None) -> dict[str, Any]:
-    """One task: a FeatureCollection with the problem's point and, if it has a tag fix, the
-    ``cooperativeWork`` that MapRoulette applies (tag-only: ``setTags`` on one element)."""
-    properties: dict[str, Any] = {
-        "id": problem.identity,
-        "problem_type": problem.problem_type,
-        "priority": problem.priority,
-        "message": problem.message,
-        "sloid": problem.sloid,
-        "operator": problem.operator_abbr,
+def _problem_properties(problems: Sequence[Mapping[str, Any]], stop_url: str | None) -> dict[str, Any]:
+    first = min(problems, key=lambda p: (p["priority"], p["identity"]))
+    return {
+        "problem_type": first["problem_type"],
+        "priority": first["priority"],
+        "message": " | ".join(p["message"] for p in problems),
+        "problems": [p["identity"] for p in problems],
+        "sloid": first.get("sloid"),
+        "operator": first.get("operator"),
         "stopsync_url": stop_url,
     }
-    if fix is not None:
-        properties["@id"] = fix.obj.osm_key
-        properties["conflicts"] = fix.conflicts
-    elif problem.osm_key:
-        properties["@id"] = problem.osm_key
+
+
+def maproulette_fix_task(
+    fix: TagFix, problems: Sequence[Mapping[str, Any]], stop_url: str | None
+) -> dict[str, Any]:
+    """A tag-fix task (cooperative type 1) for one OSM object: ``setTags`` on that element, applied
+    by MapRoulette itself. The geometry is the object's position (a way's centre)."""
+    properties = {
+        "id": fix.obj.osm_key,
+        "@id": fix.obj.osm_key,
+        **_problem_properties(problems, stop_url),
+        "sloids": fix.sloids,
+        "conflicts": fix.conflicts,
+    }
+    if fix.refused:
+        properties["refused"] = fix.refused
     task: dict[str, Any] = {
         "type": "FeatureCollection",
         "features": [
             {
                 "type": "Feature",
-                "id": problem.identity,
-                "geometry": {"type": "Point", "coordinates": [round(problem.lon, 7), round(problem.lat, 7)]},
+                "id": fix.obj.osm_key,
+                "geometry": _point(fix.obj.lat, fix.obj.lon),
                 "properties": properties,
             }
         ],
     }
-    if fix is not None and fix.set_tags:
+    if fix.set_tags:
         task["cooperativeWork"] = {
             "meta": {"version": MAPROULETTE_COOPERATIVE_VERSION, "type": MAPROULETTE_TAG_FIX},
             "operations": [
@@ -309,10 +767,82 @@ def maproulette_task(problem: TaskProblem, fix: TagFix | None, stop_url: str | N
     return task
 
 
+def maproulette_create_task(new: NewStop, problem: Mapping[str, Any], stop_url: str | None) -> dict[str, Any]:
+    """A creation task (cooperative type 2): an osmChange with the new node, base64-encoded, that
+    MapRoulette loads into the mapper's editor. The geometry is the registry position."""
+    change = build_osmchange([], [new])
+    task_id = f"new/{new.sloid}"
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": task_id,
+                "geometry": _point(new.lat, new.lon),
+                "properties": {
+                    "id": task_id,
+                    **_problem_properties([problem], stop_url),
+                    "tags": dict(new.tags),
+                },
+            }
+        ],
+        "cooperativeWork": {
+            "meta": {"version": MAPROULETTE_COOPERATIVE_VERSION, "type": MAPROULETTE_CHANGE_FILE},
+            "file": {
+                "type": "xml",
+                "format": "osc",
+                "encoding": "base64",
+                "content": base64.b64encode(change.xml).decode("ascii"),
+            },
+        },
+    }
+
+
+def maproulette_problem_task(problem: Mapping[str, Any], stop_url: str | None) -> dict[str, Any]:
+    """A plain task (no cooperative work) for a problem without a fix: a person looks at it."""
+    properties = {"id": problem["identity"], **_problem_properties([problem], stop_url)}
+    if problem.get("osm_key"):
+        properties["@id"] = problem["osm_key"]
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": problem["identity"],
+                "geometry": _point(problem["lat"], problem["lon"]),
+                "properties": properties,
+            }
+        ],
+    }
+
+
+def maproulette_tasks(
+    plan: FixPlan, stop_url_of: Any, *, fixable_only: bool = True
+) -> Iterator[dict[str, Any]]:
+    """Every task of a plan: tag fixes (one per object), creations, then (unless `fixable_only`) the
+    problems that propose neither. `stop_url_of(problem)` gives a problem's StopSync page."""
+    by_identity = {p["identity"]: p for p, _, _ in plan.per_problem}
+    for fix in plan.fixes:
+        if fix.set_tags:
+            problems = [by_identity[i] for i in fix.problems if i in by_identity]
+            yield maproulette_fix_task(fix, problems, stop_url_of(problems[0]))
+    for new in plan.creates:
+        problem = by_identity[new.problem]
+        yield maproulette_create_task(new, problem, stop_url_of(problem))
+    if fixable_only:
+        return
+    fixed = {i for fix in plan.fixes if fix.set_tags for i in fix.problems} | {
+        n.problem for n in plan.creates
+    }
+    for p, _, _ in plan.per_problem:
+        if p["identity"] not in fixed:
+            yield maproulette_problem_task(p, stop_url_of(p))
+
+
 def maproulette_lines(tasks: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """Line-by-line GeoJSON, the format MapRoulette reads for challenges: one task per line."""
+    """Line-by-line GeoJSON as MapRoulette reads it: each task an RFC 7464 record (RS, JSON, LF)."""
     for task in tasks:
-        yield json.dumps(task, ensure_ascii=False, separators=(",", ":")) + "\n"
+        yield RECORD_SEPARATOR + json.dumps(task, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,13 +949,6 @@ def report_json(rows: Sequence[Mapping[str, Any]], operator: str | None) -> dict
 _CHUNK = 5000
 
 
-def _pair_key(problem: Mapping[str, Any]) -> str | None:
-    """The OSM side of a problem: its own, or (whole stops) the nearest matched object in details."""
-    details = problem.get("details") or {}
-    key = problem.get("osm_key") or details.get("osm_key")
-    return key if isinstance(key, str) else None
-
-
 def _load(model: Any, column: Any, keys: set[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     ordered = sorted(keys)
@@ -445,54 +968,85 @@ def _fix_stop(row: Any) -> FixStop:
         row.operator_abbr,
         row.lat,
         row.lon,
+        operator_name=row.operator_name,
+        means_of_transport=row.means_of_transport,
+        source=row.source,
     )
 
 
 def _fix_object(row: Any) -> FixObject:
     return FixObject(
-        row.osm_key, row.osm_type, row.osm_id, row.version, dict(row.tags or {}), row.lat, row.lon
+        row.osm_key,
+        row.osm_type,
+        row.osm_id,
+        row.version,
+        dict(row.tags or {}),
+        row.lat,
+        row.lon,
+        way_member=row.way_member,
     )
 
 
-def problems_with_fixes(
-    problems: Iterable[Mapping[str, Any]], *, move: bool = False, overwrite: bool = False
-) -> list[tuple[Mapping[str, Any], TagFix | None]]:
-    """Each problem (as the problems service returns it, with its decision) and the fix it proposes."""
+def _match_counts(sloids: set[str]) -> dict[str, int]:
+    """How many OSM objects each of these registry stops is matched to."""
+    counts: dict[str, int] = {}
+    ordered = sorted(sloids)
+    for start in range(0, len(ordered), _CHUNK):
+        rows = db.session.execute(
+            select(Match.sloid, func.count())
+            .where(Match.sloid.in_(ordered[start : start + _CHUNK]))
+            .group_by(Match.sloid)
+        )
+        counts.update({sloid: int(n) for sloid, n in rows})
+    return counts
+
+
+def registry_ids() -> RegistryIds:
+    """Number, sloid and official name of every registry stop in the snapshot."""
+    rows = db.session.execute(select(AtlasStop.sloid, AtlasStop.uic_number, AtlasStop.designation_official))
+    return RegistryIds.of((r.sloid, r.uic_number, r.designation_official) for r in rows)
+
+
+def plan_fixes(
+    problems: Iterable[Mapping[str, Any]],
+    *,
+    move: bool = False,
+    overwrite: bool = False,
+    create: bool = False,
+) -> FixPlan:
+    """The fix plan of a filtered problem set, read from the snapshot."""
     listed = list(problems)
-    fixable = [p for p in listed if p["problem_type"] in FIXABLE_TYPES and p.get("sloid") and _pair_key(p)]
-    fixable_ids = {p["identity"] for p in fixable}
-    stops = _load(AtlasStop, AtlasStop.sloid, {p["sloid"] for p in fixable})
-    objects = _load(OsmStop, OsmStop.osm_key, {k for p in fixable if (k := _pair_key(p))})
-    out: list[tuple[Mapping[str, Any], TagFix | None]] = []
-    for p in listed:
-        fix = None
-        stop, obj = stops.get(p.get("sloid") or ""), objects.get(_pair_key(p) or "")
-        if p["identity"] in fixable_ids and stop is not None and obj is not None:
-            decision = (p.get("decision") or {}).get("decision")
-            fix = propose_fix(
-                _fix_stop(stop),
-                _fix_object(obj),
-                p["problem_type"],
-                p["identity"],
-                decision=decision,
-                overwrite=overwrite,
-                move=move,
-            )
-        out.append((p, fix))
-    return out
-
-
-def task_problem(p: Mapping[str, Any]) -> TaskProblem:
-    return TaskProblem(
-        identity=p["identity"],
-        problem_type=p["problem_type"],
-        priority=p["priority"],
-        message=p["message"],
-        sloid=p.get("sloid"),
-        osm_key=p.get("osm_key"),
-        operator_abbr=p.get("operator"),
-        lat=p["lat"],
-        lon=p["lon"],
+    wanted = [
+        p
+        for p in listed
+        if p.get("sloid")
+        and (p["problem_type"] in FIXABLE_TYPES or (create and p["problem_type"] == "unmatched"))
+    ]
+    rows = _load(AtlasStop, AtlasStop.sloid, {p["sloid"] for p in wanted})
+    objects = _load(
+        OsmStop,
+        OsmStop.osm_key,
+        {k for p in wanted if p["problem_type"] in FIXABLE_TYPES and (k := _pair_key(p))},
+    )
+    # A traffic point (one platform) has no means of transport of its own: its service point's.
+    orphans = {r.sloid: r.parent_sloid for r in rows.values() if not stop_modes(r.means_of_transport)}
+    parents = _load(AtlasStop, AtlasStop.sloid, {s for s in orphans.values() if s})
+    modes = {
+        sloid: stop_modes(parents[parent].means_of_transport)
+        for sloid, parent in orphans.items()
+        if parent in parents
+    }
+    whole = {r.sloid for r in rows.values() if not is_platform_level(r)}
+    return build_plan(
+        listed,
+        {sloid: _fix_stop(row) for sloid, row in rows.items()},
+        {key: _fix_object(row) for key, row in objects.items()},
+        registry_ids() if objects else None,
+        modes=modes,
+        objects_per_stop=_match_counts(whole),
+        move=move,
+        overwrite=overwrite,
+        create=create,
     )
 
 

@@ -104,7 +104,11 @@ def platform_tags(name: str, uic_ref: str | None = None, local_ref: str | None =
     return tags
 
 
-def write_sources(directory: Path, platforms: list[Platform], elements: list[Element]) -> Path:
+def write_sources(
+    directory: Path, platforms: list[Platform], elements: list[Element], roads: list[list[int]] | None = None
+) -> Path:
+    """The two source files. `roads`: node lists of untagged ways (`way(bn); out skel;`), which tell the
+    parser which stop nodes belong to a way; without them membership stays unknown."""
     directory.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\n")
@@ -112,7 +116,8 @@ def write_sources(directory: Path, platforms: list[Platform], elements: list[Ele
     for platform in platforms:
         writer.writerow(platform.row())
     (directory / "atlas_traffic_points.csv").write_text(buffer.getvalue(), encoding="utf-8-sig")
-    overpass = {"version": 0.6, "generator": "test", "elements": [e.json() for e in elements]}
+    ways = [{"type": "way", "id": 900_000 + i, "nodes": refs} for i, refs in enumerate(roads or [])]
+    overpass = {"version": 0.6, "generator": "test", "elements": [e.json() for e in elements] + ways}
     (directory / "osm_stops.json").write_text(json.dumps(overpass), encoding="utf-8")
     return directory
 

@@ -45,11 +45,12 @@ MISFIT = Element("node", 104, east=805.0, tags=platform_tags("Bern, Casinoplatz"
 
 PLATFORMS = [STOP, WAY_STOP, DUP_1, DUP_2, LONELY_BE, LONELY_ZH, MISFIT_STOP]
 ELEMENTS = [NODE, WAY, MISFIT]
+ROADS = [[9001, 9002]]  # a road beside the stops: node 101 is not part of any way, so it may move
 
 
 @pytest.fixture
 def snapshot(app, tmp_path) -> Path:
-    run(write_sources(tmp_path / "run1", PLATFORMS, ELEMENTS))
+    run(write_sources(tmp_path / "run1", PLATFORMS, ELEMENTS, ROADS))
     return tmp_path
 
 
@@ -80,13 +81,18 @@ def test_a_problem_decided_against_proposes_no_fix(snapshot, client):
     decision_service.record_decision(f"distance:{STOP.sloid}:node/101", "atlas_wrong", "", None)
     db.session.commit()
     response = client.get("/api/v1/fixes/osmchange.osc?type=distance")
-    assert check_osmchange(response.data) == []
+    assert response.status_code == 204  # nothing left to write: said so, not an empty file
+    assert response.headers["X-StopSync-Modified"] == "0"
+    assert "nothing to write" in response.headers["X-StopSync-Reason"]
 
 
 def test_the_maproulette_file_has_one_cooperative_task_per_fixable_problem(snapshot, client):
     response = client.get("/api/v1/fixes/maproulette.geojson?type=distance")
     assert response.status_code == 200
-    tasks = [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
+    # split("\n"), not splitlines(): that one also splits at the record separator itself.
+    lines = [line for line in response.get_data(as_text=True).split("\n") if line]
+    assert all(line.startswith("\x1e") for line in lines)  # RFC 7464 records
+    tasks = [json.loads(line[1:]) for line in lines]
     by_object = {t["cooperativeWork"]["operations"][0]["data"]["id"]: t for t in tasks}
     assert set(by_object) == {"node/101", "way/201"}
     way_task = by_object["way/201"]
@@ -98,7 +104,7 @@ def test_the_maproulette_file_has_one_cooperative_task_per_fixable_problem(snaps
     assert way_task["features"][0]["properties"]["stopsync_url"].endswith(f"/stops/atlas/{WAY_STOP.sloid}")
 
     everything = client.get("/api/v1/fixes/maproulette.geojson?fixable_only=false").get_data(as_text=True)
-    assert len(everything.splitlines()) > len(tasks)
+    assert everything.count("\x1e") > len(tasks)
 
 
 def test_the_registry_error_report_lists_suspects_per_operator_with_evidence(snapshot, client):

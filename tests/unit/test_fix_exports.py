@@ -1,8 +1,10 @@
-"""Fix exports: proposed tag additions, the osmChange document (validated and parsed back by pyosmium),
-the MapRoulette cooperative task format, and the registry error report. Pure, no database."""
+"""Fix exports: proposed tag additions, refusals of identity conflicts, moves, new stops, the osmChange
+document (validated and parsed back by pyosmium), the MapRoulette cooperative task format, and the
+registry error report. Pure, no database."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -11,14 +13,19 @@ import osmium
 import pytest
 
 from app.services.fix_exports import (
+    RECORD_SEPARATOR,
     FixObject,
     FixStop,
-    TaskProblem,
+    RegistryIds,
     build_osmchange,
+    build_plan,
     classify_registry_suspicion,
+    maproulette_create_task,
+    maproulette_fix_task,
     maproulette_lines,
-    maproulette_task,
     merge_fixes,
+    plan_report,
+    propose_create,
     propose_fix,
     report_csv,
     report_json,
@@ -36,10 +43,47 @@ STOP = FixStop(
 )
 
 
-def node(osm_id: int = 11, version: int | None = 4, **tags: str) -> FixObject:
+def node(
+    osm_id: int = 11, version: int | None = 4, way_member: bool | None = False, **tags: str
+) -> FixObject:
     base = {"highway": "bus_stop", "public_transport": "platform", "name": "Bern Bahnhof & Co <x>"}
     base.update(tags)
-    return FixObject(f"node/{osm_id}", "node", osm_id, version, base, 46.9492, 7.4392)
+    return FixObject(f"node/{osm_id}", "node", osm_id, version, base, 46.9492, 7.4392, way_member)
+
+
+# Another registry stop: Bern, Hirschengraben, number 8507100.
+OTHER = FixStop("ch:1:sloid:7100:1:1", 8507100, "1", "Bern, Hirschengraben", "BERNMOBIL", 46.947, 7.437)
+REGISTRY = RegistryIds.of(
+    [(STOP.sloid, STOP.uic_number, STOP.designation_official), (OTHER.sloid, 8507100, "Bern, Hirschengraben")]
+)
+MISSING = FixStop(
+    "ch:1:sloid:7200",
+    8507200,
+    None,
+    "Bern, Neufeld",
+    "BERNMOBIL",
+    46.96,
+    7.43,
+    operator_name="Bernmobil",
+    means_of_transport="BUS",
+)
+
+
+def unmatched(stop: FixStop = MISSING, **details: object) -> dict:
+    base = {"side": "registry", "osm_objects_with_uic": 0, "nearest_osm": "node/9", "nearest_osm_m": 400.0}
+    base.update(details)
+    return {
+        "identity": f"unmatched:{stop.sloid}:-",
+        "problem_type": "unmatched",
+        "priority": 1,
+        "message": "missing",
+        "sloid": stop.sloid,
+        "osm_key": None,
+        "operator": stop.operator_abbr,
+        "details": base,
+        "lat": stop.lat,
+        "lon": stop.lon,
+    }
 
 
 def test_missing_identifiers_are_proposed_from_the_registry():
@@ -148,13 +192,23 @@ def test_the_structural_check_rejects_a_way_without_nodes():
 
 
 def test_a_maproulette_task_carries_a_cooperative_tag_fix():
-    problem = TaskProblem("attributes:s:node/11", "attributes", 1, "m", STOP.sloid, "node/11", "X", 46.9, 7.4)
-    fix = propose_fix(STOP, node(), "attributes", problem.identity)
-    (line,) = list(maproulette_lines([maproulette_task(problem, fix, "http://x/stops/atlas/s")]))
-    task = json.loads(line)
+    problem = {
+        "identity": "attributes:s:node/11",
+        "problem_type": "attributes",
+        "priority": 1,
+        "message": "m",
+        "sloid": STOP.sloid,
+        "operator": "X",
+    }
+    fix = propose_fix(STOP, node(), "attributes", problem["identity"])
+    (line,) = list(maproulette_lines([maproulette_fix_task(fix, [problem], "http://x/stops/atlas/s")]))
+    assert line.startswith(RECORD_SEPARATOR)  # RFC 7464, as MapRoulette's line-by-line format asks
     assert line.endswith("\n")
+    task = json.loads(line[1:])
     assert task["type"] == "FeatureCollection"
-    assert task["features"][0]["geometry"] == {"type": "Point", "coordinates": [7.4, 46.9]}
+    # The task geometry is the OSM object, not the registry position.
+    assert task["features"][0]["geometry"] == {"type": "Point", "coordinates": [7.4392, 46.9492]}
+    assert task["features"][0]["properties"]["@id"] == "node/11"
     work = task["cooperativeWork"]
     assert work["meta"] == {"version": 2, "type": 1}
     (operation,) = work["operations"]
@@ -185,3 +239,156 @@ def test_the_report_is_csv_with_a_header_and_json_grouped_by_operator():
     report = report_json(rows, None)
     assert [g["operator_abbr"] for g in report["operators"]] == ["B", "A"]
     assert report["operators"][0]["by_confidence"] == {"confirmed": 1, "strong": 0, "possible": 1}
+
+
+def test_an_object_whose_uic_ref_and_uic_name_name_another_stop_gets_no_identity_tag_even_with_overwrite():
+    # The issue's case: a node paired with STOP carries OTHER's number and official name. Adding
+    # ref:IFOPT=STOP's sloid would write a contradicting identity.
+    other_node = node(uic_ref="8507100", uic_name="Bern, Hirschengraben")
+    for overwrite in (False, True):
+        fix = propose_fix(
+            STOP, other_node, "attributes", "a", registry=REGISTRY, overwrite=overwrite, move=True
+        )
+        assert fix is not None
+        assert fix.set_tags == {}
+        assert fix.move_to is None
+        (refusal,) = fix.refused
+        assert refusal["reason"] == "identifier_names_another_registry_stop"
+        assert {c["key"] for c in refusal["conflicts"]} == {"uic_ref", "uic_name"}
+        assert all(c["names"] == [OTHER.sloid] for c in refusal["conflicts"])
+
+
+def test_an_ifopt_naming_another_registry_stop_is_refused():
+    fix = propose_fix(STOP, node(**{"ref:IFOPT": OTHER.sloid}), "distance", "d", registry=REGISTRY)
+    assert fix.set_tags == {}
+    assert fix.refused[0]["reason"] == "identifier_names_another_registry_stop"
+
+
+def test_a_contradicting_number_naming_no_stop_is_refused_unless_overwrite_replaces_it():
+    stray = node(uic_ref="8599999")
+    refused = propose_fix(STOP, stray, "attributes", "a", registry=REGISTRY)
+    assert refused.set_tags == {}
+    assert refused.refused[0]["reason"] == "identifier_contradicts_registry"
+    replaced = propose_fix(STOP, stray, "attributes", "a", registry=REGISTRY, overwrite=True)
+    assert replaced.refused == []
+    assert replaced.set_tags["uic_ref"] == "8507000"
+    assert replaced.set_tags["ref:IFOPT"] == STOP.sloid
+    decided = propose_fix(
+        STOP, stray, "attributes", "a", registry=REGISTRY, decision="osm_wrong_registry_right"
+    )
+    assert decided.set_tags["uic_ref"] == "8507000"
+
+
+def test_a_differently_spelt_uic_name_is_an_ordinary_conflict_not_a_refusal():
+    fix = propose_fix(STOP, node(uic_name="Bern Bhf"), "attributes", "a", registry=REGISTRY)
+    assert fix.refused == []
+    assert fix.set_tags["ref:IFOPT"] == STOP.sloid
+    assert [c["key"] for c in fix.conflicts] == ["uic_name"]
+
+
+def test_stop_positions_nodes_of_ways_and_nodes_of_unknown_membership_are_never_moved():
+    cases = {
+        "stop_position": node(public_transport="stop_position"),
+        "way_member": node(way_member=True),
+        "way_membership_unknown": node(way_member=None),
+        "not_a_node": FixObject("way/5", "way", 5, 3, {"public_transport": "platform"}, 46.9, 7.4),
+    }
+    for reason, obj in cases.items():
+        fix = propose_fix(STOP, obj, "distance", "d", move=True)
+        assert fix.move_to is None, reason
+        assert [r["reason"] for r in fix.moves_refused] == [reason]
+        assert fix.set_tags, "the tag fix still stands"
+    tram = node(public_transport=None, highway=None, railway="tram_stop")
+    assert propose_fix(STOP, tram, "distance", "d", move=True).moves_refused[0]["reason"] == "stop_position"
+    station = node(public_transport="station", highway=None)
+    assert propose_fix(STOP, station, "distance", "d", move=True).move_to == (46.949, 7.439)
+
+
+def test_a_missing_stop_becomes_a_create_with_a_negative_id_tagged_by_the_table(tmp_path):
+    new, refusal = propose_create(MISSING, unmatched())
+    assert refusal is None
+    change = build_osmchange([], [new])
+    assert change.created == [(-1, MISSING.sloid)]
+    assert check_osmchange(change.xml) == [("create", "node", -1)]
+    assert b"<delete" not in change.xml
+    path = tmp_path / "new.osc"
+    path.write_bytes(change.xml)
+    ((osm_id, lat, lon, tags),) = [
+        (o.id, o.location.lat, o.location.lon, dict(o.tags)) for o in osmium.FileProcessor(str(path))
+    ]
+    assert osm_id == -1
+    assert (lat, lon) == pytest.approx((46.96, 7.43))
+    assert tags == {
+        "public_transport": "platform",
+        "highway": "bus_stop",
+        "bus": "yes",
+        "name": "Bern, Neufeld",
+        "uic_name": "Bern, Neufeld",
+        "uic_ref": "8507200",
+        "ref:IFOPT": MISSING.sloid,
+        "operator": "Bernmobil",
+    }
+
+
+def test_no_stop_is_created_where_osm_has_its_number_a_stop_is_near_or_a_person_decided():
+    reasons = {
+        "osm_has_this_number": propose_create(MISSING, unmatched(osm_objects_with_uic=1)),
+        "osm_stop_nearby": propose_create(MISSING, unmatched(nearest_osm_m=30.0)),
+        "decided": propose_create(MISSING, unmatched(), decision="needs_survey"),
+        "no_tagging": propose_create(
+            FixStop("ch:1:sloid:7300", 8507300, None, "Lift", None, 46.9, 7.4, means_of_transport="ELEVATOR"),
+            unmatched(FixStop("ch:1:sloid:7300", 8507300, None, "Lift", None, 46.9, 7.4)),
+        ),
+    }
+    for reason, (new, refusal) in reasons.items():
+        assert new is None
+        assert refusal["reason"] == reason
+    assert propose_create(MISSING, {**unmatched(), "problem_type": "distance"}) == (None, None)
+
+
+def test_the_plan_writes_fixes_and_creates_and_reports_every_refusal():
+    problems = [
+        {
+            **unmatched(STOP),
+            "problem_type": "attributes",
+            "identity": "attributes:s:node/11",
+            "osm_key": "node/11",
+        },
+        {
+            **unmatched(STOP),
+            "problem_type": "distance",
+            "identity": "distance:s:node/12",
+            "osm_key": "node/12",
+        },
+        unmatched(),
+    ]
+    objects = {"node/11": node(11), "node/12": node(12, uic_ref="8507100", uic_name="Bern, Hirschengraben")}
+    plan = build_plan(
+        problems, {STOP.sloid: STOP, MISSING.sloid: MISSING}, objects, REGISTRY, move=True, create=True
+    )
+    change = build_osmchange(plan.fixes, plan.creates, refused=plan.refused)
+    assert check_osmchange(change.xml) == [("create", "node", -1), ("modify", "node", 11)]
+    assert b"refused" in change.xml  # the XML comment names the refused object
+    report = plan_report(plan, change)
+    assert report["counts"]["modified"] == 1
+    assert report["counts"]["created"] == 1
+    assert report["counts"]["refused"] == 1
+    assert report["refused"][0]["osm_key"] == "node/12"
+    assert report["created"][0]["sloid"] == MISSING.sloid
+
+
+def test_a_maproulette_creation_task_carries_the_osmchange_base64_encoded():
+    new, _ = propose_create(MISSING, unmatched())
+    (line,) = list(maproulette_lines([maproulette_create_task(new, unmatched(), "http://x/s")]))
+    task = json.loads(line.lstrip(RECORD_SEPARATOR))
+    work = task["cooperativeWork"]
+    assert work["meta"] == {"version": 2, "type": 2}
+    assert (work["file"]["type"], work["file"]["format"], work["file"]["encoding"]) == (
+        "xml",
+        "osc",
+        "base64",
+    )
+    osc = base64.b64decode(work["file"]["content"])
+    assert check_osmchange(osc) == [("create", "node", -1)]
+    assert task["features"][0]["geometry"]["coordinates"] == [7.43, 46.96]  # the registry position
+    assert task["features"][0]["properties"]["id"] == f"new/{MISSING.sloid}"
