@@ -18,6 +18,7 @@ from typing import ClassVar
 
 import pytest
 
+from app.coordination import EVENTS_KEY, STATUS_KEY
 from app.services import pipeline_jobs
 from app.services.pipeline_jobs import run_guarded
 from app.services.webhook_signature import SIGNATURE_HEADER, verify
@@ -177,3 +178,18 @@ def test_anonymous_readers_see_no_secrets_in_runs_status_stats_or_stream_and_adm
     admin_text = json.dumps(admin_runs) + json.dumps(admin_status)
     assert "T0SECRET" not in admin_text, "webhooks are reported by host, to admins too"
     assert TOKEN not in admin_text
+
+
+def test_events_stored_before_scrubbing_existed_are_scrubbed_when_served(make_app, redis_client):
+    # As an older release wrote them during an upgrade: a traceback, a path, a URL with a token.
+    leaky = {"level": "ERROR", "message": f"boom\nTraceback (most recent call last):\n  File {LEAKY_LINE}"}
+    redis_client.xadd(EVENTS_KEY, {"type": "log", "run_uuid": "old", "data": json.dumps(leaky)})
+    redis_client.xadd(EVENTS_KEY, {"type": "state", "run_uuid": "old", "data": json.dumps({"owner": "vm:1"})})
+    redis_client.hset(STATUS_KEY, mapping={"state": "failed", "run_uuid": "old", "owner": "vm:1"})
+
+    app = make_app(PIPELINE_STREAM_MAX_S=1, PIPELINE_STREAM_KEEPALIVE_S=1)
+    text = app.test_client().get("/api/v1/pipeline/stream").get_data(as_text=True)
+
+    assert '"message":"boom (details in the server log)"' in text
+    assert not _leaks(text, "http://127.0.0.1:0")
+    assert "vm:1" not in text
