@@ -40,9 +40,10 @@ MAX_ERROR_CHARS = 300
 _REPORT_ATTRIBUTE = "_stopsync_failure_report"
 
 # scheme://[userinfo@][IPv6 literal]anything-up-to-whitespace-or-a-quote/bracket. Trailing
-# punctuation is given back below.
+# punctuation is given back below. Like _EMAIL it starts only where a token starts (the lookbehind):
+# trying again after every dot of `a.a.a.…` would make a long text cost quadratic time.
 _URL = re.compile(
-    r"\b[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s'\"<>()\[\]{}`@/]*@)?(?:\[[\w:.%]+\])?[^\s'\"<>()\[\]{}`]*"
+    r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s'\"<>()\[\]{}`@/]*@)?(?:\[[\w:.%]+\])?[^\s'\"<>()\[\]{}`]*"
 )
 _TRAILING = ".,;:!?"
 # `file:/x/y`, `file:data/demo`: a local path however it is spelled.
@@ -52,7 +53,7 @@ _FILE_URI = re.compile(r"\bfile:[^\s'\"<>()\[\]{}`]+")
 # `https://host/…` and `registry / OSM` stay as they are.
 _PART = r"[\w.@~+%=-]+"
 _PATH = re.compile(rf"(?<![\w/.:~-])(?:~?/{_PART}(?:/{_PART})+/?|/{_PART}\.[A-Za-z0-9]{{1,10}}\b)")
-_EMAIL = re.compile(r"\b[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\b")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\b")
 _SECRET_QUERY_KEY = re.compile(r"token|key|secret|pass|pwd|auth|sig|credential|session|code", re.IGNORECASE)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 import pytest
 
@@ -117,3 +118,12 @@ def test_the_public_status_has_no_owner_nor_requester_and_events_are_scrubbed():
         {"message": "POST https://hooks.example/T0SECRET by ops@example.org", "owner": "h:1"}
     )
     assert event == {"message": "POST https://hooks.example/… by <email>"}
+
+
+@pytest.mark.parametrize("text", ["a." * 10_000, "a-" * 10_000, "x@y." * 5_000, "/a" * 10_000])
+def test_scrubbing_a_long_hostile_text_takes_linear_time(text):
+    # Patterns that retry inside a token (`a.a.a.…`) are quadratic: 20,000 characters took >1 s.
+    started = time.perf_counter()
+    scrub_text(text)
+    redact_credentials(text)
+    assert time.perf_counter() - started < 0.5
