@@ -45,6 +45,8 @@ def test_an_admin_requests_a_run_and_the_page_follows_it_live_without_reloading(
     assert page.get_attribute("#pipeline", "data-same-document") == "yes", "updated without a reload"
     # Admins see which process ran it (host:pid), from the status API; nobody else gets it.
     expect(page.locator("#fact-owner")).to_have_text(re.compile(r"^.+:\d+$"))
+    row = page.locator(f"#runs-body tr[data-run-uuid='{outcome.run_uuid}'] td")
+    assert row.count() == page.locator("#runs-table thead th").count(), "one cell per column"
     page.problems.assert_none()
 
 
@@ -53,5 +55,6 @@ def test_visitors_see_the_status_and_history_but_no_run_button(app, page):
     _state_is(page, "idle")
     assert page.locator("#run-now").count() == 0
     assert page.locator("#fact-owner").count() == 0
+    assert "By" not in page.locator("#runs-table thead").inner_text(), "account names are for admins"
     page.wait_for_selector("#runs-empty:not(.hidden)")
     page.problems.assert_none()

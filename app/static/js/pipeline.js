@@ -259,17 +259,16 @@
         ? S.formatNumber(counts.registry_stops) + " / " + S.formatNumber(counts.osm_objects)
         : "";
     var status = S.el("span", { class: "badge run-state state-" + run.status, text: run.status });
-    return S.el("tr", { dataset: { runUuid: run.run_uuid } }, [
-      cell(formatTime(run.started_at)),
-      S.el("td", {}, [status]),
-      cell(run.trigger),
-      cell(run.requested_by),
+    var cells = [cell(formatTime(run.started_at)), S.el("td", {}, [status]), cell(run.trigger)];
+    if (canRun) cells.push(cell(run.requested_by)); // the "By" column exists for admins only
+    cells.push(
       cell(formatDuration(run.duration_s), "number"),
       cell(stops, "number"),
       cell(counts.matches !== undefined ? S.formatNumber(counts.matches) : "", "number"),
       cell(counts.problems !== undefined ? S.formatNumber(counts.problems) : "", "number"),
       cell(run.error, "error"),
-    ]);
+    );
+    return S.el("tr", { dataset: { runUuid: run.run_uuid } }, cells);
   }
 
   function loadRuns(reset) {
