@@ -307,24 +307,38 @@ def propose_fix(
     found = identity_conflicts(stop, obj, registry)
     hard = [c for c in found if c["names"]]
     soft = [c for c in found if not c["names"] and c["key"] in IDENTIFIER_KEYS]
-    if hard or (soft and (not may_overwrite or any(c["key"] == "ref:sloid" for c in soft))):
+    # Overwriting may replace one stale identifier, but not when the object's uic_name disagrees as
+    # well: an object whose number and official name both point elsewhere is another stop.
+    name_too = [c for c in found if c["key"] == "uic_name"]
+    unreplaceable = not may_overwrite or bool(name_too) or any(c["key"] == "ref:sloid" for c in soft)
+    if hard or (soft and unreplaceable):
         names = sorted({s for c in hard for s in c["names"]})
-        keys = ", ".join(f"{c['key']}={c['osm']}" for c in hard or soft)
+        listed = hard or soft + name_too
+        keys = ", ".join(f"{c['key']}={c['osm']}" for c in listed)
+        if hard:
+            reason, message = (
+                "identifier_names_another_registry_stop",
+                f"{obj.osm_key} carries {keys}, which names {', '.join(names)}: not written",
+            )
+        elif name_too:
+            reason, message = (
+                "identifier_contradicts_registry",
+                f"{obj.osm_key} carries {keys}: number and name both point to another stop, not written",
+            )
+        else:
+            reason, message = (
+                "identifier_contradicts_registry",
+                f"{obj.osm_key} carries {keys}, which contradicts the registry: not written "
+                "(overwrite=true or a 'registry right' decision replaces it)",
+            )
         fix.refused.append(
             {
                 "osm_key": obj.osm_key,
                 "sloid": stop.sloid,
                 "problem": identity,
-                "reason": "identifier_names_another_registry_stop"
-                if hard
-                else "identifier_contradicts_registry",
-                "message": (
-                    f"{obj.osm_key} carries {keys}, which names {', '.join(names)}: not written"
-                    if hard
-                    else f"{obj.osm_key} carries {keys}, which contradicts the registry: not written "
-                    "(overwrite=true or a 'registry right' decision replaces it)"
-                ),
-                "conflicts": hard or soft,
+                "reason": reason,
+                "message": message,
+                "conflicts": listed,
             }
         )
         return fix

@@ -129,9 +129,10 @@ def test_the_demo_node_carrying_another_number_gets_no_identity_in_either_export
     # operating point 82936) but is paired with the stop ch:1:sloid:11725: writing 11725's sloid or
     # number on it would give it two identities. Refused in both files, and said so.
     load_demo_data()
-    osc = client.get("/api/v1/fixes/osmchange.osc?move=true")
-    assert b'id="984721502"' not in osc.data
-    assert int(osc.headers["X-StopSync-Refused"]) == 1
+    for options in ("move=true", "move=true&overwrite=true"):
+        osc = client.get(f"/api/v1/fixes/osmchange.osc?{options}")
+        assert b'id="984721502"' not in osc.data
+        assert int(osc.headers["X-StopSync-Refused"]) == 1
     report = client.get("/api/v1/fixes/maproulette.report.json").get_json()
     (refused,) = report["refused"]
     assert refused["osm_key"] == "node/984721502"

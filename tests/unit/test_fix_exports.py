@@ -392,3 +392,14 @@ def test_a_maproulette_creation_task_carries_the_osmchange_base64_encoded():
     assert check_osmchange(osc) == [("create", "node", -1)]
     assert task["features"][0]["geometry"]["coordinates"] == [7.43, 46.96]  # the registry position
     assert task["features"][0]["properties"]["id"] == f"new/{MISSING.sloid}"
+
+
+def test_overwrite_never_replaces_a_number_when_the_uic_name_points_elsewhere_too():
+    # The demo's node/984721502: uic_ref 8582936 and uic_name "Schaan, Realschule", paired with
+    # "Schaan, Im Duxer" (8511725). Number and name both say it is another stop.
+    stray = node(uic_ref="8599999", uic_name="Bern, Somewhere Else")
+    fix = propose_fix(STOP, stray, "attributes", "a", registry=REGISTRY, overwrite=True)
+    assert fix.set_tags == {}
+    (refusal,) = fix.refused
+    assert refusal["reason"] == "identifier_contradicts_registry"
+    assert {c["key"] for c in refusal["conflicts"]} == {"uic_ref", "uic_name"}
