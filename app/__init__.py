@@ -64,6 +64,8 @@ def _configure(app: Flask, settings: Settings) -> None:
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
         RATELIMIT_KEY_PREFIX="stopsync:ratelimit",
         JSON_SORT_KEYS=False,
+        # Werkzeug refuses a larger body with a 413 before reading it (app/errors.py shapes the answer).
+        MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH_BYTES,
     )
     if settings.TRUST_PROXY_HOPS:
         hops = settings.TRUST_PROXY_HOPS

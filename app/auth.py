@@ -5,7 +5,9 @@ Three kinds of caller:
 - anonymous: may read everything;
 - a browser signed in with the session cookie (`POST /login`): every write it sends must carry the
   per-session CSRF token (header `X-CSRF-Token` or form field `csrf_token`), because a cookie is
-  sent by the browser whatever page started the request;
+  sent by the browser whatever page started the request. The cookie is signed, and it also names a
+  row in `user_sessions`: sign-out (or a new password, or deactivation) deletes the row, so a copy
+  of the cookie taken earlier is anonymous from then on;
 - a script with `Authorization: Bearer <token>`: no cookie, so no CSRF check. A bad token is a 401,
   never a silent fall-back to anonymous.
 
@@ -17,8 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 from urllib.parse import urlencode, urlsplit
@@ -50,9 +52,12 @@ csrf = CSRFProtect()
 bp = Blueprint("auth", __name__)
 
 SESSION_USER_KEY = "uid"
-# A fingerprint of the password hash: changing the password (or deactivating) ends other sessions,
-# which a signed-cookie session could not otherwise forget.
-SESSION_FINGERPRINT_KEY = "pwf"
+# The key of this sign-in's `user_sessions` row. The row, not the cookie's signature, decides whether
+# the sign-in is still valid: a signed cookie cannot be revoked, a row can. Kept in the database
+# rather than Redis: every signed-in request reads the user row there anyway (one joined query
+# now), and Redis may be down while the app keeps serving, where a Redis revocation list would
+# either let signed-out cookies back in or forget the sign-outs made meanwhile.
+SESSION_KEY_KEY = "sid"
 # Where Flask-WTF caches the signed token for the current request (its WTF_CSRF_FIELD_NAME).
 CSRF_G_KEY = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -89,18 +94,17 @@ def _bearer_token() -> str | None:
     return token.strip()
 
 
-def _fingerprint(user: User) -> str:
-    return hashlib.sha256(user.password_hash.encode("utf-8")).hexdigest()[:16]
-
-
 def _session_user() -> User | None:
     user_id = session.get(SESSION_USER_KEY)
     if not isinstance(user_id, int):
         return None
-    user = db.session.get(User, user_id)
-    if user is None or not user.is_active or session.get(SESSION_FINGERPRINT_KEY) != _fingerprint(user):
+    key = session.get(SESSION_KEY_KEY)
+    user = user_service.user_for_session(user_id, key) if isinstance(key, str) else None
+    if user is None:
+        # Signed out elsewhere, expired, password changed, deactivated, or a cookie from before
+        # server-side sessions: the browser's copy is forgotten as well.
         session.pop(SESSION_USER_KEY, None)
-        session.pop(SESSION_FINGERPRINT_KEY, None)
+        session.pop(SESSION_KEY_KEY, None)
         return None
     return user
 
@@ -187,22 +191,28 @@ def require_role(role: str) -> Callable[[F], F]:
     return decorator
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths: an open redirect would make our login page a phishing tool."""
+# Browsers read a backslash as a slash (`/\evil.example` is `//evil.example`, another host) and drop
+# tabs and newlines anywhere in a URL (`/\t/evil.example` too); some proxies decode %5C or %09 first.
+_UNSAFE_IN_NEXT = re.compile(r"[\x00-\x1f\x7f\\]|%(?:5c|0[0-9a-f]|1[0-9a-f]|7f)", re.IGNORECASE)
+
+
+def safe_next(target: str | None) -> str:
+    """`target` if it is a path on this site, else "/": an open redirect would make our login page a
+    phishing tool. Both the sign-in form's redirect and the login page's "Continue" link use it."""
     if not target:
         return "/"
     target = target.rstrip("?") or "/"
+    if _UNSAFE_IN_NEXT.search(target):
+        return "/"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return "/"
-    if "\\" in target:
         return "/"
     return target
 
 
 def login_url(next_path: str | None = None) -> str:
     """The login page (GET /login, served by the pages blueprint), coming back to `next_path`."""
-    return "/login?" + urlencode({"next": _safe_next(next_path)})
+    return "/login?" + urlencode({"next": safe_next(next_path)})
 
 
 def _login_limit() -> str:
@@ -219,20 +229,22 @@ def login():
     """
     username = (request.form.get("username") or "")[: user_service.MAX_USERNAME_LENGTH + 1]
     password = (request.form.get("password") or "")[: user_service.MAX_PASSWORD_LENGTH + 1]
-    next_url = _safe_next(request.form.get("next") or request.args.get("next"))
+    next_url = safe_next(request.form.get("next") or request.args.get("next"))
     user = user_service.authenticate(username, password) if username and password else None
     if user is None:
         db.session.commit()  # keep nothing pending; authenticate() may not have flushed anything
         logger.info("failed sign-in for a username of length %d", len(username))
         flash("Unknown username or wrong password.", "error")
         return redirect(login_url(next_url), code=303)
-    db.session.commit()  # a password rehash, if Argon2 parameters changed
+    lifetime = current_app.permanent_session_lifetime
+    key = user_service.start_session(user, lifetime)
+    db.session.commit()  # the session row, and a password rehash if Argon2 parameters changed
     # A fresh session on sign-in: nothing a visitor had before (including the CSRF token) carries over.
     session.clear()
     g.pop(CSRF_G_KEY, None)
     session.permanent = True
     session[SESSION_USER_KEY] = user.id
-    session[SESSION_FINGERPRINT_KEY] = _fingerprint(user)
+    session[SESSION_KEY_KEY] = key
     g.current_user = user
     logger.info("user %s signed in", user.username)
     return redirect(next_url, code=303)
@@ -240,7 +252,14 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """Sign out (form field `csrf_token` or header `X-CSRF-Token` required) and go to the map."""
+    """Sign out (form field `csrf_token` or header `X-CSRF-Token` required) and go to the map.
+
+    The session's row is deleted, so the cookie is refused even if a copy of it is sent again.
+    """
+    key = session.get(SESSION_KEY_KEY)
+    if isinstance(key, str):
+        user_service.end_session(key)
+        db.session.commit()
     session.clear()
     g.pop(CSRF_G_KEY, None)
     g.current_user = None

@@ -80,6 +80,10 @@ class Settings:
     HSTS_ENABLED: bool = False
     SESSION_COOKIE_SECURE: bool = True
     SESSION_LIFETIME_HOURS: int = 12  # a sign-in lasts this long, then the cookie is refused
+    # Sign-in hardening (app/auth.py, app/services/users.py): the largest request body accepted (413
+    # above it), and the zxcvbn score (0-4) a new password must reach besides its minimum length.
+    MAX_CONTENT_LENGTH_BYTES: int = 1_048_576
+    PASSWORD_MIN_SCORE: int = 3
     TRUST_PROXY_HOPS: int = 0
 
     RATELIMIT_DEFAULT: str = "600 per minute"
@@ -178,6 +182,10 @@ class Settings:
             raise ConfigError("PIPELINE_STREAM_MAX_S and PIPELINE_STREAM_KEEPALIVE_S must be positive")
         if self.STREAM_MAX_PER_CLIENT < 1 or self.STREAM_MAX_TOTAL < self.STREAM_MAX_PER_CLIENT:
             raise ConfigError("STREAM_MAX_PER_CLIENT must be positive and STREAM_MAX_TOTAL at least as large")
+        if self.MAX_CONTENT_LENGTH_BYTES < 1024:
+            raise ConfigError("MAX_CONTENT_LENGTH_BYTES must be at least 1024 (bytes)")
+        if not 0 <= self.PASSWORD_MIN_SCORE <= 4:
+            raise ConfigError("PASSWORD_MIN_SCORE must be a zxcvbn score from 0 to 4")
         self._validate_review_workflow()
         self._validate_public_base_url()
         self._validate_sources()

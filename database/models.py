@@ -3,11 +3,11 @@
 Snapshot tables (`atlas_stops`, `osm_stops`, `matches`, `problems`) hold the result of the latest
 pipeline run. An import replaces their whole content in one transaction.
 
-Persistent tables (`users`, `decisions`, `decision_events`, `manual_matches`, `pipeline_runs`,
-`source_states`, `problem_changes`) hold what people wrote and what runs recorded. No import ever
-deletes a row from them. They refer to snapshot rows only through stable identities (sloid,
-OSM key such as ``node/123``, problem identity), never through foreign keys, so a snapshot can be
-replaced without touching them.
+Persistent tables (`users`, `user_sessions`, `decisions`, `decision_events`, `manual_matches`,
+`pipeline_runs`, `source_states`, `problem_changes`) hold what people wrote and what runs recorded.
+No import ever deletes a row from them. They refer to snapshot rows only through stable identities
+(sloid, OSM key such as ``node/123``, problem identity), never through foreign keys, so a snapshot
+can be replaced without touching them.
 """
 
 from __future__ import annotations
@@ -207,6 +207,22 @@ class User(db.Model):
     api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[dt.datetime] = _created_at()
+
+
+class UserSession(db.Model):
+    """One browser sign-in. The signed session cookie names it; sign-out deletes the row, so a copy
+    of the cookie kept from before is refused (a signed cookie alone cannot be forgotten)."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    # SHA-256 (hex) of the random key in the cookie: a database reader learns no usable session.
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[dt.datetime] = _created_at()
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class Decision(db.Model):

@@ -49,7 +49,7 @@ def create_user():
     try:
         user = user_service.create_user(username, password, role)
     except user_service.UserError as exc:
-        raise params.body_error("password" if "password" in str(exc) else "username", str(exc)) from None
+        raise params.body_error(exc.field, str(exc), **exc.details) from None
     db.session.commit()
     return jsonify({"user": user_service.user_as_dict(user)}), 201
 
@@ -83,7 +83,7 @@ def update_user(user_id: int):
     try:
         user_service.update_user(user, role=role, is_active=is_active, password=password)
     except user_service.UserError as exc:
-        raise params.body_error("password" if "password" in str(exc) else "role", str(exc)) from None
+        raise params.body_error(exc.field, str(exc), **exc.details) from None
     db.session.commit()
     return jsonify({"user": user_service.user_as_dict(user)})
 

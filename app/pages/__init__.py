@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, abort, render_template, request
 
+from app.auth import safe_next
 from app.pages import catalog
 from app.services import map_view, vocabulary
 from app.services import stops as stop_service
@@ -64,8 +65,12 @@ def stats():
 
 @bp.get("/login")
 def login():
-    """The sign-in form; it posts to POST /login (app.auth), which redirects back here on failure."""
-    return render_template("login.html", next_url=request.args.get("next", "/"))
+    """The sign-in form; it posts to POST /login (app.auth), which redirects back here on failure.
+
+    `next` goes through the same check as the form's redirect: the page renders it as the
+    "Continue" link of a signed-in visitor, which must never lead off the site.
+    """
+    return render_template("login.html", next_url=safe_next(request.args.get("next")))
 
 
 @bp.get("/stops/atlas/<path:sloid>")

@@ -1,25 +1,36 @@
-"""Users, passwords and API tokens.
+"""Users, passwords, browser sessions and API tokens.
 
-Passwords are hashed with Argon2id (argon2-cffi). API tokens are random strings shown once; only
-their SHA-256 is stored (`users.api_token_hash`), so a leaked database does not leak usable tokens.
-A fast hash is right for tokens (unlike passwords): they carry 256 bits of entropy, nothing to guess.
+Passwords are hashed with Argon2id (argon2-cffi). A new password needs `MIN_PASSWORD_LENGTH`
+characters and a zxcvbn score of at least `PASSWORD_MIN_SCORE` (setting, default 3 of 4): zxcvbn
+estimates how many guesses a cracker needs, knowing common passwords, names, words, keyboard
+patterns, dates, l33t spellings, and the user's own name, so "Password123!" fails however long.
+
+API tokens and browser session keys are random strings; only their SHA-256 is stored
+(`users.api_token_hash`, `user_sessions.key_hash`), so a leaked database does not leak usable
+credentials. A fast hash is right for them (unlike passwords): 256 bits of entropy, nothing to guess.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import hashlib
 import hmac
+import re
 import secrets
+import threading
+from collections.abc import Iterable
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import delete, func, select
+from zxcvbn import zxcvbn
 
 from database import db
-from database.models import User
+from database.models import User, UserSession
 
 ROLES = ("editor", "admin")
 # Higher rank includes the rights of every lower one.
@@ -27,6 +38,15 @@ ROLE_RANK = {"editor": 1, "admin": 2}
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 MAX_USERNAME_LENGTH = 80
+# zxcvbn scores only this many leading characters: its matching grows much faster than linearly
+# (1,024 repeated letters take two minutes), and 72 is the library's own limit. A password whose
+# first 72 characters are guessable is refused, however it ends.
+PASSWORD_SCORED_CHARS = 72
+# Words a guesser would try against this site in particular, besides the user's own name.
+SITE_WORDS = ("stopsync", "stop", "sync", "atlas", "openstreetmap", "osm")
+# zxcvbn keeps the user inputs of the current call in a module-level dictionary, so two calls at
+# once (threads) could score a password against the other user's name.
+_zxcvbn_lock = threading.Lock()
 TOKEN_PREFIX = "ssk_"  # noqa: S105 - a public prefix that makes leaked tokens easy to spot, not a secret
 _hasher = PasswordHasher()
 
@@ -38,28 +58,72 @@ def _dummy_hash() -> str:
 
 
 class UserError(ValueError):
-    """A user cannot be created or changed as asked."""
+    """A user cannot be created or changed as asked; `field` names the input at fault."""
+
+    def __init__(self, message: str, *, field: str, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.field = field
+        self.details = details or {}
 
 
-def _check_password(password: str) -> None:
+def _min_password_score() -> int:
+    return int(current_app.config["SETTINGS"].PASSWORD_MIN_SCORE)
+
+
+def password_strength(password: str, user_inputs: Iterable[str] = ()) -> dict[str, Any]:
+    """zxcvbn's verdict on `password`: `score` (0-4), `warning` and `suggestions` (English text).
+
+    `user_inputs` (the username, ...) count as known words, as do the site's own (`SITE_WORDS`).
+    """
+    words = [word for word in (*user_inputs, *SITE_WORDS) if word]
+    with _zxcvbn_lock:
+        result = zxcvbn(password[:PASSWORD_SCORED_CHARS], user_inputs=words)
+    feedback = result.get("feedback") or {}
+    return {
+        "score": int(result["score"]),
+        "warning": feedback.get("warning") or "",
+        "suggestions": list(feedback.get("suggestions") or []),
+    }
+
+
+def check_password(password: str, username: str = "", min_score: int | None = None) -> None:
+    """Raise `UserError` (field `password`) unless `password` is long enough and hard to guess.
+
+    `min_score` defaults to the PASSWORD_MIN_SCORE setting. The message carries zxcvbn's advice.
+    """
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise UserError(f"password must have at least {MIN_PASSWORD_LENGTH} characters", field="password")
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise UserError(f"password must have at most {MAX_PASSWORD_LENGTH} characters")
+        raise UserError(f"password must have at most {MAX_PASSWORD_LENGTH} characters", field="password")
+    needed = _min_password_score() if min_score is None else min_score
+    # The whole name and its parts ("ruedi.mueller" -> "ruedi", "mueller"): guessers try both.
+    name = username.strip()
+    parts = [part for part in re.split(r"[\W_]+", name) if len(part) >= 3]
+    verdict = password_strength(password, [name, *parts])
+    if verdict["score"] >= needed:
+        return
+    advice = " ".join(text for text in [verdict["warning"], *verdict["suggestions"]] if text) or (
+        "Use a few uncommon words together, or a password manager's random password."
+    )
+    raise UserError(
+        f"password is too easy to guess (strength {verdict['score']} of 4, {needed} needed): {advice}",
+        field="password",
+        details={"min_score": needed, **verdict},
+    )
 
 
 def create_user(username: str, password: str, role: str = "editor") -> User:
     """Create a user; raises `UserError` for an empty or taken name, unknown role or weak password."""
     username = username.strip()
     if not username:
-        raise UserError("username must not be empty")
+        raise UserError("username must not be empty", field="username")
     if len(username) > MAX_USERNAME_LENGTH:
-        raise UserError(f"username must have at most {MAX_USERNAME_LENGTH} characters")
+        raise UserError(f"username must have at most {MAX_USERNAME_LENGTH} characters", field="username")
     if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}")
-    _check_password(password)
+        raise UserError(f"role must be one of {', '.join(ROLES)}", field="role")
+    check_password(password, username)
     if get_by_username(username) is not None:
-        raise UserError(f"user {username!r} already exists")
+        raise UserError(f"user {username!r} already exists", field="username")
     user = User(username=username, password_hash=_hasher.hash(password), role=role, is_active=True)
     db.session.add(user)
     db.session.flush()
@@ -111,20 +175,64 @@ def authenticate(username: str, password: str) -> User | None:
 def update_user(
     user: User, *, role: str | None = None, is_active: bool | None = None, password: str | None = None
 ) -> User:
-    """Change role, active flag or password. Deactivating also revokes the API token."""
+    """Change role, active flag or password.
+
+    A new password ends every browser session of the user; deactivating also revokes the API token.
+    """
     if role is not None:
         if role not in ROLES:
-            raise UserError(f"role must be one of {', '.join(ROLES)}")
+            raise UserError(f"role must be one of {', '.join(ROLES)}", field="role")
         user.role = role
     if password is not None:
-        _check_password(password)
+        check_password(password, user.username)
         user.password_hash = _hasher.hash(password)
+        end_all_sessions(user)
     if is_active is not None:
         user.is_active = is_active
         if not is_active:
             user.api_token_hash = None
+            end_all_sessions(user)
     db.session.flush()
     return user
+
+
+def start_session(user: User, lifetime: dt.timedelta) -> str:
+    """Record a browser sign-in lasting `lifetime`; returns its key, to keep in the signed cookie.
+
+    Expired sessions of every user are deleted on the way, so the table holds only live ones.
+    """
+    db.session.execute(delete(UserSession).where(UserSession.expires_at <= func.now()))
+    key = secrets.token_urlsafe(32)
+    # Database time for both ends of the lifetime, so app clocks never disagree with the check.
+    db.session.add(UserSession(user_id=user.id, key_hash=hash_token(key), expires_at=func.now() + lifetime))
+    db.session.flush()
+    return key
+
+
+def user_for_session(user_id: int, key: str) -> User | None:
+    """The active user of a live (not signed out, not expired) session, else None."""
+    if not key or len(key) > 200:
+        return None
+    user = db.session.scalar(
+        select(User)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(
+            User.id == user_id, UserSession.key_hash == hash_token(key), UserSession.expires_at > func.now()
+        )
+    )
+    return user if user is not None and user.is_active else None
+
+
+def end_session(key: str) -> None:
+    """Sign-out: the session with this key stops working, whoever still holds a copy of the cookie."""
+    db.session.execute(delete(UserSession).where(UserSession.key_hash == hash_token(key)))
+    db.session.flush()
+
+
+def end_all_sessions(user: User) -> None:
+    """Every browser session of `user` stops working (password changed, account deactivated)."""
+    db.session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    db.session.flush()
 
 
 def hash_token(token: str) -> str:

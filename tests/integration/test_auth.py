@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+
+import pytest
+from sqlalchemy import func, select, update
 
 from app.services import users as user_service
 from database import db
+from database.models import UserSession
+from devstack.services import free_port
 from tests import factories as f
 
 
@@ -288,3 +294,299 @@ def test_pages_behind_a_role_redirect_anonymous_visitors_to_login(make_app):
 
 def test_me_is_never_cached(app, client):
     assert client.get("/api/v1/me").headers["Cache-Control"] == "no-store"
+
+
+# --- server-side sessions: sign-out ends the session, not just the browser's copy ---------------
+
+
+def _session_cookie(client) -> str:
+    cookie = client.get_cookie("session")
+    assert cookie is not None, "no session cookie"
+    return cookie.value
+
+
+def _client_with_cookie(app, value: str):
+    replay = app.test_client()
+    replay.set_cookie("session", value)
+    return replay
+
+
+def _session_rows() -> int:
+    return db.session.scalar(select(func.count()).select_from(UserSession))
+
+
+def test_a_session_cookie_replayed_after_logout_is_anonymous(app, client):
+    _, token = f.login_as(client)
+    stolen = _session_cookie(client)
+    assert _client_with_cookie(app, stolen).get("/api/v1/me").get_json()["user"] is not None
+    assert client.post("/logout", headers={"X-CSRF-Token": token}).status_code == 303
+    replay = _client_with_cookie(app, stolen)
+    assert replay.get("/api/v1/me").get_json()["user"] is None
+    assert "Log in" in replay.get("/login").get_data(as_text=True)
+
+
+def test_a_session_cookie_replayed_after_logout_cannot_write(app, client):
+    _, token = f.login_as(client, role="admin")
+    stolen = _session_cookie(client)
+    client.post("/logout", headers={"X-CSRF-Token": token})
+    # The old cookie still carries a valid signature and its CSRF secret: only the server knows better.
+    response = _client_with_cookie(app, stolen).post(
+        "/api/v1/users",
+        json={"username": "mallory", "password": f.DEFAULT_PASSWORD},
+        headers={"X-CSRF-Token": token},
+    )
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "unauthorized"
+    assert user_service.get_by_username("mallory") is None
+
+
+def test_logout_ends_only_the_session_it_is_sent_from(app, client):
+    user, token = f.login_as(client)
+    laptop = app.test_client()
+    f.login(laptop, user.username)
+    client.post("/logout", headers={"X-CSRF-Token": token})
+    assert client.get("/api/v1/me").get_json()["user"] is None
+    assert laptop.get("/api/v1/me").get_json()["user"]["username"] == user.username
+
+
+def test_a_session_past_its_lifetime_is_refused_by_the_server(app, client):
+    f.login_as(client)
+    db.session.execute(update(UserSession).values(expires_at=func.now() - dt.timedelta(seconds=1)))
+    db.session.commit()
+    assert client.get("/api/v1/me").get_json()["user"] is None
+
+
+def test_a_session_lasts_session_lifetime_hours_on_the_server(make_app):
+    app = make_app(SESSION_LIFETIME_HOURS=3)
+    client = app.test_client()
+    with app.app_context():
+        f.login_as(client)
+        lifetime = db.session.scalar(select(UserSession.expires_at - UserSession.created_at))
+    assert dt.timedelta(hours=3) - dt.timedelta(seconds=5) < lifetime <= dt.timedelta(hours=3)
+
+
+def test_a_signed_cookie_without_a_server_side_session_is_anonymous(app, client):
+    user = f.create_user()
+    # What a cookie signed before server-side sessions (or with a leaked SECRET_KEY) carries.
+    with client.session_transaction() as session:
+        session["uid"] = user.id
+    assert client.get("/api/v1/me").get_json()["user"] is None
+    with client.session_transaction() as session:
+        session["uid"] = user.id
+        session["sid"] = "a-key-the-server-never-issued"
+    assert client.get("/api/v1/me").get_json()["user"] is None
+
+
+def test_a_session_key_works_only_for_the_user_it_was_issued_to(app, client):
+    f.login_as(client)
+    other = f.create_user()
+    with client.session_transaction() as session:
+        session["uid"] = other.id
+    assert client.get("/api/v1/me").get_json()["user"] is None
+
+
+def test_deactivating_a_user_ends_their_browser_sessions(app, client):
+    user, _ = f.login_as(client)
+    user_service.update_user(user, is_active=False)
+    db.session.commit()
+    assert _session_rows() == 0
+    assert client.get("/api/v1/me").get_json()["user"] is None
+
+
+def test_a_password_change_deletes_the_users_session_rows(app, client):
+    user, _ = f.login_as(client)
+    other, _ = f.login_as(app.test_client())
+    user_service.update_user(user, password="another long password")
+    db.session.commit()
+    assert db.session.scalar(select(UserSession.user_id)) == other.id
+    assert _session_rows() == 1
+
+
+def test_sign_in_deletes_expired_sessions(app, client):
+    f.login_as(client)
+    db.session.execute(update(UserSession).values(expires_at=func.now() - dt.timedelta(hours=1)))
+    db.session.commit()
+    f.login_as(app.test_client())
+    assert _session_rows() == 1
+
+
+def test_only_a_hash_of_the_session_key_is_stored(app, client):
+    f.login_as(client)
+    with client.session_transaction() as session:
+        key = session["sid"]
+    stored = db.session.scalar(select(UserSession.key_hash))
+    assert stored == user_service.hash_token(key)
+    assert key not in stored
+
+
+def test_sign_in_and_replay_refusal_work_while_redis_is_down(make_app):
+    # Sessions live in PostgreSQL: with Redis gone (reads must keep working), signing in and out
+    # still works and a signed-out cookie stays refused.
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    app = make_app(REDIS_URL=dead, RATELIMIT_STORAGE_URL=dead)
+    try:
+        client = app.test_client()
+        with app.app_context():
+            _, token = f.login_as(client)
+            stolen = _session_cookie(client)
+            assert client.post("/logout", headers={"X-CSRF-Token": token}).status_code == 303
+        assert _client_with_cookie(app, stolen).get("/api/v1/me").get_json()["user"] is None
+    finally:
+        # The limiter is one object for every app of this process: bind it back to the live Redis,
+        # or the following tests would count their sign-ins in its memory fallback, never emptied.
+        make_app()
+
+
+# --- the "Continue" link and the form's redirect share one same-site check ----------------------
+
+OFF_SITE_TARGETS = [
+    "/\\evil.example",
+    "/\\\\evil.example",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    "/\r\n/evil.example",
+    "\t//evil.example",
+    "//evil.example",
+    "///evil.example",
+    "https://evil.example",
+    "https:/evil.example",
+    "javascript:alert(1)",
+    "/%5Cevil.example",
+    "/%5cevil.example",
+    "/%09/evil.example",
+    "evil.example",
+]
+
+
+def _continue_href(html: str) -> str:
+    match = re.search(r'<a class="button" href="([^"]*)">Continue</a>', html)
+    assert match, html
+    return match.group(1)
+
+
+@pytest.mark.parametrize("target", OFF_SITE_TARGETS)
+def test_login_page_continue_link_never_leads_off_the_site(app, client, target):
+    f.login_as(client)
+    html = client.get("/login", query_string={"next": target}).get_data(as_text=True)
+    assert _continue_href(html) == "/"
+
+
+def test_login_page_continue_link_keeps_a_same_site_path(app, client):
+    f.login_as(client)
+    html = client.get("/login", query_string={"next": "/review?operator=PAG"}).get_data(as_text=True)
+    assert _continue_href(html) == "/review?operator=PAG"
+
+
+def test_login_page_decodes_the_next_parameter_once_and_still_refuses_a_backslash(app, client):
+    f.login_as(client)
+    html = client.get("/login?next=/%5Cevil.example").get_data(as_text=True)
+    assert _continue_href(html) == "/"
+
+
+@pytest.mark.parametrize("target", OFF_SITE_TARGETS)
+def test_login_form_hidden_next_is_checked_too(app, client, target):
+    html = client.get("/login", query_string={"next": target}).get_data(as_text=True)
+    assert '<input type="hidden" name="next" value="/">' in html
+
+
+@pytest.mark.parametrize("target", OFF_SITE_TARGETS)
+def test_login_form_redirect_never_leads_off_the_site(app, client, target):
+    f.create_user("anna")
+    response = client.post(
+        "/login",
+        data={
+            "username": "anna",
+            "password": f.DEFAULT_PASSWORD,
+            "csrf_token": f.csrf_token(client),
+            "next": target,
+        },
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+
+
+# --- passwords: long enough and not guessable (zxcvbn) -----------------------------------------
+
+GUESSABLE_PASSWORDS = [
+    "password123456",
+    "qwertyuiop",
+    "P@ssw0rd2026",
+    "aaaaaaaaaaaa",
+    "1234567890",
+    "iloveyou123",
+]
+
+
+@pytest.mark.parametrize("password", GUESSABLE_PASSWORDS)
+def test_api_refuses_a_common_password_with_zxcvbn_feedback(app, client, password):
+    headers = f.bearer(f.api_token(f.create_user(role="admin")))
+    response = client.post("/api/v1/users", json={"username": "bob", "password": password}, headers=headers)
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["details"]["field"] == "password"
+    assert error["details"]["score"] < error["details"]["min_score"] == 3
+    assert error["message"].startswith("password is too easy to guess")
+    assert error["details"]["suggestions"]
+    for advice in [error["details"]["warning"], *error["details"]["suggestions"]]:
+        assert advice in error["message"]
+    assert user_service.get_by_username("bob") is None
+
+
+def test_a_password_built_from_the_username_is_refused(app, client):
+    headers = f.bearer(f.api_token(f.create_user(role="admin")))
+    # zxcvbn alone scores this 3 (accepted); knowing the username it is a name and four digits.
+    response = client.post(
+        "/api/v1/users", json={"username": "margarethe", "password": "margarethe1234"}, headers=headers
+    )
+    assert response.status_code == 422
+    assert response.get_json()["error"]["details"]["field"] == "password"
+    response = client.post(
+        "/api/v1/users", json={"username": "ruedi.mueller", "password": "ruedi.mueller.77"}, headers=headers
+    )
+    assert response.status_code == 422
+
+
+def test_a_password_built_from_the_site_name_is_refused(app):
+    with pytest.raises(user_service.UserError, match="too easy to guess"):
+        user_service.create_user("bob", "stopsync2026!")
+
+
+def test_the_length_rule_still_applies_to_strong_short_passwords(app):
+    with pytest.raises(user_service.UserError, match="at least 10 characters") as caught:
+        user_service.create_user("bob", "Xk9#qZ")
+    assert caught.value.field == "password"
+
+
+def test_a_passphrase_of_uncommon_words_is_accepted(app):
+    user = user_service.create_user("bob", "zürich-bahnhof")
+    assert user_service.verify_password(user, "zürich-bahnhof")
+
+
+def test_password_change_through_the_api_refuses_a_guessable_password(app, client):
+    admin = f.create_user(role="admin")
+    editor = f.create_user(role="editor")
+    response = client.patch(
+        f"/api/v1/users/{editor.id}", json={"password": "letmein12345"}, headers=f.bearer(f.api_token(admin))
+    )
+    assert response.status_code == 422
+    assert response.get_json()["error"]["details"]["field"] == "password"
+    db.session.refresh(editor)
+    assert user_service.verify_password(editor, f.DEFAULT_PASSWORD)
+
+
+def test_users_create_cli_refuses_a_guessable_password_with_advice(app):
+    result = app.test_cli_runner().invoke(args=["users", "create", "bob", "--password", "password123456"])
+    assert result.exit_code != 0
+    assert "too easy to guess" in result.output
+    assert "commonly used password" in result.output
+    assert user_service.get_by_username("bob") is None
+
+
+def test_password_min_score_is_a_setting(make_app):
+    lenient = make_app(PASSWORD_MIN_SCORE=1)
+    with lenient.app_context():
+        assert user_service.create_user("bob", "stopsync2026").username == "bob"
+        db.session.rollback()
+    strict = make_app(PASSWORD_MIN_SCORE=4)
+    with strict.app_context(), pytest.raises(user_service.UserError, match="strength 3 of 4, 4 needed"):
+        user_service.create_user("anna", "margarethe1234")
