@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.errors import PipelineError
@@ -65,6 +65,7 @@ class ImportStats:
     load_seconds: float
     swap_seconds: float
     vacuum_seconds: float
+    clipped: dict[str, int] = field(default_factory=dict)  # "table.column" → values cut to fit
 
 
 def _geom(lat: float, lon: float) -> str:
@@ -111,12 +112,53 @@ def _problem_rows(records: Iterable[ProblemRecord]) -> Iterable[tuple[Any, ...]]
         )  # fmt: skip
 
 
-def _copy(cursor: Any, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> int:
+def _text_limits(cursor: Any, table: str) -> dict[str, int]:
+    """The `varchar(n)` columns of `table` and their n, as the database has them now."""
+    cursor.execute(
+        "SELECT column_name, character_maximum_length FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name = %s"
+        " AND character_maximum_length IS NOT NULL",
+        (table,),
+    )
+    return dict(cursor.fetchall())
+
+
+def _fitted(
+    rows: Iterable[tuple[Any, ...]], columns: Sequence[str], limits: dict[str, int], clipped: dict[str, int]
+) -> Iterator[tuple[Any, ...]]:
+    """Rows with every text longer than its column cut to the column's length, counted per column.
+
+    An OSM tag may be 255 characters and a hand-made source any length; one such value must not make
+    PostgreSQL refuse the whole snapshot. Identifiers never get here too long: the sources drop rows
+    whose sloid is not one (`pipeline.text.is_sloid`), and OSM keys are built from numbers.
+    """
+    checks = [(i, name, limits[name]) for i, name in enumerate(columns) if name in limits]
+    for row in rows:
+        for i, name, limit in checks:
+            value = row[i]
+            if value is not None and len(value) > limit:
+                row = (*row[:i], value[:limit], *row[i + 1 :])
+                clipped[name] = clipped.get(name, 0) + 1
+        yield row
+
+
+def _copy(
+    cursor: Any,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[tuple[Any, ...]],
+    clipped: dict[str, int] | None = None,
+) -> int:
+    """COPY `rows` into the staging table `stage_<table>`, texts fitted to the real table's columns."""
+    limits = _text_limits(cursor, table)
+    counts: dict[str, int] = {}
     count = 0
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
+    with cursor.copy(f"COPY stage_{table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in _fitted(rows, columns, limits, counts):
             copy.write_row(row)
             count += 1
+    if clipped is not None:
+        clipped.update({f"{table}.{name}": n for name, n in counts.items()})
     return count
 
 
@@ -160,14 +202,17 @@ def import_snapshot(
                 )
             for table in ("matches", "problems"):
                 cur.execute(f"ALTER TABLE stage_{table} DROP COLUMN id")  # ids come from the real sequences
+            clipped: dict[str, int] = {}
             rows["atlas_stops"] = _copy(
-                cur, "stage_atlas_stops", (*ATLAS_COLUMNS, "geom"), _atlas_rows(registry)
+                cur, "atlas_stops", (*ATLAS_COLUMNS, "geom"), _atlas_rows(registry), clipped
             )
-            rows["osm_stops"] = _copy(cur, "stage_osm_stops", (*OSM_COLUMNS, "geom"), _osm_rows(osm))
-            rows["matches"] = _copy(cur, "stage_matches", MATCH_COLUMNS, _match_rows(matches))
+            rows["osm_stops"] = _copy(cur, "osm_stops", (*OSM_COLUMNS, "geom"), _osm_rows(osm), clipped)
+            rows["matches"] = _copy(cur, "matches", MATCH_COLUMNS, _match_rows(matches), clipped)
             rows["problems"] = _copy(
-                cur, "stage_problems", (*PROBLEM_COLUMNS, "geom"), _problem_rows(problems)
+                cur, "problems", (*PROBLEM_COLUMNS, "geom"), _problem_rows(problems), clipped
             )
+            if clipped:
+                logger.warning("import: texts cut to their column's length: %s", clipped)
             cur.execute("CREATE INDEX ON stage_problems (identity)")
             cur.execute("ANALYZE stage_problems")
             mark("staged")
@@ -251,6 +296,7 @@ def import_snapshot(
         load_seconds=round(load_seconds, 3),
         swap_seconds=round(swap_seconds, 3),
         vacuum_seconds=round(vacuum_seconds, 3),
+        clipped=clipped,
     )
 
 

@@ -7,11 +7,13 @@ Types and priorities (1 = most urgent):
   P3 SBB and d > 25 m, or any operator with 15 < d ≤ 25 m.
 - `unmatched`, registry side: P1 no OSM object with its UIC number and none within 80 m; P2 nearest OSM
   object > 50 m, or OSM has another number of platforms for the UIC; P3 everything else.
-- `unmatched`, OSM side: P1 its `uic_ref` is not in the registry; P2 no registry stop within 50 m, or
-  count mismatch for its `uic_ref`; P3 everything else.
+- `unmatched`, OSM side: P1 its `uic_ref` is not in the registry, or is malformed (not ASCII digits);
+  P2 no registry stop within 50 m, or count mismatch for its `uic_ref`; P3 everything else.
+  `details.malformed` names its malformed identifier tags.
 - `attributes` (a match): P1 `uic_ref` ≠ number, or `uic_name` ≠ official name (case-insensitive);
   P2 `local_ref` ≠ designation; P3 operator differs, or `name` differs (only when there is no
-  `uic_name`, name score below NAME_MISMATCH_BELOW).
+  `uic_name`, name score below NAME_MISMATCH_BELOW). A malformed `uic_ref` (P1, or P2 when the
+  registry has no number) or `local_ref` (P2) is a mismatch marked `"malformed": <why>`.
 - `duplicates`, registry side: P2 same number + designation; P3 same position (< SAME_PLACE_M).
 - `duplicates`, OSM side: P3 same `uic_ref` + `local_ref`, or same `ref:IFOPT`, on two objects of the
   same kind (two platforms; a platform and its stop position are not duplicates).
@@ -33,6 +35,7 @@ import numpy as np
 from pipeline.matching.context import SpatialIndex, is_platform_level, parse_uic
 from pipeline.matching.normalize import fold, name_score, normalise_ref
 from pipeline.records import MatchRecord, OsmObject, ProblemRecord, RegistryStop, problem_identity
+from pipeline.text import has_foreign_characters
 
 DISTANCE_P1_M = 80.0
 DISTANCE_P2_M = 25.0
@@ -108,11 +111,58 @@ def _same_operator(stop: RegistryStop, operator: str) -> bool:
     return any(f" {n} " in f" {osm_op} " or f" {osm_op} " in f" {n} " for n in names if n)
 
 
+MALFORMED_UIC_REF = "not a UIC number (ASCII digits 0-9 only)"
+MALFORMED_LOCAL_REF = "holds a character no platform code can (a non-ASCII digit, a control or bidi mark)"
+
+
+def malformed_uic_ref(value: str | None) -> bool:
+    """A `uic_ref` that is neither a number nor a `;` list of numbers ("85O3000", "²", "8503000 A").
+
+    Such a value is never an identifier for the matcher; it is reported as an attribute problem so a
+    mapper can repair it. A `;` list is OSM's way of giving several values, not a typo.
+    """
+    if not value or not value.strip():
+        return False
+    return any(parse_uic(part) is None for part in value.split(";"))
+
+
+def malformed_local_ref(value: str | None) -> bool:
+    """A `local_ref` the matcher cannot use as a platform code although it is not empty."""
+    return bool(value and value.strip()) and has_foreign_characters(value)
+
+
+def _malformed_tags(obj: OsmObject) -> dict[str, list[str]]:
+    """`{"malformed": [tag, ...]}` naming the identifier tags of `obj` that are malformed, or {}."""
+    bad = [
+        tag
+        for tag, malformed in (
+            ("uic_ref", malformed_uic_ref(obj.uic_ref)),
+            ("local_ref", malformed_local_ref(obj.local_ref)),
+        )
+        if malformed
+    ]
+    return {"malformed": bad} if bad else {}
+
+
 def attribute_mismatches(stop: RegistryStop, obj: OsmObject) -> list[dict[str, Any]]:
-    """Every attribute on which the pair disagrees, each with its priority. Only present values count."""
+    """Every attribute on which the pair disagrees, each with its priority. Only present values count.
+
+    A malformed OSM identifier (`malformed_uic_ref`, `malformed_local_ref`) is a mismatch even when the
+    registry has no value to compare with, marked `"malformed": <why>`.
+    """
     out: list[dict[str, Any]] = []
     osm_uic = parse_uic(obj.uic_ref)
-    if obj.uic_ref and stop.uic_number is not None and osm_uic != stop.uic_number:
+    if malformed_uic_ref(obj.uic_ref):
+        out.append(
+            {
+                "attribute": "uic_ref",
+                "registry": stop.uic_number,
+                "osm": obj.uic_ref,
+                "malformed": MALFORMED_UIC_REF,
+                "priority": 1 if stop.uic_number is not None else 2,
+            }
+        )
+    elif obj.uic_ref and stop.uic_number is not None and osm_uic != stop.uic_number:
         out.append({"attribute": "uic_ref", "registry": stop.uic_number, "osm": obj.uic_ref, "priority": 1})
     official = stop.designation_official
     if official and obj.uic_name:
@@ -125,7 +175,17 @@ def attribute_mismatches(stop: RegistryStop, obj: OsmObject) -> list[dict[str, A
                 {"attribute": "name", "registry": official, "osm": obj.name, "score": score, "priority": 3}
             )
     reg_ref, osm_ref = normalise_ref(stop.designation), normalise_ref(obj.local_ref)
-    if reg_ref is not None and osm_ref is not None and reg_ref != osm_ref:
+    if malformed_local_ref(obj.local_ref):
+        out.append(
+            {
+                "attribute": "local_ref",
+                "registry": stop.designation,
+                "osm": obj.local_ref,
+                "malformed": MALFORMED_LOCAL_REF,
+                "priority": 2,
+            }
+        )
+    elif reg_ref is not None and osm_ref is not None and reg_ref != osm_ref:
         out.append(
             {"attribute": "local_ref", "registry": stop.designation, "osm": obj.local_ref, "priority": 2}
         )
@@ -235,7 +295,9 @@ class ProblemDetector:
             mismatches = attribute_mismatches(stop, obj)
             if not mismatches:
                 continue
-            names = ", ".join(x["attribute"] for x in mismatches)
+            names = ", ".join(
+                x["attribute"] + (" (malformed)" if x.get("malformed") else "") for x in mismatches
+            )
             yield ProblemRecord(
                 identity=problem_identity("attributes", m.sloid, m.osm_key),
                 problem_type="attributes",
@@ -316,7 +378,9 @@ class ProblemDetector:
                 and registry_with_uic > 0
                 and (self.osm_platform_count_by_uic.get(uic, 0) != registry_with_uic)
             )
-            if obj.uic_ref and registry_with_uic == 0:
+            if malformed_uic_ref(obj.uic_ref):
+                priority, reason = 1, f"uic_ref {obj.uic_ref!r} is {MALFORMED_UIC_REF}"
+            elif obj.uic_ref and registry_with_uic == 0:
                 priority, reason = 1, f"uic_ref {obj.uic_ref} is not in the registry"
             elif nearest is None or nearest > ISOLATION_RADIUS_M:
                 priority, reason = 2, "no registry stop within 50 m"
@@ -340,6 +404,7 @@ class ProblemDetector:
                     "nearest_sloid": None if nearest_stop is None else nearest_stop.sloid,
                     "nearest_sloid_m": None if nearest is None else round(nearest, 2),
                     "registry_stops_with_uic": registry_with_uic,
+                    **_malformed_tags(obj),
                 },
                 lat=obj.lat,
                 lon=obj.lon,

@@ -80,6 +80,7 @@ def parse_options(settings: Any, today: dt.date | None) -> ParseOptions:
         today=today or dt.datetime.now(dt.UTC).date(),
         uic_country_codes=frozenset(codes) if codes else None,
         boundary=boundary,
+        max_bytes=settings.HTTP_MAX_BYTES,
     )
 
 
@@ -249,6 +250,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
                 "load_seconds": stats.load_seconds,
                 "swap_seconds": stats.swap_seconds,
                 "vacuum_seconds": stats.vacuum_seconds,
+                **({"texts_cut_to_column_length": stats.clipped} if stats.clipped else {}),
             },
         }
         summary.status = "succeeded"

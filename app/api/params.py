@@ -22,6 +22,7 @@ MAX_TEXT_PARAM = 200
 OSM_TYPES = ("node", "way", "relation")
 _BBOX_HELP = "{name} must be four numbers: minLon,minLat,maxLon,maxLat"
 _OSM_KEY_RE = re.compile(r"^(node|way|relation)/([1-9][0-9]{0,17})$")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,9 @@ def body_str(body: Mapping[str, Any], name: str, *, max_length: int, required: b
         raise body_error(name, f"{name} must be a string")
     if "\x00" in value:
         raise body_error(name, f"{name} must not contain NUL characters")
+    if not value.isascii() and _LONE_SURROGATE.search(value):
+        # JSON lets a string escape half a UTF-16 pair ("\ud800"); no database or page can hold it.
+        raise body_error(name, f"{name} must be valid Unicode text (it holds a lone surrogate)")
     if len(value) > max_length:
         raise body_error(name, f"{name} must have at most {max_length} characters", max_length=max_length)
     return value

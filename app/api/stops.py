@@ -10,11 +10,14 @@ from app.api import bp, params
 from app.api.filters import STOP_FILTER_PARAMS, stop_filters
 from app.errors import ApiError
 from app.services import stops as stop_service
+from pipeline.text import SLOID_PATTERN
 
 DEFAULT_LIMIT = 2000
 MAX_LIMIT = 10000
-# sloids look like ch:1:sloid:7000:1:2; other registries use similar colon-separated ids.
-SLOID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,99}$")
+# sloids look like ch:1:sloid:7000:1:2; other registries use similar colon-separated ids. The grammar
+# is the parser's (a registry row whose sloid breaks it is never imported); \Z, unlike $, refuses a
+# trailing newline.
+SLOID_RE = re.compile(rf"{SLOID_PATTERN}\Z")
 
 
 @bp.get("/stops")

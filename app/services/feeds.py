@@ -35,6 +35,7 @@ from database import db
 from database.base import SRID_WGS84
 from database.models import AtlasStop, PipelineRun, Problem, ProblemChange
 from pipeline.redaction import url_host
+from pipeline.text import xml_safe
 
 logger = logging.getLogger(__name__)
 
@@ -199,9 +200,11 @@ def build_atom(
     ET.register_namespace("georss", GEORSS_NS)
 
     def sub(parent: ET.Element, name: str, text: str | None = None, **attrs: str) -> ET.Element:
-        element = ET.SubElement(parent, f"{{{ATOM_NS}}}{name}", attrs)
+        # Names and messages come from OSM and the registry: a control character in one of them would
+        # make the whole feed unreadable for every subscriber, so those characters are dropped.
+        element = ET.SubElement(parent, f"{{{ATOM_NS}}}{name}", {k: xml_safe(v) for k, v in attrs.items()})
         if text is not None:
-            element.text = text
+            element.text = xml_safe(text)
         return element
 
     feed = ET.Element(f"{{{ATOM_NS}}}feed")

@@ -71,6 +71,7 @@ from database import db
 from database.models import AtlasStop, Match, OsmStop
 from pipeline.matching.context import parse_uic
 from pipeline.matching.normalize import fold
+from pipeline.text import ascii_int, xml_safe
 
 OSM_MAX_VALUE_LENGTH = 255  # the OSM API refuses longer keys and values
 FIXABLE_TYPES = frozenset({"distance", "attributes"})
@@ -415,7 +416,7 @@ def _same_refusal(refusal: Mapping[str, Any], listed: Sequence[Mapping[str, Any]
 
 def _key_order(osm_key: str) -> tuple[str, int]:
     kind, _, num = osm_key.partition("/")
-    return kind, int(num) if num.isdigit() else 0
+    return kind, ascii_int(num, max_digits=20) or 0
 
 
 def propose_create(
@@ -588,7 +589,9 @@ class OsmChange:
 
 
 def _add_tags(node: ET.Element, tags: Mapping[str, str]) -> None:
-    for key, value in sorted(tags.items()):
+    for raw_key, raw_value in sorted(tags.items()):
+        # Control characters cannot be written in XML (nor held by the OSM API): dropped.
+        key, value = xml_safe(raw_key), xml_safe(raw_value)
         if not key or len(key) > OSM_MAX_VALUE_LENGTH or len(value) > OSM_MAX_VALUE_LENGTH:
             continue
         ET.SubElement(node, "tag", {"k": key, "v": value})

@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, TEXT
 
 from database import db
+from pipeline.text import ascii_int
 
 _OSM_ID_RE = re.compile(r"^(?:(node|way|relation)\s*/\s*|([nwr]))?\s*([1-9][0-9]{0,17})$", re.IGNORECASE)
 _SLOID_RE = re.compile(r"^[a-z]{2}:\d+:sloid:", re.IGNORECASE)
@@ -97,13 +98,16 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
             ),
             3.0,
         )
-    digits = query.isdigit()
-    if digits and len(query) <= 9:
+    # ASCII digits only: "²" passes str.isdigit() but not int(); such a query is a name. A number
+    # too long for a UIC number is still only looked up as an OSM id.
+    number = ascii_int(query)
+    digits = query.isascii() and query.isdigit()
+    if number is not None:
         add(
             "atlas",
             session.execute(
                 text(f"{ATLAS_SELECT} WHERE a.uic_number = :n LIMIT :limit"),
-                {"n": int(query), "limit": limit},
+                {"n": number, "limit": limit},
             ),
             3.0,
         )

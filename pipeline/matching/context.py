@@ -17,14 +17,16 @@ from scipy.spatial import cKDTree
 from pipeline.geo import haversine_m, project
 from pipeline.matching.normalize import best_name_score, normalise_ref
 from pipeline.records import MatchRecord, OsmObject, RegistryStop
+from pipeline.text import ascii_int
 
 
 def parse_uic(value: str | None) -> int | None:
-    """An OSM `uic_ref` as an integer number, or None when it is not one ("8503000;8503001" → None)."""
-    if not value:
-        return None
-    value = value.strip()
-    return int(value) if value.isdigit() else None
+    """An OSM `uic_ref` as an integer number, or None when it is not one ("8503000;8503001", "²" → None).
+
+    ASCII digits only: a mapper can type any character, and a Unicode "digit" that `int()` refuses
+    must never stop a run.
+    """
+    return ascii_int(value)
 
 
 def osm_names(obj: OsmObject) -> tuple[str | None, ...]:

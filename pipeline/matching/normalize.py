@@ -14,6 +14,8 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz
 
+from pipeline.text import has_foreign_characters
+
 # Whole-token abbreviations, applied after lower-casing and diacritic removal.
 ABBREVIATIONS: dict[str, str] = {
     "bhf": "bahnhof",
@@ -132,8 +134,9 @@ def best_name_score(registry_name: str | None, osm_names: tuple[str | None, ...]
 
 
 def normalise_ref(ref: str | None) -> str | None:
-    """A platform code in comparable form: "01" == "1", "a" == "A"; None when empty."""
-    if ref is None:
+    """A platform code in comparable form: "01" == "1", "a" == "A"; None when empty, or when it holds a
+    character no platform code can ("²", which folding would turn into "2"; a control or bidi mark)."""
+    if ref is None or has_foreign_characters(ref):
         return None
     folded = fold(ref).replace(" ", "")
     if not folded:

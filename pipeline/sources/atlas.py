@@ -27,6 +27,7 @@ from pipeline.errors import SourceError
 from pipeline.geo import coordinate_problem, in_sanity_bbox
 from pipeline.records import RegistryStop
 from pipeline.sources.base import HttpRequest, ParseOptions, ParseResult, Source, SourceKind, sniff
+from pipeline.text import ascii_int, clean_text, is_sloid
 
 TRAFFIC_POINT = "traffic_point"
 SERVICE_POINT = "service_point"
@@ -69,9 +70,33 @@ def _detect_format(header: list[str]) -> str:
     )
 
 
+# An ATLAS row is about 1 KB. A longer "line" is not CSV (or a zip bomb without newlines), and reading
+# it whole would hold all of it in memory before the CSV reader could refuse it.
+MAX_LINE_CHARS = 1 << 20
+
+
+def _bounded_lines(text: io.TextIOBase, path: Path) -> Iterator[str]:
+    """The lines of `text`, refusing one longer than MAX_LINE_CHARS before it is read whole."""
+    number = 0
+    while True:
+        line = text.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise SourceError(
+                "atlas",
+                f"a line longer than {MAX_LINE_CHARS:,} characters: not CSV",
+                line=number,
+                path=path.name,
+            )
+        yield line
+
+
 @contextmanager
-def _open_text(path: Path) -> Iterator[io.TextIOBase]:
-    """The CSV text of a plain or zipped export (the first .csv member of a zip)."""
+def _open_text(path: Path, max_bytes: int | None = None) -> Iterator[Iterator[str]]:
+    """The CSV lines of a plain or zipped export (the first .csv member of a zip), the zip member
+    read with at most `max_bytes` unzipped (a plain file's size was checked when it was fetched)."""
     with path.open("rb") as raw:
         head = raw.read(4096)
     sniff("atlas", path, head)
@@ -81,14 +106,24 @@ def _open_text(path: Path) -> Iterator[io.TextIOBase]:
         except zipfile.BadZipFile as exc:
             raise SourceError("atlas", f"broken zip archive: {exc}", path=path.name) from None
         with archive:
-            members = [n for n in archive.namelist() if n.lower().endswith(".csv")]
+            members = [i for i in archive.infolist() if i.filename.lower().endswith(".csv")]
             if not members:
                 raise SourceError("atlas", "zip archive holds no .csv file", path=path.name)
-            with archive.open(members[0]) as member:
-                yield io.TextIOWrapper(member, encoding="utf-8-sig", newline="")
+            member = members[0]
+            # The declared size is a real bound: zipfile never inflates past it (a member that holds
+            # more fails its CRC check), so a bomb cannot claim 1 KB and unzip to 1 GB.
+            if max_bytes is not None and member.file_size > max_bytes:
+                raise SourceError(
+                    "atlas",
+                    f"{member.filename} unzips to {member.file_size:,} bytes, over the size limit of "
+                    f"{max_bytes:,} (HTTP_MAX_BYTES)",
+                    path=path.name,
+                )
+            with archive.open(member) as stream:
+                yield _bounded_lines(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""), path)
         return
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        yield handle
+        yield _bounded_lines(handle, path)
 
 
 def _float(value: str) -> float:
@@ -169,7 +204,7 @@ class AtlasSource(Source):
         today = options.today.isoformat()
         codes = options.uic_country_codes
         line = 1
-        with _open_text(path) as text:
+        with _open_text(path, options.max_bytes) as text:
             reader = csv.reader(text, delimiter=";", strict=True)
             try:
                 header = next(reader, None)
@@ -250,9 +285,17 @@ class AtlasSource(Source):
         drop: Callable[[str], None],
         fail: Callable[[str], SourceError],
     ) -> RegistryStop | None:
+        cleaned: set[str] = set()
+
         def v(key: str) -> str:
             i = get[key]
-            return row[i].strip() if i is not None else ""
+            if i is None:
+                return ""
+            raw = row[i].strip()
+            value = clean_text(raw)
+            if value != raw:
+                cleaned.add(key)  # NUL removed: counted once per row below, never fatal
+            return value
 
         if fmt == TRAFFIC_POINT and v("type") != "BOARDING_PLATFORM":
             drop("not_boarding_platform")
@@ -267,6 +310,10 @@ class AtlasSource(Source):
         sloid = v("sloid")
         if not sloid:
             drop("no_sloid")
+            return None
+        if not is_sloid(sloid):
+            # Not an identifier: no page, API path or OSM tag could name this stop.
+            drop("invalid_sloid")
             return None
         country = v("country")
         if codes is not None and country not in codes:
@@ -292,6 +339,7 @@ class AtlasSource(Source):
             from_date, to_date = _date(valid_from), _date(valid_to)
         except ValueError:
             raise fail(f"invalid date {valid_from!r} / {valid_to!r}") from None
+        parent = v("parent")
         values = (
             sloid,
             number,
@@ -303,10 +351,12 @@ class AtlasSource(Source):
             valid_from,
             valid_to,
         )
+        if cleaned:
+            drop("text_cleaned")
         return RegistryStop(
             sloid=sloid,
             source=f"atlas:{fmt}",
-            uic_number=int(number) if number.isdigit() else None,
+            uic_number=ascii_int(number),
             designation=v("designation") or None,
             designation_official=v("official") or None,
             operator_abbr=v("abbr") or v("abbr_de") or None,
@@ -315,7 +365,7 @@ class AtlasSource(Source):
             country_code=v("iso")
             or ("CH" if country == SWISS_UIC_COUNTRY and fmt == TRAFFIC_POINT else None),
             canton=v("canton") or None,
-            parent_sloid=v("parent") or None,
+            parent_sloid=parent if is_sloid(parent) else None,
             valid_from=from_date,
             valid_to=to_date,
             lat=lat,

@@ -33,6 +33,8 @@ class ParseOptions:
     today: dt.date = field(default_factory=dt.date.today)
     uic_country_codes: frozenset[str] | None = frozenset({"85"})
     boundary: Boundary | None = None
+    # The most bytes a source may read, unzipped content included (HTTP_MAX_BYTES); None = no limit.
+    max_bytes: int | None = None
 
 
 @dataclass
@@ -62,7 +64,11 @@ class HttpRequest:
 
 
 class Source:
-    """Base class of every source. Subclasses set `name`, `kind`, `file_patterns` and implement `parse`."""
+    """Base class of every source. Subclasses set `name`, `kind`, `file_patterns` and implement `parse`.
+
+    `parse` returns text PostgreSQL can store (every value through `pipeline.text.clean_text`) and
+    numbers parsed with `pipeline.text.ascii_int`: a bad value is dropped or counted, never fatal.
+    """
 
     name: str = ""
     kind: SourceKind = SourceKind.REGISTRY

@@ -30,6 +30,7 @@ from pipeline.sources.overpass import (
     build_query,
     check_remark,
 )
+from pipeline.text import clean_text
 
 # tag → accepted values (None = any value).
 STOP_TAGS: dict[str, frozenset[str] | None] = {
@@ -70,7 +71,7 @@ def is_stop(tags: dict[str, str]) -> bool:
     """Does this tag set describe a public-transport stop object?"""
     for key, values in STOP_TAGS.items():
         value = tags.get(key)
-        if value is not None and (values is None or value in values):
+        if isinstance(value, str) and (values is None or value in values):
             return True
     return False
 
@@ -109,7 +110,7 @@ class OsmSource(Source):
         ways = WayRefs()
         for path in paths:
             for raw in self._read(path, stats, ways):
-                record = self._record(raw, path)
+                record = self._record(raw, path, stats)
                 if record is not None:
                     records.setdefault(record.osm_key, record)
         out = sorted(records.values(), key=lambda r: (r.osm_type, r.osm_id))
@@ -171,7 +172,8 @@ class OsmSource(Source):
             kind = element.get("type")
             if kind not in ("node", "way"):
                 continue
-            tags = element.get("tags") or {}
+            tags = element.get("tags")
+            tags = tags if isinstance(tags, dict) else {}
             stats["elements"] = stats.get("elements", 0) + 1
             refs = element.get("nodes") if kind == "way" else None
             if isinstance(refs, list) and all(isinstance(r, int) for r in refs):
@@ -265,8 +267,9 @@ class OsmSource(Source):
         except RuntimeError as exc:
             raise SourceError(self.name, f"unreadable PBF file: {exc}", path=path.name) from None
 
-    def _record(self, raw: RawObject, path: Path) -> OsmObject | None:
-        kind, obj_id, version, tags, lat, lon = raw
+    def _record(self, raw: RawObject, path: Path, stats: dict[str, int]) -> OsmObject | None:
+        kind, obj_id, version, raw_tags, lat, lon = raw
+        tags = _clean_tags(raw_tags, stats)
         key = osm_key(kind, obj_id)
         if lat is None or lon is None:
             raise SourceError(
@@ -300,6 +303,23 @@ class OsmSource(Source):
             lon=float(lon),
             row_hash=hashlib.sha256(fingerprint.encode()).hexdigest(),
         )
+
+
+def _clean_tags(tags: dict[Any, Any], stats: dict[str, int]) -> dict[str, str]:
+    """Tags as text PostgreSQL can store (NUL removed, lone surrogates replaced), counted in `stats`;
+    a key or value that is not text at all (possible only in a hand-made JSON file) is dropped."""
+    out: dict[str, str] = {}
+    cleaned = False
+    for key, value in tags.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            stats["tags_not_text"] = stats.get("tags_not_text", 0) + 1
+            continue
+        clean_key, clean_value = clean_text(key), clean_text(value)
+        cleaned = cleaned or clean_key != key or clean_value != value
+        out[clean_key] = clean_value
+    if cleaned:
+        stats["text_cleaned"] = stats.get("text_cleaned", 0) + 1  # objects, like rows for ATLAS
+    return out
 
 
 # OSM_URL path endings that name an extract file (downloaded with GET) rather than an Overpass API.
