@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import uuid
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,22 @@ def _code_for(exc: HTTPException) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
 
 
+# What no address of ours contains: NUL and the other control characters (PostgreSQL refuses NUL in
+# text, so `/stops/atlas/%00` used to reach the database and fail there with a 500), and U+FFFD, which
+# is what bytes that are not UTF-8 (`%FF`) decode to.
+_UNUSABLE_IN_PATH = re.compile("[\x00-\x1f\x7f-\x9f\ufffd]")
+
+
+def refuse_unusable_paths() -> None:
+    """before_request: a path holding such characters is a 404 (JSON under /api, HTML elsewhere)
+    before any view sees it; no resource can have that name."""
+    if _UNUSABLE_IN_PATH.search(request.path):
+        raise NotFound("No resource has an address with control characters or invalid UTF-8.")
+
+
 def register_error_handlers(app: Flask) -> None:
+    app.before_request(refuse_unusable_paths)
+
     @app.errorhandler(ApiError)
     def handle_api_error(exc: ApiError):
         return json_error(exc.status, exc.code, exc.message, exc.details)
