@@ -28,6 +28,7 @@ from pathlib import Path
 
 from pipeline.errors import FetchError, SourceError
 from pipeline.sources.base import HttpRequest, Source, file_sha256, sniff
+from pipeline.text import ascii_int
 
 logger = logging.getLogger(__name__)
 
@@ -175,9 +176,10 @@ def _retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (delta seconds or an HTTP date)."""
     if not value:
         return None
+    seconds = ascii_int(value, max_digits=10)  # "²" passes isdigit() and breaks float()
+    if seconds is not None:
+        return float(seconds)
     value = value.strip()
-    if value.isdigit():
-        return float(value)
     with contextlib.suppress(TypeError, ValueError):
         when = email.utils.parsedate_to_datetime(value)
         return max(0.0, when.timestamp() - time.time())
@@ -267,10 +269,11 @@ def _attempt(
             raise FetchError(
                 source.name, f"got an HTML page instead of data from {request.url} ({content_type})"
             )
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > policy.max_bytes:
+        # A server's header is outside input too: ASCII digits only, anything else is "not declared".
+        declared = ascii_int(response.headers.get("Content-Length"), max_digits=19)
+        if declared is not None and declared > policy.max_bytes:
             raise FetchError(
-                source.name, f"response of {int(declared):,} bytes exceeds the limit of {policy.max_bytes:,}"
+                source.name, f"response of {declared:,} bytes exceeds the limit of {policy.max_bytes:,}"
             )
         fd, tmp_name = tempfile.mkstemp(prefix=".part-", suffix=f"-{final.name}", dir=final.parent)
         temporary = Path(tmp_name)
@@ -291,8 +294,8 @@ def _attempt(
                         )
                     digest.update(chunk)
                     out.write(chunk)
-            if declared and declared.isdigit() and size != int(declared):
-                raise _RetryableError(f"truncated response: {size:,} of {int(declared):,} bytes")
+            if declared is not None and size != declared:
+                raise _RetryableError(f"truncated response: {size:,} of {declared:,} bytes")
             with temporary.open("rb") as handle:
                 sniff(source.name, final, handle.read(4096))
         except BaseException:

@@ -197,3 +197,16 @@ def test_overpass_is_queried_by_post_and_its_json_parses(server, tmp_path):
     assert body.startswith("data=")
     assert "timeout%3A90" in body
     assert len(osm.parse(fetched.paths, ParseOptions()).records) == 773
+
+
+def test_headers_with_non_ascii_digits_are_ignored_not_fatal(server, tmp_path):
+    # "²" (sent as Latin-1 byte 0xB2) passes str.isdigit(), and int()/float() refused it mid-fetch.
+    base, scripts = server
+    scripts["/atlas.csv"] = Script(
+        [Reply(503, b"busy", {"Retry-After": "\u00b2"}), csv_reply(**{"Content-Length": "\u00b2"})]
+    )
+    waits: list[float] = []
+    policy = HttpPolicy(timeout_s=5, retries=3, max_bytes=10_000_000, backoff_base_s=0.01, sleep=waits.append)
+    fetched = fetch_http(atlas, HttpRequest(f"{base}/atlas.csv", suffix=".csv"), tmp_path, None, policy)
+    assert fetched.size_bytes == len(ATLAS_CSV)
+    assert waits == [0.01]  # the exponential backoff, not the header
