@@ -5,7 +5,9 @@ the two countries of the ATLAS registry and of the boundary file). It returns, w
 timestamp, changeset) and the centre of every way:
 - the stop objects (nodes, ways and relations carrying a stop tag, see `pipeline.sources.osm.STOP_TAGS`);
 - the `public_transport=stop_area` relations of the areas;
-- the public-transport route relations (`type=route`, `route` in `TRANSIT_ROUTES`) and their route masters.
+- the public-transport route relations (`type=route`, `route` in `TRANSIT_ROUTES`) and their route masters;
+- every way that contains a stop node, as a skeleton (its node ids only), so the parser knows which stop
+  nodes belong to a way (a road's stop position, a platform edge): those are never moved by a fix export.
 
 Overpass answers 200 even when a query ran out of time or memory: the error is a `remark` in the
 JSON (or a `<remark>` element in XML) and the data is silently truncated. Such a response is refused.
@@ -100,8 +102,11 @@ def build_query(
         'rel(area.searchArea)["public_transport"="stop_area"]->.stopAreas;\n'
         f'rel(area.searchArea)["type"="route"]["route"~"^({routes})$"]->.routes;\n'
         'rel(br.routes)["type"="route_master"]->.masters;\n'
+        "node.stops->.stopNodes;\n"
+        "way(bn.stopNodes)->.stopWays;\n"
         "(.stops; .stopAreas; .routes; .masters;);\n"
         "out meta center qt;\n"
+        ".stopWays out skel qt;\n"
     )
 
 

@@ -36,6 +36,30 @@ def test_overpass_json_with_the_ways_around_the_stops_marks_the_stop_positions_a
     assert members(path) == {"node/1": False, "node/2": True}
 
 
+def test_a_stop_way_output_again_as_a_skeleton_stays_one_stop_and_marks_its_nodes(tmp_path):
+    # The live query prints stop ways with `out meta center` and, as ways around stop nodes, once
+    # more with `out skel`: the second copy has no tags and must neither replace nor drop the stop.
+    platform_way = {
+        "type": "way",
+        "id": 20,
+        "version": 4,
+        "center": {"lat": 47.1, "lon": 9.5},
+        "tags": PLATFORM,
+    }
+    path = overpass(
+        tmp_path,
+        [
+            {"type": "node", "id": 2, "lat": 47.1, "lon": 9.5001, "version": 5, "tags": PLATFORM},
+            platform_way,
+            {"type": "way", "id": 20, "nodes": [2, 3, 4, 2]},
+        ],
+    )
+    records = {r.osm_key: r for r in osm_source.parse([path], ParseOptions()).records}
+    assert set(records) == {"node/2", "way/20"}
+    assert records["way/20"].version == 4
+    assert records["node/2"].way_member is True
+
+
 def test_overpass_json_without_any_way_leaves_membership_unknown(tmp_path):
     path = overpass(
         tmp_path,

@@ -49,7 +49,7 @@ def test_the_query_has_the_shape_of_overpass_ql():
     query = build_query(120, "ISO3166-1=CH,ISO3166-1=LI", 536_870_912)
     assert balanced(query)
     assert query.startswith("[out:json][timeout:120][maxsize:536870912];\n")
-    assert query.rstrip().endswith("out meta center qt;")
+    assert query.rstrip().endswith(".stopWays out skel qt;")
     # every line is a complete statement or part of a ( ... ); union
     for line in query.splitlines():
         assert line.endswith((";", "(")), line
@@ -70,6 +70,14 @@ def test_the_query_asks_for_stop_areas_routes_and_their_masters():
     assert 'rel(br.routes)["type"="route_master"]->.masters;' in query
     assert "(.stops; .stopAreas; .routes; .masters;);" in query
     assert "hiking" not in query
+
+
+def test_the_query_returns_the_ways_around_stop_nodes_as_skeletons():
+    # A fix export never moves a node that belongs to a way; only these skeletons tell which do.
+    query = build_query()
+    assert "node.stops->.stopNodes;" in query
+    assert "way(bn.stopNodes)->.stopWays;" in query
+    assert query.index("out meta center qt;") < query.index(".stopWays out skel qt;")
 
 
 def test_the_stop_filters_are_the_parsers_stop_tags():
