@@ -16,6 +16,7 @@ from typing import Any
 from flask import request
 
 from app.errors import ApiError
+from pipeline.text import ascii_int
 
 # Postgres text cannot hold NUL; a filter value longer than this is never a real value.
 MAX_TEXT_PARAM = 200
@@ -70,15 +71,23 @@ def text(name: str, *, max_length: int = MAX_TEXT_PARAM) -> str | None:
     return value or None
 
 
+def _ascii_integer(raw: str) -> int | None:
+    """An optionally signed integer of ASCII digits, or None (int() also takes U+0661 for 1 and
+    "1_000" for 1000)."""
+    text = raw.strip()
+    sign = -1 if text.startswith("-") else 1
+    number = ascii_int(text[1:] if text[:1] in "+-" and len(text) > 1 else text, max_digits=18)
+    return None if number is None else sign * number
+
+
 def integer(name: str, default: int | None, *, minimum: int, maximum: int) -> int | None:
     """An optional integer within [minimum, maximum]."""
     raw = request.args.get(name)
     if raw is None or raw.strip() == "":
         return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise invalid(name, f"{name} must be an integer", value=raw[:MAX_TEXT_PARAM]) from None
+    value = _ascii_integer(raw)
+    if value is None:
+        raise invalid(name, f"{name} must be an integer", value=raw[:MAX_TEXT_PARAM])
     if not minimum <= value <= maximum:
         raise invalid(
             name,
@@ -151,10 +160,9 @@ def integers(name: str, *, minimum: int, maximum: int) -> list[int]:
     """A comma-separated list of integers within [minimum, maximum]."""
     values: list[int] = []
     for item in choices(name):
-        try:
-            value = int(item)
-        except ValueError:
-            raise invalid(name, f"{name} must be a comma-separated list of integers", value=item) from None
+        value = _ascii_integer(item)
+        if value is None:
+            raise invalid(name, f"{name} must be a comma-separated list of integers", value=item)
         if not minimum <= value <= maximum:
             raise invalid(name, f"{name} values must be between {minimum} and {maximum}", value=value)
         values.append(value)

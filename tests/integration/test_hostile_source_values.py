@@ -264,3 +264,10 @@ def test_lone_surrogate_in_a_json_body_is_a_422(app, client):
     )
     assert response.status_code == 422, response.get_data(as_text=True)
     assert response.get_json()["error"]["details"]["field"] == "note"
+
+
+@pytest.mark.parametrize("query", ["priority=%D9%A1", "limit=1_0", "limit=%EF%BC%95", "priority=1,%C2%B2"])
+def test_integer_query_parameters_take_ascii_digits_only(client, query):
+    response = client.get(f"/api/v1/problems?{query}")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_parameter"
