@@ -30,7 +30,9 @@ from pipeline.sources.overpass import (
     build_query,
     check_remark,
 )
-from pipeline.text import clean_text
+from pipeline.text import ascii_int, clean_text
+
+MAX_VERSION = 2**31 - 1  # osm_stops.version is a PostgreSQL integer
 
 # tag → accepted values (None = any value).
 STOP_TAGS: dict[str, frozenset[str] | None] = {
@@ -169,8 +171,12 @@ class OsmSource(Source):
             )
         check_remark(self.name, data.get("remark"), path.name)
         for element in data["elements"]:
-            kind = element.get("type")
+            kind = element.get("type") if isinstance(element, dict) else None
             if kind not in ("node", "way"):
+                continue
+            obj_id = element.get("id")
+            if type(obj_id) is not int or obj_id <= 0:  # Overpass ids are positive JSON integers
+                stats["invalid_id"] = stats.get("invalid_id", 0) + 1
                 continue
             tags = element.get("tags")
             tags = tags if isinstance(tags, dict) else {}
@@ -185,7 +191,7 @@ class OsmSource(Source):
             else:
                 center = element.get("center") or {}
                 lat, lon = center.get("lat"), center.get("lon")
-            yield kind, int(element["id"]), element.get("version"), dict(tags), lat, lon
+            yield kind, obj_id, element.get("version"), dict(tags), lat, lon
 
     def _read_xml(self, path: Path, stats: dict[str, int], way_refs: WayRefs) -> Iterator[RawObject]:
         node_pos: dict[int, tuple[float, float]] = {}
@@ -205,7 +211,7 @@ class OsmSource(Source):
                     stats["elements"] = stats.get("elements", 0) + 1
                     if tags and is_stop(tags):
                         version = elem.get("version")
-                        yield "node", node_id, int(version) if version else None, tags, lat, lon
+                        yield "node", node_id, _version(version), tags, lat, lon
                     elem.clear()
                 elif tag == "way":
                     tags = {t.get("k"): t.get("v") for t in elem.iter("tag")}
@@ -220,7 +226,7 @@ class OsmSource(Source):
                             else None
                         )
                         version = elem.get("version")
-                        ways.append((int(elem.get("id")), int(version) if version else None, tags, refs, pos))
+                        ways.append((int(elem.get("id")), _version(version), tags, refs, pos))
                     elem.clear()
         except ET.ParseError as exc:
             line = exc.position[0] if exc.position else None
@@ -275,7 +281,13 @@ class OsmSource(Source):
             raise SourceError(
                 self.name, f"{key} has no position (Overpass query without 'out center'?)", path=path.name
             )
-        problem = coordinate_problem(float(lat), float(lon))
+        try:
+            lat, lon = float(lat), float(lon)
+        except (TypeError, ValueError):
+            raise SourceError(
+                self.name, f"{key} has a position that is not two numbers", path=path.name
+            ) from None
+        problem = coordinate_problem(lat, lon)
         if problem:
             raise SourceError(self.name, f"{key}: {problem}", path=path.name)
         fingerprint = json.dumps(
@@ -285,7 +297,7 @@ class OsmSource(Source):
             osm_key=key,
             osm_type=kind,
             osm_id=obj_id,
-            version=int(version) if version else None,
+            version=_version(version),
             name=tags.get("name"),
             uic_ref=tags.get("uic_ref"),
             uic_name=tags.get("uic_name"),
@@ -303,6 +315,14 @@ class OsmSource(Source):
             lon=float(lon),
             row_hash=hashlib.sha256(fingerprint.encode()).hexdigest(),
         )
+
+
+def _version(value: Any) -> int | None:
+    """An object's version (a JSON or PBF integer, or XML text of ASCII digits) that fits the
+    `integer` column, None when it has none."""
+    if type(value) is int:
+        return value if 0 < value <= MAX_VERSION else None
+    return ascii_int(value) if isinstance(value, str) else None
 
 
 def _clean_tags(tags: dict[Any, Any], stats: dict[str, int]) -> dict[str, str]:

@@ -232,6 +232,25 @@ def test_osm_tag_values_that_are_not_text_are_dropped(tmp_path):
     assert "name" not in next(r for r in osm.records if r.osm_key == "node/2").tags
 
 
+def test_osm_elements_with_odd_ids_are_skipped_and_odd_versions_ignored(tmp_path):
+    hd.write_sources(tmp_path)
+    path = tmp_path / hd.OSM_FILE
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    elements = payload["elements"]
+    elements[0]["id"] = "x"  # int("x") stopped the run
+    elements[1]["id"] = -2
+    elements[2]["version"] = "\u00b2"
+    elements[3]["version"] = 2**40  # no PostgreSQL integer holds it
+    elements.append(["not", "an", "element"])
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    _, osm = _parse_both(tmp_path)
+    assert osm.stats["invalid_id"] == 2
+    versions = {r.osm_key: r.version for r in osm.records}
+    assert versions["node/3"] is None
+    assert versions["node/4"] is None
+    assert versions["way/5"] == 3
+
+
 def _zip_with(tmp_path: Path, content: bytes, name: str = "atlas_traffic_points_hostile.csv.zip") -> Path:
     path = tmp_path / name
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
