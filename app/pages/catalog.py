@@ -31,7 +31,7 @@ MATCH_METHODS: tuple[Label, ...] = (
 PROBLEM_TYPES: tuple[Label, ...] = (
     Label("distance", "Too far apart", "matched, but the positions disagree"),
     Label("unmatched", "Unmatched", "no counterpart on the other side"),
-    Label("attributes", "Attributes differ", "name, UIC number or platform code disagree"),
+    Label("attributes", "Attributes differ", "name, UIC number or platform code disagree or are malformed"),
     Label("duplicates", "Duplicate", "the same stop appears twice on one side"),
     Label("manual_match_orphaned", "Manual link orphaned", "a manual link's stop or object no longer exists"),
 )
