@@ -151,6 +151,11 @@ class Settings:
     # this fixed local address: wrong for readers elsewhere, but never attacker-chosen.
     PUBLIC_BASE_URL: str = "http://localhost:5001"
     REGISTRY_STOP_URL: str = ""
+    # Whether a new OSM stop proposed by the fix exports and "Add in JOSM" carries `ref:IFOPT`:
+    # `where_used` (only where OSM stop objects within NEW_STOP_IFOPT_RADIUS_M already carry
+    # `ref:IFOPT` or `ref:sloid`, i.e. where the local community uses the tag), `always` or `never`.
+    NEW_STOP_IFOPT: str = "where_used"
+    NEW_STOP_IFOPT_RADIUS_M: float = 5000.0
 
     BACKUP_DIR: str = "backups"
     BACKUP_KEEP: int = 7
@@ -184,6 +189,12 @@ class Settings:
             raise ConfigError("STREAM_MAX_PER_CLIENT must be positive and STREAM_MAX_TOTAL at least as large")
         if self.MAX_CONTENT_LENGTH_BYTES < 1024:
             raise ConfigError("MAX_CONTENT_LENGTH_BYTES must be at least 1024 (bytes)")
+        if self.NEW_STOP_IFOPT not in {"where_used", "always", "never"}:
+            raise ConfigError(
+                f"NEW_STOP_IFOPT must be where_used, always or never, not {self.NEW_STOP_IFOPT!r}"
+            )
+        if self.NEW_STOP_IFOPT_RADIUS_M <= 0:
+            raise ConfigError("NEW_STOP_IFOPT_RADIUS_M must be positive (metres)")
         if not 0 <= self.PASSWORD_MIN_SCORE <= 4:
             raise ConfigError("PASSWORD_MIN_SCORE must be a zxcvbn score from 0 to 4")
         self._validate_review_workflow()

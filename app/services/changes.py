@@ -14,6 +14,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import aliased
 
 from app.services import editor_links
+from app.services.ifopt_usage import sloids_where_ifopt_is_used
 from database import db
 from database.models import AtlasStop, PipelineRun, Problem, ProblemChange
 
@@ -33,12 +34,14 @@ def _run_dict(run: PipelineRun | None) -> dict[str, Any] | None:
     }
 
 
-def _links(row: Any) -> list[editor_links.EditorLink]:
+def _links(row: Any, ifopt_sloids: set[str]) -> list[editor_links.EditorLink]:
     """Editor links of a still-open problem's OSM object, or to add its missing registry stop."""
     if row.osm_key:
         return editor_links.links_for_osm_objects([row.osm_key])
     if row.AtlasStop is not None:
-        return editor_links.links_for_unmatched_registry_stop(row.AtlasStop, row.parent_means)
+        return editor_links.links_for_unmatched_registry_stop(
+            row.AtlasStop, row.parent_means, ifopt=row.AtlasStop.sloid in ifopt_sloids
+        )
     return []
 
 
@@ -119,6 +122,7 @@ def run_changes(
     rows = list(session.execute(page_query))
     more = len(rows) > limit
     rows = rows[:limit]
+    ifopt_sloids = sloids_where_ifopt_is_used({r.AtlasStop.sloid for r in rows if r.AtlasStop is not None})
     items = [
         {
             "id": r.id,
@@ -134,7 +138,7 @@ def run_changes(
             "osm_key": r.osm_key,
             "lat": r.lat,
             "lon": r.lon,
-            "links": _links(r),
+            "links": _links(r, ifopt_sloids),
         }
         for r in rows
     ]

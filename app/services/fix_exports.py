@@ -59,13 +59,14 @@ import datetime as dt
 import io
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
 
 from app.services.csv_safety import safe_dict_row
+from app.services.ifopt_usage import sloids_where_ifopt_is_used
 from app.services.new_stop_tags import is_platform_level, stop_modes, tags_for_new_stop, why_no_tags
 from database import db
 from database.models import AtlasStop, Match, OsmStop
@@ -425,6 +426,7 @@ def propose_create(
     *,
     decision: str | None = None,
     modes: Sequence[str] | None = None,
+    ifopt: bool = True,
 ) -> tuple[NewStop | None, dict[str, Any] | None]:
     """(the node to create, None), or (None, why not) for a registry-side `unmatched` problem;
     (None, None) for any other problem."""
@@ -452,7 +454,7 @@ def propose_create(
             f"an OSM stop object lies {float(nearest):.0f} m away ({details.get('nearest_osm')}): "
             "check it before adding another",
         )
-    tags = tags_for_new_stop(stop, modes)
+    tags = tags_for_new_stop(stop, modes, ifopt=ifopt)
     if not tags:
         return refuse("no_tagging", why_no_tags(stop, modes) or "no tagging known")
     return NewStop(stop.sloid, identity, round(stop.lat, 7), round(stop.lon, 7), tags), None
@@ -497,6 +499,7 @@ def build_plan(
     *,
     modes: Mapping[str, Sequence[str]] | None = None,
     objects_per_stop: Mapping[str, int] | None = None,
+    ifopt_sloids: Collection[str] | None = None,
     move: bool = False,
     overwrite: bool = False,
     create: bool = False,
@@ -504,7 +507,8 @@ def build_plan(
     """The fix plan of these problems (as the problems service returns them, with their decision).
 
     `modes` gives a stop's means of transport when it has none of its own (a traffic point: its
-    service point's); `objects_per_stop` how many OSM objects each stop is matched to (default 1).
+    service point's); `objects_per_stop` how many OSM objects each stop is matched to (default 1);
+    `ifopt_sloids` the stops whose new OSM object carries `ref:IFOPT` (None: every stop).
     """
     per_problem: list[tuple[Mapping[str, Any], TagFix | None, NewStop | None]] = []
     not_created: list[dict[str, Any]] = []
@@ -529,7 +533,13 @@ def build_plan(
                 stop_objects=counts.get(stop.sloid, 1),
             )
         elif create and stop is not None:
-            new, refusal = propose_create(stop, p, decision=decision, modes=(modes or {}).get(stop.sloid))
+            new, refusal = propose_create(
+                stop,
+                p,
+                decision=decision,
+                modes=(modes or {}).get(stop.sloid),
+                ifopt=ifopt_sloids is None or stop.sloid in ifopt_sloids,
+            )
             if refusal is not None:
                 not_created.append(refusal)
         per_problem.append((p, fix, new))
@@ -1054,6 +1064,7 @@ def plan_fixes(
         if parent in parents
     }
     whole = {r.sloid for r in rows.values() if not is_platform_level(r)}
+    unmatched = {p["sloid"] for p in wanted if p["problem_type"] == "unmatched"}
     return build_plan(
         listed,
         {sloid: _fix_stop(row) for sloid, row in rows.items()},
@@ -1061,6 +1072,7 @@ def plan_fixes(
         registry_ids() if objects else None,
         modes=modes,
         objects_per_stop=_match_counts(whole),
+        ifopt_sloids=sloids_where_ifopt_is_used(unmatched) if create else set(),
         move=move,
         overwrite=overwrite,
         create=create,

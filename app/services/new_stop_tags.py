@@ -44,7 +44,9 @@ Identity and names, on every new object:
 ``name``        the official name (``designationOfficial``); mappers may shorten it later
 ``uic_name``    the official name
 ``uic_ref``     the UIC number (``85`` + stop number), when the registry has one
-``ref:IFOPT``   the sloid (the Swiss Location ID is the IFOPT-style identifier of a stop)
+``ref:IFOPT``   the sloid (the Swiss Location ID is the IFOPT-style identifier of a stop), only
+                where the local community uses the tag (``NEW_STOP_IFOPT``, see
+                ``app/services/ifopt_usage.py``: OSM stops nearby already carry it)
 ``local_ref``   the platform designation (``designation``), platforms only
 ``operator``    the operator's name (``operator_name``), else its abbreviation
 ==============  ======================================================================
@@ -127,11 +129,14 @@ def why_no_tags(stop: RegistryStopLike, modes: Iterable[str] | None = None) -> s
     return None
 
 
-def tags_for_new_stop(stop: RegistryStopLike, modes: Iterable[str] | None = None) -> dict[str, str]:
+def tags_for_new_stop(
+    stop: RegistryStopLike, modes: Iterable[str] | None = None, *, ifopt: bool = True
+) -> dict[str, str]:
     """The complete tag set of a new OSM node for this registry stop, or ``{}`` when we cannot say.
 
     ``modes`` overrides the stop's own means of transport (a traffic point has none of its own: the
-    caller passes its service point's).
+    caller passes its service point's). ``ifopt`` says whether mappers around the stop use
+    ``ref:IFOPT`` (:func:`app.services.ifopt_usage.sloids_where_ifopt_is_used`).
     """
     known = stop_modes(stop.means_of_transport) if modes is None else sorted(set(modes))
     if why_no_tags(stop, known) is not None:
@@ -151,7 +156,8 @@ def tags_for_new_stop(stop: RegistryStopLike, modes: Iterable[str] | None = None
     tags["uic_name"] = official
     if stop.uic_number is not None:
         tags["uic_ref"] = str(stop.uic_number)
-    tags["ref:IFOPT"] = stop.sloid.strip()
+    if ifopt:
+        tags["ref:IFOPT"] = stop.sloid.strip()
     if kind == PLATFORM and stop.designation and stop.designation.strip():
         tags["local_ref"] = stop.designation.strip()
     operator = (stop.operator_name or stop.operator_abbr or "").strip()

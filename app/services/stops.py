@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
 
 from app.services import editor_links
+from app.services.ifopt_usage import ifopt_is_used_near
 from database import db
 
 # What OSM tags say about the means of transport, in ATLAS's vocabulary (app/services/vocabulary.py).
@@ -433,7 +434,9 @@ def _stop_links(kind: str, osm: list[dict[str, Any]], atlas_row: Any) -> list[ed
             text("SELECT means_of_transport FROM atlas_stops WHERE sloid = :sloid"),
             {"sloid": atlas_row.parent_sloid},
         )
-    return editor_links.links_for_unmatched_registry_stop(atlas_row, parent_means)
+    return editor_links.links_for_unmatched_registry_stop(
+        atlas_row, parent_means, ifopt=ifopt_is_used_near(atlas_row.sloid)
+    )
 
 
 def _match_dict(row: Any) -> dict[str, Any]:

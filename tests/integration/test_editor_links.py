@@ -7,6 +7,7 @@ import re
 import uuid
 from urllib.parse import unquote, urlsplit
 
+import pytest
 from jsonschema import Draft202012Validator
 
 from app.api.openapi import openapi_document
@@ -66,6 +67,8 @@ def test_stop_api_gives_an_unmatched_registry_stop_links_to_add_it_with_its_tags
     stop = f.atlas_stop(
         lat=47.2, lon=9.5, designation_official="Balzers, Post", uic_number=8510305, means_of_transport="BUS"
     )
+    # Mappers 3 km away tag ref:IFOPT: the new stop follows local practice and carries it too.
+    f.osm_stop(lat=47.227, lon=9.5, ifopt="ch:1:sloid:999", tags={"ref:IFOPT": "ch:1:sloid:999"})
     body = client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()
     links = link_map(body["links"])
     assert list(links) == [("osm", "view"), ("id", "add"), ("josm", "area"), ("josm", "add")]
@@ -85,6 +88,30 @@ def test_stop_api_gives_an_unmatched_registry_stop_links_to_add_it_with_its_tags
         "uic_name": "Balzers, Post",
         "uic_ref": "8510305",
     }
+
+
+def test_a_new_stop_carries_ref_ifopt_only_where_mappers_nearby_use_it(app, client):
+    used_here = f.atlas_stop(lat=47.10, lon=9.50, means_of_transport="BUS")
+    not_used_here = f.atlas_stop(lat=47.30, lon=9.50, means_of_transport="BUS")  # 22 km further north
+    f.osm_stop(lat=47.13, lon=9.50, tags={"ref:sloid": "ch:1:sloid:77"})  # 3.3 km from the first
+    f.osm_stop(lat=47.30, lon=9.501, tags={"name": "no identifier"})
+
+    def add_tags(stop) -> dict[str, str]:
+        links = link_map(client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()["links"])
+        return josm_tags(links[("josm", "add")])
+
+    assert add_tags(used_here)["ref:IFOPT"] == used_here.sloid
+    assert "ref:IFOPT" not in add_tags(not_used_here)
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("always", True), ("never", False)])
+def test_new_stop_ifopt_always_or_never_overrides_local_practice(make_app, policy, expected):
+    app = make_app(NEW_STOP_IFOPT=policy)
+    with app.app_context():
+        sloid = f.atlas_stop(lat=47.2, lon=9.5, means_of_transport="BUS").sloid
+        f.osm_stop(lat=47.2005, lon=9.5, ifopt="ch:1:sloid:1", tags={"ref:IFOPT": "ch:1:sloid:1"})
+    links = link_map(app.test_client().get(f"/api/v1/stops/atlas/{sloid}").get_json()["links"])
+    assert ("ref:IFOPT" in josm_tags(links[("josm", "add")])) is expected
 
 
 def test_an_unmatched_platform_takes_its_means_of_transport_from_its_stop(app, client):
@@ -119,7 +146,7 @@ def test_a_hostile_registry_name_cannot_inject_tags_or_markup(app, client):
     assert "name" not in tags
     assert "operator" not in tags
     assert tags["highway"] == "bus_stop"
-    assert set(tags) == {"bus", "highway", "public_transport", "ref:IFOPT", "uic_ref"}
+    assert set(tags) == {"bus", "highway", "public_transport", "uic_ref"}
     page = client.get(f"/stops/atlas/{stop.sloid}").get_data(as_text=True)
     assert "<img src=x" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page

@@ -71,3 +71,9 @@ def test_values_over_the_osm_limit_and_empty_values_are_left_out():
     tags = tags_for_new_stop(Stop(operator_name="x" * 300, operator_abbr=None, uic_number=None))
     assert "operator" not in tags
     assert "uic_ref" not in tags
+
+
+def test_ref_ifopt_is_left_out_where_the_community_does_not_use_it():
+    tags = tags_for_new_stop(Stop(), ifopt=False)
+    assert "ref:IFOPT" not in tags
+    assert tags["uic_ref"] == "8510305"  # the other identity tags stay

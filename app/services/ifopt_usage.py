@@ -1,0 +1,66 @@
+"""Where the OSM community uses `ref:IFOPT`: the rule that decides whether a proposed new stop carries it.
+
+Swiss mappers tag the Swiss Location ID as `ref:IFOPT` in some regions and not at all in others (none
+of Liechtenstein's 773 stop objects carries it). A new stop proposed by the fix exports or by "Add in
+JOSM" follows local practice: with `NEW_STOP_IFOPT=where_used` (the default) it carries `ref:IFOPT`
+only when at least one OSM stop object within `NEW_STOP_IFOPT_RADIUS_M` of the registry position
+already carries `ref:IFOPT` or `ref:sloid`; `always` and `never` override the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from flask import current_app
+from sqlalchemy import bindparam, text
+
+from app.extensions import db
+
+METRES_PER_DEGREE = 111_320.0
+
+# The bounding-box test (`&&`, served by the GiST index on osm_stops.geom) narrows the candidates
+# before the exact distance on the spheroid; the box is widened by the latitude's cosine so that it
+# always contains the circle.
+_SLOIDS_WITH_IFOPT_NEARBY = text(
+    """
+    SELECT a.sloid
+    FROM atlas_stops a
+    WHERE a.sloid IN :sloids
+      AND EXISTS (
+        SELECT 1 FROM osm_stops o
+        WHERE o.geom && ST_Expand(a.geom, :box_deg / GREATEST(cos(radians(a.lat)), 0.01))
+          AND (o.ifopt IS NOT NULL OR o.tags ? 'ref:sloid')
+          AND ST_DWithin(o.geom::geography, a.geom::geography, :radius_m)
+      )
+    """
+).bindparams(bindparam("sloids", expanding=True))
+
+
+def sloids_where_ifopt_is_used(sloids: Collection[str]) -> set[str]:
+    """The registry stops among `sloids` whose new OSM object should carry `ref:IFOPT`."""
+    wanted = {s for s in sloids if s}
+    settings = current_app.config["SETTINGS"]
+    policy = settings.NEW_STOP_IFOPT
+    if not wanted or policy == "never":
+        return set()
+    if policy == "always":
+        return wanted
+    radius_m = float(settings.NEW_STOP_IFOPT_RADIUS_M)
+    found: set[str] = set()
+    ordered = sorted(wanted)
+    for start in range(0, len(ordered), 5000):  # bounded parameter lists
+        rows = db.session.execute(
+            _SLOIDS_WITH_IFOPT_NEARBY,
+            {
+                "sloids": ordered[start : start + 5000],
+                "box_deg": radius_m / METRES_PER_DEGREE * 1.01,
+                "radius_m": radius_m,
+            },
+        )
+        found.update(row.sloid for row in rows)
+    return found
+
+
+def ifopt_is_used_near(sloid: str) -> bool:
+    """`sloids_where_ifopt_is_used` for one stop."""
+    return sloid in sloids_where_ifopt_is_used([sloid])
