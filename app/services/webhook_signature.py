@@ -43,7 +43,7 @@ def verify(
     timestamp, signatures = None, []
     for part in (header or "").split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
+        if key == "t" and value.isascii() and value.isdigit():
             timestamp = int(value)
         elif key == "v1" and value:
             signatures.append(value)
