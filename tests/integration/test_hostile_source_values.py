@@ -126,6 +126,8 @@ def check_every_output(client: FlaskClient, headers: dict[str, str]) -> None:
         *(f"/api/v1/stops/osm/{k}{tail}" for k in osm_keys for tail in ("", "/candidates")),
         *(f"/api/v1/search?q={quote(q)}" for q in searches if q),
         "/api/v1/reports/registry-errors.json",
+        "/api/v1/fixes/osmchange.report.json",
+        "/api/v1/fixes/maproulette.report.json",
     ]
     for path in api:
         response = get(path)
