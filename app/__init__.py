@@ -11,6 +11,7 @@ from app.config import Settings, load_settings
 from app.errors import keep_retry_after_hints, register_error_handlers
 from app.extensions import db, limiter, migrate, redis_client, talisman
 from app.logging_setup import configure_logging
+from app.request_limits import init_request_limits
 from database.session import engine_options
 
 CONTENT_SECURITY_POLICY = {
@@ -39,6 +40,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     _bind_extensions(app, settings)
     _register_blueprints(app)
     register_error_handlers(app)
+    init_request_limits(app)  # before auth: its CSRF check reads form bodies
     _init_auth(app)
     _register_cli(app)
     return app

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import HTTPException, InternalServerError, NotFound
+from werkzeug.exceptions import HTTPException, InternalServerError, NotFound, RequestEntityTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,15 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(exc: ApiError):
         return json_error(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def handle_body_too_large(exc: RequestEntityTooLarge):
+        # A body over MAX_CONTENT_LENGTH_BYTES, refused before it is read: say what the limit is.
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        message = f"The request body is too large: this server accepts at most {limit} bytes."
+        if _wants_json():
+            return json_error(413, "payload_too_large", message, {"max_bytes": limit})
+        return render_template("error.html", status=413, title="Payload Too Large", message=message), 413
 
     @app.errorhandler(HTTPException)
     def handle_http_error(exc: HTTPException):
