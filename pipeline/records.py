@@ -79,6 +79,113 @@ class OsmObject:
         return hash(self.osm_key)
 
 
+# Roles of a route relation's stop members (PTv2): where vehicles stop, and where people wait.
+STOP_ROLES = frozenset({"stop", "stop_entry_only", "stop_exit_only"})
+PLATFORM_ROLES = frozenset({"platform", "platform_entry_only", "platform_exit_only"})
+
+
+@dataclass(frozen=True, slots=True)
+class OsmMember:
+    """One member of an OSM relation, in the relation's order. Mirrors `osm_stop_area_members` /
+    `osm_route_members`."""
+
+    role: str  # "" when the mapper gave none
+    osm_key: str  # "node/123", "way/45" or "relation/6"
+    sequence: int  # 0-based position in the relation's member list
+
+
+@dataclass(frozen=True, slots=True)
+class OsmStopArea:
+    """A `public_transport=stop_area` relation: the objects (platforms, stop positions, station)
+    that make one stop. Mirrors `osm_stop_areas`."""
+
+    osm_id: int
+    version: int | None
+    name: str | None
+    uic_ref: str | None  # as tagged; `pipeline.text.ascii_int` tells whether it is a number
+    uic_name: str | None
+    tags: dict[str, str]
+    members: tuple[OsmMember, ...]
+
+    @property
+    def osm_key(self) -> str:
+        return f"relation/{self.osm_id}"
+
+    def __hash__(self) -> int:  # tags is a dict; the id identifies the relation
+        return hash(self.osm_id)
+
+
+@dataclass(frozen=True, slots=True)
+class OsmRoute:
+    """A public-transport route relation (`type=route`, `route` in TRANSIT_ROUTES): one variant or
+    direction of a line, with its stops and platforms in travel order. Mirrors `osm_routes`."""
+
+    osm_id: int
+    version: int | None
+    route: str  # the mode: bus, tram, train, ...
+    ref: str | None
+    name: str | None
+    from_: str | None  # tag `from`
+    to: str | None
+    via: str | None
+    operator: str | None
+    network: str | None
+    gtfs_route_id: str | None  # tag `gtfs:route_id`
+    ref_trips: str | None
+    pt_version: str | None  # tag `public_transport:version` ("2" for PTv2)
+    master_id: int | None  # the route_master relation that lists this route, if any
+    tags: dict[str, str]
+    members: tuple[OsmMember, ...]  # every member, in order (ways included, role "")
+
+    @property
+    def osm_key(self) -> str:
+        return f"relation/{self.osm_id}"
+
+    @property
+    def stop_members(self) -> tuple[OsmMember, ...]:
+        """Members in a stop role (stop positions), in travel order."""
+        return tuple(m for m in self.members if m.role in STOP_ROLES)
+
+    @property
+    def platform_members(self) -> tuple[OsmMember, ...]:
+        """Members in a platform role, in travel order."""
+        return tuple(m for m in self.members if m.role in PLATFORM_ROLES)
+
+    def __hash__(self) -> int:
+        return hash(self.osm_id)
+
+
+@dataclass(frozen=True, slots=True)
+class OsmRouteMaster:
+    """A `type=route_master` relation: a line, grouping its route variants. Mirrors `osm_route_masters`."""
+
+    osm_id: int
+    version: int | None
+    route: str | None  # tag `route_master` (the mode)
+    ref: str | None
+    name: str | None
+    operator: str | None
+    network: str | None
+    tags: dict[str, str]
+    route_ids: tuple[int, ...]  # its transit route members, in order (only routes that were read)
+
+    @property
+    def osm_key(self) -> str:
+        return f"relation/{self.osm_id}"
+
+    def __hash__(self) -> int:
+        return hash(self.osm_id)
+
+
+@dataclass(frozen=True, slots=True)
+class OsmStructure:
+    """The relations of an OSM source that tie stop objects together, sorted by id."""
+
+    stop_areas: tuple[OsmStopArea, ...] = ()
+    routes: tuple[OsmRoute, ...] = ()
+    route_masters: tuple[OsmRouteMaster, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class MatchRecord:
     """A pair found by the matcher. Mirrors `matches`."""

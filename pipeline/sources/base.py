@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from pipeline.errors import SourceError
 from pipeline.geo import Boundary
-from pipeline.records import OsmObject, RegistryStop
+from pipeline.records import OsmObject, OsmStructure, RegistryStop
 
 R = TypeVar("R", RegistryStop, OsmObject)
 
@@ -39,10 +39,12 @@ class ParseOptions:
 
 @dataclass
 class ParseResult(Generic[R]):
-    """Records of one source and what the filters dropped (reason → count)."""
+    """Records of one source, what the filters dropped (reason → count) and, for OSM, its relations."""
 
     records: list[R]
     stats: dict[str, int] = field(default_factory=dict)
+    # OSM sources: the stop_area and transit route relations (and route masters) read with the stops.
+    structure: OsmStructure | None = None
 
 
 @dataclass(frozen=True)
