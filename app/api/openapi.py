@@ -101,6 +101,7 @@ ERROR_TEXT = {
     404: "No such resource.",
     405: "Method not allowed (the `Allow` header lists the allowed ones).",
     409: "Conflict with the current state.",
+    413: "The request body is larger than the server accepts (`details.max_bytes`).",
     422: "The JSON body is well-formed but a field breaks its rules (`details.field`).",
     429: "Rate limit exceeded (`Retry-After` says when to retry).",
     500: "Unexpected error (`details.request_id` identifies it in the logs).",
@@ -109,11 +110,11 @@ ERROR_TEXT = {
 
 
 def errors(*statuses: int) -> dict[str, Any]:
-    """Error responses, all in the one error shape. 400 (an out-of-range number, a CSRF failure), 429
-    and 500 can happen anywhere."""
+    """Error responses, all in the one error shape. 400 (an out-of-range number, a CSRF failure), 413
+    (a body over MAX_CONTENT_LENGTH_BYTES), 429 and 500 can happen anywhere."""
     return {
         str(status): {"$ref": f"#/components/responses/Error{status}"}
-        for status in sorted({*statuses, 400, 429, 500})
+        for status in sorted({*statuses, 400, 413, 429, 500})
     }
 
 
