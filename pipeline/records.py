@@ -84,6 +84,14 @@ STOP_ROLES = frozenset({"stop", "stop_entry_only", "stop_exit_only"})
 PLATFORM_ROLES = frozenset({"platform", "platform_entry_only", "platform_exit_only"})
 
 
+def route_role(role: str) -> str:
+    """A route member's role without the PTv1 direction prefix ("forward:stop" → "stop")."""
+    for prefix in ("forward:", "backward:"):
+        if role.startswith(prefix):
+            return role[len(prefix) :]
+    return role
+
+
 @dataclass(frozen=True, slots=True)
 class OsmMember:
     """One member of an OSM relation, in the relation's order. Mirrors `osm_stop_area_members` /
@@ -91,7 +99,9 @@ class OsmMember:
 
     role: str  # "" when the mapper gave none
     osm_key: str  # "node/123", "way/45" or "relation/6"
-    sequence: int  # 0-based position in the relation's member list
+    # 0-based position among the members kept: all members of a stop area; the stop and platform
+    # members of a route (its ways, thousands in a large extract, are not kept), so travel order.
+    sequence: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +145,7 @@ class OsmRoute:
     pt_version: str | None  # tag `public_transport:version` ("2" for PTv2)
     master_id: int | None  # the route_master relation that lists this route, if any
     tags: dict[str, str]
-    members: tuple[OsmMember, ...]  # every member, in order (ways included, role "")
+    members: tuple[OsmMember, ...]  # its stop and platform members, in travel order (no ways)
 
     @property
     def osm_key(self) -> str:
@@ -144,12 +154,12 @@ class OsmRoute:
     @property
     def stop_members(self) -> tuple[OsmMember, ...]:
         """Members in a stop role (stop positions), in travel order."""
-        return tuple(m for m in self.members if m.role in STOP_ROLES)
+        return tuple(m for m in self.members if route_role(m.role) in STOP_ROLES)
 
     @property
     def platform_members(self) -> tuple[OsmMember, ...]:
         """Members in a platform role, in travel order."""
-        return tuple(m for m in self.members if m.role in PLATFORM_ROLES)
+        return tuple(m for m in self.members if route_role(m.role) in PLATFORM_ROLES)
 
     def __hash__(self) -> int:
         return hash(self.osm_id)
