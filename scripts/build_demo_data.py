@@ -6,7 +6,8 @@ Writes, deterministically (same inputs → same bytes):
 - data/boundary/ch_li.geojson  CH + LI, simplified (WGS84), for the inside-the-country test
 - data/demo/atlas_service_points_li.csv  ATLAS service points of Liechtenstein (export format, unchanged rows)
 - data/demo/osm_li.json  OSM public-transport stops of the Liechtenstein extract, as Overpass JSON
-  (`out meta center`: with versions and timestamps; plus the ways their nodes belong to)
+  (`out meta center`: with versions and timestamps; plus the ways their nodes belong to, and the
+  stop_area relations, the transit route relations and their route masters)
 
 Nearby Swiss border stops are left out on purpose: the OSM extract stops at the border, so they
 would all show up as "unmatched" and hide the real problems of the demo.
@@ -128,6 +129,37 @@ def _pbf_details(pbf: Path, node_ids: set[int], way_ids: set[int]) -> dict:
     return {"meta": meta, "stop_way_nodes": stop_way_nodes, "member_ways": member_ways, "vertices": positions}
 
 
+def _pbf_relations(pbf: Path, ids: set[int]) -> list[dict]:
+    """The relations `ids` as Overpass JSON elements (`out meta`), by id. A route's path (its way
+    members without a role, hundreds per route) is left out: the pipeline reads only the stop and
+    platform members, and the path would triple the file."""
+    import osmium
+
+    out = []
+    kinds = {"n": "node", "w": "way", "r": "relation"}
+    for rel in osmium.FileProcessor(str(pbf), osmium.osm.RELATION):
+        if rel.id not in ids:
+            continue
+        tags = {t.k: t.v for t in rel.tags}
+        is_route = tags.get("type") == "route"
+        members = [
+            {"type": kinds[m.type], "ref": m.ref, "role": m.role}
+            for m in rel.members
+            if not (is_route and m.type == "w" and not m.role)
+        ]
+        out.append(
+            {
+                "type": "relation",
+                "id": rel.id,
+                "version": rel.version,
+                "timestamp": _iso(rel.timestamp),
+                "members": members,
+                "tags": dict(sorted(tags.items())),
+            }
+        )
+    return sorted(out, key=lambda e: e["id"])
+
+
 def _iso(timestamp) -> str:
     return timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -138,6 +170,7 @@ def build_osm(shared: Path, area_wgs: Boundary, out: Path) -> int:
         ( stop objects );  out meta center qt;     -> nodes, and ways with centre and node list
         way(r...)          (vertices of the stop ways) out skel qt;
         way(bn.stop_nodes); out skel qt;           -> the ways the stop nodes belong to
+        stop_area, transit route, route_master     -> relations with members, version, timestamp
 
     i.e. stop objects with `version` and `timestamp`, the untagged vertices of platform outlines (so
     the file converts to a complete OSM XML document), and, untagged, every way that has a stop node
@@ -165,6 +198,11 @@ def build_osm(shared: Path, area_wgs: Boundary, out: Path) -> int:
         elements.append({"type": "node", "id": node_id, "lat": lat, "lon": lon})
     for way_id, refs in sorted(details["member_ways"].items()):
         elements.append({"type": "way", "id": way_id, "nodes": refs})
+    structure = parsed.structure
+    relation_ids = {
+        r.osm_id for group in (structure.stop_areas, structure.routes, structure.route_masters) for r in group
+    }
+    elements.extend(_pbf_relations(pbf, relation_ids))
     payload = {
         "version": 0.6,
         "generator": "StopSync scripts/build_demo_data.py, Geofabrik liechtenstein-latest.osm.pbf",
@@ -179,6 +217,10 @@ def build_osm(shared: Path, area_wgs: Boundary, out: Path) -> int:
     head = json.dumps({**payload, "elements": []}, ensure_ascii=False, indent=1)
     body = ",\n".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in elements)
     out.write_text(head.replace('"elements": []', '"elements": [\n' + body + "\n ]") + "\n", encoding="utf-8")
+    print(
+        f"OSM relations: {len(structure.stop_areas)} stop areas, {len(structure.routes)} routes, "
+        f"{len(structure.route_masters)} route masters"
+    )
     return len(parsed.records)
 
 

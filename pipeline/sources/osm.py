@@ -2,6 +2,11 @@
 
 Kept: nodes and ways carrying one of the tags in `STOP_TAGS` (ways reduced to their centre: Overpass
 `center`, else the mean of their node positions). Dropped: objects outside `ParseOptions.boundary`.
+Also read (`ParseResult.structure`): the `public_transport=stop_area` relations, the transit route
+relations (`route` in `TRANSIT_ROUTES`; hiking, bicycle, road and other routes are ignored) with their
+stop and platform members in order, and the route masters that list them. With a boundary, a stop area
+or route is dropped when its members include stop objects of the input but none inside the boundary
+(one whose members are all missing from the input is kept: a clipped extract, a route passing through).
 Refused: Overpass error remarks, HTML pages, invalid JSON/XML, impossible coordinates, and an extract
 with objects but none inside the boundary (wrong area or wrong CRS).
 """
@@ -13,6 +18,7 @@ import hashlib
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -21,12 +27,24 @@ import numpy as np
 
 from pipeline.errors import SourceError
 from pipeline.geo import coordinate_problem
-from pipeline.records import OsmObject, osm_key
+from pipeline.records import (
+    PLATFORM_ROLES,
+    STOP_ROLES,
+    OsmMember,
+    OsmObject,
+    OsmRoute,
+    OsmRouteMaster,
+    OsmStopArea,
+    OsmStructure,
+    osm_key,
+    route_role,
+)
 from pipeline.sources.base import HttpRequest, ParseOptions, ParseResult, Source, SourceKind, sniff
 from pipeline.sources.overpass import (
     DEFAULT_AREAS,
     DEFAULT_MAXSIZE_BYTES,
     DEFAULT_TIMEOUT_S,
+    TRANSIT_ROUTES,
     build_query,
     check_remark,
 )
@@ -67,6 +85,64 @@ class WayRefs:
 RawObject = tuple[
     str, int, int | None, dict[str, str], float | None, float | None
 ]  # type, id, version, tags, lat, lon
+
+_MEMBER_TYPES = {
+    "n": "node",
+    "w": "way",
+    "r": "relation",
+    "node": "node",
+    "way": "way",
+    "relation": "relation",
+}
+
+
+@dataclass
+class RawRelation:
+    """A relation as read, before cleaning: members as (type, ref, role) with type node/way/relation."""
+
+    osm_id: int
+    version: Any
+    tags: dict[Any, Any]
+    members: list[tuple[str, int, str]]
+
+
+def is_structure(tags: dict[str, str]) -> bool:
+    """Is this relation one the structure needs: a stop area, a transit route or a route master?"""
+    if tags.get("public_transport") == "stop_area":
+        return True
+    kind = tags.get("type")
+    return kind == "route_master" or (kind == "route" and tags.get("route") in TRANSIT_ROUTES)
+
+
+class Relations:
+    """The structure relations of the input (first copy of an id wins, as for stop objects)."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, RawRelation] = {}
+
+    def add(
+        self,
+        obj_id: Any,
+        version: Any,
+        tags: Any,
+        members: Iterable[tuple[Any, Any, Any]],
+        stats: dict[str, int],
+    ) -> None:
+        """Keep the relation when it is a structure relation; members that are not (type, positive id,
+        role text) are skipped and counted, a relation without a positive integer id too."""
+        if not isinstance(tags, dict) or not is_structure(tags):
+            return
+        if type(obj_id) is not int or obj_id <= 0:
+            _count(stats, "invalid_id")
+            return
+        kept: list[tuple[str, int, str]] = []
+        for kind, ref, role in members:
+            member_type = _MEMBER_TYPES.get(kind) if isinstance(kind, str) else None
+            if member_type is None or type(ref) is not int or ref <= 0:
+                _count(stats, "invalid_relation_members")
+                continue
+            kept.append((member_type, ref, clean_text(role) if isinstance(role, str) else ""))
+        self.by_id.setdefault(obj_id, RawRelation(obj_id, version, tags, kept))
 
 
 def is_stop(tags: dict[str, str]) -> bool:
@@ -110,8 +186,9 @@ class OsmSource(Source):
         stats: dict[str, int] = {}
         records: dict[str, OsmObject] = {}
         ways = WayRefs()
+        relations = Relations()
         for path in paths:
-            for raw in self._read(path, stats, ways):
+            for raw in self._read(path, stats, ways, relations):
                 record = self._record(raw, path, stats)
                 if record is not None:
                     records.setdefault(record.osm_key, record)
@@ -123,6 +200,7 @@ class OsmSource(Source):
             ]
             stats["nodes_in_ways"] = sum(1 for r in out if r.way_member)
         stats["stop_objects"] = len(out)
+        all_keys = {r.osm_key for r in out}
         if options.boundary is not None and out:
             inside = options.boundary.contains(np.array([r.lat for r in out]), np.array([r.lon for r in out]))
             stats["outside_boundary"] = int((~inside).sum())
@@ -135,27 +213,33 @@ class OsmSource(Source):
                 )
             out = [r for r, keep in zip(out, inside.tolist(), strict=True) if keep]
         stats["kept"] = len(out)
-        return ParseResult(out, stats)
+        inside = ({r.osm_key for r in out}, all_keys) if options.boundary is not None else None
+        structure = build_structure(relations, inside, stats)
+        return ParseResult(out, stats, structure)
 
     # -- readers -------------------------------------------------------------------------------
 
-    def _read(self, path: Path, stats: dict[str, int], ways: WayRefs) -> Iterator[RawObject]:
+    def _read(
+        self, path: Path, stats: dict[str, int], ways: WayRefs, relations: Relations
+    ) -> Iterator[RawObject]:
         name = path.name.lower()
         with path.open("rb") as handle:
             head = handle.read(4096)
         sniff(self.name, path, head)
         if name.endswith(".pbf") or is_pbf(head):
-            yield from self._read_pbf(path, stats, ways)
+            yield from self._read_pbf(path, stats, ways, relations)
             return
         first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
         if first in (b"{", b"["):
-            yield from self._read_json(path, stats, ways)
+            yield from self._read_json(path, stats, ways, relations)
         elif first == b"<":
-            yield from self._read_xml(path, stats, ways)
+            yield from self._read_xml(path, stats, ways, relations)
         else:
             raise SourceError(self.name, "neither JSON nor XML nor PBF", path=path.name, line=1)
 
-    def _read_json(self, path: Path, stats: dict[str, int], ways: WayRefs) -> Iterator[RawObject]:
+    def _read_json(
+        self, path: Path, stats: dict[str, int], ways: WayRefs, relations: Relations
+    ) -> Iterator[RawObject]:
         try:
             with path.open(encoding="utf-8") as handle:
                 data = json.load(handle)
@@ -172,6 +256,21 @@ class OsmSource(Source):
         check_remark(self.name, data.get("remark"), path.name)
         for element in data["elements"]:
             kind = element.get("type") if isinstance(element, dict) else None
+            if kind == "relation":
+                members = element.get("members")
+                relations.add(
+                    element.get("id"),
+                    element.get("version"),
+                    element.get("tags"),
+                    (
+                        (m.get("type"), m.get("ref"), m.get("role"))
+                        if isinstance(m, dict)
+                        else (None, None, None)
+                        for m in (members if isinstance(members, list) else [])
+                    ),
+                    stats,
+                )
+                continue
             if kind not in ("node", "way"):
                 continue
             obj_id = element.get("id")
@@ -193,7 +292,9 @@ class OsmSource(Source):
                 lat, lon = center.get("lat"), center.get("lon")
             yield kind, obj_id, element.get("version"), dict(tags), lat, lon
 
-    def _read_xml(self, path: Path, stats: dict[str, int], way_refs: WayRefs) -> Iterator[RawObject]:
+    def _read_xml(
+        self, path: Path, stats: dict[str, int], way_refs: WayRefs, relations: Relations
+    ) -> Iterator[RawObject]:
         node_pos: dict[int, tuple[float, float]] = {}
         ways: list[tuple[int, int | None, dict[str, str], list[int], tuple[float, float] | None]] = []
         try:
@@ -228,6 +329,20 @@ class OsmSource(Source):
                         version = elem.get("version")
                         ways.append((int(elem.get("id")), _version(version), tags, refs, pos))
                     elem.clear()
+                elif tag == "relation":
+                    tags = {t.get("k"): t.get("v") for t in elem.iter("tag")}
+                    if is_structure(tags):
+                        relations.add(
+                            ascii_int(elem.get("id"), max_digits=19),
+                            elem.get("version"),
+                            tags,
+                            (
+                                (m.get("type"), ascii_int(m.get("ref"), max_digits=19), m.get("role"))
+                                for m in elem.iter("member")
+                            ),
+                            stats,
+                        )
+                    elem.clear()
         except ET.ParseError as exc:
             line = exc.position[0] if exc.position else None
             raise SourceError(self.name, f"invalid XML: {exc}", line=line, path=path.name) from None
@@ -241,7 +356,9 @@ class OsmSource(Source):
             lat, lon = pos if pos is not None else (None, None)
             yield "way", way_id, version, tags, lat, lon
 
-    def _read_pbf(self, path: Path, stats: dict[str, int], ways: WayRefs) -> Iterator[RawObject]:
+    def _read_pbf(
+        self, path: Path, stats: dict[str, int], ways: WayRefs, relations: Relations
+    ) -> Iterator[RawObject]:
         import osmium
 
         stop_nodes: set[int] = set()
@@ -266,10 +383,17 @@ class OsmSource(Source):
                     centre = _centre(points)
                     lat, lon = centre if centre is not None else (None, None)
                     yield "way", obj.id, obj.version or None, tags, lat, lon
-            # A second pass over every way (roads, tracks, outlines): which stop nodes are vertices.
+            # A second pass over every way (roads, tracks, outlines): which stop nodes are vertices;
+            # and over the relations (they follow the ways in a PBF): stop areas, routes, masters.
             ways.known = True
-            for way in osmium.FileProcessor(str(path), osmium.osm.WAY):
-                ways.nodes.update(n.ref for n in way.nodes if n.ref in stop_nodes)
+            for obj in osmium.FileProcessor(str(path), osmium.osm.WAY | osmium.osm.RELATION):
+                if obj.is_way():
+                    ways.nodes.update(n.ref for n in obj.nodes if n.ref in stop_nodes)
+                    continue
+                tags = {t.k: t.v for t in obj.tags}
+                if is_structure(tags):
+                    members = [(m.type, m.ref, m.role) for m in obj.members]
+                    relations.add(obj.id, obj.version or None, tags, members, stats)
         except RuntimeError as exc:
             raise SourceError(self.name, f"unreadable PBF file: {exc}", path=path.name) from None
 
@@ -315,6 +439,121 @@ class OsmSource(Source):
             lon=float(lon),
             row_hash=hashlib.sha256(fingerprint.encode()).hexdigest(),
         )
+
+
+def build_structure(
+    relations: Relations, inside: tuple[set[str], set[str]] | None, stats: dict[str, int]
+) -> OsmStructure:
+    """Stop areas, transit routes and their route masters from the relations read, sorted by id.
+
+    `inside` (with a boundary): the keys of the stop objects inside it, and of all stop objects read.
+    A stop area or route whose members include stop objects, none of them inside, lies outside the
+    area and is dropped (counted). Route masters are kept when they list a kept route; a route in
+    several masters names the lowest.
+    """
+
+    def outside(members: list[tuple[str, int, str]]) -> bool:
+        if inside is None:
+            return False
+        keys = [osm_key(kind, ref) for kind, ref, _ in members]
+        kept, known = inside
+        return any(k in known for k in keys) and not any(k in kept for k in keys)
+
+    stop_areas: list[OsmStopArea] = []
+    routes: list[RawRelation] = []
+    for rel in sorted(relations.by_id.values(), key=lambda r: r.osm_id):
+        tags = rel.tags
+        if tags.get("public_transport") == "stop_area":
+            members = [(kind, ref, role) for kind, ref, role in rel.members]
+            if outside(members):
+                _count(stats, "relations_outside_boundary")
+                continue
+            clean = _clean_tags(tags, stats)
+            stop_areas.append(
+                OsmStopArea(
+                    osm_id=rel.osm_id,
+                    version=_version(rel.version),
+                    name=clean.get("name"),
+                    uic_ref=clean.get("uic_ref"),
+                    uic_name=clean.get("uic_name"),
+                    tags=clean,
+                    members=tuple(
+                        OsmMember(role, osm_key(kind, ref), i) for i, (kind, ref, role) in enumerate(members)
+                    ),
+                )
+            )
+        elif tags.get("type") == "route":
+            routes.append(rel)
+    route_roles = STOP_ROLES | PLATFORM_ROLES
+    route_members: dict[int, list[tuple[str, int, str]]] = {}
+    for rel in routes:
+        members = [(k, r, role) for k, r, role in rel.members if route_role(role) in route_roles]
+        if outside(members):
+            _count(stats, "relations_outside_boundary")
+            continue
+        route_members[rel.osm_id] = members
+    masters: list[OsmRouteMaster] = []
+    master_of: dict[int, int] = {}
+    for rel in sorted(relations.by_id.values(), key=lambda r: r.osm_id):
+        if rel.tags.get("type") != "route_master":
+            continue
+        route_ids = tuple(
+            dict.fromkeys(ref for kind, ref, _ in rel.members if kind == "relation" and ref in route_members)
+        )
+        if not route_ids:
+            continue  # a hiking or road master, or one whose routes lie outside the area
+        clean = _clean_tags(rel.tags, stats)
+        masters.append(
+            OsmRouteMaster(
+                osm_id=rel.osm_id,
+                version=_version(rel.version),
+                route=clean.get("route_master"),
+                ref=clean.get("ref"),
+                name=clean.get("name"),
+                operator=clean.get("operator"),
+                network=clean.get("network"),
+                tags=clean,
+                route_ids=route_ids,
+            )
+        )
+        for route_id in route_ids:
+            master_of.setdefault(route_id, rel.osm_id)
+    out_routes: list[OsmRoute] = []
+    for rel in routes:
+        if rel.osm_id not in route_members:
+            continue
+        clean = _clean_tags(rel.tags, stats)
+        out_routes.append(
+            OsmRoute(
+                osm_id=rel.osm_id,
+                version=_version(rel.version),
+                route=clean.get("route", ""),
+                ref=clean.get("ref"),
+                name=clean.get("name"),
+                from_=clean.get("from"),
+                to=clean.get("to"),
+                via=clean.get("via"),
+                operator=clean.get("operator"),
+                network=clean.get("network"),
+                gtfs_route_id=clean.get("gtfs:route_id"),
+                ref_trips=clean.get("ref_trips"),
+                pt_version=clean.get("public_transport:version"),
+                master_id=master_of.get(rel.osm_id),
+                tags=clean,
+                members=tuple(
+                    OsmMember(role, osm_key(kind, ref), i)
+                    for i, (kind, ref, role) in enumerate(route_members[rel.osm_id])
+                ),
+            )
+        )
+    stats["stop_areas"] = len(stop_areas)
+    stats["routes"] = len(out_routes)
+    stats["route_masters"] = len(masters)
+    return OsmStructure(tuple(stop_areas), tuple(out_routes), tuple(masters))
+
+
+def _count(stats: dict[str, int], key: str) -> None:
+    stats[key] = stats.get(key, 0) + 1
 
 
 def _version(value: Any) -> int | None:
