@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from sqlalchemy import select
 
 from database import db
-from database.models import AtlasStop, OsmStop, PipelineRun
+from database.models import AtlasStop, OsmStop, PipelineRun, Problem
 from pipeline.run import RunOptions, run_pipeline
 from tests import factories as f
 from tests import hostile_data as hd
@@ -92,8 +92,9 @@ class Hostile:
 
 @pytest.fixture
 def hostile(make_app, tmp_path) -> Iterator[Hostile]:
-    """An app without a practical rate limit (every example makes dozens of requests), in its context."""
-    app: Flask = make_app(RATELIMIT_DEFAULT="100000 per minute")
+    """An app without a practical rate limit (every example makes dozens of requests and a write), in
+    its context."""
+    app: Flask = make_app(RATELIMIT_DEFAULT="100000 per minute", RATELIMIT_WRITE="100000 per minute")
     with app.app_context():
         token = f.api_token(f.create_user("hostile-admin", role="admin"))
         yield Hostile(app.test_client(), f.bearer(token), tmp_path)
@@ -154,7 +155,7 @@ def check_every_output(client: FlaskClient, headers: dict[str, str]) -> None:
     assert feed.tag == "{http://www.w3.org/2005/Atom}feed"
 
 
-@given(registry=hd.registry_overrides(), osm=hd.osm_overrides())
+@given(registry=hd.registry_overrides(), osm=hd.osm_overrides(), note=hd.hostile_text(surrogates=False))
 @settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
@@ -165,10 +166,18 @@ def check_every_output(client: FlaskClient, headers: dict[str, str]) -> None:
         HealthCheck.data_too_large,
     ],
 )
-def test_hostile_source_values_never_fail_a_run_a_page_or_an_output(hostile, registry, osm):
+def test_hostile_source_values_never_fail_a_run_a_page_or_an_output(hostile, registry, osm, note):
     summary = hostile.run(registry, osm)
     assert summary.status == "succeeded", summary.error
     assert db.session.get(PipelineRun, summary.run_id).status == "succeeded"
+    # A reviewer's note is outside input too, and decisions carry source values into later runs'
+    # reconciliation (examples share the database, so the next run reconciles this one).
+    identity = db.session.scalar(select(Problem.identity).order_by(Problem.identity).limit(1))
+    db.session.rollback()
+    if identity is not None:
+        body = {"problem_identity": identity, "decision": "needs_survey", "note": note[:5000]}
+        response = hostile.client.post("/api/v1/decisions", json=body, headers=hostile.headers)
+        assert response.status_code in (200, 201, 422), response.get_data(as_text=True)[:300]
     check_every_output(hostile.client, hostile.headers)
 
 
