@@ -906,6 +906,10 @@ def pipeline_paths() -> dict[str, Any]:
                     },
                     **errors(400),
                 },
+                description="Each connection ends after PIPELINE_STREAM_MAX_S. Open connections are "
+                "limited per client address (STREAM_MAX_PER_CLIENT) and in total (STREAM_MAX_TOTAL): "
+                "one more gets 429, `details.limit` naming the setting, `Retry-After` when the oldest "
+                "open stream ends.",
                 parameters=[
                     query(
                         "last_event_id", {"type": "string", "maxLength": 64}, "Resume after this event id."
