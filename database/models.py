@@ -201,12 +201,24 @@ class User(db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    username: Mapped[str] = mapped_column(String(80), nullable=False, unique=True)
+    # Local accounts: at most 80 characters (app/services/users.py). OpenStreetMap accounts:
+    # "osm:" + the OSM display name, which may have 255.
+    username: Mapped[str] = mapped_column(String(300), nullable=False, unique=True)
+    # Argon2id; an OpenStreetMap account holds a marker that no password ever verifies against.
     password_hash: Mapped[str] = mapped_column(String(200), nullable=False)
-    role: Mapped[str] = mapped_column(String(20), nullable=False, default="editor")  # editor | admin
+    role: Mapped[str] = mapped_column(String(20), nullable=False, default="editor")  # viewer | editor | admin
     api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[dt.datetime] = _created_at()
+    # Set for accounts that sign in with OpenStreetMap: the OSM user id (stable) and the display
+    # name it had at the last sign-in (display names can change; the id never does).
+    osm_uid: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    osm_display_name: Mapped[str | None] = mapped_column(String(255))
+
+    @property
+    def auth_provider(self) -> str:
+        """How this account signs in: "osm" (OpenStreetMap) or "local" (username and password)."""
+        return "osm" if self.osm_uid is not None else "local"
 
 
 class UserSession(db.Model):
