@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pipeline.text import clean_text
+
 
 class PipelineError(RuntimeError):
     """A pipeline stage failed; the message is meant for the run's `error` column."""
@@ -12,7 +14,8 @@ class SourceError(PipelineError):
 
     def __init__(self, source: str, reason: str, line: int | None = None, path: str | None = None) -> None:
         self.source = source
-        self.reason = reason
+        # A reason may quote the source (an Overpass remark): recorded in pipeline_runs, so storable.
+        self.reason = reason = clean_text(reason)
         self.line = line
         self.path = path
         where = f" line {line}" if line is not None else ""

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from database import db
 from database.models import AtlasStop, OsmStop, PipelineRun, Problem
+from pipeline.errors import SourceError
 from pipeline.run import RunOptions, run_pipeline
 from tests import factories as f
 from tests import hostile_data as hd
@@ -282,3 +283,17 @@ def test_integer_query_parameters_take_ascii_digits_only(client, query):
     response = client.get(f"/api/v1/problems?{query}")
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_parameter"
+
+
+def test_a_refusal_quoting_nul_or_a_lone_surrogate_from_the_source_is_recorded(hostile):
+    # The Overpass remark is quoted in the run's error; PostgreSQL could not store it, so the run
+    # could not even be recorded as failed.
+    path = hd.write_sources(hostile.folder / "remark") / hd.OSM_FILE
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    payload["remark"] = "runtime error: Query timed out \x00 in \ud800 query"
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    with pytest.raises(SourceError, match="runtime error"):
+        run_pipeline(RunOptions(source_dir=path.parent, offline=True, today=hd.TODAY))
+    run = db.session.scalars(select(PipelineRun).order_by(PipelineRun.id.desc())).first()
+    assert run.status == "failed"
+    assert "runtime error: Query timed out  in \ufffd query" in run.error
