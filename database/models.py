@@ -1,7 +1,8 @@
 """The schema, in two families of tables.
 
-Snapshot tables (`atlas_stops`, `osm_stops`, `matches`, `problems`) hold the result of the latest
-pipeline run. An import replaces their whole content in one transaction.
+Snapshot tables (`atlas_stops`, `osm_stops`, `matches`, `problems`, and the OSM structure:
+`osm_stop_areas`, `osm_routes`, `osm_route_masters` with their member tables) hold the result of the
+latest pipeline run. An import replaces their whole content in one transaction.
 
 Persistent tables (`users`, `user_sessions`, `decisions`, `decision_events`, `manual_matches`,
 `pipeline_runs`, `source_states`, `problem_changes`) hold what people wrote and what runs recorded.
@@ -144,6 +145,79 @@ class Problem(db.Model):
     geom: Mapped[Any] = mapped_column(_point(), nullable=False)
 
 
+class OsmStopAreaRow(db.Model):
+    """A `public_transport=stop_area` relation: the OSM objects that form one stop."""
+
+    __tablename__ = "osm_stop_areas"
+
+    osm_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    version: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(255))
+    uic_ref: Mapped[str | None] = mapped_column(String(40), index=True)
+    uic_name: Mapped[str | None] = mapped_column(String(255))
+    tags: Mapped[dict[str, str]] = mapped_column(JSONB, nullable=False, default=dict)
+
+
+class OsmStopAreaMember(db.Model):
+    """One member of a stop area, in the relation's order (`osm_key` may name an object that is not a
+    stop object, such as a station building, or one outside the snapshot)."""
+
+    __tablename__ = "osm_stop_area_members"
+
+    stop_area_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    role: Mapped[str] = mapped_column(String(255), nullable=False)
+    osm_key: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
+
+
+class OsmRouteRow(db.Model):
+    """A public-transport route relation (one variant or direction of a line)."""
+
+    __tablename__ = "osm_routes"
+
+    osm_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    version: Mapped[int | None] = mapped_column(Integer)
+    route: Mapped[str] = mapped_column(String(40), nullable=False)  # the mode: bus, tram, train, ...
+    ref: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    from_name: Mapped[str | None] = mapped_column(String(255))  # tag `from`
+    to_name: Mapped[str | None] = mapped_column(String(255))  # tag `to`
+    via: Mapped[str | None] = mapped_column(String(255))
+    operator: Mapped[str | None] = mapped_column(String(255))
+    network: Mapped[str | None] = mapped_column(String(255))
+    gtfs_route_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    ref_trips: Mapped[str | None] = mapped_column(String(255))
+    pt_version: Mapped[str | None] = mapped_column(String(40))
+    master_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    tags: Mapped[dict[str, str]] = mapped_column(JSONB, nullable=False, default=dict)
+
+
+class OsmRouteMember(db.Model):
+    """A stop or platform of a route, in travel order (the route's ways are not stored)."""
+
+    __tablename__ = "osm_route_members"
+
+    route_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    role: Mapped[str] = mapped_column(String(255), nullable=False)
+    osm_key: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
+
+
+class OsmRouteMasterRow(db.Model):
+    """A `type=route_master` relation: a line, grouping its routes (`osm_routes.master_id`)."""
+
+    __tablename__ = "osm_route_masters"
+
+    osm_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    version: Mapped[int | None] = mapped_column(Integer)
+    route: Mapped[str | None] = mapped_column(String(40))
+    ref: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    operator: Mapped[str | None] = mapped_column(String(255))
+    network: Mapped[str | None] = mapped_column(String(255))
+    tags: Mapped[dict[str, str]] = mapped_column(JSONB, nullable=False, default=dict)
+
+
 # Search (app/services/search.py): over the stored folded names (`stopsync_fold`: lower + unaccent,
 # declared IMMUTABLE by a migration so a generated column can use it) a GIN trigram index (fuzzy) and
 # a btree prefix index (prefix, in name order); a prefix index on sloids; the problem queue's order.
@@ -187,7 +261,17 @@ class MapFeature(db.Model):
     feature: Mapped[str] = mapped_column(Text, nullable=False)
 
 
-SNAPSHOT_TABLES = ("atlas_stops", "osm_stops", "matches", "problems")
+SNAPSHOT_TABLES = (
+    "atlas_stops",
+    "osm_stops",
+    "matches",
+    "problems",
+    "osm_stop_areas",
+    "osm_stop_area_members",
+    "osm_routes",
+    "osm_route_members",
+    "osm_route_masters",
+)
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,11 +20,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.errors import PipelineError
-from pipeline.records import MatchRecord, OsmObject, ProblemRecord, RegistryStop
+from pipeline.records import MatchRecord, OsmMember, OsmObject, OsmStructure, ProblemRecord, RegistryStop
 
 logger = logging.getLogger(__name__)
 
-SNAPSHOT_TABLES = ("atlas_stops", "osm_stops", "matches", "problems")
+# The OSM structure (stop areas, routes, route masters) is swapped with the stops it ties together.
+STRUCTURE_TABLES = (
+    "osm_stop_areas",
+    "osm_stop_area_members",
+    "osm_routes",
+    "osm_route_members",
+    "osm_route_masters",
+)
+SNAPSHOT_TABLES = ("atlas_stops", "osm_stops", "matches", "problems", *STRUCTURE_TABLES)
 
 ATLAS_COLUMNS = (
     "sloid", "source", "uic_number", "designation", "designation_official", "operator_abbr", "operator_name",
@@ -37,6 +45,14 @@ OSM_COLUMNS = (
     "lon", "row_hash", "way_member",
 )  # fmt: skip
 MATCH_COLUMNS = ("sloid", "osm_key", "method", "distance_m", "name_score", "evidence")
+STOP_AREA_COLUMNS = ("osm_id", "version", "name", "uic_ref", "uic_name", "tags")
+STOP_AREA_MEMBER_COLUMNS = ("stop_area_id", "sequence", "role", "osm_key")
+ROUTE_COLUMNS = (
+    "osm_id", "version", "route", "ref", "name", "from_name", "to_name", "via", "operator", "network",
+    "gtfs_route_id", "ref_trips", "pt_version", "master_id", "tags",
+)  # fmt: skip
+ROUTE_MEMBER_COLUMNS = ("route_id", "sequence", "role", "osm_key")
+ROUTE_MASTER_COLUMNS = ("osm_id", "version", "route", "ref", "name", "operator", "network", "tags")
 PROBLEM_COLUMNS = (
     "identity", "problem_type", "priority", "sloid", "osm_key", "operator_abbr", "distance_m", "message",
     "details", "lat", "lon",
@@ -112,6 +128,53 @@ def _problem_rows(records: Iterable[ProblemRecord]) -> Iterable[tuple[Any, ...]]
         )  # fmt: skip
 
 
+def _member_rows(parents: Iterable[tuple[int, Sequence[OsmMember]]]) -> Iterable[tuple[Any, ...]]:
+    for parent_id, members in parents:
+        for m in members:
+            yield (parent_id, m.sequence, m.role, m.osm_key)
+
+
+def _route_rows(structure: OsmStructure) -> Iterable[tuple[Any, ...]]:
+    for r in structure.routes:
+        yield (
+            r.osm_id, r.version, r.route, r.ref, r.name, r.from_, r.to, r.via, r.operator, r.network,
+            r.gtfs_route_id, r.ref_trips, r.pt_version, r.master_id, json.dumps(r.tags, ensure_ascii=False),
+        )  # fmt: skip
+
+
+def _structure_rows(structure: OsmStructure) -> dict[str, tuple[Sequence[str], Iterable[tuple[Any, ...]]]]:
+    """Table → (columns, rows) of the OSM structure."""
+
+    def tags(value: dict[str, str]) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    return {
+        "osm_stop_areas": (
+            STOP_AREA_COLUMNS,
+            (
+                (a.osm_id, a.version, a.name, a.uic_ref, a.uic_name, tags(a.tags))
+                for a in structure.stop_areas
+            ),
+        ),
+        "osm_stop_area_members": (
+            STOP_AREA_MEMBER_COLUMNS,
+            _member_rows((a.osm_id, a.members) for a in structure.stop_areas),
+        ),
+        "osm_routes": (ROUTE_COLUMNS, _route_rows(structure)),
+        "osm_route_members": (
+            ROUTE_MEMBER_COLUMNS,
+            _member_rows((r.osm_id, r.members) for r in structure.routes),
+        ),
+        "osm_route_masters": (
+            ROUTE_MASTER_COLUMNS,
+            (
+                (m.osm_id, m.version, m.route, m.ref, m.name, m.operator, m.network, tags(m.tags))
+                for m in structure.route_masters
+            ),
+        ),
+    }
+
+
 def _text_limits(cursor: Any, table: str) -> dict[str, int]:
     """The `varchar(n)` columns of `table` and their n, as the database has them now."""
     cursor.execute(
@@ -184,12 +247,16 @@ def import_snapshot(
     problems: Sequence[ProblemRecord],
     source_states: Sequence[SourceStateRow] = (),
     *,
+    structure: OsmStructure | None = None,
     min_row_ratio: float = 0.0,
     timeout_s: float = 600.0,
     checkpoint: Checkpoint | None = None,
     vacuum: bool = True,
 ) -> ImportStats:
-    """Load and swap one snapshot on a psycopg connection (not in autocommit). Commits or rolls back."""
+    """Load and swap one snapshot on a psycopg connection (not in autocommit). Commits or rolls back.
+
+    `structure`: the OSM stop areas, routes and route masters of the snapshot (None: none).
+    """
     mark = checkpoint or (lambda _name: None)
     started = time.perf_counter()
     rows: dict[str, int] = {}
@@ -211,6 +278,9 @@ def import_snapshot(
             rows["problems"] = _copy(
                 cur, "problems", (*PROBLEM_COLUMNS, "geom"), _problem_rows(problems), clipped
             )
+            structure_rows = _structure_rows(structure or OsmStructure())
+            for table, (columns, table_rows) in structure_rows.items():
+                rows[table] = _copy(cur, table, columns, table_rows, clipped)
             if clipped:
                 logger.warning("import: texts cut to their column's length: %s", clipped)
             cur.execute("CREATE INDEX ON stage_problems (identity)")
@@ -254,6 +324,9 @@ def import_snapshot(
             cur.execute(f"INSERT INTO matches ({cols}) SELECT {cols} FROM stage_matches")
             cols = ", ".join((*PROBLEM_COLUMNS, "geom"))
             cur.execute(f"INSERT INTO problems ({cols}) SELECT {cols} FROM stage_problems")
+            for table, (columns, _rows) in structure_rows.items():
+                cols = ", ".join(columns)
+                cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM stage_{table}")
             # The map's precomputed features, from the tables just swapped in (same transaction, so
             # readers see the old map or the new one, never a mix).
             cur.execute("DELETE FROM map_features")

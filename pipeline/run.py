@@ -22,7 +22,7 @@ from pipeline.geo import load_boundary, resolve_path
 from pipeline.importer import Checkpoint, SourceStateRow, import_snapshot
 from pipeline.matching import match_stops
 from pipeline.problems import detect_problems
-from pipeline.records import ManualLink
+from pipeline.records import ManualLink, OsmStructure
 from pipeline.redaction import redact_credentials, report_failure
 from pipeline.sources import ParseOptions, Source, SourceKind, all_sources
 
@@ -160,11 +160,14 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
 
         popts = parse_options(settings, options.today)
         registry, osm, parse_stats = [], [], {}
+        osm_structure: OsmStructure | None = None  # stop areas and routes of the OSM source
         for i, source in enumerate(sources):
             report("parse", i, len(sources), f"parsing {source.name}")
             paths = [path for f in fetched.values() if f.source == source.name for path in f.paths]
             result = source.parse(paths, popts)
             (registry if source.kind == SourceKind.REGISTRY else osm).extend(result.records)
+            if source.kind == SourceKind.OSM and result.structure is not None:
+                osm_structure = result.structure
             parse_stats[source.name] = result.stats
         report(
             "parse", len(sources), len(sources), f"{len(registry):,} registry stops, {len(osm):,} OSM objects"
@@ -177,7 +180,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
         # Review workflow: stored manual links, checked against the new records (app/services/review_run.py).
         review = review_run.before_match(run_id, registry, osm)
         manual = options.manual_links if options.manual_links is not None else review.links
-        match_steps = 8
+        match_steps = 9
         done = {"n": 0}
 
         def match_progress(stage_name: str) -> None:
@@ -185,7 +188,9 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
             report("match", done["n"], match_steps, f"stage {stage_name} done")
 
         report("match", 0, match_steps, f"matching {len(registry):,} stops against {len(osm):,} objects")
-        result = match_stops(registry, osm, manual=manual, progress=match_progress)
+        result = match_stops(
+            registry, osm, manual=manual, progress=match_progress, osm_structure=osm_structure
+        )
         lap("match")
 
         report("problems", 0, 1, "detecting problems")
@@ -218,6 +223,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
                 result.matches,
                 problems,
                 states,
+                structure=osm_structure,
                 min_row_ratio=settings.PIPELINE_MIN_ROW_RATIO,
                 timeout_s=settings.PIPELINE_IMPORT_TIMEOUT_S,
                 checkpoint=options.checkpoint,

@@ -22,6 +22,7 @@ MATCH_METHODS: tuple[Label, ...] = (
     Label("exact_sloid", "SLOID tag", "OSM ref:sloid equals the registry SLOID"),
     Label("exact_uic", "UIC number", "OSM uic_ref equals the registry UIC number"),
     Label("exact_uic_local_ref", "UIC + platform", "same UIC number and platform code"),
+    Label("stop_area", "Stop area", "in an OSM stop area whose other objects carry the stop's identifier"),
     Label("name", "Name", "same or very similar name nearby"),
     Label("route", "Route", "served by the same lines"),
     Label("distance_unique", "Distance (only one)", "the only candidate nearby"),

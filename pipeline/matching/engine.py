@@ -12,7 +12,8 @@ from pipeline.matching.exact import match_by_sloid, match_by_uic
 from pipeline.matching.manual import apply_manual_links
 from pipeline.matching.name import match_by_name
 from pipeline.matching.route import RouteEvidence, match_by_routes
-from pipeline.records import ManualLink, MatchRecord, OsmObject, RegistryStop
+from pipeline.matching.stop_area import StopAreaOutcome, match_by_stop_areas
+from pipeline.records import ManualLink, MatchRecord, OsmObject, OsmStructure, RegistryStop
 
 
 @dataclass
@@ -24,6 +25,7 @@ class MatchResult:
     unmatched_osm: list[str]
     orphaned_manual: list[ManualLink] = field(default_factory=list)
     stage_counts: dict[str, int] = field(default_factory=dict)  # stage name → registry stops newly matched
+    stop_areas: StopAreaOutcome = field(default_factory=StopAreaOutcome)
 
     @property
     def method_counts(self) -> dict[str, int]:
@@ -36,6 +38,7 @@ def match_stops(
     manual: Iterable[ManualLink] = (),
     route_evidence: RouteEvidence | None = None,
     progress: Callable[[str], None] | None = None,
+    osm_structure: OsmStructure | None = None,
 ) -> MatchResult:
     """Run every stage in order; each sees only what earlier stages left unmatched."""
     ctx = MatchContext(registry=list(registry), osm=list(osm))
@@ -53,6 +56,8 @@ def match_stops(
     by_sloid: set[int] = set()
     run("exact_sloid", lambda: by_sloid.update(match_by_sloid(ctx)))
     run("exact_uic", lambda: match_by_uic(ctx, by_sloid))
+    stop_areas: list[StopAreaOutcome] = []
+    run("stop_area", lambda: stop_areas.append(match_by_stop_areas(ctx, osm_structure)))
     run("name", lambda: match_by_name(ctx))
     run("distance_unique", lambda: match_unique(ctx, pass_no=1))
     run("distance_ratio", lambda: match_ratio(ctx))
@@ -66,4 +71,5 @@ def match_stops(
         unmatched_osm=[o.osm_key for o in ctx.osm if o.osm_key not in matched_keys],
         orphaned_manual=orphaned,
         stage_counts=stage_counts,
+        stop_areas=stop_areas[0],
     )

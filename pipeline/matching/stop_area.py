@@ -1,0 +1,276 @@
+"""Stage 1c: stop areas — the objects a mapper grouped into one stop belong to the same registry stop.
+
+A `public_transport=stop_area` relation groups the platforms, stop positions and station of one stop.
+After the identifier stages, each stop area gets an **anchor**, the registry stop it stands for:
+
+1. the stop of the members matched by an identifier (or a manual link): a service point, or the
+   parent service point of a matched traffic point (its platforms are the stop's children);
+2. else the stop area's own `uic_ref` (a number naming one registry stop, or the platforms of one);
+3. else its `uic_name`, then its `name`, equal after normalisation to the official name of exactly
+   one registry stop within STOP_AREA_MAX_DISTANCE_M of a member.
+
+A stop area whose members point at several registry stops, or whose own `uic_ref` contradicts its
+members, has no anchor: the later stages decide for each object alone.
+
+Every still unmatched member that is a stop object then joins the anchor (method `stop_area`, the
+relation in the evidence), even without a name or identifier of its own ("Perron 2", "Quai 3"):
+- a member with a platform code (`local_ref`, `ref`, or a name such as "Perron 2") joins the
+  registry platform (a traffic point of the stop) with that designation, when there is one;
+- else the stop itself (a service point), or its only platform; a stop known only by several
+  platforms leaves a member without a code alone (which platform it is, nobody said);
+- never when a hard rule forbids the pair (`MatchContext.pair_rejection`: its own `uic_ref` or
+  `ref:IFOPT` names another registry stop, a contradicting platform code, a manual unlink, a station
+  object for a platform), when it lies farther than STOP_AREA_MAX_DISTANCE_M from the stop, or when
+  its own name names another registry stop nearby and not this one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.matching.context import MatchContext, is_platform_level, osm_names, parse_uic
+from pipeline.matching.normalize import normalise, normalise_ref
+from pipeline.matching.params import (
+    METHOD_EXACT_SLOID,
+    METHOD_EXACT_UIC,
+    METHOD_EXACT_UIC_LOCAL_REF,
+    METHOD_MANUAL,
+    METHOD_STOP_AREA,
+    NAME_MIN_SCORE,
+    STOP_AREA_MAX_DISTANCE_M,
+)
+from pipeline.records import OsmStopArea, OsmStructure
+
+# Matches that say who a member is: an identifier or a person. Proximity matches do not anchor.
+ANCHOR_METHODS = frozenset({METHOD_MANUAL, METHOD_EXACT_SLOID, METHOD_EXACT_UIC, METHOD_EXACT_UIC_LOCAL_REF})
+
+# "Perron 2", "Quai 3", "Gleis 4", "Kante B", "Binario 1": a platform named by its code alone.
+_PLATFORM_NAME = re.compile(
+    r"^\s*(?:perron|quai|voie|gleis|kante|steig|bahnsteig|bussteig|binario|piattaforma|platform|track)"
+    r"\s*[.:]?\s*([0-9]{1,3}[a-z]?|[a-z])\s*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class StopGroup:
+    """One registry stop as a whole: the service point (when the registry has it) and its platforms."""
+
+    sloid: str
+    stop: int | None  # registry index of the whole stop, None when only its platforms are loaded
+    platforms: list[int] = field(default_factory=list)
+
+    def indexes(self) -> list[int]:
+        return ([self.stop] if self.stop is not None else []) + self.platforms
+
+
+@dataclass(frozen=True)
+class Anchor:
+    group: StopGroup
+    rule: str  # which evidence named the stop
+    detail: dict[str, Any]
+
+
+def _groups(ctx: MatchContext) -> dict[str, StopGroup]:
+    """Registry stops by whole stop: a traffic point belongs to its parent, a service point is its own."""
+    groups: dict[str, StopGroup] = {}
+    for reg_i in sorted(range(len(ctx.registry)), key=lambda i: ctx.registry[i].sloid):
+        stop = ctx.registry[reg_i]
+        if stop.parent_sloid and stop.parent_sloid != stop.sloid:
+            group = groups.setdefault(stop.parent_sloid, StopGroup(stop.parent_sloid, None))
+            group.platforms.append(reg_i)
+        else:
+            group = groups.setdefault(stop.sloid, StopGroup(stop.sloid, None))
+            group.stop = reg_i
+    for group in groups.values():
+        # A parent that is itself a loaded registry stop holds both roles.
+        if group.stop is None and group.sloid in ctx.registry_by_sloid:
+            group.stop = ctx.registry_by_sloid[group.sloid]
+    return groups
+
+
+def group_of(ctx: MatchContext, reg_i: int) -> str:
+    """The sloid of the whole stop a registry stop belongs to."""
+    stop = ctx.registry[reg_i]
+    return stop.parent_sloid or stop.sloid
+
+
+def platform_code(ctx: MatchContext, osm_i: int) -> str | None:
+    """The object's platform code: `local_ref` (or `ref`), else a name that is only a code ("Perron 2")."""
+    code = ctx.osm_refs[osm_i]
+    if code is not None:
+        return code
+    for name in osm_names(ctx.osm[osm_i]):
+        found = _PLATFORM_NAME.match(name) if name else None
+        if found:
+            return normalise_ref(found.group(1))
+    return None
+
+
+def _member_indexes(ctx: MatchContext, area: OsmStopArea) -> list[int]:
+    seen: dict[int, None] = {}
+    for member in area.members:
+        osm_i = ctx.osm_by_key.get(member.osm_key)
+        if osm_i is not None:
+            seen.setdefault(osm_i, None)
+    return list(seen)
+
+
+def _anchor(
+    ctx: MatchContext,
+    area: OsmStopArea,
+    members: list[int],
+    identified: dict[int, tuple[int, str]],
+    groups: dict[str, StopGroup],
+) -> tuple[Anchor | None, str | None]:
+    """The registry stop this stop area stands for, or (None, why not)."""
+    by_members: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+    for osm_i in members:
+        if osm_i in identified:
+            reg_i, method = identified[osm_i]
+            by_members[group_of(ctx, reg_i)].append((osm_i, reg_i, method))
+    if len(by_members) > 1:
+        return None, "members_match_several_registry_stops"
+    number = parse_uic(area.uic_ref)
+    by_number = {group_of(ctx, i) for i in ctx.registry_by_number.get(number, ())} if number else set()
+    if by_members:
+        sloid, found = next(iter(by_members.items()))
+        if by_number and sloid not in by_number:
+            return None, "stop_area_uic_ref_contradicts_members"
+        first = min(found, key=lambda f: ctx.osm[f[0]].osm_key)
+        detail = {
+            "anchor_osm_key": ctx.osm[first[0]].osm_key,
+            "anchor_sloid": ctx.registry[first[1]].sloid,
+            "anchor_method": first[2],
+        }
+        return Anchor(groups[sloid], "a member matched by identifier", detail), None
+    if len(by_number) == 1:
+        sloid = next(iter(by_number))
+        return Anchor(groups[sloid], "the stop area's uic_ref", {"uic": number}), None
+    if len(by_number) > 1:
+        return None, "stop_area_uic_ref_names_several_stops"
+    for tag, value in (("uic_name", area.uic_name), ("name", area.name)):
+        group = _group_by_name(ctx, value, members, groups)
+        if group is not None:
+            return Anchor(group, f"the stop area's {tag}", {tag: value}), None
+    return None, "no_anchor"
+
+
+def _group_by_name(
+    ctx: MatchContext, value: str | None, members: list[int], groups: dict[str, StopGroup]
+) -> StopGroup | None:
+    """The one whole stop near the members whose official name equals `value` after normalisation."""
+    wanted = normalise(value) if value else ""
+    if not wanted:
+        return None
+    points = ctx.osm_index.xy[members]
+    near = {i for found in ctx.registry_index.within(points, STOP_AREA_MAX_DISTANCE_M) for i in found}
+    named = {
+        group_of(ctx, i)
+        for i in near
+        if ctx.registry[i].designation_official and normalise(ctx.registry[i].designation_official) == wanted
+    }
+    return groups[next(iter(named))] if len(named) == 1 else None
+
+
+def _target(ctx: MatchContext, group: StopGroup, osm_i: int) -> int | None:
+    """The registry stop of `group` this member joins: its platform by code, else the whole stop."""
+    code = platform_code(ctx, osm_i)
+    if code is not None:
+        for reg_i in group.platforms:
+            if ctx.registry_refs[reg_i] == code:
+                return reg_i
+    if group.stop is not None:
+        return group.stop
+    if len(group.platforms) == 1:
+        return group.platforms[0]
+    return None
+
+
+def _name_points_elsewhere(ctx: MatchContext, group: StopGroup, osm_i: int, reg_i: int) -> bool:
+    """The member's own name fits another registry stop nearby and none of this stop's."""
+    if not any(osm_names(ctx.osm[osm_i])):
+        return False
+    own = group.indexes()
+    if any(ctx.name_score(i, osm_i) >= NAME_MIN_SCORE for i in own):
+        return False
+    point = ctx.osm_index.xy[osm_i : osm_i + 1]
+    near = ctx.registry_index.within(point, STOP_AREA_MAX_DISTANCE_M)[0]
+    return any(
+        i not in own and ctx.registry[i].designation_official and ctx.name_score(i, osm_i) >= NAME_MIN_SCORE
+        for i in near
+    )
+
+
+def member_rejection(ctx: MatchContext, group: StopGroup, osm_i: int) -> tuple[int | None, str | None]:
+    """(the registry stop the member would join, None) or (that stop or None, the rule against it)."""
+    reg_i = _target(ctx, group, osm_i)
+    if reg_i is None:
+        return None, "stop_area_platform_unknown"
+    rule = ctx.pair_rejection(reg_i, osm_i, allow_station=not is_platform_level(ctx.registry[reg_i]),
+                              allow_matched_registry=True)  # fmt: skip
+    if rule is not None:
+        return reg_i, rule
+    if ctx.distance_m(reg_i, osm_i) > STOP_AREA_MAX_DISTANCE_M:
+        return reg_i, "beyond_stop_area_radius"
+    if _name_points_elsewhere(ctx, group, osm_i, reg_i):
+        return reg_i, "name_names_another_registry_stop"
+    return reg_i, None
+
+
+@dataclass
+class StopAreaOutcome:
+    """What the stage did with each stop area: for the run's counts and the explanations."""
+
+    anchored: dict[int, str] = field(default_factory=dict)  # relation id → anchor sloid
+    unanchored: dict[int, str] = field(default_factory=dict)  # relation id → why not
+    # OSM key → (relation id, rule) of members the anchor could not take.
+    refused: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+
+def match_by_stop_areas(ctx: MatchContext, structure: OsmStructure | None) -> StopAreaOutcome:
+    """Commit the unmatched members of every anchored stop area to its stop (method `stop_area`)."""
+    outcome = StopAreaOutcome()
+    if structure is None or not structure.stop_areas:
+        return outcome
+    groups = _groups(ctx)
+    identified: dict[int, tuple[int, str]] = {}
+    for match in ctx.matches:
+        if match.method in ANCHOR_METHODS:
+            osm_i = ctx.osm_by_key[match.osm_key]
+            identified.setdefault(osm_i, (ctx.registry_by_sloid[match.sloid], match.method))
+    for area in sorted(structure.stop_areas, key=lambda a: a.osm_id):
+        members = _member_indexes(ctx, area)
+        if not members:
+            continue
+        anchor, why_not = _anchor(ctx, area, members, identified, groups)
+        if anchor is None:
+            outcome.unanchored[area.osm_id] = why_not or "no_anchor"
+            continue
+        outcome.anchored[area.osm_id] = anchor.group.sloid
+        for osm_i in _free(ctx, members):
+            reg_i, rule = member_rejection(ctx, anchor.group, osm_i)
+            if rule is not None or reg_i is None:
+                outcome.refused.setdefault(ctx.osm[osm_i].osm_key, (area.osm_id, rule or "no_target"))
+                continue
+            evidence = {
+                "stage": 1,
+                "rule": f"member of a stop area anchored by {anchor.rule}",
+                "stop_area": area.osm_id,
+                "stop_area_name": area.name,
+                "stop_sloid": anchor.group.sloid,
+                "platform_code": platform_code(ctx, osm_i),
+                "radius_m": STOP_AREA_MAX_DISTANCE_M,
+                **anchor.detail,
+            }
+            ctx.commit(reg_i, osm_i, METHOD_STOP_AREA, evidence)
+            outcome.refused.pop(ctx.osm[osm_i].osm_key, None)  # refused by an earlier stop area
+    return outcome
+
+
+def _free(ctx: MatchContext, members: Iterable[int]) -> list[int]:
+    return sorted((i for i in members if i not in ctx.used_osm), key=lambda i: ctx.osm[i].osm_key)
