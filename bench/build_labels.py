@@ -1,14 +1,25 @@
-"""Build the labelled evaluation set of the matching-quality benchmark from the real sample pair.
+"""Build the labelled evaluation sets of the matching-quality benchmark from real data.
 
-    .venv/bin/python bench/build_labels.py   → tests/data/sample_pair/labels.json
+    .venv/bin/python -m bench.build_labels   → tests/data/<set>/labels.json
 
-Labels come from identifiers that mappers set by hand, independently of our matcher:
-- same stop: OSM `ref:sloid` == ATLAS sloid; or OSM `uic_ref` == ATLAS number where `local_ref` does
-  not contradict the designation (stations, which are not a platform, stay unlabelled);
-- known non-pairs, within NEGATIVE_RADIUS_M: the OSM `uic_ref` names another stop, or the object is
-  another platform of the same stop (its `ref:sloid` or `local_ref` says so). These are the hard cases a
-  distance-only matcher could confuse.
-Objects without identifiers stay unlabelled.
+Two sets (`SETS`), each a registry file and an OSM file:
+- `sample_pair`: 40 ATLAS traffic points (platform level) and 125 OSM nodes around them
+  (tests/data/sample_pair, a copy of ../shared/data/stop_sync_sample_pair);
+- `li_demo`: the 221 ATLAS service points of Liechtenstein (stop level) and the 773 OSM stop objects
+  of the Liechtenstein extract (data/demo, the bundled demo).
+
+Labels come from identifiers that mappers set by hand, independently of our matcher. A pair is:
+- **positive** (same stop)
+  - platform level: OSM `ref:sloid`/`ref:IFOPT` == the traffic point's sloid; or OSM `uic_ref` == the
+    ATLAS number and `local_ref` does not contradict the designation (either may be missing). A station
+    object is not a platform and stays unlabelled for a traffic point.
+  - stop level: OSM `uic_ref` == the ATLAS number (every object of the stop: platforms, stop positions,
+    the station); or `ref:sloid`/`ref:IFOPT` == the sloid or a platform sloid under it ("<sloid>:...").
+- **negative** (known non-pair), within NEGATIVE_RADIUS_M (beyond every matching radius): the OSM
+  `uic_ref` is another number, its `ref:sloid`/`ref:IFOPT` names another stop or platform, or (platform
+  level) it has the same number but a `local_ref` that names another platform.
+- anything else is **unlabelled**: an object without identifiers is neither right nor wrong.
+A `uic_ref` counts only as ASCII digits (`pipeline.text.ascii_int`).
 """
 
 from __future__ import annotations
@@ -16,82 +27,134 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.geo import haversine_m
 from pipeline.matching.normalize import normalise_ref
+from pipeline.records import OsmObject, RegistryStop
 from pipeline.sources import ParseOptions, get_source
+from pipeline.text import ascii_int
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "tests/data/sample_pair"
-NEGATIVE_RADIUS_M = 300.0
-TODAY = dt.date(2026, 3, 1)  # the sample's export is from early 2026
+NEGATIVE_RADIUS_M = 1000.0
 
 
-def load_sample():
-    options = ParseOptions(today=TODAY)
-    registry = get_source("atlas").parse([SAMPLE / "sample_atlas.csv"], options).records
-    osm = get_source("osm").parse([SAMPLE / "sample_osm.xml"], options).records
-    return registry, osm
+@dataclass(frozen=True)
+class LabelledSet:
+    """One labelled evaluation set: where its sources and labels are, and the registry level."""
+
+    name: str
+    description: str
+    registry_file: Path
+    osm_file: Path
+    labels_file: Path
+    level: str  # "platform" (traffic points) or "stop" (service points)
+    today: dt.date  # the export's date: validity filters see the data as it was
+
+    def load(self) -> tuple[list[RegistryStop], list[OsmObject], object]:
+        """Registry stops, OSM objects and OSM structure (stop areas, routes), parsed as the pipeline does."""
+        options = ParseOptions(today=self.today)
+        registry = get_source("atlas").parse([self.registry_file], options).records
+        parsed = get_source("osm").parse([self.osm_file], options)
+        return registry, parsed.records, getattr(parsed, "structure", None)
 
 
-def build() -> dict:
-    registry, osm = load_sample()
-    by_number = defaultdict(list)
-    for stop in registry:
-        by_number[stop.uic_number].append(stop)
-    sloids = {stop.sloid for stop in registry}
+SETS: tuple[LabelledSet, ...] = (
+    LabelledSet(
+        "sample_pair",
+        "40 ATLAS traffic points (platform level), 125 OSM nodes",
+        ROOT / "tests/data/sample_pair/sample_atlas.csv",
+        ROOT / "tests/data/sample_pair/sample_osm.xml",
+        ROOT / "tests/data/sample_pair/labels.json",
+        "platform",
+        dt.date(2026, 3, 1),  # the sample's export is from early 2026
+    ),
+    LabelledSet(
+        "li_demo",
+        "221 ATLAS service points of Liechtenstein (stop level), 773 OSM objects",
+        ROOT / "data/demo/atlas_service_points_li.csv",
+        ROOT / "data/demo/osm_li.json",
+        ROOT / "tests/data/li_demo/labels.json",
+        "stop",
+        dt.date(2025, 8, 2),  # the ATLAS export's date
+    ),
+)
+BY_NAME = {s.name: s for s in SETS}
+
+
+def _sloid_tags(obj: OsmObject) -> set[str]:
+    return {v.strip() for v in (obj.sloid_tag, obj.ifopt) if v and v.strip()}
+
+
+def _names_stop(ident: str, stop: RegistryStop, level: str) -> bool:
+    """Does an OSM sloid/IFOPT value name this registry stop (stop level: or one of its platforms)?"""
+    return ident == stop.sloid or (level == "stop" and ident.startswith(stop.sloid + ":"))
+
+
+def label_pair(stop: RegistryStop, obj: OsmObject, level: str) -> tuple[bool | None, str]:
+    """(True: same stop, False: known non-pair, None: unlabelled) and the reason, by the rules above."""
+    idents = _sloid_tags(obj)
+    if idents:
+        if any(_names_stop(i, stop, level) for i in idents):
+            return True, "ref:sloid"
+        return False, "ref:sloid names another stop"
+    number = ascii_int(obj.uic_ref)
+    if number is None or stop.uic_number is None:
+        return None, "no identifier"
+    if number != stop.uic_number:
+        return False, "uic_ref names another stop"
+    if level == "stop":
+        return True, "uic_ref"
+    ref, designation = normalise_ref(obj.local_ref), normalise_ref(stop.designation)
+    if ref is not None and designation is not None and ref != designation:
+        return False, "local_ref names another platform"
+    if obj.is_station:
+        return None, "a station is not a platform"
+    return True, "uic_ref"
+
+
+def build(registry: Sequence[RegistryStop], osm: Sequence[OsmObject], level: str) -> dict:
+    """Positive and negative pairs of one set (see the module docstring)."""
     positives, negatives = [], []
-    for obj in osm:
-        if obj.sloid_tag:
-            if obj.sloid_tag in sloids:
-                positives.append({"sloid": obj.sloid_tag, "osm_key": obj.osm_key, "why": "ref:sloid"})
-            continue
-        if obj.is_station or not (obj.uic_ref and obj.uic_ref.isdigit()):
-            continue
-        ref = normalise_ref(obj.local_ref)
-        for stop in by_number.get(int(obj.uic_ref), []):
-            designation = normalise_ref(stop.designation)
-            if ref is not None and designation is not None and ref != designation:
-                continue  # another platform of the same stop: labelled below as a non-pair
-            positives.append({"sloid": stop.sloid, "osm_key": obj.osm_key, "why": "uic_ref"})
+    by_number: dict[int, list[RegistryStop]] = defaultdict(list)
     for stop in registry:
-        designation = normalise_ref(stop.designation)
+        if stop.uic_number is not None:
+            by_number[stop.uic_number].append(stop)
+    for stop in registry:
         for obj in osm:
-            distance = haversine_m(stop.lat, stop.lon, obj.lat, obj.lon)
-            if distance > NEGATIVE_RADIUS_M:
-                continue
-            other_stop = obj.uic_ref and obj.uic_ref.isdigit() and int(obj.uic_ref) != stop.uic_number
-            other_platform = (obj.sloid_tag and obj.sloid_tag != stop.sloid) or (
-                obj.uic_ref == str(stop.uic_number)
-                and designation is not None
-                and normalise_ref(obj.local_ref) not in (None, designation)
-            )
-            if other_stop or other_platform:
-                reason = "other stop" if other_stop else "other platform"
-                negatives.append(
-                    {
-                        "sloid": stop.sloid,
-                        "osm_key": obj.osm_key,
-                        "distance_m": round(distance, 1),
-                        "why": reason,
-                    }
-                )
+            label, why = label_pair(stop, obj, level)
+            if label is True:
+                positives.append({"sloid": stop.sloid, "osm_key": obj.osm_key, "why": why})
+            elif label is False:
+                distance = haversine_m(stop.lat, stop.lon, obj.lat, obj.lon)
+                if distance <= NEGATIVE_RADIUS_M:
+                    negatives.append(
+                        {
+                            "sloid": stop.sloid,
+                            "osm_key": obj.osm_key,
+                            "distance_m": round(distance, 1),
+                            "why": why,
+                        }
+                    )
     return {
-        "source": "tests/data/sample_pair (40 ATLAS traffic points, 125 OSM nodes)",
         "positives": sorted(positives, key=lambda p: (p["sloid"], p["osm_key"])),
         "negatives": sorted(negatives, key=lambda p: (p["sloid"], p["osm_key"])),
     }
 
 
 def main() -> None:
-    labels = build()
-    path = SAMPLE / "labels.json"
-    path.write_text(json.dumps(labels, indent=1) + "\n", encoding="utf-8")
-    print(
-        f"{path.relative_to(ROOT)}: {len(labels['positives'])} same-stop pairs, "
-        f"{len(labels['negatives'])} non-pairs"
-    )
+    for labelled in SETS:
+        registry, osm, _structure = labelled.load()
+        labels = {"source": f"{labelled.name}: {labelled.description}", "level": labelled.level}
+        labels.update(build(registry, osm, labelled.level))
+        labelled.labels_file.parent.mkdir(parents=True, exist_ok=True)
+        labelled.labels_file.write_text(json.dumps(labels, indent=1) + "\n", encoding="utf-8")
+        print(
+            f"{labelled.labels_file.relative_to(ROOT)}: {len(labels['positives'])} same-stop pairs, "
+            f"{len(labels['negatives'])} non-pairs"
+        )
 
 
 if __name__ == "__main__":

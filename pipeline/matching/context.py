@@ -68,6 +68,8 @@ class MatchContext:
     matched_registry: set[int] = field(default_factory=set)
     used_osm: set[int] = field(default_factory=set)
     stage_counts: dict[str, int] = field(default_factory=dict)
+    # OSM objects the name stage refused because two stops tied: (osm_key, sloid, sloid).
+    name_ties: list[tuple[str, str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.registry_index = SpatialIndex.build(
@@ -98,8 +100,9 @@ class MatchContext:
         s, o = self.registry[reg_i], self.osm[osm_i]
         return haversine_m(s.lat, s.lon, o.lat, o.lon)
 
-    def name_score(self, reg_i: int, osm_i: int) -> float:
-        return best_name_score(self.registry[reg_i].designation_official, osm_names(self.osm[osm_i]))
+    def name_score(self, reg_i: int, osm_i: int, loose: bool = True) -> float:
+        """Best name score of the pair (`normalize.name_score`); `loose=False`: strict readings only."""
+        return best_name_score(self.registry[reg_i].designation_official, osm_names(self.osm[osm_i]), loose)
 
     def unmatched_registry(self) -> list[int]:
         return [i for i in range(len(self.registry)) if i not in self.matched_registry]

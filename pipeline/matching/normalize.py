@@ -1,13 +1,54 @@
 """Name normalisation and scoring for the name stage.
 
-Names in ATLAS and OSM differ in ways that do not make them different stops: case, diacritics,
-abbreviations ("Bhf" / "Bahnhof", "Str." / "Strasse", "Pl." / "Place"), a municipality prefix
-("Bex, Vasselin" vs "Vasselin") and an operator prefix ("PostAuto Vaduz"). `name_variants` returns
-the normalised forms of a name; `name_score` compares two names over all variant pairs (0-100).
+Names in ATLAS and OSM differ in ways that do not make them different stops. Each rule below is general
+(a class of spellings, never one stop), and each has a unit test in `tests/unit/test_name_rules.py`.
+
+1. **Folding**: case, diacritics ("Zürich" = "Zurich"), "ß" = "ss", punctuation and hyphens = spaces.
+2. **Abbreviations and language variants** (`ABBREVIATION_CLASSES`): every written form of a class is
+   replaced by the class's canonical token, so "Bhf", "Bf", "Gare" and "Stazione" compare equal.
+
+   | canonical | written forms (after folding) | why they are one thing |
+   |---|---|---|
+   | bahnhof | bahnhof, bhf, bf, gare, g, stazione, staz, stz, station, stn | railway station, de/fr/it/en |
+   | hauptbahnhof | hauptbahnhof, hbf, hb | main station ("Zürich HB") |
+   | strasse | strasse, str | street; also as a word ending: "Bahnhofstr." = "Bahnhofstrasse" |
+   | gasse | gasse, gass | lane; Swiss German writes both ("Haldengass"); also as a word ending |
+   | platz | platz, pl, place, piazza, pza | square, de/fr/it; also as a word ending ("Guisanpl.") |
+   | st | sankt, st, saint, san, santo | saint (masculine), de/fr/it: "St. Gallen", "St-Imier" |
+   | ste | sainte, ste | saint (feminine, fr) |
+   | santa / bahnhof | sta | ambiguous: "Sta. Maria" (Santa) in ATLAS, "Sta." (Station) by mappers: both |
+   | dorf | dorf, village, paese | the village centre, de/fr/it |
+   | post | post, poste, posta, ptt | the post office stop, de/fr/it |
+   | schulhaus | schulhaus, schulh, schulhs | school house |
+   | abzweigung | abzweigung, abzw, abzweig, bifurcation, bif, bivio | road junction, de/fr/it |
+   | talstation | talstation, talst, talstat | aerialway valley station |
+   | bergstation | bergstation, bergst, bergstat | aerialway top station |
+   | restaurant | restaurant, rest, ristorante, rist | restaurant |
+   | zentrum | zentrum, zentr, centre, center, ctr, centro | centre, de/fr/it |
+   | chemin / avenue / route | ch / av / rte | French street types |
+   | bei | bei, b | "Blatten b. Naters" |
+   | grand | grand, gd | French "Gd" |
+   | kindergarten | kindergarten, kiga | "KiGa" |
+
+3. **Variants** of one name (`scored_variants`), each with a penalty subtracted from its similarity:
+   - the whole name (0);
+   - the municipality prefix absent: "Vaduz, Post" also reads "Post" (0);
+   - a canton or country code after the municipality absent: "Mauren FL, Binza" = "Mauren Binza" (0);
+   - an operator prefix absent: "PostAuto Vaduz" = "Vaduz" (0);
+   - a qualifier in parentheses absent: "Bissone (lago)" = "Bissone" (`QUALIFIER_PENALTY`);
+   - a generic place word absent (`GENERIC_WORDS`: bahnhof, dorf): "Mittelmuhen, Bahnhof" = "Mittelmuhen",
+     the station named after its place (`GENERIC_PENALTY`);
+   - one part of a name made of alternatives "A/B": "Duxgass/Kresta" reads "Duxgass" and "Kresta"
+     (`ALTERNATIVE_PENALTY`).
+4. **Word order** does not count: "Bahnhof Mittelmuhen" = "Mittelmuhen, Bahnhof" (tokens are compared
+   sorted, rapidfuzz `token_sort_ratio`).
+
+`name_score` compares two names over all variant pairs (0-100, 100 = the same after normalisation).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from functools import lru_cache
@@ -16,31 +57,54 @@ from rapidfuzz import fuzz
 
 from pipeline.text import has_foreign_characters
 
-# Whole-token abbreviations, applied after lower-casing and diacritic removal.
-ABBREVIATIONS: dict[str, str] = {
-    "bhf": "bahnhof",
-    "bf": "bahnhof",
-    "hbf": "hauptbahnhof",
-    "str": "strasse",
-    "pl": "place",
-    "pza": "piazza",
-    "st": "sankt",
-    "ste": "sainte",
-    "ch": "chemin",
-    "av": "avenue",
-    "rte": "route",
-    "sta": "stazione",
-    "stz": "stazione",
-    "gare": "bahnhof",
-    "stazione": "bahnhof",
-    "staz": "bahnhof",
-    "station": "bahnhof",
-    "ctr": "centre",
-    "center": "centre",
-}
+# (canonical token, written forms): see the table in the module docstring.
+ABBREVIATION_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("bahnhof", ("bahnhof", "bhf", "bf", "gare", "g", "stazione", "staz", "stz", "station", "stn")),
+    ("hauptbahnhof", ("hauptbahnhof", "hbf", "hb")),
+    ("strasse", ("strasse", "str")),
+    ("gasse", ("gasse", "gass")),
+    ("platz", ("platz", "pl", "place", "piazza", "pza")),
+    ("st", ("sankt", "st", "saint", "san", "santo")),
+    ("ste", ("sainte", "ste")),
+    ("santa", ("santa",)),
+    ("dorf", ("dorf", "village", "paese")),
+    ("post", ("post", "poste", "posta", "ptt")),
+    ("schulhaus", ("schulhaus", "schulh", "schulhs")),
+    ("abzweigung", ("abzweigung", "abzw", "abzweig", "bifurcation", "bif", "bivio")),
+    ("talstation", ("talstation", "talst", "talstat")),
+    ("bergstation", ("bergstation", "bergst", "bergstat")),
+    ("restaurant", ("restaurant", "rest", "ristorante", "rist")),
+    ("zentrum", ("zentrum", "zentr", "centre", "center", "ctr", "centro")),
+    ("chemin", ("chemin", "ch")),
+    ("avenue", ("avenue", "av")),
+    ("route", ("route", "rte")),
+    ("bei", ("bei", "b")),
+    ("grand", ("grand", "gd")),
+    ("kindergarten", ("kindergarten", "kiga")),
+)
 
-# Token endings that are abbreviations glued to a word ("Bahnhofstr" → "Bahnhofstrasse").
-SUFFIXES: tuple[tuple[str, str], ...] = (("str", "strasse"), ("gasse", "gasse"), ("pl", "platz"))
+# Written forms with more than one meaning: each reading is a variant of its own (no penalty).
+AMBIGUOUS: dict[str, tuple[str, ...]] = {"sta": ("santa", "bahnhof")}
+
+# Whole-token forms → canonical token (built from the table above).
+ABBREVIATIONS: dict[str, str] = {form: canon for canon, forms in ABBREVIATION_CLASSES for form in forms}
+
+# Word endings that are a street type glued to a name ("Bahnhofstr" → "Bahnhofstrasse").
+SUFFIXES: tuple[tuple[str, str], ...] = (("str", "strasse"), ("gass", "gasse"), ("pl", "platz"))
+
+# Words that name the kind of place rather than the place: "X, Bahnhof" and "X" are often the same stop.
+GENERIC_WORDS: frozenset[str] = frozenset({"bahnhof", "dorf"})
+
+# Two-letter codes ATLAS appends to an ambiguous municipality ("Buchs SG", "Mauren FL"); OSM often omits them.
+CANTON_CODES: frozenset[str] = frozenset(
+    {"AG", "AI", "AR", "BE", "BL", "BS", "FR", "GE", "GL", "GR", "JU", "LU", "NE", "NW", "OW", "SG"}
+    | {"SH", "SO", "SZ", "TG", "TI", "UR", "VD", "VS", "ZG", "ZH", "FL"}
+)
+
+# Penalties (score points) of the looser variants: an exact reading always beats a looser one.
+QUALIFIER_PENALTY = 5.0
+GENERIC_PENALTY = 5.0
+ALTERNATIVE_PENALTY = 8.0
 
 # Operator names and abbreviations some mappers put in front of a stop name.
 OPERATOR_PREFIXES: frozenset[str] = frozenset(
@@ -71,6 +135,8 @@ OPERATOR_PREFIXES: frozenset[str] = frozenset(
 )
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_PARENTHESES = re.compile(r"\([^)]*\)")
+_MAX_AMBIGUOUS_READINGS = 4
 
 
 def fold(text: str) -> str:
@@ -91,46 +157,122 @@ def _expand(token: str) -> str:
 
 
 def normalise(text: str) -> str:
-    """One canonical form: folded, abbreviations expanded."""
-    return " ".join(_expand(tok) for tok in fold(text).split())
+    """One canonical form: folded, abbreviations expanded (an ambiguous form takes its first reading)."""
+    return " ".join(AMBIGUOUS[tok][0] if tok in AMBIGUOUS else _expand(tok) for tok in fold(text).split())
+
+
+def _readings(text: str) -> list[str]:
+    """Every canonical form of `text`: one per combination of readings of its ambiguous tokens."""
+    options = [AMBIGUOUS.get(tok) or (_expand(tok),) for tok in fold(text).split()]
+    combos = itertools.islice(itertools.product(*options), _MAX_AMBIGUOUS_READINGS)
+    return [" ".join(combo) for combo in combos if combo]
+
+
+def _without_canton(municipality: str) -> str:
+    """ "Mauren FL" → "Mauren": an upper-case canton/country code after the first word is dropped."""
+    words = municipality.split()
+    kept = [w for i, w in enumerate(words) if i == 0 or w.strip(".") not in CANTON_CODES]
+    return " ".join(kept)
 
 
 @lru_cache(maxsize=200_000)
+def scored_variants(name: str) -> tuple[tuple[str, float], ...]:
+    """The normalised readings of a name, each with the penalty of the rule that produced it (see the
+    module docstring, section 3). Best (lowest penalty) first, each form once."""
+    found: dict[str, float] = {}
+
+    def add(text: str, penalty: float) -> None:
+        for form in _readings(text):
+            if form and penalty < found.get(form, float("inf")):
+                found[form] = penalty
+            tokens = form.split()
+            if len(tokens) > 1 and tokens[0] in OPERATOR_PREFIXES:
+                add_form(" ".join(tokens[1:]), penalty)
+            generic_free = [t for t in tokens if t not in GENERIC_WORDS]
+            if generic_free and len(generic_free) < len(tokens):
+                add_form(" ".join(generic_free), penalty + GENERIC_PENALTY)
+
+    def add_form(form: str, penalty: float) -> None:
+        if form and penalty < found.get(form, float("inf")):
+            found[form] = penalty
+
+    def add_with_parts(text: str, penalty: float) -> None:
+        add(text, penalty)
+        bare = _PARENTHESES.sub(" ", text)
+        if bare.strip() and bare != text:
+            add(bare, penalty + QUALIFIER_PENALTY)
+        if "/" in bare:
+            for part in bare.split("/"):
+                if fold(part):
+                    add(part, penalty + ALTERNATIVE_PENALTY)
+
+    head, sep, tail = name.partition(",")
+    add_with_parts(name, 0.0)
+    municipality = _without_canton(head)
+    if municipality != head.strip():
+        add_with_parts(municipality + sep + tail, 0.0)
+    if sep and fold(tail):
+        add_with_parts(tail, 0.0)
+        if "/" in _PARENTHESES.sub(" ", tail):
+            for part in _PARENTHESES.sub(" ", tail).split("/"):
+                if fold(part):
+                    add(f"{head} {part}", ALTERNATIVE_PENALTY)
+    return tuple(sorted(found.items(), key=lambda item: (item[1], item[0])))
+
+
+@lru_cache(maxsize=200_000)
+def full_forms(name: str) -> frozenset[tuple[str, ...]]:
+    """The whole name, municipality included, as sorted tokens (one per reading, with and without a
+    canton code): two names share a full form when they are the same full name in another spelling."""
+    head, sep, tail = name.partition(",")
+    texts = {name, _without_canton(head) + sep + tail}
+    return frozenset(tuple(sorted(form.split())) for text in texts for form in _readings(text) if form)
+
+
+def same_full_name(registry_name: str | None, osm_name: str | None) -> bool:
+    """True when the OSM name is the registry's full official name ("Ulmiz FR, Ausserdorf" =
+    "Ulmiz Ausserdorf"), not only its stop part ("Ausserdorf") or a loose reading."""
+    if not registry_name or not osm_name:
+        return False
+    return not full_forms(registry_name).isdisjoint(full_forms(osm_name))
+
+
 def name_variants(name: str) -> tuple[str, ...]:
-    """The normalised full name, without municipality prefix, and without operator prefix."""
-    variants: list[str] = []
-    full = normalise(name)
-    if full:
-        variants.append(full)
-    if "," in name:
-        stop_part = normalise(name.split(",", 1)[1])
-        if stop_part and stop_part not in variants:
-            variants.append(stop_part)
-    tokens = full.split()
-    if len(tokens) > 1 and tokens[0] in OPERATOR_PREFIXES:
-        rest = " ".join(tokens[1:])
-        if rest not in variants:
-            variants.append(rest)
-    return tuple(variants)
+    """The normalised forms of a name (see `scored_variants`), best first."""
+    return tuple(form for form, _penalty in scored_variants(name))
 
 
-def name_score(a: str | None, b: str | None) -> float:
-    """Similarity of two stop names, 0-100 (100 = the same after normalisation); 0 when one is missing."""
+@lru_cache(maxsize=400_000)
+def name_score(a: str | None, b: str | None, loose: bool = True) -> float:
+    """Similarity of two stop names, 0-100 (100 = the same after normalisation); 0 when one is missing.
+
+    The best over all variant pairs of `token_sort_ratio` (word order does not count) minus the
+    penalty of the variant; at most one side may use a loose (penalised) reading, none when `loose`
+    is False (the strict score: only folding, abbreviations, prefixes, canton codes and word order).
+    """
     if not a or not b:
         return 0.0
     best = 0.0
-    for va in name_variants(a):
-        for vb in name_variants(b):
-            if va == vb:
-                return 100.0
-            score = fuzz.token_sort_ratio(va, vb)
+    for va, pa in scored_variants(a):
+        if pa > 0 and not loose:
+            continue
+        for vb, pb in scored_variants(b):
+            if pb > 0 and not loose:
+                continue
+            # One loose reading per comparison: "Dietfurt, Bahnhof" and "Dietfurt, Dorf" both read
+            # "Dietfurt" without their generic word, yet they are two stops.
+            if (pa > 0 and pb > 0) or 100.0 - pa - pb <= best:
+                continue
+            score = fuzz.token_sort_ratio(va, vb) - pa - pb
             best = max(best, score)
-    return round(best, 1)
+    return round(max(best, 0.0), 1)
 
 
-def best_name_score(registry_name: str | None, osm_names: tuple[str | None, ...]) -> float:
+def best_name_score(
+    registry_name: str | None, osm_names: tuple[str | None, ...], loose: bool = True
+) -> float:
     """The best score of a registry name against any of an OSM object's names (name, uic_name, ...)."""
-    return max((name_score(registry_name, n) for n in osm_names if n), default=0.0)
+    return max((name_score(registry_name, n, loose) for n in osm_names if n), default=0.0)
 
 
 def normalise_ref(ref: str | None) -> str | None:

@@ -1,0 +1,71 @@
+"""The kind of a stop object (bus, tram, rail, ferry, aerialway) and the name-stage radius of a pair.
+
+The kind comes from the OSM object's tags, the object whose position spreads; an object without mode
+tags takes the kind of the registry stop's means of transport, and "bus" when neither says.
+Radii and their sources: `params.NAME_RADIUS_M`.
+"""
+
+from __future__ import annotations
+
+from pipeline.matching.params import (
+    FULL_NAME_RADIUS_FACTOR,
+    NAME_RADIUS_M,
+    STOP_LEVEL_RADIUS_M,
+)
+from pipeline.records import OsmObject, RegistryStop
+
+# (tag, value, kind), first hit wins: a rail tag beats a bus tag on a shared platform.
+_OSM_KIND_TAGS: tuple[tuple[str, str | None, str], ...] = (
+    ("aerialway", None, "aerialway"),
+    ("railway", "station", "rail"),
+    ("railway", "halt", "rail"),
+    ("railway", "platform", "rail"),
+    ("railway", "stop", "rail"),
+    ("train", "yes", "rail"),
+    ("railway", "tram_stop", "tram"),
+    ("tram", "yes", "tram"),
+    ("amenity", "ferry_terminal", "ferry"),
+    ("ferry", "yes", "ferry"),
+    ("highway", "bus_stop", "bus"),
+    ("bus", "yes", "bus"),
+    ("trolleybus", "yes", "bus"),
+)
+
+# ATLAS `meansOfTransport` values → kind.
+_REGISTRY_KINDS: dict[str, str] = {
+    "TRAIN": "rail",
+    "RACK_RAILWAY": "rail",
+    "METRO": "rail",
+    "TRAM": "tram",
+    "BUS": "bus",
+    "BOAT": "ferry",
+    "CHAIRLIFT": "aerialway",
+    "CABLE_CAR": "aerialway",
+    "CABLE_RAILWAY": "aerialway",
+    "ELEVATOR": "aerialway",
+}
+
+
+def object_kind(obj: OsmObject, stop: RegistryStop | None = None) -> str:
+    """ "bus", "tram", "rail", "ferry" or "aerialway": from the object's tags, else the stop's modes."""
+    for key, value, kind in _OSM_KIND_TAGS:
+        found = obj.tags.get(key)
+        if found is not None and (value is None or found == value) and found != "no":
+            return kind
+    if stop is not None and stop.means_of_transport:
+        for mode in stop.means_of_transport.split("|"):
+            kind = _REGISTRY_KINDS.get(mode.strip().upper())
+            if kind is not None:
+                return kind
+    return "bus"
+
+
+def name_radius_m(stop: RegistryStop, obj: OsmObject, *, whole_stop: bool, full_name: bool) -> float:
+    """The name-stage radius of this pair: its kind's, at least STOP_LEVEL_RADIUS_M for a whole stop,
+    times FULL_NAME_RADIUS_FACTOR when the object carries the registry's full official name."""
+    radius = NAME_RADIUS_M[object_kind(obj, stop)]
+    if whole_stop:
+        radius = max(radius, STOP_LEVEL_RADIUS_M)
+    if full_name:
+        radius *= FULL_NAME_RADIUS_FACTOR
+    return radius
