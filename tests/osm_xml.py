@@ -2,8 +2,9 @@
 
 Overpass JSON is what the pipeline downloads; osmium (``apply-changes``) reads OSM XML or PBF. The
 JSON must hold complete objects: nodes with positions, ways with their node lists (the demo file
-has them, including the vertices of platform outlines). A way's ``center`` is dropped: the parser
-computes it from the vertices again. Objects come out sorted by type and id, as osmium expects.
+has them, including the vertices of platform outlines); relations keep their members in order.
+A way's ``center`` is dropped: the parser computes it from the vertices again. Objects come out
+sorted by type and id, as osmium expects.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def overpass_json_to_osm_xml(source: Path, target: Path) -> int:
         child = ET.SubElement(root, kind, _attributes(element))
         for ref in element.get("nodes", []) if kind == "way" else []:
             ET.SubElement(child, "nd", {"ref": str(ref)})
+        for member in element.get("members", []) if kind == "relation" else []:
+            attributes = {"type": member["type"], "ref": str(member["ref"]), "role": member.get("role", "")}
+            ET.SubElement(child, "member", attributes)
         for key, value in sorted((element.get("tags") or {}).items()):
             ET.SubElement(child, "tag", {"k": key, "v": value})
     ET.indent(root, space=" ")
