@@ -176,6 +176,7 @@ def stream():
             keepalive_s=settings.PIPELINE_STREAM_KEEPALIVE_S,
         )
         body = pipeline_stream.SlotHoldingStream(events, slot)
+        pipeline_stream.bound_blocked_writes(request.environ, limits.lease_s)
     response = Response(body, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     # Tell nginx-style proxies not to buffer: events must reach the browser as they happen.

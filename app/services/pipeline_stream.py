@@ -237,6 +237,19 @@ def take_slot(client: redis.Redis, address: str, limits: StreamLimits) -> Stream
     return SlotRefused("STREAM_MAX_TOTAL", limits.total, retry_after_s)
 
 
+def bound_blocked_writes(environ: dict[str, Any], seconds: float) -> None:
+    """Let a write to this stream's client fail after `seconds` instead of waiting forever.
+
+    A client that stops reading fills the socket buffers, and then our next write blocks. Its slot
+    lease runs out meanwhile (a blocked stream renews nothing), so the limits no longer count it:
+    without a timeout it would pin a greenlet, a socket and a file descriptor for as long as the
+    client keeps the connection open. gunicorn hands its client socket in the WSGI environ.
+    """
+    sock = environ.get("gunicorn.socket")
+    if sock is not None and hasattr(sock, "settimeout"):
+        sock.settimeout(seconds)
+
+
 class SlotHoldingStream:
     """An SSE body that holds a slot: renews its lease as it writes, releases it when closed.
 

@@ -26,7 +26,7 @@ import pytest
 import redis as redis_lib
 from sqlalchemy import create_engine, text
 
-from app.coordination import STREAM_CLIENT_KEY_PREFIX, STREAM_SLOTS_KEY
+from app.coordination import EVENTS_KEY, STREAM_CLIENT_KEY_PREFIX, STREAM_SLOTS_KEY
 from app.services.pipeline_stream import SlotRefused, StreamLimits, StreamSlot, take_slot
 from devstack.services import free_port, gunicorn_command
 
@@ -96,6 +96,21 @@ class RawStream:
                 return marker in self.received
             self.received += chunk
         return True
+
+    def read_to_end(self, deadline: float) -> bool:
+        """Read until the server closes the connection (True) or the deadline passes (False)."""
+        while (remaining := deadline - time.monotonic()) > 0:
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(1 << 20)
+            except TimeoutError:
+                return False
+            except ConnectionResetError:
+                return True
+            if not chunk:
+                return True
+            self.received += chunk
+        return False
 
     def streaming(self, deadline: float) -> bool:
         """The server answered 200 and sent the first `status` event."""
@@ -361,3 +376,50 @@ def test_a_stream_answers_unknown_and_ends_when_redis_is_unreachable(make_app):
     assert body.startswith("retry: 2000")
     assert "event: status" in body
     assert '"state":"unknown"' in body
+
+
+def test_a_client_that_stops_reading_is_disconnected_instead_of_pinning_its_connection(gunicorn, stack):
+    """Once the socket buffers are full, writes to a client that never reads block. Its lease then
+    runs out (the limits stop counting it), so the blocked write must not wait forever either."""
+    server = gunicorn(PIPELINE_STREAM_KEEPALIVE_S="1", PIPELINE_STREAM_MAX_S="300")  # lease: 7 s
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window fills fast
+    sock.connect(("127.0.0.1", server.port))
+    stalled = RawStream(sock)
+    try:
+        sock.sendall(f"GET {STREAM_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        assert stalled.streaming(time.monotonic() + 20)
+        # A busy run: far more events than both sockets' buffers hold, while the client reads nothing.
+        redis = redis_lib.Redis.from_url(stack.redis_url)
+        line = json.dumps({"level": "INFO", "message": "x" * 3000, "at": "2026-01-01T00:00:00Z"})
+        with redis.pipeline(transaction=False) as pipe:
+            for _ in range(1900):
+                pipe.xadd(EVENTS_KEY, {"type": "log", "run_uuid": "run-stalled", "data": line})
+            pipe.execute()
+        client_port = sock.getsockname()[1]
+
+        # The server closes its side (FIN queued behind the unsent data) while the client still
+        # reads nothing; the kernel's table shows it, the client cannot without reading.
+        _wait_for(
+            lambda: _server_side_tcp_state(server.port, client_port) != TCP_ESTABLISHED,
+            40,
+            "the server to give up on the client that stopped reading",
+            interval_s=0.5,
+        )
+    finally:
+        stalled.close()
+
+
+TCP_ESTABLISHED = "01"  # /proc/net/tcp state code
+
+
+def _server_side_tcp_state(server_port: int, client_port: int) -> str | None:
+    """State of the server's end of one loopback connection, from the kernel's socket table."""
+    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote, state = row.split()[1:4]
+        if (
+            int(local.rsplit(":", 1)[1], 16) == server_port
+            and int(remote.rsplit(":", 1)[1], 16) == client_port
+        ):
+            return state
+    return None
