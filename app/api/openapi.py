@@ -425,7 +425,34 @@ SCHEMAS: dict[str, Any] = {
                 "description": "Identifier hit 3, name prefix 2 + similarity, fuzzy 0..1.",
             },
             "url": {"type": "string", "description": "The stop page."},
-        }
+            "match": nullable(
+                {
+                    "type": "string",
+                    "enum": ["identifier", "exact", "prefix", "fuzzy"],
+                    "description": "How the query found it, the first sort key (null: an OSM object"
+                    " listed under its registry stop only).",
+                }
+            ),
+            "municipality": nullable(
+                {
+                    "type": "string",
+                    "description": "From the registry name (\"Schaan, Bahnhof\"); an OSM object has its"
+                    " registry stop's.",
+                }
+            ),
+            "osm": array(
+                ref("SearchResult"),
+                description="Registry results: their matched OSM objects (at most 20), which then do not"
+                " appear at the top level.",
+            ),
+            "registry": nullable({"type": "string", "description": "OSM results: the matched sloid."}),
+            "method": {"type": "string", "description": "OSM objects under a registry stop: match method."},
+            "distance_m": {"type": "number", "description": "OSM objects under a registry stop: distance."},
+        },
+        required=[
+            *("kind", "key", "name", "operator", "uic", "lat", "lon", "score", "url"),
+            *("match", "municipality"),
+        ],
     ),
     "ProblemPage": obj(
         {

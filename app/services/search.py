@@ -1,4 +1,4 @@
-"""Search across both sides: identifiers first, then names (prefix and fuzzy, accents ignored).
+"""Search across both sides: identifiers first, then names (exact, prefix, fuzzy; accents ignored).
 
 What a query looks like decides where we look:
 
@@ -7,9 +7,15 @@ What a query looks like decides where we look:
 - `node/123`, `n123`, `123` → OSM objects by id (a bare number tries node, way and relation)
 - anything else             → names: prefix on the folded name (btree index, score boost); when
                               that finds too few, trigram word similarity (`<%`, GIN index), and
-                              a looser similarity only when nothing at all was found.
+                              a looser similarity only when nothing at all was found. The registry
+                              writes "Municipality, Stop" and OSM mostly "Municipality Stop", so a
+                              name is also looked up with the comma left out or put in.
 
-Scores: exact identifier 3, name prefix 2 + similarity, fuzzy name = word similarity (0..1).
+Ranking: exact identifiers, then exact names, then name prefixes, then fuzzy names; within each,
+registry stops before OSM objects, then by score (exact identifier 3, name prefix 2 + similarity,
+fuzzy name = word similarity 0..1). OSM objects matched to a registry stop in the list are grouped
+under it (`osm`), found by one query for the whole list, so a stop's ten platforms no longer push
+the stop itself out of a short list.
 """
 
 from __future__ import annotations
@@ -32,6 +38,20 @@ _OSM_LETTER = {"n": "node", "w": "way", "r": "relation"}
 # so at 0.45 a query like "Asperg, Bahnhof" scores some 3,000 names per side. Below 0.45: noise.
 WORD_SIMILARITY_THRESHOLDS = (0.6, 0.45)
 
+# How a result was found, best first: the first sort key of the list.
+MATCH_IDENTIFIER = "identifier"
+MATCH_EXACT = "exact"
+MATCH_PREFIX = "prefix"
+MATCH_FUZZY = "fuzzy"
+_MATCH_RANK = {MATCH_IDENTIFIER: 0, MATCH_EXACT: 1, MATCH_PREFIX: 2, MATCH_FUZZY: 3}
+# Name lookups read more rows than the list shows: OSM objects grouped under their registry stop
+# leave the top level, and the list should still fill.
+ROWS_PER_RESULT = 3
+# A registry stop lists at most this many of its matched OSM objects (a big station has dozens).
+MAX_OSM_PER_STOP = 20
+# The comma may go after the first or the second word ("Buchs SG, Bahnhof", "St. Gallen, Bahnhof").
+COMMA_POSITIONS = 2
+
 
 def _osm_keys(query: str) -> list[str]:
     found = _OSM_ID_RE.match(query.strip())
@@ -48,9 +68,41 @@ def _like_prefix(value: str) -> str:
     return escaped + "%"
 
 
-def _result(kind: str, row: Any, score: float) -> dict[str, Any]:
+def _without_commas(folded: str) -> str:
+    """A folded name compared without its commas: "schaan, bahnhof" and "schaan bahnhof" are one name."""
+    return " ".join(folded.replace(",", " ").split())
+
+
+def name_variants(folded_query: str) -> list[str]:
+    """The folded query as typed, without commas, and with a comma after its first or second word.
+
+    The registry names stops "Municipality, Stop", OSM mostly "Municipality Stop": either spelling
+    finds both sides by prefix (each variant is one btree range scan per side).
+    """
+    variants = [folded_query]
+    plain = _without_commas(folded_query)
+    variants.append(plain)
+    words = plain.split(" ")
+    for position in range(1, min(COMMA_POSITIONS, len(words) - 1) + 1):
+        variants.append(" ".join(words[:position]) + ", " + " ".join(words[position:]))
+    return list(dict.fromkeys(v for v in variants if v))
+
+
+def municipality(designation: str | None) -> str | None:
+    """The municipality of a registry name: the part before its comma ("Schaan, Bahnhof" -> "Schaan").
+
+    The registry's official designation is "Municipality, Stop" by convention; a name without a comma
+    names no municipality.
+    """
+    if not designation or "," not in designation:
+        return None
+    head = designation.split(",", 1)[0].strip()
+    return head or None
+
+
+def _result(kind: str, row: Any, score: float, match: str) -> dict[str, Any]:
     key = row.key
-    return {
+    item: dict[str, Any] = {
         "kind": kind,
         "key": key,
         "name": row.name,
@@ -60,7 +112,14 @@ def _result(kind: str, row: Any, score: float) -> dict[str, Any]:
         "lon": row.lon,
         "score": round(float(score), 3),
         "url": f"/stops/atlas/{key}" if kind == "atlas" else f"/stops/osm/{key}",
+        "match": match,
+        "municipality": municipality(row.name) if kind == "atlas" else None,
     }
+    if kind == "atlas":
+        item["osm"] = []
+    else:
+        item["registry"] = None
+    return item
 
 
 ATLAS_SELECT = (
@@ -69,25 +128,60 @@ ATLAS_SELECT = (
 )
 OSM_SELECT = "SELECT o.osm_key AS key, o.name, o.operator, o.uic_ref AS uic, o.lat, o.lon FROM osm_stops o"
 
+# The matched pairs of every registry stop and OSM object in the list, in one query: the OSM side's
+# fields for the children, the registry side's name for an OSM object's municipality.
+GROUP_SQL = (
+    "SELECT m.sloid, a.designation_official AS atlas_name, m.osm_key AS key, o.name, o.operator,"
+    " o.uic_ref AS uic, o.lat, o.lon, m.method, m.distance_m"
+    " FROM matches m JOIN osm_stops o ON o.osm_key = m.osm_key"
+    " JOIN atlas_stops a ON a.sloid = m.sloid"
+    " WHERE m.sloid = ANY(:sloids) OR m.osm_key = ANY(:osm_keys)"
+    " ORDER BY m.sloid, o.local_ref NULLS LAST, m.osm_key"
+)
 
-def search(query: str, limit: int) -> list[dict[str, Any]]:
-    """Best matches first, at most `limit`, without duplicates."""
-    query = " ".join(query.split())
-    results: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def add(kind: str, rows: Any, score: float | None = None) -> int:
+class _Found:
+    """Results by (kind, key), each kept with its best way of being found."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(self, kind: str, rows: Any, match: str, score: float | None = None) -> int:
         count = 0
         for row in rows:
             count += 1
-            item = _result(kind, row, score if score is not None else row.score)
-            current = results.get((kind, item["key"]))
-            if current is None or current["score"] < item["score"]:
-                results[(kind, item["key"])] = item
+            how = match
+            if how == MATCH_PREFIX and getattr(row, "exact", False):
+                how = MATCH_EXACT
+            item = _result(kind, row, score if score is not None else row.score, how)
+            current = self.items.get((kind, item["key"]))
+            if current is None or _order(item) < _order(current):
+                self.items[(kind, item["key"])] = item
         return count
 
+
+def _order(item: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        _MATCH_RANK[item["match"]],
+        0 if item["kind"] == "atlas" else 1,
+        -item["score"],
+        item["name"] or "",
+        item["key"],
+    )
+
+
+def search(query: str, limit: int) -> list[dict[str, Any]]:
+    """Best matches first, at most `limit` at the top level, without duplicates.
+
+    Registry results carry `osm`: their matched OSM objects (the ones found by this query and the
+    others), which then do not appear at the top level; OSM results carry `registry`, the sloid of
+    their matched registry stop (or None).
+    """
+    query = " ".join(query.split())
+    found = _Found()
     session = db.session
     if _SLOID_RE.match(query):
-        add(
+        found.add(
             "atlas",
             session.execute(
                 text(
@@ -96,6 +190,7 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
                 ),
                 {"prefix": _like_prefix(query), "q": query, "limit": limit},
             ),
+            MATCH_IDENTIFIER,
             3.0,
         )
     # ASCII digits only: "²" passes str.isdigit() but not int(); such a query is a name. A number
@@ -103,24 +198,26 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
     number = ascii_int(query)
     digits = query.isascii() and query.isdigit()
     if number is not None:
-        add(
+        found.add(
             "atlas",
             session.execute(
                 text(f"{ATLAS_SELECT} WHERE a.uic_number = :n LIMIT :limit"),
                 {"n": number, "limit": limit},
             ),
+            MATCH_IDENTIFIER,
             3.0,
         )
-        add(
+        found.add(
             "osm",
             session.execute(
                 text(f"{OSM_SELECT} WHERE o.uic_ref = :q LIMIT :limit"), {"q": query, "limit": limit}
             ),
+            MATCH_IDENTIFIER,
             3.0,
         )
     osm_keys = _osm_keys(query)
     if osm_keys:
-        add(
+        found.add(
             "osm",
             session.execute(
                 text(f"{OSM_SELECT} WHERE o.osm_key = ANY(:keys)").bindparams(
@@ -128,12 +225,56 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
                 ),
                 {"keys": osm_keys},
             ),
+            MATCH_IDENTIFIER,
             3.0,
         )
     if not digits and not osm_keys and not _SLOID_RE.match(query):
-        _search_names(query, limit, add)
-    ranked = sorted(results.values(), key=lambda r: (-r["score"], r["name"] or "", r["kind"], r["key"]))
-    return ranked[:limit]
+        _search_names(query, limit, found)
+    return _grouped(sorted(found.items.values(), key=_order), limit)
+
+
+def _grouped(ranked: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The top `limit` results with each registry stop's matched OSM objects under it (one query)."""
+    if not ranked:
+        return []
+    sloids = [r["key"] for r in ranked if r["kind"] == "atlas"]
+    osm_keys = [r["key"] for r in ranked if r["kind"] == "osm"]
+    rows = db.session.execute(
+        text(GROUP_SQL).bindparams(
+            bindparam("sloids", type_=ARRAY(TEXT)), bindparam("osm_keys", type_=ARRAY(TEXT))
+        ),
+        {"sloids": sloids, "osm_keys": osm_keys},
+    ).all()
+    found_osm = {r["key"]: r for r in ranked if r["kind"] == "osm"}
+    atlas_keys = set(sloids)
+    children: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        town = municipality(row.atlas_name)
+        own = found_osm.get(row.key)
+        if own is not None:
+            own["registry"] = own["registry"] or row.sloid
+            own["municipality"] = own["municipality"] or town
+        if row.sloid not in atlas_keys:
+            continue
+        child = dict(own) if own is not None else _result("osm", row, 0.0, MATCH_FUZZY)
+        child.update(registry=row.sloid, municipality=town, method=row.method, distance_m=row.distance_m)
+        if own is None:
+            # Found through its registry stop, not by the query itself.
+            child.update(score=0.0, match=None)
+        siblings = children.setdefault(row.sloid, [])
+        if len(siblings) < MAX_OSM_PER_STOP and all(c["key"] != row.key for c in siblings):
+            siblings.append(child)
+    grouped_osm = {c["key"] for group in children.values() for c in group}
+    out: list[dict[str, Any]] = []
+    for item in ranked:
+        if item["kind"] == "osm" and item["key"] in grouped_osm:
+            continue
+        if item["kind"] == "atlas":
+            item["osm"] = children.get(item["key"], [])
+        out.append(item)
+        if len(out) >= limit:
+            break
+    return out
 
 
 # Appended to a prefix, the byte-wise upper bound of every string starting with it (U+10FFFF is the
@@ -144,12 +285,13 @@ FUZZY_MIN_LENGTH = 3
 
 
 def name_queries(kind: str) -> tuple[str, str]:
-    """(prefix SQL, fuzzy SQL) of one side; parameters :q (folded query), :upper, :limit.
+    """(prefix SQL, fuzzy SQL) of one side; parameters :q (folded query), :upper, :limit, :plain.
 
     Both read the stored `name_fold` column, so no row is folded again at query time.
     - prefix: folded names starting with q, in name order, from the btree (text_pattern_ops) index.
       A byte-wise range with the pattern operators: only that btree answers it, in index order, so
-      the planner never sorts thousands of "ba..." names.
+      the planner never sorts thousands of "ba..." names. `exact` tells a whole-name match (commas
+      ignored, :plain is the query without them).
     - fuzzy: trigram word similarity `q <% name_fold` from the GIN index, nearest first (`<<->`),
       above the transaction's threshold (WORD_SIMILARITY_THRESHOLDS). Run only when the prefixes do
       not fill the list (typos, words inside names).
@@ -159,7 +301,8 @@ def name_queries(kind: str) -> tuple[str, str]:
     columns, _, table = select.partition(" FROM ")
     columns = f"{columns}, {folded} AS name_fold"
     prefix_sql = (
-        f"SELECT found.*, 2 + similarity(:q, found.name_fold) AS score FROM ("
+        "SELECT found.*, 2 + similarity(:q, found.name_fold) AS score,"
+        " regexp_replace(replace(found.name_fold, ',', ' '), '\\s+', ' ', 'g') = :plain AS exact FROM ("
         f"{columns} FROM {table} WHERE {folded} ~>=~ :q AND {folded} ~<~ :upper"
         f" ORDER BY {folded} USING ~<~ LIMIT :limit) found"
     )
@@ -176,7 +319,7 @@ def _set_fuzzy_threshold(threshold: float) -> str:
     return f"set_config('pg_trgm.word_similarity_threshold', '{threshold}', true)"
 
 
-def _search_names(query: str, limit: int, add: Any) -> None:
+def _search_names(query: str, limit: int, found: _Found) -> None:
     session = db.session
     strict, loose = WORD_SIMILARITY_THRESHOLDS
     # Fold the query with the same database function that filled name_fold.
@@ -185,21 +328,24 @@ def _search_names(query: str, limit: int, add: Any) -> None:
     )
     if not folded_query:
         return
-    params = {"q": folded_query, "upper": folded_query + PREFIX_UPPER_BOUND, "limit": limit}
+    rows = limit * ROWS_PER_RESULT
+    plain = _without_commas(folded_query)
     queries = {kind: name_queries(kind) for kind in ("atlas", "osm")}
-    found = 0
-    for kind, (prefix_sql, _) in queries.items():
-        found += add(kind, session.execute(text(prefix_sql), params))
+    for variant in name_variants(folded_query):
+        params = {"q": variant, "upper": variant + PREFIX_UPPER_BOUND, "limit": rows, "plain": plain}
+        for kind, (prefix_sql, _) in queries.items():
+            found.add(kind, session.execute(text(prefix_sql), params), MATCH_PREFIX)
     # Names that start with the query are what people type towards; look further (typos, words
     # inside names) only when they do not fill the list.
-    if found >= limit or len(folded_query) < FUZZY_MIN_LENGTH:
+    if len(found.items) >= limit or len(folded_query) < FUZZY_MIN_LENGTH:
         return
+    params = {"q": folded_query, "limit": rows}
     for kind, (_, fuzzy_sql) in queries.items():
-        found += add(kind, session.execute(text(fuzzy_sql), params))
-    if found == 0:
+        found.add(kind, session.execute(text(fuzzy_sql), params), MATCH_FUZZY)
+    if not found.items:
         session.execute(text(f"SELECT 1 FROM {_set_fuzzy_threshold(loose)}"))
         for kind, (_, fuzzy_sql) in queries.items():
-            add(kind, session.execute(text(fuzzy_sql), params))
+            found.add(kind, session.execute(text(fuzzy_sql), params), MATCH_FUZZY)
 
 
-__all__ = ["name_queries", "search"]
+__all__ = ["municipality", "name_queries", "name_variants", "search"]

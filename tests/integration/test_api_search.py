@@ -103,7 +103,7 @@ def test_like_wildcards_in_the_query_are_literal(client, stops):
 def test_name_queries_use_their_indexes(client, stops, kind):
     """Prefix lookups read the btree in name order (no sort of every "ba..." name); fuzzy ones the GIN."""
     prefix_sql, fuzzy_sql = name_queries(kind)
-    params = {"q": "zur", "upper": "zur" + PREFIX_UPPER_BOUND, "limit": 20}
+    params = {"q": "zur", "upper": "zur" + PREFIX_UPPER_BOUND, "limit": 20, "plain": "zur"}
     db.session.execute(text("SET LOCAL enable_seqscan = off"))
     plan = "\n".join(row[0] for row in db.session.execute(text("EXPLAIN " + prefix_sql), params))
     assert f"Index Scan using ix_{kind}_stops_name_fold_prefix" in plan, plan
@@ -132,3 +132,96 @@ def test_sharing_one_common_word_is_not_a_match_when_closer_names_exist(client, 
     assert results[0] == "ch:1:sloid:2002"
     assert "node/2004" in results  # a typo of the same name (similarity 0.71)
     assert "ch:1:sloid:2003" not in results  # only "bahnhof" in common (similarity 0.53)
+
+
+@pytest.fixture
+def station(app):
+    """A registry stop written "Municipality, Stop" and twelve OSM objects of the same name, ten matched."""
+    f.atlas_stop(
+        "ch:1:sloid:9991",
+        designation_official="Schaan, Bahnhof",
+        uic_number=8509991,
+        operator_abbr="LIEmobil",
+    )
+    for i in range(12):
+        f.osm_stop(f"node/{700 + i}", name="Schaan Bahnhof", operator="LIEmobil", local_ref=str(i))
+    for i in range(10):
+        f.match("ch:1:sloid:9991", f"node/{700 + i}", method="name", distance_m=10.0 + i)
+    f.atlas_stop("ch:1:sloid:9992", designation_official="Schaan, Bahnhofstrasse")
+
+
+def test_registry_stop_comes_first_with_its_osm_objects_grouped_under_it(client, station):
+    results = search(client, "Schaan Bahnhof", limit=10)
+    first = results[0]
+    assert (first["kind"], first["key"]) == ("atlas", "ch:1:sloid:9991")
+    assert first["match"] == "exact"
+    assert first["municipality"] == "Schaan"
+    assert first["operator"] == "LIEmobil"
+    children = first["osm"]
+    assert [c["key"] for c in children] == [f"node/{700 + i}" for i in range(10)]
+    assert all(c["kind"] == "osm" and c["registry"] == "ch:1:sloid:9991" for c in children)
+    assert children[0]["municipality"] == "Schaan"
+    assert children[0]["method"] == "name"
+    # The grouped objects are not listed again at the top level; the two unmatched ones are.
+    top = found_keys(results)
+    assert not set(top) & {c["key"] for c in children}
+    assert {"node/710", "node/711"} <= set(top)
+    unmatched = next(r for r in results if r["key"] == "node/710")
+    assert unmatched["registry"] is None and unmatched["match"] == "exact"
+
+
+def test_exact_names_rank_before_prefixes_and_registry_before_osm(client, station):
+    results = search(client, "schaan, bahnhof", limit=10)
+    ranks = [(r["match"], r["kind"], r["key"]) for r in results]
+    assert ranks[0] == ("exact", "atlas", "ch:1:sloid:9991")
+    assert ranks[1][:2] == ("exact", "osm")  # the unmatched OSM objects of exactly that name
+    # "Schaan, Bahnhofstrasse" only starts with the query: after every exact name.
+    position = found_keys(results).index("ch:1:sloid:9992")
+    assert all(r["match"] == "exact" for r in results[:position])
+    assert results[position]["match"] == "prefix"
+
+
+def test_prefix_matches_rank_before_fuzzy_ones(client, stops):
+    f.atlas_stop("ch:1:sloid:4001", designation_official="Postplatz, Kirche")
+    results = search(client, "post")
+    keys = found_keys(results)
+    assert keys[0] == "ch:1:sloid:4001"  # starts with "post"
+    assert "ch:1:sloid:10305" in keys  # "Vaduz, Post": only a word inside
+    assert results[0]["match"] == "prefix"
+    assert results[keys.index("ch:1:sloid:10305")]["match"] == "fuzzy"
+
+
+def test_a_registry_stop_lists_its_matched_osm_objects_even_when_their_names_differ(client, stops):
+    f.osm_stop("node/99", name="Quai 7")
+    f.match("ch:1:sloid:10305", "node/99", method="exact_uic")
+    results = search(client, "vaduz post")
+    assert found_keys(results)[0] == "ch:1:sloid:10305"
+    (child,) = results[0]["osm"]
+    assert child["key"] == "node/99"
+    assert child["name"] == "Quai 7"
+    assert child["match"] is None  # listed through its registry stop, not found by the query
+
+
+def test_search_limit_counts_top_level_results_only(client, station):
+    results = search(client, "Schaan", limit=2)
+    assert len(results) == 2
+    assert results[0]["key"] == "ch:1:sloid:9991"
+    assert len(results[0]["osm"]) == 10
+
+
+def test_search_asks_one_grouping_query_whatever_the_number_of_results(app, client, station):
+    """No query per result: the OSM objects of every registry stop in the list come in one query."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        search(client, "Schaan", limit=20)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert sum("FROM matches m" in s for s in statements) == 1
