@@ -111,8 +111,11 @@ class Outcome:
         return len(row.found_stops) / self.labelled_stops if self.labelled_stops else 0.0
 
 
-def evaluate(labelled: LabelledSet, mode: str) -> Outcome:
-    """Run the matcher on one set in one mode and judge every match against the labels."""
+def evaluate(labelled: LabelledSet, mode: str, use_structure: bool = True) -> Outcome:
+    """Run the matcher on one set in one mode and judge every match against the labels.
+
+    `use_structure=False` leaves the OSM relations out: the stages that need none, measured alone.
+    """
     labels = json.loads(labelled.labels_file.read_text(encoding="utf-8"))
     positives = {(p["sloid"], p["osm_key"]) for p in labels["positives"]}
     negatives = {(p["sloid"], p["osm_key"]) for p in labels["negatives"]}
@@ -120,7 +123,7 @@ def evaluate(labelled: LabelledSet, mode: str) -> Outcome:
     if mode == "blind":
         osm = [strip_identifiers(o) for o in osm]
         structure = strip_structure(structure)
-    result = _match(registry, osm, structure)
+    result = _match(registry, osm, structure if use_structure else None)
     stops = {s.sloid: s for s in registry}
     objects = {o.osm_key: o for o in osm}
     rows: dict[str, Row] = defaultdict(Row)

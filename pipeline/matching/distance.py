@@ -7,7 +7,8 @@ Candidates are the free OSM objects within DISTANCE_MAX_M that no hard rule forb
     d2 / d1 >= DISTANCE_RATIO_MIN; with d1 == 0 (same position) the ratio is infinite, accepted when
     d2 >= DISTANCE_RATIO_MIN_D2_M (the reference divided by zero here).
 3a runs again after 3b, because 3b locks objects and can leave a single candidate elsewhere.
-Each pass commits one-to-one, nearest pair first.
+Each pass commits one-to-one, nearest pair first. An object that two registry stops propose at
+distances within DISTANCE_TIE_M of each other is a tie and is refused: input order never decides.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pipeline.matching.params import (
     DISTANCE_MAX_M,
     DISTANCE_RATIO_MIN,
     DISTANCE_RATIO_MIN_D2_M,
+    DISTANCE_TIE_M,
     METHOD_DISTANCE_RATIO,
     METHOD_DISTANCE_UNIQUE,
 )
@@ -43,6 +45,19 @@ def _candidates(ctx: MatchContext) -> list[tuple[int, list[tuple[float, int]]]]:
         )
         out.append((reg_i, ranked))
     return out
+
+
+def without_ties(proposals: list[tuple[tuple, int, int, dict]]) -> list[tuple[tuple, int, int, dict]]:
+    """The proposals minus those for an object two registry stops claim at (nearly) the same distance."""
+    by_object: dict[int, list[float]] = {}
+    for key, _reg_i, osm_i, _evidence in proposals:
+        by_object.setdefault(osm_i, []).append(key[0])
+    tied = set()
+    for osm_i, dists in by_object.items():
+        dists.sort()
+        if len(dists) > 1 and dists[1] - dists[0] < DISTANCE_TIE_M:
+            tied.add(osm_i)
+    return [p for p in proposals if p[2] not in tied]
 
 
 def ratio_accepts(d1: float, d2: float) -> bool:
@@ -70,7 +85,7 @@ def match_unique(ctx: MatchContext, pass_no: int = 1) -> int:
         proposals.append(
             ((round(dist, 3), ctx.registry[reg_i].sloid, ctx.osm[osm_i].osm_key), reg_i, osm_i, evidence)
         )
-    return ctx.commit_greedy(proposals, METHOD_DISTANCE_UNIQUE)
+    return ctx.commit_greedy(without_ties(proposals), METHOD_DISTANCE_UNIQUE)
 
 
 def match_ratio(ctx: MatchContext) -> int:
@@ -93,4 +108,4 @@ def match_ratio(ctx: MatchContext) -> int:
         proposals.append(
             ((round(d1, 3), ctx.registry[reg_i].sloid, ctx.osm[osm_i].osm_key), reg_i, osm_i, evidence)
         )
-    return ctx.commit_greedy(proposals, METHOD_DISTANCE_RATIO)
+    return ctx.commit_greedy(without_ties(proposals), METHOD_DISTANCE_RATIO)

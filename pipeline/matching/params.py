@@ -12,6 +12,7 @@
 | DISTANCE_MAX_M | 50 | 3 | distance-only candidates lie within this radius (as the reference) |
 | DISTANCE_RATIO_MIN_D2_M | 10 | 3b | the second-nearest candidate must be at least this far |
 | DISTANCE_RATIO_MIN | 4.0 | 3b | and at least this many times farther than the nearest (d2/d1) |
+| DISTANCE_TIE_M | 1.0 | 3 | two stops claiming one object at distances this close are a tie: refused |
 | STOP_AREA_MAX_DISTANCE_M | 300 | 1c | a stop-area member joins its registry stop only within this distance |
 | EXPLAIN_RADIUS_M | 150 | - | radius of the "why not matched" candidate list |
 | EXPLAIN_MAX_CANDIDATES | 25 | - | at most this many candidates are explained, nearest first |
@@ -56,6 +57,8 @@ NAME_MIN_SCORE = 85.0
 DISTANCE_MAX_M = 50.0
 DISTANCE_RATIO_MIN_D2_M = 10.0
 DISTANCE_RATIO_MIN = 4.0
+# Two registry stops proposing one object at distances this close are a tie (GPS noise is larger).
+DISTANCE_TIE_M = 1.0
 # A stop area is one stop as a mapper grouped it; its members spread over a station's platforms and the
 # bus bays in front of it. The reference's identifier pairs (`exact`: every object with the stop's
 # uic_ref, 21,124 pairs, distance_summary_by_method.csv) have p95 83 m and p99 207 m; a member farther

@@ -24,9 +24,9 @@ def pairs(result) -> set[tuple[str, str, str]]:
 
 
 def test_normalise_folds_case_diacritics_and_abbreviations():
-    assert normalise("Zürich HB, Bhf") == "zurich hb bahnhof"
+    assert normalise("Zürich HB, Bhf") == "zurich hauptbahnhof bahnhof"
     assert normalise("Bahnhofstr.") == "bahnhofstrasse"
-    assert normalise("Pl. de la Gare") == "place de la bahnhof"
+    assert normalise("Pl. de la Gare") == "platz de la bahnhof"
     assert normalise("Genève-Aéroport") == "geneve aeroport"
 
 
@@ -118,7 +118,11 @@ def test_name_stage_matches_normalised_names_within_the_cap():
 
 
 def test_name_stage_refuses_beyond_its_distance_cap():
-    result = match_stops([stop("s1", name="Vasselin")], [osm(1, 140, name="Vasselin")])
+    # "Vasselin" alone is the stop part of "Bex, Vasselin": a bus object counts within 80 m only
+    result = match_stops([stop("s1", name="Bex, Vasselin")], [osm(1, 90, name="Vasselin")])
+    assert result.matches == []
+    # the full official name counts up to twice that, and no farther
+    result = match_stops([stop("s1", name="Bex, Vasselin")], [osm(1, 170, name="Bex Vasselin")])
     assert result.matches == []
 
 
