@@ -160,6 +160,10 @@ def fetch_source(
             f"disabled: {names} empty and no PIPELINE_SOURCE_DIR; the matcher needs this source "
             "(unset the URL for the live default, or give a URL or a source folder)",
         )
+    if not source.required and not any(
+        p.is_file() for pat in source.file_patterns for p in directory.glob(pat)
+    ):
+        return []  # an optional source (GTFS) without a file in the folder is simply absent
     return [fetch_from_directory(source, directory, previous.get(source.name), max_bytes=policy.max_bytes)]
 
 

@@ -17,6 +17,9 @@ Types and priorities (1 = most urgent):
 - `duplicates`, registry side: P2 same number + designation; P3 same position (< SAME_PLACE_M).
 - `duplicates`, OSM side: P3 same `uic_ref` + `local_ref`, or same `ref:IFOPT`, on two objects of the
   same kind (two platforms; a platform and its stop position are not duplicates).
+- `route_contradiction` (a match, only with route evidence): P2 both sides have routes (GTFS at the
+  registry stop, route relations at the OSM object) and none agree: no common line (route id or
+  line ref), or common lines only in opposite directions (`pipeline.matching.route.classify_routes`).
 
 Thresholds follow the reference system (stop_sync_osm_atlas `problem_detection/context.py`). One
 `attributes` problem per match, at the highest severity found, with every mismatch in `details`.
@@ -34,6 +37,7 @@ import numpy as np
 
 from pipeline.matching.context import SpatialIndex, is_platform_level, parse_uic
 from pipeline.matching.normalize import fold, name_score, normalise_ref
+from pipeline.matching.route import RouteEvidence, classify_routes
 from pipeline.records import MatchRecord, OsmObject, ProblemRecord, RegistryStop, problem_identity
 from pipeline.text import has_foreign_characters
 
@@ -206,7 +210,9 @@ class ProblemDetector:
         matches: Sequence[MatchRecord],
         unmatched_registry: Iterable[str],
         unmatched_osm: Iterable[str],
+        route_evidence: RouteEvidence | None = None,
     ) -> None:
+        self.route_evidence = route_evidence
         self.registry = list(registry)
         self.osm = list(osm)
         self.matches = list(matches)
@@ -236,7 +242,13 @@ class ProblemDetector:
 
     def detect(self) -> list[ProblemRecord]:
         problems: dict[str, ProblemRecord] = {}
-        for generator in (self.distance, self.attributes, self.unmatched, self.duplicates):
+        for generator in (
+            self.distance,
+            self.attributes,
+            self.route_contradictions,
+            self.unmatched,
+            self.duplicates,
+        ):
             for problem in generator():
                 problems.setdefault(problem.identity, problem)
         return sorted(problems.values(), key=lambda p: p.identity)
@@ -308,6 +320,45 @@ class ProblemDetector:
                 distance_m=m.distance_m,
                 message=f"{stop.designation_official or m.sloid} and {m.osm_key} disagree on {names}",
                 details={"mismatches": mismatches, "method": m.method},
+                lat=stop.lat,
+                lon=stop.lon,
+            )
+
+    # -- routes --------------------------------------------------------------------------------
+
+    def route_contradictions(self) -> Iterable[ProblemRecord]:
+        """P2 for a matched pair whose routes disagree (both sides have some, none agree)."""
+        evidence = self.route_evidence
+        if evidence is None or not evidence.registry_routes or not evidence.osm_routes:
+            return
+        for m in self.matches:
+            verdict = classify_routes(
+                evidence.registry_routes.get(m.sloid, ()), evidence.osm_routes.get(m.osm_key, ())
+            )
+            if not verdict.contradicts:
+                continue
+            stop = self.stop_by_sloid[m.sloid]
+            why = (
+                "no common line"
+                if verdict.outcome == "no_common_line"
+                else "common lines, opposite directions"
+            )
+            yield ProblemRecord(
+                identity=problem_identity("route_contradiction", m.sloid, m.osm_key),
+                problem_type="route_contradiction",
+                priority=2,
+                sloid=m.sloid,
+                osm_key=m.osm_key,
+                operator_abbr=stop.operator_abbr,
+                distance_m=m.distance_m,
+                message=f"{stop.designation_official or m.sloid} and {m.osm_key} are served by different "
+                f"routes ({why})",
+                details={
+                    "reason": verdict.outcome,
+                    "method": m.method,
+                    "registry_routes": list(verdict.registry_lines),
+                    "osm_routes": list(verdict.osm_lines),
+                },
                 lat=stop.lat,
                 lon=stop.lon,
             )
@@ -512,6 +563,7 @@ def detect_problems(
     matches: Sequence[MatchRecord],
     unmatched_registry: Iterable[str],
     unmatched_osm: Iterable[str],
+    route_evidence: RouteEvidence | None = None,
 ) -> list[ProblemRecord]:
     """Every problem of one snapshot, sorted by identity."""
-    return ProblemDetector(registry, osm, matches, unmatched_registry, unmatched_osm).detect()
+    return ProblemDetector(registry, osm, matches, unmatched_registry, unmatched_osm, route_evidence).detect()

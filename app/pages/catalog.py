@@ -35,6 +35,7 @@ PROBLEM_TYPES: tuple[Label, ...] = (
     Label("attributes", "Attributes differ", "name, UIC number or platform code disagree or are malformed"),
     Label("duplicates", "Duplicate", "the same stop appears twice on one side"),
     Label("manual_match_orphaned", "Manual link orphaned", "a manual link's stop or object no longer exists"),
+    Label("route_contradiction", "Routes disagree", "matched, but timetable and OSM name other lines"),
 )
 
 PRIORITIES: tuple[Label, ...] = (

@@ -9,13 +9,15 @@ from __future__ import annotations
 from pipeline.matching.params import METHODS as PIPELINE_METHODS
 
 MATCH_METHODS: tuple[str, ...] = tuple(PIPELINE_METHODS)
-# `manual_match_orphaned`: a person's manual link whose objects vanished (pipeline/reconcile.py).
+# `manual_match_orphaned`: a person's manual link whose objects vanished (pipeline/reconcile.py);
+# `route_contradiction`: a match whose GTFS routes and OSM route relations share no line (P2).
 PROBLEM_TYPES: tuple[str, ...] = (
     "distance",
     "unmatched",
     "attributes",
     "duplicates",
     "manual_match_orphaned",
+    "route_contradiction",
 )
 PRIORITIES: tuple[int, ...] = (1, 2, 3)
 DECISIONS: tuple[str, ...] = (

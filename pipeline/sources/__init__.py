@@ -5,12 +5,14 @@
 | atlas | registry | atlas*.csv, atlas*.zip (traffic or service) | GET ATLAS_URL, ATLAS_SERVICE_POINTS_URL |
 | osm   | osm      | osm*.json, osm*.osm / *.xml, osm*.osm.pbf   | POST the query to OSM_URL (Overpass),   |
 |       |          |                                             | or GET it when it names an extract      |
+| gtfs  | timetable| gtfs*.zip (optional: route evidence)        | GET GTFS_URL ({year} = current year)    |
 """
 
 from __future__ import annotations
 
 from pipeline.sources.atlas import AtlasSource
 from pipeline.sources.base import HttpRequest, ParseOptions, ParseResult, Source, SourceKind
+from pipeline.sources.gtfs import GtfsSource
 from pipeline.sources.osm import OsmSource
 
 _REGISTRY: dict[str, Source] = {}
@@ -36,6 +38,7 @@ def all_sources() -> list[Source]:
 
 register_source(AtlasSource())
 register_source(OsmSource())
+register_source(GtfsSource())
 
 __all__ = [
     "HttpRequest",

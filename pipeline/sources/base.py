@@ -24,6 +24,7 @@ R = TypeVar("R", RegistryStop, OsmObject)
 class SourceKind(StrEnum):
     REGISTRY = "registry"
     OSM = "osm"
+    TIMETABLE = "timetable"  # route evidence for the matcher (GTFS); optional
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ class ParseOptions:
     boundary: Boundary | None = None
     # The most bytes a source may read, unzipped content included (HTTP_MAX_BYTES); None = no limit.
     max_bytes: int | None = None
+    # A timetable's unzipped files (GTFS stop_times is 2.5 GB nationally; GTFS_MAX_UNZIPPED_BYTES) and
+    # the memory cap of the engine that reads them (GTFS_DUCKDB_MEMORY_LIMIT, e.g. "768MB").
+    timetable_max_bytes: int | None = None
+    timetable_memory_limit: str | None = None
 
 
 @dataclass

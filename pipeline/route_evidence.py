@@ -1,0 +1,98 @@
+"""Route evidence for stage 4 from the two sides' route data: pure, plain records in and out.
+
+- Registry side: a GTFS timetable (`pipeline.sources.gtfs`), its stop_ids resolved to registry stops.
+- OSM side: route relations (`OsmStructure.routes`, parsed by the OSM source); each of its stop and
+  platform members that is one of the OSM stop objects gets the relation's service. Its direction
+  is `from`/`to`, or, where a tag is missing, the names of its first and last stop members.
+
+Either side may be missing (no GTFS configured, an OSM source without relations): the evidence is
+then empty on that side and the route stage commits nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pipeline.matching.route import RouteEvidence, RouteService
+from pipeline.records import OsmObject, OsmRoute, OsmStructure, RegistryStop
+from pipeline.sources.gtfs import GtfsTimetable, StopResolution, registry_services, resolve_stops
+
+
+@dataclass
+class RouteData:
+    """The evidence, how GTFS stops were resolved, and counts for the run record."""
+
+    evidence: RouteEvidence
+    resolution: StopResolution | None = None
+    stats: dict[str, float | int] = field(default_factory=dict)
+
+
+def _member_names(route: OsmRoute, objects: dict[str, OsmObject]) -> list[str]:
+    """Names of the route's platform members in travel order, else of its stop members."""
+    for members in (route.platform_members, route.stop_members, route.members):
+        names = [objects[m.osm_key].name for m in members if m.osm_key in objects]
+        names = [n for n in names if n]
+        if names:
+            return names
+    return []
+
+
+def osm_services(
+    structure: OsmStructure | None, osm: Sequence[OsmObject]
+) -> dict[str, frozenset[RouteService]]:
+    """OSM key → services of the route relations the object is a stop or platform member of."""
+    if structure is None:
+        return {}
+    objects = {o.osm_key: o for o in osm}
+    out: dict[str, set[RouteService]] = defaultdict(set)
+    for route in structure.routes:
+        members = [m.osm_key for m in route.members if m.osm_key in objects]
+        if not members:
+            continue
+        names = _member_names(route, objects)
+        service = RouteService(
+            route_id=route.gtfs_route_id,
+            operator=route.operator,
+            line=route.ref,
+            origin=route.from_ or (names[0] if names else None),
+            destination=route.to or (names[-1] if names else None),
+        )
+        for key in members:
+            out[key].add(service)
+    return {key: frozenset(services) for key, services in out.items()}
+
+
+def build_route_data(
+    registry: Sequence[RegistryStop],
+    osm: Sequence[OsmObject],
+    structure: OsmStructure | None,
+    timetable: GtfsTimetable | None,
+) -> RouteData:
+    """The route stage's evidence from whatever route data this run has."""
+    stats: dict[str, float | int] = {}
+    reg_services: dict[str, frozenset[RouteService]] = {}
+    resolution = None
+    if timetable is not None:
+        resolution = resolve_stops(timetable.stops, registry)
+        reg_services = registry_services(timetable, resolution)
+        called = sorted({c.stop_id for c in timetable.calls})
+        stats.update(
+            {
+                "gtfs_stop_ids": len(timetable.stops),
+                "gtfs_stop_ids_resolved": len(resolution.sloid_of),
+                "gtfs_stop_ids_resolved_share": round(resolution.share(), 4),
+                "gtfs_called_stop_ids_resolved_share": round(resolution.share(called), 4),
+                "registry_stops_with_routes": len(reg_services),
+                "registry_stops_with_routes_share": round(len(reg_services) / len(registry), 4)
+                if registry
+                else 0.0,
+                **{f"gtfs_resolved_by_{k}": v for k, v in resolution.counts().items()},
+            }
+        )
+    services = osm_services(structure, osm)
+    if structure is not None:
+        stats["osm_routes"] = len(structure.routes)
+        stats["osm_objects_with_routes"] = len(services)
+    return RouteData(RouteEvidence(reg_services, services), resolution, stats)
