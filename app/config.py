@@ -7,6 +7,7 @@ except `SECRET_KEY`, which must be set there (start-up fails with a clear messag
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -51,12 +52,15 @@ LIVE_ATLAS_SERVICE_POINTS_URL = (
     "actual-date-swiss-service-point.csv"
 )
 LIVE_OVERPASS_URL = "https://overpass-api.de/api/interpreter"
+# The Swiss national GTFS feed of the current timetable year ({year} is filled in at each download).
+LIVE_GTFS_URL = "https://data.opentransportdata.swiss/en/dataset/timetable-{year}-gtfs2020/permalink"
 # Development and test keep the bundled data when these are unset: no download, the demo folder.
 BUNDLED_SOURCES: dict[str, str] = {
     "PIPELINE_SOURCE_DIR": "data/demo",
     "ATLAS_URL": "",
     "ATLAS_SERVICE_POINTS_URL": "",
     "OSM_URL": "",
+    "GTFS_URL": "",
 }
 
 
@@ -118,6 +122,13 @@ class Settings:
     ATLAS_URL: str = LIVE_ATLAS_TRAFFIC_POINTS_URL
     ATLAS_SERVICE_POINTS_URL: str = LIVE_ATLAS_SERVICE_POINTS_URL
     OSM_URL: str = LIVE_OVERPASS_URL
+    # Optional timetable for the route stage (pipeline/sources/gtfs.py): a GTFS zip ({year} = the
+    # current year); empty: read gtfs*.zip from PIPELINE_SOURCE_DIR if there is one, else no route
+    # evidence (no error). Its unzipped files may be this large (the national stop_times is 2.5 GB),
+    # and DuckDB, which reads them, is capped at this much memory (it spills to disk beyond it).
+    GTFS_URL: str = LIVE_GTFS_URL
+    GTFS_MAX_UNZIPPED_BYTES: int = 10_000_000_000
+    GTFS_DUCKDB_MEMORY_LIMIT: str = "768MB"
     # The Overpass query's areas: comma-separated area tags (key=value) or Overpass area ids.
     OVERPASS_AREAS: str = "ISO3166-1=CH,ISO3166-1=LI"
     OVERPASS_MAXSIZE_BYTES: int = 1_073_741_824  # [maxsize:] of the query (server-side memory)
@@ -230,6 +241,11 @@ class Settings:
             parse_areas(self.OVERPASS_AREAS)
         except ValueError as exc:
             raise ConfigError(f"OVERPASS_AREAS: {exc}") from None
+        limit = self.GTFS_DUCKDB_MEMORY_LIMIT
+        if not re.fullmatch(r"[0-9]{1,6}(\.[0-9]+)?\s*(KB|MB|GB|KiB|MiB|GiB)", limit):
+            raise ConfigError(f"GTFS_DUCKDB_MEMORY_LIMIT must be a size like 768MB or 1GiB, not {limit!r}")
+        if self.GTFS_MAX_UNZIPPED_BYTES < 1:
+            raise ConfigError("GTFS_MAX_UNZIPPED_BYTES must be positive")
         if self.OVERPASS_MAXSIZE_BYTES < 1 or self.OVERPASS_QUERY_TIMEOUT_S < 1:
             raise ConfigError("OVERPASS_MAXSIZE_BYTES and OVERPASS_QUERY_TIMEOUT_S must be positive")
 
