@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import logging
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,13 @@ from pipeline.geo import coordinate_problem, in_sanity_bbox
 from pipeline.records import RegistryStop
 from pipeline.sources.base import HttpRequest, ParseOptions, ParseResult, Source, SourceKind, sniff
 from pipeline.text import ascii_int, clean_text, is_sloid
+
+logger = logging.getLogger(__name__)
+
+# Rows whose values cannot be used (not numbers, impossible dates, far outside the country) that a
+# file may hold and still be imported, as a share of its rows: real exports carry a handful of such
+# mistakes; a systematic error (wrong coordinate system, swapped columns) touches most rows.
+MAX_BAD_ROW_SHARE = 0.01
 
 TRAFFIC_POINT = "traffic_point"
 SERVICE_POINT = "service_point"
@@ -201,6 +209,7 @@ class AtlasSource(Source):
             stats[reason] = stats.get(reason, 0) + 1
 
         records: list[RegistryStop] = []
+        bad_rows: list[SourceError] = []
         today = options.today.isoformat()
         codes = options.uic_country_codes
         line = 1
@@ -231,7 +240,11 @@ class AtlasSource(Source):
                             f"expected {width} fields, got {len(row)} (truncated or malformed row)", line
                         )
                     stats["rows"] = stats.get("rows", 0) + 1
-                    record = self._row(row, get, fmt, today, codes, drop, lambda r, ln=line: fail(r, ln))
+                    try:
+                        record = self._row(row, get, fmt, today, codes, drop, lambda r, ln=line: fail(r, ln))
+                    except SourceError as exc:
+                        bad_rows.append(exc)  # a value the row cannot carry: judged below, by share
+                        continue
                     if record is not None:
                         records.append(record)
             except UnicodeDecodeError as exc:
@@ -242,8 +255,28 @@ class AtlasSource(Source):
                 raise fail(f"broken zip archive: {exc}", line) from None
         if stats.get("rows", 0) == 0:
             raise fail("no data rows after the header")
+        self._judge_bad_rows(bad_rows, stats)
         stats[f"{fmt}_rows"] = stats.get(f"{fmt}_rows", 0) + len(records)
         return fmt, records
+
+    def _judge_bad_rows(self, bad_rows: list[SourceError], stats: dict[str, int]) -> None:
+        """Drop a few rows whose values cannot be used; refuse the file when they are too many.
+
+        One stop with an impossible date or a position outside the country is the registry's error
+        about that stop, not a reason to stop every run: the row is dropped, counted and logged with
+        its line. Beyond `MAX_BAD_ROW_SHARE` of the rows the file itself is suspect (LV95 metres in
+        the WGS84 columns, swapped columns, a changed date format), and the whole file is refused
+        with the first row's reason, so the last good data stays.
+        """
+        if not bad_rows:
+            return
+        if len(bad_rows) > MAX_BAD_ROW_SHARE * stats.get("rows", 0):
+            first = bad_rows[0]
+            more = f" (and {len(bad_rows) - 1:,} more such rows)" if len(bad_rows) > 1 else ""
+            raise SourceError(self.name, first.reason + more, line=first.line, path=first.path)
+        stats["invalid_values"] = stats.get("invalid_values", 0) + len(bad_rows)
+        for exc in bad_rows[:20]:
+            logger.warning("%s: row dropped", exc)
 
     @staticmethod
     def _getter(fmt: str, col: dict[str, int]) -> dict[str, int | None]:

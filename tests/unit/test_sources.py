@@ -181,6 +181,32 @@ def test_swapped_coordinates_outside_the_country_are_refused(tmp_path):
     )
 
 
+def _demo_with_bad_dates(rows: list[int]) -> tuple[str, int]:
+    lines = (DEMO / "atlas_service_points_li.csv").read_text(encoding="utf-8-sig").splitlines()
+    cols = lines[0].split(";")
+    for index in rows:
+        row = lines[index].split(";")
+        row[cols.index("validFrom")] = "2024-13-45"
+        lines[index] = ";".join(row)
+    return "\n".join(lines) + "\n", len(lines) - 1
+
+
+def test_one_row_with_an_impossible_value_is_dropped_and_counted_not_fatal(tmp_path):
+    # One registry stop with an impossible date must not stop every run (as one OSM edit must not).
+    text, rows = _demo_with_bad_dates([7])
+    result = atlas.parse([write(tmp_path, "atlas.csv", text)], OPTIONS)
+    assert result.stats["invalid_values"] == 1
+    assert result.stats["rows"] == rows
+    good = atlas.parse([DEMO / "atlas_service_points_li.csv"], OPTIONS)
+    assert len(result.records) == len(good.records) - 1
+
+
+def test_bad_values_in_more_than_one_percent_of_the_rows_refuse_the_file(tmp_path):
+    text, rows = _demo_with_bad_dates([3, 9, 27])  # 3 of 229 rows: a systematic error, not a typo
+    error = expect_error(atlas.parse, write(tmp_path, "atlas.csv", text), "invalid date", "2 more", line=4)
+    assert rows * 0.01 < 3, error
+
+
 def test_empty_file_and_header_only_are_refused(tmp_path):
     expect_error(atlas.parse, write(tmp_path, "atlas.csv", ""), "empty file")
     header_only = sample_atlas_text().splitlines()[0] + "\n"
