@@ -161,7 +161,11 @@ class Settings:
     # registry's own page of a stop ({sloid} and {number} are replaced). Unset, links fall back to
     # this fixed local address: wrong for readers elsewhere, but never attacker-chosen.
     PUBLIC_BASE_URL: str = "http://localhost:5001"
-    REGISTRY_STOP_URL: str = ""
+    # ATLAS's public service-point directory, by the stop's 7-digit number (the link the reference
+    # system uses); empty turns the column off.
+    REGISTRY_STOP_URL: str = (
+        "https://atlas.app.sbb.ch/service-point-directory/service-points/{number}/traffic-point-elements"
+    )
     # Whether a new OSM stop proposed by the fix exports and "Add in JOSM" carries `ref:IFOPT`:
     # `where_used` (only where OSM stop objects within NEW_STOP_IFOPT_RADIUS_M already carry
     # `ref:IFOPT` or `ref:sloid`, i.e. where the local community uses the tag), `always` or `never`.

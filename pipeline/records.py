@@ -245,5 +245,14 @@ def problem_identity(problem_type: str, sloid: str | None, osm_key: str | None) 
     return f"{problem_type}:{sloid or '-'}:{osm_key or '-'}"
 
 
+def parse_problem_identity(identity: str) -> tuple[str, str | None, str | None]:
+    """(problem type, sloid, osm_key) of an identity made by `problem_identity`. A sloid holds colons
+    and an OSM key none, so the type ends at the first colon and the key starts after the last."""
+    problem_type, _, rest = identity.partition(":")
+    sloid, _, osm_key = rest.rpartition(":")
+    absent = ("", "-")
+    return problem_type, (None if sloid in absent else sloid), (None if osm_key in absent else osm_key)
+
+
 def osm_key(osm_type: str, osm_id: int) -> str:
     return f"{osm_type}/{osm_id}"

@@ -11,6 +11,7 @@ from app.api import (  # noqa: E402
     exports,  # noqa: F401
     guards,  # noqa: F401
     openapi,  # noqa: F401
+    operators,  # noqa: F401
     pipeline,  # noqa: F401
     problems,  # noqa: F401
     review,  # noqa: F401

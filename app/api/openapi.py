@@ -175,6 +175,14 @@ TRANSPORT = query(
     "Means of transport (ATLAS vocabulary, case-insensitive). OSM objects: from their tags or partner.",
 )
 
+CSV_BOM = query(
+    "bom",
+    {"type": "boolean", "default": True},
+    "CSV only. By default a CSV is Excel-friendly: UTF-8 with a byte-order mark and CRLF line ends "
+    "(without the mark Excel shows \"TrÃ¶xlegass\" for \"Tröxlegass\"). `false` leaves the mark out; "
+    "with a GeoJSON or JSON format the parameter is a 400.",
+)
+
 STOP_FILTERS = [
     BBOX,
     query("status", csv_of(vocabulary.MATCH_STATUSES), "Match status."),
@@ -790,6 +798,7 @@ def core_paths() -> dict[str, Any]:
                     path_param("fmt", {"type": "string", "enum": ["csv", "geojson"]}, "Format."),
                     *STOP_FILTERS,
                     *[p for p in PROBLEM_FILTERS if p["name"] not in {s["name"] for s in STOP_FILTERS}],
+                    CSV_BOM,
                 ],
                 description="Filters: stops and matches take the filters of `GET /stops`; problems take "
                 "those of `GET /problems` (without paging). A filter of the other kind is a 400. "
@@ -956,9 +965,9 @@ def pipeline_paths() -> dict[str, Any]:
 
 
 def _fragments() -> list[dict[str, Any]]:
-    from app.api import openapi_review
+    from app.api import openapi_operators, openapi_review
 
-    return [core_paths(), pipeline_paths(), openapi_review.paths()]
+    return [core_paths(), pipeline_paths(), openapi_review.paths(), openapi_operators.paths()]
 
 
 @functools.cache

@@ -12,6 +12,7 @@ from typing import Any
 from app.api.openapi import (
     ANY_OBJECT,
     BOOL,
+    CSV_BOM,
     PROBLEM_FILTERS,
     STR,
     array,
@@ -249,7 +250,10 @@ def paths() -> dict[str, Any]:
                 parameters=[
                     path_param("fmt", {"type": "string", "enum": ["csv", "json"]}, "Format."),
                     query("operator", {"type": "string", "maxLength": 60}, "One operator abbreviation."),
+                    CSV_BOM,
                 ],
+                description="`registry_url` links each stop's page in the registry (setting "
+                "`REGISTRY_STOP_URL`, by default ATLAS's service-point directory by the stop's number).",
                 operation_id="getRegistryErrors",
             )
         },

@@ -21,6 +21,7 @@ import re
 from flask import Response, current_app, jsonify, request, stream_with_context
 
 from app.api import bp, params
+from app.api.exports import csv_bom
 from app.api.filters import PROBLEM_FILTER_PARAMS, problem_filters
 from app.api.stops import SLOID_RE
 from app.auth import current_user, require_role
@@ -318,8 +319,9 @@ def maproulette_report():
 @bp.get("/reports/registry-errors.<any(csv, json):fmt>")
 def registry_errors(fmt: str):
     """Suspected registry errors per operator, with evidence and links, for the registry's stewards."""
-    params.reject_unknown(("operator",))
+    params.reject_unknown(("operator", "bom") if fmt == "csv" else ("operator",))
     operator = params.text("operator", max_length=60)
+    bom = csv_bom() if fmt == "csv" else False
     filters = ProblemFilters(operators=[operator] if operator else [])
     settings = current_app.config["SETTINGS"]
     rows = fix_exports.registry_error_rows(
@@ -338,7 +340,7 @@ def registry_errors(fmt: str):
         )
         return response
     return _attachment(
-        fix_exports.report_csv(rows),
+        fix_exports.report_csv(rows, bom=bom),
         "text/csv; charset=utf-8",
         f"stopsync-registry-errors{suffix}-{stamp}.csv",
     )

@@ -63,6 +63,19 @@ def stats():
     return render_template("stats.html")
 
 
+@bp.get("/operators")
+def operators():
+    """The registry steward's view: per operator, coverage, problems, distances and trend, sortable
+    and searchable, each figure a link to the filtered map, review queue or registry report."""
+    return render_template("operators.html")
+
+
+@bp.get("/downloads")
+def downloads():
+    """Every export of the API with its filters, as small forms that build the download link."""
+    return render_template("downloads.html", transports=vocabulary.TRANSPORTS)
+
+
 @bp.get("/login")
 def login():
     """The sign-in form; it posts to POST /login (app.auth), which redirects back here on failure.

@@ -16,7 +16,8 @@ from sqlalchemy.orm import aliased
 from app.services import editor_links
 from app.services.ifopt_usage import sloids_where_ifopt_is_used
 from database import db
-from database.models import AtlasStop, PipelineRun, Problem, ProblemChange
+from database.models import AtlasStop, Decision, OsmStop, PipelineRun, Problem, ProblemChange
+from pipeline.records import parse_problem_identity
 
 TREND_DIMENSIONS = ("type", "operator")
 CHANGE_KINDS = ("appeared", "resolved")
@@ -43,6 +44,84 @@ def _links(row: Any, ifopt_sloids: set[str]) -> list[editor_links.EditorLink]:
             row.AtlasStop, row.parent_means, ifopt=row.AtlasStop.sloid in ifopt_sloids
         )
     return []
+
+
+def stop_names(identities: list[str]) -> dict[str, dict[str, Any]]:
+    """Per problem identity: its stop's keys and names, and whether each side is still in the data.
+
+    Names come from the current snapshot (the registry's official designation, the OSM object's name
+    or uic_name); for a stop or object that has left it, from the evidence a decision on that problem
+    recorded, if any. `stop_name` is the one to show: the registry name first, else the OSM name.
+    """
+    session = db.session
+    keys = {identity: parse_problem_identity(identity) for identity in identities}
+    sloids = {sloid for _, sloid, _ in keys.values() if sloid}
+    osm_keys = {key for _, _, key in keys.values() if key}
+    atlas = (
+        dict(
+            session.execute(
+                select(AtlasStop.sloid, AtlasStop.designation_official).where(AtlasStop.sloid.in_(sloids))
+            )
+            .tuples()
+            .all()
+        )
+        if sloids
+        else {}
+    )
+    osm = (
+        {
+            key: name or uic_name
+            for key, name, uic_name in session.execute(
+                select(OsmStop.osm_key, OsmStop.name, OsmStop.uic_name).where(OsmStop.osm_key.in_(osm_keys))
+            )
+        }
+        if osm_keys
+        else {}
+    )
+    missing = [
+        i for i, (_, sloid, key) in keys.items() if (sloid and sloid not in atlas) or (key and key not in osm)
+    ]
+    evidence = (
+        dict(
+            session.execute(
+                select(Decision.problem_identity, Decision.evidence).where(
+                    Decision.problem_identity.in_(missing)
+                )
+            )
+            .tuples()
+            .all()
+        )
+        if missing
+        else {}
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for identity, (_, sloid, key) in keys.items():
+        recorded = evidence.get(identity) or {}
+        atlas_name = atlas.get(sloid) if sloid in atlas else _recorded_name(recorded, "atlas")
+        osm_name = osm.get(key) if key in osm else _recorded_name(recorded, "osm")
+        out[identity] = {
+            "sloid": sloid,
+            "osm_key": key,
+            "atlas_name": atlas_name if sloid else None,
+            "osm_name": osm_name if key else None,
+            "stop_name": (atlas_name if sloid else None) or (osm_name if key else None),
+            "atlas_in_data": bool(sloid) and sloid in atlas,
+            "osm_in_data": bool(key) and key in osm,
+        }
+    return out
+
+
+def _recorded_name(evidence: dict[str, Any], side: str) -> str | None:
+    """The name a decision's evidence recorded for one side (pipeline/reconcile.py build_evidence)."""
+    recorded = evidence.get(side) if isinstance(evidence, dict) else None
+    if not isinstance(recorded, dict):
+        return None
+    if side == "atlas":
+        name = recorded.get("designation_official")
+    else:
+        tags = recorded.get("tags") if isinstance(recorded.get("tags"), dict) else {}
+        name = tags.get("name") or tags.get("uic_name")
+    return name if isinstance(name, str) and name else None
 
 
 def latest_run_with_changes() -> int | None:
@@ -123,6 +202,7 @@ def run_changes(
     more = len(rows) > limit
     rows = rows[:limit]
     ifopt_sloids = sloids_where_ifopt_is_used({r.AtlasStop.sloid for r in rows if r.AtlasStop is not None})
+    names = stop_names([r.problem_identity for r in rows])
     items = [
         {
             "id": r.id,
@@ -134,11 +214,12 @@ def run_changes(
             # Only still-open problems have a message and a place; resolved ones are gone from the snapshot.
             "still_open": r.message is not None,
             "message": r.message,
-            "sloid": r.sloid,
-            "osm_key": r.osm_key,
             "lat": r.lat,
             "lon": r.lon,
             "links": _links(r, ifopt_sloids),
+            # The stop, named, for every row: a resolved problem is no longer in the snapshot, but its
+            # identity still says which stop it was about.
+            **names[r.problem_identity],
         }
         for r in rows
     ]

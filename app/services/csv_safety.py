@@ -20,6 +20,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+# The UTF-8 byte-order mark every CSV we write starts with by default (the API's `bom=false` leaves it
+# out): Excel reads a CSV as UTF-8 only when the file starts with it; without it "Tröxlegass" shows
+# as "TrÃ¶xlegass".
+UTF8_BOM = "\ufeff"
 # OWASP "CSV Injection": the characters a spreadsheet starts a formula (or DDE call) with.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _TRIGGERS = frozenset(FORMULA_START)

@@ -1,5 +1,9 @@
 """Streamed CSV and GeoJSON exports of stops, matches and problems.
 
+CSV is Excel-friendly by default: UTF-8 with a byte-order mark (without it Excel reads the file as
+the local ANSI code page and shows "TrÃ¶xlegass" for "Tröxlegass") and CRLF line ends (RFC 4180).
+The API's `bom=false` leaves the mark out for tools that do not expect one.
+
 Each export is a generator over a server-side cursor (`yield_per`): memory stays flat whatever the
 size, and the first bytes leave before the last row is read. Rows are written in chunks so the
 WSGI server is not handed one tiny string per row.
@@ -18,7 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
 
 from app.services import problems as problem_service
 from app.services import stops as stop_service
-from app.services.csv_safety import safe_cell
+from app.services.csv_safety import UTF8_BOM, safe_cell
 from database import db
 
 ROWS_PER_CHUNK = 500
@@ -80,9 +84,14 @@ def _cell(value: Any) -> Any:
     return safe_cell(value)
 
 
-def csv_stream(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """CSV text in chunks: a header, then one line per row (lists joined by `;`)."""
+def csv_stream(
+    columns: Sequence[str], rows: Iterable[dict[str, Any]], *, bom: bool = True
+) -> Iterator[str]:
+    """CSV text in chunks: a header, then one line per row (lists joined by `;`); with `bom`, the
+    UTF-8 byte-order mark first (see the module doc)."""
     buffer = io.StringIO()
+    if bom:
+        buffer.write(UTF8_BOM)
     # RFC 4180's CRLF: with "\n" alone the writer leaves a cell's lone CR unquoted, and a spreadsheet
     # breaks the row there (a CR in an OSM name would start a new, attacker-shaped row).
     writer = csv.writer(buffer, lineterminator="\r\n")

@@ -62,10 +62,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import func, select
 
-from app.services.csv_safety import safe_dict_row
+from app.services.csv_safety import UTF8_BOM, safe_dict_row
 from app.services.ifopt_usage import sloids_where_ifopt_is_used
 from app.services.new_stop_tags import is_platform_level, stop_modes, tags_for_new_stop, why_no_tags
 from database import db
@@ -928,10 +929,14 @@ def classify_registry_suspicion(
     return None
 
 
-def report_csv(rows: Iterable[Mapping[str, Any]]) -> Iterator[str]:
-    """CSV text, header first; `evidence` is a JSON cell."""
+def report_csv(rows: Iterable[Mapping[str, Any]], *, bom: bool = True) -> Iterator[str]:
+    """CSV text, header first; `evidence` is a JSON cell. Excel-friendly like every export
+    (app/services/exports.py): the UTF-8 byte-order mark first unless `bom=False`, CRLF line ends."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=REPORT_COLUMNS, extrasaction="ignore")
+    if bom:
+        buffer.write(UTF8_BOM)
+    # CRLF as RFC 4180 has it (and as the other exports write): see exports.csv_stream.
+    writer = csv.DictWriter(buffer, fieldnames=REPORT_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
     yield buffer.getvalue()
     for row in rows:
@@ -1087,6 +1092,14 @@ def stop_url(base_url: str, p: Mapping[str, Any]) -> str:
     return f"{base_url.rstrip('/')}/review"
 
 
+def registry_link(template: str, sloid: str, number: int | None) -> str:
+    """The registry's own page of a stop from `template` (`{sloid}`, `{number}`), or "" when there is
+    no template or the stop lacks the number it needs (a link with a hole would be a wrong page)."""
+    if not template or ("{number}" in template and number is None):
+        return ""
+    return template.replace("{sloid}", quote(sloid, safe=":")).replace("{number}", str(number or ""))
+
+
 def registry_error_rows(
     problems: Iterable[Mapping[str, Any]], *, base_url: str, registry_url_template: str = ""
 ) -> list[dict[str, Any]]:
@@ -1109,11 +1122,7 @@ def registry_error_rows(
         obj = objects.get(key or "")
         decision = p.get("decision") or {}
         number = stop.uic_number if stop else None
-        registry_url = (
-            registry_url_template.replace("{sloid}", p["sloid"]).replace("{number}", str(number or ""))
-            if registry_url_template
-            else ""
-        )
+        registry_url = registry_link(registry_url_template, p["sloid"], number)
         rows.append(
             {
                 "operator_abbr": p.get("operator") or (stop.operator_abbr if stop else None),

@@ -100,7 +100,9 @@ def test_hostile_text_is_kept_behind_a_quote_not_dropped(hostile_data, client, u
 
 def test_registry_report_guards_its_decision_note_and_registry_fields(hostile_data, client):
     rows = list(
-        csv.DictReader(io.StringIO(client.get("/api/v1/reports/registry-errors.csv").get_data(as_text=True)))
+        csv.DictReader(
+            io.StringIO(client.get("/api/v1/reports/registry-errors.csv").get_data().decode("utf-8-sig"))
+        )
     )
     (row,) = rows
     assert row["designation_official"] == "'" + HOSTILE["equals"]

@@ -78,7 +78,7 @@ def test_the_registry_report_writer_guards_every_text_field():
             "registry_lon": -0.5,
         }
     ]
-    (row,) = csv.DictReader(io.StringIO("".join(fix_exports.report_csv(rows))))
+    (row,) = csv.DictReader(io.StringIO("".join(fix_exports.report_csv(rows, bom=False))))
     assert row["operator_abbr"] == "'=op"
     assert row["designation_official"] == "'+name"
     assert row["designation"] == "'-x"

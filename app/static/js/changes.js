@@ -80,16 +80,28 @@
 
   // ---- one run's differences ----------------------------------------------------------------
 
+  /** The stop by its name (registry name first, else the OSM name), linked to its page while it is
+   * still in the data; its key underneath, so two stops of the same name stay apart. */
   function stopLink(item) {
-    if (item.sloid) return S.el("a", { href: S.stopUrl("atlas", item.sloid), text: item.sloid });
-    if (item.osm_key) return S.el("a", { href: S.stopUrl("osm", item.osm_key), text: item.osm_key });
-    return S.el("code", { text: item.problem_identity });
+    var key = item.sloid || item.osm_key;
+    var name = item.stop_name || key || item.problem_identity;
+    if (item.sloid && item.atlas_in_data) return S.el("a", { href: S.stopUrl("atlas", item.sloid), text: name });
+    if (item.osm_key && item.osm_in_data) return S.el("a", { href: S.stopUrl("osm", item.osm_key), text: name });
+    return S.el("span", { class: "stop-name", text: name });
+  }
+
+  function stopKeys(item) {
+    var parts = [];
+    if (item.sloid) parts.push(item.sloid + (item.atlas_in_data ? "" : " (no longer in the registry data)"));
+    if (item.osm_key) parts.push(item.osm_key + (item.osm_in_data ? "" : " (no longer in the OSM data)"));
+    if (!parts.length) return null;
+    return S.el("div", { class: "muted stop-keys", text: parts.join(" · ") });
   }
 
   /** The stop, and (while its problem is open) the API's editor links for it. */
   function stopCell(item) {
     var buttons = S.editorLinkButtons(item.links);
-    return S.el("td", {}, [stopLink(item), buttons.length ? S.el("div", { class: "row-links" }, buttons) : null]);
+    return S.el("td", {}, [stopLink(item), stopKeys(item), buttons.length ? S.el("div", { class: "row-links" }, buttons) : null]);
   }
 
   function appendRows(items) {
