@@ -20,8 +20,12 @@ relation in the evidence), even without a name or identifier of its own ("Perron
   platforms leaves a member without a code alone (which platform it is, nobody said);
 - never when a hard rule forbids the pair (`MatchContext.pair_rejection`: its own `uic_ref` or
   `ref:IFOPT` names another registry stop, a contradicting platform code, a manual unlink, a station
-  object for a platform), when it lies farther than STOP_AREA_MAX_DISTANCE_M from the stop, or when
-  its own name names another registry stop nearby and not this one.
+  object for a platform); when it carries an identifier of another stop even one the registry does not
+  hold (a railway station's `uic_ref` from a foreign numbering, in a stop area with the bus stop in
+  front of it); when its mode contradicts the stop's (a railway object and a bus-only stop: in
+  Switzerland "X, Bahnhof" the bus stop and "X" the station are two registry stops); when it lies
+  farther than STOP_AREA_MAX_DISTANCE_M from the stop; or when its own name names another registry stop
+  nearby and not this one.
 """
 
 from __future__ import annotations
@@ -47,6 +51,14 @@ from pipeline.records import OsmStopArea, OsmStructure
 
 # Matches that say who a member is: an identifier or a person. Proximity matches do not anchor.
 ANCHOR_METHODS = frozenset({METHOD_MANUAL, METHOD_EXACT_SLOID, METHOD_EXACT_UIC, METHOD_EXACT_UIC_LOCAL_REF})
+
+# A member's mode from its tags, against the registry's `meansOfTransport`: a railway object belongs
+# to a stop served by rail, an object tagged for buses only to one served by bus.
+_RAIL_TAGS = (("railway", "station"), ("railway", "halt"), ("railway", "platform"), ("railway", "stop"),
+              ("train", "yes"))  # fmt: skip
+_BUS_TAGS = (("highway", "bus_stop"), ("bus", "yes"), ("trolleybus", "yes"), ("amenity", "bus_station"))
+_RAIL_MODES = frozenset({"TRAIN", "RACK_RAILWAY", "METRO"})
+_BUS_MODES = frozenset({"BUS"})
 
 # "Perron 2", "Quai 3", "Gleis 4", "Kante B", "Binario 1": a platform named by its code alone.
 _PLATFORM_NAME = re.compile(
@@ -206,6 +218,34 @@ def _name_points_elsewhere(ctx: MatchContext, group: StopGroup, osm_i: int, reg_
     )
 
 
+def _other_identifier(ctx: MatchContext, group: StopGroup, reg_i: int, osm_i: int) -> str | None:
+    """The rule when the member carries an identifier that is not this stop's (registry or not)."""
+    obj, stop = ctx.osm[osm_i], ctx.registry[reg_i]
+    number = ctx.osm_uic[osm_i]
+    if number is not None and stop.uic_number is not None and number != stop.uic_number:
+        return "uic_ref_names_another_stop"
+    for ident in (obj.ifopt, obj.sloid_tag):
+        ident = (ident or "").strip()
+        if ident and ident != stop.sloid and ident != group.sloid and not ident.startswith(group.sloid + ":"):
+            return "ifopt_names_another_stop"
+    return None
+
+
+def _mode_differs(ctx: MatchContext, reg_i: int, osm_i: int) -> bool:
+    """A railway object for a stop the registry does not serve by rail, or a bus-only object for a stop
+    it does not serve by bus. Unknown modes on either side never refuse."""
+    means = ctx.registry[reg_i].means_of_transport or ""
+    modes = {m.strip().upper() for m in means.split("|") if m.strip()}
+    if not modes or "UNKNOWN" in modes:
+        return False
+    tags = ctx.osm[osm_i].tags
+    rail = any(tags.get(k) == v for k, v in _RAIL_TAGS)
+    bus = any(tags.get(k) == v for k, v in _BUS_TAGS)
+    if rail:
+        return not modes & _RAIL_MODES
+    return bus and not modes & _BUS_MODES
+
+
 def member_rejection(ctx: MatchContext, group: StopGroup, osm_i: int) -> tuple[int | None, str | None]:
     """(the registry stop the member would join, None) or (that stop or None, the rule against it)."""
     reg_i = _target(ctx, group, osm_i)
@@ -215,6 +255,11 @@ def member_rejection(ctx: MatchContext, group: StopGroup, osm_i: int) -> tuple[i
                               allow_matched_registry=True)  # fmt: skip
     if rule is not None:
         return reg_i, rule
+    rule = _other_identifier(ctx, group, reg_i, osm_i)
+    if rule is not None:
+        return reg_i, rule
+    if _mode_differs(ctx, reg_i, osm_i):
+        return reg_i, "mode_differs"
     if ctx.distance_m(reg_i, osm_i) > STOP_AREA_MAX_DISTANCE_M:
         return reg_i, "beyond_stop_area_radius"
     if _name_points_elsewhere(ctx, group, osm_i, reg_i):

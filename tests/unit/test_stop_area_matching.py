@@ -135,6 +135,45 @@ def test_member_with_a_contradicting_uic_ref_stays_out():
     assert result.stop_areas.refused["node/2"] == (4, "uic_ref_names_another_registry_stop")
 
 
+def test_member_with_an_identifier_of_a_stop_the_registry_does_not_hold_stays_out():
+    # The demo's Schaan-Vaduz: the railway halt (Austrian uic_ref 8100482) in the stop area of the bus
+    # stop "Schaan, Bahnhof" in front of it.
+    registry = [whole_stop()]
+    objects = [
+        osm(1, 5, uic_ref=8500001),
+        osm(2, 50, uic_ref=8100482, name="Schaan-Vaduz"),
+        osm(3, 60, ref__IFOPT="at:42:1234"),
+        osm(4, 70, ref__IFOPT="ch:1:sloid:1:0:4"),  # a platform of this very stop: welcome
+    ]
+    sa = structure(area(4, "node/1", "node/2", "node/3", "node/4"))
+    result = match_stops(registry, objects, osm_structure=sa)
+    assert result.stop_areas.refused["node/2"] == (4, "uic_ref_names_another_stop")
+    assert result.stop_areas.refused["node/3"] == (4, "ifopt_names_another_stop")
+    assert ("ch:1:sloid:1", "node/4", "stop_area") in pairs(result)
+
+
+def test_railway_member_stays_out_of_a_stop_served_only_by_bus():
+    bus_stop = dataclasses.replace(whole_stop(), means_of_transport="BUS")
+    objects = [
+        osm(1, 5, uic_ref=8500001, highway="bus_stop"),
+        osm(2, 50, public_transport="stop_position", railway="halt", train="yes"),
+        osm(3, 30, highway="bus_stop"),
+    ]
+    sa = structure(area(4, "node/1", "node/2", "node/3"))
+    result = match_stops([bus_stop], objects, osm_structure=sa)
+    assert result.stop_areas.refused["node/2"] == (4, "mode_differs")
+    assert ("ch:1:sloid:1", "node/3", "stop_area") in pairs(result)
+    # and the other way round: a bus pole does not join a railway station
+    station = dataclasses.replace(whole_stop(), means_of_transport="TRAIN")
+    objects = [osm(1, 5, uic_ref=8500001, railway="platform"), osm(3, 30, highway="bus_stop")]
+    result = match_stops([station], objects, osm_structure=structure(area(4, "node/1", "node/3")))
+    assert result.stop_areas.refused["node/3"] == (4, "mode_differs")
+    # a stop served by both takes both
+    both = dataclasses.replace(whole_stop(), means_of_transport="TRAIN|BUS")
+    result = match_stops([both], objects, osm_structure=structure(area(4, "node/1", "node/3")))
+    assert ("ch:1:sloid:1", "node/3", "stop_area") in pairs(result)
+
+
 def test_member_beyond_the_stop_area_radius_stays_out():
     registry = [whole_stop()]
     objects = [osm(1, 5, uic_ref=8500001), osm(2, STOP_AREA_MAX_DISTANCE_M + 50, name="Perron 2")]
