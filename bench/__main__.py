@@ -59,6 +59,13 @@ BENCHMARKS = (
     Benchmark("coordination", "bench.coordination", "run requests, SSE latency, lock costs", 300),
     Benchmark("review", "bench.review_reconcile", "decision reconcile at national scale", 300),
     Benchmark("quality", "bench.matching_quality", "matching precision/recall on the labelled sample", 120),
+    Benchmark(
+        "gtfs",
+        "bench.gtfs_scale",
+        "GTFS timetable at national size (25 M stop_times derived from the Zug feed): time, peak memory",
+        600,
+        (("replicas", 20),),  # --quick: 3.3 M stop_times
+    ),
 )
 BY_NAME = {b.name: b for b in BENCHMARKS}
 
