@@ -115,8 +115,10 @@ def _register_blueprints(app: Flask) -> None:
 def _init_auth(app: Flask) -> None:
     from app.api.docs import bp as api_docs_bp
     from app.auth import init_auth
+    from app.osm_signin import init_osm_signin
 
     init_auth(app)
+    init_osm_signin(app)  # /login/osm: sign in with an OpenStreetMap account, when configured
     app.register_blueprint(api_docs_bp)  # /api/docs, rendered from the OpenAPI document
 
 

@@ -236,9 +236,20 @@ def login():
         logger.info("failed sign-in for a username of length %d", len(username))
         flash("Unknown username or wrong password.", "error")
         return redirect(login_url(next_url), code=303)
+    establish_session(user)  # also commits a password rehash if Argon2 parameters changed
+    logger.info("user %s signed in", user.username)
+    return redirect(next_url, code=303)
+
+
+def establish_session(user: User) -> None:
+    """Sign `user` in on this browser and commit: a `user_sessions` row and a fresh session cookie.
+
+    The one way to start a browser session, for the password form and for OpenStreetMap sign-in
+    (app/osm_signin.py) alike, so sign-out, CSRF and roles work the same for both.
+    """
     lifetime = current_app.permanent_session_lifetime
     key = user_service.start_session(user, lifetime)
-    db.session.commit()  # the session row, and a password rehash if Argon2 parameters changed
+    db.session.commit()  # the session row, with whatever the sign-in changed on the user
     # A fresh session on sign-in: nothing a visitor had before (including the CSRF token) carries over.
     session.clear()
     g.pop(CSRF_G_KEY, None)
@@ -246,8 +257,6 @@ def login():
     session[SESSION_USER_KEY] = user.id
     session[SESSION_KEY_KEY] = key
     g.current_user = user
-    logger.info("user %s signed in", user.username)
-    return redirect(next_url, code=303)
 
 
 @bp.post("/logout")

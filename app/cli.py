@@ -14,7 +14,7 @@ users_cli = AppGroup("users", help="Manage the people who can sign in.")
 
 @users_cli.command("create")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["editor", "admin"]), default="editor", show_default=True)
+@click.option("--role", type=click.Choice(list(user_service.ROLES)), default="editor", show_default=True)
 @click.password_option(help="Prompted for when not given.")
 def create_user(username: str, role: str, password: str) -> None:
     """Create a user who can sign in."""

@@ -172,6 +172,17 @@ class Settings:
     NEW_STOP_IFOPT: str = "where_used"
     NEW_STOP_IFOPT_RADIUS_M: float = 5000.0
 
+    # Sign in with OpenStreetMap (app/osm_signin.py): an OAuth 2.0 application registered on
+    # openstreetmap.org (redirect URI PUBLIC_BASE_URL + /login/osm/callback, scope read_prefs). Both
+    # empty: no button, and /login/osm is a 404. OSM_SIGNIN_ROLE is what a first sign-in gets:
+    # viewer or editor, never admin (anyone can open an OSM account; admins stay local accounts).
+    OSM_OAUTH_CLIENT_ID: str = ""
+    OSM_OAUTH_CLIENT_SECRET: str = ""
+    OSM_OAUTH_BASE_URL: str = "https://www.openstreetmap.org"
+    OSM_API_BASE_URL: str = "https://api.openstreetmap.org"
+    OSM_SIGNIN_ROLE: str = "editor"
+    OSM_OAUTH_TIMEOUT_S: float = 10.0
+
     BACKUP_DIR: str = "backups"
     BACKUP_KEEP: int = 7
     BACKUP_CRON: str = "30 1 * * *"  # backup sidecar (compose profile `backup`), UTC
@@ -181,6 +192,11 @@ class Settings:
     @property
     def ratelimit_storage_url(self) -> str:
         return self.RATELIMIT_STORAGE_URL or self.REDIS_URL
+
+    @property
+    def osm_signin_enabled(self) -> bool:
+        """Whether "Sign in with OpenStreetMap" is offered (an OAuth client is configured)."""
+        return bool(self.OSM_OAUTH_CLIENT_ID and self.OSM_OAUTH_CLIENT_SECRET)
 
     def validate(self) -> None:
         """Refuse combinations that are unsafe or cannot work, with a message naming the variable."""
@@ -214,6 +230,7 @@ class Settings:
             raise ConfigError("PASSWORD_MIN_SCORE must be a zxcvbn score from 0 to 4")
         self._validate_review_workflow()
         self._validate_public_base_url()
+        self._validate_osm_signin()
         self._validate_sources()
 
     def _validate_sources(self) -> None:
@@ -269,6 +286,37 @@ class Settings:
                 "PUBLIC_BASE_URL must be an http(s) URL without credentials, query or fragment, "
                 f"like https://stopsync.example.org, not {self.PUBLIC_BASE_URL!r}"
             )
+
+    def _validate_osm_signin(self) -> None:
+        if bool(self.OSM_OAUTH_CLIENT_ID) != bool(self.OSM_OAUTH_CLIENT_SECRET):
+            raise ConfigError(
+                "OSM_OAUTH_CLIENT_ID and OSM_OAUTH_CLIENT_SECRET go together: set both to offer "
+                "sign-in with OpenStreetMap, or neither"
+            )
+        # Anyone can open an OpenStreetMap account in a minute, so an OSM sign-in must never make an
+        # admin (who manages users, tokens and runs): admins are local accounts with a password.
+        if self.OSM_SIGNIN_ROLE not in {"viewer", "editor"}:
+            raise ConfigError(
+                f"OSM_SIGNIN_ROLE must be viewer or editor, not {self.OSM_SIGNIN_ROLE!r}: anyone can open "
+                "an OpenStreetMap account, so admins stay local accounts"
+            )
+        if not 0 < self.OSM_OAUTH_TIMEOUT_S <= 60:
+            raise ConfigError("OSM_OAUTH_TIMEOUT_S must be between 0 and 60 seconds")
+        for name in ("OSM_OAUTH_BASE_URL", "OSM_API_BASE_URL"):
+            url = getattr(self, name)
+            parts = urlsplit(url)
+            if (
+                parts.scheme not in {"http", "https"}
+                or not parts.hostname
+                or parts.username is not None
+                or parts.query
+                or parts.fragment
+                or any(c.isspace() for c in url)
+            ):
+                raise ConfigError(f"{name} must be an http(s) URL without credentials or query, not {url!r}")
+            # The client secret, the authorization code and the access token travel to these.
+            if self.STOPSYNC_ENV == "production" and parts.scheme != "https":
+                raise ConfigError(f"{name} must be an https URL in production, not {url!r}")
 
     def _validate_review_workflow(self) -> None:
         # Imported here: settings must load without the pipeline's numeric stack at import time.

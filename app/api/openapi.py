@@ -18,6 +18,7 @@ from flask import jsonify
 
 from app.api import bp
 from app.services import vocabulary
+from app.services.users import ROLES
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"
@@ -558,8 +559,10 @@ SCHEMAS: dict[str, Any] = {
         {
             "id": INT,
             "username": STR,
-            "role": {"type": "string", "enum": ["editor", "admin"]},
+            "role": {"type": "string", "enum": list(ROLES)},
             "is_active": BOOL,
+            "auth_provider": {"type": "string", "enum": ["local", "osm"]},
+            "osm_uid": nullable(INT),
             "has_api_token": BOOL,
             "created_at": nullable(DATETIME),
         }
@@ -571,7 +574,7 @@ SCHEMAS: dict[str, Any] = {
                     {
                         "id": INT,
                         "username": STR,
-                        "role": {"type": "string", "enum": ["editor", "admin"]},
+                        "role": {"type": "string", "enum": list(ROLES)},
                         "auth": {"type": "string", "enum": ["session", "token"]},
                     }
                 )
@@ -586,14 +589,14 @@ SCHEMAS: dict[str, Any] = {
         {
             "username": {"type": "string", "minLength": 1, "maxLength": 80},
             "password": {"type": "string", "minLength": 10, "maxLength": 1024},
-            "role": {"type": "string", "enum": ["editor", "admin"], "default": "editor"},
+            "role": {"type": "string", "enum": list(ROLES), "default": "editor"},
         },
         required=["username", "password"],
         additionalProperties=False,
     ),
     "UserPatch": obj(
         {
-            "role": {"type": "string", "enum": ["editor", "admin"]},
+            "role": {"type": "string", "enum": list(ROLES)},
             "is_active": BOOL,
             "password": {"type": "string", "minLength": 10, "maxLength": 1024},
         },

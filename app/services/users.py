@@ -5,6 +5,9 @@ characters and a zxcvbn score of at least `PASSWORD_MIN_SCORE` (setting, default
 estimates how many guesses a cracker needs, knowing common passwords, names, words, keyboard
 patterns, dates, l33t spellings, and the user's own name, so "Password123!" fails however long.
 
+Accounts that sign in with OpenStreetMap (app/services/osm_accounts.py) have no password: their
+hash is `NO_PASSWORD_HASH`, their name starts with `OSM_USERNAME_PREFIX`, and they are never admins.
+
 API tokens and browser session keys are random strings; only their SHA-256 is stored
 (`users.api_token_hash`, `user_sessions.key_hash`), so a leaked database does not leak usable
 credentials. A fast hash is right for them (unlike passwords): 256 bits of entropy, nothing to guess.
@@ -32,9 +35,11 @@ from zxcvbn import zxcvbn
 from database import db
 from database.models import User, UserSession
 
-ROLES = ("editor", "admin")
+# viewer: signed in, may read and hold an API token, nothing more (what a first OpenStreetMap sign-in
+# gets with OSM_SIGNIN_ROLE=viewer, until an admin grants editor).
+ROLES = ("viewer", "editor", "admin")
 # Higher rank includes the rights of every lower one.
-ROLE_RANK = {"editor": 1, "admin": 2}
+ROLE_RANK = {"viewer": 0, "editor": 1, "admin": 2}
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 MAX_USERNAME_LENGTH = 80
@@ -47,6 +52,12 @@ SITE_WORDS = ("stopsync", "stop", "sync", "atlas", "openstreetmap", "osm")
 # zxcvbn keeps the user inputs of the current call in a module-level dictionary, so two calls at
 # once (threads) could score a password against the other user's name.
 _zxcvbn_lock = threading.Lock()
+# Usernames with this prefix belong to OpenStreetMap accounts (app/services/osm_accounts.py); a local
+# account cannot take one, so "osm:Anna" always is the mapper Anna on openstreetmap.org.
+OSM_USERNAME_PREFIX = "osm:"
+# The password hash of an account without a password (OpenStreetMap sign-in): not an Argon2 hash,
+# so no password ever verifies against it (argon2 raises InvalidHashError), in this release or the last.
+NO_PASSWORD_HASH = "!no-password"  # noqa: S105 - a marker, not a secret
 TOKEN_PREFIX = "ssk_"  # noqa: S105 - a public prefix that makes leaked tokens easy to spot, not a secret
 _hasher = PasswordHasher()
 
@@ -121,6 +132,11 @@ def create_user(username: str, password: str, role: str = "editor") -> User:
         raise UserError(f"username must have at most {MAX_USERNAME_LENGTH} characters", field="username")
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}", field="role")
+    if username.lower().startswith(OSM_USERNAME_PREFIX):
+        raise UserError(
+            f"usernames starting with {OSM_USERNAME_PREFIX!r} belong to OpenStreetMap sign-ins",
+            field="username",
+        )
     check_password(password, username)
     if get_by_username(username) is not None:
         raise UserError(f"user {username!r} already exists", field="username")
@@ -160,7 +176,8 @@ def authenticate(username: str, password: str) -> User | None:
     answer, so neither the response nor its timing tells which usernames exist.
     """
     user = get_by_username(username.strip()) if username else None
-    if user is None:
+    if user is None or user.osm_uid is not None or user.password_hash.startswith("!"):
+        # Unknown, or an account without a password (OpenStreetMap sign-in): same work, same answer.
         with contextlib.suppress(VerificationError, InvalidHashError):
             _hasher.verify(_dummy_hash(), password)
         return None
@@ -182,8 +199,18 @@ def update_user(
     if role is not None:
         if role not in ROLES:
             raise UserError(f"role must be one of {', '.join(ROLES)}", field="role")
+        if role == "admin" and user.osm_uid is not None:
+            # An OpenStreetMap account is only as safe as openstreetmap.org's sign-in, which we do not
+            # control; admins manage users and runs, so they keep local accounts with a password here.
+            raise UserError(
+                "OpenStreetMap accounts cannot be admins; admins are local accounts", field="role"
+            )
         user.role = role
     if password is not None:
+        if user.osm_uid is not None:
+            raise UserError(
+                "OpenStreetMap accounts sign in on openstreetmap.org and have no password", field="password"
+            )
         check_password(password, user.username)
         user.password_hash = _hasher.hash(password)
         end_all_sessions(user)
@@ -280,6 +307,8 @@ def user_as_dict(user: User) -> dict[str, Any]:
         "username": user.username,
         "role": user.role,
         "is_active": user.is_active,
+        "auth_provider": user.auth_provider,
+        "osm_uid": user.osm_uid,
         "has_api_token": user.api_token_hash is not None,
         "created_at": user.created_at.isoformat() if user.created_at else None,
     }
