@@ -2,7 +2,9 @@
 
 The kind comes from the OSM object's tags, the object whose position spreads; an object without mode
 tags takes the kind of the registry stop's means of transport, and "bus" when neither says.
-Radii and their sources: `params.NAME_RADIUS_M`.
+Radii and their sources: `params.NAME_RADIUS_M`. When both sides state their modes and share none, the
+name stage refuses the pair (`kinds_contradict`): one place name often names a railway station and the
+bus stop in front of it, two registry stops.
 """
 
 from __future__ import annotations
@@ -46,18 +48,39 @@ _REGISTRY_KINDS: dict[str, str] = {
 }
 
 
-def object_kind(obj: OsmObject, stop: RegistryStop | None = None) -> str:
-    """ "bus", "tram", "rail", "ferry" or "aerialway": from the object's tags, else the stop's modes."""
+def tagged_kinds(obj: OsmObject) -> list[str]:
+    """The kinds the object's own tags name, in `_OSM_KIND_TAGS` order (a shared tram and bus stop
+    names both); empty when no tag says."""
+    out: list[str] = []
     for key, value, kind in _OSM_KIND_TAGS:
         found = obj.tags.get(key)
-        if found is not None and (value is None or found == value) and found != "no":
-            return kind
-    if stop is not None and stop.means_of_transport:
-        for mode in stop.means_of_transport.split("|"):
-            kind = _REGISTRY_KINDS.get(mode.strip().upper())
-            if kind is not None:
-                return kind
-    return "bus"
+        if found is not None and (value is None or found == value) and found != "no" and kind not in out:
+            out.append(kind)
+    return out
+
+
+def registry_kinds(stop: RegistryStop) -> list[str]:
+    """The kinds of the registry stop's means of transport (ATLAS `meansOfTransport`, "|"-separated)."""
+    out: list[str] = []
+    for mode in (stop.means_of_transport or "").split("|"):
+        kind = _REGISTRY_KINDS.get(mode.strip().upper())
+        if kind is not None and kind not in out:
+            out.append(kind)
+    return out
+
+
+def object_kind(obj: OsmObject, stop: RegistryStop | None = None) -> str:
+    """The object's kind ("bus", "tram", "rail", "ferry", "aerialway"): its first tagged kind, else the
+    registry stop's first mode, else "bus"."""
+    kinds = tagged_kinds(obj) or (registry_kinds(stop) if stop is not None else [])
+    return kinds[0] if kinds else "bus"
+
+
+def kinds_contradict(stop: RegistryStop, obj: OsmObject) -> bool:
+    """True when both sides say their mode and no mode is shared: "Zürich Binz" (a railway station)
+    and "Zürich, Binz" (a bus stop) are two stops with one name, told apart by their modes."""
+    reg, tagged = registry_kinds(stop), tagged_kinds(obj)
+    return bool(reg) and bool(tagged) and not set(reg) & set(tagged)
 
 
 def name_radius_m(stop: RegistryStop, obj: OsmObject, *, whole_stop: bool, full_name: bool) -> float:

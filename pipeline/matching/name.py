@@ -4,7 +4,8 @@ A candidate pair is a registry stop and an OSM object whose best name (uic_name,
 gtfs:name) scores at least NAME_MIN_SCORE against the official name after normalisation (`normalize`),
 within the radius of the pair's kind (`kinds.name_radius_m`, `params.NAME_RADIUS_M`), with no hard rule
 against it (`MatchContext.pair_rejection`: contradicting platform code or identifiers, manual unlink,
-station vs platform).
+station vs platform) and no contradiction of modes (`kinds.kinds_contradict`: a railway station is not
+the bus stop of the same name).
 
 Each pair gets one **joint score**: name score x (1 - DISTANCE_WEIGHT x distance / radius), and
 conflicts are resolved on it, so a nearer stop with a slightly lower name score beats a farther one
@@ -32,7 +33,7 @@ from collections import defaultdict
 import numpy as np
 
 from pipeline.matching.context import MatchContext, is_platform_level, osm_names
-from pipeline.matching.kinds import name_radius_m, object_kind
+from pipeline.matching.kinds import kinds_contradict, name_radius_m, object_kind
 from pipeline.matching.normalize import same_full_name
 from pipeline.matching.params import (
     DISTANCE_WEIGHT,
@@ -61,6 +62,8 @@ def _candidate(ctx: MatchContext, reg_i: int, osm_i: int, loose: bool) -> Candid
     if score < NAME_MIN_SCORE:
         return None
     obj = ctx.osm[osm_i]
+    if kinds_contradict(stop, obj):
+        return None
     dist = float(np.hypot(*(ctx.registry_index.xy[reg_i] - ctx.osm_index.xy[osm_i])))
     full = any(same_full_name(stop.designation_official, n) for n in osm_names(obj) if n)
     radius = name_radius_m(stop, obj, whole_stop=not is_platform_level(stop), full_name=full)

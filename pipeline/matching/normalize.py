@@ -32,7 +32,8 @@ Names in ATLAS and OSM differ in ways that do not make them different stops. Eac
 
 3. **Variants** of one name (`scored_variants`), each with a penalty subtracted from its similarity:
    - the whole name (0);
-   - the municipality prefix absent: "Vaduz, Post" also reads "Post" (0);
+   - the municipality prefix absent: "Vaduz, Post" also reads "Post" (0), on one side only:
+     "Opfikon, Bahnhof" and "Glattbrugg, Bahnhof" are two stations;
    - a canton or country code after the municipality absent: "Mauren FL, Binza" = "Mauren Binza" (0);
    - an operator prefix absent: "PostAuto Vaduz" = "Vaduz" (0);
    - a qualifier in parentheses absent: "Bissone (lago)" = "Bissone" (`QUALIFIER_PENALTY`);
@@ -41,7 +42,11 @@ Names in ATLAS and OSM differ in ways that do not make them different stops. Eac
    - one part of a name made of alternatives "A/B": "Duxgass/Kresta" reads "Duxgass" and "Kresta"
      (`ALTERNATIVE_PENALTY`).
 4. **Word order** does not count: "Bahnhof Mittelmuhen" = "Mittelmuhen, Bahnhof" (tokens are compared
-   sorted, rapidfuzz `token_sort_ratio`).
+   as a multiset).
+5. **Similar, not equal** (`similarity`): the words both names share are set aside and only the rest is
+   compared, so a shared municipality or "Bahnhof" does not make two stops alike; a name with an extra
+   word and nothing else different is another stop ("Baden, Bahnhof" / "Baden, Bahnhof Ost",
+   "Fribourg, Musy 4" / "Fribourg, Musy 24" after the shared words: "4" vs "24").
 
 `name_score` compares two names over all variant pairs (0-100, 100 = the same after normalisation).
 """
@@ -51,6 +56,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from collections import Counter
 from functools import lru_cache
 
 from rapidfuzz import fuzz
@@ -176,48 +182,50 @@ def _without_canton(municipality: str) -> str:
 
 
 @lru_cache(maxsize=200_000)
-def scored_variants(name: str) -> tuple[tuple[str, float], ...]:
-    """The normalised readings of a name, each with the penalty of the rule that produced it (see the
-    module docstring, section 3). Best (lowest penalty) first, each form once."""
-    found: dict[str, float] = {}
+def scored_variants(name: str) -> tuple[tuple[str, float, bool], ...]:
+    """The normalised readings of a name: (form, penalty of the rule that produced it, whether the
+    municipality was dropped). See the module docstring, section 3. Best first, each form once."""
+    found: dict[str, tuple[float, bool]] = {}
 
-    def add(text: str, penalty: float) -> None:
+    def add_form(form: str, penalty: float, short: bool) -> None:
+        if form and (penalty, short) < found.get(form, (float("inf"), True)):
+            found[form] = (penalty, short)
+
+    def add(text: str, penalty: float, short: bool) -> None:
         for form in _readings(text):
-            if form and penalty < found.get(form, float("inf")):
-                found[form] = penalty
+            add_form(form, penalty, short)
             tokens = form.split()
             if len(tokens) > 1 and tokens[0] in OPERATOR_PREFIXES:
-                add_form(" ".join(tokens[1:]), penalty)
+                add_form(" ".join(tokens[1:]), penalty, short)
             generic_free = [t for t in tokens if t not in GENERIC_WORDS]
             if generic_free and len(generic_free) < len(tokens):
-                add_form(" ".join(generic_free), penalty + GENERIC_PENALTY)
-
-    def add_form(form: str, penalty: float) -> None:
-        if form and penalty < found.get(form, float("inf")):
-            found[form] = penalty
-
-    def add_with_parts(text: str, penalty: float) -> None:
-        add(text, penalty)
-        bare = _PARENTHESES.sub(" ", text)
-        if bare.strip() and bare != text:
-            add(bare, penalty + QUALIFIER_PENALTY)
-        if "/" in bare:
-            for part in bare.split("/"):
-                if fold(part):
-                    add(part, penalty + ALTERNATIVE_PENALTY)
+                add_form(" ".join(generic_free), penalty + GENERIC_PENALTY, short)
 
     head, sep, tail = name.partition(",")
-    add_with_parts(name, 0.0)
+
+    def add_with_parts(text: str, penalty: float, short: bool) -> None:
+        add(text, penalty, short)
+        bare = _PARENTHESES.sub(" ", text)
+        if bare.strip() and bare != text:
+            add(bare, penalty + QUALIFIER_PENALTY, short)
+        if "/" in bare:
+            # A part of "Municipality, A/B" may lack the municipality; a part of "A/B" lacks nothing.
+            for part in bare.split("/"):
+                if fold(part):
+                    add(part, penalty + ALTERNATIVE_PENALTY, short or bool(sep))
+
+    add_with_parts(name, 0.0, False)
     municipality = _without_canton(head)
     if municipality != head.strip():
-        add_with_parts(municipality + sep + tail, 0.0)
+        add_with_parts(municipality + sep + tail, 0.0, False)
     if sep and fold(tail):
-        add_with_parts(tail, 0.0)
+        add_with_parts(tail, 0.0, True)
         if "/" in _PARENTHESES.sub(" ", tail):
             for part in _PARENTHESES.sub(" ", tail).split("/"):
                 if fold(part):
-                    add(f"{head} {part}", ALTERNATIVE_PENALTY)
-    return tuple(sorted(found.items(), key=lambda item: (item[1], item[0])))
+                    add(f"{head} {part}", ALTERNATIVE_PENALTY, False)
+    ranked = sorted(found.items(), key=lambda item: (item[1], item[0]))
+    return tuple((form, penalty, short) for form, (penalty, short) in ranked)
 
 
 @lru_cache(maxsize=200_000)
@@ -239,31 +247,53 @@ def same_full_name(registry_name: str | None, osm_name: str | None) -> bool:
 
 def name_variants(name: str) -> tuple[str, ...]:
     """The normalised forms of a name (see `scored_variants`), best first."""
-    return tuple(form for form, _penalty in scored_variants(name))
+    return tuple(form for form, _penalty, _short in scored_variants(name))
+
+
+def similarity(a: str, b: str) -> float:
+    """Similarity (0-100) of two normalised forms, judged on the words they do not share.
+
+    The same words in any order: 100. Otherwise the shared words are set aside and the rest compared
+    (rapidfuzz `ratio`), so a long shared municipality does not make two stops alike:
+    "triesenberg samina" vs "triesenberg almeina" compares "samina" with "almeina". When one side has
+    words the other lacks and nothing else differs ("bahnhof" vs "bahnhof sud", "musy 24" vs "musy"),
+    they are two stops: 0.
+    """
+    ta, tb = a.split(), b.split()
+    if sorted(ta) == sorted(tb):
+        return 100.0
+    ca, cb = Counter(ta), Counter(tb)
+    common = ca & cb
+    rest_a, rest_b = sorted((ca - common).elements()), sorted((cb - common).elements())
+    if not rest_a or not rest_b:
+        return 0.0
+    return float(fuzz.ratio(" ".join(rest_a), " ".join(rest_b)))
 
 
 @lru_cache(maxsize=400_000)
 def name_score(a: str | None, b: str | None, loose: bool = True) -> float:
     """Similarity of two stop names, 0-100 (100 = the same after normalisation); 0 when one is missing.
 
-    The best over all variant pairs of `token_sort_ratio` (word order does not count) minus the
-    penalty of the variant; at most one side may use a loose (penalised) reading, none when `loose`
-    is False (the strict score: only folding, abbreviations, prefixes, canton codes and word order).
+    The best over all variant pairs of `similarity` (word order does not count, shared words set
+    aside) minus the penalty of the variant. At most one side may use a loose (penalised) reading,
+    none when `loose` is False (the strict score: folding, abbreviations, prefixes, canton codes and
+    word order only); at most one side may drop its municipality.
     """
     if not a or not b:
         return 0.0
     best = 0.0
-    for va, pa in scored_variants(a):
+    for va, pa, sa in scored_variants(a):
         if pa > 0 and not loose:
             continue
-        for vb, pb in scored_variants(b):
+        for vb, pb, sb in scored_variants(b):
             if pb > 0 and not loose:
                 continue
             # One loose reading per comparison: "Dietfurt, Bahnhof" and "Dietfurt, Dorf" both read
-            # "Dietfurt" without their generic word, yet they are two stops.
-            if (pa > 0 and pb > 0) or 100.0 - pa - pb <= best:
+            # "Dietfurt" without their generic word, yet they are two stops. And the municipality may
+            # be absent on one side only: "Opfikon, Bahnhof" is not "Glattbrugg, Bahnhof".
+            if (pa > 0 and pb > 0) or (sa and sb) or 100.0 - pa - pb <= best:
                 continue
-            score = fuzz.token_sort_ratio(va, vb) - pa - pb
+            score = similarity(va, vb) - pa - pb
             best = max(best, score)
     return round(max(best, 0.0), 1)
 

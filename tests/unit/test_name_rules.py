@@ -108,6 +108,34 @@ def test_two_loose_readings_never_meet():
     assert name_score("Dietfurt, Bahnhof", "Dietfurt, Dorf") < NAME_MIN_SCORE
 
 
+def test_the_municipality_may_be_dropped_on_one_side_only():
+    # two stations of two municipalities, both "Bahnhof" once the municipality is gone
+    assert name_score("Opfikon, Bahnhof", "Glattbrugg, Bahnhof") < NAME_MIN_SCORE
+    assert name_score("Staufen, Beyeler", "Lenzburg, Beyeler") < NAME_MIN_SCORE
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Baden, Bahnhof", "Baden, Bahnhof Ost"),  # a direction word more
+        ("Herrliberg-Feldmeilen, Bhf West", "Herrliberg-Feldmeilen, Bhf Ost"),
+        ("Fribourg, Musy 4", "Fribourg, Musy 24"),  # a number
+        ("Zürich HB", "Zürich HB SZU"),
+        ("Triesenberg, Samina", "Triesenberg, Almeina"),  # alike only through the municipality
+        ("Burgdorf, Friedhof", "Burgdorf, Friedhofweg"),
+        ("Feusisberg, Riedhof", "Feusisberg, Ried"),
+    ],
+)
+def test_neighbouring_stops_that_differ_in_one_word_are_not_similar(a, b):
+    # real pairs of distinct ATLAS stops within 260 m of each other (service points 2025-08-02)
+    assert name_score(a, b) < NAME_MIN_SCORE
+
+
+def test_a_spelling_variant_of_the_differing_word_is_still_similar():
+    assert name_score("Vaduz, Quäderle", "Vaduz Quaederle") >= NAME_MIN_SCORE
+    assert name_score("Gamprin, Abzw. Badäl-Schlatt", "Gamprin Abzw. Bädal-Schlatt") == 100.0
+
+
 def test_a_full_name_includes_the_municipality():
     assert same_full_name("Ulmiz FR, Ausserdorf", "Ulmiz Ausserdorf")
     assert same_full_name("Mittelmuhen, Bahnhof", "Bahnhof Mittelmuhen")
@@ -181,6 +209,18 @@ def test_a_loose_reading_finds_a_stop_nothing_names_strictly_but_takes_no_other_
     registry = [stop("lake", 0, name="Bissone (lago)")]
     objects = [osm(1, 12, name="Bissone"), osm(2, 70, name="Bissone")]
     assert pairs(match_stops(registry, objects)) == {("lake", "node/1", "name")}
+
+
+def test_a_railway_station_is_not_the_bus_stop_of_the_same_name():
+    # ATLAS: "Zürich Binz" (the station) and "Zürich, Binz" (the bus stop) are two stops, one name
+    bus = dataclasses.replace(stop("bus", 0, name="Zürich, Binz"), means_of_transport="BUS")
+    station = osm(1, 10, name="Zürich Binz", railway="station", public_transport="station")
+    platform = osm(2, 15, name="Zürich Binz", highway="bus_stop")
+    whole = dataclasses.replace(bus, source="atlas:service_point")
+    assert pairs(match_stops([whole], [station, platform])) == {("bus", "node/2", "name")}
+    # an object whose tags name no mode, or a stop without modes, is not contradicted
+    untyped = osm(3, 10, name="Zürich Binz", public_transport="platform")
+    assert pairs(match_stops([whole], [untyped])) == {("bus", "node/3", "name")}
 
 
 # -- radius by kind -------------------------------------------------------------------------------
