@@ -58,7 +58,12 @@ BENCHMARKS = (
     Benchmark("outages", "bench.outages", "PostgreSQL and Redis taken away under map reads", 240),
     Benchmark("coordination", "bench.coordination", "run requests, SSE latency, lock costs", 300),
     Benchmark("review", "bench.review_reconcile", "decision reconcile at national scale", 300),
-    Benchmark("quality", "bench.matching_quality", "matching precision/recall on the labelled sample", 120),
+    Benchmark(
+        "quality",
+        "bench.matching_quality",
+        "matching precision/recall on two labelled real sets, identifiers and blind",
+        120,
+    ),
     Benchmark(
         "gtfs",
         "bench.gtfs_scale",
