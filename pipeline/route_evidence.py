@@ -29,14 +29,15 @@ class RouteData:
     stats: dict[str, float | int] = field(default_factory=dict)
 
 
-def _member_names(route: OsmRoute, objects: dict[str, OsmObject]) -> list[str]:
-    """Names of the route's platform members in travel order, else of its stop members."""
-    for members in (route.platform_members, route.stop_members, route.members):
-        names = [objects[m.osm_key].name for m in members if m.osm_key in objects]
-        names = [n for n in names if n]
-        if names:
-            return names
-    return []
+def _terminus_names(route: OsmRoute, objects: dict[str, OsmObject]) -> tuple[str | None, str | None]:
+    """Names of the route's first and last platform (else stop) member, each None when that member
+    is not a known stop object or has no name: a name from further inside the route would name an
+    intermediate stop, not where the route goes."""
+    for members in (route.platform_members, route.stop_members):
+        known = [objects[m.osm_key] for m in members if m.osm_key in objects]
+        if known:
+            return known[0].name or None, known[-1].name or None
+    return None, None
 
 
 def osm_services(
@@ -51,13 +52,13 @@ def osm_services(
         members = [m.osm_key for m in route.members if m.osm_key in objects]
         if not members:
             continue
-        names = _member_names(route, objects)
+        first, last = _terminus_names(route, objects)
         service = RouteService(
             route_id=route.gtfs_route_id,
             operator=route.operator,
             line=route.ref,
-            origin=route.from_ or (names[0] if names else None),
-            destination=route.to or (names[-1] if names else None),
+            origin=route.from_ or first,
+            destination=route.to or last,
         )
         for key in members:
             out[key].add(service)
@@ -88,7 +89,10 @@ def build_route_data(
                 "registry_stops_with_routes_share": round(len(reg_services) / len(registry), 4)
                 if registry
                 else 0.0,
-                **{f"gtfs_resolved_by_{k}": v for k, v in resolution.counts().items()},
+                **{
+                    f"gtfs_{k}" if k.startswith("unresolved") else f"gtfs_resolved_by_{k}": v
+                    for k, v in resolution.counts().items()
+                },
             }
         )
     services = osm_services(structure, osm)

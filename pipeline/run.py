@@ -24,6 +24,7 @@ from pipeline.matching import match_stops
 from pipeline.problems import detect_problems
 from pipeline.records import ManualLink, OsmStructure
 from pipeline.redaction import redact_credentials, report_failure
+from pipeline.route_evidence import build_route_data
 from pipeline.sources import ParseOptions, Source, SourceKind, all_sources
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ def parse_options(settings: Any, today: dt.date | None) -> ParseOptions:
         uic_country_codes=frozenset(codes) if codes else None,
         boundary=boundary,
         max_bytes=settings.HTTP_MAX_BYTES,
+        timetable_max_bytes=settings.GTFS_MAX_UNZIPPED_BYTES,
+        timetable_memory_limit=settings.GTFS_DUCKDB_MEMORY_LIMIT,
     )
 
 
@@ -161,11 +164,15 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
         popts = parse_options(settings, options.today)
         registry, osm, parse_stats = [], [], {}
         osm_structure: OsmStructure | None = None  # stop areas and routes of the OSM source
+        timetable: Any = None  # the GTFS timetable (route evidence), when the run has one
         for i, source in enumerate(sources):
             report("parse", i, len(sources), f"parsing {source.name}")
             paths = [path for f in fetched.values() if f.source == source.name for path in f.paths]
             result = source.parse(paths, popts)
-            (registry if source.kind == SourceKind.REGISTRY else osm).extend(result.records)
+            if source.kind == SourceKind.TIMETABLE:
+                timetable = result.records[0] if result.records else None
+            else:
+                (registry if source.kind == SourceKind.REGISTRY else osm).extend(result.records)
             if source.kind == SourceKind.OSM and result.structure is not None:
                 osm_structure = result.structure
             parse_stats[source.name] = result.stats
@@ -175,6 +182,8 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
         for f in fetched.values():
             f.promote()  # parsed and validated: now it may replace the last good copy
         summary.source_versions = _source_versions(fetched)
+        # Route evidence (stage 4): GTFS stops resolved to registry stops, OSM route relations.
+        route_data = build_route_data(registry, osm, osm_structure, timetable)
         lap("parse")
 
         # Review workflow: stored manual links, checked against the new records (app/services/review_run.py).
@@ -189,13 +198,23 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
 
         report("match", 0, match_steps, f"matching {len(registry):,} stops against {len(osm):,} objects")
         result = match_stops(
-            registry, osm, manual=manual, progress=match_progress, osm_structure=osm_structure
+            registry,
+            osm,
+            manual=manual,
+            progress=match_progress,
+            osm_structure=osm_structure,
+            route_evidence=route_data.evidence,
         )
         lap("match")
 
         report("problems", 0, 1, "detecting problems")
         problems = detect_problems(
-            registry, osm, result.matches, result.unmatched_registry, result.unmatched_osm
+            registry,
+            osm,
+            result.matches,
+            result.unmatched_registry,
+            result.unmatched_osm,
+            route_evidence=route_data.evidence,
         )
         problems = review_run.with_orphan_problems(review, problems)
         report("problems", 1, 1, f"{len(problems):,} problems")
@@ -244,6 +263,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
             "unmatched_osm": len(result.unmatched_osm),
             "matches_by_method": result.method_counts,
             "stops_by_stage": result.stage_counts,
+            "routes": route_data.stats,
             "orphaned_manual_links": len(result.orphaned_manual) + len(review.orphan_problems),
             "review": review_counts,
             "problems": len(problems),
