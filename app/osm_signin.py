@@ -13,6 +13,8 @@ GET /login/osm/callback?code=...&state=...
     (app/services/osm_accounts.py), and the browser session starts exactly as for a password
     sign-in (`app.auth.establish_session`), so sign-out, CSRF and roles work the same.
 
+The state travels in the session cookie, which is SameSite=Lax: browsers send it on the top-level
+redirect back from openstreetmap.org (with Strict they would not, and every sign-in would fail).
 The OSM access token is used for that one read and then dropped: nothing here acts on the
 mapper's OSM account. Without OSM_OAUTH_CLIENT_ID/SECRET both routes are 404 and the login page
 shows no button. Every failure after a valid state (the mapper declined, openstreetmap.org

@@ -56,7 +56,13 @@ def identity_from_user_details(payload: Any) -> OsmIdentity:
         raise OsmAccountError("OpenStreetMap answered with an account id we cannot use.")
     name = user.get("display_name")
     name = name.strip() if isinstance(name, str) else ""
-    if not name or len(name) > MAX_DISPLAY_NAME_LENGTH or _UNUSABLE_IN_NAME.search(name):
+    # A leading '#' would look like a parked name ("osm:#<uid>"); openstreetmap.org never allows '#'.
+    if (
+        not name
+        or len(name) > MAX_DISPLAY_NAME_LENGTH
+        or _UNUSABLE_IN_NAME.search(name)
+        or name.startswith("#")
+    ):
         raise OsmAccountError("OpenStreetMap answered with an account name we cannot use.")
     return OsmIdentity(uid=uid, display_name=name)
 

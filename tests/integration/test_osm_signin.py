@@ -129,6 +129,8 @@ def test_osm_sign_in_runs_the_full_redirect_and_signs_in_with_the_osm_signin_rol
     response = callback(client, back)
     assert response.status_code == 303
     assert response.headers["Location"] == "/review"
+    # Lax, not Strict: the redirect back from openstreetmap.org must carry the cookie (and its state).
+    assert "SameSite=Lax" in response.headers["Set-Cookie"]
     user = me(client)
     assert user is not None
     assert user["username"] == "osm:Anna Mapper"

@@ -71,7 +71,7 @@ def test_user_details_keep_any_printable_display_name(name):
     assert identity_from_user_details({"user": {"id": 1, "display_name": name}}).display_name == name
 
 
-@pytest.mark.parametrize("name", ["a\u0085b", "a\u200b\x07", "\ufffe", "a" * 256])
-def test_user_details_refuse_control_characters_and_overlong_names(name):
+@pytest.mark.parametrize("name", ["a\u0085b", "a\u200b\x07", "\ufffe", "a" * 256, "#4711"])
+def test_user_details_refuse_control_characters_overlong_and_parked_looking_names(name):
     with pytest.raises(OsmAccountError):
         identity_from_user_details({"user": {"id": 1, "display_name": name}})
