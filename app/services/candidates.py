@@ -4,8 +4,9 @@ The matcher's own explanation (`pipeline.matching.explain.explain_candidates`) r
 the proximity stages against a `MatchContext`. Here that context is rebuilt from the current
 snapshot around one stop only: the OSM objects within the explain radius, every registry stop those
 objects' identifiers name (the rules "uic_ref names another registry stop" and "ref:IFOPT names
-another stop" need them), the partners of their matches (to know what is taken), and the person's
-manual unlinks. One small spatial query per side; nothing else is loaded.
+another stop" need them), the partners of their matches (to know what is taken), the person's manual
+unlinks, and the stop areas holding the objects with their members (to replay the stop-area stage).
+One small spatial query per side, and one for the stop areas.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from app.services import editor_links
 from app.services.evidence import osm_record, registry_record
 from database import db
 from database.base import SRID_WGS84
-from database.models import AtlasStop, ManualMatch, Match, OsmStop
+from database.models import AtlasStop, ManualMatch, Match, OsmStop, OsmStopAreaMember, OsmStopAreaRow
 from pipeline.matching.context import MatchContext, osm_names, parse_uic
 from pipeline.matching.explain import explain_candidates
 from pipeline.matching.normalize import name_score, name_variants, normalise_ref
@@ -29,10 +30,17 @@ from pipeline.matching.params import (
     EXPLAIN_RADIUS_M,
     NAME_MAX_DISTANCE_M,
     NAME_MIN_SCORE,
+    NAME_RADIUS_M,
+    STOP_AREA_MAX_DISTANCE_M,
+    STOP_LEVEL_RADIUS_M,
 )
-from pipeline.records import MatchRecord
+from pipeline.records import MatchRecord, OsmMember, OsmStopArea, OsmStructure
 
-# What each rejection code means, in words a reviewer understands.
+_NAME_RADII = ", ".join(f"{kind} {radius:g} m" for kind, radius in NAME_RADIUS_M.items())
+_NAME_RADII += f"; a whole stop at least {STOP_LEVEL_RADIUS_M:g} m, twice with its full official name"
+
+# What each rejection code (pipeline.matching.explain.REJECTION_RULES) means, in words a reviewer
+# understands; tests/unit/test_explain.py checks that every code has its words.
 REJECTION_TEXT: dict[str, str] = {
     "manual_unlink": "a person forbade this pair (manual unlink)",
     "osm_is_station": "the OSM object is a station area, not a platform or stop position",
@@ -40,15 +48,36 @@ REJECTION_TEXT: dict[str, str] = {
     "uic_ref_names_another_registry_stop": "its uic_ref is the number of another registry stop",
     "ifopt_names_another_registry_stop": "its ref:IFOPT / ref:sloid names another registry stop",
     "osm_already_matched": "the OSM object is already matched to another registry stop",
-    "registry_already_matched": "this registry stop is already matched to another OSM object",
+    "uic_ref_names_another_stop": "its uic_ref is another stop's number (one the registry may not hold), "
+    "so its stop area does not make it part of this stop",
+    "ifopt_names_another_stop": "its ref:IFOPT / ref:sloid names another stop, so its stop area does not "
+    "make it part of this stop",
+    "mode_differs": "it is a railway object and the stop is not served by rail (or a bus stop and the "
+    "stop is not served by bus), so its stop area does not make it part of this stop",
+    "beyond_stop_area_radius": "in a stop area of this stop, but farther than "
+    f"{STOP_AREA_MAX_DISTANCE_M:g} m from it",
+    "name_names_another_registry_stop": "in a stop area of this stop, but its own name names another "
+    "registry stop nearby",
+    "stop_area_platform_unknown": "in a stop area of this stop, but without a platform code, and the "
+    "registry knows this stop only by its platforms",
+    "registry_has_no_name": "the registry stop has no name to compare",
+    "osm_has_no_name": "the OSM object has no name to compare and no identifier of this stop",
+    "name_below_score": f"the name is not similar enough (below {NAME_MIN_SCORE:g})",
+    "beyond_name_radius_for_kind": "a similar name, but farther than the name radius for its kind "
+    f"({_NAME_RADII})",
+    "ambiguous_name_tie": "another registry stop's name and distance fit the object as well: a tie is "
+    "left undecided",
     "lost_conflict_to_better_pair": "another pair scored better in the same stage",
     "too_far_for_distance_match": f"farther than {DISTANCE_MAX_M:g} m and the name is not similar enough",
-    "too_far_for_name_match": f"similar name, but farther than {DISTANCE_MAX_M:g} m and not within the name "
-    "stage's rules",
+    "too_far_for_name_match": "a similar name, but farther than the name radius for its kind and than "
+    f"{DISTANCE_MAX_M:g} m",
     "ambiguous_several_candidates_within_radius": "several candidates within "
     f"{DISTANCE_MAX_M:g} m and none clearly nearest",
     "not_the_nearest_candidate": "a nearer candidate was preferred",
+    "ambiguous_distance_tie": "another registry stop nothing matched is as near to the object: a tie is "
+    "left undecided",
 }
+
 
 # OSM tags → the registry's means of transport (`meansOfTransport`).
 _MODE_TAGS: tuple[tuple[str, str, str], ...] = (
@@ -87,6 +116,39 @@ def _near(model: type[AtlasStop] | type[OsmStop], lat: float, lon: float, radius
     point = func.ST_SetSRID(func.ST_MakePoint(lon, lat), SRID_WGS84)
     box = func.ST_Expand(point, _degrees(radius_m, lat))
     return list(db.session.scalars(select(model).where(model.geom.op("&&")(box))))
+
+
+def _stop_areas(osm: dict[str, OsmStop]) -> OsmStructure:
+    """The stop areas holding any of these objects, with every member; the members' rows are added to
+    `osm` (their matches anchor the stop area)."""
+    session = db.session
+    area_ids = set(
+        session.scalars(
+            select(OsmStopAreaMember.stop_area_id).where(OsmStopAreaMember.osm_key.in_(list(osm)))
+        )
+    )
+    if not area_ids:
+        return OsmStructure()
+    members: dict[int, list[OsmMember]] = {}
+    for row in session.scalars(
+        select(OsmStopAreaMember)
+        .where(OsmStopAreaMember.stop_area_id.in_(area_ids))
+        .order_by(OsmStopAreaMember.stop_area_id, OsmStopAreaMember.sequence)
+    ):
+        members.setdefault(row.stop_area_id, []).append(OsmMember(row.role, row.osm_key, row.sequence))
+    missing = {m.osm_key for ms in members.values() for m in ms} - set(osm)
+    if missing:
+        for obj in session.scalars(select(OsmStop).where(OsmStop.osm_key.in_(missing))):
+            osm[obj.osm_key] = obj
+    areas = tuple(
+        OsmStopArea(
+            a.osm_id, a.version, a.name, a.uic_ref, a.uic_name, a.tags or {}, tuple(members.get(a.osm_id, ()))
+        )
+        for a in session.scalars(
+            select(OsmStopAreaRow).where(OsmStopAreaRow.osm_id.in_(area_ids)).order_by(OsmStopAreaRow.osm_id)
+        )
+    )
+    return OsmStructure(stop_areas=areas)
 
 
 def _context(registry: dict[str, AtlasStop], osm: dict[str, OsmStop]) -> MatchContext:
@@ -171,6 +233,7 @@ def _explain_pair(ctx: MatchContext, reg_i: int, osm_i: int, candidate: Any) -> 
         "rejected_by": rejected,
         "rejected_reason": REJECTION_TEXT.get(rejected, rejected) if rejected else None,
         "matched_to": candidate.matched_to,
+        "stop_area": candidate.stop_area,
         "criteria": {
             "identifier": {
                 "same": candidate.same_identifier,
@@ -242,10 +305,22 @@ def candidates_for_registry(sloid: str, radius_m: float = EXPLAIN_RADIUS_M) -> d
     if stop is None:
         return None
     osm = {o.osm_key: o for o in _near(OsmStop, stop.lat, stop.lon, radius_m)}
-    ctx = _context({stop.sloid: stop}, osm)
+    structure = _stop_areas(osm)
+    registry = {stop.sloid: stop}
+    if structure.stop_areas:
+        # The other registry stops of this whole stop: a stop-area member joins one of them by its code.
+        group = stop.parent_sloid or stop.sloid
+        for other in db.session.scalars(
+            select(AtlasStop).where(or_(AtlasStop.parent_sloid == group, AtlasStop.sloid == group))
+        ):
+            registry.setdefault(other.sloid, other)
+    ctx = _context(registry, osm)
     reg_i = ctx.registry_by_sloid[sloid]
     out = []
-    for candidate in explain_candidates(ctx, sloid, radius_m=radius_m, limit=EXPLAIN_MAX_CANDIDATES):
+    explained = explain_candidates(
+        ctx, sloid, radius_m=radius_m, limit=EXPLAIN_MAX_CANDIDATES, structure=structure
+    )
+    for candidate in explained:
         osm_i = ctx.osm_by_key[candidate.osm_key]
         out.append({**_osm_summary(ctx.osm[osm_i]), **_explain_pair(ctx, reg_i, osm_i, candidate)})
     matched = [
@@ -270,12 +345,13 @@ def candidates_for_osm(osm_key: str, radius_m: float = EXPLAIN_RADIUS_M) -> dict
     # The explanation of each nearby stop looks at the objects around *that* stop: load twice the radius.
     osm = {o.osm_key: o for o in _near(OsmStop, obj.lat, obj.lon, 2 * radius_m)}
     osm.setdefault(obj.osm_key, obj)
+    structure = _stop_areas(osm)
     ctx = _context(registry, osm)
     osm_i = ctx.osm_by_key[osm_key]
     out = []
     for sloid in registry:
         reg_i = ctx.registry_by_sloid[sloid]
-        for candidate in explain_candidates(ctx, sloid, radius_m=radius_m, limit=10_000):
+        for candidate in explain_candidates(ctx, sloid, radius_m=radius_m, limit=10_000, structure=structure):
             if candidate.osm_key == osm_key:
                 stop = ctx.registry[reg_i]
                 out.append({**_registry_summary(stop), **_explain_pair(ctx, reg_i, osm_i, candidate)})

@@ -87,7 +87,7 @@ class Anchor:
     detail: dict[str, Any]
 
 
-def _groups(ctx: MatchContext) -> dict[str, StopGroup]:
+def stop_groups(ctx: MatchContext) -> dict[str, StopGroup]:
     """Registry stops by whole stop: a traffic point belongs to its parent, a service point is its own."""
     groups: dict[str, StopGroup] = {}
     for reg_i in sorted(range(len(ctx.registry)), key=lambda i: ctx.registry[i].sloid):
@@ -123,7 +123,7 @@ def platform_code(ctx: MatchContext, osm_i: int) -> str | None:
     return None
 
 
-def _member_indexes(ctx: MatchContext, area: OsmStopArea) -> list[int]:
+def member_indexes(ctx: MatchContext, area: OsmStopArea) -> list[int]:
     seen: dict[int, None] = {}
     for member in area.members:
         osm_i = ctx.osm_by_key.get(member.osm_key)
@@ -132,7 +132,7 @@ def _member_indexes(ctx: MatchContext, area: OsmStopArea) -> list[int]:
     return list(seen)
 
 
-def _anchor(
+def anchor_of(
     ctx: MatchContext,
     area: OsmStopArea,
     members: list[int],
@@ -282,17 +282,17 @@ def match_by_stop_areas(ctx: MatchContext, structure: OsmStructure | None) -> St
     outcome = StopAreaOutcome()
     if structure is None or not structure.stop_areas:
         return outcome
-    groups = _groups(ctx)
+    groups = stop_groups(ctx)
     identified: dict[int, tuple[int, str]] = {}
     for match in ctx.matches:
         if match.method in ANCHOR_METHODS:
             osm_i = ctx.osm_by_key[match.osm_key]
             identified.setdefault(osm_i, (ctx.registry_by_sloid[match.sloid], match.method))
     for area in sorted(structure.stop_areas, key=lambda a: a.osm_id):
-        members = _member_indexes(ctx, area)
+        members = member_indexes(ctx, area)
         if not members:
             continue
-        anchor, why_not = _anchor(ctx, area, members, identified, groups)
+        anchor, why_not = anchor_of(ctx, area, members, identified, groups)
         if anchor is None:
             outcome.unanchored[area.osm_id] = why_not or "no_anchor"
             continue
