@@ -166,3 +166,20 @@ def test_readers_see_the_old_structure_until_the_swap_commits(app, stack, tmp_pa
     assert seen["swap:inserted"]["osm_routes"] == 102
     db.session.rollback()
     assert table_counts() == dict.fromkeys(STRUCTURE_TABLES, 0)  # and the new one after the commit
+
+
+def test_why_not_matched_names_the_stop_area_rule_for_a_railway_halt_in_a_bus_stops_area(app):
+    # The demo's Schaan-Vaduz railway halt (uic_ref 8100482, ÖBB numbering) is in stop area 1655743 with
+    # the bus stop "Schaan, Bahnhof" in front of the station: the stop area does not make it that stop.
+    run(DEMO)
+    db.session.commit()
+    data = app.test_client().get("/api/v1/stops/atlas/ch:1:sloid:9991/candidates").get_json()
+    by_key = {c["key"]: c for c in data["candidates"]}
+    halt = by_key["node/413828077"]
+    assert halt["rejected_by"] == "uic_ref_names_another_stop"
+    assert halt["stop_area"] == 1655743
+    assert "stop area" in halt["rejected_reason"]
+    joined = [c for c in data["candidates"] if c["matched_to"] == "stop_area"]
+    assert joined
+    assert all(c["rejected_by"] is None for c in joined)
+    assert {m["method"] for m in data["matched"]} >= {"exact_uic", "stop_area"}
