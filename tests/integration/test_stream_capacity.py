@@ -211,6 +211,7 @@ def test_fifty_open_streams_leave_ordinary_reads_answering_within_a_second(gunic
         STREAM_MAX_PER_CLIENT="2",
         STREAM_MAX_TOTAL="60",
         PIPELINE_STREAM_MAX_S="120",  # none ends by itself during the test
+        PIPELINE_STREAM_KEEPALIVE_S="1",  # and the server notices closed ones soon: a quick shutdown
         RATELIMIT_DEFAULT="10000 per minute",
     )
     for n in range(50):
@@ -234,7 +235,12 @@ def test_fifty_open_streams_leave_ordinary_reads_answering_within_a_second(gunic
 
 
 def test_a_client_over_its_stream_limit_gets_429_in_the_json_shape_with_retry_after(gunicorn, streams):
-    server = gunicorn(TRUST_PROXY_HOPS="1", STREAM_MAX_PER_CLIENT="2", STREAM_MAX_TOTAL="50")
+    server = gunicorn(
+        TRUST_PROXY_HOPS="1",
+        STREAM_MAX_PER_CLIENT="2",
+        STREAM_MAX_TOTAL="50",
+        PIPELINE_STREAM_KEEPALIVE_S="1",
+    )
     deadline = time.monotonic() + 20
     assert _open(streams, server, "10.9.0.1").streaming(deadline)
     assert _open(streams, server, "10.9.0.1").streaming(deadline)
@@ -252,7 +258,8 @@ def test_a_client_over_its_stream_limit_gets_429_in_the_json_shape_with_retry_af
 def test_a_spoofed_x_forwarded_for_does_not_escape_the_per_client_limit_without_a_trusted_proxy(
     gunicorn, streams
 ):
-    server = gunicorn(STREAM_MAX_PER_CLIENT="2", STREAM_MAX_TOTAL="50")  # TRUST_PROXY_HOPS=0
+    # TRUST_PROXY_HOPS=0: no proxy is trusted
+    server = gunicorn(STREAM_MAX_PER_CLIENT="2", STREAM_MAX_TOTAL="50", PIPELINE_STREAM_KEEPALIVE_S="1")
     deadline = time.monotonic() + 20
     assert _open(streams, server, "10.8.0.1").streaming(deadline)
     assert _open(streams, server, "10.8.0.2").streaming(deadline)
