@@ -10,8 +10,8 @@ by DuckDB, columnar and streaming, never by a Python loop over rows:
 1. the four files are unzipped (streamed, each bounded by `ParseOptions.timetable_max_bytes`) into a
    temporary folder: DuckDB reads CSV files, not zip members;
 2. pass one over `stop_times` groups by trip: first stop, last stop, and an order-independent pattern
-   key (`bit_xor` of `hash(stop_id, stop_sequence)`), so trips calling at the same stops in the same
-   positions share one key without any list being built;
+   key (`bit_xor` of the hash of "stop_sequence:stop_id"), so trips calling at the same stops in the
+   same positions share one key without any list being built;
 3. pass two keeps the distinct (pattern, stop_sequence, stop_id): one row per stop call of each
    distinct itinerary, a few hundred thousand rows nationally instead of 26.7 million.
 
@@ -311,12 +311,15 @@ def _read(con: Any, folder: Path, label: str) -> GtfsTimetable:
     stop_times = f"""(SELECT trip_id, stop_id, TRY_CAST(stop_sequence AS INTEGER) AS seq
                         FROM {_csv(folder, "stop_times.txt")}
                        WHERE trip_id IS NOT NULL AND stop_id IS NOT NULL)"""
-    # Pass 1: one row per trip. The pattern key is order-independent (bit_xor) but includes the
-    # position, so it needs no ordered list per trip: memory stays proportional to the trips.
+    # Pass 1: one row per trip. The pattern key is order-independent (bit_xor) but each call's hash
+    # includes its position, so it needs no ordered list per trip: memory stays proportional to the
+    # trips. (One hash of "seq:stop_id": DuckDB's hash(a, b) combines order-independently too, so
+    # a trip and its reverse would share a key.)
     con.execute(
         f"""CREATE TEMP TABLE trip_agg AS
             SELECT trip_id, count(*) AS calls, arg_min(stop_id, seq) AS first_stop,
-                   arg_max(stop_id, seq) AS last_stop, bit_xor(hash(stop_id, seq)) AS pattern
+                   arg_max(stop_id, seq) AS last_stop,
+                   bit_xor(hash(CAST(seq AS VARCHAR) || ':' || stop_id)) AS pattern
               FROM {stop_times} GROUP BY trip_id"""
     )
     # Pass 2: the stop calls of each distinct pattern.
@@ -409,8 +412,8 @@ def resolve_stops(stops: Sequence[GtfsStop], registry: Sequence[RegistryStop]) -
        stops has that);
     2. `uic_platform`: the UIC number and platform code of the stop_id equal one registry stop's
        number and designation (platform code);
-    3. `position`: exactly one registry stop of that number (or, without a number, any) lies
-       within POSITION_TOLERANCE_M;
+    3. `position`: exactly one registry stop of that number (or, for a stop_id without a number,
+       of any number) lies within POSITION_TOLERANCE_M;
     4. `unique_number`: the registry has exactly one stop with that number.
     Anything else stays unresolved with its reason: never a guess between several.
     """
@@ -464,7 +467,7 @@ def resolve_stops(stops: Sequence[GtfsStop], registry: Sequence[RegistryStop]) -
         point = positions.get(stop.stop_id)
         if point is not None and tree is not None:
             near = tree.query_ball_point(point, r=POSITION_TOLERANCE_M)
-            if number is not None and same_number:
+            if number is not None:  # a numbered stop is only ever a registry stop of its number
                 near = [i for i in near if registry[i].uic_number == number]
             if len(near) == 1:
                 done(stop.stop_id, registry[near[0]].sloid, "position")
