@@ -51,6 +51,13 @@ from pipeline.sources.overpass import (
 from pipeline.text import ascii_int, clean_text
 
 MAX_VERSION = 2**31 - 1  # osm_stops.version is a PostgreSQL integer
+MAX_ID = 2**63 - 1  # ids are PostgreSQL bigint: a larger JSON number would stop the import
+
+
+def _valid_id(value: Any) -> bool:
+    """A positive integer that fits bigint (JSON: any size; XML: read with `ascii_int`)."""
+    return type(value) is int and 0 < value <= MAX_ID
+
 
 # tag → accepted values (None = any value).
 STOP_TAGS: dict[str, frozenset[str] | None] = {
@@ -132,13 +139,13 @@ class Relations:
         role text) are skipped and counted, a relation without a positive integer id too."""
         if not isinstance(tags, dict) or not is_structure(tags):
             return
-        if type(obj_id) is not int or obj_id <= 0:
+        if not _valid_id(obj_id):
             _count(stats, "invalid_id")
             return
         kept: list[tuple[str, int, str]] = []
         for kind, ref, role in members:
             member_type = _MEMBER_TYPES.get(kind) if isinstance(kind, str) else None
-            if member_type is None or type(ref) is not int or ref <= 0:
+            if member_type is None or not _valid_id(ref):
                 _count(stats, "invalid_relation_members")
                 continue
             kept.append((member_type, ref, clean_text(role) if isinstance(role, str) else ""))
@@ -274,7 +281,7 @@ class OsmSource(Source):
             if kind not in ("node", "way"):
                 continue
             obj_id = element.get("id")
-            if type(obj_id) is not int or obj_id <= 0:  # Overpass ids are positive JSON integers
+            if not _valid_id(obj_id):  # Overpass ids are positive JSON integers (bigint)
                 stats["invalid_id"] = stats.get("invalid_id", 0) + 1
                 continue
             tags = element.get("tags")

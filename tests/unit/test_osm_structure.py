@@ -200,6 +200,27 @@ def test_malformed_relations_and_members_are_skipped_and_counted(tmp_path):
     assert areas[101].members == (OsmMember("platform", "node/1", 0), OsmMember("", "node/2", 1))
 
 
+def test_ids_too_large_for_bigint_are_skipped_and_counted_not_fatal_at_import(tmp_path):
+    huge = 2**63
+    elements = [
+        *small_network(),
+        node(huge, name="Gross", **PLATFORM),
+        relation(huge, [member("node", 1)], type="public_transport", public_transport="stop_area"),
+        relation(
+            102,
+            [member("node", huge, "stop"), member("node", 1)],
+            type="public_transport",
+            public_transport="stop_area",
+        ),
+    ]
+    result = osm_source.parse([write_json(tmp_path, elements)], OPTIONS)
+    assert result.stats["invalid_id"] == 2
+    assert result.stats["invalid_relation_members"] == 1
+    assert max(r.osm_id for r in result.records) < huge
+    areas = {a.osm_id: a for a in result.structure.stop_areas}
+    assert areas[102].members == (OsmMember("", "node/1", 0),)
+
+
 def test_relations_whose_stops_all_lie_outside_the_boundary_are_dropped(tmp_path):
     elements = [
         node(1, 47.10, 9.52, **PLATFORM),
