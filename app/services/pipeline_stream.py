@@ -269,7 +269,11 @@ class SlotHoldingStream:
     def __next__(self) -> str:
         if self._closed:
             raise StopIteration
-        frame = next(self._events)
+        try:
+            frame = next(self._events)
+        except StopIteration:
+            self.close()  # the stream ended by itself: free the slot now, not when the server closes
+            raise
         if time.monotonic() - self._renewed_at >= RENEW_EVERY_S:
             self._renewed_at = time.monotonic()
             if not self._slot.renew():

@@ -430,3 +430,13 @@ def _server_side_tcp_state(server_port: int, client_port: int) -> str | None:
         ):
             return state
     return None
+
+
+def test_a_stream_that_ended_by_itself_has_given_its_slot_back(make_app, redis_client):
+    app = make_app(PIPELINE_STREAM_MAX_S=1, STREAM_MAX_PER_CLIENT=1, STREAM_MAX_TOTAL=1)
+    client = app.test_client()
+
+    bodies = [client.get(STREAM_PATH).get_data(as_text=True) for _ in range(3)]
+
+    assert all("event: status" in body for body in bodies), "each one got the only slot in turn"
+    assert redis_client.zcard(STREAM_SLOTS_KEY) == 0
