@@ -43,7 +43,10 @@ Names in ATLAS and OSM differ in ways that do not make them different stops. Eac
      (`ALTERNATIVE_PENALTY`).
 4. **Word order** does not count: "Bahnhof Mittelmuhen" = "Mittelmuhen, Bahnhof" (tokens are compared
    as a multiset).
-5. **Similar, not equal** (`similarity`): the words both names share are set aside and only the rest is
+5. **Truncated words**: ATLAS shortens words with a dot ("Cast. Montebello", "Kath. Kirche",
+   "Luftseilb."); a word of 3+ letters with a dot stands for any word it begins
+   (`TRUNCATION_PENALTY`).
+6. **Similar, not equal** (`similarity`): the words both names share are set aside and only the rest is
    compared, so a shared municipality or "Bahnhof" does not make two stops alike; a name with an extra
    word and nothing else different is another stop ("Baden, Bahnhof" / "Baden, Bahnhof Ost",
    "Fribourg, Musy 4" / "Fribourg, Musy 24" after the shared words: "4" vs "24").
@@ -109,6 +112,7 @@ CANTON_CODES: frozenset[str] = frozenset(
 
 # Penalties (score points) of the looser variants: an exact reading always beats a looser one.
 QUALIFIER_PENALTY = 5.0
+TRUNCATION_PENALTY = 2.0
 GENERIC_PENALTY = 5.0
 ALTERNATIVE_PENALTY = 8.0
 
@@ -141,6 +145,7 @@ OPERATOR_PREFIXES: frozenset[str] = frozenset(
 )
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_WORD = re.compile(r"([0-9a-z]+)(\.?)")
 _PARENTHESES = re.compile(r"\([^)]*\)")
 _MAX_AMBIGUOUS_READINGS = 4
 
@@ -167,9 +172,27 @@ def normalise(text: str) -> str:
     return " ".join(AMBIGUOUS[tok][0] if tok in AMBIGUOUS else _expand(tok) for tok in fold(text).split())
 
 
+def _tokens(text: str) -> list[str]:
+    """Folded words; a word of 3+ letters written with a dot keeps it ("Cast." → "cast."): a truncated
+    word, which `similarity` lets stand for any word it begins."""
+    out = []
+    for match in _WORD.finditer(fold_keep_dots(text)):
+        word, dot = match.group(1), match.group(2)
+        known = word in ABBREVIATIONS or word in AMBIGUOUS or _expand(word) != word
+        out.append(word + "." if dot and not known and len(word) >= 3 and word.isalpha() else word)
+    return out
+
+
+def fold_keep_dots(text: str) -> str:
+    """`fold`, except that a dot after a word stays."""
+    text = text.replace("ß", "ss").replace("ẞ", "ss")
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 def _readings(text: str) -> list[str]:
     """Every canonical form of `text`: one per combination of readings of its ambiguous tokens."""
-    options = [AMBIGUOUS.get(tok) or (_expand(tok),) for tok in fold(text).split()]
+    options = [AMBIGUOUS.get(tok) or (_expand(tok),) for tok in _tokens(text)]
     combos = itertools.islice(itertools.product(*options), _MAX_AMBIGUOUS_READINGS)
     return [" ".join(combo) for combo in combos if combo]
 
@@ -265,9 +288,28 @@ def similarity(a: str, b: str) -> float:
     ca, cb = Counter(ta), Counter(tb)
     common = ca & cb
     rest_a, rest_b = sorted((ca - common).elements()), sorted((cb - common).elements())
+    truncated = _absorb_truncations(rest_a, rest_b) + _absorb_truncations(rest_b, rest_a)
+    if not rest_a and not rest_b:
+        # The same up to truncated words ("cast." = "castello"): a prefix may begin several words.
+        return 100.0 - TRUNCATION_PENALTY if truncated else 100.0
     if not rest_a or not rest_b:
         return 0.0
     return float(fuzz.ratio(" ".join(rest_a), " ".join(rest_b)))
+
+
+def _absorb_truncations(short: list[str], full: list[str]) -> int:
+    """Remove each truncated word of `short` ("cast.") with the first word of `full` it begins
+    ("castello"), in place; the number removed."""
+    removed = 0
+    for word in [w for w in short if w.endswith(".")]:
+        stem = word[:-1]
+        for other in full:
+            if not other.endswith(".") and len(other) > len(stem) and other.startswith(stem):
+                short.remove(word)
+                full.remove(other)
+                removed += 1
+                break
+    return removed
 
 
 @lru_cache(maxsize=400_000)

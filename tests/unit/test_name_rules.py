@@ -108,6 +108,14 @@ def test_two_loose_readings_never_meet():
     assert name_score("Dietfurt, Bahnhof", "Dietfurt, Dorf") < NAME_MIN_SCORE
 
 
+def test_a_word_truncated_with_a_dot_stands_for_the_word_it_begins():
+    assert name_score("Bellinzona, Cast. Montebello", "Castello Montebello") >= NAME_MIN_SCORE
+    assert name_score("Bern, Kath. Kirche", "Bern Katholische Kirche") >= NAME_MIN_SCORE
+    # without the dot it is a word of its own, and two letters are too short to stand for a word
+    assert name_score("Bellinzona, Cast Montebello", "Castello Montebello") < NAME_MIN_SCORE
+    assert name_score("Genève, Pt. Lancy", "Genève, Pont Lancy") < NAME_MIN_SCORE
+
+
 def test_the_municipality_may_be_dropped_on_one_side_only():
     # two stations of two municipalities, both "Bahnhof" once the municipality is gone
     assert name_score("Opfikon, Bahnhof", "Glattbrugg, Bahnhof") < NAME_MIN_SCORE
