@@ -12,6 +12,7 @@ the new snapshot and says what should happen to it, without touching a database:
                                            evidence every run, so nothing is lost);
 * problem gone after ``fixed_in_osm``    → ``verified_fixed`` (with the verifying run);
 * problem gone otherwise                 → kept as history, untouched;
+* a ``wrong_match`` pair matched again    → ``needs_review`` (its manual unlink no longer holds);
 * an object of the decision vanished     → follow its successor found by stable references
   (identity migration); 0 or ≥2 successors → ``needs_review`` with the reason, never a guess.
 
@@ -107,6 +108,8 @@ _POSITION_EPSILON_M = 0.1
 SUCCESSOR_RADIUS_M = 50.0
 
 DECISION_FIXED_IN_OSM = "fixed_in_osm"
+# "These two are different stops": recorded with a manual unlink of the pair (app/services/decisions.py).
+DECISION_WRONG_MATCH = "wrong_match"
 STATUS_ACTIVE = "active"
 STATUS_NEEDS_REVIEW = "needs_review"
 STATUS_VERIFIED_FIXED = "verified_fixed"
@@ -802,6 +805,19 @@ def reconcile_decision(
     # 3. Problem present: compare evidence.
     new = current_evidence(decision, snapshot, sloid, osm_key, identity)
     diff = identity_notes + diff_evidence(old, new, policy)
+    if decision.decision == DECISION_WRONG_MATCH and sloid and osm_key:
+        # Its problem exists only while the pair is matched: the unlink was deleted or orphaned.
+        diff.append(
+            {
+                "field": "match",
+                "category": "reappeared",
+                "side": "problem",
+                "old": "unlinked",
+                "new": "matched",
+                "message": f"{sloid} and {osm_key} are matched again although they were marked a wrong match",
+                "expires": True,
+            }
+        )
     if any(entry["expires"] for entry in diff):
         return _flag(outcome, decision, diff, "flagged")
     if decision.status == STATUS_NEEDS_REVIEW:

@@ -53,6 +53,10 @@ def record_decision():
         ),
         "created": created,
     }
+    if row.decision == vocabulary.DECISION_WRONG_MATCH:
+        # The unlink it saved, with its state (pending until the next run).
+        found = decision_service.decision_with_history(row.problem_identity)
+        payload["manual_match"] = found["manual_match"] if found else None
     return jsonify(payload), 201 if created else 200
 
 
@@ -70,7 +74,7 @@ def list_decisions():
         limit=limit,
         before_id=before,
         decisions=params.choices("decision", vocabulary.DECISIONS),
-        statuses=params.choices("status", ("active", "needs_review", "verified_fixed")),
+        statuses=params.choices("status", vocabulary.DECISION_STATUSES),
         author=params.text("author", max_length=80),
     )
     return jsonify({"decisions": page, "next_cursor": str(next_before) if next_before else None})

@@ -8,7 +8,17 @@ from app.services.problems import SORTS, ProblemFilters
 from app.services.stops import StopFilters
 
 STOP_FILTER_PARAMS = ("bbox", "status", "side", "method", "problem_type", "priority", "operator", "transport")
-PROBLEM_FILTER_PARAMS = ("type", "priority", "decided", "operator", "bbox", "sloid", "osm_key", "sort")
+PROBLEM_FILTER_PARAMS = (
+    "type",
+    "priority",
+    "decided",
+    "needs_review",
+    "operator",
+    "bbox",
+    "sloid",
+    "osm_key",
+    "sort",
+)
 # The bounding box of the problem filter is optional; a whole-country box is fine, but not the planet
 # at a time for the map (that is what the exports are for).
 MAX_OPERATORS = 50
@@ -57,6 +67,7 @@ def problem_filters() -> tuple[ProblemFilters, str]:
         problem_types=params.choices("type", vocabulary.PROBLEM_TYPES),
         priorities=params.integers("priority", minimum=1, maximum=max(vocabulary.PRIORITIES)),
         decided=params.boolean("decided"),
+        needs_review=params.boolean("needs_review"),
         operators=_operators(),
         bbox=box.as_list() if box else None,
         sloid=params.text("sloid", max_length=100),

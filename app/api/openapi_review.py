@@ -27,7 +27,13 @@ from app.api.openapi import (
     query,
 )
 
-MANUAL_MATCH = {"type": "object", "description": "A manual link or unlink with its history."}
+MANUAL_MATCH = {
+    "type": "object",
+    "description": "A manual link or unlink with its history. `status` is what is stored (active, "
+    "orphaned, deleted); `state` what it means now: `pending` (changed after the last successful run "
+    "started: applies from the next one), `active` (applied), `not_applied` (read, but its OSM object "
+    "went to another manual link), `orphaned`, `deleted`.",
+}
 OSM_ID = path_param("osm_id", {"type": "integer", "minimum": 1}, "OSM id.")
 OSM_TYPE = path_param("osm_type", {"type": "string", "enum": ["node", "way", "relation"]}, "OSM type.")
 MATCH_ID = path_param("match_id", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, "Manual match id.")

@@ -51,6 +51,7 @@ DECISIONS: tuple[Label, ...] = (
     Label("not_a_problem", "Not a problem", "both sides are right"),
     Label("needs_survey", "Needs a survey", "someone has to look on the ground"),
     Label("osm_wrong_registry_right", "OSM wrong", "OSM is wrong and the registry right; not fixed yet"),
+    Label("wrong_match", "Wrong match", "these two are different stops: unlink them from the next run on"),
 )
 
 

@@ -2,6 +2,12 @@
 
 A decision is keyed by the problem's stable identity, never by a snapshot row id, so it survives
 every re-import. Functions here flush and never commit: the request (or job) commits.
+
+"Wrong match" (`vocabulary.DECISION_WRONG_MATCH`) has one effect besides being recorded: it saves a
+manual *unlink* of the problem's pair (`app.services.manual_matches`, the one owner of forbidden
+pairs, which the matcher reads as stage 0 on the next run). The event that records it names the
+manual match (`payload.manual_match_id`); changing the decision to anything else deletes that unlink
+again, unless someone changed the link since.
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
 from sqlalchemy.exc import IntegrityError
 
+from app.services import manual_matches
 from app.services.evidence import attach_evidence
-from app.services.vocabulary import DECISIONS
+from app.services.vocabulary import DECISION_WRONG_MATCH, DECISIONS, PAIR_PROBLEM_TYPES
 from database import db
-from database.models import Decision, DecisionEvent, Problem, User
+from database.models import Decision, DecisionEvent, ManualMatch, Problem, User
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +94,43 @@ def _history(decision_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     for row in rows:
         history[row.decision_id].append(_event_as_dict(row))
     return history
+
+
+def _linked_manual_match_id(events: Sequence[dict[str, Any]]) -> int | None:
+    """The manual unlink the decision's latest "wrong match" event saved, if any."""
+    for event in reversed(events):
+        payload = event.get("payload") or {}
+        if isinstance(payload, dict) and isinstance(payload.get("manual_match_id"), int):
+            return payload["manual_match_id"]
+    return None
+
+
+def _with_history(rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """Decisions as dicts with their history and, for "wrong match", the unlink it saved (with its state)."""
+    history = _history([row.id for row in rows])
+    linked = {
+        row.id: _linked_manual_match_id(history.get(row.id, []))
+        for row in rows
+        if row.decision == DECISION_WRONG_MATCH
+    }
+    wanted = [i for i in linked.values() if i is not None]
+    links = (
+        {
+            link["id"]: link
+            for link in manual_matches.as_dicts(
+                list(db.session.scalars(select(ManualMatch).where(ManualMatch.id.in_(wanted))))
+            )
+        }
+        if wanted
+        else {}
+    )
+    out = []
+    for row in rows:
+        item = {**decision_as_dict(row, row.author), "history": history.get(row.id, [])}
+        link_id = linked.get(row.id)
+        item["manual_match"] = links.get(link_id) if link_id is not None else None
+        out.append(item)
+    return out
 
 
 PROBLEM_COLUMNS = (
@@ -167,8 +211,7 @@ def decisions_for(
             {"sloids": list(sloids), "osm_keys": list(osm_keys), "identities": list(identities)},
         )
     )
-    history = _history([row.id for row in rows])
-    return [{**decision_as_dict(row, row.author), "history": history.get(row.id, [])} for row in rows]
+    return _with_history(rows)
 
 
 def decision_with_history(problem_identity: str) -> dict[str, Any] | None:
@@ -209,9 +252,50 @@ def list_decisions(
     rows = list(db.session.execute(statement, params))
     more = len(rows) > limit
     rows = rows[:limit]
-    history = _history([row.id for row in rows])
-    page = [{**decision_as_dict(row, row.author), "history": history.get(row.id, [])} for row in rows]
-    return page, (rows[-1].id if more and rows else None)
+    return _with_history(rows), (rows[-1].id if more and rows else None)
+
+
+def _forbid_pair(
+    problem_identity: str,
+    problem_type: str,
+    sloid: str | None,
+    osm_key: str | None,
+    note: str,
+    author: User | None,
+) -> int:
+    """ "Wrong match": save the manual unlink of the problem's pair; returns its id."""
+    if problem_type not in PAIR_PROBLEM_TYPES or not sloid or not osm_key:
+        raise DecisionError(
+            "wrong_match fits only a problem about a matched pair (" + ", ".join(PAIR_PROBLEM_TYPES) + ")"
+        )
+    origin = {"decision": DECISION_WRONG_MATCH, "problem_identity": problem_identity}
+    try:
+        row, _ = manual_matches.save_manual_match(sloid, osm_key, "unlink", note, author, origin=origin)
+    except manual_matches.ManualMatchNotFoundError as exc:
+        raise DecisionError(f"wrong_match needs both objects in the current data; missing: {exc}") from None
+    return row.id
+
+
+def _release_pair(decision_id: int, author: User | None) -> int | None:
+    """The decision is no longer "wrong match": delete the unlink it saved, unless a person changed
+    that link since (then it is theirs). Returns the deleted link's id, if any."""
+    events = db.session.execute(
+        select(DecisionEvent.payload)
+        .where(DecisionEvent.decision_id == decision_id)
+        .order_by(DecisionEvent.id)
+    ).scalars()
+    link_id = _linked_manual_match_id([{"payload": payload} for payload in events])
+    if link_id is None:
+        return None
+    link = db.session.get(ManualMatch, link_id)
+    if link is None or link.action != "unlink" or link.status == "deleted":
+        return None
+    history = (link.evidence or {}).get("history", [])
+    last_person = next((e for e in reversed(history) if e.get("event") in manual_matches.PERSON_EVENTS), {})
+    if last_person.get("decision") != DECISION_WRONG_MATCH:
+        return None
+    manual_matches.delete_manual_match(link_id, author)
+    return link_id
 
 
 def record_decision(
@@ -221,7 +305,8 @@ def record_decision(
 
     Returns (decision, created). The problem must exist in the current snapshot, or already have
     a decision (so people can still correct a decision on a problem a later run resolved).
-    Re-sending the same decision and note changes nothing and writes no event.
+    Re-sending the same decision and note changes nothing and writes no event. "Wrong match" also
+    forbids the pair from the next run on (see the module docstring).
     """
     if decision not in DECISIONS:
         raise DecisionError(f"decision must be one of {', '.join(DECISIONS)}")
@@ -236,6 +321,11 @@ def record_decision(
         problem = session.scalar(select(Problem).where(Problem.identity == problem_identity))
         if problem is None:
             raise ProblemNotFoundError(problem_identity)
+        created_payload: dict[str, Any] = {}
+        if decision == DECISION_WRONG_MATCH:
+            created_payload["manual_match_id"] = _forbid_pair(
+                problem_identity, problem.problem_type, problem.sloid, problem.osm_key, note, author
+            )
         row = Decision(
             problem_identity=problem_identity,
             problem_type=problem.problem_type,
@@ -257,7 +347,12 @@ def record_decision(
             return record_decision(problem_identity, decision, note, author)
         session.add(
             DecisionEvent(
-                decision_id=row.id, action="created", decision=decision, note=note, author_id=author_id
+                decision_id=row.id,
+                action="created",
+                decision=decision,
+                note=note,
+                author_id=author_id,
+                payload=created_payload,
             )
         )
         attach_evidence(row)  # review workflow: what the decision is based on, to notice change later
@@ -267,6 +362,15 @@ def record_decision(
     if existing.decision == decision and existing.note == note and existing.status == "active":
         return existing, False
     previous = {"decision": existing.decision, "note": existing.note, "status": existing.status}
+    payload: dict[str, Any] = {"previous": previous}
+    if decision == DECISION_WRONG_MATCH:
+        payload["manual_match_id"] = _forbid_pair(
+            existing.problem_identity, existing.problem_type, existing.sloid, existing.osm_key, note, author
+        )
+    elif existing.decision == DECISION_WRONG_MATCH:
+        released = _release_pair(existing.id, author)
+        if released is not None:
+            payload["released_manual_match_id"] = released
     existing.decision = decision
     existing.note = note
     existing.author_id = author_id
@@ -280,7 +384,7 @@ def record_decision(
             decision=decision,
             note=note,
             author_id=author_id,
-            payload={"previous": previous},
+            payload=payload,
         )
     )
     session.flush()

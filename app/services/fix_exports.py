@@ -79,8 +79,8 @@ OSM_MAX_VALUE_LENGTH = 255  # the OSM API refuses longer keys and values
 FIXABLE_TYPES = frozenset({"distance", "attributes"})
 MOVE_TYPES = frozenset({"distance"})
 # Decisions after which a fix must not be proposed: a person said the registry is wrong, there is no
-# problem, or it is already fixed.
-NO_FIX_DECISIONS = frozenset({"atlas_wrong", "not_a_problem", "fixed_in_osm"})
+# problem, it is already fixed, or the two objects are not the same stop at all (wrong match).
+NO_FIX_DECISIONS = frozenset({"atlas_wrong", "not_a_problem", "fixed_in_osm", "wrong_match"})
 # A stop nobody has seen is not created while a person asks for a survey first.
 NO_CREATE_DECISIONS = NO_FIX_DECISIONS | {"needs_survey"}
 REGISTRY_RIGHT_DECISIONS = frozenset({"osm_wrong_registry_right"})
@@ -913,7 +913,7 @@ def classify_registry_suspicion(
     """
     if decision == "atlas_wrong":
         return "a reviewer found the registry entry wrong", "confirmed"
-    if decision in {"not_a_problem", "osm_wrong_registry_right"}:
+    if decision in {"not_a_problem", "osm_wrong_registry_right", "wrong_match"}:
         return None
     if problem_type == "duplicates" and details.get("side") == "registry":
         rules = "; ".join(str(r.get("rule")) for r in details.get("reasons", []))

@@ -9,19 +9,25 @@ valid ones to the matcher as stage 0, and after the import stores the outcome
 
 Deleting is soft (status `deleted`, with who and when in the evidence history): what a person
 wrote stays readable. Functions flush and never commit.
+
+What a reader sees of a link is its *state* (`link_states_now`): `pending` until a successful
+run has read it, then `active` (applied: a `manual` match, or no match for a forbidden pair),
+`not_applied` (read, but its OSM object went to another manual link), `orphaned` (its objects
+vanished) or `deleted`. "Read by a run" means: the person's last change (the `at` of the last
+`created`/`updated` history entry) is older than the start of the last successful run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 
 from database import db
-from database.models import AtlasStop, ManualMatch, OsmStop, User
+from database.models import AtlasStop, ManualMatch, Match, OsmStop, PipelineRun, User
 from pipeline.geo import haversine_m
 from pipeline.reconcile import ManualLinkOutcome, ManualLinkState, atlas_evidence, osm_evidence
 
@@ -29,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 ACTIONS = ("link", "unlink")
 STATUSES = ("active", "orphaned", "deleted")
+# What a reader is shown (see the module docstring); `STATUSES` is what is stored.
+STATES = ("pending", "active", "not_applied", "orphaned", "deleted")
+# History entries a person writes; the pipeline's own entries (orphaned, migrated, ...) carry a run id.
+PERSON_EVENTS = frozenset({"created", "updated"})
 MAX_NOTE_LENGTH = 5000
 
 
@@ -41,10 +51,73 @@ class ManualMatchNotFoundError(LookupError):
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    # Microseconds: a link saved in the same second a run started must still read as pending.
+    return dt.datetime.now(dt.UTC).isoformat()
 
 
-def manual_match_as_dict(row: ManualMatch, author: str | None = None) -> dict[str, Any]:
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def changed_by_person_at(row: ManualMatch) -> dt.datetime | None:
+    """When a person last created or changed the link (not the pipeline's own updates)."""
+    for entry in reversed((row.evidence or {}).get("history", [])):
+        if isinstance(entry, Mapping) and entry.get("event") in PERSON_EVENTS:
+            found = _parse_time(entry.get("at"))
+            if found is not None:
+                return found
+    return row.created_at
+
+
+def last_applied_run_started_at() -> dt.datetime | None:
+    """Start of the last successful run: it read every link changed before that moment."""
+    return db.session.scalar(
+        select(PipelineRun.started_at)
+        .where(PipelineRun.status == "succeeded")
+        .order_by(PipelineRun.started_at.desc())
+        .limit(1)
+    )
+
+
+def link_states_now(rows: Iterable[ManualMatch]) -> dict[int, str]:
+    """The state of each link (`STATES`), in two queries whatever the number of links."""
+    rows = list(rows)
+    if not rows:
+        return {}
+    run_started = last_applied_run_started_at()
+    pairs = {(r.sloid, r.osm_key) for r in rows}
+    matched = {
+        (sloid, key): method
+        for sloid, key, method in db.session.execute(
+            select(Match.sloid, Match.osm_key, Match.method).where(
+                tuple_(Match.sloid, Match.osm_key).in_(list(pairs))
+            )
+        )
+    }
+    states: dict[int, str] = {}
+    for row in rows:
+        changed = changed_by_person_at(row)
+        if row.status in ("deleted", "orphaned"):
+            states[row.id] = row.status
+        elif run_started is None or (changed is not None and changed >= run_started):
+            states[row.id] = "pending"
+        elif row.action == "link":
+            states[row.id] = "active" if matched.get((row.sloid, row.osm_key)) == "manual" else "not_applied"
+        else:
+            states[row.id] = "not_applied" if (row.sloid, row.osm_key) in matched else "active"
+    return states
+
+
+def manual_match_as_dict(
+    row: ManualMatch, author: str | None = None, state: str | None = None
+) -> dict[str, Any]:
+    """The public shape of a manual match; `state` from `link_states_now` (None: not computed)."""
     evidence = row.evidence or {}
     return {
         "id": row.id,
@@ -52,6 +125,7 @@ def manual_match_as_dict(row: ManualMatch, author: str | None = None) -> dict[st
         "osm_key": row.osm_key,
         "action": row.action,
         "status": row.status,
+        "state": state,
         "note": row.note,
         "author": author,
         "distance_m": evidence.get("distance_m"),
@@ -70,8 +144,13 @@ def _author_names(rows: Iterable[ManualMatch]) -> dict[int, str]:
 
 
 def as_dicts(rows: list[ManualMatch]) -> list[dict[str, Any]]:
+    """Public shapes of many links, with author names and states (a fixed number of queries)."""
     names = _author_names(rows)
-    return [manual_match_as_dict(r, names.get(r.author_id) if r.author_id else None) for r in rows]
+    states = link_states_now(rows)
+    return [
+        manual_match_as_dict(r, names.get(r.author_id) if r.author_id else None, states.get(r.id))
+        for r in rows
+    ]
 
 
 def current_evidence(stop: AtlasStop, obj: OsmStop) -> dict[str, Any]:
@@ -83,12 +162,18 @@ def current_evidence(stop: AtlasStop, obj: OsmStop) -> dict[str, Any]:
 
 
 def save_manual_match(
-    sloid: str, osm_key: str, action: str, note: str, author: User | None
+    sloid: str,
+    osm_key: str,
+    action: str,
+    note: str,
+    author: User | None,
+    origin: Mapping[str, Any] | None = None,
 ) -> tuple[ManualMatch, bool]:
     """Create the link (or unlink), or update the existing one for this pair. Returns (row, created).
 
     Both objects must exist in the current snapshot: the link's evidence (positions, identifiers)
-    is what lets later runs follow them when they are replaced.
+    is what lets later runs follow them when they are replaced. `origin` (e.g. the decision that
+    asked for it) is written into the history entry.
     """
     if action not in ACTIONS:
         raise ManualMatchError(f"action must be one of {', '.join(ACTIONS)}")
@@ -107,7 +192,13 @@ def save_manual_match(
         .where(ManualMatch.sloid == sloid, ManualMatch.osm_key == osm_key)
         .with_for_update()
     )
-    entry = {"at": _now(), "by": author.username if author else None, "action": action, "note": note}
+    entry = {
+        "at": _now(),
+        "by": author.username if author else None,
+        "action": action,
+        "note": note,
+        **(origin or {}),
+    }
     if row is None:
         row = ManualMatch(
             sloid=sloid,
@@ -154,6 +245,21 @@ def delete_manual_match(match_id: int, author: User | None) -> ManualMatch:
     db.session.flush()
     logger.info("manual %s %s ↔ %s deleted", row.action, row.sloid, row.osm_key)
     return row
+
+
+def manual_matches_for(*, sloids: Iterable[str], osm_keys: Iterable[str]) -> list[dict[str, Any]]:
+    """Every manual link or unlink about these stops (deleted ones too: they are history), newest first."""
+    sloids, osm_keys = list(sloids), list(osm_keys)
+    if not sloids and not osm_keys:
+        return []
+    rows = list(
+        db.session.scalars(
+            select(ManualMatch)
+            .where(ManualMatch.sloid.in_(sloids) | ManualMatch.osm_key.in_(osm_keys))
+            .order_by(ManualMatch.id.desc())
+        )
+    )
+    return as_dicts(rows)
 
 
 def list_manual_matches(

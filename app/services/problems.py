@@ -32,6 +32,8 @@ class ProblemFilters:
     problem_types: Sequence[str] = ()
     priorities: Sequence[int] = ()
     decided: bool | None = None
+    # True: only problems whose decision a re-import sent back to review; False: none of those.
+    needs_review: bool | None = None
     operators: Sequence[str] = ()
     bbox: Sequence[float] | None = None
     sloid: str | None = None
@@ -75,6 +77,10 @@ def _where(filters: ProblemFilters, params: dict[str, Any]) -> list[str]:
     elif filters.decided is False:
         # A decision the pipeline flagged for review is back in the queue.
         where.append("(d.id IS NULL OR d.status = 'needs_review')")
+    if filters.needs_review is True:
+        where.append("d.status = 'needs_review'")
+    elif filters.needs_review is False:
+        where.append("(d.id IS NULL OR d.status <> 'needs_review')")
     if filters.operators:
         params["operators"] = list(filters.operators)
         where.append("p.operator_abbr = ANY(:operators)")

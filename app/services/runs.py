@@ -15,7 +15,13 @@ from database.models import PipelineRun
 
 def start_run(trigger: str, requested_by: str | None = None, run_uuid: str | None = None) -> PipelineRun:
     run = PipelineRun(
-        run_uuid=run_uuid or str(uuid.uuid4()), trigger=trigger, status="running", requested_by=requested_by
+        run_uuid=run_uuid or str(uuid.uuid4()),
+        trigger=trigger,
+        status="running",
+        requested_by=requested_by,
+        # The wall clock now, not the database's now() (the start of a transaction that may have been
+        # open for a while): a manual link saved after this moment is pending until the next run.
+        started_at=dt.datetime.now(dt.UTC),
     )
     db.session.add(run)
     db.session.flush()

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
 
 from app.services import editor_links
+from app.services import manual_matches as manual_service
 from app.services.ifopt_usage import ifopt_is_used_near
 from database import db
 
@@ -515,4 +516,6 @@ def stop_detail(*, sloid: str | None = None, osm_key: str | None = None) -> dict
         "matches": [_match_dict(row) for row in match_rows],
         "problems": problems,
         "decisions": decisions,
+        # Manual links with their state: pending until the next run reads them (review workflow).
+        "manual_matches": manual_service.manual_matches_for(sloids=sloids, osm_keys=osm_keys),
     }

@@ -7,6 +7,7 @@ is accepted as soon as the pipeline can produce it. Problem types mirror `pipeli
 from __future__ import annotations
 
 from pipeline.matching.params import METHODS as PIPELINE_METHODS
+from pipeline.reconcile import DECISION_FIXED_IN_OSM, DECISION_WRONG_MATCH
 
 MATCH_METHODS: tuple[str, ...] = tuple(PIPELINE_METHODS)
 # `manual_match_orphaned`: a person's manual link whose objects vanished (pipeline/reconcile.py);
@@ -21,12 +22,19 @@ PROBLEM_TYPES: tuple[str, ...] = (
 )
 PRIORITIES: tuple[int, ...] = (1, 2, 3)
 DECISIONS: tuple[str, ...] = (
-    "fixed_in_osm",
+    DECISION_FIXED_IN_OSM,
     "atlas_wrong",
     "not_a_problem",
     "needs_survey",
     "osm_wrong_registry_right",
+    # The automatic match itself is wrong: recording it forbids the pair (a manual unlink) from the
+    # next run on (`app/services/decisions.py`).
+    DECISION_WRONG_MATCH,
 )
+# Problems about a matched pair (both sides named): the only ones a "wrong match" decision fits.
+PAIR_PROBLEM_TYPES: tuple[str, ...] = ("distance", "attributes", "route_contradiction")
+# A decision's status: standing, sent back to review by a re-import, or a fix a later run confirmed.
+DECISION_STATUSES: tuple[str, ...] = ("active", "needs_review", "verified_fixed")
 MATCH_STATUSES: tuple[str, ...] = ("matched", "unmatched")
 SIDES: tuple[str, ...] = ("atlas", "osm")
 # ATLAS `meansOfTransport` values (a stop may list several, separated by "|").

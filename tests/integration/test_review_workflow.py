@@ -316,3 +316,183 @@ def test_decisions_and_manual_links_follow_a_changed_sloid(app, client, tmp_path
     match = db.session.scalar(select(Match).where(Match.sloid == "ch:1:sloid:7001:9:1"))
     assert (match.osm_key, match.method) == ("node/111", "manual")
     assert summary.counts["review"]["manual_links_written"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# "Wrong match" from the queue, decisions to review again, manual link states
+# ---------------------------------------------------------------------------------------------
+
+# A second matched pair 1 km away: a P2 distance problem of its own.
+OTHER = Platform("ch:1:sloid:7002:1:1", 8507002, "Bern, Bärenplatz", east=1000.0, designation="B")
+OTHER_NODE = Element(
+    "node", 102, east=1030.0, version=1, tags=platform_tags("Bern, Bärenplatz", str(OTHER.number), "B")
+)
+OTHER_IDENTITY = f"distance:{OTHER.sloid}:node/102"
+
+
+def post_decision(client, token: str, identity: str, decision: str, note: str = ""):
+    return client.post(
+        "/api/v1/decisions",
+        json={"problem_identity": identity, "decision": decision, "note": note},
+        headers={"X-CSRF-Token": token},
+    )
+
+
+def the_decision(client, identity: str) -> dict:
+    (found,) = client.get("/api/v1/decisions", query_string={"problem_identity": identity}).get_json()[
+        "decisions"
+    ]
+    return found
+
+
+def test_a_wrong_match_decision_unlinks_the_pair_and_every_later_run_keeps_it_apart(
+    first_run, client
+):
+    _, token = login_as(client, "editor")
+    response = post_decision(client, token, DISTANCE_IDENTITY, "wrong_match", "the shelter across the road")
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["decision"]["decision"] == "wrong_match"
+    unlink = body["manual_match"]
+    assert (unlink["sloid"], unlink["osm_key"], unlink["action"]) == (SLOID, "node/101", "unlink")
+    assert unlink["state"] == "pending"
+    assert unlink["note"] == "the shelter across the road"
+    assert unlink["history"][-1]["decision"] == "wrong_match"
+    # One owner of forbidden pairs: the decision wrote a manual unlink, nothing else.
+    assert db.session.scalar(select(func.count()).select_from(ManualMatch)) == 1
+
+    for name in ("run2", "run3"):  # the unlink holds on every re-import, not only the next one
+        run(write_sources(first_run / name, [STOP], [NODE]))
+        db.session.expire_all()
+        assert db.session.scalar(select(Match).where(Match.sloid == SLOID)) is None
+        decision = the_decision(client, DISTANCE_IDENTITY)
+        assert (decision["decision"], decision["status"]) == ("wrong_match", "active")
+        assert decision["manual_match"]["state"] == "active"
+        assert decision["note"] == "the shelter across the road"
+
+    (candidate,) = client.get(f"/api/v1/stops/atlas/{SLOID}/candidates").get_json()["candidates"]
+    assert candidate["rejected_by"] == "manual_unlink"
+    assert [e["action"] for e in decision["history"]] == ["created"]
+    assert decision["history"][0]["payload"]["manual_match_id"] == unlink["id"]
+
+
+def test_wrong_match_is_refused_for_a_problem_that_is_not_about_a_matched_pair(app, client, tmp_path):
+    run(write_sources(tmp_path / "run1", [STOP, LONELY], [NODE, FAR_NODE]))
+    unmatched = db.session.scalar(
+        select(Problem.identity).where(Problem.problem_type == "unmatched", Problem.sloid == LONELY.sloid)
+    )
+    _, token = login_as(client, "editor")
+    response = post_decision(client, token, unmatched, "wrong_match")
+    assert response.status_code == 422
+    assert "matched pair" in response.get_json()["error"]["message"]
+    assert db.session.scalar(select(func.count()).select_from(ManualMatch)) == 0
+    assert db.session.scalar(select(func.count()).select_from(Decision)) == 0
+
+
+def test_changing_a_wrong_match_decision_deletes_its_unlink_and_the_pair_matches_again(first_run, client):
+    _, token = login_as(client, "editor")
+    unlink_id = post_decision(client, token, DISTANCE_IDENTITY, "wrong_match").get_json()["manual_match"]["id"]
+    changed = post_decision(client, token, DISTANCE_IDENTITY, "not_a_problem", "same stop after all")
+    assert changed.status_code == 200
+    assert "manual_match" not in changed.get_json()
+    link = client.get(f"/api/v1/manual-matches/{unlink_id}").get_json()["manual_match"]
+    assert (link["status"], link["state"]) == ("deleted", "deleted")
+    history = the_decision(client, DISTANCE_IDENTITY)["history"]
+    assert history[-1]["payload"]["released_manual_match_id"] == unlink_id
+
+    run(write_sources(first_run / "run2", [STOP], [NODE]))
+    match = db.session.scalar(select(Match).where(Match.sloid == SLOID))
+    assert match is not None and match.osm_key == "node/101"
+
+
+def test_a_wrong_match_pair_matched_again_sends_the_decision_back_to_review(first_run, client):
+    _, token = login_as(client, "editor")
+    unlink_id = post_decision(client, token, DISTANCE_IDENTITY, "wrong_match").get_json()["manual_match"]["id"]
+    run(write_sources(first_run / "run2", [STOP], [NODE]))
+    # Someone deletes the unlink on the manual-match API: the matcher pairs them again.
+    client.delete(f"/api/v1/manual-matches/{unlink_id}", headers={"X-CSRF-Token": token})
+    run(write_sources(first_run / "run3", [STOP], [NODE]))
+
+    decision = the_decision(client, DISTANCE_IDENTITY)
+    assert decision["status"] == "needs_review"
+    assert "are matched again although they were marked a wrong match" in " ".join(
+        entry["message"] for entry in decision["review_diff"]
+    )
+
+
+def test_the_needs_review_filter_lists_only_decisions_a_reimport_sent_back(app, client, tmp_path):
+    run(write_sources(tmp_path / "run1", [STOP, OTHER], [NODE, OTHER_NODE]))
+    decide(DISTANCE_IDENTITY)
+    decide(OTHER_IDENTITY)
+    # Only the first pair's OSM node moves: only its decision goes back to review.
+    run(write_sources(tmp_path / "run2", [STOP, OTHER], [NODE.moved(north=18.0, version=5), OTHER_NODE]))
+
+    again = client.get("/api/v1/problems", query_string={"needs_review": "true"}).get_json()["problems"]
+    assert [p["identity"] for p in again] == [DISTANCE_IDENTITY]
+    assert again[0]["decision"]["status"] == "needs_review"
+    assert "OSM node moved 18 m" in [e["message"] for e in again[0]["decision"]["review_diff"]]
+    rest = client.get("/api/v1/problems", query_string={"needs_review": "false"}).get_json()["problems"]
+    assert DISTANCE_IDENTITY not in [p["identity"] for p in rest]
+    assert OTHER_IDENTITY in [p["identity"] for p in rest]
+    # The queue's own request: undecided plus sent back, narrowed to the latter.
+    queue = client.get("/api/v1/problems?decided=false&needs_review=true").get_json()["problems"]
+    assert [p["identity"] for p in queue] == [DISTANCE_IDENTITY]
+    bad = client.get("/api/v1/problems?needs_review=maybe")
+    assert bad.status_code == 400
+    assert bad.get_json()["error"]["details"]["parameter"] == "needs_review"
+
+
+def test_a_manual_link_is_pending_until_a_run_then_active_then_orphaned(app, client, tmp_path):
+    run(write_sources(tmp_path / "run1", [STOP, LONELY], [NODE, FAR_NODE]))
+    _, token = login_as(client, "editor")
+    link = client.post(
+        "/api/v1/manual-matches",
+        json={"sloid": LONELY.sloid, "osm_key": "node/111", "action": "link", "note": "same kerb"},
+        headers={"X-CSRF-Token": token},
+    ).get_json()["manual_match"]
+    assert link["state"] == "pending"
+
+    def state() -> str:
+        detail = client.get(f"/api/v1/stops/atlas/{LONELY.sloid}").get_json()
+        (found,) = [m for m in detail["manual_matches"] if m["id"] == link["id"]]
+        return found["state"]
+
+    assert state() == "pending"
+    page = client.get(f"/stops/atlas/{LONELY.sloid}").get_data(as_text=True)
+    assert "pending until the next pipeline run" in page
+
+    run(write_sources(tmp_path / "run2", [STOP, LONELY], [NODE, FAR_NODE]))
+    assert state() == "active"
+    page = client.get(f"/stops/atlas/{LONELY.sloid}").get_data(as_text=True)
+    assert "pending until the next pipeline run" not in page
+    assert 'data-state="active"' in page
+
+    # A person changes the note after the run: pending again until the next one reads it.
+    client.post(
+        "/api/v1/manual-matches",
+        json={"sloid": LONELY.sloid, "osm_key": "node/111", "action": "link", "note": "same kerb, north side"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert state() == "pending"
+
+    run(write_sources(tmp_path / "run3", [STOP, LONELY], [NODE]))  # node/111 is gone
+    assert state() == "orphaned"
+    page = client.get(f"/stops/atlas/{LONELY.sloid}").get_data(as_text=True)
+    assert "orphaned: its stop or object no longer exists" in page
+
+
+def test_a_failed_run_does_not_make_a_pending_link_active(app, client, tmp_path):
+    run(write_sources(tmp_path / "run1", [STOP, LONELY], [NODE, FAR_NODE]))
+    _, token = login_as(client, "editor")
+    link = client.post(
+        "/api/v1/manual-matches",
+        json={"sloid": LONELY.sloid, "osm_key": "node/111", "action": "link"},
+        headers={"X-CSRF-Token": token},
+    ).get_json()["manual_match"]
+    from app.services import runs
+
+    failed = runs.start_run("cli")
+    runs.finish_run(failed, status="failed", error="boom")
+    db.session.commit()
+    again = client.get(f"/api/v1/manual-matches/{link['id']}").get_json()["manual_match"]
+    assert again["state"] == "pending"
