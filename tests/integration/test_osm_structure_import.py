@@ -183,3 +183,14 @@ def test_why_not_matched_names_the_stop_area_rule_for_a_railway_halt_in_a_bus_st
     assert joined
     assert all(c["rejected_by"] is None for c in joined)
     assert {m["method"] for m in data["matched"]} >= {"exact_uic", "stop_area"}
+
+
+def test_the_map_api_filters_on_the_stop_area_method(app):
+    run(DEMO)
+    db.session.commit()
+    client = app.test_client()
+    data = client.get("/api/v1/stops?bbox=9.4,47.0,9.7,47.3&method=stop_area&side=osm").get_json()
+    assert data["count"] > 100
+    assert all("stop_area" in f["properties"]["methods"] for f in data["features"])
+    refused = client.get("/api/v1/stops?bbox=9.4,47.0,9.7,47.3&method=stop_areas")
+    assert refused.status_code == 400
