@@ -6,7 +6,9 @@ StopSync uses of openstreetmap.org, with the checks a real authorization server 
 - GET /oauth2/authorize: known client, exact registered redirect URI, response_type=code, scope
   read_prefs, a PKCE S256 code_challenge (required); answers as if the mapper `user` had signed
   in and clicked "Authorize" (or "Deny" with `deny=True`): a redirect with `code` and the `state`
-  it was given, unchanged.
+  it was given, unchanged. With `consent_page=True` it first shows a page with an "Authorize"
+  button (a form posting the same parameters back), as openstreetmap.org does: a browser then
+  comes back from the provider's site, not from ours.
 - POST /oauth2/token: client authentication (HTTP Basic, or client_id/client_secret in the form),
   grant_type=authorization_code, a code that exists, is unused (single use) and unexpired, the same
   redirect URI, and a `code_verifier` whose SHA-256 (base64url) is the stored challenge.
@@ -31,6 +33,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, jsonify, redirect, request
+from markupsafe import escape
 from werkzeug.serving import make_server
 
 from devstack.services import free_port
@@ -54,6 +57,7 @@ class Provider:
     redirect_uris: set[str]
     user: dict[str, Any] = field(default_factory=lambda: {"id": 4711, "display_name": "Anna Mapper"})
     deny: bool = False
+    consent_page: bool = False
     # When set, user/details.json answers this body (status, JSON-serialisable body or raw text).
     details_override: tuple[int, Any] | None = None
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -87,9 +91,18 @@ def build_app(provider: Provider) -> Flask:
     def record() -> None:
         provider.requests.append((request.method, request.path))
 
-    @app.get("/oauth2/authorize")
+    @app.route("/oauth2/authorize", methods=["GET", "POST"])
     def authorize():
-        args = request.args
+        if request.method == "GET" and provider.consent_page:
+            fields = "".join(
+                f'<input type="hidden" name="{escape(key)}" value="{escape(value)}">'
+                for key, value in request.args.items()
+            )
+            return (
+                "<!doctype html><title>Authorize</title><form method=post>"
+                f"{fields}<button type=submit>Authorize</button></form>"
+            )
+        args = request.values
         # Errors about the client or the redirect URI are shown to the user, never redirected.
         if args.get("client_id") != CLIENT_ID:
             return "unknown client", 400
