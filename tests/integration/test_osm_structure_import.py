@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -194,3 +195,35 @@ def test_the_map_api_filters_on_the_stop_area_method(app):
     assert all("stop_area" in f["properties"]["methods"] for f in data["features"])
     refused = client.get("/api/v1/stops?bbox=9.4,47.0,9.7,47.3&method=stop_areas")
     assert refused.status_code == 400
+
+
+def test_hostile_relation_values_are_stored_cleaned_and_cut_to_their_columns(app, tmp_path):
+    # NUL and a lone surrogate in names and roles, a "digit" that int() would misread as uic_ref,
+    # texts longer than their columns: the run succeeds and stores what PostgreSQL can hold.
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    shutil.copy(DEMO / "atlas_service_points_li.csv", folder)
+    long = "Schaan " + "x" * 400
+    role = "r" * 300
+    elements = [
+        {"type": "node", "id": 1, "lat": 47.165, "lon": 9.51,
+         "tags": {"public_transport": "platform", "name": "Perron 2"}},
+        {"type": "relation", "id": 10, "members": [{"type": "node", "ref": 1, "role": "platform\x00" + role}],
+         "tags": {"public_transport": "stop_area", "name": "Bad\x00\ud800" + long, "uic_ref": "²"}},
+        {"type": "relation", "id": 11, "members": [{"type": "node", "ref": 1, "role": "platform"}],
+         "tags": {"type": "route", "route": "bus", "ref": long, "gtfs:route_id": long, "ref_trips": long}},
+    ]  # fmt: skip
+    (folder / "osm_hostile.json").write_text(json.dumps({"elements": elements}), encoding="utf-8")
+    summary = run(folder, manual_links=[])
+    assert summary.status == "succeeded"
+    cut = summary.counts["import"]["texts_cut_to_column_length"]
+    assert cut["osm_stop_areas.name"] == 1
+    assert cut["osm_stop_area_members.role"] == 1
+    assert cut["osm_routes.ref"] == 1
+    area = db.session.get(OsmStopAreaRow, 10)
+    assert area.name.startswith("Bad\ufffdSchaan")
+    assert len(area.name) == 255
+    assert area.uic_ref == "²"  # stored as tagged; never read as a number
+    (member,) = db.session.scalars(select(OsmStopAreaMember)).all()
+    assert member.role.startswith("platformrrr")
+    assert db.session.get(OsmRouteRow, 11).gtfs_route_id == long[:255]
