@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -165,6 +165,36 @@ class ProgressReporter:
         )
 
 
+_CONTAINERS = (Mapping, list, tuple, set, frozenset)
+
+
+def plain_text(value: Any) -> Any:
+    """A dict or list argument of a log call as words ("rows atlas_stops 12, osm_stops 30"), so the
+    pipeline page's log never shows a Python repr; anything else unchanged."""
+    if isinstance(value, Mapping):
+        parts = []
+        for key, item in value.items():
+            text = plain_text(item)
+            parts.append(f"{key} ({text})" if isinstance(item, Mapping) else f"{key} {text}")
+        return ", ".join(parts) if parts else "none"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(str(plain_text(item)) for item in value) if value else "none"
+    return value
+
+
+def log_line(record: logging.LogRecord) -> str:
+    """The text of a log record for the pipeline page: its message with dict and list arguments
+    (or a dict logged as the message itself) written as words, not as a Python repr."""
+    msg, args = record.msg, record.args
+    if isinstance(msg, _CONTAINERS) and not args:
+        return str(plain_text(msg))
+    if isinstance(args, Mapping) and "%(" not in str(msg):
+        args = (args,)  # logging unwraps a single dict argument; we format it as one value
+    if isinstance(args, tuple) and any(isinstance(arg, _CONTAINERS) for arg in args):
+        return str(msg) % tuple(plain_text(arg) for arg in args)
+    return record.getMessage()
+
+
 class _RedisLogHandler(logging.Handler):
     """Forwards the log lines of one run (records tagged with its id) to the event stream."""
 
@@ -176,7 +206,7 @@ class _RedisLogHandler(logging.Handler):
         if getattr(record, "run_id", "") != self._publisher.run_uuid or record.name == __name__:
             return
         try:
-            message = record.getMessage()
+            message = log_line(record)
         except Exception:  # a bad format string in someone's log call must not break the run
             message = str(record.msg)
         # The first line only: a multi-line record carries a traceback or a dump, which stays in

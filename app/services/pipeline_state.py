@@ -341,13 +341,26 @@ def _parse_request(item: str | None) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------------------------
 
 
+def event_time(value: Any = None) -> str:
+    """When an event happened, as ISO 8601 UTC with milliseconds: a unix time (a log record's
+    `created`) or an ISO string kept as it is; anything else (or nothing) means now."""
+    if isinstance(value, str) and value:
+        return value
+    stamp = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else time.time()
+    whole = time.gmtime(stamp)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", whole) + f".{int((stamp % 1) * 1000):03d}Z"
+
+
 def publish_event(client: redis.Redis, event_type: EventType, run_uuid: str, data: dict[str, Any]) -> str:
     """Append one event to the stream (trimmed approximately, which is O(1)); returns its id.
 
     Every reader, anonymous ones included, gets the same stream: only the public view of `data`
     is written (`run_view.event_data`), so no URL, path, account or traceback reaches Redis.
+    Every event carries `at`, the time it happened (ISO 8601 UTC), so a page that replays the
+    backlog shows when each line happened, not when the browser received it.
     """
     public = run_view.event_data(data)
+    public["at"] = event_time(data.get("at"))
     return client.xadd(
         EVENTS_KEY,
         {"type": event_type.value, "run_uuid": run_uuid, "data": json.dumps(public, default=str)},

@@ -170,10 +170,21 @@
     ui.logEmpty.className = "muted";
   }
 
+  /** When an event happened: its `at` (ISO 8601; a unix time in entries older than that), else now. */
+  function eventTime(at) {
+    var time = typeof at === "number" ? new Date(at * 1000) : at ? new Date(at) : null;
+    return time && !isNaN(time.getTime()) ? time : new Date();
+  }
+
+  /** One log line. `text` is always a string: an object never reaches the page as "[object Object]". */
   function appendLog(cls, text, at) {
-    var time = at ? new Date(at * 1000) : new Date();
+    var time = eventTime(at);
+    var line = typeof text === "string" ? text : text === null || text === undefined ? "" : JSON.stringify(text);
     ui.log.appendChild(
-      S.el("li", { class: cls }, [S.el("span", { class: "log-time", text: time.toLocaleTimeString("en-GB") }), text]),
+      S.el("li", { class: cls, dataset: { at: time.toISOString() } }, [
+        S.el("time", { class: "log-time", datetime: time.toISOString(), text: time.toLocaleTimeString("en-GB") }),
+        line,
+      ]),
     );
     while (ui.log.children.length > MAX_LOG_LINES) ui.log.removeChild(ui.log.firstChild);
     ui.log.scrollTop = ui.log.scrollHeight;
@@ -224,14 +235,14 @@
         clearLog();
         current.runUuid = data.run_uuid;
       }
-      appendLog("log-stage", "run " + data.state + (data.error ? ": " + data.error : ""));
+      appendLog("log-stage", "run " + data.state + (data.error ? ": " + data.error : ""), data.at);
       loadStatus();
       if (data.state !== "running") loadRuns(true);
     });
     source.addEventListener("stage", function (event) {
       var data = parse(event);
       if (!data) return;
-      appendLog("log-stage", "→ " + data.stage + (data.message ? ": " + data.message : ""));
+      appendLog("log-stage", "→ " + data.stage + (data.message ? ": " + data.message : ""), data.at);
       renderProgress(data.stage, 0, null, 0, data.message, "running");
     });
     source.addEventListener("progress", function (event) {
