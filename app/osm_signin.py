@@ -38,6 +38,7 @@ from app.auth import establish_session, login_url, safe_next
 from app.extensions import limiter
 from app.services import osm_accounts
 from database import db
+from database.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def callback():
         )
     role = current_app.config["SETTINGS"].OSM_SIGNIN_ROLE
     try:
-        user = _sign_in(identity, role)
+        user = sign_in_account(identity, role)
     except osm_accounts.OsmAccountError as exc:
         db.session.rollback()
         return _back_to_login(str(exc), next_url)
@@ -162,7 +163,8 @@ def callback():
     return redirect(next_url, code=303)
 
 
-def _sign_in(identity: osm_accounts.OsmIdentity, role: str):
+def sign_in_account(identity: osm_accounts.OsmIdentity, role: str) -> User:
+    """`osm_accounts.sign_in`, once more after a lost race with the same account's first sign-in."""
     try:
         return osm_accounts.sign_in(identity, role)
     except IntegrityError:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 import re
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,9 +22,11 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
+from app.osm_signin import sign_in_account
 from app.services import users as user_service
+from app.services.osm_accounts import OsmIdentity
 from database import db
 from database.models import User, UserSession
 from devstack.services import free_port
@@ -380,7 +384,7 @@ def test_osm_sign_in_is_rate_limited(make_app, provider):
 # --- accounts ------------------------------------------------------------------------------------
 
 
-def test_the_row_is_keyed_by_osm_id_and_renamed_at_each_sign_in(osm_app, provider):
+def test_the_row_is_keyed_by_osm_id_and_renamed_at_eachsign_in_account(osm_app, provider):
     problem = f.problem("distance", sloid="ch:1:sloid:1", osm_key="node/1")
     client = osm_app.test_client()
     sign_in(client)
@@ -440,7 +444,7 @@ def test_osm_signin_role_viewer_signs_in_without_the_right_to_decide(make_app, p
         assert "Your role cannot record decisions" in page
 
 
-def test_a_role_an_admin_granted_survives_the_next_osm_sign_in(make_app, provider):
+def test_a_role_an_admin_granted_survives_the_next_osmsign_in_account(make_app, provider):
     app = _osm_app(make_app, provider.base_url, OSM_SIGNIN_ROLE="viewer")
     with app.app_context():
         mapper = app.test_client()
@@ -521,3 +525,51 @@ def test_a_local_account_holding_an_osm_name_blocks_that_sign_in_with_a_message(
     db.session.expire_all()
     assert db.session.scalar(select(User.role).where(User.username == "osm:Anna Mapper")) == "admin"
     assert db.session.scalar(select(func.count()).select_from(User).where(User.osm_uid.is_not(None))) == 0
+
+
+def test_a_concurrent_first_sign_in_of_the_same_account_uses_the_row_the_other_one_made(osm_app, stack):
+    # Two tabs finishing their first sign-in at once: the second insert waits on the unique index,
+    # fails when the first commits, and the sign-in then finds and uses that row (no 500).
+    other = create_engine(stack.database_url)
+    outcome: dict[str, Any] = {}
+    with other.connect() as connection:
+        transaction = connection.begin()
+        connection.execute(
+            text(
+                "INSERT INTO users (username, password_hash, role, is_active, osm_uid, osm_display_name) "
+                "VALUES ('osm:Anna Mapper', :hash, 'editor', true, 4711, 'Anna Mapper')"
+            ),
+            {"hash": user_service.NO_PASSWORD_HASH},
+        )
+
+        def second_tab() -> None:
+            with osm_app.app_context():
+                try:
+                    user = sign_in_account(OsmIdentity(4711, "Anna Mapper"), "editor")
+                    db.session.commit()
+                    outcome["user"] = (user.id, user.username)
+                except Exception as exc:  # the test reports it below
+                    outcome["error"] = exc
+                finally:
+                    db.session.remove()
+
+        thread = threading.Thread(target=second_tab)
+        thread.start()
+        deadline = time.monotonic() + 20
+        waiting = 0
+        while waiting == 0 and time.monotonic() < deadline:
+            with other.connect() as probe:
+                waiting = probe.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO users%'"
+                    )
+                )
+        assert waiting, "the second sign-in never waited for the first one's row"
+        transaction.commit()
+        thread.join(timeout=20)
+    other.dispose()
+    assert "error" not in outcome, outcome.get("error")
+    first_id = db.session.scalar(select(User.id).where(User.osm_uid == 4711))
+    assert outcome["user"] == (first_id, "osm:Anna Mapper")
+    assert db.session.scalar(select(func.count()).select_from(User)) == 1
