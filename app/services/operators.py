@@ -15,6 +15,7 @@ problem whose operator changed while it stayed open (its identity, and so its ch
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,9 +37,9 @@ _STOPS_SQL = """
     SELECT coalesce(a.operator_abbr, '') AS operator,
            mode() WITHIN GROUP (ORDER BY a.operator_name) AS operator_name,
            count(*) AS atlas_stops,
-           count(*) FILTER (WHERE EXISTS (SELECT 1 FROM matches m WHERE m.sloid = a.sloid)) AS matched,
+           count(m.sloid) AS matched,
            min(a.lon) AS min_lon, min(a.lat) AS min_lat, max(a.lon) AS max_lon, max(a.lat) AS max_lat
-    FROM atlas_stops a
+    FROM atlas_stops a LEFT JOIN (SELECT DISTINCT sloid FROM matches) m ON m.sloid = a.sloid
     GROUP BY 1
 """
 # Per match, not per stop: a stop with two platforms mapped as two objects has two distances.
@@ -101,9 +102,12 @@ def _url(path: str, query: dict[str, Any], fragment: str = "") -> str:
     return path + ("?" + urlencode(query) if query else "") + fragment
 
 
-def operator_links(operator: str, bbox: list[float] | None) -> dict[str, Any]:
+def operator_links(
+    operator: str, bbox: list[float] | None, problem_types: Iterable[str] = (), priorities: Iterable[str] = ()
+) -> dict[str, Any]:
     """Where each figure of an operator leads: the map (filtered, framed on its stops), the review
-    queue, the registry report and the exports, all filtered by the operator."""
+    queue and the registry report, all filtered by the operator. Per problem type and priority only
+    for those it has (a zero leads nowhere), which keeps a national answer small."""
     view = map_hash(bbox)
     base = {"operator": operator}
     return {
@@ -112,17 +116,13 @@ def operator_links(operator: str, bbox: list[float] | None) -> dict[str, Any]:
         "map_unmatched": _url("/", {**base, "side": "atlas", "status": "unmatched"}, view),
         # Any priority is any problem: the map has no "has a problem" switch of its own.
         "map_problems": _url("/", {**base, "priority": ",".join(map(str, vocabulary.PRIORITIES))}, view),
-        "map_by_type": {t: _url("/", {**base, "problem_type": t}, view) for t in vocabulary.PROBLEM_TYPES},
-        "map_by_priority": {str(p): _url("/", {**base, "priority": p}, view) for p in vocabulary.PRIORITIES},
+        "map_by_type": {t: _url("/", {**base, "problem_type": t}, view) for t in problem_types},
+        "map_by_priority": {p: _url("/", {**base, "priority": p}, view) for p in priorities},
         "review": _url("/review", base),
-        "review_by_type": {t: _url("/review", {**base, "type": t}) for t in vocabulary.PROBLEM_TYPES},
-        "review_by_priority": {
-            str(p): _url("/review", {**base, "priority": p}) for p in vocabulary.PRIORITIES
-        },
+        "review_by_type": {t: _url("/review", {**base, "type": t}) for t in problem_types},
+        "review_by_priority": {p: _url("/review", {**base, "priority": p}) for p in priorities},
         "registry_report": _url("/api/v1/reports/registry-errors.csv", base),
         "registry_report_json": _url("/api/v1/reports/registry-errors.json", base),
-        "problems_csv": _url("/api/v1/exports/problems.csv", base),
-        "stops_csv": _url("/api/v1/exports/stops.csv", {**base, "side": "atlas"}),
     }
 
 
@@ -184,7 +184,12 @@ def operator_overview(*, q: str | None = None, runs: int = DEFAULT_TREND_RUNS) -
         ):
             continue
         # Stops without an operator cannot be filtered for: no links rather than links to everything.
-        entry["links"] = operator_links(key, entry["bbox"]) if key else None
+        problems = entry["problems"]
+        entry["links"] = (
+            operator_links(key, entry["bbox"], sorted(problems["by_type"]), sorted(problems["by_priority"]))
+            if key
+            else None
+        )
         operators.append(entry)
     operators.sort(key=lambda e: (-e["atlas_stops"], -e["problems"]["open"], e["operator"] or ""))
     return {

@@ -107,7 +107,13 @@ def test_operator_figures_link_to_the_filtered_map_review_queue_and_registry_rep
         {"operator": ["PAG"], "priority": ["1"]},
     )
     assert _split(links["review_by_type"]["unmatched"])[1] == {"operator": ["PAG"], "type": ["unmatched"]}
-    assert _split(links["map_by_type"]["distance"])[1] == {"operator": ["PAG"], "problem_type": ["distance"]}
+    assert _split(links["map_by_type"]["unmatched"])[1] == {
+        "operator": ["PAG"],
+        "problem_type": ["unmatched"],
+    }
+    # Only for what the operator has: a zero leads nowhere (and a national answer stays small).
+    assert set(links["map_by_type"]) == set(links["review_by_type"]) == {"unmatched"}
+    assert set(links["map_by_priority"]) == {"1"}
     assert links["registry_report"] == "/api/v1/reports/registry-errors.csv?operator=PAG"
     for name in ("map", "map_matched", "map_unmatched", "map_problems", "review", "registry_report"):
         assert client.get(links[name].split("#")[0]).status_code == 200, name
