@@ -384,7 +384,7 @@ def test_osm_sign_in_is_rate_limited(make_app, provider):
 # --- accounts ------------------------------------------------------------------------------------
 
 
-def test_the_row_is_keyed_by_osm_id_and_renamed_at_eachsign_in_account(osm_app, provider):
+def test_the_row_is_keyed_by_osm_id_and_renamed_at_each_sign_in(osm_app, provider):
     problem = f.problem("distance", sloid="ch:1:sloid:1", osm_key="node/1")
     client = osm_app.test_client()
     sign_in(client)
@@ -444,7 +444,7 @@ def test_osm_signin_role_viewer_signs_in_without_the_right_to_decide(make_app, p
         assert "Your role cannot record decisions" in page
 
 
-def test_a_role_an_admin_granted_survives_the_next_osmsign_in_account(make_app, provider):
+def test_a_role_an_admin_granted_survives_the_next_osm_sign_in(make_app, provider):
     app = _osm_app(make_app, provider.base_url, OSM_SIGNIN_ROLE="viewer")
     with app.app_context():
         mapper = app.test_client()
