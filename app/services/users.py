@@ -35,8 +35,8 @@ from zxcvbn import zxcvbn
 from database import db
 from database.models import User, UserSession
 
-# viewer: signed in, may read and hold an API token, nothing more (what a first OpenStreetMap sign-in
-# gets with OSM_SIGNIN_ROLE=viewer, until an admin grants editor).
+# viewer: signed in, and may read like anyone, nothing more: what a first OpenStreetMap sign-in gets
+# with OSM_SIGNIN_ROLE=viewer, until an admin grants editor (PATCH /api/v1/users/<id>).
 ROLES = ("viewer", "editor", "admin")
 # Higher rank includes the rights of every lower one.
 ROLE_RANK = {"viewer": 0, "editor": 1, "admin": 2}
