@@ -87,10 +87,20 @@ class PageProblems:
         assert not self.console_errors, f"console errors in the page: {self.console_errors}"
 
 
-@pytest.fixture
-def page(browser: Any, live_server: LiveServer, clean_state: Stack) -> Iterator[Any]:
-    """A fresh browser context (no cookies) with every off-site request aborted."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 860})
+# The two viewports every page is tried at: a desktop window and a phone (iPhone 12-15 size).
+DESKTOP = {"width": 1400, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def open_page(browser: Any, live_server: LiveServer, viewport: dict[str, int], *, phone: bool = False) -> Any:
+    """A page in a fresh browser context (no cookies) with every off-site request aborted.
+
+    `phone` emulates a touch phone (mobile viewport rules, touch events). The page carries `problems`
+    (console errors and uncaught exceptions); its context is closed with `page.context.close()`.
+    """
+    context = browser.new_context(
+        base_url=live_server.url, viewport=viewport, is_mobile=phone, has_touch=phone, device_scale_factor=1
+    )
     context.set_default_timeout(STEP_TIMEOUT_MS)
 
     def route(route: Any) -> None:
@@ -111,7 +121,50 @@ def page(browser: Any, live_server: LiveServer, clean_state: Stack) -> Iterator[
     page.on("console", on_console)
     page.on("pageerror", lambda error: problems.page_errors.append(str(error)))
     page.problems = problems
+    return page
+
+
+@pytest.fixture
+def page(browser: Any, live_server: LiveServer, clean_state: Stack) -> Iterator[Any]:
+    """A fresh browser context (no cookies) at 1280 x 860 with every off-site request aborted."""
+    page = open_page(browser, live_server, {"width": 1280, "height": 860})
     try:
         yield page
     finally:
-        context.close()
+        page.context.close()
+
+
+@pytest.fixture(params=["desktop", "phone"])
+def any_page(
+    request: pytest.FixtureRequest, browser: Any, live_server: LiveServer, clean_state: Stack
+) -> Iterator[Any]:
+    """The same test at 1400 x 900 and at 390 x 844 (a touch phone); `page.viewport_name` tells which."""
+    phone = request.param == "phone"
+    page = open_page(browser, live_server, PHONE if phone else DESKTOP, phone=phone)
+    page.viewport_name = request.param
+    try:
+        yield page
+    finally:
+        page.context.close()
+
+
+@pytest.fixture
+def phone_page(browser: Any, live_server: LiveServer, clean_state: Stack) -> Iterator[Any]:
+    """A touch phone, 390 x 844."""
+    page = open_page(browser, live_server, PHONE, phone=True)
+    page.viewport_name = "phone"
+    try:
+        yield page
+    finally:
+        page.context.close()
+
+
+@pytest.fixture
+def desktop_page(browser: Any, live_server: LiveServer, clean_state: Stack) -> Iterator[Any]:
+    """A desktop window, 1400 x 900."""
+    page = open_page(browser, live_server, DESKTOP)
+    page.viewport_name = "desktop"
+    try:
+        yield page
+    finally:
+        page.context.close()

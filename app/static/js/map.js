@@ -2,6 +2,11 @@
  *
  * State lives in the URL (filters in the query string, view in #map=zoom/lat/lon) so a view can be
  * shared and survives a reload. Every move aborts the previous request: only the latest view counts.
+ *
+ * The selected stop is kept apart from the markers: on a wide screen in a popup of its own (not bound
+ * to a marker), on a phone in a bottom sheet. A reload of the markers (a pan, a popup's auto-pan, a
+ * filter) redraws every marker but never closes it; only the person does (close button, a click on
+ * the map, another stop).
  */
 (function () {
   "use strict";
@@ -22,6 +27,11 @@
   var stopsUrl = mapEl.dataset.stopsUrl;
   var filtersForm = document.getElementById("map-filters");
   var statusEl = document.getElementById("map-status");
+  var sheet = document.getElementById("stop-sheet");
+  var sheetBody = document.getElementById("stop-sheet-body");
+  // Phones show the selected stop in a bottom sheet: a popup on a small map pans it away (and used to
+  // start a reload that dropped the popup). Same breakpoint as the phone layout in app.css.
+  var phone = window.matchMedia("(max-width: 800px)");
 
   var map = L.map(mapEl, { zoomControl: true, worldCopyJump: true });
   L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
@@ -49,7 +59,8 @@
 
   var markersById = {};
   var shown = null; // the collection being drawn
-  var pendingPopup = null; // feature id to open once it is loaded (after a search jump)
+  var pendingSelect = null; // feature id to select once it is loaded (after a search jump)
+  var selected = null; // { id, feature, popup }: the stop shown in the popup or the bottom sheet
   var loaded = null; // what the markers on the map answer: { bounds, query, truncated }
   var inflight = null;
   var debounceTimer = null;
@@ -58,21 +69,25 @@
 
   var iconCache = {};
 
-  function markerClasses(p) {
-    var classes = ["stop-icon", "kind-" + p.kind];
+  function markerClasses(p, isSelected) {
+    var classes = ["stop-icon", "kind-" + (p.kind === "atlas" ? "atlas" : "osm")];
     if (p.status === "matched") {
       classes.push("method-" + (knownMethods[p.method] ? p.method : "other"));
     } else {
       classes.push("unmatched-" + p.kind);
     }
-    if (p.priority) classes.push("has-problem", "prio-" + p.priority);
+    if (p.priority) classes.push("has-problem", "prio-" + (parseInt(p.priority, 10) || 0));
+    if (isSelected) classes.push("is-selected");
     return classes.join(" ");
   }
 
-  function iconFor(p) {
-    var classes = markerClasses(p);
+  // 24 x 24 px: the touch target (WCAG 2.2 target size); the dot drawn inside stays 14 px (app.css).
+  var MARKER_SIZE = 24;
+
+  function iconFor(p, isSelected) {
+    var classes = markerClasses(p, isSelected);
     if (!iconCache[classes]) {
-      iconCache[classes] = L.divIcon({ className: classes, iconSize: [14, 14], html: "" });
+      iconCache[classes] = L.divIcon({ className: classes, iconSize: [MARKER_SIZE, MARKER_SIZE], html: "" });
     }
     return iconCache[classes];
   }
@@ -97,8 +112,8 @@
 
   // Editor links come with the stop's detail (GET /api/v1/stops/...), asked for when a popup first
   // opens: the map's GeoJSON stays small, and the URLs (with the tags for a missing stop) have one
-  // builder, on the server. A failed request is asked again the next time the popup opens.
-  function fillEditorLinks(container, p, marker, failed) {
+  // builder, on the server. A failed request is asked again the next time the stop is selected.
+  function fillEditorLinks(container, p, grown) {
     var pending = S.el("span", { class: "muted popup-loading", text: "Loading editor links…" });
     container.appendChild(pending);
     var url = S.stopApiUrl(p.kind, p.key);
@@ -111,15 +126,11 @@
       })
       .catch(function (error) {
         pending.textContent = "Editor links unavailable: " + error.message;
-        failed();
       })
-      .finally(function () {
-        // The popup grew: let Leaflet re-measure it (the content function returns the same node).
-        if (marker.isPopupOpen()) marker.getPopup().update();
-      });
+      .finally(grown);
   }
 
-  function popupContent(feature, marker, failed) {
+  function popupContent(feature, grown) {
     var p = feature.properties;
     var isAtlas = p.kind === "atlas";
     var rows = [];
@@ -150,7 +161,7 @@
     var links = S.el("div", { class: "popup-links" }, [
       S.el("a", { href: S.stopUrl(p.kind, p.key), class: "button button-small", text: "Stop page" }),
     ]);
-    fillEditorLinks(links, p, marker, failed);
+    fillEditorLinks(links, p, grown);
 
     return S.el("div", { class: "popup" }, [
       S.el("div", { class: "popup-kind" }, [
@@ -185,22 +196,17 @@
     features.forEach(function (feature) {
       var p = feature.properties;
       var c = feature.geometry.coordinates;
+      var isSelected = selected !== null && selected.id === feature.id;
       var marker = L.marker([c[1], c[0]], {
-        icon: iconFor(p),
+        icon: iconFor(p, isSelected),
         title: (p.name || p.key) + (p.kind === "atlas" ? " (ATLAS)" : " (OSM)"),
         keyboard: true,
         hasProblem: Boolean(p.priority),
       });
       marker.feature = feature;
-      var content = null; // built on first opening, kept while this marker lives
-      marker.bindPopup(function () {
-        if (!content) {
-          content = popupContent(feature, marker, function () {
-            content = null;
-          });
-        }
-        return content;
-      }, { maxWidth: 320 });
+      marker.on("click", function () {
+        select(feature, marker.getLatLng());
+      });
       markersById[feature.id] = marker;
       markers.push(marker);
     });
@@ -228,6 +234,64 @@
     clusters.addLayers(markers);
   }
 
+  // ---- the selected stop: popup (wide screens) or bottom sheet (phones) ---------------------------
+
+  function setMarkerSelected(id, isSelected) {
+    var marker = markersById[id];
+    if (marker) marker.setIcon(iconFor(marker.feature.properties, isSelected));
+  }
+
+  function select(feature, latlng) {
+    var previous = selected;
+    if (previous && previous.id !== feature.id) setMarkerSelected(previous.id, false);
+    var current = { id: feature.id, feature: feature, latlng: latlng, popup: null };
+    selected = current;
+    setMarkerSelected(feature.id, true);
+    mapEl.dataset.selected = feature.id;
+    var content = popupContent(feature, function () {
+      // The content grew (editor links arrived): let Leaflet re-measure the popup.
+      if (current.popup && current.popup.isOpen()) current.popup.update();
+    });
+    if (phone.matches) {
+      if (previous && previous.popup) map.closePopup(previous.popup);
+      S.clear(sheetBody);
+      sheetBody.appendChild(content);
+      sheet.hidden = false;
+      mapEl.classList.add("has-sheet");
+    } else {
+      hideSheet();
+      current.popup = L.popup({ maxWidth: 320, offset: L.point(0, -4), autoPanPadding: L.point(16, 16) })
+        .setLatLng(latlng)
+        .setContent(content);
+      current.popup.openOn(map);
+    }
+  }
+
+  function hideSheet() {
+    sheet.hidden = true;
+    S.clear(sheetBody);
+    mapEl.classList.remove("has-sheet");
+  }
+
+  function deselect() {
+    if (!selected) return;
+    var previous = selected;
+    selected = null;
+    delete mapEl.dataset.selected;
+    setMarkerSelected(previous.id, false);
+    if (previous.popup && previous.popup.isOpen()) map.closePopup(previous.popup);
+    hideSheet();
+  }
+
+  // A search jump selects its stop once the stop's marker is loaded (now, or after the request).
+  function selectPending() {
+    if (!pendingSelect) return;
+    var marker = markersById[pendingSelect];
+    if (!marker) return;
+    pendingSelect = null;
+    select(marker.feature, marker.getLatLng());
+  }
+
   function markersAdded() {
     if (!shown) return;
     var collection = shown;
@@ -239,13 +303,11 @@
     // For people and tests alike: the features of the latest request are all on the map now.
     mapEl.dataset.loaded = String(count);
 
-    if (pendingPopup && markersById[pendingPopup]) {
-      var target = markersById[pendingPopup];
-      pendingPopup = null;
-      clusters.zoomToShowLayer(target, function () {
-        target.openPopup();
-      });
+    if (pendingSelect && !markersById[pendingSelect]) {
+      pendingSelect = null;
+      setStatus(text + " · the stop you searched for is hidden by the filters", "warning");
     }
+    selectPending();
   }
 
   function updateLinesVisibility() {
@@ -346,7 +408,10 @@
     var filters = filterParams();
     writeUrl();
     var query = S.query(filters.params);
-    if (!inflight && alreadyLoaded(query)) return;
+    if (!inflight && alreadyLoaded(query)) {
+      selectPending();
+      return;
+    }
     if (inflight) inflight.abort();
     if (filters.empty) {
       loaded = null;
@@ -393,9 +458,32 @@
     var controller = null;
 
     function jumpTo(result) {
-      pendingPopup = result.kind + ":" + result.key;
+      pendingSelect = result.kind + ":" + result.key;
       map.setView([result.lat, result.lon], Math.max(map.getZoom(), 18));
       S.clear(results);
+      // A view that did not move fires no moveend: ask (or find it loaded) all the same.
+      scheduleLoad();
+    }
+
+    // Registry stops under their OSM objects show at most this many; the stop page lists them all.
+    var CHILDREN_SHOWN = 4;
+
+    function resultLink(result, isChild) {
+      var isAtlas = result.kind === "atlas";
+      var meta = [isChild ? null : result.operator, result.municipality, result.key].filter(Boolean);
+      var link = S.el("a", { href: S.stopUrl(result.kind, result.key), class: "search-link" }, [
+        S.el("span", { class: "badge badge-" + (isAtlas ? "atlas" : "osm"), text: isAtlas ? "Registry" : "OSM" }),
+        " ",
+        S.el("span", { class: "search-name", text: result.name || result.key }),
+        // Many objects share a name (platforms of one stop): the operator, place and key tell them apart.
+        S.el("span", { class: "search-meta", text: meta.join(" · ") }),
+      ]);
+      link.addEventListener("click", function (event) {
+        if (result.lat === null || result.lat === undefined) return;
+        event.preventDefault();
+        jumpTo(result);
+      });
+      return link;
     }
 
     function show(list) {
@@ -405,20 +493,20 @@
         return;
       }
       list.forEach(function (result) {
-        var link = S.el("a", { href: S.stopUrl(result.kind, result.key) }, [
-          S.el("span", { class: "badge badge-" + result.kind, text: result.kind === "atlas" ? "ATLAS" : "OSM" }),
-          " ",
-          S.el("span", { class: "search-name", text: result.name || result.key }),
-          result.operator ? S.el("span", { class: "muted", text: " · " + result.operator }) : null,
-          // Many objects share a name (platforms of one stop): the key tells them apart.
-          S.el("span", { class: "search-key", text: result.key }),
-        ]);
-        link.addEventListener("click", function (event) {
-          if (result.lat === null || result.lat === undefined) return;
-          event.preventDefault();
-          jumpTo(result);
-        });
-        results.appendChild(S.el("li", {}, [link]));
+        var children = result.osm || [];
+        var nested = null;
+        if (children.length) {
+          var items = children.slice(0, CHILDREN_SHOWN).map(function (child) {
+            return S.el("li", {}, [resultLink(child, true)]);
+          });
+          if (children.length > CHILDREN_SHOWN) {
+            items.push(
+              S.el("li", { class: "search-more muted", text: "+ " + (children.length - CHILDREN_SHOWN) + " more OSM objects" }),
+            );
+          }
+          nested = S.el("ul", { class: "search-children", "aria-label": "Matched OSM objects" }, items);
+        }
+        results.appendChild(S.el("li", { class: "search-result" }, [resultLink(result, false), nested]));
       });
     }
 
@@ -501,6 +589,19 @@
   }
   map.on("moveend", scheduleLoad);
   map.on("zoomend", updateLinesVisibility);
+  map.on("popupclose", function (event) {
+    // Only the person closes the selected stop's popup: the close button or a click on the map.
+    if (selected && selected.popup === event.popup) deselect();
+  });
+  map.on("click", deselect); // a click on the map itself; a marker's click selects instead
+  document.getElementById("stop-sheet-close").addEventListener("click", deselect);
+  sheet.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") deselect();
+  });
+  // Turning a phone (or resizing a window) across the breakpoint moves the selection along.
+  phone.addEventListener("change", function () {
+    if (selected) select(selected.feature, selected.latlng);
+  });
   filtersForm.addEventListener("change", scheduleLoad);
   filtersForm.addEventListener("submit", function (event) {
     event.preventDefault();

@@ -108,6 +108,9 @@
     return li;
   }
 
+  // The phone layout of app.css (problem first, queue below it).
+  var phoneLayout = window.matchMedia("(max-width: 800px)");
+
   function markItem(li, problem) {
     li.classList.toggle("decided", Boolean(problem.decision));
     var old = li.querySelector(".badge-decided");
@@ -122,6 +125,8 @@
   function itemEl(index) {
     return listEl.querySelector('[data-index="' + index + '"]');
   }
+      // On a phone the problem sits above the queue: a tap brings it into view.
+      if (phoneLayout.matches) document.getElementById("problem").scrollIntoView({ block: "start" });
 
   // ---- the current problem -------------------------------------------------------------------------
 
@@ -132,7 +137,9 @@
     current = index;
     var li = itemEl(index);
     li.classList.add("current");
-    li.scrollIntoView({ block: "nearest" });
+    // The queue scrolls in its own box on a wide screen; on a phone it is part of the page, below the
+    // problem, and following it there would scroll the problem away.
+    if (!phoneLayout.matches) li.scrollIntoView({ block: "nearest" });
     root.dataset.current = items[index].identity;
     renderProblem(items[index]);
     if (index >= items.length - PREFETCH_AHEAD && nextCursor) loadMore();
@@ -364,7 +371,7 @@
       var latlng = [lat, lon];
       points.push(latlng);
       miniLayer.addLayer(
-        L.marker(latlng, { icon: L.divIcon({ className: classes, iconSize: [14, 14], html: "" }), title: title }),
+        L.marker(latlng, { icon: L.divIcon({ className: classes, iconSize: [24, 24], html: "" }), title: title }),
       );
       return latlng;
     }

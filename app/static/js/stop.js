@@ -21,7 +21,7 @@
       list.forEach(function (p) {
         bounds.push([p.lat, p.lon]);
         L.marker([p.lat, p.lon], {
-          icon: L.divIcon({ className: classes + (p.current ? " is-current" : ""), iconSize: [14, 14], html: "" }),
+          icon: L.divIcon({ className: classes + (p.current ? " is-current" : ""), iconSize: [24, 24], html: "" }),
           title: prefix + " " + p.key,
         })
           .on("click", function () {
