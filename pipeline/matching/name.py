@@ -56,17 +56,19 @@ def _candidate(ctx: MatchContext, reg_i: int, osm_i: int, loose: bool) -> Candid
     stop = ctx.registry[reg_i]
     if not stop.designation_official:
         return None
+    obj = ctx.osm[osm_i]
+    # Cheap tests first: the distance against the largest radius the pair could have, then the modes.
+    dist = float(np.hypot(*(ctx.registry_index.xy[reg_i] - ctx.osm_index.xy[osm_i])))
+    whole_stop = not is_platform_level(stop)
+    if dist > name_radius_m(stop, obj, whole_stop=whole_stop, full_name=True) or kinds_contradict(stop, obj):
+        return None
     if ctx.pair_rejection(reg_i, osm_i, allow_matched_registry=True) is not None:
         return None
     score = ctx.name_score(reg_i, osm_i, loose=loose)
     if score < NAME_MIN_SCORE:
         return None
-    obj = ctx.osm[osm_i]
-    if kinds_contradict(stop, obj):
-        return None
-    dist = float(np.hypot(*(ctx.registry_index.xy[reg_i] - ctx.osm_index.xy[osm_i])))
     full = any(same_full_name(stop.designation_official, n) for n in osm_names(obj) if n)
-    radius = name_radius_m(stop, obj, whole_stop=not is_platform_level(stop), full_name=full)
+    radius = name_radius_m(stop, obj, whole_stop=whole_stop, full_name=full)
     if dist > radius:
         return None
     return (joint_score(score, dist, radius), reg_i, osm_i, score, dist, radius, full)

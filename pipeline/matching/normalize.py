@@ -187,14 +187,17 @@ def fold_keep_dots(text: str) -> str:
     """`fold`, except that a dot after a word stays."""
     text = text.replace("ß", "ss").replace("ẞ", "ss")
     decomposed = unicodedata.normalize("NFKD", text.lower())
+    if decomposed.isascii():
+        return decomposed
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-def _readings(text: str) -> list[str]:
+@lru_cache(maxsize=400_000)
+def _readings(text: str) -> tuple[str, ...]:
     """Every canonical form of `text`: one per combination of readings of its ambiguous tokens."""
     options = [AMBIGUOUS.get(tok) or (_expand(tok),) for tok in _tokens(text)]
     combos = itertools.islice(itertools.product(*options), _MAX_AMBIGUOUS_READINGS)
-    return [" ".join(combo) for combo in combos if combo]
+    return tuple(" ".join(combo) for combo in combos if combo)
 
 
 def _without_canton(municipality: str) -> str:
@@ -335,8 +338,9 @@ def name_score(a: str | None, b: str | None, loose: bool = True) -> float:
             # be absent on one side only: "Opfikon, Bahnhof" is not "Glattbrugg, Bahnhof".
             if (pa > 0 and pb > 0) or (sa and sb) or 100.0 - pa - pb <= best:
                 continue
-            score = similarity(va, vb) - pa - pb
-            best = max(best, score)
+            best = max(best, similarity(va, vb) - pa - pb)
+            if best >= 100.0:
+                return 100.0
     return round(max(best, 0.0), 1)
 
 
