@@ -78,7 +78,7 @@ def build_route_data(
     if timetable is not None:
         resolution = resolve_stops(timetable.stops, registry)
         reg_services = registry_services(timetable, resolution)
-        called = sorted({c.stop_id for c in timetable.calls})
+        called = sorted(timetable.called_stop_ids())
         stats.update(
             {
                 "gtfs_stop_ids": len(timetable.stops),

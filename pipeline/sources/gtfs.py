@@ -10,8 +10,8 @@ by DuckDB, columnar and streaming, never by a Python loop over rows:
 1. the four files are unzipped (streamed, each bounded by `ParseOptions.timetable_max_bytes`) into a
    temporary folder: DuckDB reads CSV files, not zip members;
 2. pass one over `stop_times` groups by trip: first stop, last stop, and an order-independent pattern
-   key (`bit_xor` of the hash of "stop_sequence:stop_id"), so trips calling at the same stops in the
-   same positions share one key without any list being built;
+   key (`bit_xor` of a hash of each call's stop and position), so trips calling at the same stops in
+   the same positions share one key without any list being built;
 3. pass two keeps the distinct (pattern, stop_sequence, stop_id): one row per stop call of each
    distinct itinerary, a few hundred thousand rows nationally instead of 26.7 million.
 
@@ -116,16 +116,34 @@ class GtfsCall:
 
 @dataclass
 class GtfsTimetable:
-    """What the route stage needs of a GTFS feed (see the module docstring)."""
+    """What the route stage needs of a GTFS feed (see the module docstring).
+
+    Calls are stored compactly (nationally over a million (stop, service) pairs): `services` holds
+    each distinct (route_id, direction_id, first stop_id, last stop_id) once, and the call k is
+    stop `call_stop_ids[k]` served by `services[call_services[k]]`.
+    """
 
     stops: list[GtfsStop]
     routes: dict[str, GtfsRoute]
     itineraries: list[GtfsItinerary]
-    calls: list[GtfsCall]
+    services: list[tuple[str, str, str, str]] = field(default_factory=list)
+    call_stop_ids: Sequence[str] = ()
+    call_services: Sequence[int] = ()
     stats: dict[str, int] = field(default_factory=dict)
 
     def stop_names(self) -> dict[str, str]:
         return {s.stop_id: s.name for s in self.stops if s.name}
+
+    @property
+    def calls(self) -> list[GtfsCall]:
+        """Every (stop, route, direction, termini) as records (for small feeds and tests)."""
+        return [
+            GtfsCall(stop_id, *self.services[int(k)])
+            for stop_id, k in zip(self.call_stop_ids, self.call_services, strict=True)
+        ]
+
+    def called_stop_ids(self) -> set[str]:
+        return set(self.call_stop_ids)
 
 
 def expand_url(url: str, today: dt.date | None = None) -> str:
@@ -313,13 +331,13 @@ def _read(con: Any, folder: Path, label: str) -> GtfsTimetable:
                        WHERE trip_id IS NOT NULL AND stop_id IS NOT NULL)"""
     # Pass 1: one row per trip. The pattern key is order-independent (bit_xor) but each call's hash
     # includes its position, so it needs no ordered list per trip: memory stays proportional to the
-    # trips. (One hash of "seq:stop_id": DuckDB's hash(a, b) combines order-independently too, so
-    # a trip and its reverse would share a key.)
+    # trips. (The position is mixed in before hashing: DuckDB's hash(a, b) combines its arguments
+    # order-independently, so a trip and its reverse would share a key.)
     con.execute(
         f"""CREATE TEMP TABLE trip_agg AS
             SELECT trip_id, count(*) AS calls, arg_min(stop_id, seq) AS first_stop,
                    arg_max(stop_id, seq) AS last_stop,
-                   bit_xor(hash(CAST(seq AS VARCHAR) || ':' || stop_id)) AS pattern
+                   bit_xor(hash((hash(stop_id) >> 1) + coalesce(seq, 0))) AS pattern
               FROM {stop_times} GROUP BY trip_id"""
     )
     # Pass 2: the stop calls of each distinct pattern.
@@ -338,12 +356,23 @@ def _read(con: Any, folder: Path, label: str) -> GtfsTimetable:
             GROUP BY t.route_id, t.direction_id, a.pattern"""
     )
     stats["itineraries"] = int(con.execute("SELECT count(*) FROM itineraries").fetchone()[0])
-    call_rows = con.execute(
-        """SELECT DISTINCT p.stop_id, i.route_id, i.direction_id, i.first_stop, i.last_stop
-             FROM pattern_stops p JOIN itineraries i USING (pattern)"""
-    ).fetchall()
-    calls = [GtfsCall(*row) for row in call_rows]
-    stats["stop_route_directions"] = len(calls)
+    con.execute(
+        """CREATE TEMP TABLE services AS
+           SELECT (row_number() OVER (ORDER BY route_id, direction_id, first_stop, last_stop) - 1)::INTEGER
+                  AS service, route_id, direction_id, first_stop, last_stop
+             FROM (SELECT DISTINCT route_id, direction_id, first_stop, last_stop FROM itineraries)"""
+    )
+    services = [
+        (r[1], r[2], r[3], r[4]) for r in con.execute("SELECT * FROM services ORDER BY service").fetchall()
+    ]
+    pairs = con.execute(
+        """SELECT DISTINCT p.stop_id, s.service
+             FROM pattern_stops p
+             JOIN itineraries i USING (pattern)
+             JOIN services s USING (route_id, direction_id, first_stop, last_stop)"""
+    ).fetchnumpy()
+    call_stop_ids, call_services = pairs["stop_id"], pairs["service"]
+    stats["stop_route_directions"] = len(call_stop_ids)
     # The itinerary shown for a route and direction: most trips, then most stops, then the key.
     best_rows = con.execute(
         """WITH ranked AS (
@@ -358,7 +387,15 @@ def _read(con: Any, folder: Path, label: str) -> GtfsTimetable:
             ORDER BY r.route_id, r.direction_id"""
     ).fetchall()
     itineraries = [GtfsItinerary(r[0], r[1], int(r[2]), tuple(r[3])) for r in best_rows]
-    return GtfsTimetable(stops=stops, routes=routes, itineraries=itineraries, calls=calls, stats=stats)
+    return GtfsTimetable(
+        stops=stops,
+        routes=routes,
+        itineraries=itineraries,
+        services=services,
+        call_stop_ids=call_stop_ids,
+        call_services=call_services,
+        stats=stats,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -438,11 +475,13 @@ def resolve_stops(stops: Sequence[GtfsStop], registry: Sequence[RegistryStop]) -
         sloid_of[stop_id] = sloid
         rule_of[stop_id] = rule
 
-    positions: dict[str, np.ndarray] = {}
+    # Registry stops within the tolerance of every located GTFS stop, in one KD-tree query.
+    near_of: dict[str, list[int]] = {}
     located = [s for s in stops if s.lat is not None and s.lon is not None]
     if located and tree is not None:
         pts = project(np.array([s.lat for s in located]), np.array([s.lon for s in located]))
-        positions = {s.stop_id: pts[i] for i, s in enumerate(located)}
+        near_all = tree.query_ball_point(pts, r=POSITION_TOLERANCE_M)
+        near_of = {s.stop_id: near for s, near in zip(located, near_all, strict=True) if near}
 
     for stop in stops:
         sloid = sloid_in(stop.stop_id) or sloid_in(stop.original_stop_id)
@@ -464,14 +503,12 @@ def resolve_stops(stops: Sequence[GtfsStop], registry: Sequence[RegistryStop]) -
             if len(hits) == 1:
                 done(stop.stop_id, registry[hits[0]].sloid, "uic_platform")
                 continue
-        point = positions.get(stop.stop_id)
-        if point is not None and tree is not None:
-            near = tree.query_ball_point(point, r=POSITION_TOLERANCE_M)
-            if number is not None:  # a numbered stop is only ever a registry stop of its number
-                near = [i for i in near if registry[i].uic_number == number]
-            if len(near) == 1:
-                done(stop.stop_id, registry[near[0]].sloid, "position")
-                continue
+        near = near_of.get(stop.stop_id, [])
+        if number is not None:  # a numbered stop is only ever a registry stop of its number
+            near = [i for i in near if registry[i].uic_number == number]
+        if len(near) == 1:
+            done(stop.stop_id, registry[near[0]].sloid, "position")
+            continue
         if len(same_number) == 1:
             done(stop.stop_id, registry[same_number[0]].sloid, "unique_number")
             continue
@@ -489,22 +526,25 @@ def registry_services(
 ) -> dict[str, frozenset[RouteService]]:
     """The services (route, direction, termini) of every registry stop a resolved GTFS stop calls at."""
     names = timetable.stop_names()
-    out: dict[str, set[RouteService]] = defaultdict(set)
-    for call in timetable.calls:
-        sloid = resolution.sloid_of.get(call.stop_id)
-        if sloid is None:
-            continue
-        route = timetable.routes.get(call.route_id)
-        out[sloid].add(
+    objects: list[RouteService] = []  # one object per distinct service, shared by its stops
+    for route_id, direction_id, first, last in timetable.services:
+        route = timetable.routes.get(route_id)
+        objects.append(
             RouteService(
-                route_id=call.route_id,
+                route_id=route_id,
                 operator=route.agency_name if route else None,
                 line=route.short_name if route else None,
-                origin=names.get(call.first_stop_id),
-                destination=names.get(call.last_stop_id),
-                direction_id=call.direction_id or None,
+                origin=names.get(first),
+                destination=names.get(last),
+                direction_id=direction_id or None,
             )
         )
+    out: dict[str, set[RouteService]] = defaultdict(set)
+    sloid_of = resolution.sloid_of
+    for stop_id, k in zip(timetable.call_stop_ids, np.asarray(timetable.call_services).tolist(), strict=True):
+        sloid = sloid_of.get(stop_id)
+        if sloid is not None:
+            out[sloid].add(objects[k])
     return {sloid: frozenset(services) for sloid, services in out.items()}
 
 
