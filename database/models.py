@@ -1,8 +1,9 @@
 """The schema, in two families of tables.
 
-Snapshot tables (`atlas_stops`, `osm_stops`, `matches`, `problems`, and the OSM structure:
-`osm_stop_areas`, `osm_routes`, `osm_route_masters` with their member tables) hold the result of the
-latest pipeline run. An import replaces their whole content in one transaction.
+Snapshot tables (`atlas_stops`, `osm_stops`, `matches`, `problems`, the OSM structure:
+`osm_stop_areas`, `osm_routes`, `osm_route_masters` with their member tables, and the timetable's
+`gtfs_routes` and `gtfs_route_stops`) hold the result of the latest pipeline run. An import
+replaces their whole content in one transaction.
 
 Persistent tables (`users`, `user_sessions`, `decisions`, `decision_events`, `manual_matches`,
 `pipeline_runs`, `source_states`, `problem_changes`) hold what people wrote and what runs recorded.
@@ -261,6 +262,36 @@ class MapFeature(db.Model):
     feature: Mapped[str] = mapped_column(Text, nullable=False)
 
 
+class GtfsRouteRow(db.Model):
+    """A timetable route (GTFS), the registry side of the route stage and of the route pages."""
+
+    __tablename__ = "gtfs_routes"
+
+    route_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # The id without its timetable year, as OSM's gtfs:route_id compares (pipeline.matching.route).
+    route_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    agency_id: Mapped[str | None] = mapped_column(String(255))
+    agency_name: Mapped[str | None] = mapped_column(String(255))
+    short_name: Mapped[str | None] = mapped_column(String(255))
+    long_name: Mapped[str | None] = mapped_column(String(255))
+    route_type: Mapped[str | None] = mapped_column(String(40))
+
+
+class GtfsRouteStop(db.Model):
+    """A stop of a route's most frequent itinerary in one direction, in travel order, with the
+    registry stop its GTFS stop_id resolved to (None: unresolved)."""
+
+    __tablename__ = "gtfs_route_stops"
+
+    route_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    direction_id: Mapped[str] = mapped_column(String(40), primary_key=True)  # "" when the feed has none
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    stop_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    stop_name: Mapped[str | None] = mapped_column(String(255))
+    sloid: Mapped[str | None] = mapped_column(String(100), index=True)
+    trips: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 SNAPSHOT_TABLES = (
     "atlas_stops",
     "osm_stops",
@@ -271,6 +302,8 @@ SNAPSHOT_TABLES = (
     "osm_routes",
     "osm_route_members",
     "osm_route_masters",
+    "gtfs_routes",
+    "gtfs_route_stops",
 )
 
 

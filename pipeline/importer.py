@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.errors import PipelineError
-from pipeline.records import MatchRecord, OsmMember, OsmObject, OsmStructure, ProblemRecord, RegistryStop
+from pipeline.records import (
+    GtfsRouteRecord,
+    GtfsRouteStopRecord,
+    MatchRecord,
+    OsmMember,
+    OsmObject,
+    OsmStructure,
+    ProblemRecord,
+    RegistryStop,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +41,13 @@ STRUCTURE_TABLES = (
     "osm_route_members",
     "osm_route_masters",
 )
-SNAPSHOT_TABLES = ("atlas_stops", "osm_stops", "matches", "problems", *STRUCTURE_TABLES)
+# The timetable's routes and their main itineraries (empty when the run has no GTFS).
+TIMETABLE_TABLES = ("gtfs_routes", "gtfs_route_stops")
+SNAPSHOT_TABLES = ("atlas_stops", "osm_stops", "matches", "problems", *STRUCTURE_TABLES, *TIMETABLE_TABLES)
+GTFS_ROUTE_COLUMNS = (
+    "route_id", "route_key", "agency_id", "agency_name", "short_name", "long_name", "route_type",
+)  # fmt: skip
+GTFS_ROUTE_STOP_COLUMNS = ("route_id", "direction_id", "sequence", "stop_id", "stop_name", "sloid", "trips")
 
 ATLAS_COLUMNS = (
     "sloid", "source", "uic_number", "designation", "designation_official", "operator_abbr", "operator_name",
@@ -142,6 +157,22 @@ def _route_rows(structure: OsmStructure) -> Iterable[tuple[Any, ...]]:
         )  # fmt: skip
 
 
+def _timetable_rows(
+    routes: Sequence[GtfsRouteRecord], route_stops: Sequence[GtfsRouteStopRecord]
+) -> dict[str, tuple[Sequence[str], Iterable[tuple[Any, ...]]]]:
+    """Table → (columns, rows) of the timetable's routes and route stops."""
+    return {
+        "gtfs_routes": (
+            GTFS_ROUTE_COLUMNS,
+            (tuple(getattr(r, c) for c in GTFS_ROUTE_COLUMNS) for r in routes),
+        ),
+        "gtfs_route_stops": (
+            GTFS_ROUTE_STOP_COLUMNS,
+            (tuple(getattr(r, c) for c in GTFS_ROUTE_STOP_COLUMNS) for r in route_stops),
+        ),
+    }
+
+
 def _structure_rows(structure: OsmStructure) -> dict[str, tuple[Sequence[str], Iterable[tuple[Any, ...]]]]:
     """Table → (columns, rows) of the OSM structure."""
 
@@ -248,6 +279,8 @@ def import_snapshot(
     source_states: Sequence[SourceStateRow] = (),
     *,
     structure: OsmStructure | None = None,
+    timetable_routes: Sequence[GtfsRouteRecord] = (),
+    timetable_route_stops: Sequence[GtfsRouteStopRecord] = (),
     min_row_ratio: float = 0.0,
     timeout_s: float = 600.0,
     checkpoint: Checkpoint | None = None,
@@ -255,7 +288,8 @@ def import_snapshot(
 ) -> ImportStats:
     """Load and swap one snapshot on a psycopg connection (not in autocommit). Commits or rolls back.
 
-    `structure`: the OSM stop areas, routes and route masters of the snapshot (None: none).
+    `structure`: the OSM stop areas, routes and route masters of the snapshot (None: none);
+    `timetable_routes`, `timetable_route_stops`: the GTFS routes and their main itineraries.
     """
     mark = checkpoint or (lambda _name: None)
     started = time.perf_counter()
@@ -278,7 +312,10 @@ def import_snapshot(
             rows["problems"] = _copy(
                 cur, "problems", (*PROBLEM_COLUMNS, "geom"), _problem_rows(problems), clipped
             )
-            structure_rows = _structure_rows(structure or OsmStructure())
+            structure_rows = {
+                **_structure_rows(structure or OsmStructure()),
+                **_timetable_rows(timetable_routes, timetable_route_stops),
+            }
             for table, (columns, table_rows) in structure_rows.items():
                 rows[table] = _copy(cur, table, columns, table_rows, clipped)
             if clipped:

@@ -197,6 +197,33 @@ class OsmStructure:
 
 
 @dataclass(frozen=True, slots=True)
+class GtfsRouteRecord:
+    """A timetable route (GTFS routes.txt with its agency). Mirrors `gtfs_routes`."""
+
+    route_id: str
+    route_key: str | None  # the id without its timetable year (`-j21` → `-jxx`), to meet OSM's gtfs:route_id
+    agency_id: str | None
+    agency_name: str | None
+    short_name: str | None
+    long_name: str | None
+    route_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GtfsRouteStopRecord:
+    """One stop of a route's most frequent itinerary in one direction, with the registry stop it
+    resolved to (None: unresolved). Mirrors `gtfs_route_stops`."""
+
+    route_id: str
+    direction_id: str  # "" when the feed gives none
+    sequence: int  # 0-based, travel order
+    stop_id: str
+    stop_name: str | None
+    sloid: str | None
+    trips: int  # trips following this itinerary
+
+
+@dataclass(frozen=True, slots=True)
 class MatchRecord:
     """A pair found by the matcher. Mirrors `matches`."""
 

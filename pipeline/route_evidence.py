@@ -15,8 +15,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pipeline.matching.route import RouteEvidence, RouteService
-from pipeline.records import OsmObject, OsmRoute, OsmStructure, RegistryStop
+from pipeline.matching.route import RouteEvidence, RouteService, normalise_route_id
+from pipeline.records import (
+    GtfsRouteRecord,
+    GtfsRouteStopRecord,
+    OsmObject,
+    OsmRoute,
+    OsmStructure,
+    RegistryStop,
+)
 from pipeline.sources.gtfs import GtfsTimetable, StopResolution, registry_services, resolve_stops
 
 
@@ -27,6 +34,9 @@ class RouteData:
     evidence: RouteEvidence
     resolution: StopResolution | None = None
     stats: dict[str, float | int] = field(default_factory=dict)
+    # The snapshot's timetable tables (gtfs_routes, gtfs_route_stops); empty without a timetable.
+    gtfs_routes: list[GtfsRouteRecord] = field(default_factory=list)
+    gtfs_route_stops: list[GtfsRouteStopRecord] = field(default_factory=list)
 
 
 def _terminus_names(route: OsmRoute, objects: dict[str, OsmObject]) -> tuple[str | None, str | None]:
@@ -99,4 +109,42 @@ def build_route_data(
     if structure is not None:
         stats["osm_routes"] = len(structure.routes)
         stats["osm_objects_with_routes"] = len(services)
-    return RouteData(RouteEvidence(reg_services, services), resolution, stats)
+    data = RouteData(RouteEvidence(reg_services, services), resolution, stats)
+    if timetable is not None and resolution is not None:
+        data.gtfs_routes, data.gtfs_route_stops = timetable_rows(timetable, resolution)
+    return data
+
+
+def timetable_rows(
+    timetable: GtfsTimetable, resolution: StopResolution
+) -> tuple[list[GtfsRouteRecord], list[GtfsRouteStopRecord]]:
+    """The snapshot rows of a timetable: its routes, and the stops of each route's most frequent
+    itinerary per direction with the registry stops they resolved to."""
+    routes = [
+        GtfsRouteRecord(
+            route_id=r.route_id,
+            route_key=normalise_route_id(r.route_id),
+            agency_id=r.agency_id,
+            agency_name=r.agency_name,
+            short_name=r.short_name,
+            long_name=r.long_name,
+            route_type=r.route_type,
+        )
+        for r in sorted(timetable.routes.values(), key=lambda r: r.route_id)
+    ]
+    names = timetable.stop_names()
+    stops = [
+        GtfsRouteStopRecord(
+            route_id=it.route_id,
+            direction_id=it.direction_id,
+            sequence=seq,
+            stop_id=stop_id,
+            stop_name=names.get(stop_id),
+            sloid=resolution.sloid_of.get(stop_id),
+            trips=it.trips,
+        )
+        for it in timetable.itineraries
+        if it.route_id in timetable.routes
+        for seq, stop_id in enumerate(it.stop_ids)
+    ]
+    return routes, stops

@@ -243,6 +243,8 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
                 problems,
                 states,
                 structure=osm_structure,
+                timetable_routes=route_data.gtfs_routes,
+                timetable_route_stops=route_data.gtfs_route_stops,
                 min_row_ratio=settings.PIPELINE_MIN_ROW_RATIO,
                 timeout_s=settings.PIPELINE_IMPORT_TIMEOUT_S,
                 checkpoint=options.checkpoint,

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from database import db
-from database.models import Match, Problem, SourceState
+from database.models import GtfsRouteRow, GtfsRouteStop, Match, Problem, SourceState
 from pipeline.route_evidence import build_route_data
 from pipeline.run import RunOptions, run_pipeline
 from pipeline.sources.atlas import AtlasSource
@@ -94,6 +94,18 @@ def test_pipeline_run_matches_stops_by_route_end_to_end(app, tmp_path, zug):
     # the relations were derived from the same timetable: no pair contradicts
     assert not db.session.scalars(select(Problem).where(Problem.problem_type == "route_contradiction")).all()
     assert "gtfs" in {s.source for s in db.session.scalars(select(SourceState))}
+    # the timetable's routes and main itineraries are in the snapshot, for the route pages
+    routes = {r.route_id: r for r in db.session.scalars(select(GtfsRouteRow))}
+    assert len(routes) == 60
+    assert routes["92-11-B-j21-1"].route_key == "92-11-b-jxx-1"
+    assert routes["92-11-B-j21-1"].agency_name == "Zugerland Verkehrsbetriebe"
+    line_11 = db.session.scalars(
+        select(GtfsRouteStop)
+        .where(GtfsRouteStop.route_id == "92-11-B-j21-1", GtfsRouteStop.direction_id == "0")
+        .order_by(GtfsRouteStop.sequence)
+    ).all()
+    assert [s.sequence for s in line_11] == list(range(len(line_11)))
+    assert all(s.sloid for s in line_11)  # every stop of this Zug bus line resolved
 
 
 def test_pipeline_run_without_gtfs_has_no_route_evidence(app, tmp_path, zug):
@@ -105,6 +117,7 @@ def test_pipeline_run_without_gtfs_has_no_route_evidence(app, tmp_path, zug):
     assert "gtfs_stop_ids" not in summary.counts["routes"]
     matched = {m.sloid for m in db.session.scalars(select(Match))}
     assert not matched & set(truth)  # only the routes could place the stripped platforms
+    assert db.session.scalars(select(GtfsRouteRow)).all() == []
 
 
 def test_gtfs_source_is_optional_and_reads_the_first_zip():
