@@ -284,6 +284,16 @@ def test_a_name_match_lies_within_the_radius_of_its_kind(tags, distance, matched
     assert bool(result.matches) is matched
 
 
+def test_the_full_official_name_reaches_twice_the_radius_of_its_kind():
+    bus = {"highway": "bus_stop"}
+    registry = [stop("s", name="Ulmiz FR, Ausserdorf")]
+    full = match_stops(registry, [osm(1, 120, name="Ulmiz Ausserdorf", **bus)])
+    part = match_stops(registry, [osm(1, 120, name="Ausserdorf", **bus)])
+    assert pairs(full) == {("s", "node/1", "name")}
+    assert full.matches[0].evidence["full_name"] is True
+    assert part.matches == []
+
+
 def test_a_whole_stop_reaches_farther_than_a_platform():
     bus = {"highway": "bus_stop"}
     platform = match_stops([stop("s", name="Bex, Vasselin")], [osm(1, 120, name="Vasselin", **bus)])
