@@ -65,6 +65,12 @@ BENCHMARKS = (
         120,
     ),
     Benchmark(
+        "quality-national",
+        "bench.matching_national",
+        "blind matching precision among all real Swiss stop names (derived OSM side)",
+        300,
+    ),
+    Benchmark(
         "gtfs",
         "bench.gtfs_scale",
         "GTFS timetable at national size (25 M stop_times derived from the Zug feed): time, peak memory",
