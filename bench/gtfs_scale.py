@@ -139,6 +139,7 @@ def _child(feed: str, atlas_zip: str, canton: str | None) -> None:
                 "parse_s": parsed - started,
                 "resolve_s": done - parsed,
                 "stats": result.stats,
+                "phases": timetable.seconds,
                 "resolution": resolution.counts(),
                 "resolved_share": resolution.share(),
                 "registry_area": len(area),
@@ -185,7 +186,8 @@ def run(replicas: int | None = None, keep: bool = False) -> list[Figure]:
         )
         national, wall, cpu, peak = _measure(feed)
         say(f"national-size feed: {national['stats']}")
-        say(f"parse {national['parse_s']:.1f} s, resolve + services {national['resolve_s']:.1f} s")
+        say(f"parse {national['parse_s']:.1f} s, phases {national['phases']}")
+        say(f"resolution + services per stop {national['resolve_s']:.1f} s")
         figures += [
             Figure(
                 f"GTFS {rows / 1e6:.1f} M stop_times: whole child (imports, ATLAS, parse, resolve)",

@@ -30,6 +30,7 @@ import datetime as dt
 import re
 import shutil
 import tempfile
+import time
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -130,6 +131,7 @@ class GtfsTimetable:
     call_stop_ids: Sequence[str] = ()
     call_services: Sequence[int] = ()
     stats: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # per phase: unzip, pass1, pass2, results
 
     def stop_names(self) -> dict[str, str]:
         return {s.stop_id: s.name for s in self.stops if s.name}
@@ -245,13 +247,17 @@ def read_gtfs(
     """Read a GTFS zip (or an unzipped folder) into a `GtfsTimetable`; SourceError when it is not one."""
     import duckdb  # imported here: only a run with a timetable needs it
 
+    started = time.perf_counter()
     with _unzipped(path, max_bytes) as folder:
+        unzipped = time.perf_counter() - started
         spill = Path(tempfile.mkdtemp(prefix="stopsync-duckdb-"))
         con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit})
         try:
             con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
             con.execute("SET preserve_insertion_order = false")
-            return _read(con, folder, path.name)
+            timetable = _read(con, folder, path.name)
+            timetable.seconds = {"unzip": round(unzipped, 2), **timetable.seconds}
+            return timetable
         except duckdb.Error as exc:
             # DuckDB names the file and line of a malformed CSV; the message is about the data.
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -326,6 +332,14 @@ def _read(con: Any, folder: Path, label: str) -> GtfsTimetable:
                    coalesce(nullif(trim({_col(t, "direction_id")}), ''), '') AS direction_id
               FROM {_csv(folder, "trips.txt")} WHERE trip_id IS NOT NULL AND route_id IS NOT NULL"""
     )
+    clock = [time.perf_counter()]
+    seconds: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        seconds[name] = round(now - clock[0], 2)
+        clock[0] = now
+
     stop_times = f"""(SELECT trip_id, stop_id, TRY_CAST(stop_sequence AS INTEGER) AS seq
                         FROM {_csv(folder, "stop_times.txt")}
                        WHERE trip_id IS NOT NULL AND stop_id IS NOT NULL)"""
@@ -340,12 +354,14 @@ def _read(con: Any, folder: Path, label: str) -> GtfsTimetable:
                    bit_xor(hash((hash(stop_id) >> 1) + coalesce(seq, 0))) AS pattern
               FROM {stop_times} GROUP BY trip_id"""
     )
+    lap("pass1")
     # Pass 2: the stop calls of each distinct pattern.
     con.execute(
         f"""CREATE TEMP TABLE pattern_stops AS
             SELECT DISTINCT a.pattern, s.seq, s.stop_id
               FROM {stop_times} s JOIN trip_agg a USING (trip_id)"""
     )
+    lap("pass2")
     stats["stop_times"] = int(con.execute("SELECT sum(calls) FROM trip_agg").fetchone()[0] or 0)
     stats["trips"] = int(con.execute("SELECT count(*) FROM trip_agg").fetchone()[0])
     con.execute(
@@ -387,6 +403,7 @@ def _read(con: Any, folder: Path, label: str) -> GtfsTimetable:
             ORDER BY r.route_id, r.direction_id"""
     ).fetchall()
     itineraries = [GtfsItinerary(r[0], r[1], int(r[2]), tuple(r[3])) for r in best_rows]
+    lap("results")
     return GtfsTimetable(
         stops=stops,
         routes=routes,
@@ -395,6 +412,7 @@ def _read(con: Any, folder: Path, label: str) -> GtfsTimetable:
         call_stop_ids=call_stop_ids,
         call_services=call_services,
         stats=stats,
+        seconds=seconds,
     )
 
 
