@@ -805,8 +805,10 @@ def reconcile_decision(
     # 3. Problem present: compare evidence.
     new = current_evidence(decision, snapshot, sloid, osm_key, identity)
     diff = identity_notes + diff_evidence(old, new, policy)
-    if decision.decision == DECISION_WRONG_MATCH and sloid and osm_key:
-        # Its problem exists only while the pair is matched: the unlink was deleted or orphaned.
+    unlinked = osm_key or (old.get("osm") or {}).get("osm_key")
+    paired = osm_key or evidence_osm_key(snapshot.problems.get(identity))
+    if decision.decision == DECISION_WRONG_MATCH and sloid and unlinked and paired == unlinked:
+        # The problem is about this very pair again: its unlink was deleted or orphaned.
         diff.append(
             {
                 "field": "match",
@@ -814,7 +816,8 @@ def reconcile_decision(
                 "side": "problem",
                 "old": "unlinked",
                 "new": "matched",
-                "message": f"{sloid} and {osm_key} are matched again although they were marked a wrong match",
+                "message": f"{sloid} and {unlinked} are matched again"
+                " although they were marked a wrong match",
                 "expires": True,
             }
         )

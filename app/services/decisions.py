@@ -255,6 +255,15 @@ def list_decisions(
     return _with_history(rows), (rows[-1].id if more and rows else None)
 
 
+def _pair_key(problem: Problem) -> str | None:
+    """The OSM side of the pair a problem is about: its own, or for a whole stop (several OSM
+    objects) the matched object it was measured to (`details.osm_key`)."""
+    if problem.osm_key:
+        return problem.osm_key
+    key = (problem.details or {}).get("osm_key")
+    return key if isinstance(key, str) else None
+
+
 def _forbid_pair(
     problem_identity: str,
     problem_type: str,
@@ -324,7 +333,7 @@ def record_decision(
         created_payload: dict[str, Any] = {}
         if decision == DECISION_WRONG_MATCH:
             created_payload["manual_match_id"] = _forbid_pair(
-                problem_identity, problem.problem_type, problem.sloid, problem.osm_key, note, author
+                problem_identity, problem.problem_type, problem.sloid, _pair_key(problem), note, author
             )
         row = Decision(
             problem_identity=problem_identity,
@@ -364,8 +373,9 @@ def record_decision(
     previous = {"decision": existing.decision, "note": existing.note, "status": existing.status}
     payload: dict[str, Any] = {"previous": previous}
     if decision == DECISION_WRONG_MATCH:
+        osm_key = existing.osm_key or ((existing.evidence or {}).get("osm") or {}).get("osm_key")
         payload["manual_match_id"] = _forbid_pair(
-            existing.problem_identity, existing.problem_type, existing.sloid, existing.osm_key, note, author
+            existing.problem_identity, existing.problem_type, existing.sloid, osm_key, note, author
         )
     elif existing.decision == DECISION_WRONG_MATCH:
         released = _release_pair(existing.id, author)

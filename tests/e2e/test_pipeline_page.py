@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
-from app.coordination import RunState
+from app.coordination import EVENTS_KEY, RunState
 from app.services.pipeline_jobs import run_guarded
 from tests import factories as f
 from tests.e2e.helpers import sign_in
+from tests.integration.coordination_helpers import quick_work
 
 
 def _state_is(page: Any, state: str) -> None:
@@ -57,4 +61,45 @@ def test_visitors_see_the_status_and_history_but_no_run_button(app, page):
     assert page.locator("#fact-owner").count() == 0
     assert "By" not in page.locator("#runs-table thead").inner_text(), "account names are for admins"
     page.wait_for_selector("#runs-empty:not(.hidden)")
+    page.problems.assert_none()
+
+
+# The log at a desktop and at a phone viewport: lines replayed to a page opened after the run show
+# when each thing happened (not when the page received it), as text.
+VIEWPORTS = {"desktop": {"width": 1400, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def sized_page(request, page):
+    page.set_viewport_size(VIEWPORTS[request.param])
+    page.viewport_name = request.param
+    return page
+
+
+def test_the_log_shows_when_each_line_happened_and_plain_text(app, sized_page, redis_client):
+    def work(progress, run_uuid):
+        logging.getLogger("pipeline.test").warning("import: %s rows", {"atlas_stops": 3, "osm_stops": 5})
+        return quick_work(progress, run_uuid)
+
+    outcome = run_guarded("cli", work=work)
+    assert outcome.state is RunState.SUCCEEDED
+    stored = [
+        json.loads(fields["data"]) | {"type": fields["type"]} for _, fields in redis_client.xrange(EVENTS_KEY)
+    ]
+    # One log line per state, stage and log event (progress moves the bar only).
+    expected = [event["at"] for event in stored if event["type"] in ("state", "stage", "log")]
+
+    page = sized_page
+    page.goto("/pipeline")
+    expect(page.locator("#run-log li")).to_have_count(len(expected))
+    lines = page.locator("#run-log li").evaluate_all(
+        "items => items.map(li =>"
+        " [li.dataset.at, li.querySelector('time').getAttribute('datetime'), li.textContent])"
+    )
+    assert [at for at, _, _ in lines] == expected, "each line carries the time it happened"
+    assert all(at == shown for at, shown, _ in lines)
+    texts = [text for _, _, text in lines]
+    assert any("import: atlas_stops 3, osm_stops 5 rows" in text for text in texts)
+    assert not [text for text in texts if "{" in text or "[object" in text], texts
+    expect(page.locator("#run-log")).to_be_visible()
     page.problems.assert_none()

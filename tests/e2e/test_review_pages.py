@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -106,4 +107,153 @@ def test_an_editor_links_a_candidate_from_the_stop_page(two_runs, page):
     db.session.expire_all()
     link = db.session.scalar(select(ManualMatch).where(ManualMatch.sloid == sloid))
     assert (link.osm_key, link.action, link.status) == (osm_key, "link", "active")
+    page.problems.assert_none()
+
+
+# ---------------------------------------------------------------------------------------------
+# The queue: "wrong match" (button and key 6) and the "needs review again" filter, at a desktop
+# and at a phone viewport.
+# ---------------------------------------------------------------------------------------------
+
+VIEWPORTS = {"desktop": {"width": 1400, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def sized_page(request, page):
+    page.set_viewport_size(VIEWPORTS[request.param])
+    page.viewport_name = request.param
+    return page
+
+
+@pytest.fixture
+def demo(app):
+    load_demo_data()
+    return app
+
+
+def _queue_identities(page) -> list[str]:
+    return page.locator("#queue-list li").evaluate_all("items => items.map(li => li.dataset.identity)")
+
+
+def _decision_on(identity: str):
+    from database.models import Decision
+
+    db.session.expire_all()
+    return db.session.scalar(select(Decision).where(Decision.problem_identity == identity))
+
+
+def test_wrong_match_in_the_queue_by_key_and_by_button_unlinks_the_pair(demo, sized_page):
+    from database.models import ManualMatch
+    from tests import factories as f
+
+    page = sized_page
+    editor = f.create_user(role="editor")
+    sign_in(page, editor.username, "/review?type=distance")
+    page.wait_for_selector("#review[data-ready]")
+    first, second = _queue_identities(page)[:2]
+    assert page.get_attribute("#review", "data-current") == first
+    button = page.locator("#decision-buttons [data-decision=wrong_match]")
+    expect(button).to_be_enabled()
+    expect(button.locator("kbd")).to_have_text("6")
+
+    page.keyboard.press("6")  # the key …
+    expect(page.locator("#toast")).to_contain_text("Unlinked from the next pipeline run on")
+    expect(page.locator("#review")).to_have_attribute("data-current", second)
+    button.click()  # … and the button
+    expect(page.locator("#queue-list li.decided")).to_have_count(2)
+
+    for identity in (first, second):
+        decision = _decision_on(identity)
+        assert (decision.decision, decision.status) == ("wrong_match", "active")
+        # A whole stop's distance problem is about the matched object it was measured to.
+        problem = db.session.scalar(select(Problem).where(Problem.identity == identity))
+        link = db.session.scalar(select(ManualMatch).where(ManualMatch.sloid == decision.sloid))
+        assert (link.osm_key, link.action, link.status) == (
+            problem.osm_key or problem.details["osm_key"],
+            "unlink",
+            "active",
+        )
+
+    # The stop page shows the decision with its unlink, pending until the next run.
+    page.goto(f"/stops/atlas/{_decision_on(first).sloid}")
+    expect(page.locator("#manual-links .manual-link-item[data-state=pending]")).to_have_count(1)
+    expect(page.locator(".decision-item .manual-link-state")).to_contain_text(
+        "pending until the next pipeline run"
+    )
+    page.problems.assert_none()
+
+
+def test_wrong_match_is_not_offered_for_a_problem_without_a_matched_pair(demo, sized_page):
+    from tests import factories as f
+
+    page = sized_page
+    editor = f.create_user(role="editor")
+    sign_in(page, editor.username, "/review?type=unmatched")
+    page.wait_for_selector("#review[data-ready]")
+    identity = page.get_attribute("#review", "data-current")
+    expect(page.locator("#decision-buttons [data-decision=wrong_match]")).to_be_disabled()
+    page.keyboard.press("6")
+    expect(page.locator("#toast")).to_contain_text("fits only a problem about a matched pair")
+    assert page.get_attribute("#review", "data-current") == identity
+    assert _decision_on(identity) is None
+    page.keyboard.press("?")
+    expect(page.locator("#help-dialog")).to_contain_text("Wrong match")
+    expect(page.locator("#help-dialog")).to_contain_text("only for a matched pair")
+    page.problems.assert_none()
+
+
+@pytest.fixture
+def sent_back(app, tmp_path):
+    """The demo data with one decision, then a re-import in which its OSM object was renamed: the
+    pipeline sends that decision back to review. Returns its problem identity."""
+    from app.services import decisions as decision_service
+    from database.models import OsmStop
+
+    load_demo_data()
+    # Matched by an identifier, so a new name cannot undo the match (and the problem stays). A whole
+    # stop's distance problem names the object it was measured to in its details.
+    problem = next(
+        p
+        for p in db.session.scalars(
+            select(Problem).where(Problem.problem_type == "distance").order_by(Problem.identity)
+        )
+        if str(p.details.get("method", "")).startswith("exact")
+    )
+    identity, osm_key = problem.identity, problem.osm_key or problem.details["osm_key"]
+    name = db.session.get(OsmStop, osm_key).name
+    decision_service.record_decision(identity, "not_a_problem", "checked", None)
+    db.session.commit()
+    changed = tmp_path / "demo"
+    shutil.copytree(DEMO, changed)
+    osm_path = changed / "osm_li.json"
+    data = json.loads(osm_path.read_text(encoding="utf-8"))
+    osm_type, osm_id = osm_key.split("/")
+    for element in data["elements"]:
+        if element["type"] == osm_type and element["id"] == int(osm_id):
+            element["tags"]["name"] = f"{name} Nord"
+    osm_path.write_text(json.dumps(data), encoding="utf-8")
+    load_demo_data(changed)
+    assert _decision_on(identity).status == "needs_review"
+    return identity
+
+
+def test_the_queue_filter_shows_only_decisions_sent_back_to_review(sent_back, sized_page):
+    from tests import factories as f
+
+    page = sized_page
+    editor = f.create_user(role="editor")
+    sign_in(page, editor.username, "/review")
+    page.wait_for_selector("#review[data-ready]")
+    assert len(_queue_identities(page)) > 1
+    page.select_option("#filter-needs-review", "true")  # submits the filter form
+    page.wait_for_url(re.compile(r"needs_review=true"))
+    page.wait_for_selector("#review[data-ready]")
+    assert _queue_identities(page) == [sent_back]
+    expect(page.locator("#queue-list li.review-again")).to_have_count(1)
+    expect(page.locator("#problem-review-again")).to_be_visible()
+    expect(page.locator("#problem-review-diff")).to_contain_text("OSM tag name changed")
+
+    page.keyboard.press("3")  # decide again: not a problem
+    expect(page.locator("#queue-list li.decided")).to_have_count(1)
+    assert _decision_on(sent_back).status == "active"
     page.problems.assert_none()
