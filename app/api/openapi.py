@@ -208,6 +208,12 @@ PROBLEM_FILTERS = [
         "`true`: problems with a standing decision; `false`: without one, or whose decision the "
         "pipeline flagged for review.",
     ),
+    query(
+        "needs_review",
+        {"type": "boolean"},
+        "`true`: only problems whose decision a re-import sent back to review (its evidence changed); "
+        "`false`: none of those.",
+    ),
     OPERATOR,
     BBOX,
     query("sloid", {"type": "string", "maxLength": 100}, "Problems of this registry stop."),
@@ -363,7 +369,7 @@ SCHEMAS: dict[str, Any] = {
             "osm_key": nullable(STR),
             "decision": {"type": "string", "enum": list(vocabulary.DECISIONS)},
             "note": STR,
-            "status": {"type": "string", "description": "active | needs_review | verified_fixed"},
+            "status": {"type": "string", "enum": list(vocabulary.DECISION_STATUSES)},
             "author": nullable(STR),
             "created_at": nullable(DATETIME),
             "updated_at": nullable(DATETIME),
@@ -382,7 +388,18 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "DecisionWithHistory": {
-        "allOf": [ref("Decision"), obj({"history": array(ref("DecisionEvent"))})],
+        "allOf": [
+            ref("Decision"),
+            obj(
+                {
+                    "history": array(ref("DecisionEvent")),
+                    "manual_match": {
+                        "type": ["object", "null"],
+                        "description": "`wrong_match` only: the manual unlink it saved, with its `state`.",
+                    },
+                }
+            ),
+        ],
     },
     "Problem": obj(
         {
@@ -418,6 +435,11 @@ SCHEMAS: dict[str, Any] = {
             "matches": array(ref("Match")),
             "problems": array(ref("Problem")),
             "decisions": array(ref("DecisionWithHistory")),
+            "manual_matches": array(
+                {"type": "object"},
+                description="Manual links and unlinks of the stop and its counterparts (deleted ones too), "
+                "each with its `state` (pending, active, not_applied, orphaned, deleted) and history.",
+            ),
         }
     ),
     "SearchResult": obj(
@@ -484,7 +506,17 @@ SCHEMAS: dict[str, Any] = {
         required=["problem_identity", "decision"],
         additionalProperties=False,
     ),
-    "DecisionResult": obj({"decision": ref("Decision"), "created": BOOL}),
+    "DecisionResult": obj(
+        {
+            "decision": ref("Decision"),
+            "created": BOOL,
+            "manual_match": {
+                "type": ["object", "null"],
+                "description": "`wrong_match` only: the manual unlink it saved, with its `state` "
+                "(`pending` until the next run reads it).",
+            },
+        }
+    ),
     "Run": obj(
         {
             "id": INT,
@@ -757,7 +789,7 @@ def core_paths() -> dict[str, Any]:
                     query("decision", csv_of(vocabulary.DECISIONS), "Only these decisions."),
                     query(
                         "status",
-                        csv_of(("active", "needs_review", "verified_fixed")),
+                        csv_of(vocabulary.DECISION_STATUSES),
                         "Only decisions in these states.",
                     ),
                     query("author", {"type": "string", "maxLength": 80}, "Only decisions by this user."),

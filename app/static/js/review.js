@@ -13,6 +13,10 @@
 
   var catalog = S.catalog();
   var decisions = catalog.lists.decisions;
+  // Problem types about a matched pair: the only ones "wrong match" fits (app/services/vocabulary.py).
+  var pairProblems = (catalog.lists.pair_problems || []).map(function (t) {
+    return t.code;
+  });
   var canDecide = root.dataset.canDecide === "true";
   var problemsUrl = root.dataset.problemsUrl;
   var decisionsUrl = root.dataset.decisionsUrl;
@@ -49,7 +53,24 @@
       priority: search.get("priority") || "",
       operator: search.get("operator") || "",
       sort: search.get("sort") || "priority",
+      // "true": only decisions a re-import sent back to review.
+      needs_review: search.get("needs_review") === "true" ? "true" : "",
     };
+  }
+
+  /** Decided and standing: a decision the pipeline sent back to review counts as undecided. */
+  function isDecided(problem) {
+    return Boolean(problem.decision) && problem.decision.status !== "needs_review";
+  }
+
+  function needsReviewAgain(problem) {
+    return Boolean(problem.decision) && problem.decision.status === "needs_review";
+  }
+
+  /** About a matched pair: its own OSM object, or (a whole stop) the matched object it was measured to. */
+  function isPair(problem) {
+    var osmKey = problem.osm_key || (problem.details && problem.details.osm_key);
+    return Boolean(problem.sloid && osmKey) && pairProblems.indexOf(problem.problem_type) >= 0;
   }
 
   function loadMore() {
@@ -80,12 +101,12 @@
   }
 
   function updateFooter() {
-    var decided = items.filter(function (p) {
-      return p.decision;
-    }).length;
+    var decided = items.filter(isDecided).length;
     var text = S.formatNumber(items.length) + (nextCursor ? "+" : "") + " problems loaded";
     if (decided) text += ", " + S.formatNumber(decided) + " decided here";
-    if (!items.length) text = "No undecided problems match these filters.";
+    if (!items.length) {
+      text = filters().needs_review ? "No decision needs review again with these filters." : "No undecided problems match these filters.";
+    }
     footerEl.textContent = text;
   }
 
@@ -112,12 +133,14 @@
   var phoneLayout = window.matchMedia("(max-width: 800px)");
 
   function markItem(li, problem) {
-    li.classList.toggle("decided", Boolean(problem.decision));
+    li.classList.toggle("decided", isDecided(problem));
+    li.classList.toggle("review-again", needsReviewAgain(problem));
     var old = li.querySelector(".badge-decided");
     if (old) old.remove();
     if (problem.decision) {
+      var label = catalog.label("decisions", problem.decision.decision);
       li.querySelector(".queue-meta").appendChild(
-        S.el("span", { class: "badge badge-decided", text: catalog.label("decisions", problem.decision.decision) }),
+        S.el("span", { class: "badge badge-decided", text: needsReviewAgain(problem) ? "review again: " + label : label }),
       );
     }
   }
@@ -215,9 +238,26 @@
     var chosen = problem.decision ? problem.decision.decision : null;
     badge.classList.toggle("hidden", !chosen);
     badge.textContent = chosen ? "Decided: " + catalog.label("decisions", chosen) : "";
+    var pair = isPair(problem);
     buttons.forEach(function (button) {
       button.classList.toggle("chosen", button.dataset.decision === chosen);
+      if (button.dataset.pairOnly === "true") {
+        // Only a matched pair can be a wrong match; the button stays visible so the keys keep their numbers.
+        button.disabled = !canDecide || !pair;
+        button.title = pair ? catalog.lists.decisions.filter(function (d) {
+          return d.code === button.dataset.decision;
+        })[0].hint : "Only for a problem about a matched pair";
+      }
     });
+    var again = document.getElementById("problem-review-again");
+    var diffList = document.getElementById("problem-review-diff");
+    S.clear(diffList);
+    again.classList.toggle("hidden", !needsReviewAgain(problem));
+    if (needsReviewAgain(problem)) {
+      (problem.decision.review_diff || []).forEach(function (entry) {
+        diffList.appendChild(S.el("li", { text: entry.message }));
+      });
+    }
   }
 
   // Keys that open the first editor link of their editor (o: openstreetmap.org, i: iD, e: JOSM).
@@ -406,6 +446,10 @@
       toast("Log in as an editor to record decisions.", "warning");
       return;
     }
+    if (code === "wrong_match" && !isPair(problem)) {
+      toast("Wrong match fits only a problem about a matched pair.", "warning");
+      return;
+    }
     saving = true;
     root.classList.add("is-saving");
     S.api(decisionsUrl, {
@@ -417,7 +461,11 @@
         problem.decision = saved && saved.decision ? saved : { decision: code, note: noteEl.value.trim() };
         markItem(itemEl(current), problem);
         updateFooter();
-        toast("Saved: " + catalog.label("decisions", code));
+        if (body && body.manual_match) {
+          toast("Saved: " + catalog.label("decisions", code) + ". Unlinked from the next pipeline run on.");
+        } else {
+          toast("Saved: " + catalog.label("decisions", code));
+        }
         next(true);
       })
       .catch(function (error) {
@@ -435,7 +483,7 @@
   /** Move to the next item; after a decision, skip items already decided. */
   function next(skipDecided) {
     var target = current + 1;
-    while (skipDecided && target < items.length && items[target].decision) target++;
+    while (skipDecided && target < items.length && isDecided(items[target])) target++;
     if (target < items.length) {
       select(target);
       return;
@@ -520,6 +568,8 @@
       select(0);
     } else if (loadFailed) {
       emptyEl.textContent = "The queue could not be loaded. Reload the page to try again.";
+    } else if (filters().needs_review) {
+      emptyEl.textContent = "Nothing to review again: no decision was sent back to review with these filters.";
     } else {
       emptyEl.textContent = "Nothing to review: no undecided problems match these filters.";
     }
