@@ -332,3 +332,45 @@ def test_a_manual_link_follows_a_replaced_osm_object():
     assert outcome.updates["evidence"]["history"][0]["from"]["osm_key"] == "node/1"
     assert outcome.link is not None
     assert outcome.link.osm_key == "way/5"
+
+
+def test_a_wrong_match_whose_pair_is_matched_again_goes_back_to_review():
+    decision = decision_on(Snapshot([stop()], [osm()], [problem()]), decision="wrong_match")
+    # The pair's problem exists again: the matcher paired them (their unlink was deleted).
+    outcome = reconcile_one(decision, Snapshot([stop()], [osm()], [problem()]))
+    assert outcome.updates["status"] == "needs_review"
+    assert (
+        "matched again although they were marked a wrong match"
+        in outcome.updates["review_diff"][-1]["message"]
+    )
+    gone = reconcile_one(decision, Snapshot([stop()], [osm()], []))  # the unlink holds: nothing to do
+    assert gone.kind == "problem_gone"
+    assert not gone.writes
+
+
+def _whole_stop_problem(measured_to: str) -> ProblemRecord:
+    return dataclasses.replace(problem(key=None), details={"osm_key": measured_to})
+
+
+def test_a_wrong_match_on_a_whole_stop_is_matched_again_only_when_its_object_is_measured_again():
+    before = _whole_stop_problem("node/1")
+    identity = before.identity
+    decision = DecisionState(
+        id=1,
+        problem_identity=identity,
+        problem_type="distance",
+        sloid=SLOID,
+        osm_key=None,
+        decision="wrong_match",
+        status="active",
+        evidence=build_evidence("distance", identity, stop(), osm(), before),
+        review_diff=[],
+    )
+    other = osm("node/2")
+    # Now measured to another object: whatever else changed, not "matched again".
+    moved_on = reconcile_one(decision, Snapshot([stop()], [osm(), other], [_whole_stop_problem("node/2")]))
+    messages = [entry["message"] for entry in moved_on.updates.get("review_diff", [])]
+    assert not [m for m in messages if "matched again" in m]
+    again = reconcile_one(decision, Snapshot([stop()], [osm(), other], [_whole_stop_problem("node/1")]))
+    assert again.updates["status"] == "needs_review"
+    assert f"{SLOID} and node/1 are matched again" in again.updates["review_diff"][-1]["message"]
