@@ -9,7 +9,7 @@ import json
 import pytest
 
 from app.api.docs import schema_label
-from app.auth import _safe_next
+from app.auth import safe_next
 from app.services.exports import csv_stream, geojson_stream
 from app.services.problems import InvalidCursorError, decode_cursor, encode_cursor
 from app.services.search import _like_prefix, _osm_keys
@@ -66,15 +66,17 @@ def test_foreign_or_mismatched_cursors_are_refused(cursor):
     ],
 )
 def test_login_redirects_stay_on_site(target, expected):
-    assert _safe_next(target) == expected
+    assert safe_next(target) == expected
 
 
 def test_csv_stream_writes_lists_and_defuses_formulas():
-    rows = [{"a": "=1+1", "b": ["x", "y"], "c": 3}, {"a": "-2", "b": [], "c": None}]
+    rows = [{"a": "=1+1", "b": ["x", "y"], "c": 3}, {"a": "-2", "b": [], "c": None}, {"a": "-2+3+cmd"}]
     text = "".join(csv_stream(("a", "b", "c"), rows))
-    parsed = list(csv.DictReader(io.StringIO(text)))
+    assert text.startswith("\ufeff")  # Excel reads UTF-8 only with its byte-order mark
+    parsed = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
     assert parsed[0] == {"a": "'=1+1", "b": "x;y", "c": "3"}
-    assert parsed[1]["a"] == "'-2"
+    assert parsed[1]["a"] == "-2"  # a number stays a number
+    assert parsed[2]["a"] == "'-2+3+cmd"
 
 
 def test_geojson_stream_is_one_valid_document_in_chunks():

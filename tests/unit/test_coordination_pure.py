@@ -11,7 +11,6 @@ from app.config import ConfigError, load_settings
 from app.coordination import RunState, stale_after_s
 from app.errors import ApiError
 from app.logging_setup import _install_record_factory, run_context
-from app.services.pipeline_jobs import _error_text
 from app.services.pipeline_state import _status_view
 from app.services.pipeline_stream import _frame, valid_last_event_id
 from app.services.run_history import _decode_cursor, _encode_cursor
@@ -79,11 +78,6 @@ def test_an_sse_frame_has_id_event_and_one_data_line():
 )
 def test_only_stream_ids_are_accepted_as_last_event_id(value, expected):
     assert valid_last_event_id(value) == expected
-
-
-def test_error_text_is_the_type_and_first_line_only():
-    assert _error_text(ValueError("bad row\nTraceback...")) == "ValueError: bad row"
-    assert _error_text(KeyError()) == "KeyError"
 
 
 def test_a_cursor_round_trips_and_garbage_is_a_400():
