@@ -110,6 +110,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.pages import pipeline_page  # /pipeline: the live run, the run history, "Run now"
 
     pipeline_page.init_app(app)
+    from app.i18n import init_i18n  # Flask-Babel: en/de/fr/it, the /lang/<code> switch
+
+    init_i18n(app)
 
 
 def _init_auth(app: Flask) -> None:

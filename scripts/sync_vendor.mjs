@@ -47,6 +47,16 @@ const PLAN = [
     ],
   },
   {
+    // Only the browser tests load it (tests/e2e/test_accessibility.py); no page does.
+    name: "axe-core",
+    files: [
+      ["axe.min.js", "axe.min.js"],
+      ["LICENSE", "LICENSE"],
+      // Licences of the code axe.min.js bundles.
+      ["LICENSE-3RD-PARTY.txt", "LICENSE-3RD-PARTY.txt"],
+    ],
+  },
+  {
     name: "chart.js",
     files: [
       ["dist/chart.umd.min.js", "chart.umd.min.js"],

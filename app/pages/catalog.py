@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext
+
+
+def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker name, a babel keyword
+    """Marks a label for extraction (scripts/i18n.py); it is translated when shown, per request."""
+    return message
+
 
 @dataclass(frozen=True)
 class Label:
@@ -18,53 +25,89 @@ class Label:
 
 # In the matcher's order of trust: identifiers first, then names, then distance.
 MATCH_METHODS: tuple[Label, ...] = (
-    Label("manual", "Manual", "linked by a person"),
-    Label("exact_sloid", "SLOID tag", "OSM ref:sloid equals the registry SLOID"),
-    Label("exact_uic", "UIC number", "OSM uic_ref equals the registry UIC number"),
-    Label("exact_uic_local_ref", "UIC + platform", "same UIC number and platform code"),
-    Label("stop_area", "Stop area", "in an OSM stop area whose other objects carry the stop's identifier"),
-    Label("name", "Name", "same or very similar name nearby"),
-    Label("route", "Route", "served by the same lines"),
-    Label("distance_unique", "Distance (only one)", "the only candidate nearby"),
-    Label("distance_ratio", "Distance (clearly nearest)", "much nearer than the next candidate"),
+    Label("manual", N_("Manual"), N_("linked by a person")),
+    Label("exact_sloid", N_("SLOID tag"), N_("OSM ref:sloid equals the registry SLOID")),
+    Label("exact_uic", N_("UIC number"), N_("OSM uic_ref equals the registry UIC number")),
+    Label("exact_uic_local_ref", N_("UIC + platform"), N_("same UIC number and platform code")),
+    Label(
+        "stop_area",
+        N_("Stop area"),
+        N_("in an OSM stop area whose other objects carry the stop's identifier"),
+    ),
+    Label("name", N_("Name"), N_("same or very similar name nearby")),
+    Label("route", N_("Route"), N_("served by the same lines")),
+    Label("distance_unique", N_("Distance (only one)"), N_("the only candidate nearby")),
+    Label("distance_ratio", N_("Distance (clearly nearest)"), N_("much nearer than the next candidate")),
 )
 
 PROBLEM_TYPES: tuple[Label, ...] = (
-    Label("distance", "Too far apart", "matched, but the positions disagree"),
-    Label("unmatched", "Unmatched", "no counterpart on the other side"),
-    Label("attributes", "Attributes differ", "name, UIC number or platform code disagree or are malformed"),
-    Label("duplicates", "Duplicate", "the same stop appears twice on one side"),
-    Label("manual_match_orphaned", "Manual link orphaned", "a manual link's stop or object no longer exists"),
-    Label("route_contradiction", "Routes disagree", "matched, but timetable and OSM name other lines"),
+    Label("distance", N_("Too far apart"), N_("matched, but the positions disagree")),
+    Label("unmatched", N_("Unmatched"), N_("no counterpart on the other side")),
+    Label(
+        "attributes",
+        N_("Attributes differ"),
+        N_("name, UIC number or platform code disagree or are malformed"),
+    ),
+    Label("duplicates", N_("Duplicate"), N_("the same stop appears twice on one side")),
+    Label(
+        "manual_match_orphaned",
+        N_("Manual link orphaned"),
+        N_("a manual link's stop or object no longer exists"),
+    ),
+    Label(
+        "route_contradiction", N_("Routes disagree"), N_("matched, but timetable and OSM name other lines")
+    ),
 )
 
 PRIORITIES: tuple[Label, ...] = (
-    Label("1", "P1", "fix first"),
-    Label("2", "P2", ""),
-    Label("3", "P3", "minor"),
+    Label("1", N_("P1"), N_("fix first")),
+    Label("2", N_("P2"), ""),
+    Label("3", N_("P3"), N_("minor")),
 )
 
 # The number is the review page's keyboard shortcut.
 DECISIONS: tuple[Label, ...] = (
-    Label("fixed_in_osm", "Fixed in OSM", "I corrected OpenStreetMap"),
-    Label("atlas_wrong", "Registry wrong", "the registry (ATLAS) is wrong; OSM is right"),
-    Label("not_a_problem", "Not a problem", "both sides are right"),
-    Label("needs_survey", "Needs a survey", "someone has to look on the ground"),
-    Label("osm_wrong_registry_right", "OSM wrong", "OSM is wrong and the registry right; not fixed yet"),
-    Label("wrong_match", "Wrong match", "these two are different stops: unlink them from the next run on"),
+    Label("fixed_in_osm", N_("Fixed in OSM"), N_("I corrected OpenStreetMap")),
+    Label("atlas_wrong", N_("Registry wrong"), N_("the registry (ATLAS) is wrong; OSM is right")),
+    Label("not_a_problem", N_("Not a problem"), N_("both sides are right")),
+    Label("needs_survey", N_("Needs a survey"), N_("someone has to look on the ground")),
+    Label(
+        "osm_wrong_registry_right", N_("OSM wrong"), N_("OSM is wrong and the registry right; not fixed yet")
+    ),
+    Label(
+        "wrong_match",
+        N_("Wrong match"),
+        N_("these two are different stops: unlink them from the next run on"),
+    ),
+)
+
+
+# How a stop of a line compares with the partner line of the other side (app/services/routes.py).
+ROUTE_STOP_STATUSES: tuple[Label, ...] = (
+    Label("agree", "Agrees", "the other side's line serves this stop too"),
+    Label(
+        "only_here",
+        "Only on this side",
+        "the stop is known on both sides, but the other line does not serve it",
+    ),
+    Label("unknown", "Cannot compare", "not resolved to a registry stop, or not matched to one"),
+    Label("no_partner", "No partner line", "no line of the other side pairs with this one"),
 )
 
 
 def label_for(table: tuple[Label, ...], code: str | None) -> str:
-    """Human label for a code, or the code itself when the table does not know it."""
+    """Human label for a code in the request's language, or the code itself when the table does not
+    know it."""
     if code is None:
         return ""
     for entry in table:
         if entry.code == code:
-            return entry.label
+            return gettext(entry.label)
     return code
 
 
 def as_dicts(table: tuple[Label, ...]) -> list[dict[str, str]]:
-    """The table in a JSON-friendly shape, for the pages' scripts."""
-    return [{"code": e.code, "label": e.label, "hint": e.hint} for e in table]
+    """The table in a JSON-friendly shape, for the pages' scripts, in the request's language."""
+    return [
+        {"code": e.code, "label": gettext(e.label), "hint": gettext(e.hint) if e.hint else ""} for e in table
+    ]

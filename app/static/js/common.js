@@ -6,6 +6,36 @@
 (function () {
   "use strict";
 
+  // ---- translations -------------------------------------------------------------------------
+
+  var messages = null;
+
+  /**
+   * The interface text for an English message in the page's language (<html lang>), from the
+   * JSON block base.html renders (app/i18n.py). `{name}` placeholders are filled from `params`.
+   * Data values (stop names, operators, tags) are never passed through here.
+   */
+  function t(message, params) {
+    if (messages === null) {
+      var node = document.getElementById("i18n");
+      try {
+        messages = node ? JSON.parse(node.textContent) : {};
+      } catch (e) {
+        messages = {};
+      }
+    }
+    var text = Object.prototype.hasOwnProperty.call(messages, message) ? messages[message] : message;
+    if (!params) return text;
+    return text.replace(/\{(\w+)\}/g, function (whole, name) {
+      return Object.prototype.hasOwnProperty.call(params, name) ? String(params[name]) : whole;
+    });
+  }
+
+  /** The page's language ("en", "de", "fr", "it"), for number and date formatting. */
+  function locale() {
+    return document.documentElement.getAttribute("lang") || "en";
+  }
+
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.getAttribute("content") : "";
@@ -44,7 +74,7 @@
         throw new ApiError(
           response.status,
           err.code || "http_" + response.status,
-          err.message || response.statusText || "Request failed",
+          err.message || response.statusText || t("Request failed"),
           err.details,
         );
       });
@@ -143,8 +173,11 @@
     return metres < 10 ? metres.toFixed(1) + " m" : Math.round(metres) + " m";
   }
 
+  // Swiss conventions in every language (1'234 in German, 1 234 in French); English keeps 1,234.
+  var NUMBER_LOCALES = { en: "en-GB", de: "de-CH", fr: "fr-CH", it: "it-CH" };
+
   function formatNumber(n) {
-    return n === null || n === undefined ? "" : Number(n).toLocaleString("en-GB");
+    return n === null || n === undefined ? "" : Number(n).toLocaleString(NUMBER_LOCALES[locale()] || "en-GB");
   }
 
   /** Labels from a <script type="application/json"> block rendered from app/pages/catalog.py. */
@@ -168,6 +201,8 @@
   }
 
   window.StopSync = {
+    t: t,
+    locale: locale,
     ApiError: ApiError,
     api: api,
     query: query,

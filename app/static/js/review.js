@@ -116,13 +116,19 @@
       problem.operator,
       problem.distance_m !== null && problem.distance_m !== undefined ? S.formatDistance(problem.distance_m) : null,
     ];
-    var li = S.el("li", { class: "queue-item", dataset: { index: String(index), identity: problem.identity } }, [
+    // tabindex: the queue is worked by keyboard too (Tab to an item, Enter or Space opens it).
+    var li = S.el("li", { class: "queue-item", tabindex: "0", dataset: { index: String(index), identity: problem.identity } }, [
       S.el("span", { class: "badge badge-p" + problem.priority, text: "P" + problem.priority }),
       // The message names both sides ("Vaduz, Post and node/123 disagree on ..."): the best title.
       S.el("span", { class: "queue-title", title: problem.message, text: problem.message }),
       S.el("span", { class: "queue-meta", text: meta.filter(Boolean).join(" · ") }),
     ]);
     li.addEventListener("click", function () {
+      select(index);
+    });
+    li.addEventListener("keydown", function (event) {
+      if (event.key !== "Enter" && event.key !== " ") return;
+      event.preventDefault(); // Space would scroll the page
       select(index);
     });
     markItem(li, problem);
@@ -156,10 +162,14 @@
   function select(index) {
     if (index < 0 || index >= items.length) return;
     var previous = itemEl(current);
-    if (previous) previous.classList.remove("current");
+    if (previous) {
+      previous.classList.remove("current");
+      previous.removeAttribute("aria-current");
+    }
     current = index;
     var li = itemEl(index);
     li.classList.add("current");
+    li.setAttribute("aria-current", "true");
     // The queue scrolls in its own box on a wide screen; on a phone it is part of the page, below the
     // problem, and following it there would scroll the problem away.
     if (!phoneLayout.matches) li.scrollIntoView({ block: "nearest" });
