@@ -284,8 +284,11 @@ PREFIX_UPPER_BOUND = "\U0010ffff"
 FUZZY_MIN_LENGTH = 3
 
 
-def name_queries(kind: str) -> tuple[str, str]:
+def name_queries(kind: str, suffix: str = "") -> tuple[str, str]:
     """(prefix SQL, fuzzy SQL) of one side; parameters :q (folded query), :upper, :limit, :plain.
+
+    `suffix` is appended to the prefix query's :q and :upper, so several prefixes can share one
+    statement (one UNION ALL per search instead of a round trip per spelling and side).
 
     Both read the stored `name_fold` column, so no row is folded again at query time.
     - prefix: folded names starting with q, in name order, from the btree (text_pattern_ops) index.
@@ -300,10 +303,11 @@ def name_queries(kind: str) -> tuple[str, str]:
     select, folded = (ATLAS_SELECT, "a.name_fold") if kind == "atlas" else (OSM_SELECT, "o.name_fold")
     columns, _, table = select.partition(" FROM ")
     columns = f"{columns}, {folded} AS name_fold"
+    q, upper = f":q{suffix}", f":upper{suffix}"
     prefix_sql = (
-        "SELECT found.*, 2 + similarity(:q, found.name_fold) AS score,"
+        f"SELECT found.*, 2 + similarity({q}, found.name_fold) AS score,"
         " regexp_replace(replace(found.name_fold, ',', ' '), '\\s+', ' ', 'g') = :plain AS exact FROM ("
-        f"{columns} FROM {table} WHERE {folded} ~>=~ :q AND {folded} ~<~ :upper"
+        f"{columns} FROM {table} WHERE {folded} ~>=~ {q} AND {folded} ~<~ {upper}"
         f" ORDER BY {folded} USING ~<~ LIMIT :limit) found"
     )
     fuzzy_sql = (
@@ -329,12 +333,16 @@ def _search_names(query: str, limit: int, found: _Found) -> None:
     if not folded_query:
         return
     rows = limit * ROWS_PER_RESULT
-    plain = _without_commas(folded_query)
+    params: dict[str, Any] = {"limit": rows, "plain": _without_commas(folded_query)}
+    parts = []
+    for i, variant in enumerate(name_variants(folded_query)):
+        params[f"q{i}"], params[f"upper{i}"] = variant, variant + PREFIX_UPPER_BOUND
+        for kind in ("atlas", "osm"):
+            parts.append(f"(SELECT '{kind}' AS side, p.* FROM ({name_queries(kind, str(i))[0]}) p)")
+    prefixed = session.execute(text(" UNION ALL ".join(parts)), params).all()
+    for kind in ("atlas", "osm"):
+        found.add(kind, (row for row in prefixed if row.side == kind), MATCH_PREFIX)
     queries = {kind: name_queries(kind) for kind in ("atlas", "osm")}
-    for variant in name_variants(folded_query):
-        params = {"q": variant, "upper": variant + PREFIX_UPPER_BOUND, "limit": rows, "plain": plain}
-        for kind, (prefix_sql, _) in queries.items():
-            found.add(kind, session.execute(text(prefix_sql), params), MATCH_PREFIX)
     # Names that start with the query are what people type towards; look further (typos, words
     # inside names) only when they do not fill the list.
     if len(found.items) >= limit or len(folded_query) < FUZZY_MIN_LENGTH:
