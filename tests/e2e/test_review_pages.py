@@ -174,12 +174,19 @@ def test_wrong_match_in_the_queue_by_key_and_by_button_unlinks_the_pair(demo, si
             "active",
         )
 
-    # The stop page shows the decision with its unlink, pending until the next run.
+    # The stop page shows the decision with its unlink, pending until the next run, also where the
+    # pair is listed among the candidates (no "Unlink" button to press a second time).
     page.goto(f"/stops/atlas/{_decision_on(first).sloid}")
     expect(page.locator("#manual-links .manual-link-item[data-state=pending]")).to_have_count(1)
     expect(page.locator(".decision-item .manual-link-state")).to_contain_text(
         "pending until the next pipeline run"
     )
+    unlinked = page.get_attribute("#manual-links .manual-link-item", "data-osm-key")
+    page.click("#why-details summary")
+    page.wait_for_selector("#why-not-matched[data-loaded]")
+    row = page.locator(f'#why-table tbody tr[data-key="{unlinked}"]')
+    expect(row).to_contain_text("Never match: pending until the next pipeline run")
+    expect(row.locator("button")).to_have_count(0)
     page.problems.assert_none()
 
 

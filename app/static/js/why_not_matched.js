@@ -48,10 +48,30 @@
   var canEdit = user.role === "editor" || user.role === "admin";
   var subjectKey = null;
 
+  /** The stored manual links of this page (stop.html's "Manual links" list), by "sloid|osm_key". */
+  function storedLinks() {
+    var found = {};
+    document.querySelectorAll("#manual-links .manual-link-item").forEach(function (item) {
+      if (item.dataset.state === "deleted") return;
+      found[item.dataset.sloid + "|" + item.dataset.osmKey] = item.dataset;
+    });
+    return found;
+  }
+
   /** Editors: link this pair (or forbid it) as a manual match, applied from the next run on. */
   function manualButton(c) {
     var linked = !c.rejected_by && c.matched_to;
     var pair = root.dataset.kind === "atlas" ? { sloid: subjectKey, osm_key: c.key } : { sloid: c.key, osm_key: subjectKey };
+    var stored = storedLinks()[pair.sloid + "|" + pair.osm_key];
+    if (stored && stored.state === "pending") {
+      // Saved before this page was loaded and not read by a run yet: say so, not "Link" again.
+      return S.el("td", {}, [
+        S.el("span", {
+          class: "badge badge-p2",
+          text: (stored.action === "link" ? "Link" : "Never match") + ": " + stored.stateLabel,
+        }),
+      ]);
+    }
     var action = linked ? "unlink" : "link";
     var button = S.el("button", {
       type: "button",
