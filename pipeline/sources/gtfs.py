@@ -318,7 +318,7 @@ def _read(con: Any, folder: Path, label: str) -> GtfsTimetable:
     # A feed with one agency may leave routes.agency_id empty (GTFS allows it).
     only_agency = next(iter(agencies.values())) if len(agencies) == 1 else None
     routes = {
-        r[0]: GtfsRoute(
+        clean_text(r[0]): GtfsRoute(
             route_id=clean_text(r[0]),
             agency_id=r[1] or None,
             agency_name=agencies.get(r[1] or "", only_agency),
@@ -384,7 +384,8 @@ def _read(con: Any, folder: Path, label: str) -> GtfsTimetable:
              FROM (SELECT DISTINCT route_id, direction_id, first_stop, last_stop FROM itineraries)"""
     )
     services = [
-        (r[1], r[2], r[3], r[4]) for r in con.execute("SELECT * FROM services ORDER BY service").fetchall()
+        (clean_text(r[1]), clean_text(r[2]), clean_text(r[3]), clean_text(r[4]))
+        for r in con.execute("SELECT * FROM services ORDER BY service").fetchall()
     ]
     pairs = con.execute(
         """SELECT DISTINCT p.stop_id, s.service
@@ -407,7 +408,11 @@ def _read(con: Any, folder: Path, label: str) -> GtfsTimetable:
             GROUP BY r.route_id, r.direction_id, r.trips
             ORDER BY r.route_id, r.direction_id"""
     ).fetchall()
-    itineraries = [GtfsItinerary(r[0], r[1], int(r[2]), tuple(r[3])) for r in best_rows]
+    # Text that PostgreSQL can store (no NUL): these rows go into gtfs_route_stops as they are.
+    itineraries = [
+        GtfsItinerary(clean_text(r[0]), clean_text(r[1]), int(r[2]), tuple(clean_text(x) for x in r[3]))
+        for r in best_rows
+    ]
     lap("results")
     return GtfsTimetable(
         stops=stops,

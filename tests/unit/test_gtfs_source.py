@@ -147,6 +147,19 @@ def test_unreadable_csv_is_a_source_error_with_the_line(tmp_path):
         read_gtfs(write_feed(tmp_path / "gtfs.zip", files))
 
 
+def test_nul_in_feed_text_never_reaches_the_snapshot(tmp_path):
+    # PostgreSQL refuses NUL in text: one in a stop_id or a line name must not fail the import.
+    files = {
+        **FEED,
+        "stop_times.txt": STOP_TIMES.replace("8500003", "85000\x0003"),
+        "routes.txt": ROUTES.replace(",1,", ",1\x00,"),
+    }
+    timetable = read_gtfs(write_feed(tmp_path / "gtfs.zip", files))
+    assert all("\x00" not in stop_id for it in timetable.itineraries for stop_id in it.stop_ids)
+    assert all("\x00" not in part for service in timetable.services for part in service)
+    assert timetable.routes["92-1-A-j21-1"].short_name == "1"
+
+
 def test_gtfs_url_year_is_the_current_year():
     assert expand_url(LIVE_GTFS_URL, dt.date(2026, 11, 30)).endswith("/timetable-2026-gtfs2020/permalink")
     settings = load_settings({"SECRET_KEY": "s" * 40})
