@@ -16,7 +16,19 @@ from geoalchemy2 import WKTElement
 from app.services import users as user_service
 from database import db
 from database.base import SRID_WGS84
-from database.models import AtlasStop, Decision, DecisionEvent, Match, OsmStop, Problem, User
+from database.models import (
+    AtlasStop,
+    Decision,
+    DecisionEvent,
+    GtfsRouteRow,
+    GtfsRouteStop,
+    Match,
+    OsmRouteMember,
+    OsmRouteRow,
+    OsmStop,
+    Problem,
+    User,
+)
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 _sequence = itertools.count(1)
@@ -209,3 +221,35 @@ def decision(
     )
     db.session.commit()
     return row
+
+
+def osm_route(
+    osm_id: int, members: list[str], *, route: str = "bus", roles: list[str] | None = None, **fields: Any
+) -> None:
+    """An OSM route relation with these member OSM keys in travel order (role `platform` unless
+    `roles` says otherwise)."""
+    db.session.add(OsmRouteRow(osm_id=osm_id, route=route, tags={}, **fields))
+    for sequence, key in enumerate(members):
+        role = roles[sequence] if roles else "platform"
+        db.session.add(OsmRouteMember(route_id=osm_id, sequence=sequence, role=role, osm_key=key))
+    db.session.commit()
+
+
+def gtfs_route(route_id: str, directions: dict[str, list[tuple[str, str | None]]], **fields: Any) -> None:
+    """A GTFS route with, per direction_id, its main itinerary as (stop name, resolved sloid or None)."""
+    values = {"route_key": route_id.lower(), "route_type": "700", **fields}
+    db.session.add(GtfsRouteRow(route_id=route_id, **values))
+    for direction_id, stops in directions.items():
+        for sequence, (name, sloid) in enumerate(stops):
+            db.session.add(
+                GtfsRouteStop(
+                    route_id=route_id,
+                    direction_id=direction_id,
+                    sequence=sequence,
+                    stop_id=f"{route_id}:{direction_id}:{sequence}",
+                    stop_name=name,
+                    sloid=sloid,
+                    trips=10,
+                )
+            )
+    db.session.commit()

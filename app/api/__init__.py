@@ -15,6 +15,7 @@ from app.api import (  # noqa: E402
     pipeline,  # noqa: F401
     problems,  # noqa: F401
     review,  # noqa: F401
+    routes,  # noqa: F401
     search,  # noqa: F401
     stats,  # noqa: F401
     stops,  # noqa: F401

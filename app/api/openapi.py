@@ -440,6 +440,7 @@ SCHEMAS: dict[str, Any] = {
                 description="Manual links and unlinks of the stop and its counterparts (deleted ones too), "
                 "each with its `state` (pending, active, not_applied, orphaned, deleted) and history.",
             ),
+            "lines": ref("LinesAtStop"),
         }
     ),
     "SearchResult": obj(
@@ -1000,9 +1001,21 @@ def pipeline_paths() -> dict[str, Any]:
 
 
 def _fragments() -> list[dict[str, Any]]:
-    from app.api import openapi_operators, openapi_review
+    from app.api import openapi_operators, openapi_review, openapi_routes
 
-    return [core_paths(), pipeline_paths(), openapi_review.paths(), openapi_operators.paths()]
+    return [
+        core_paths(),
+        pipeline_paths(),
+        openapi_review.paths(),
+        openapi_operators.paths(),
+        openapi_routes.paths(),
+    ]
+
+
+def _schemas() -> dict[str, Any]:
+    from app.api import openapi_routes
+
+    return {**SCHEMAS, **openapi_routes.SCHEMAS}
 
 
 @functools.cache
@@ -1037,12 +1050,13 @@ def _spec() -> dict[str, Any]:
             {"name": "exports", "description": "Streamed CSV and GeoJSON"},
             {"name": "pipeline", "description": "Import runs"},
             {"name": "review", "description": "Manual matches, candidates, fix exports, changes"},
+            {"name": "routes", "description": "Lines of both sides (OSM route relations, GTFS routes)"},
             {"name": "users", "description": "Sign-in state and user management"},
             {"name": "meta", "description": "This description"},
         ],
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": _schemas(),
             "responses": _error_responses(),
             "securitySchemes": {
                 "bearerAuth": {

@@ -14,6 +14,7 @@ from flask import Blueprint, abort, render_template, request
 from app.auth import safe_next
 from app.pages import catalog
 from app.services import map_view, vocabulary
+from app.services import routes as route_service
 from app.services import stops as stop_service
 
 bp = Blueprint("pages", __name__)
@@ -107,6 +108,24 @@ def osm_stop(osm_type: str, osm_id: int):
     if detail is None:
         abort(404, description=f"No OSM object {key} in the current data.")
     return _render_stop("osm", key, detail)
+
+
+@bp.get("/routes/<side>/<path:route_id>")
+def route(side: str, route_id: str):
+    """One line (OSM relation or GTFS route): its stops on each side in order, which agree with the
+    partner line of the other side, links to both and to the stop pages."""
+    if side not in route_service.SIDES:
+        abort(404)
+    detail = route_service.route_detail(side, route_id)
+    if detail is None:
+        abort(404, description=f"No {side} route {route_id} in the current data.")
+    return render_template(
+        "route.html",
+        side=side,
+        route_id=route_id,
+        detail=detail,
+        statuses={e.code: e for e in catalog.ROUTE_STOP_STATUSES},
+    )
 
 
 def _render_stop(kind: str, key: str, detail: dict[str, Any]) -> str:

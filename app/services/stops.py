@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
 
 from app.services import editor_links
 from app.services import manual_matches as manual_service
+from app.services import routes as route_service
 from app.services.ifopt_usage import ifopt_is_used_near
 from database import db
 
@@ -518,4 +519,6 @@ def stop_detail(*, sloid: str | None = None, osm_key: str | None = None) -> dict
         "decisions": decisions,
         # Manual links with their state: pending until the next run reads them (review workflow).
         "manual_matches": manual_service.manual_matches_for(sloids=sloids, osm_keys=osm_keys),
+        # Lines serving the stop on each side (OSM relations of its objects, GTFS routes of its stops).
+        "lines": route_service.lines_at(sloids, osm_keys),
     }

@@ -1,0 +1,413 @@
+"""Lines of both sides: GET /api/v1/routes, GET /api/v1/routes/<side>/<id>, the route page and the
+stop page's lines, on hand-made rows (every status, every filter), the Liechtenstein demo (OSM side
+only) and the real Zug timetable with an OSM side derived from it (both sides)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from app.api.openapi import openapi_document
+from pipeline.run import RunOptions, run_pipeline
+from tests import factories as f
+
+ROOT = Path(__file__).resolve().parents[2]
+TODAY = dt.date(2025, 8, 2)
+ZVB = "Zugerland Verkehrsbetriebe"
+LINE_11 = "92-11-B-j21-1"
+
+
+def validator(schema_ref: str | None = None, path: str | None = None) -> Draft202012Validator:
+    """A validator for a component schema, or for the 200 response of GET `path`."""
+    document = openapi_document()
+    if path is not None:
+        schema = document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    else:
+        schema = {"$ref": f"#/components/schemas/{schema_ref}"}
+    return Draft202012Validator({**schema, "components": document["components"]})
+
+
+def seed_line_11() -> dict[str, str]:
+    """Line 11 both ways on both sides, line 5 only in the timetable, line 99 only in OSM.
+
+    Direction 0 (a stop abroad that resolves to no registry stop, then A → B → C) and direction 1
+    (C' → B' → A'); OSM relation 101 = direction 0, 102 = direction 1 without B' (so B' is served
+    only by the timetable), 103 = another operator's line 99 through A.
+    """
+    keys: dict[str, str] = {}
+    for i, name in enumerate(("A", "B", "C")):
+        for side, suffix in ((0, ""), (1, "'")):
+            stop, node, _ = f.matched_pair(
+                lat=47.17 + i * 0.003, lon=9.51 + side * 0.0003, designation_official=f"Zug, {name}"
+            )
+            keys[f"{name}{suffix}"] = stop.sloid
+            keys[f"node {name}{suffix}"] = node.osm_key
+    position = f.osm_stop(name="Zug, A", public_transport="stop_position", highway=None)  # matched to nothing
+    keys["position A"] = position.osm_key
+    f.osm_route(
+        101,
+        [position.osm_key, keys["node A"], keys["node B"], keys["node C"]],
+        roles=["stop", "platform", "platform", "platform"],
+        ref="11",
+        name="Bus 11: Zug, A => Zug, C",
+        operator=ZVB,
+        to_name="Zug, C",
+        gtfs_route_id="92-11-B-j26-1",
+        master_id=100,
+    )
+    f.osm_route(102, [keys["node C'"], keys["node A'"]], ref="11", operator=ZVB, name="Bus 11: C => A")
+    f.osm_route(103, [keys["node A"]], ref="99", operator="Other Bus AG", to_name="Nowhere", name="Bus 99")
+    f.gtfs_route(
+        LINE_11,
+        {
+            "0": [("Konstanz", None), ("Zug, A", keys["A"]), ("Zug, B", keys["B"]), ("Zug, C", keys["C"])],
+            "1": [("Zug, C", keys["C'"]), ("Zug, B", keys["B'"]), ("Zug, A", keys["A'"])],
+        },
+        agency_name=ZVB,
+        short_name="11",
+        long_name="Zug, A - Zug, C",
+        route_key="92-11-b-jxx-1",
+    )
+    f.gtfs_route("92-5-A-j21-1", {"0": [("Zug, B", keys["B"])]}, agency_name=ZVB, short_name="5")
+    return keys
+
+
+def by_id(body: dict) -> dict[tuple[str, str], dict]:
+    return {(r["side"], r["id"]): r for r in body["routes"]}
+
+
+def test_routes_list_pairs_each_osm_relation_with_its_timetable_direction(app, client):
+    seed_line_11()
+    body = client.get("/api/v1/routes").get_json()
+    validator(path="/routes").validate(body)
+    routes = by_id(body)
+    assert body["count"] == 5
+    assert body["sides"] == {"osm": {"routes": 3, "matched": 2}, "gtfs": {"routes": 2, "matched": 1}}
+    [forward] = routes["osm", "101"]["directions"]
+    assert [(p["id"], p["direction_id"]) for p in forward["partners"]] == [(LINE_11, "0")]
+    # 102 has no `to`: its last platform's name stands in, and the shared registry stops decide
+    [backward] = routes["osm", "102"]["directions"]
+    assert backward["to"] == "Zug, A"
+    assert [(p["id"], p["direction_id"]) for p in backward["partners"]] == [(LINE_11, "1")]
+    assert routes["osm", "103"]["matched"] is False
+    line = routes["gtfs", LINE_11]
+    assert line["matched"] is True
+    assert line["mode"] == "bus"
+    assert line["stops"] == 7
+    assert [[p["id"] for p in d["partners"]] for d in line["directions"]] == [["101"], ["102"]]
+    assert routes["gtfs", "92-5-A-j21-1"]["matched"] is False
+    assert routes["osm", "101"]["osm_url"] == "https://www.openstreetmap.org/relation/101"
+    assert routes["osm", "101"]["route_master_id"] == 100
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("side=osm", {("osm", "101"), ("osm", "102"), ("osm", "103")}),
+        ("side=gtfs&matched=true", {("gtfs", LINE_11)}),
+        ("matched=false", {("osm", "103"), ("gtfs", "92-5-A-j21-1")}),
+        ("operator=zugerland&side=osm", {("osm", "101"), ("osm", "102")}),
+        ("operator=OTHER%20BUS", {("osm", "103")}),
+        ("q=99", {("osm", "103")}),
+        ("q=bus%2011&side=osm", {("osm", "101"), ("osm", "102")}),
+        ("q=92-5", {("gtfs", "92-5-A-j21-1")}),
+        ("mode=train", set()),
+        ("mode=bus&side=gtfs", {("gtfs", LINE_11), ("gtfs", "92-5-A-j21-1")}),
+    ],
+)
+def test_routes_list_filters_by_side_match_operator_text_and_mode(app, client, query, expected):
+    seed_line_11()
+    body = client.get(f"/api/v1/routes?{query}").get_json()
+    assert set(by_id(body)) == expected
+    assert body["count"] == len(expected)
+
+
+def test_routes_list_pages_with_a_cursor_through_every_line_once(app, client):
+    seed_line_11()
+    seen, cursor, pages = [], None, 0
+    while True:
+        url = "/api/v1/routes?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        body = client.get(url).get_json()
+        seen += [(r["side"], r["id"]) for r in body["routes"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert len(seen) == len(set(seen)) == 5
+    # ordered by side, then line number as a number (5 before 11), then id
+    assert seen == [
+        ("gtfs", "92-5-A-j21-1"),
+        ("gtfs", LINE_11),
+        ("osm", "101"),
+        ("osm", "102"),
+        ("osm", "103"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("side=bus", "side"),
+        ("matched=maybe", "matched"),
+        ("mode=plane", "mode"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("cursor=not-ours", "cursor"),
+        ("cursor=eyJzIjoicHJpb3JpdHkiLCJrIjpbMSwyXX0", "cursor"),  # a /problems cursor
+        ("operator=a%00b", "operator"),
+        ("q=" + "x" * 101, "q"),
+        ("sort=ref", "sort"),
+    ],
+)
+def test_invalid_route_filters_are_a_400_naming_the_parameter(app, client, query, parameter):
+    response = client.get(f"/api/v1/routes?{query}")
+    assert response.status_code == 400, query
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_parameter"
+    assert error["details"]["parameter"] == parameter
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "parameter"),
+    [
+        ("/api/v1/routes/bus/1", 400, "side"),
+        ("/api/v1/routes/osm/abc", 400, "route_id"),
+        ("/api/v1/routes/osm/0", 400, "route_id"),
+        ("/api/v1/routes/osm/99999999999999999999", 400, "route_id"),
+        # a control character or undecodable bytes (a lone surrogate, UTF-8 encoded) in a path is a
+        # 404 of the app's error handler (app/errors.py), never a database error
+        ("/api/v1/routes/gtfs/a%00b", 404, None),
+        ("/api/v1/routes/gtfs/%ED%A0%80", 404, None),
+        ("/api/v1/routes/gtfs/" + "x" * 256, 400, "route_id"),
+        ("/api/v1/routes/osm/999", 404, None),
+        ("/api/v1/routes/gtfs/no-such-route", 404, None),
+    ],
+)
+def test_unknown_routes_are_404_and_malformed_ids_400(app, client, path, status, parameter):
+    response = client.get(path)
+    assert response.status_code == status, path
+    error = response.get_json()["error"]
+    assert error["status"] == status
+    if parameter:
+        assert error["details"]["parameter"] == parameter
+
+
+def test_route_detail_marks_each_stop_agree_only_here_or_unknown(app, client):
+    keys = seed_line_11()
+    body = client.get(f"/api/v1/routes/gtfs/{LINE_11}").get_json()
+    validator(path="/routes/{side}/{route_id}").validate(body)
+    its = {(i["side"], i["id"], i["direction_id"]): i for i in body["itineraries"]}
+    assert set(its) == {
+        ("osm", "101", None),
+        ("osm", "102", None),
+        ("gtfs", LINE_11, "0"),
+        ("gtfs", LINE_11, "1"),
+    }
+    forward = its["gtfs", LINE_11, "0"]
+    assert [(s["name"], s["status"]) for s in forward["stops"]] == [
+        ("Konstanz", "unknown"),  # resolved to no registry stop
+        ("Zug, A", "agree"),
+        ("Zug, B", "agree"),
+        ("Zug, C", "agree"),
+    ]
+    backward = its["gtfs", LINE_11, "1"]
+    assert [s["status"] for s in backward["stops"]] == ["agree", "only_here", "agree"]  # 102 skips B'
+    assert backward["stops"][1]["sloid"] == keys["B'"]
+    assert backward["counts"] == {"agree": 2, "only_here": 1, "unknown": 0, "no_partner": 0}
+    relation = its["osm", "101", None]
+    assert [(m["osm_key"], m["role"], m["status"]) for m in relation["stops"]] == [
+        (keys["position A"], "stop", "unknown"),  # the stop position is matched to no registry stop
+        (keys["node A"], "platform", "agree"),
+        (keys["node B"], "platform", "agree"),
+        (keys["node C"], "platform", "agree"),
+    ]
+    assert relation["stops"][1]["url"] == f"/stops/osm/{keys['node A']}"
+    assert forward["stops"][1]["url"] == f"/stops/atlas/{keys['A']}"
+
+
+def test_route_detail_of_an_osm_relation_shows_its_partner_direction(app, client):
+    keys = seed_line_11()
+    body = client.get("/api/v1/routes/osm/102").get_json()
+    validator(path="/routes/{side}/{route_id}").validate(body)
+    assert [(i["side"], i["id"], i["direction_id"]) for i in body["itineraries"]] == [
+        ("osm", "102", None),
+        ("gtfs", LINE_11, "1"),
+    ]
+    assert [m["status"] for m in body["itineraries"][0]["stops"]] == ["agree", "agree"]
+    lonely = client.get("/api/v1/routes/osm/103").get_json()
+    assert [m["status"] for m in lonely["itineraries"][0]["stops"]] == ["no_partner"]
+    assert lonely["itineraries"][0]["stops"][0]["sloids"] == [keys["A"]]
+
+
+def test_stop_detail_lists_the_lines_serving_the_stop_on_each_side(app, client):
+    keys = seed_line_11()
+    body = client.get(f"/api/v1/stops/atlas/{keys['A']}").get_json()
+    validator("StopDetail").validate(body)
+    assert {line["id"] for line in body["lines"]["osm"]} == {"101", "103"}
+    assert [(line["id"], line["direction_id"], line["to"]) for line in body["lines"]["gtfs"]] == [
+        (LINE_11, "0", "Zug, C")
+    ]
+    osm_side = client.get(f"/api/v1/stops/osm/{keys['node B']}").get_json()
+    assert [line["id"] for line in osm_side["lines"]["osm"]] == ["101"]
+    assert {(line["id"], line["direction_id"]) for line in osm_side["lines"]["gtfs"]} == {
+        (LINE_11, "0"),
+        ("92-5-A-j21-1", "0"),
+    }
+    nothing = client.get(f"/api/v1/stops/atlas/{f.atlas_stop(lat=46.0, lon=8.0).sloid}").get_json()
+    assert nothing["lines"] == {"osm": [], "gtfs": []}
+
+
+def test_route_page_shows_both_sides_in_order_with_links(app, client):
+    keys = seed_line_11()
+    page = client.get(f"/routes/gtfs/{LINE_11}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f'href="/stops/atlas/{keys["A"]}"' in html
+    assert f'href="/stops/osm/{keys["node A"]}"' in html
+    assert 'href="/routes/osm/101"' in html
+    assert 'href="/routes/osm/102"' in html
+    assert "https://www.openstreetmap.org/relation/101" in html
+    assert html.count('<tr data-status="only_here">') == 1  # B' of direction 1
+    # the itineraries' stops keep the travel order
+    forward = html.split('data-direction="0"')[1].split("<tbody>")[1].split("</tbody>")[0]
+    assert (
+        forward.index("Konstanz")
+        < forward.index("Zug, A")
+        < forward.index("Zug, B")
+        < forward.index("Zug, C")
+    )
+    # no inline script (CSP): only external scripts and JSON data blocks
+    for tag in re.findall(r"<script[^>]*>", html):
+        assert "src=" in tag or 'type="application/json"' in tag, tag
+    relation = client.get("/routes/osm/101").get_data(as_text=True)
+    assert f'href="/routes/gtfs/{LINE_11}"' in relation
+    assert 'href="https://www.openstreetmap.org/relation/101"' in relation
+
+
+@pytest.mark.parametrize("path", ["/routes/osm/999", "/routes/bus/1", "/routes/gtfs/a%00b", "/routes/osm/x"])
+def test_route_page_of_an_unknown_or_malformed_line_is_404(app, client, path):
+    assert client.get(path).status_code == 404
+
+
+def test_stop_page_lists_the_lines_on_each_side(app, client):
+    keys = seed_line_11()
+    html = client.get(f"/stops/atlas/{keys['A']}").get_data(as_text=True)
+    lines = html.split('id="stop-lines"')[1].split("</section>")[0]
+    assert 'href="/routes/osm/101"' in lines
+    assert 'href="/routes/osm/103"' in lines
+    assert f'href="/routes/gtfs/{LINE_11}"' in lines
+    lonely = f.atlas_stop(lat=46.0, lon=8.0)
+    html = client.get(f"/stops/atlas/{lonely.sloid}").get_data(as_text=True)
+    assert "No OSM route relation has this stop" in html
+    assert "No timetable (GTFS) route stops" in html
+
+
+# --- real data --------------------------------------------------------------------------------
+
+
+def test_demo_routes_are_listed_with_their_members_and_no_timetable_partner(app, client):
+    summary = run_pipeline(
+        RunOptions(source_dir=ROOT / "data/demo", offline=True, today=TODAY, trigger="cli")
+    )
+    assert summary.status == "succeeded"
+    body = client.get("/api/v1/routes?side=osm&mode=bus&limit=1000").get_json()
+    validator(path="/routes").validate(body)
+    assert body["count"] == 93
+    assert body["sides"]["gtfs"] == {"routes": 0, "matched": 0}  # the demo has no timetable
+    assert client.get("/api/v1/routes?mode=train").get_json()["count"] == 9
+    assert client.get("/api/v1/routes?matched=true").get_json()["count"] == 0
+    line = next(r for r in body["routes"] if r["ref"] == "11")
+    detail = client.get(line["url"].replace("/routes/", "/api/v1/routes/")).get_json()
+    validator(path="/routes/{side}/{route_id}").validate(detail)
+    [relation] = detail["itineraries"]
+    assert [m["sequence"] for m in relation["stops"]] == list(range(len(relation["stops"])))
+    assert {m["status"] for m in relation["stops"]} == {"no_partner"}
+    member = next(m for m in relation["stops"] if m["known"] and m["sloids"])
+    stop = client.get(f"/api/v1/stops/osm/{member['osm_key']}").get_json()
+    assert line["id"] in {x["id"] for x in stop["lines"]["osm"]}
+    registry = client.get(f"/api/v1/stops/atlas/{member['sloids'][0]}").get_json()
+    assert line["id"] in {x["id"] for x in registry["lines"]["osm"]}
+    assert client.get(line["url"]).status_code == 200
+
+
+@pytest.fixture
+def zug_run(app, tmp_path):
+    """A whole run over the real Zug timetable and ATLAS rows, the OSM side derived from them."""
+    from pipeline.sources.atlas import AtlasSource
+    from pipeline.sources.base import ParseOptions
+    from pipeline.sources.gtfs import read_gtfs, resolve_stops
+    from tests.route_derivation import derive_osm, write_osm
+
+    fixture = ROOT / "tests/data/gtfs_zug"
+    registry = AtlasSource().parse(
+        [fixture / "atlas_zug.csv.zip"], ParseOptions(today=TODAY, uic_country_codes=None)
+    )
+    timetable = read_gtfs(fixture / "gtfs_zug.zip")
+    resolution = resolve_stops(timetable.stops, registry.records)
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    shutil.copy(fixture / "atlas_zug.csv.zip", folder)
+    shutil.copy(fixture / "gtfs_zug.zip", folder)
+    data, _truth, _decoys = derive_osm(registry.records, timetable, resolution)
+    write_osm(folder / "osm_zug.json", data)
+    summary = run_pipeline(RunOptions(source_dir=folder, offline=True, today=TODAY))
+    assert summary.status == "succeeded"
+    # derive_osm makes one relation per itinerary reaching two platforms (one per registry stop of
+    # canton ZG that the timetable serves), numbered in itinerary order: the truth of the pairing
+    zug = {s.sloid for s in registry.records if s.canton == "ZG"}
+    served = {resolution.sloid_of.get(c.stop_id) for c in timetable.calls} & zug
+    truth: dict[str, tuple[str, str]] = {}
+    for itinerary in timetable.itineraries:
+        platforms: list[str] = []
+        for stop_id in itinerary.stop_ids:
+            sloid = resolution.sloid_of.get(stop_id)
+            if sloid in served and (not platforms or platforms[-1] != sloid):
+                platforms.append(sloid)
+        if len(platforms) >= 2:
+            truth[str(len(truth) + 1)] = (itinerary.route_id, itinerary.direction_id)
+    relations = [e for e in data["elements"] if e["type"] == "relation" and e["tags"].get("ref") != "99"]
+    assert len(relations) == len(truth)
+    return truth
+
+
+def test_zug_relations_pair_with_the_timetable_direction_they_were_derived_from(client, zug_run):
+    truth = zug_run
+    body = client.get("/api/v1/routes?limit=1000").get_json()
+    validator(path="/routes").validate(body)
+    routes = by_id(body)
+    assert body["sides"]["gtfs"]["routes"] == 60
+    assert body["sides"]["osm"]["routes"] == len(truth) + 1  # and the decoys' line 99
+    assert routes["osm", str(len(truth) + 1)]["matched"] is False  # line 99 of another operator
+    found = sole = wrong = 0
+    for relation_id, itinerary in truth.items():
+        [relation] = routes["osm", relation_id]["directions"]
+        partners = {(p["id"], p["direction_id"]) for p in relation["partners"]}
+        found += itinerary in partners
+        sole += partners == {itinerary}
+        wrong += bool(partners) and itinerary not in partners
+    print(f"Zug: {len(truth)} relations; partners include their itinerary: {found}, only it: {sole}")
+    assert found / len(truth) >= 0.95
+    assert sole / len(truth) >= 0.85
+    assert wrong == 0
+
+    line = routes["gtfs", LINE_11]
+    assert line["matched"]
+    assert line["operator"] == ZVB
+    assert line["mode"] == "bus"
+    detail = client.get(f"/api/v1/routes/gtfs/{LINE_11}").get_json()
+    validator(path="/routes/{side}/{route_id}").validate(detail)
+    gtfs_its = [i for i in detail["itineraries"] if i["side"] == "gtfs"]
+    assert {i["direction_id"] for i in gtfs_its} == {"0", "1"}
+    agreed = sum(i["counts"]["agree"] for i in gtfs_its)
+    total = sum(len(i["stops"]) for i in gtfs_its)
+    print(f"Zug line 11: {agreed} of {total} timetable stops agree with their OSM relations")
+    assert agreed / total >= 0.9  # the relations were derived from these itineraries
+    page = client.get(f"/routes/gtfs/{LINE_11}")
+    assert page.status_code == 200
+    assert page.get_data(as_text=True).count('href="https://www.openstreetmap.org/relation/') >= 2
