@@ -5,6 +5,7 @@ whose OSM side is derived from that GTFS at the rates stated in tests/route_deri
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from pipeline.run import RunOptions, run_pipeline
 from pipeline.sources.atlas import AtlasSource
 from pipeline.sources.base import ParseOptions
 from pipeline.sources.gtfs import GtfsSource, read_gtfs, resolve_stops
+from tests.integration.test_live_sources import Resource, server  # noqa: F401 - `server` is a fixture
 from tests.route_derivation import derive_osm, write_osm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,3 +126,36 @@ def test_gtfs_source_is_optional_and_reads_the_first_zip():
     source = GtfsSource()
     assert source.required is False
     assert source.parse([], ParseOptions()).records == []
+
+
+def test_gtfs_url_is_downloaded_with_the_current_year_like_the_other_sources(
+    request, make_app, tmp_path, zug
+):
+    """GTFS_URL over HTTP (a local server standing in for opentransportdata.swiss): `{year}` filled
+    in, the zip parsed, conditional on the next run (304, nothing re-read)."""
+    base, resources = request.getfixturevalue("server")  # the live-sources test's local HTTP server
+    registry, timetable, resolution = zug
+    data, truth, _decoys = derive_osm(registry, timetable, resolution)
+    year = dt.datetime.now(dt.UTC).year
+    path = f"/en/dataset/timetable-{year}-gtfs2020/permalink"
+    resources[path] = Resource(GTFS.read_bytes(), "application/zip", '"gtfs-v1"')
+    resources["/atlas/service-points"] = Resource(ATLAS.read_bytes(), "application/zip", '"atlas-v1"')
+    resources["/extract/zug.json"] = Resource(json.dumps(data).encode(), "application/json", '"osm-v1"')
+    app = make_app(
+        ATLAS_URL="",
+        ATLAS_SERVICE_POINTS_URL=f"{base}/atlas/service-points",
+        OSM_URL=f"{base}/extract/zug.json",
+        GTFS_URL=base + "/en/dataset/timetable-{year}-gtfs2020/permalink",
+        PIPELINE_SOURCE_DIR="",
+        PIPELINE_CACHE_DIR=str(tmp_path / "cache"),
+        HTTP_RETRIES=0,
+    )
+    with app.app_context():
+        first = run_pipeline(RunOptions(trigger="cli", today=TODAY))
+        assert first.status == "succeeded", first.error
+        assert resources[path].statuses() == [200]
+        assert first.source_versions["gtfs"]["origin"] == f"{base}{path}"
+        assert first.counts["matches_by_method"]["route"] >= 0.9 * len(truth)
+        second = run_pipeline(RunOptions(trigger="schedule", today=TODAY, only_if_changed=True))
+        assert second.status == "skipped"
+        assert resources[path].statuses() == [200, 304]
