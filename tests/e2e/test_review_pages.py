@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from database import db
 from database.models import Problem
@@ -65,14 +65,25 @@ def test_changes_page_lists_editor_links_under_each_still_open_problems_stop(two
     page.problems.assert_none()
 
 
-def test_stop_page_explains_why_an_unmatched_stop_was_not_matched(two_runs, page):
+def an_unmatched_registry_stop_with_osm_candidates() -> str:
+    """The first unmatched registry stop (by problem identity) with OSM stop objects within 150 m."""
     sloid = db.session.scalar(
-        select(Problem.sloid)
-        .where(Problem.problem_type == "unmatched", Problem.sloid.is_not(None), Problem.priority == 3)
-        .order_by(Problem.identity)
-        .limit(1)
+        text(
+            """
+            SELECT p.sloid FROM problems p JOIN atlas_stops a ON a.sloid = p.sloid
+            WHERE p.problem_type = 'unmatched' AND p.osm_key IS NULL
+              AND EXISTS (SELECT 1 FROM osm_stops o
+                          WHERE ST_DWithin(o.geom::geography, a.geom::geography, 150))
+            ORDER BY p.identity LIMIT 1
+            """
+        )
     )
     assert sloid is not None
+    return sloid
+
+
+def test_stop_page_explains_why_an_unmatched_stop_was_not_matched(two_runs, page):
+    sloid = an_unmatched_registry_stop_with_osm_candidates()
     page.goto(f"/stops/atlas/{sloid}")
     page.wait_for_selector("#why-not-matched[data-loaded]")
     assert int(page.get_attribute("#why-not-matched", "data-loaded")) > 0
@@ -92,12 +103,7 @@ def test_an_editor_links_a_candidate_from_the_stop_page(two_runs, page):
     from tests import factories as f
 
     user = f.create_user(role="editor")
-    sloid = db.session.scalar(
-        select(Problem.sloid)
-        .where(Problem.problem_type == "unmatched", Problem.sloid.is_not(None), Problem.priority == 3)
-        .order_by(Problem.identity)
-        .limit(1)
-    )
+    sloid = an_unmatched_registry_stop_with_osm_candidates()
     sign_in(page, user.username, f"/stops/atlas/{sloid}")
     page.wait_for_selector("#why-not-matched[data-loaded]")
     first = page.locator("#why-table tbody tr").first
