@@ -40,6 +40,15 @@ def seed_demo_like_rows() -> str:
     stray = f.osm_stop("way/4242", name="Triesen Zentrum", lat=47.10, lon=9.53)
     decided = f.problem("unmatched", osm_key=stray.osm_key, priority=3)
     f.problem("duplicates", sloid=lonely.sloid, priority=2, identity=f"duplicates:{lonely.sloid}:-")
+    # a line on each side through the matched stop, so /routes answers with partners and stops
+    f.osm_route(7001, [node.osm_key, stray.osm_key], ref="11", operator="LIEmobil", to_name="Triesen Zentrum")
+    f.gtfs_route(
+        "11-j21-1",
+        {"0": [("Vaduz", stop.sloid), ("Triesen", None)]},
+        short_name="11",
+        agency_name="LIEmobil",
+        route_key="11-jxx-1",
+    )
     admin = f.create_user("fuzz-admin", role="admin")
     f.decision(decided.identity, "needs_survey", author=admin, note="check")
     return f.api_token(admin)
