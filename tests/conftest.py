@@ -127,18 +127,31 @@ def _build_app(stack: Stack, **overrides: Any) -> Flask:
     return create_app(_test_settings(stack.database_url, stack.redis_url, **overrides))
 
 
+# A browser test's live server may still be answering a request of the closed page while the wipe
+# runs; PostgreSQL then ends one of the two with a deadlock error. The wipe tries again.
+RESET_ATTEMPTS = 3
+
+
 def _reset_state(stack: Stack) -> None:
+    from sqlalchemy.exc import OperationalError
+
     engine = create_engine(stack.database_url)
-    with engine.begin() as connection:
-        tables = [
-            name
-            for (name,) in connection.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-            )
-            if name not in KEEP_TABLES
-        ]
-        if tables:
-            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    for attempt in range(1, RESET_ATTEMPTS + 1):
+        try:
+            with engine.begin() as connection:
+                tables = [
+                    name
+                    for (name,) in connection.execute(
+                        text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                    )
+                    if name not in KEEP_TABLES
+                ]
+                if tables:
+                    connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            break
+        except OperationalError as error:
+            if "deadlock detected" not in str(error) or attempt == RESET_ATTEMPTS:
+                raise
     engine.dispose()
     redis_lib.Redis.from_url(stack.redis_url).flushdb()
 

@@ -235,12 +235,14 @@ def test_selected_stop_is_still_shown_two_seconds_after_opening_and_after_a_pan(
     expect(shown).to_be_visible()
     expect(shown).to_contain_text(node.name)
     # A pan far beyond the loaded area asks for new markers and redraws them all.
+    # Grabbed where neither the popup (above the stop) nor a phone's sheet (the lower half) lies.
     box = any_page.locator("#map").bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    phone = any_page.viewport_name == "phone"
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] * (0.25 if phone else 0.75)
     with any_page.expect_response(re.compile(r"/api/v1/stops\?")):
         any_page.mouse.move(x, y)
         any_page.mouse.down()
-        any_page.mouse.move(x - box["width"] * 0.4, y - box["height"] * 0.3, steps=8)
+        any_page.mouse.move(x - box["width"] * 0.4, y + box["height"] * (0.3 if phone else -0.3), steps=8)
         any_page.mouse.up()
     expect(any_page.locator("#map")).not_to_have_class(re.compile(r"is-loading"))
     expect(shown).to_be_visible()
@@ -260,6 +262,14 @@ def test_phone_shows_the_selected_stop_in_a_bottom_sheet_that_closes_on_request(
     sheet_box = sheet.bounding_box()
     assert sheet_box["y"] + sheet_box["height"] <= 844 + 1
     assert sheet_box["width"] <= 390
+    # The selected stop stays in sight above the sheet (the map pans once when the sheet would hide it).
+    chosen = phone_page.locator(".leaflet-marker-icon.is-selected")
+    phone_page.wait_for_function(
+        "top => { const m = document.querySelector('.leaflet-marker-icon.is-selected');"
+        " return m && m.getBoundingClientRect().bottom <= top; }",
+        arg=sheet_box["y"],
+    )
+    assert chosen.bounding_box()["y"] >= phone_page.locator("#map").bounding_box()["y"]
     close = phone_page.get_by_role("button", name="Close the selected stop")
     close_box = close.bounding_box()
     assert close_box["width"] >= MIN_TARGET_PX

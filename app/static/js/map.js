@@ -258,6 +258,7 @@
       sheetBody.appendChild(content);
       sheet.hidden = false;
       mapEl.classList.add("has-sheet");
+      keepAboveSheet(latlng);
     } else {
       hideSheet();
       current.popup = L.popup({ maxWidth: 320, offset: L.point(0, -4), autoPanPadding: L.point(16, 16) })
@@ -265,6 +266,16 @@
         .setContent(content);
       current.popup.openOn(map);
     }
+  }
+
+  // The sheet covers the lower part of the map: one pan brings a stop it hides into the part above.
+  // The reload this pan may start redraws the markers only; the selection stays as it is.
+  function keepAboveSheet(latlng) {
+    var height = map.getSize().y;
+    var visible = height - sheet.offsetHeight;
+    var y = map.latLngToContainerPoint(latlng).y;
+    var margin = 24;
+    if (visible > 2 * margin && (y > visible - margin || y < margin)) map.panBy([0, y - visible / 2]);
   }
 
   function hideSheet() {
