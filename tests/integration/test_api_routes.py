@@ -365,3 +365,25 @@ def test_zug_relations_pair_with_the_timetable_direction_they_were_derived_from(
     page = client.get(f"/routes/gtfs/{LINE_11}")
     assert page.status_code == 200
     assert page.get_data(as_text=True).count('href="https://www.openstreetmap.org/relation/') >= 2
+
+
+def test_a_relation_without_from_and_to_is_named_by_its_first_and_last_known_platform(app, client):
+    keys = seed_line_11()
+    outside = "node/999999999"  # a member the snapshot does not hold (beyond the data's edge)
+    f.osm_route(
+        104,
+        [keys["node C'"], keys["node B'"], keys["node A'"], outside],
+        roles=["forward:platform", "forward:stop", "forward:platform", "platform"],
+        ref="11",
+        operator=ZVB,
+    )
+    f.osm_route(
+        105, [keys["node A"], keys["node C"]], roles=["stop", "stop_exit_only"], ref="11", operator=ZVB
+    )
+    routes = by_id(client.get("/api/v1/routes?side=osm").get_json())
+    [ptv1] = routes["osm", "104"]["directions"]
+    assert (ptv1["from"], ptv1["to"]) == ("Zug, C", "Zug, A")  # platforms only, the unknown one skipped
+    assert [p["direction_id"] for p in ptv1["partners"]] == ["1"]
+    [stops_only] = routes["osm", "105"]["directions"]
+    assert (stops_only["from"], stops_only["to"]) == ("Zug, A", "Zug, C")  # no platform: the stops name it
+    assert [p["direction_id"] for p in stops_only["partners"]] == ["0"]
