@@ -23,6 +23,7 @@ bp = Blueprint("pages", __name__)
 # enough that a phone renders it quickly. The API caps it at 10,000 anyway.
 MAP_FEATURE_LIMIT = 3000
 OSM_TYPES = frozenset({"node", "way", "relation"})
+ROUTE_PAGE_SIZE = 100  # lines per page of /routes
 
 
 @bp.app_context_processor
@@ -108,6 +109,28 @@ def osm_stop(osm_type: str, osm_id: int):
     if detail is None:
         abort(404, description=f"No OSM object {key} in the current data.")
     return _render_stop("osm", key, detail)
+
+
+@bp.get("/routes")
+def routes():
+    """Lines of both sides with their partners, filtered by the form (the API's filters), one page at
+    a time. A value the API would refuse is ignored here: a page answers with all lines instead."""
+    args = request.args
+    side = args.get("side") if args.get("side") in ("osm", "gtfs", "both") else "both"
+    matched = {"true": True, "false": False}.get(args.get("matched", ""))
+    mode = args.get("mode") if args.get("mode") in route_service.MODES else None
+
+    def words(name: str) -> str | None:
+        return (args.get(name, "").replace("\x00", "").strip()[:100]) or None
+
+    filters = route_service.RouteFilters(
+        side=side, matched=matched, operator=words("operator"), mode=mode, q=words("q")
+    )
+    try:
+        listing = route_service.list_routes(filters, cursor=args.get("cursor") or None, limit=ROUTE_PAGE_SIZE)
+    except route_service.InvalidCursorError:
+        listing = route_service.list_routes(filters, limit=ROUTE_PAGE_SIZE)
+    return render_template("routes.html", listing=listing, filters=filters, modes=route_service.MODES)
 
 
 @bp.get("/routes/<side>/<path:route_id>")

@@ -1,5 +1,6 @@
-"""The route page in headless Chromium at 1400x900 and 390x844: both sides' stops in order with what
-agrees, links to the stop pages and the partner line, and the stop page's lines leading back."""
+"""The lines and route pages in headless Chromium at 1400x900 and 390x844: from the list to a line,
+both sides' stops in order with what agrees, links to the stop pages and the partner line, and the
+stop page's lines leading back."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ from tests.route_lines import LINE_11, seed_line_11
 def test_route_page_shows_each_sides_stops_and_links_to_stops_and_partners(app, any_page):
     page = any_page
     keys = seed_line_11()
-    page.goto(f"/routes/gtfs/{LINE_11}")
+    page.goto("/routes")  # the lines of both sides; the table scrolls in its box on a phone
+    expect(page.locator("#routes-table tbody tr")).to_have_count(5)
+    box = page.locator(".table-scroll")
+    assert box.evaluate("el => el.getBoundingClientRect().right") <= page.evaluate("window.innerWidth") + 1
+    page.locator(f'#routes-table tr[data-id="{LINE_11}"] td:nth-child(2) a').click()
+    page.wait_for_url(f"**/routes/gtfs/{LINE_11}")
     cards = page.locator("section.itinerary")
     expect(cards).to_have_count(4)  # the two directions and their two OSM relations
     backward = page.locator('section.itinerary[data-side="gtfs"][data-direction="1"]')

@@ -387,3 +387,38 @@ def test_a_relation_without_from_and_to_is_named_by_its_first_and_last_known_pla
     [stops_only] = routes["osm", "105"]["directions"]
     assert (stops_only["from"], stops_only["to"]) == ("Zug, A", "Zug, C")  # no platform: the stops name it
     assert [p["direction_id"] for p in stops_only["partners"]] == ["0"]
+
+
+def test_lines_page_lists_both_sides_with_partners_and_filters_like_the_api(app, client):
+    seed_line_11()
+    html = client.get("/routes").get_data(as_text=True)
+    rows = re.findall(r'<tr data-side="(\w+)" data-id="([^"]+)" data-matched="(\w+)">', html)
+    assert set(rows) == {
+        ("gtfs", "92-5-A-j21-1", "false"),
+        ("gtfs", LINE_11, "true"),
+        ("osm", "101", "true"),
+        ("osm", "102", "true"),
+        ("osm", "103", "false"),
+    }
+    assert f'href="/routes/gtfs/{LINE_11}"' in html
+    assert 'href="/routes/osm/101"' in html
+    unpaired = client.get("/routes?side=osm&matched=false").get_data(as_text=True)
+    assert re.findall(r'<tr data-side="osm" data-id="(\d+)"', unpaired) == ["103"]
+    # values the API refuses are ignored by the page (all lines), never an error page
+    lenient = client.get("/routes?side=bus&matched=maybe&mode=plane&cursor=nonsense&q=%00")
+    assert lenient.status_code == 200
+    assert len(re.findall(r"<tr data-side=", lenient.get_data(as_text=True))) == 5
+
+
+def test_lines_page_links_the_next_page_with_the_filters_kept(app, client, monkeypatch):
+    from app import pages
+
+    seed_line_11()
+    monkeypatch.setattr(pages, "ROUTE_PAGE_SIZE", 2)
+    html = client.get("/routes?side=osm").get_data(as_text=True)
+    assert len(re.findall(r"<tr data-side=", html)) == 2
+    next_href = re.search(r'id="routes-next" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert "side=osm" in next_href
+    rest = client.get(next_href).get_data(as_text=True)
+    assert re.findall(r'<tr data-side="osm" data-id="(\d+)"', rest) == ["103"]
+    assert 'id="routes-next"' not in rest
