@@ -37,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, TEXT
@@ -51,22 +52,11 @@ from pipeline.matching.route import (
     normalise_route_id,
     same_direction,
 )
+from pipeline.sources.overpass import TRANSIT_ROUTES
 
 SIDES = ("osm", "gtfs")
-# OSM's `route` values the snapshot keeps (pipeline.sources.overpass.TRANSIT_ROUTES); GTFS route
-# types are read as the same words.
-MODES = (
-    "bus",
-    "trolleybus",
-    "tram",
-    "train",
-    "light_rail",
-    "subway",
-    "ferry",
-    "aerialway",
-    "funicular",
-    "monorail",
-)
+# The modes: OSM's `route` values the snapshot keeps; GTFS route types are read as the same words.
+MODES = TRANSIT_ROUTES
 STOP_STATUSES = ("agree", "only_here", "unknown", "no_partner")
 MAX_LINES_AT_STOP = 200  # a main station is served by hundreds of relations; the page lists these
 
@@ -416,8 +406,6 @@ class RouteFilters:
 
 def route_url(side: str, route_id: str | int) -> str:
     """The route page of a line."""
-    from urllib.parse import quote
-
     return f"/routes/{side}/{quote(str(route_id), safe='')}"
 
 
