@@ -610,7 +610,7 @@ def _gtfs_stops(route_ids: Sequence[str]) -> dict[DirectionKey, list[dict[str, A
     statement = text(
         """
         SELECT s.route_id, s.direction_id, s.sequence, s.stop_id, s.stop_name, s.sloid, s.trips,
-               a.designation_official AS registry_name,
+               a.designation_official AS registry_name, a.sloid IS NOT NULL AS in_registry,
                coalesce((SELECT array_agg(mt.osm_key::text ORDER BY mt.osm_key) FROM matches mt
                           WHERE mt.sloid = s.sloid), '{}') AS osm_keys
         FROM gtfs_route_stops s LEFT JOIN atlas_stops a ON a.sloid = s.sloid
@@ -629,7 +629,8 @@ def _gtfs_stops(route_ids: Sequence[str]) -> dict[DirectionKey, list[dict[str, A
                 "registry_name": row.registry_name,
                 "osm_keys": list(row.osm_keys),
                 "trips": row.trips,
-                "url": f"/stops/atlas/{row.sloid}" if row.sloid and row.registry_name is not None else None,
+                # Only a registry stop of the snapshot has a page (the timetable may name a removed one).
+                "url": f"/stops/atlas/{row.sloid}" if row.in_registry else None,
             }
         )
     return out
