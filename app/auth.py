@@ -38,6 +38,7 @@ from flask import (
     request,
     session,
 )
+from flask_babel import gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from app.errors import ApiError, json_error
@@ -234,7 +235,7 @@ def login():
     if user is None:
         db.session.commit()  # keep nothing pending; authenticate() may not have flushed anything
         logger.info("failed sign-in for a username of length %d", len(username))
-        flash("Unknown username or wrong password.", "error")
+        flash(gettext("Unknown username or wrong password."), "error")
         return redirect(login_url(next_url), code=303)
     establish_session(user)  # also commits a password rehash if Argon2 parameters changed
     logger.info("user %s signed in", user.username)

@@ -32,6 +32,7 @@ from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.base_client.errors import MismatchingStateError
 from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, session
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from app.auth import establish_session, login_url, safe_next
@@ -132,25 +133,27 @@ def callback():
         # Not this browser's sign-in: tampered, replayed, expired, or started in another browser.
         logger.info("OSM sign-in refused: state does not match this browser's sign-in")
         session.pop(NEXT_KEY, None)
-        message = "This sign-in link is invalid or has expired. Start again from the login page."
+        message = gettext("This sign-in link is invalid or has expired. Start again from the login page.")
         return render_template("error.html", status=400, title="Bad Request", message=message), 400
     except AuthlibBaseError as exc:
         # An error answer on the callback (the mapper declined) or from the token endpoint (a code
         # used twice, a wrong PKCE verifier or client secret), or a token answer without a token.
         logger.info("OSM sign-in failed: %s", exc.error)
         if exc.error == "access_denied":
-            return _back_to_login("Sign-in with OpenStreetMap was cancelled.", next_url)
-        return _back_to_login("OpenStreetMap refused the sign-in. Please try again.", next_url)
+            return _back_to_login(gettext("Sign-in with OpenStreetMap was cancelled."), next_url)
+        return _back_to_login(gettext("OpenStreetMap refused the sign-in. Please try again."), next_url)
     except (requests.ConnectionError, requests.Timeout) as exc:
         logger.warning("OSM sign-in failed: openstreetmap.org unreachable (%s)", type(exc).__name__)
-        return _back_to_login("OpenStreetMap could not be reached. Please try again later.", next_url)
+        return _back_to_login(
+            gettext("OpenStreetMap could not be reached. Please try again later."), next_url
+        )
     except (requests.RequestException, ValueError) as exc:
         # An HTTP error status, or a body that is not the JSON asked for (ValueError covers both
         # JSON decoding and osm_accounts.OsmAccountError).
         logger.warning("OSM sign-in failed: unusable answer from openstreetmap.org (%s)", type(exc).__name__)
         message = str(exc) if isinstance(exc, osm_accounts.OsmAccountError) else None
         return _back_to_login(
-            message or "OpenStreetMap gave an answer we could not use. Please try again.", next_url
+            message or gettext("OpenStreetMap gave an answer we could not use. Please try again."), next_url
         )
     role = current_app.config["SETTINGS"].OSM_SIGNIN_ROLE
     try:

@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from tests import factories as f
+
 
 def _html_lang(html: str) -> str:
     match = re.search(r'<html lang="([^"]+)">', html)
@@ -110,3 +112,14 @@ def test_labels_of_codes_are_translated_in_the_page_catalog(client):
     assert match
     decisions = {d["code"]: d["label"] for d in json.loads(match.group(1))["decisions"]}
     assert decisions["fixed_in_osm"] == "In OSM behoben"
+
+
+def test_stop_names_and_data_values_are_never_translated(client):
+    # "Map" and "Operator" are interface messages with German translations; as data they stay as stored.
+    stop = f.atlas_stop(designation_official="Map", operator_abbr="Operator", operator_name="Operator")
+    html = client.get(f"/stops/atlas/{stop.sloid}", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert _html_lang(html) == "de"
+    assert "<h1>Map</h1>" in html
+    assert "<title>Map · StopSync</title>" in html
+    assert "<dd>Operator · Operator</dd>" in html
+    assert ">Karte</a>" in html  # the navigation around it is German

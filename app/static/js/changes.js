@@ -13,6 +13,8 @@
   var trendChart = null;
   var trendData = null;
   var nextCursor = null;
+  // The badge of a change; its code stays in the row's class.
+  var CHANGE_LABELS = { appeared: S.t("appeared"), resolved: S.t("resolved") };
 
   function setStatus(text, isError) {
     statusEl.textContent = text;
@@ -25,9 +27,9 @@
   }
 
   function seriesLabel(by, key) {
-    if (key === "other") return "other";
+    if (key === "other") return S.t("other");
     if (by === "type") return catalog.label("problems", key);
-    return key || "(no operator)";
+    return key || S.t("(no operator)");
   }
 
   // ---- trend --------------------------------------------------------------------------------
@@ -53,7 +55,7 @@
     });
     var container = document.getElementById("table-trend");
     S.clear(container);
-    var head = S.el("tr", {}, [S.el("th", { text: "Run" })].concat(
+    var head = S.el("tr", {}, [S.el("th", { text: S.t("Run") })].concat(
       data.series.map(function (s) {
         return S.el("th", { class: "num", text: seriesLabel(data.by, s.key) });
       }),
@@ -92,8 +94,8 @@
 
   function stopKeys(item) {
     var parts = [];
-    if (item.sloid) parts.push(item.sloid + (item.atlas_in_data ? "" : " (no longer in the registry data)"));
-    if (item.osm_key) parts.push(item.osm_key + (item.osm_in_data ? "" : " (no longer in the OSM data)"));
+    if (item.sloid) parts.push(item.sloid + (item.atlas_in_data ? "" : " " + S.t("(no longer in the registry data)")));
+    if (item.osm_key) parts.push(item.osm_key + (item.osm_in_data ? "" : " " + S.t("(no longer in the OSM data)")));
     if (!parts.length) return null;
     return S.el("div", { class: "muted stop-keys", text: parts.join(" · ") });
   }
@@ -109,12 +111,12 @@
     items.forEach(function (item) {
       body.appendChild(
         S.el("tr", { class: "change-" + item.change }, [
-          S.el("td", {}, [S.el("span", { class: "badge " + (item.change === "appeared" ? "badge-p1" : "badge-decided"), text: item.change })]),
+          S.el("td", {}, [S.el("span", { class: "badge " + (item.change === "appeared" ? "badge-p1" : "badge-decided"), text: CHANGE_LABELS[item.change] || item.change })]),
           S.el("td", {}, [S.el("span", { class: "badge badge-p" + item.priority, text: "P" + item.priority })]),
           S.el("td", { text: catalog.label("problems", item.problem_type) }),
           S.el("td", { text: item.operator || "" }),
           stopCell(item),
-          S.el("td", { class: item.still_open ? null : "muted", text: item.message || (item.change === "resolved" ? "resolved" : "no longer open") }),
+          S.el("td", { class: item.still_open ? null : "muted", text: item.message || (item.change === "resolved" ? S.t("resolved") : S.t("no longer open")) }),
         ]),
       );
     });
@@ -129,14 +131,15 @@
     return S.api(root.dataset.changesUrl + S.query(params)).then(function (data) {
       var summary = document.getElementById("diff-summary");
       if (!data.run) {
-        summary.textContent = "No run has recorded changes yet.";
+        summary.textContent = S.t("No run has recorded changes yet.");
         return;
       }
       var appeared = (data.totals.appeared || {}).total || 0;
       var resolved = (data.totals.resolved || {}).total || 0;
-      summary.textContent =
-        "Run " + runLabel(data.run) + (data.previous_run_id ? " compared with run #" + data.previous_run_id : " (first run)") +
-        ": " + S.formatNumber(appeared) + " appeared, " + S.formatNumber(resolved) + " resolved.";
+      var counts = { run: runLabel(data.run), previous: data.previous_run_id, appeared: S.formatNumber(appeared), resolved: S.formatNumber(resolved) };
+      summary.textContent = data.previous_run_id
+        ? S.t("Run {run} compared with run #{previous}: {appeared} appeared, {resolved} resolved.", counts)
+        : S.t("Run {run} (first run): {appeared} appeared, {resolved} resolved.", counts);
       appendRows(data.changes);
       nextCursor = data.next_cursor;
       document.getElementById("diff-more").classList.toggle("hidden", !nextCursor);
@@ -152,7 +155,7 @@
   }
 
   function fail(err) {
-    setStatus("Could not load the changes: " + (err.message || err), true);
+    setStatus(S.t("Could not load the changes: {error}", { error: err.message || err }), true);
   }
 
   document.getElementById("trend-by").addEventListener("change", function () {
@@ -175,7 +178,7 @@
     .then(function (data) {
       root.classList.remove("hidden");
       if (!data.runs.length) {
-        setStatus("No pipeline run has recorded problem changes yet.");
+        setStatus(S.t("No pipeline run has recorded problem changes yet."));
         return null;
       }
       setStatus("");

@@ -37,7 +37,7 @@
   L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
     maxZoom: 19,
     attribution:
-      '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors · ' +
+      '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> ' + S.t("contributors") + " · " +
       "ATLAS: opentransportdata.swiss",
   }).addTo(map);
   L.control.scale({ imperial: false }).addTo(map);
@@ -114,7 +114,7 @@
   // opens: the map's GeoJSON stays small, and the URLs (with the tags for a missing stop) have one
   // builder, on the server. A failed request is asked again the next time the stop is selected.
   function fillEditorLinks(container, p, grown) {
-    var pending = S.el("span", { class: "muted popup-loading", text: "Loading editor links…" });
+    var pending = S.el("span", { class: "muted popup-loading", text: S.t("Loading editor links…") });
     container.appendChild(pending);
     var url = S.stopApiUrl(p.kind, p.key);
     (url ? S.api(url) : Promise.resolve({ links: [] }))
@@ -125,7 +125,7 @@
         pending.remove();
       })
       .catch(function (error) {
-        pending.textContent = "Editor links unavailable: " + error.message;
+        pending.textContent = S.t("Editor links unavailable: {error}", { error: error.message });
       })
       .finally(grown);
   }
@@ -138,16 +138,16 @@
       if (value === null || value === undefined || value === "") return;
       rows.push(S.el("dt", { text: term }), S.el("dd", {}, [value]));
     }
-    row("Operator", p.operator);
+    row(S.t("Operator"), p.operator);
     row("UIC", p.uic);
-    row("Platform", p.local_ref || p.designation);
+    row(S.t("Platform"), p.local_ref || p.designation);
     if (p.status === "matched") {
       row(
-        "Match",
+        S.t("Match"),
         catalog.label("methods", p.method) + (p.distance_m !== null && p.distance_m !== undefined ? ", " + S.formatDistance(p.distance_m) : ""),
       );
     } else {
-      row("Match", isAtlas ? "no OSM object matched" : "no registry stop matched");
+      row(S.t("Match"), isAtlas ? S.t("no OSM object matched") : S.t("no registry stop matched"));
     }
 
     var partners = (p.partner_keys || []).map(function (key) {
@@ -159,7 +159,7 @@
     });
 
     var links = S.el("div", { class: "popup-links" }, [
-      S.el("a", { href: S.stopUrl(p.kind, p.key), class: "button button-small", text: "Stop page" }),
+      S.el("a", { href: S.stopUrl(p.kind, p.key), class: "button button-small", text: S.t("Stop page") }),
     ]);
     fillEditorLinks(links, p, grown);
 
@@ -169,17 +169,17 @@
         " ",
         S.el("code", { text: p.key }),
       ]),
-      S.el("h3", { class: "popup-title", text: p.name || "(no name)" }),
+      S.el("h3", { class: "popup-title", text: p.name || S.t("(no name)") }),
       rows.length ? S.el("dl", { class: "popup-facts" }, rows) : null,
       partners.length
         ? S.el("div", { class: "popup-section" }, [
-            S.el("strong", { text: isAtlas ? "Matched OSM objects" : "Matched registry stops" }),
+            S.el("strong", { text: isAtlas ? S.t("Matched OSM objects") : S.t("Matched registry stops") }),
             S.el("ul", { class: "plain-list" }, partners),
           ])
         : null,
       problems.length
         ? S.el("div", { class: "popup-section popup-problems" }, [
-            S.el("strong", { text: "Problems" + (p.priority ? " (P" + p.priority + ")" : "") }),
+            S.el("strong", { text: S.t("Problems") + (p.priority ? " (P" + p.priority + ")" : "") }),
             S.el("ul", { class: "plain-list" }, problems),
           ])
         : null,
@@ -308,15 +308,15 @@
     var collection = shown;
     var count = (collection.features || []).length;
     updateLinesVisibility();
-    var text = S.formatNumber(count) + " stops in view";
-    if (collection.truncated) text += " (first " + S.formatNumber(limit) + " only: zoom in or filter to see all)";
+    var text = S.t("{count} stops in view", { count: S.formatNumber(count) });
+    if (collection.truncated) text += " " + S.t("(first {limit} only: zoom in or filter to see all)", { limit: S.formatNumber(limit) });
     setStatus(text, collection.truncated ? "warning" : "");
     // For people and tests alike: the features of the latest request are all on the map now.
     mapEl.dataset.loaded = String(count);
 
     if (pendingSelect && !markersById[pendingSelect]) {
       pendingSelect = null;
-      setStatus(text + " · the stop you searched for is hidden by the filters", "warning");
+      setStatus(text + " · " + S.t("the stop you searched for is hidden by the filters"), "warning");
     }
     selectPending();
   }
@@ -427,7 +427,7 @@
     if (filters.empty) {
       loaded = null;
       render({ features: [], truncated: false });
-      setStatus("Tick at least one side and one status to see stops.", "warning");
+      setStatus(S.t("Tick at least one side and one status to see stops."), "warning");
       return;
     }
     var bounds = map.getBounds().pad(0.1);
@@ -435,7 +435,7 @@
     var controller = new AbortController();
     inflight = controller;
     mapEl.classList.add("is-loading");
-    setStatus("Loading stops…", "");
+    setStatus(S.t("Loading stops…"), "");
     S.api(stopsUrl + S.query(params), { signal: controller.signal })
       .then(function (collection) {
         if (inflight !== controller) return;
@@ -444,7 +444,7 @@
       })
       .catch(function (error) {
         if (error.name === "AbortError") return;
-        setStatus("Could not load stops: " + error.message, "error");
+        setStatus(S.t("Could not load stops: {error}", { error: error.message }), "error");
       })
       .finally(function () {
         if (inflight === controller) {
@@ -483,7 +483,7 @@
       var isAtlas = result.kind === "atlas";
       var meta = [isChild ? null : result.operator, result.municipality, result.key].filter(Boolean);
       var link = S.el("a", { href: S.stopUrl(result.kind, result.key), class: "search-link" }, [
-        S.el("span", { class: "badge badge-" + (isAtlas ? "atlas" : "osm"), text: isAtlas ? "Registry" : "OSM" }),
+        S.el("span", { class: "badge badge-" + (isAtlas ? "atlas" : "osm"), text: isAtlas ? S.t("Registry") : "OSM" }),
         " ",
         S.el("span", { class: "search-name", text: result.name || result.key }),
         // Many objects share a name (platforms of one stop): the operator, place and key tell them apart.
@@ -500,7 +500,7 @@
     function show(list) {
       S.clear(results);
       if (!list.length) {
-        results.appendChild(S.el("li", { class: "search-empty", text: "Nothing found" }));
+        results.appendChild(S.el("li", { class: "search-empty", text: S.t("Nothing found") }));
         return;
       }
       list.forEach(function (result) {
@@ -512,10 +512,10 @@
           });
           if (children.length > CHILDREN_SHOWN) {
             items.push(
-              S.el("li", { class: "search-more muted", text: "+ " + (children.length - CHILDREN_SHOWN) + " more OSM objects" }),
+              S.el("li", { class: "search-more muted", text: S.t("+ {count} more OSM objects", { count: children.length - CHILDREN_SHOWN }) }),
             );
           }
-          nested = S.el("ul", { class: "search-children", "aria-label": "Matched OSM objects" }, items);
+          nested = S.el("ul", { class: "search-children", "aria-label": S.t("Matched OSM objects") }, items);
         }
         results.appendChild(S.el("li", { class: "search-result" }, [resultLink(result, false), nested]));
       });
@@ -568,7 +568,7 @@
       .then(function (stats) {
         var list = document.getElementById("operator-options");
         (stats.operators || []).forEach(function (o) {
-          if (o.operator) list.appendChild(S.el("option", { value: o.operator, label: o.operator + " (" + S.formatNumber(o.atlas_stops) + " stops)" }));
+          if (o.operator) list.appendChild(S.el("option", { value: o.operator, label: o.operator + " (" + S.t("{count} stops", { count: S.formatNumber(o.atlas_stops) }) + ")" }));
         });
         fillOptions(
           filtersForm.elements.transport,

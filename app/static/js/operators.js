@@ -115,7 +115,7 @@
   // ---- rows ---------------------------------------------------------------------------------
 
   function operatorCell(o) {
-    var name = o.operator || "(no operator)";
+    var name = o.operator || S.t("(no operator)");
     var children = [S.el("strong", { text: name })];
     if (o.operator_name && o.operator_name !== o.operator) {
       children.push(S.el("span", { class: "muted operator-name", text: o.operator_name }));
@@ -128,10 +128,10 @@
       var counts = o.problems.by_type[type];
       return S.el("li", {}, [
         catalog.label("problems", type) + ": ",
-        figure(counts.open, links && links.map_by_type[type], "open: on the map"),
-        " open · ",
-        figure(counts.undecided, links && links.review_by_type[type], "undecided: in the review queue"),
-        " undecided",
+        figure(counts.open, links && links.map_by_type[type], S.t("open: on the map")),
+        " " + S.t("open") + " · ",
+        figure(counts.undecided, links && links.review_by_type[type], S.t("undecided: in the review queue")),
+        " " + S.t("undecided"),
       ]);
     });
     return S.el("td", { class: "by-type" }, items.length ? [S.el("ul", { class: "plain-list" }, items)] : ["–"]);
@@ -143,11 +143,11 @@
       return S.formatNumber(point.open);
     });
     var children = [];
-    if (series.length) children.push(S.el("span", { class: "trend-series", title: "open problems after each of the last runs", text: series.join(" → ") }));
+    if (series.length) children.push(S.el("span", { class: "trend-series", title: S.t("open problems after each of the last runs"), text: series.join(" → ") }));
     children.push(
       S.el("span", {
         class: "trend-change",
-        title: "the latest run: problems added and resolved",
+        title: S.t("the latest run: problems added and resolved"),
         text: "+" + S.formatNumber(change.appeared) + " / −" + S.formatNumber(change.resolved),
       }),
     );
@@ -167,27 +167,27 @@
     var links = o.links;
     var cells = [
       operatorCell(o),
-      numCell(figure(o.atlas_stops, links && links.map, "these stops on the map"), o.atlas_stops),
+      numCell(figure(o.atlas_stops, links && links.map, S.t("these stops on the map")), o.atlas_stops),
       numCell(
         S.el("span", {}, [
-          figure(percent(o.matched_share), links && o.matched ? links.map_matched : null, "matched stops on the map"),
+          figure(percent(o.matched_share), links && o.matched ? links.map_matched : null, S.t("matched stops on the map")),
           S.el("span", { class: "muted count", text: " (" + S.formatNumber(o.matched) + ")" }),
         ]),
         o.matched_share,
       ),
-      numCell(figure(o.unmatched, links && links.map_unmatched, "unmatched stops on the map"), o.unmatched),
-      numCell(figure(o.problems.open, links && links.map_problems, "stops with problems on the map"), o.problems.open),
-      numCell(figure(o.problems.undecided, links && links.review, "undecided problems in the review queue"), o.problems.undecided),
+      numCell(figure(o.unmatched, links && links.map_unmatched, S.t("unmatched stops on the map")), o.unmatched),
+      numCell(figure(o.problems.open, links && links.map_problems, S.t("stops with problems on the map")), o.problems.open),
+      numCell(figure(o.problems.undecided, links && links.review, S.t("undecided problems in the review queue")), o.problems.undecided),
     ];
     PRIORITIES.forEach(function (priority) {
       var counts = priorityCounts(o, priority);
       cells.push(
         numCell(
           S.el("span", {}, [
-            figure(counts.open, links && links.map_by_priority[priority], "open: on the map"),
+            figure(counts.open, links && links.map_by_priority[priority], S.t("open: on the map")),
             S.el("span", { class: "muted count" }, [
               " (",
-              figure(counts.undecided, links && links.review_by_priority[priority], "undecided: in the review queue"),
+              figure(counts.undecided, links && links.review_by_priority[priority], S.t("undecided: in the review queue")),
               ")",
             ]),
           ]),
@@ -250,8 +250,8 @@
     });
     summaryEl.textContent =
       shown.length === operators.length
-        ? S.formatNumber(operators.length) + " operators"
-        : S.formatNumber(shown.length) + " of " + S.formatNumber(operators.length) + " operators match";
+        ? S.t("{count} operators", { count: S.formatNumber(operators.length) })
+        : S.t("{shown} of {count} operators match", { shown: S.formatNumber(shown.length), count: S.formatNumber(operators.length) });
     markHeaders();
     writeUrl();
   }
@@ -292,11 +292,11 @@
     .then(function (data) {
       operators = data.operators;
       root.classList.remove("hidden");
-      setStatus(operators.length ? "" : "No registry data yet: run the pipeline first.");
+      setStatus(operators.length ? "" : S.t("No registry data yet: run the pipeline first."));
       render();
       root.dataset.ready = "true";
     })
     .catch(function (err) {
-      setStatus("Could not load the operators: " + (err.message || err), true);
+      setStatus(S.t("Could not load the operators: {error}", { error: err.message || err }), true);
     });
 })();

@@ -102,17 +102,17 @@
     if (stage) parts.push(stage);
     if (total) parts.push(S.formatNumber(done || 0) + " / " + S.formatNumber(total));
     if (message) parts.push(message);
-    ui.stageText.textContent = parts.length ? parts.join(" · ") : "No run yet";
+    ui.stageText.textContent = parts.length ? parts.join(" · ") : S.t("No run yet");
     markStages(stage, state);
   }
 
   // ---- status ---------------------------------------------------------------------------------
 
   var STATE_TEXT = {
-    idle: "No run yet.",
-    queued: "A run was requested; a scheduler starts it within seconds.",
-    stale: "The run stopped sending heartbeats: its process died or hangs. Its lock expires by itself and the next run proceeds.",
-    unknown: "Redis is unreachable, so the run status is unknown. The map and review keep working.",
+    idle: S.t("No run yet."),
+    queued: S.t("A run was requested; a scheduler starts it within seconds."),
+    stale: S.t("The run stopped sending heartbeats: its process died or hangs. Its lock expires by itself and the next run proceeds."),
+    unknown: S.t("Redis is unreachable, so the run status is unknown. The map and review keep working."),
   };
 
   function renderStatus(status) {
@@ -128,11 +128,13 @@
     else hide(ui.error);
     var notice = STATE_TEXT[state];
     if (state === "queued" && status.queued) {
-      notice = "Run requested" + (status.queued.requested_by ? " by " + status.queued.requested_by : "") +
-        " at " + formatTime(status.queued.requested_at) + "; a scheduler starts it within seconds.";
+      var queued = { by: status.queued.requested_by, at: formatTime(status.queued.requested_at) };
+      notice = status.queued.requested_by
+        ? S.t("Run requested by {by} at {at}; a scheduler starts it within seconds.", queued)
+        : S.t("Run requested at {at}; a scheduler starts it within seconds.", queued);
     }
     if ((state === "queued" || state === "idle") && status.scheduler && !status.scheduler.alive) {
-      notice = (notice ? notice + " " : "") + "No scheduler has reported in the last minute.";
+      notice = (notice ? notice + " " : "") + S.t("No scheduler has reported in the last minute.");
     }
     if (notice) show(ui.notice, notice, state === "stale" || state === "unknown" ? "warning" : "");
     else hide(ui.notice);
@@ -142,12 +144,12 @@
     setText("fact-started", status.started_at ? formatTime(status.started_at) : null);
     setText(
       "fact-heartbeat",
-      status.heartbeat_at ? formatTime(status.heartbeat_at) + " (" + Math.round(status.heartbeat_age_s) + " s ago)" : null,
+      status.heartbeat_at ? formatTime(status.heartbeat_at) + " (" + S.t("{seconds} s ago", { seconds: Math.round(status.heartbeat_age_s) }) + ")" : null,
     );
     setText("fact-finished", status.finished_at ? formatTime(status.finished_at) : null);
     if (status.next_scheduled_at !== undefined) setText("fact-next", formatTime(status.next_scheduled_at));
     if (status.scheduler) {
-      setText("fact-scheduler", status.scheduler.alive ? "alive" : "not seen in the last minute");
+      setText("fact-scheduler", status.scheduler.alive ? S.t("alive") : S.t("not seen in the last minute"));
     }
     // Only admins' status answers name the process; the stream's public snapshot must not blank it.
     if (status.owner && node("fact-owner")) setText("fact-owner", status.owner);
@@ -158,7 +160,7 @@
     return S.api(root.dataset.statusUrl)
       .then(renderStatus)
       .catch(function (err) {
-        show(ui.notice, "Could not load the status: " + err.message, "warning");
+        show(ui.notice, S.t("Could not load the status: {error}", { error: err.message }), "warning");
       });
   }
 
@@ -207,22 +209,22 @@
 
   function connect() {
     if (!window.EventSource) {
-      ui.connection.textContent = "live updates unavailable in this browser; refreshing every 10 s";
+      ui.connection.textContent = S.t("live updates unavailable in this browser; refreshing every 10 s");
       return;
     }
     var source = new EventSource(root.dataset.streamUrl);
     source.addEventListener("open", function () {
-      ui.connection.textContent = "live";
+      ui.connection.textContent = S.t("live");
     });
     source.addEventListener("error", function () {
       if (source.readyState === EventSource.CLOSED) {
         // Refused (429 when too many streams are open): EventSource gives up for good on an error
         // status, so try again later ourselves; the status poll keeps the page current meanwhile.
-        ui.connection.textContent = "live updates paused (server busy); status refreshes every 10 s";
+        ui.connection.textContent = S.t("live updates paused (server busy); status refreshes every 10 s");
         window.setTimeout(connect, STREAM_RETRY_MS);
         return;
       }
-      ui.connection.textContent = "reconnecting…";
+      ui.connection.textContent = S.t("reconnecting…");
     });
     source.addEventListener("status", function (event) {
       var status = parse(event);
@@ -295,7 +297,7 @@
         ui.runsMore.className = runsCursor ? "button button-small" : "button button-small hidden";
       })
       .catch(function (err) {
-        ui.runsEmpty.textContent = "Could not load the runs: " + err.message;
+        ui.runsEmpty.textContent = S.t("Could not load the runs: {error}", { error: err.message });
         ui.runsEmpty.className = "muted";
       });
   }
@@ -308,13 +310,13 @@
       .then(function (body) {
         show(
           ui.notice,
-          "Run requested (" + body.request_id.slice(0, 8) + "). " + (body.warning || "A scheduler starts it within seconds."),
+          S.t("Run requested ({id}).", { id: body.request_id.slice(0, 8) }) + " " + (body.warning || S.t("A scheduler starts it within seconds.")),
           "success",
         );
         return loadStatus();
       })
       .catch(function (err) {
-        var message = err.status === 429 ? "Too many run requests; try again later." : err.message;
+        var message = err.status === 429 ? S.t("Too many run requests; try again later.") : err.message;
         show(ui.notice, message, err.status === 409 ? "warning" : "error");
         ui.runNow.disabled = false;
       });

@@ -78,7 +78,7 @@
     var params = Object.assign({ decided: "false", limit: PAGE_SIZE }, filters());
     if (nextCursor) params.cursor = nextCursor;
     else if (items.length) return Promise.resolve();
-    footerEl.textContent = "Loading…";
+    footerEl.textContent = S.t("Loading…");
     loadingMore = S.api(problemsUrl + S.query(params))
       .then(function (body) {
         var fresh = body.problems || [];
@@ -92,7 +92,7 @@
       })
       .catch(function (error) {
         loadFailed = true;
-        footerEl.textContent = "Could not load problems: " + error.message;
+        footerEl.textContent = S.t("Could not load problems: {error}", { error: error.message });
       })
       .finally(function () {
         loadingMore = null;
@@ -102,10 +102,12 @@
 
   function updateFooter() {
     var decided = items.filter(isDecided).length;
-    var text = S.formatNumber(items.length) + (nextCursor ? "+" : "") + " problems loaded";
-    if (decided) text += ", " + S.formatNumber(decided) + " decided here";
+    var text = S.t("{count} problems loaded", { count: S.formatNumber(items.length) + (nextCursor ? "+" : "") });
+    if (decided) text += ", " + S.t("{count} decided here", { count: S.formatNumber(decided) });
     if (!items.length) {
-      text = filters().needs_review ? "No decision needs review again with these filters." : "No undecided problems match these filters.";
+      text = filters().needs_review
+        ? S.t("No decision needs review again with these filters.")
+        : S.t("No undecided problems match these filters.");
     }
     footerEl.textContent = text;
   }
@@ -146,7 +148,7 @@
     if (problem.decision) {
       var label = catalog.label("decisions", problem.decision.decision);
       li.querySelector(".queue-meta").appendChild(
-        S.el("span", { class: "badge badge-decided", text: needsReviewAgain(problem) ? "review again: " + label : label }),
+        S.el("span", { class: "badge badge-decided", text: needsReviewAgain(problem) ? S.t("review again: {decision}", { decision: label }) : label }),
       );
     }
   }
@@ -186,7 +188,7 @@
     priority.className = "badge badge-p" + problem.priority;
     document.getElementById("problem-type").textContent = catalog.label("problems", problem.problem_type);
     document.getElementById("problem-distance").textContent =
-      problem.distance_m !== null && problem.distance_m !== undefined ? S.formatDistance(problem.distance_m) + " apart" : "";
+      problem.distance_m !== null && problem.distance_m !== undefined ? S.t("{distance} apart", { distance: S.formatDistance(problem.distance_m) }) : "";
     document.getElementById("problem-message").textContent = problem.message;
     renderDetails(problem);
     renderDecision(problem);
@@ -216,7 +218,7 @@
       box.appendChild(
         S.el("table", { class: "data" }, [
           S.el("thead", {}, [
-            S.el("tr", {}, ["Attribute", "Registry", "OSM", ""].map(function (h) {
+            S.el("tr", {}, [S.t("Attribute"), S.t("Registry"), "OSM", ""].map(function (h) {
               return S.el("th", { text: h });
             })),
           ]),
@@ -231,9 +233,11 @@
       else if (r && r.rule) reasons.push(r.rule + (r.members ? ": " + r.members.join(", ") : ""));
     });
     if (details.nearest_sloid) {
-      reasons.push("nearest registry stop: " + details.nearest_sloid + " at " + S.formatDistance(details.nearest_sloid_m));
+      reasons.push(
+        S.t("nearest registry stop: {sloid} at {distance}", { sloid: details.nearest_sloid, distance: S.formatDistance(details.nearest_sloid_m) }),
+      );
     }
-    if (details.method) reasons.push("matched by " + catalog.label("methods", details.method));
+    if (details.method) reasons.push(S.t("matched by {method}", { method: catalog.label("methods", details.method) }));
     if (reasons.length) {
       box.appendChild(
         S.el("ul", { class: "detail-reasons" }, reasons.map(function (r) {
@@ -247,7 +251,7 @@
     var badge = document.getElementById("problem-decided");
     var chosen = problem.decision ? problem.decision.decision : null;
     badge.classList.toggle("hidden", !chosen);
-    badge.textContent = chosen ? "Decided: " + catalog.label("decisions", chosen) : "";
+    badge.textContent = chosen ? S.t("Decided: {decision}", { decision: catalog.label("decisions", chosen) }) : "";
     var pair = isPair(problem);
     buttons.forEach(function (button) {
       button.classList.toggle("chosen", button.dataset.decision === chosen);
@@ -256,7 +260,7 @@
         button.disabled = !canDecide || !pair;
         button.title = pair ? catalog.lists.decisions.filter(function (d) {
           return d.code === button.dataset.decision;
-        })[0].hint : "Only for a problem about a matched pair";
+        })[0].hint : S.t("Only for a problem about a matched pair");
       }
     });
     var again = document.getElementById("problem-review-again");
@@ -281,7 +285,7 @@
     var box = document.getElementById("editor-links");
     S.clear(box);
     if (!detail) {
-      box.appendChild(S.el("span", { class: "muted", text: errorMessage ? "Editor links unavailable" : "Loading editor links…" }));
+      box.appendChild(S.el("span", { class: "muted", text: errorMessage ? S.t("Editor links unavailable") : S.t("Loading editor links…") }));
       return;
     }
     var links = detail.links || [];
@@ -330,8 +334,8 @@
   function atlasSide(atlas, problem) {
     if (!atlas) {
       return [
-        S.el("h3", {}, [S.el("span", { class: "badge badge-atlas", text: "ATLAS" }), "Registry"]),
-        S.el("p", { class: "side-empty", text: problem.sloid ? "Loading…" : "No registry stop" }),
+        S.el("h3", {}, [S.el("span", { class: "badge badge-atlas", text: "ATLAS" }), S.t("Registry")]),
+        S.el("p", { class: "side-empty", text: problem.sloid ? S.t("Loading…") : S.t("No registry stop") }),
       ];
     }
     return [
@@ -342,9 +346,9 @@
         [].concat(
           fact("SLOID", atlas.sloid),
           fact("UIC", atlas.uic_number || atlas.uic),
-          fact("Platform", atlas.designation),
-          fact("Operator", atlas.operator_abbr || atlas.operator),
-          fact("Transport", atlas.means_of_transport),
+          fact(S.t("Platform"), atlas.designation),
+          fact(S.t("Operator"), atlas.operator_abbr || atlas.operator),
+          fact(S.t("Transport"), atlas.means_of_transport),
         ),
       ),
     ];
@@ -353,7 +357,7 @@
   function osmSide(objects, problem) {
     var head = S.el("h3", {}, [S.el("span", { class: "badge badge-osm", text: "OSM" }), "OpenStreetMap"]);
     if (!objects || !objects.length) {
-      return [head, S.el("p", { class: "side-empty", text: problem.osm_key ? "Loading…" : "No OSM object" })];
+      return [head, S.el("p", { class: "side-empty", text: problem.osm_key ? S.t("Loading…") : S.t("No OSM object") })];
     }
     var nodes = [head];
     objects.forEach(function (obj) {
@@ -363,13 +367,13 @@
           "dl",
           { class: "facts" },
           [].concat(
-            [S.el("dt", { text: "Object" }), S.el("dd", {}, [S.el("a", { href: obj.url, target: "_blank", rel: "noopener", text: obj.osm_key })])],
-            fact("Name", obj.name),
+            [S.el("dt", { text: S.t("Object") }), S.el("dd", {}, [S.el("a", { href: obj.url, target: "_blank", rel: "noopener", text: obj.osm_key })])],
+            fact(S.t("Name"), obj.name),
             fact("uic_ref", obj.uic_ref),
             fact("uic_name", obj.uic_name),
             fact("local_ref", obj.local_ref),
-            fact("Operator", obj.operator),
-            fact("Kind", obj.public_transport || obj.highway || obj.railway || obj.amenity || tags.public_transport),
+            fact(S.t("Operator"), obj.operator),
+            fact(S.t("Kind"), obj.public_transport || obj.highway || obj.railway || obj.amenity || tags.public_transport),
           ),
         ),
       );
@@ -383,7 +387,7 @@
     S.clear(atlasEl);
     S.clear(osmEl);
     if (errorMessage) {
-      atlasEl.appendChild(S.el("p", { class: "side-empty", text: "Could not load the stop: " + errorMessage }));
+      atlasEl.appendChild(S.el("p", { class: "side-empty", text: S.t("Could not load the stop: {error}", { error: errorMessage }) }));
       return;
     }
     var atlas = detail ? detail.atlas : null;
@@ -453,11 +457,11 @@
     var problem = items[current];
     if (!problem || saving) return;
     if (!canDecide) {
-      toast("Log in as an editor to record decisions.", "warning");
+      toast(S.t("Log in as an editor to record decisions."), "warning");
       return;
     }
     if (code === "wrong_match" && !isPair(problem)) {
-      toast("Wrong match fits only a problem about a matched pair.", "warning");
+      toast(S.t("Wrong match fits only a problem about a matched pair."), "warning");
       return;
     }
     saving = true;
@@ -472,16 +476,16 @@
         markItem(itemEl(current), problem);
         updateFooter();
         if (body && body.manual_match) {
-          toast("Saved: " + catalog.label("decisions", code) + ". Unlinked from the next pipeline run on.");
+          toast(S.t("Saved: {decision}. Unlinked from the next pipeline run on.", { decision: catalog.label("decisions", code) }));
         } else {
-          toast("Saved: " + catalog.label("decisions", code));
+          toast(S.t("Saved: {decision}", { decision: catalog.label("decisions", code) }));
         }
         next(true);
       })
       .catch(function (error) {
         var message = error.message;
-        if (error.status === 401) message = "Your session ended: log in again to record decisions.";
-        else if (error.status === 403) message = "Your role cannot record decisions.";
+        if (error.status === 401) message = S.t("Your session ended: log in again to record decisions.");
+        else if (error.status === 403) message = S.t("Your role cannot record decisions.");
         toast(message, "error");
       })
       .finally(function () {
@@ -505,7 +509,7 @@
       return;
     }
     if (skipDecided) {
-      emptyEl.textContent = "The queue is done: every loaded problem has a decision.";
+      emptyEl.textContent = S.t("The queue is done: every loaded problem has a decision.");
       updateFooter();
     }
   }
@@ -577,11 +581,11 @@
     if (items.length) {
       select(0);
     } else if (loadFailed) {
-      emptyEl.textContent = "The queue could not be loaded. Reload the page to try again.";
+      emptyEl.textContent = S.t("The queue could not be loaded. Reload the page to try again.");
     } else if (filters().needs_review) {
-      emptyEl.textContent = "Nothing to review again: no decision was sent back to review with these filters.";
+      emptyEl.textContent = S.t("Nothing to review again: no decision was sent back to review with these filters.");
     } else {
-      emptyEl.textContent = "Nothing to review: no undecided problems match these filters.";
+      emptyEl.textContent = S.t("Nothing to review: no undecided problems match these filters.");
     }
     root.dataset.ready = "true";
   });

@@ -72,12 +72,12 @@
     var box = document.getElementById("kpis");
     S.clear(box);
     [
-      kpi(S.formatNumber(t.atlas_stops), "registry stops"),
-      kpi(percent(t.matched_atlas, t.atlas_stops), "of them matched", S.formatNumber(t.matched_atlas) + " matched"),
-      kpi(S.formatNumber(t.osm_stops), "OSM objects"),
-      kpi(percent(t.matched_osm, t.osm_stops), "of them matched", S.formatNumber(t.matched_osm) + " matched"),
-      kpi(S.formatNumber(t.undecided), "problems to review", S.formatNumber(t.problems) + " problems in all"),
-      kpi(S.formatNumber(t.decided), "problems decided"),
+      kpi(S.formatNumber(t.atlas_stops), S.t("registry stops")),
+      kpi(percent(t.matched_atlas, t.atlas_stops), S.t("of them matched"), S.t("{count} matched", { count: S.formatNumber(t.matched_atlas) })),
+      kpi(S.formatNumber(t.osm_stops), S.t("OSM objects")),
+      kpi(percent(t.matched_osm, t.osm_stops), S.t("of them matched"), S.t("{count} matched", { count: S.formatNumber(t.matched_osm) })),
+      kpi(S.formatNumber(t.undecided), S.t("problems to review"), S.t("{count} problems in all", { count: S.formatNumber(t.problems) })),
+      kpi(S.formatNumber(t.decided), S.t("problems decided")),
     ].forEach(function (node) {
       box.appendChild(node);
     });
@@ -86,7 +86,7 @@
   function drawRun(run) {
     var el = document.getElementById("stats-run");
     if (!run) {
-      el.textContent = "No pipeline run yet.";
+      el.textContent = S.t("No pipeline run yet.");
       return;
     }
     var seconds = Object.keys(run.stage_seconds || {}).reduce(function (sum, k) {
@@ -94,8 +94,12 @@
     }, 0);
     var when = (run.finished_at || run.started_at || "").replace("T", " ").slice(0, 16);
     S.clear(el);
-    el.appendChild(document.createTextNode("Last run " + run.status + (when ? " at " + when + " UTC" : "")));
-    if (seconds) el.appendChild(document.createTextNode(" in " + seconds.toFixed(1) + " s"));
+    el.appendChild(
+      document.createTextNode(
+        when ? S.t("Last run {status} at {when} UTC", { status: run.status, when: when }) : S.t("Last run {status}", { status: run.status }),
+      ),
+    );
+    if (seconds) el.appendChild(document.createTextNode(" " + S.t("in {seconds} s", { seconds: seconds.toFixed(1) })));
     el.appendChild(document.createTextNode(" · "));
     el.appendChild(S.el("a", { href: "/pipeline", text: "pipeline" }));
   }
@@ -110,7 +114,7 @@
         }),
         datasets: [
           {
-            label: "matches",
+            label: S.t("matches"),
             data: methods.map(function (m) {
               return m.count;
             }),
@@ -124,7 +128,7 @@
     });
     table(
       "table-methods",
-      ["Method", "Matches", "Median distance (m)", "Mean distance (m)"],
+      [S.t("Method"), S.t("Matches"), S.t("Median distance (m)"), S.t("Mean distance (m)")],
       methods.map(function (m) {
         return [catalog.label("methods", m.method), m.count, m.median_distance_m, m.mean_distance_m];
       }),
@@ -132,7 +136,8 @@
   }
 
   function bucketLabel(b) {
-    return b.max_m === null ? "over " + b.min_m + " m" : (b.min_m ? b.min_m + "–" : "up to ") + b.max_m + " m";
+    if (b.max_m === null) return S.t("over {min} m", { min: b.min_m });
+    return b.min_m ? b.min_m + "–" + b.max_m + " m" : S.t("up to {max} m", { max: b.max_m });
   }
 
   function drawDistances(buckets) {
@@ -145,7 +150,7 @@
         labels: buckets.map(bucketLabel),
         datasets: [
           {
-            label: "matched pairs",
+            label: S.t("matched pairs"),
             data: buckets.map(function (b) {
               return b.count;
             }),
@@ -161,13 +166,15 @@
       }, 0);
     };
     document.getElementById("distance-caption").textContent =
-      "Within 5 m: " + percent(within(5), total) + " · 20 m: " + percent(within(20), total) +
-      " · 50 m: " + percent(within(50), total) +
-      " (the reference system on all of Switzerland: 34 %, 82 %, 94 %)";
+      S.t("Within 5 m: {p5} · 20 m: {p20} · 50 m: {p50} (the reference system on all of Switzerland: 34 %, 82 %, 94 %)", {
+        p5: percent(within(5), total),
+        p20: percent(within(20), total),
+        p50: percent(within(50), total),
+      });
     var cumulative = 0;
     table(
       "table-distances",
-      ["Distance", "Pairs", "Share", "Cumulative"],
+      [S.t("Distance"), S.t("Pairs"), S.t("Share"), S.t("Cumulative")],
       buckets.map(function (b) {
         cumulative += b.count;
         return [bucketLabel(b), b.count, percent(b.count, total), percent(cumulative, total)];
@@ -197,7 +204,7 @@
     });
     table(
       "table-problems",
-      ["Problem", "All", "P1", "P2", "P3", "Decided", "To review"],
+      [S.t("Problem"), S.t("All"), "P1", "P2", "P3", S.t("Decided"), S.t("To review")],
       types.map(function (t) {
         var bp = t.by_priority || {};
         return [catalog.label("problems", t.problem_type), t.count, bp["1"] || 0, bp["2"] || 0, bp["3"] || 0, t.decided, t.undecided];
@@ -218,7 +225,7 @@
     var data = codes.map(function (c) {
       return byDecision[c];
     });
-    labels.push("not decided yet");
+    labels.push(S.t("not decided yet"));
     data.push(totals.undecided);
     chart("chart-decisions", {
       type: "doughnut",
@@ -230,7 +237,7 @@
     });
     table(
       "table-decisions",
-      ["Decision", "Status", "Count"],
+      [S.t("Decision"), S.t("Status"), S.t("Count")],
       rows.map(function (r) {
         return [catalog.label("decisions", r.decision), r.status.replace(/_/g, " "), r.count];
       }),
@@ -241,16 +248,16 @@
     var shown = rows.slice(0, limit);
     fitHeight(canvasId, shown.length);
     var name = function (r) {
-      return r[nameKey] ? String(r[nameKey]) : "(none)";
+      return r[nameKey] ? String(r[nameKey]) : S.t("(none)");
     };
     chart(canvasId, {
       type: "bar",
       data: {
         labels: shown.map(name),
         datasets: [
-          { label: "matched", data: shown.map(function (r) { return r.matched; }), backgroundColor: MATCHED },
+          { label: S.t("matched"), data: shown.map(function (r) { return r.matched; }), backgroundColor: MATCHED },
           {
-            label: "unmatched",
+            label: S.t("unmatched"),
             data: shown.map(function (r) { return r.atlas_stops - r.matched; }),
             backgroundColor: UNMATCHED,
           },
@@ -258,8 +265,8 @@
       },
       options: { indexAxis: "y", scales: { x: { stacked: true }, y: { stacked: true } } },
     });
-    var headers = [nameLabel, "Registry stops", "Matched", "Share"];
-    if (rows.length && rows[0].problems !== undefined) headers.push("Problems");
+    var headers = [nameLabel, S.t("Registry stops"), S.t("Matched"), S.t("Share")];
+    if (rows.length && rows[0].problems !== undefined) headers.push(S.t("Problems"));
     table(
       tableId,
       headers,
@@ -279,20 +286,20 @@
     drawDistances(stats.distance_buckets || []);
     drawProblems(stats.problem_types || []);
     drawDecisions(stats.decisions || [], stats.totals);
-    drawMatchedSplit("chart-operators", "table-operators", stats.operators || [], "operator", "Operator", TOP_OPERATORS);
-    drawMatchedSplit("chart-transports", "table-transports", stats.means_of_transport || [], "transport", "Transport", 20);
+    drawMatchedSplit("chart-operators", "table-operators", stats.operators || [], "operator", S.t("Operator"), TOP_OPERATORS);
+    drawMatchedSplit("chart-transports", "table-transports", stats.means_of_transport || [], "transport", S.t("Transport"), 20);
     statusEl.classList.add("hidden");
     root.dataset.ready = "true";
   }
 
   if (!window.Chart) {
-    statusEl.textContent = "The chart library did not load.";
+    statusEl.textContent = S.t("The chart library did not load.");
     return;
   }
   window.Chart.defaults.font.family = css.getPropertyValue("font-family");
   S.api(root.dataset.statsUrl)
     .then(draw)
     .catch(function (error) {
-      statusEl.textContent = "Could not load the stats: " + error.message;
+      statusEl.textContent = S.t("Could not load the stats: {error}", { error: error.message });
     });
 })();

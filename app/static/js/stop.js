@@ -53,7 +53,7 @@
         var status = form.querySelector(".form-status");
         var button = form.querySelector("button");
         button.disabled = true;
-        status.textContent = "Saving…";
+        status.textContent = S.t("Saving…");
         S.api(url, {
           method: "POST",
           body: {
@@ -63,7 +63,7 @@
           },
         })
           .then(function () {
-            status.textContent = "Saved.";
+            status.textContent = S.t("Saved.");
             window.location.reload();
           })
           .catch(function (error) {

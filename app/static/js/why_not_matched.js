@@ -15,7 +15,7 @@
 
   function yesNo(value) {
     if (value === null || value === undefined) return "–";
-    return value ? "same" : "differs";
+    return value ? S.t("same") : S.t("differs");
   }
 
   function cell(text, title, cls) {
@@ -35,7 +35,7 @@
 
   function outcome(c) {
     if (!c.rejected_by) {
-      return S.el("td", {}, [S.el("span", { class: "badge badge-decided", text: c.matched_to ? "matched (" + c.matched_to + ")" : "would match" })]);
+      return S.el("td", {}, [S.el("span", { class: "badge badge-decided", text: c.matched_to ? S.t("matched ({key})", { key: c.matched_to }) : S.t("would match") })]);
     }
     return S.el("td", {}, [
       S.el("span", { class: "badge badge-p2", text: c.rejected_by.replace(/_/g, " ") }),
@@ -68,7 +68,7 @@
       return S.el("td", {}, [
         S.el("span", {
           class: "badge badge-p2",
-          text: (stored.action === "link" ? "Link" : "Never match") + ": " + stored.stateLabel,
+          text: (stored.action === "link" ? S.t("Link") : S.t("Never match")) + ": " + stored.stateLabel,
         }),
       ]);
     }
@@ -76,15 +76,16 @@
     var button = S.el("button", {
       type: "button",
       class: "button button-small",
-      text: linked ? "Unlink" : "Link",
-      title: linked ? "Never match this pair again" : "Match this pair from the next pipeline run on",
+      text: linked ? S.t("Unlink") : S.t("Link"),
+      title: linked ? S.t("Never match this pair again") : S.t("Match this pair from the next pipeline run on"),
     });
     var status = S.el("span", { class: "muted", role: "status" });
     button.addEventListener("click", function () {
       button.disabled = true;
       S.api("/api/v1/manual-matches", { method: "POST", body: { sloid: pair.sloid, osm_key: pair.osm_key, action: action } })
         .then(function () {
-          status.textContent = (action === "link" ? "Linked" : "Unlinked") + ": applies from the next pipeline run.";
+          status.textContent =
+            action === "link" ? S.t("Linked: applies from the next pipeline run.") : S.t("Unlinked: applies from the next pipeline run.");
         })
         .catch(function (err) {
           button.disabled = false;
@@ -97,20 +98,20 @@
   function row(c) {
     var k = c.criteria;
     var ident = k.identifier;
-    var identText = ident.same ? "ref:IFOPT names this stop" : "uic_ref " + yesNo(ident.same_uic);
-    var identTitle = "registry " + (ident.registry_uic || "–") + " / OSM uic_ref " + (ident.osm_uic_ref || "–") +
+    var identText = ident.same ? S.t("ref:IFOPT names this stop") : "uic_ref " + yesNo(ident.same_uic);
+    var identTitle = S.t("registry") + " " + (ident.registry_uic || "–") + " / OSM uic_ref " + (ident.osm_uic_ref || "–") +
       (ident.osm_ref_ifopt ? " / ref:IFOPT " + ident.osm_ref_ifopt : "");
     var name = k.name;
     var nameTitle = (name.registry || "–") + " ↔ " + (name.osm || "–");
     var code = k.platform_code;
     var mode = k.mode;
-    var modeText = mode.compatible === null ? "–" : mode.compatible ? "compatible" : "differs";
+    var modeText = mode.compatible === null ? "–" : mode.compatible ? S.t("compatible") : S.t("differs");
     return S.el("tr", { dataset: { key: c.key } }, [
       candidateLink(c),
       cell(S.formatDistance(k.distance.m), null, "num"),
       cell(identText, identTitle),
       cell(Math.round(name.score) + " · " + name.reason, nameTitle),
-      cell(yesNo(code.same), "registry " + (code.registry || "–") + " / OSM " + (code.osm || "–")),
+      cell(yesNo(code.same), S.t("registry") + " " + (code.registry || "–") + " / OSM " + (code.osm || "–")),
       cell(modeText, (mode.registry.join(", ") || "–") + " / " + (mode.osm.join(", ") || "–")),
       outcome(c),
     ].concat(canEdit ? [manualButton(c)] : []));
@@ -123,7 +124,7 @@
       .then(function (data) {
         subjectKey = data.subject.key;
         if (canEdit && !table.querySelector("th.manual-col")) {
-          table.querySelector("thead tr").appendChild(S.el("th", { class: "manual-col", text: "Manual match" }));
+          table.querySelector("thead tr").appendChild(S.el("th", { class: "manual-col", text: S.t("Manual match") }));
         }
         var body = table.querySelector("tbody");
         S.clear(body);
@@ -132,15 +133,15 @@
         });
         root.dataset.loaded = String(data.candidates.length);
         if (!data.candidates.length) {
-          statusEl.textContent = "Nothing within " + data.radius_m + " m: no candidate to explain.";
+          statusEl.textContent = S.t("Nothing within {radius} m: no candidate to explain.", { radius: data.radius_m });
           return;
         }
-        statusEl.textContent = data.candidates.length + " candidate(s) within " + data.radius_m + " m.";
+        statusEl.textContent = S.t("Candidates within {radius} m: {count}.", { radius: data.radius_m, count: data.candidates.length });
         table.classList.remove("hidden");
       })
       .catch(function (err) {
         loaded = false;
-        statusEl.textContent = "Could not load the candidates: " + (err.message || err);
+        statusEl.textContent = S.t("Could not load the candidates: {error}", { error: err.message || err });
       });
   }
 
