@@ -748,7 +748,20 @@ def route_detail(side: str, route_id: str) -> dict[str, Any] | None:
                 "counts": _counts(dir_stops),
             }
         )
+    if side == "gtfs":
+        # Each direction next to the relations paired with it (two columns on a wide screen).
+        itineraries = _grouped(itineraries)
     return {"route": item, "itineraries": itineraries}
+
+
+def _grouped(itineraries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A GTFS route's itineraries: each direction, then its partner relations not shown yet."""
+    relations = {i["id"]: i for i in itineraries if i["side"] == "osm"}
+    out: list[dict[str, Any]] = []
+    for direction in (i for i in itineraries if i["side"] == "gtfs"):
+        out.append(direction)
+        out += [relations.pop(p["id"]) for p in direction["partners"] if p["id"] in relations]
+    return out + list(relations.values())
 
 
 # --- lines at a stop --------------------------------------------------------------------------

@@ -157,12 +157,13 @@ def test_route_detail_marks_each_stop_agree_only_here_or_unknown(app, client):
     body = client.get(f"/api/v1/routes/gtfs/{LINE_11}").get_json()
     validator(path="/routes/{side}/{route_id}").validate(body)
     its = {(i["side"], i["id"], i["direction_id"]): i for i in body["itineraries"]}
-    assert set(its) == {
-        ("osm", "101", None),
-        ("osm", "102", None),
+    # each direction, then the relation paired with it
+    assert list(its) == [
         ("gtfs", LINE_11, "0"),
+        ("osm", "101", None),
         ("gtfs", LINE_11, "1"),
-    }
+        ("osm", "102", None),
+    ]
     forward = its["gtfs", LINE_11, "0"]
     assert [(s["name"], s["status"]) for s in forward["stops"]] == [
         ("Konstanz", "unknown"),  # resolved to no registry stop
