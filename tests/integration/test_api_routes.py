@@ -423,3 +423,21 @@ def test_lines_page_links_the_next_page_with_the_filters_kept(app, client, monke
     rest = client.get(next_href).get_data(as_text=True)
     assert re.findall(r'<tr data-side="osm" data-id="(\d+)"', rest) == ["103"]
     assert 'id="routes-next"' not in rest
+
+
+def test_hostile_line_names_and_ids_are_shown_as_text(app, client):
+    stop, node, _ = f.matched_pair()
+    hostile = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+    f.osm_route(201, [node.osm_key], ref=hostile, name=hostile, operator=hostile, to_name=hostile)
+    f.gtfs_route('a/b?c#d&e"<x>', {"0": [(hostile, stop.sloid)]}, short_name=hostile, long_name=hostile)
+    for path in ("/routes", "/routes/osm/201", f"/stops/atlas/{stop.sloid}"):
+        html = client.get(path).get_data(as_text=True)
+        assert "<script>alert" not in html, path
+        assert "<img src=x" not in html, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, path
+    # an id with URL syntax in it is linked percent-encoded and its page found again
+    listing = client.get("/api/v1/routes?side=gtfs").get_json()
+    [line] = listing["routes"]
+    assert line["url"] == "/routes/gtfs/a%2Fb%3Fc%23d%26e%22%3Cx%3E"
+    assert client.get(line["url"]).status_code == 200
+    assert client.get("/api/v1" + line["url"]).get_json()["route"]["id"] == 'a/b?c#d&e"<x>'
