@@ -180,7 +180,7 @@ CSV_BOM = query(
     "bom",
     {"type": "boolean", "default": True},
     "CSV only. By default a CSV is Excel-friendly: UTF-8 with a byte-order mark and CRLF line ends "
-    "(without the mark Excel shows \"TrÃ¶xlegass\" for \"Tröxlegass\"). `false` leaves the mark out; "
+    '(without the mark Excel shows "TrÃ¶xlegass" for "Tröxlegass"). `false` leaves the mark out; '
     "with a GeoJSON or JSON format the parameter is a 400.",
 )
 
@@ -468,7 +468,7 @@ SCHEMAS: dict[str, Any] = {
             "municipality": nullable(
                 {
                     "type": "string",
-                    "description": "From the registry name (\"Schaan, Bahnhof\"); an OSM object has its"
+                    "description": 'From the registry name ("Schaan, Bahnhof"); an OSM object has its'
                     " registry stop's.",
                 }
             ),

@@ -84,9 +84,7 @@ def _cell(value: Any) -> Any:
     return safe_cell(value)
 
 
-def csv_stream(
-    columns: Sequence[str], rows: Iterable[dict[str, Any]], *, bom: bool = True
-) -> Iterator[str]:
+def csv_stream(columns: Sequence[str], rows: Iterable[dict[str, Any]], *, bom: bool = True) -> Iterator[str]:
     """CSV text in chunks: a header, then one line per row (lists joined by `;`); with `bom`, the
     UTF-8 byte-order mark first (see the module doc)."""
     buffer = io.StringIO()

@@ -345,9 +345,7 @@ def the_decision(client, identity: str) -> dict:
     return found
 
 
-def test_a_wrong_match_decision_unlinks_the_pair_and_every_later_run_keeps_it_apart(
-    first_run, client
-):
+def test_a_wrong_match_decision_unlinks_the_pair_and_every_later_run_keeps_it_apart(first_run, client):
     _, token = login_as(client, "editor")
     response = post_decision(client, token, DISTANCE_IDENTITY, "wrong_match", "the shelter across the road")
     assert response.status_code == 201, response.get_json()
@@ -391,7 +389,9 @@ def test_wrong_match_is_refused_for_a_problem_that_is_not_about_a_matched_pair(a
 
 def test_changing_a_wrong_match_decision_deletes_its_unlink_and_the_pair_matches_again(first_run, client):
     _, token = login_as(client, "editor")
-    unlink_id = post_decision(client, token, DISTANCE_IDENTITY, "wrong_match").get_json()["manual_match"]["id"]
+    unlink_id = post_decision(client, token, DISTANCE_IDENTITY, "wrong_match").get_json()["manual_match"][
+        "id"
+    ]
     changed = post_decision(client, token, DISTANCE_IDENTITY, "not_a_problem", "same stop after all")
     assert changed.status_code == 200
     assert "manual_match" not in changed.get_json()
@@ -402,12 +402,15 @@ def test_changing_a_wrong_match_decision_deletes_its_unlink_and_the_pair_matches
 
     run(write_sources(first_run / "run2", [STOP], [NODE]))
     match = db.session.scalar(select(Match).where(Match.sloid == SLOID))
-    assert match is not None and match.osm_key == "node/101"
+    assert match is not None
+    assert match.osm_key == "node/101"
 
 
 def test_a_wrong_match_pair_matched_again_sends_the_decision_back_to_review(first_run, client):
     _, token = login_as(client, "editor")
-    unlink_id = post_decision(client, token, DISTANCE_IDENTITY, "wrong_match").get_json()["manual_match"]["id"]
+    unlink_id = post_decision(client, token, DISTANCE_IDENTITY, "wrong_match").get_json()["manual_match"][
+        "id"
+    ]
     run(write_sources(first_run / "run2", [STOP], [NODE]))
     # Someone deletes the unlink on the manual-match API: the matcher pairs them again.
     client.delete(f"/api/v1/manual-matches/{unlink_id}", headers={"X-CSRF-Token": token})
@@ -470,7 +473,12 @@ def test_a_manual_link_is_pending_until_a_run_then_active_then_orphaned(app, cli
     # A person changes the note after the run: pending again until the next one reads it.
     client.post(
         "/api/v1/manual-matches",
-        json={"sloid": LONELY.sloid, "osm_key": "node/111", "action": "link", "note": "same kerb, north side"},
+        json={
+            "sloid": LONELY.sloid,
+            "osm_key": "node/111",
+            "action": "link",
+            "note": "same kerb, north side",
+        },
         headers={"X-CSRF-Token": token},
     )
     assert state() == "pending"
