@@ -34,6 +34,13 @@ from urllib.parse import quote
 
 from app.services import new_stop_tags
 
+
+def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker name, a babel keyword
+    """Marks a label for the interface catalogs (scripts/i18n.py); the API itself answers in English
+    and the pages show the label in their language."""
+    return message
+
+
 OSM_WEBSITE = "https://www.openstreetmap.org"
 # JOSM's remote control listens on the loopback address; browsers allow http://127.0.0.1 from https
 # pages, not http://localhost (JOSM wiki, RemoteControl).
@@ -192,21 +199,21 @@ def links_for_osm_objects(keys: Sequence[str]) -> list[EditorLink]:
         EditorLink(
             editor="osm",
             action="view",
-            label="View on openstreetmap.org",
+            label=N_("View on openstreetmap.org"),
             title=f"Open {primary} on openstreetmap.org",
             url=osm_object_url(primary),
         ),
         EditorLink(
             editor="id",
             action="edit",
-            label="Edit in iD",
+            label=N_("Edit in iD"),
             title=f"Edit {primary} in iD on openstreetmap.org",
             url=id_edit_url(primary),
         ),
         EditorLink(
             editor="josm",
             action="edit",
-            label="Open in JOSM",
+            label=N_("Open in JOSM"),
             title=f"Load {names} into JOSM (remote control must be enabled)",
             url=josm_load_object_url(valid),
         ),
@@ -227,21 +234,21 @@ def links_for_missing_stop(lat: float, lon: float, tags: Mapping[str, str]) -> l
         EditorLink(
             editor="osm",
             action="view",
-            label="View on openstreetmap.org",
+            label=N_("View on openstreetmap.org"),
             title="This place on openstreetmap.org: no OSM object is matched to the stop",
             url=osm_place_url(lat, lon),
         ),
         EditorLink(
             editor="id",
             action="add",
-            label="Edit here in iD",
+            label=N_("Edit here in iD"),
             title="Open iD at this place to add the missing stop",
             url=id_place_url(lat, lon),
         ),
         EditorLink(
             editor="josm",
             action="area",
-            label="Load area in JOSM",
+            label=N_("Load area in JOSM"),
             title="Download the area around the stop into JOSM (needed before adding it there)",
             url=josm_load_area_url(lat, lon),
         ),
@@ -251,7 +258,7 @@ def links_for_missing_stop(lat: float, lon: float, tags: Mapping[str, str]) -> l
             EditorLink(
                 editor="josm",
                 action="add",
-                label="Add in JOSM",
+                label=N_("Add in JOSM"),
                 title="Create the missing stop in JOSM with the registry's tags (load the area first)",
                 url=josm_add_node_url(lat, lon, tags),
             )

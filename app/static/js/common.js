@@ -149,6 +149,16 @@
   // the stop API's `links`. Only these two destinations are ever turned into a link.
   var EDITOR_URL = /^(https:\/\/www\.openstreetmap\.org\/|http:\/\/127\.0\.0\.1:8111\/)/;
 
+  // The editor links' labels (app/services/editor_links.py) in the page's language; the API answers in English.
+  var EDITOR_LABELS = {
+    "View on openstreetmap.org": t("View on openstreetmap.org"),
+    "Edit in iD": t("Edit in iD"),
+    "Open in JOSM": t("Open in JOSM"),
+    "Edit here in iD": t("Edit here in iD"),
+    "Load area in JOSM": t("Load area in JOSM"),
+    "Add in JOSM": t("Add in JOSM"),
+  };
+
   /** Buttons for the API's editor links ({editor, action, label, title, url}), each opening a new tab. */
   function editorLinkButtons(links) {
     return (links || [])
@@ -163,7 +173,7 @@
           class: "button button-small",
           title: link.title,
           dataset: { editor: link.editor, action: link.action },
-          text: link.label,
+          text: EDITOR_LABELS[link.label] || link.label,
         });
       });
   }
