@@ -159,6 +159,16 @@
     "Add in JOSM": t("Add in JOSM"),
   };
 
+  // The editor links' labels (app/services/editor_links.py) in the page's language; the API answers in English.
+  var EDITOR_LABELS = {
+    "View on openstreetmap.org": t("View on openstreetmap.org"),
+    "Edit in iD": t("Edit in iD"),
+    "Open in JOSM": t("Open in JOSM"),
+    "Edit here in iD": t("Edit here in iD"),
+    "Load area in JOSM": t("Load area in JOSM"),
+    "Add in JOSM": t("Add in JOSM"),
+  };
+
   /** Buttons for the API's editor links ({editor, action, label, title, url}), each opening a new tab. */
   function editorLinkButtons(links) {
     return (links || [])
@@ -208,6 +218,12 @@
         return entry ? entry.label : code;
       },
     };
+  }
+
+  // Every map's zoom buttons (their title is also their accessible name) in the page's language.
+  if (window.L && window.L.Control && window.L.Control.Zoom) {
+    window.L.Control.Zoom.prototype.options.zoomInTitle = t("Zoom in");
+    window.L.Control.Zoom.prototype.options.zoomOutTitle = t("Zoom out");
   }
 
   window.StopSync = {

@@ -414,7 +414,7 @@
       miniMap = L.map(mapEl, { zoomControl: true, attributionControl: true });
       L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
         maxZoom: 19,
-        attribution: '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+        attribution: '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> ' + S.t("contributors"),
       }).addTo(miniMap);
       miniLayer = L.layerGroup().addTo(miniMap);
     }
