@@ -46,6 +46,7 @@ REJECTION_TEXT: dict[str, str] = {
     "osm_is_station": "the OSM object is a station area, not a platform or stop position",
     "local_ref_contradicts_designation": "its local_ref contradicts the registry platform code (designation)",
     "uic_ref_names_another_registry_stop": "its uic_ref is the number of another registry stop",
+    "uic_ref_and_uic_name_name_another_stop": "its uic_ref and its uic_name both name another stop",
     "ifopt_names_another_registry_stop": "its ref:IFOPT / ref:sloid names another registry stop",
     "osm_already_matched": "the OSM object is already matched to another registry stop",
     "uic_ref_names_another_stop": "its uic_ref is another stop's number (one the registry may not hold), "

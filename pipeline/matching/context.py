@@ -15,7 +15,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from pipeline.geo import haversine_m, project
-from pipeline.matching.normalize import best_name_score, normalise_ref
+from pipeline.matching.normalize import best_name_score, name_score, normalise_ref
+from pipeline.matching.params import NAME_MIN_SCORE
 from pipeline.records import MatchRecord, OsmObject, RegistryStop
 from pipeline.text import ascii_int
 
@@ -131,6 +132,16 @@ class MatchContext:
             and osm_uic in self.registry_by_number
         ):
             return "uic_ref_names_another_registry_stop"
+        if (
+            osm_uic is not None
+            and stop.uic_number is not None
+            and osm_uic != stop.uic_number
+            and obj.uic_name
+            and name_score(obj.uic_name, stop.designation_official, loose=False) < NAME_MIN_SCORE
+        ):
+            # Its number and its official name both name another stop (one this registry may not
+            # hold: a neighbour country's, a closed one): two identity tags agree, so it is not this one.
+            return "uic_ref_and_uic_name_name_another_stop"
         ident = obj.ifopt or obj.sloid_tag
         if ident and ident != stop.sloid and ident in self.registry_by_sloid:
             return "ifopt_names_another_registry_stop"

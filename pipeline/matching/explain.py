@@ -55,6 +55,7 @@ REJECTION_RULES = (
     "osm_is_station",
     "local_ref_contradicts_designation",
     "uic_ref_names_another_registry_stop",
+    "uic_ref_and_uic_name_name_another_stop",
     "ifopt_names_another_registry_stop",
     "osm_already_matched",
     "uic_ref_names_another_stop",

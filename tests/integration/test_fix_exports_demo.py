@@ -19,7 +19,8 @@ import pytest
 from sqlalchemy import select
 
 from database import db
-from database.models import Problem
+from app.services.manual_matches import save_manual_match
+from database.models import Match, Problem
 from tests.e2e.helpers import DEMO, load_demo_data
 from tests.osm_xml import overpass_json_to_osm_xml
 from tests.osmchange_check import check_osmchange
@@ -126,9 +127,16 @@ def test_applying_the_fix_file_with_osmium_removes_the_problems_it_addresses_and
 
 def test_the_demo_node_carrying_another_number_gets_no_identity_in_either_export(app, client, tmp_path):
     # node/984721502 carries uic_ref 8582936 and uic_name "Schaan, Realschule" (the registry's
-    # operating point 82936) but is paired with the stop ch:1:sloid:11725: writing 11725's sloid or
-    # number on it would give it two identities. Refused in both files, and said so.
+    # operating point 82936) and lies 44 m from the stop ch:1:sloid:11725 "Schaan, Im Duxer", its
+    # only candidate: the matcher leaves them apart. A person may still link them by hand; writing
+    # 11725's sloid or number on the node would then give it two identities. Refused in both files,
+    # and said so.
     load_demo_data()
+    assert db.session.scalar(select(Match).where(Match.osm_key == "node/984721502")) is None
+    save_manual_match("ch:1:sloid:11725", "node/984721502", "link", "same place, check the tags", None)
+    db.session.commit()
+    load_demo_data()
+    assert db.session.scalar(select(Match.method).where(Match.osm_key == "node/984721502")) == "manual"
     for options in ("move=true", "move=true&overwrite=true"):
         osc = client.get(f"/api/v1/fixes/osmchange.osc?{options}")
         assert b'id="984721502"' not in osc.data

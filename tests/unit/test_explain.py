@@ -86,3 +86,20 @@ def test_a_stop_area_member_kept_out_names_the_stop_area_rule_and_the_relation()
     assert found["node/2"].stop_area == 42
     assert found["node/3"].rejected_by is None
     assert found["node/3"].matched_to == "stop_area"
+
+
+def test_an_object_whose_uic_ref_and_uic_name_both_name_another_stop_is_never_taken_by_distance():
+    # The demo's node/984721502 ("Schaan, Realschule", uic_ref 8582936) lies 44 m from the registry's
+    # "Schaan, Im Duxer" (8511725) and was its only candidate: two identity tags said otherwise.
+    registry = [stop("s1", number=8511725, name="Schaan, Im Duxer", level="service_point")]
+    objects = [osm(1, 44, uic_ref=8582936, uic_name="Schaan, Realschule", name="Schaan, Realschule")]
+    result = match_stops(registry, objects)
+    assert result.matches == []
+    found = explained(registry, objects, "s1")
+    assert found["node/1"].rejected_by == "uic_ref_and_uic_name_name_another_stop"
+
+
+def test_a_mistyped_uic_ref_beside_the_right_uic_name_can_still_be_matched():
+    registry = [stop("s1", number=8511725, name="Schaan, Im Duxer", level="service_point")]
+    objects = [osm(1, 10, uic_ref=8511752, uic_name="Schaan, Im Duxer", name="Schaan, Im Duxer")]
+    assert [m.osm_key for m in match_stops(registry, objects).matches] == ["node/1"]
