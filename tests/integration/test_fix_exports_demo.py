@@ -18,8 +18,8 @@ import osmium
 import pytest
 from sqlalchemy import select
 
-from database import db
 from app.services.manual_matches import save_manual_match
+from database import db
 from database.models import Match, Problem
 from tests.e2e.helpers import DEMO, load_demo_data
 from tests.osm_xml import overpass_json_to_osm_xml
