@@ -35,12 +35,14 @@ def _catalog_context() -> dict:
             "problems": catalog.as_dicts(catalog.PROBLEM_TYPES),
             "priorities": catalog.as_dicts(catalog.PRIORITIES),
             "decisions": catalog.as_dicts(catalog.DECISIONS),
+            "transports": catalog.as_dicts(catalog.TRANSPORTS),
             # The problem types a "wrong match" decision fits (a matched pair).
             "pair_problems": [{"code": code} for code in vocabulary.PAIR_PROBLEM_TYPES],
         },
         "label_method": lambda code: catalog.label_for(catalog.MATCH_METHODS, code),
         "label_problem": lambda code: catalog.label_for(catalog.PROBLEM_TYPES, code),
         "label_decision": lambda code: catalog.label_for(catalog.DECISIONS, code),
+        "label_transport": lambda code: catalog.label_for(catalog.TRANSPORTS, code),
     }
 
 

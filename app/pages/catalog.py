@@ -65,6 +65,21 @@ PRIORITIES: tuple[Label, ...] = (
     Label("3", N_("P3"), N_("minor")),
 )
 
+# The registry's means of transport (app/services/vocabulary.py TRANSPORTS), as the filters show them.
+TRANSPORTS: tuple[Label, ...] = (
+    Label("BUS", N_("bus")),
+    Label("TRAM", N_("tram")),
+    Label("TRAIN", N_("train")),
+    Label("METRO", N_("metro")),
+    Label("RACK_RAILWAY", N_("rack railway")),
+    Label("CABLE_RAILWAY", N_("cable railway")),
+    Label("CABLE_CAR", N_("cable car")),
+    Label("CHAIRLIFT", N_("chairlift")),
+    Label("ELEVATOR", N_("elevator")),
+    Label("BOAT", N_("boat")),
+    Label("UNKNOWN", N_("unknown")),
+)
+
 # The number is the review page's keyboard shortcut.
 DECISIONS: tuple[Label, ...] = (
     Label("fixed_in_osm", N_("Fixed in OSM"), N_("I corrected OpenStreetMap")),

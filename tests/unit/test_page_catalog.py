@@ -31,6 +31,10 @@ def test_priorities_are_the_api_priorities():
     assert _codes(catalog.PRIORITIES) == [str(p) for p in vocabulary.PRIORITIES]
 
 
+def test_every_means_of_transport_has_a_label():
+    assert _codes(catalog.TRANSPORTS) == list(vocabulary.TRANSPORTS)
+
+
 def test_unknown_code_is_shown_as_itself():
     assert catalog.label_for(catalog.MATCH_METHODS, "new_method") == "new_method"
     assert catalog.label_for(catalog.MATCH_METHODS, "exact_uic") == "UIC number"

@@ -575,7 +575,7 @@
           (stats.means_of_transport || []).map(function (t) {
             return {
               value: t.transport,
-              label: t.transport.replace(/_/g, " ").toLowerCase() + " (" + S.formatNumber(t.atlas_stops) + ")",
+              label: catalog.label("transports", t.transport) + " (" + S.formatNumber(t.atlas_stops) + ")",
             };
           }),
         );

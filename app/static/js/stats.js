@@ -287,7 +287,10 @@
     drawProblems(stats.problem_types || []);
     drawDecisions(stats.decisions || [], stats.totals);
     drawMatchedSplit("chart-operators", "table-operators", stats.operators || [], "operator", S.t("Operator"), TOP_OPERATORS);
-    drawMatchedSplit("chart-transports", "table-transports", stats.means_of_transport || [], "transport", S.t("Transport"), 20);
+    var transports = (stats.means_of_transport || []).map(function (r) {
+      return Object.assign({}, r, { transport: r.transport ? catalog.label("transports", r.transport) : r.transport });
+    });
+    drawMatchedSplit("chart-transports", "table-transports", transports, "transport", S.t("Transport"), 20);
     statusEl.classList.add("hidden");
     root.dataset.ready = "true";
   }
