@@ -149,7 +149,8 @@ def route(side: str, route_id: str):
         side=side,
         route_id=route_id,
         detail=detail,
-        statuses={e.code: e for e in catalog.ROUTE_STOP_STATUSES},
+        # Labelled in the page's language.
+        statuses={e["code"]: e for e in catalog.as_dicts(catalog.ROUTE_STOP_STATUSES)},
     )
 
 

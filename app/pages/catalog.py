@@ -99,14 +99,14 @@ DECISIONS: tuple[Label, ...] = (
 
 # How a stop of a line compares with the partner line of the other side (app/services/routes.py).
 ROUTE_STOP_STATUSES: tuple[Label, ...] = (
-    Label("agree", "Agrees", "the other side's line serves this stop too"),
+    Label("agree", N_("Agrees"), N_("the other side's line serves this stop too")),
     Label(
         "only_here",
-        "Only on this side",
-        "the stop is known on both sides, but the other line does not serve it",
+        N_("Only on this side"),
+        N_("the stop is known on both sides, but the other line does not serve it"),
     ),
-    Label("unknown", "Cannot compare", "not resolved to a registry stop, or not matched to one"),
-    Label("no_partner", "No partner line", "no line of the other side pairs with this one"),
+    Label("unknown", N_("Cannot compare"), N_("not resolved to a registry stop, or not matched to one")),
+    Label("no_partner", N_("No partner line"), N_("no line of the other side pairs with this one")),
 )
 
 

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from database import db
-from database.models import AtlasStop, Match
+from database.models import AtlasStop, Match, OsmRouteRow
 from tests import factories as f
 from tests.e2e.helpers import load_demo_data, sign_in
 
@@ -85,7 +85,7 @@ BADGE_CONTRASTS = """() => {
 }"""
 
 
-def _pages(atlas_sloid: str, osm_key: str) -> list[tuple[str, str | None]]:
+def _pages(atlas_sloid: str, osm_key: str, osm_route: int) -> list[tuple[str, str | None]]:
     """Every page, with the selector that says its script has finished drawing (None: no script)."""
     return [
         ("/", "#map[data-loaded]"),
@@ -99,6 +99,8 @@ def _pages(atlas_sloid: str, osm_key: str) -> list[tuple[str, str | None]]:
         ("/login", None),
         (f"/stops/atlas/{atlas_sloid}", None),
         (f"/stops/osm/{osm_key}", None),
+        ("/routes", None),
+        (f"/routes/osm/{osm_route}", None),
         (MISSING_STOP, None),  # the 404 page
     ]
 
@@ -107,6 +109,12 @@ def _pages(atlas_sloid: str, osm_key: str) -> list[tuple[str, str | None]]:
 def demo(app):
     load_demo_data()
     return app
+
+
+def _an_osm_route() -> int:
+    osm_id = db.session.scalar(select(OsmRouteRow.osm_id).order_by(OsmRouteRow.osm_id).limit(1))
+    assert osm_id is not None, "the demo data has route relations"
+    return osm_id
 
 
 def _a_matched_pair() -> tuple[str, str]:
@@ -133,7 +141,7 @@ def test_no_serious_or_critical_axe_violations_on_any_page(demo, any_page, live_
     admin = f.create_user("a11y-admin", role="admin")
     sign_in(page, admin.username, "/review")
     found = {}
-    for path, ready in _pages(*_a_matched_pair()):
+    for path, ready in _pages(*_a_matched_pair(), _an_osm_route()):
         violations = _axe_violations(page, path, ready)
         if violations:
             found[path] = violations
