@@ -108,6 +108,18 @@
 
   // ---- status ---------------------------------------------------------------------------------
 
+  // The run states (app/coordination.py RunState) as the badges show them.
+  var STATE_LABELS = {
+    idle: S.t("idle"),
+    queued: S.t("queued"),
+    running: S.t("running"),
+    succeeded: S.t("succeeded"),
+    failed: S.t("failed"),
+    stale: S.t("stale"),
+    skipped: S.t("skipped"),
+    unknown: S.t("unknown"),
+  };
+
   var STATE_TEXT = {
     idle: S.t("No run yet."),
     queued: S.t("A run was requested; a scheduler starts it within seconds."),
@@ -120,7 +132,7 @@
     if (status.run_uuid && status.run_uuid !== current.runUuid && state === "running") clearLog();
     current.runUuid = status.run_uuid || current.runUuid;
     current.state = state;
-    ui.state.textContent = state;
+    ui.state.textContent = STATE_LABELS[state] || state;
     ui.state.className = "badge run-state state-" + state;
     renderProgress(status.stage, status.done, status.total, status.percent, status.message, state);
 
@@ -271,7 +283,7 @@
       counts.registry_stops !== undefined
         ? S.formatNumber(counts.registry_stops) + " / " + S.formatNumber(counts.osm_objects)
         : "";
-    var status = S.el("span", { class: "badge run-state state-" + run.status, text: run.status });
+    var status = S.el("span", { class: "badge run-state state-" + run.status, text: STATE_LABELS[run.status] || run.status });
     var cells = [cell(formatTime(run.started_at)), S.el("td", {}, [status]), cell(run.trigger)];
     if (canRun) cells.push(cell(run.requested_by)); // the "By" column exists for admins only
     cells.push(
