@@ -13,6 +13,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError, NotFound, RequestEntityTooLarge
 
+from app.i18n_markers import N_
+
 logger = logging.getLogger(__name__)
 
 
@@ -33,6 +35,19 @@ def error_body(status: int, code: str, message: str, details: dict[str, Any] | N
 
 # Seconds a client should wait before retrying while the database is unreachable.
 DATABASE_RETRY_AFTER_S = 5
+
+# Titles of the HTML error pages (werkzeug's names): error.html shows them in the page's language.
+HTML_ERROR_TITLES = (
+    N_("Bad Request"),
+    N_("Unauthorized"),
+    N_("Forbidden"),
+    N_("Not Found"),
+    N_("Method Not Allowed"),
+    N_("Payload Too Large"),
+    N_("Too Many Requests"),
+    N_("Internal Server Error"),
+    N_("Service Unavailable"),
+)
 
 
 def keep_retry_after_hints(app: Flask) -> None:

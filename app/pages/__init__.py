@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, render_template, request
+from flask_babel import gettext
 
 from app.auth import safe_next
 from app.pages import catalog
@@ -97,7 +98,7 @@ def atlas_stop(sloid: str):
     """One registry stop: both sides, the match, problems, decisions and their history."""
     detail = stop_service.stop_detail(sloid=sloid)
     if detail is None:
-        abort(404, description=f"No registry stop {sloid} in the current data.")
+        abort(404, description=gettext("No registry stop %(sloid)s in the current data.", sloid=sloid))
     return _render_stop("atlas", sloid, detail)
 
 
@@ -109,7 +110,7 @@ def osm_stop(osm_type: str, osm_id: int):
     key = f"{osm_type}/{osm_id}"
     detail = stop_service.stop_detail(osm_key=key)
     if detail is None:
-        abort(404, description=f"No OSM object {key} in the current data.")
+        abort(404, description=gettext("No OSM object %(key)s in the current data.", key=key))
     return _render_stop("osm", key, detail)
 
 
@@ -143,7 +144,9 @@ def route(side: str, route_id: str):
         abort(404)
     detail = route_service.route_detail(side, route_id)
     if detail is None:
-        abort(404, description=f"No {side} route {route_id} in the current data.")
+        abort(
+            404, description=gettext("No %(side)s route %(id)s in the current data.", side=side, id=route_id)
+        )
     return render_template(
         "route.html",
         side=side,

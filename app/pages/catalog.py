@@ -10,10 +10,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext
 
-
-def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker name, a babel keyword
-    """Marks a label for extraction (scripts/i18n.py); it is translated when shown, per request."""
-    return message
+from app.i18n_markers import N_
 
 
 @dataclass(frozen=True)

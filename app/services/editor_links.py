@@ -32,14 +32,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 from urllib.parse import quote
 
+from app.i18n_markers import N_  # labels for the pages' catalogs; the API answers in English
 from app.services import new_stop_tags
-
-
-def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker name, a babel keyword
-    """Marks a label for the interface catalogs (scripts/i18n.py); the API itself answers in English
-    and the pages show the label in their language."""
-    return message
-
 
 OSM_WEBSITE = "https://www.openstreetmap.org"
 # JOSM's remote control listens on the loopback address; browsers allow http://127.0.0.1 from https

@@ -123,3 +123,11 @@ def test_stop_names_and_data_values_are_never_translated(client):
     assert "<title>Map · StopSync</title>" in html
     assert "<dd>Operator · Operator</dd>" in html
     assert ">Karte</a>" in html  # the navigation around it is German
+
+
+def test_error_pages_speak_the_page_language(client):
+    response = client.get("/stops/atlas/ch:1:sloid:does-not-exist", headers={"Accept-Language": "fr"})
+    assert response.status_code == 404
+    html = response.get_data(as_text=True)
+    assert "<h1>404 Introuvable</h1>" in html
+    assert "Aucun arrêt du registre ch:1:sloid:does-not-exist dans les données actuelles." in html
