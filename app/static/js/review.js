@@ -348,7 +348,9 @@
           fact("UIC", atlas.uic_number || atlas.uic),
           fact(S.t("Platform"), atlas.designation),
           fact(S.t("Operator"), atlas.operator_abbr || atlas.operator),
-          fact(S.t("Transport"), atlas.means_of_transport),
+          fact(S.t("Transport"), atlas.means_of_transport ? atlas.means_of_transport.split("|").map(function (m) {
+            return catalog.label("transports", m);
+          }).join(", ") : null),
         ),
       ),
     ];
