@@ -112,6 +112,9 @@
     footerEl.textContent = text;
   }
 
+  // The phone layout of app.css (problem first, queue below it).
+  var phoneLayout = window.matchMedia("(max-width: 800px)");
+
   function queueItem(problem, index) {
     var meta = [
       catalog.label("problems", problem.problem_type),
@@ -127,6 +130,8 @@
     ]);
     li.addEventListener("click", function () {
       select(index);
+      // On a phone the problem sits above the queue: a tap brings it into view.
+      if (phoneLayout.matches) document.getElementById("problem").scrollIntoView({ block: "start" });
     });
     li.addEventListener("keydown", function (event) {
       if (event.key !== "Enter" && event.key !== " ") return;
@@ -136,9 +141,6 @@
     markItem(li, problem);
     return li;
   }
-
-  // The phone layout of app.css (problem first, queue below it).
-  var phoneLayout = window.matchMedia("(max-width: 800px)");
 
   function markItem(li, problem) {
     li.classList.toggle("decided", isDecided(problem));
@@ -156,8 +158,6 @@
   function itemEl(index) {
     return listEl.querySelector('[data-index="' + index + '"]');
   }
-      // On a phone the problem sits above the queue: a tap brings it into view.
-      if (phoneLayout.matches) document.getElementById("problem").scrollIntoView({ block: "start" });
 
   // ---- the current problem -------------------------------------------------------------------------
 
