@@ -61,9 +61,7 @@ def stop_names(identities: list[str]) -> dict[str, dict[str, Any]]:
         dict(
             session.execute(
                 select(AtlasStop.sloid, AtlasStop.designation_official).where(AtlasStop.sloid.in_(sloids))
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         if sloids
         else {}
@@ -87,9 +85,7 @@ def stop_names(identities: list[str]) -> dict[str, dict[str, Any]]:
                 select(Decision.problem_identity, Decision.evidence).where(
                     Decision.problem_identity.in_(missing)
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         if missing
         else {}
