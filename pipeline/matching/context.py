@@ -125,23 +125,16 @@ class MatchContext:
         if reg_ref is not None and osm_ref is not None and reg_ref != osm_ref:
             return "local_ref_contradicts_designation"
         osm_uic = self.osm_uic[osm_i]
-        if (
-            osm_uic is not None
-            and stop.uic_number is not None
-            and osm_uic != stop.uic_number
-            and osm_uic in self.registry_by_number
-        ):
-            return "uic_ref_names_another_registry_stop"
-        if (
-            osm_uic is not None
-            and stop.uic_number is not None
-            and osm_uic != stop.uic_number
-            and obj.uic_name
-            and name_score(obj.uic_name, stop.designation_official, loose=False) < NAME_MIN_SCORE
-        ):
-            # Its number and its official name both name another stop (one this registry may not
-            # hold: a neighbour country's, a closed one): two identity tags agree, so it is not this one.
-            return "uic_ref_and_uic_name_name_another_stop"
+        if osm_uic is not None and stop.uic_number is not None and osm_uic != stop.uic_number:
+            if osm_uic in self.registry_by_number:
+                return "uic_ref_names_another_registry_stop"
+            if (
+                obj.uic_name
+                and name_score(obj.uic_name, stop.designation_official, loose=False) < NAME_MIN_SCORE
+            ):
+                # Its number and its official name both name another stop (one this registry may not
+                # hold: a neighbour country's, a closed one): two identity tags agree, not this one.
+                return "uic_ref_and_uic_name_name_another_stop"
         ident = obj.ifopt or obj.sloid_tag
         if ident and ident != stop.sloid and ident in self.registry_by_sloid:
             return "ifopt_names_another_registry_stop"
