@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import PYTHON, ROOT, Figure, format_table, say
+from bench.common import PYTHON, ROOT, Figure, calibration_s, cpu_model, format_table, say
 
 MARKER = "BENCH-FIGURES "
 
@@ -154,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     cpus = os.cpu_count() or 1
     started_at = dt.datetime.now(dt.UTC)
     load_before = _load()
-    say(f"{len(chosen)} benchmarks on {cpus} CPUs, load average {load_before}")
+    calibration_before = calibration_s()
+    say(
+        f"{len(chosen)} benchmarks on {cpus} CPUs, load average {load_before}, "
+        f"calibration {calibration_before:.2f} s"
+    )
     figures: list[Figure] = []
     durations: dict[str, float] = {}
     failures: dict[str, bool] = {}
@@ -167,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             figure.name = f"{bench.name} | {figure.name}"
         figures += found
     load_after = _load()
+    calibration_after = calibration_s()
 
     verdicts = [f.verdict for f in figures]
     unmeasured = sum(1 for f in figures if f.value is None and f.target is not None)
@@ -174,9 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"StopSync benchmarks, {started_at:%Y-%m-%d %H:%M} UTC, commit {_git_commit()}, "
-        f"{platform.machine()} x {cpus} CPUs, Python {platform.python_version()}"
+        f"{platform.machine()} x {cpus} CPUs ({cpu_model()}), Python {platform.python_version()}"
     )
     print(f"load average before {load_before}, after {load_after}")
+    print(
+        f"calibration (one core, fixed workload: bench.common.calibration_s) before "
+        f"{calibration_before:.2f} s, after {calibration_after:.2f} s"
+    )
     if max(os.getloadavg()[1], float(load_before.split()[0])) > cpus:
         print(f"WARNING: other processes competed for the {cpus} CPUs; latency figures are pessimistic")
     print()
@@ -196,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                     "cpus": cpus,
                     "load_before": load_before,
                     "load_after": load_after,
+                    "calibration_s": {"before": calibration_before, "after": calibration_after},
                     "seconds": durations,
                     "figures": [f.as_dict() for f in figures],
                 },

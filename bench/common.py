@@ -10,10 +10,12 @@ would.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
 import os
+import platform
 import secrets
 import shutil
 import signal
@@ -297,3 +299,31 @@ def gunicorn(stack: BenchStack, workers: int = 2, **env_extra: str) -> Iterator[
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+def cpu_model() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+CALIBRATION_ROUNDS = 10_000_000
+
+
+def calibration_s() -> float:
+    """Seconds one core takes for a fixed CPU-bound workload (a Python loop and SHA-256 over 64 MiB).
+
+    Printed beside every run, before and after the benchmarks, so figures from different machines and
+    days can be compared as ratios to it, and a run on a slowed machine shows itself.
+    """
+    started = time.perf_counter()
+    total = 0
+    for i in range(CALIBRATION_ROUNDS):
+        total += i * i % 7
+    hashlib.sha256(bytes(64 * 1024 * 1024)).digest()
+    return time.perf_counter() - started

@@ -26,7 +26,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -36,7 +35,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from bench.common import PYTHON, ROOT, Figure, format_table, say
+from bench.common import PYTHON, ROOT, Figure, cpu_model, format_table, say
 
 ZUG_FEED = ROOT.parent / "shared/data/gtfs_ch_zug_2021/gtfs_ch_zg.zip"
 SERVICE_POINTS = ROOT.parent / "shared/data/atlas_service_points_2025-08-02"
@@ -47,17 +46,6 @@ REFERENCE_PANDAS_S = 1867.0
 TARGET_S = 60.0
 TARGET_MIB = 1536.0
 FILES = ("agency.txt", "routes.txt", "trips.txt", "stops.txt", "stop_times.txt")
-
-
-def cpu_model() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else what `platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def build_feed(source_zip: Path, replicas: int, folder: Path) -> tuple[Path, int]:
