@@ -26,7 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import PYTHON, ROOT, Figure, calibration_s, cpu_model, format_table, say
+from bench.common import (
+    PYTHON,
+    ROOT,
+    CpuWatch,
+    Figure,
+    comparability,
+    cpu_model,
+    format_table,
+    judged_verdict,
+    machine_state,
+    say,
+)
 
 MARKER = "BENCH-FIGURES "
 
@@ -86,7 +97,23 @@ def _child(name: str, quick: bool) -> int:
     bench = BY_NAME[name]
     module = importlib.import_module(bench.module)
     kwargs = dict(bench.quick_kwargs) if quick else {}
+    # Each benchmark states its own machine, load and calibration, so its lines stand on their own.
+    before = machine_state()
+    print(
+        f"{name}: {platform.machine()} x {os.cpu_count()} CPUs ({cpu_model()}); before: {before.describe()}"
+    )
+    watch = CpuWatch().start()
     figures: list[Figure] = module.run(**kwargs)
+    watch.stop()
+    after = machine_state()
+    foreign = watch.foreign_share()
+    print(
+        f"{name}: after: {after.describe()}; other processes' CPU during it: "
+        + (f"{foreign:.0%} of the machine" if foreign is not None else "unknown")
+    )
+    verdict = comparability(before, after, os.cpu_count() or 1, foreign)
+    if verdict:
+        print(f"{name}: {verdict}")
     print(MARKER + json.dumps([f.as_dict() for f in figures]), flush=True)
     return 0
 
@@ -128,9 +155,8 @@ def _run_child(bench: Benchmark, quick: bool) -> tuple[list[Figure], float]:
     return [_from_dict(item) for item in json.loads(payload[-1])], seconds
 
 
-def _load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"{one:.1f} (1 min), {five:.1f} (5 min)"
+def _load(state: Any) -> str:
+    return f"{state.load1:.1f} (1 min), {state.load5:.1f} (5 min)"
 
 
 def _git_commit() -> str:
@@ -153,12 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [b for b in BENCHMARKS if (not args.only or b.name in args.only) and b.name not in args.skip]
     cpus = os.cpu_count() or 1
     started_at = dt.datetime.now(dt.UTC)
-    load_before = _load()
-    calibration_before = calibration_s()
-    say(
-        f"{len(chosen)} benchmarks on {cpus} CPUs, load average {load_before}, "
-        f"calibration {calibration_before:.2f} s"
-    )
+    before = machine_state()
+    load_before, calibration_before = _load(before), before.calibration_s
+    say(f"{len(chosen)} benchmarks on {cpus} CPUs, {before.describe()}")
+    watch = CpuWatch().start()
     figures: list[Figure] = []
     durations: dict[str, float] = {}
     failures: dict[str, bool] = {}
@@ -170,10 +194,13 @@ def main(argv: list[str] | None = None) -> int:
         for figure in found:
             figure.name = f"{bench.name} | {figure.name}"
         figures += found
-    load_after = _load()
-    calibration_after = calibration_s()
+    watch.stop()
+    after = machine_state()
+    load_after, calibration_after = _load(after), after.calibration_s
+    foreign = watch.foreign_share()
+    not_comparable = comparability(before, after, cpus, foreign)
 
-    verdicts = [f.verdict for f in figures]
+    verdicts = [judged_verdict(f, not_comparable) for f in figures]
     unmeasured = sum(1 for f in figures if f.value is None and f.target is not None)
     failed = [name for name, found in failures.items() if found]
     print()
@@ -186,10 +213,14 @@ def main(argv: list[str] | None = None) -> int:
         f"calibration (one core, fixed workload: bench.common.calibration_s) before "
         f"{calibration_before:.2f} s, after {calibration_after:.2f} s"
     )
-    if max(os.getloadavg()[1], float(load_before.split()[0])) > cpus:
-        print(f"WARNING: other processes competed for the {cpus} CPUs; latency figures are pessimistic")
+    print(
+        "other processes' CPU during the run: "
+        + (f"{foreign:.0%} of the machine" if foreign is not None else "unknown (no /proc)")
+    )
+    if not_comparable:
+        print(not_comparable)
     print()
-    print(format_table(figures))
+    print(format_table(figures, not_comparable))
     print()
     print(
         f"{verdicts.count('pass')} targets met, {verdicts.count('MISS')} missed, "
@@ -206,13 +237,15 @@ def main(argv: list[str] | None = None) -> int:
                     "load_before": load_before,
                     "load_after": load_after,
                     "calibration_s": {"before": calibration_before, "after": calibration_after},
+                    "foreign_cpu_share": foreign,
+                    "not_comparable": not_comparable,
                     "seconds": durations,
                     "figures": [f.as_dict() for f in figures],
                 },
                 indent=2,
             )
         )
-    return 1 if "MISS" in verdicts or failed else 0
+    return 1 if "MISS" in verdicts or failed or not_comparable else 0
 
 
 if __name__ == "__main__":

@@ -94,8 +94,9 @@ def _fmt(value: float | None) -> str:
     return f"{value:.2f}"
 
 
-def format_table(figures: Sequence[Figure]) -> str:
-    """The figures as a fixed-width text table: figure, value, target, ratio, verdict, note."""
+def format_table(figures: Sequence[Figure], not_comparable: str | None = None) -> str:
+    """The figures as a fixed-width text table: figure, value, target, ratio, verdict, note.
+    With `not_comparable` (the reason a run was disturbed) no figure is printed as a pass."""
     header = ("figure", "value", "target", "ratio", "", "note")
     rows = []
     for fig in figures:
@@ -108,7 +109,7 @@ def format_table(figures: Sequence[Figure]) -> str:
                 f"{_fmt(fig.value)} {fig.unit}".strip(),
                 f"{target} {fig.unit}".strip() if fig.target is not None else "-",
                 f"{fig.ratio:.2f}" if fig.ratio is not None else "-",
-                fig.verdict,
+                judged_verdict(fig, not_comparable),
                 fig.note,
             )
         )
@@ -327,3 +328,238 @@ def calibration_s() -> float:
         total += i * i % 7
     hashlib.sha256(bytes(64 * 1024 * 1024)).digest()
     return time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------------------------
+# Is this run comparable? Load, calibration and other processes' CPU, before and after
+# --------------------------------------------------------------------------------------------
+
+# A run is "comparable" (its pass verdicts may be printed) only when nothing else competed for the
+# CPUs. Three signals, any one of which withholds every pass:
+# - the 1-minute load average before the run above this share of the CPUs (someone was busy already;
+#   the load average *after* includes the benchmark's own server and load generator, so it is printed
+#   but judged through the next two signals instead);
+# - the calibration after the run slower or faster than before by more than this share (the machine's
+#   speed for one core changed under the run: a neighbour, thermal or frequency throttling);
+# - CPU time used during the run by processes that are not the benchmark's own (its process tree,
+#   PostgreSQL and Redis), as a share of all the machine's CPU time, above this share.
+MAX_LOAD_PER_CPU_BEFORE = 0.5
+MAX_CALIBRATION_DRIFT = 0.15
+MAX_FOREIGN_CPU_SHARE = 0.10
+
+
+@dataclass(frozen=True)
+class MachineState:
+    """What the machine looked like at one moment: load averages and the calibration (seconds)."""
+
+    load1: float
+    load5: float
+    calibration_s: float
+
+    def describe(self) -> str:
+        return (
+            f"load average {self.load1:.2f} (1 min) / {self.load5:.2f} (5 min), "
+            f"calibration {self.calibration_s:.2f} s"
+        )
+
+
+def machine_state() -> MachineState:
+    """The load averages, then the calibration (which itself takes about half a second of one core)."""
+    load1, load5, _ = os.getloadavg()
+    return MachineState(load1, load5, calibration_s())
+
+
+def comparability(
+    before: MachineState,
+    after: MachineState,
+    cpus: int,
+    foreign_cpu_share: float | None = None,
+) -> str | None:
+    """None when the run's figures may be judged, else the reason ("NOT COMPARABLE: load ...")."""
+    reasons = []
+    load_limit = MAX_LOAD_PER_CPU_BEFORE * cpus
+    if before.load1 > load_limit:
+        reasons.append(
+            f"load average {before.load1:.2f} before the run (limit {load_limit:.2f} on {cpus} CPUs)"
+        )
+    drift = abs(after.calibration_s - before.calibration_s) / max(before.calibration_s, 1e-9)
+    if drift > MAX_CALIBRATION_DRIFT:
+        reasons.append(
+            f"calibration {before.calibration_s:.2f} s before, {after.calibration_s:.2f} s after "
+            f"({drift:.0%} apart, limit {MAX_CALIBRATION_DRIFT:.0%})"
+        )
+    if foreign_cpu_share is not None and foreign_cpu_share > MAX_FOREIGN_CPU_SHARE:
+        reasons.append(
+            f"other processes used {foreign_cpu_share:.0%} of the {cpus} CPUs during the run "
+            f"(limit {MAX_FOREIGN_CPU_SHARE:.0%})"
+        )
+    if not reasons:
+        return None
+    return "NOT COMPARABLE: " + "; ".join(reasons)
+
+
+def judged_verdict(figure: Figure, not_comparable: str | None) -> str:
+    """The verdict to print: a pass is withheld (printed as NOT COMPARABLE) when the run was disturbed;
+    a miss stays a miss (a quiet machine would not have made it a pass with any certainty either)."""
+    verdict = figure.verdict
+    if not_comparable and verdict == "pass":
+        return "NOT COMPARABLE"
+    return verdict
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, user+system clock ticks) of a process, None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(")") + 2 :].split()
+    return int(fields[1]), int(fields[11]) + int(fields[12])
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def own_tree(root_pid: int, markers: Sequence[str] = ("stopsync-",)) -> dict[int, tuple[int, int]]:
+    """{pid: (ppid, ticks)} of the benchmark's own processes: `root_pid` and its descendants, plus the
+    servers it started as daemons (pg_ctl detaches PostgreSQL), recognised by a temporary folder
+    named with one of `markers` in their command line, and their descendants (the backends)."""
+    table: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _proc_stat(int(entry.name))
+            if stat is not None:
+                table[int(entry.name)] = stat
+    roots = {root_pid} | {pid for pid in table if any(m in _cmdline(pid) for m in markers)}
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    own: dict[int, tuple[int, int]] = {}
+    stack = [pid for pid in roots if pid in table]
+    while stack:
+        pid = stack.pop()
+        if pid in own:
+            continue
+        own[pid] = table[pid]
+        stack.extend(children.get(pid, ()))
+    return own
+
+
+def _busy_ticks() -> int:
+    """All CPUs' non-idle clock ticks since boot (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]) - idle
+
+
+class CpuWatch:
+    """Samples, once a second, the machine's busy CPU time and the benchmark's own processes' CPU time;
+    `foreign_share()` is the rest (other processes' CPU) as a share of all CPU time in the window.
+
+    Our CPU = this process's own, plus its children's as the kernel bills them when they are reaped
+    (RUSAGE_CHILDREN: every benchmark child with the descendants it waited for), plus, by sampling,
+    the daemons we started (PostgreSQL, Redis) and descendants still running at the end. A daemon's
+    last second before it stops is lost to the sampling and counted as foreign: the estimate errs on
+    the side of "not comparable"."""
+
+    def __init__(self, root_pid: int | None = None, interval_s: float = 1.0) -> None:
+        import threading
+
+        self.root_pid = root_pid or os.getpid()
+        self.interval_s = interval_s
+        self._first0: dict[int, int] = {}  # our processes at the start, with their ticks then
+        self._last: dict[int, int] = {}
+        self._descendant: dict[int, bool] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._busy0 = self._busy1 = 0
+        self._self0 = self._self1 = 0.0
+        self._t0 = self._t1 = 0.0
+        self.available = Path("/proc/stat").exists()
+
+    @staticmethod
+    def _rusage_s() -> float:
+        import resource
+
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    def _sample(self, first: bool = False) -> None:
+        tree = own_tree(self.root_pid)
+        descendants = descendants_of(self.root_pid, tree)
+        for pid, (_, ticks) in tree.items():
+            if first:
+                self._first0[pid] = ticks
+            self._last[pid] = ticks
+            self._descendant[pid] = pid in descendants
+        self._alive = set(tree)
+
+    def start(self) -> CpuWatch:
+        if self.available:
+            self._busy0 = _busy_ticks()
+            self._self0 = self._rusage_s()
+            self._t0 = time.monotonic()
+            self._sample(first=True)
+            self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def stop(self) -> CpuWatch:
+        if self.available:
+            self._stop.set()
+            self._thread.join()
+            self._sample()
+            self._busy1 = _busy_ticks()
+            self._self1 = self._rusage_s()
+            self._t1 = time.monotonic()
+        return self
+
+    def own_ticks(self) -> float:
+        """Our CPU time in the window, in clock ticks."""
+        own = (self._self1 - self._self0) * _CLK_TCK
+        for pid, last in self._last.items():
+            if pid == self.root_pid:
+                continue  # in RUSAGE_SELF
+            if self._descendant[pid] and pid not in self._alive:
+                continue  # reaped: in RUSAGE_CHILDREN
+            own += last - self._first0.get(pid, 0)
+        return own
+
+    def foreign_share(self) -> float | None:
+        """Other processes' CPU time over all CPU time of the window (0..1), None without /proc."""
+        if not self.available or self._t1 <= self._t0:
+            return None
+        capacity = (self._t1 - self._t0) * _CLK_TCK * (os.cpu_count() or 1)
+        return foreign_cpu_share(self._busy1 - self._busy0, self.own_ticks(), capacity)
+
+
+def descendants_of(root_pid: int, table: dict[int, tuple[int, int]]) -> set[int]:
+    """`root_pid`'s descendants (not itself) among {pid: (ppid, ticks)}."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found: set[int] = set()
+    stack = list(children.get(root_pid, ()))
+    while stack:
+        pid = stack.pop()
+        if pid not in found:
+            found.add(pid)
+            stack.extend(children.get(pid, ()))
+    return found
+
+
+def foreign_cpu_share(busy_ticks: float, own_ticks: float, capacity_ticks: float) -> float:
+    """The CPU time other processes used, as a share of the machine's capacity in the window."""
+    if capacity_ticks <= 0:
+        return 0.0
+    return max(0.0, busy_ticks - own_ticks) / capacity_ticks
