@@ -1,0 +1,791 @@
+"""NaPTAN, Great Britain's official stop registry (DfT): the schema 2.x XML export and the CSV layout.
+
+Inputs (either, plain or zipped by the download):
+- XML (`NaPTAN*.xml`, schema 2.4): `StopPoints/StopPoint` and `StopAreas/StopArea`, read as a stream
+  (lxml `iterparse`, each element dropped once read: memory stays flat at national size);
+- CSV: `Stops.csv` (ATCOCode, NaptanCode, CommonName, Indicator, Easting, Northing, Longitude, Latitude,
+  StopType, Status, AdministrativeAreaCode, ...), with the optional `StopsInArea.csv` (AtcoCode ↔
+  StopAreaCode) and `StopAreas.csv` (StopAreaCode, Name, StopAreaType, ...) beside it.
+
+Rules (each a decision; the reasons are in the comments where they are applied):
+- Status: only `active` stops are registry stops. `inactive` (deleted or suspended) ones stay out of
+  matching and are counted (`stats["inactive"]`).
+- Stop types map to the ATLAS modes vocabulary (`STOP_TYPE_MODES`). Entrances (RSE, TMU, BCE, FTD, LCE,
+  AIR) and taxi ranks stay out: OSM maps them as entrances or taxi stands, never as stop objects, so
+  matching them could only pair an entrance with its station or report it unmatched forever.
+- Indicator: a stop letter or bay ("Stop A", "Bay 3", "Stand C", a bare "A") is the platform code, the
+  code OSM carries as `local_ref`; a relative position ("opp", "o/s", "adj", "nr", "N-bound") is not a
+  code (both sides of a road would have the same one) and goes to `attributes["indicator_position"]` in
+  one canonical spelling ("outside" → "o/s").
+- StopAreas group stops: `parent_id` is the stop's first active StopAreaRef, so the stop-area matching
+  stage sees the stops of one area (the two sides of a road, a bus station's bays) as one stop's
+  platforms. The area's name, type and parent area are in `attributes`.
+- Positions: a stop has an OSGB36 grid position (Easting/Northing, EPSG:27700; EPSG:29903 for the
+  Irish grid) and a WGS84 one. Both are read; the grid one is projected with pyproj and the distance
+  between them stored (`attributes["position_disagreement_m"]`). Beyond the tolerance
+  (`ParseOptions.source_settings["position_mismatch_m"]`, NAPTAN_POSITION_MISMATCH_M, default 25 m)
+  the stop is a registry problem (`registry_position_mismatch`); a stop with only one of the two
+  positions takes the other from it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import math
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from lxml import etree
+from pyproj import Transformer
+
+from pipeline.errors import SourceError
+from pipeline.geo import coordinate_problem, haversine_m
+from pipeline.records import RegistryStop
+from pipeline.sources.base import HttpRequest, ParseOptions, ParseResult, Source, SourceKind, sniff
+from pipeline.text import clean_text
+
+logger = logging.getLogger(__name__)
+
+NAME = "naptan"
+NS = "{http://www.naptan.org.uk/}"
+
+# Disagreement between a stop's grid and WGS84 positions above which the registry contradicts itself.
+# NaPTAN's two positions are the same point in two systems: on the Brighton export they differ by
+# 0.75-1.40 m (pyproj's Helmert transformation without the OSTN15 grid, plus whole-metre eastings),
+# so 25 m leaves a wide margin for the transformation and still catches a stop moved in one system only.
+DEFAULT_POSITION_MISMATCH_M = 25.0
+
+# Rows whose values cannot be used (a position that is not a number): dropped and counted while they
+# are few; above this share of the rows the file itself is suspect and refused whole.
+MAX_BAD_ROW_SHARE = 0.01
+
+# StopType → modes in the ATLAS vocabulary (app/services/vocabulary.py). NaPTAN 2.4 types; a metro/tram
+# platform (PLT) and access area (MET) do not say which of the two, so both.
+STOP_TYPE_MODES: dict[str, str] = {
+    "BCT": "BUS",  # on-street bus/coach/trolley stop
+    "BCS": "BUS",  # bus/coach station bay, stand or stance
+    "BCQ": "BUS",  # bus/coach station variable bay
+    "BST": "BUS",  # bus/coach station access area
+    "RLY": "TRAIN",  # rail station access area
+    "RPL": "TRAIN",  # rail platform
+    "MET": "METRO|TRAM",  # metro/tram station access area
+    "PLT": "METRO|TRAM",  # metro/tram platform
+    "FER": "BOAT",  # ferry or port berth
+    "FBT": "BOAT",  # ferry berth
+    "LCB": "CABLE_CAR",  # lift or cable car access area
+    "LPL": "CABLE_CAR",  # lift or cable car platform
+}
+# Ways in, not places where a vehicle stops; and taxi ranks, which OSM does not map as stops.
+ENTRANCE_TYPES = frozenset({"RSE", "TMU", "BCE", "FTD", "LCE", "AIR", "GAT"})
+NOT_TRANSIT_TYPES = frozenset({"TXR", "STR"})
+
+# NaPTAN GridType → the CRS of Easting/Northing.
+GRID_CRS: dict[str, str] = {"UKOS": "EPSG:27700", "": "EPSG:27700", "IRISHOS": "EPSG:29903"}
+
+# -- indicators -------------------------------------------------------------------------------------
+
+# "Stop A", "Stand 4", "Bay C2", "Stance 12", "Platform 1", "Stop AA": a code; the word is dropped.
+_CODE_WORDS = r"(?:stop|stand|stance|bay|platform|plat\.?|pier|berth|gate)"
+_CODED = re.compile(rf"^{_CODE_WORDS}\s*[:.\-]?\s*([a-z]{{1,2}}[0-9]{{0,2}}|[0-9]{{1,3}}[a-z]?)$", re.IGNORECASE)
+# A bare code, written in capitals or digits ("A", "B2", "12"): a lowercase "in" or "at" is a word.
+_BARE_CODE = re.compile(r"^(?:[A-Z]{1,2}[0-9]{0,2}|[0-9]{1,3}[A-Z]?)$")
+# Relative positions, in NaPTAN's own abbreviations (the spelling OSM's `naptan:Indicator` copies).
+_POSITIONS: dict[str, str] = {
+    "opp": "opp",
+    "opposite": "opp",
+    "o/s": "o/s",
+    "os": "o/s",
+    "outside": "o/s",
+    "adj": "adj",
+    "adjacent": "adj",
+    "nr": "nr",
+    "near": "nr",
+    "before": "before",
+    "just before": "before",
+    "after": "after",
+    "just after": "after",
+    "at": "at",
+    "in": "in",
+    "inside": "in",
+    "on": "on",
+    "by": "by",
+    "o/side": "o/s",
+    "corner": "corner",
+    "cnr": "corner",
+}
+_BOUND = re.compile(r"^(n|s|e|w|ne|nw|se|sw)\s*-?\s*bound$|^(north|south|east|west)\s*-?\s*bound$", re.IGNORECASE)
+_ABBREV_DOT = re.compile(r"(?<=[a-z])\.(?=\s|$)", re.IGNORECASE)
+
+
+def normalise_indicator(indicator: str | None) -> tuple[str | None, str | None]:
+    """(platform code, relative position) of a NaPTAN Indicator.
+
+    "Stop A" → ("A", None); "Bay 12" → ("12", None); "A" → ("A", None); "opp" / "Opp." / "opposite" →
+    (None, "opp"); "o/s 253" → (None, "o/s"); "N-bound" / "northbound" → (None, "N-bound");
+    "entrance", "N/A", "" → (None, None).
+    """
+    if not indicator:
+        return None, None
+    text = " ".join(indicator.split())
+    coded = _CODED.match(text)
+    if coded:
+        return coded.group(1).upper(), None
+    if _BARE_CODE.match(text):
+        return text, None
+    words = _ABBREV_DOT.sub("", text).lower()
+    bound = _BOUND.match(words)
+    if bound:
+        direction = bound.group(1) or bound.group(2)[0]
+        return None, f"{direction.upper()}-bound"
+    if words in _POSITIONS:
+        return None, _POSITIONS[words]
+    # "o/s 253", "opp no 12", "nr Tesco": the leading position word counts, the rest is a landmark.
+    for length in (2, 1):
+        head = " ".join(words.split()[:length])
+        if len(words.split()) > length and head in _POSITIONS:
+            return None, _POSITIONS[head]
+    return None, None
+
+
+# -- records as read --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class StopPointRow:
+    """One NaPTAN StopPoint as read, before the status/type filters and the position check."""
+
+    atco_code: str
+    naptan_code: str = ""
+    common_name: str = ""
+    short_name: str = ""
+    landmark: str = ""
+    street: str = ""
+    indicator: str = ""
+    locality: str = ""
+    grid: str = ""
+    easting: str = ""
+    northing: str = ""
+    longitude: str = ""
+    latitude: str = ""
+    stop_type: str = ""
+    bus_stop_type: str = ""
+    bearing: str = ""
+    admin_area: str = ""
+    status: str = "active"
+    modified: str = ""
+    stop_areas: list[str] = field(default_factory=list)
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StopAreaRow:
+    """One NaPTAN StopArea: a group of stops (a bus stop pair or cluster, a bus or rail station)."""
+
+    code: str
+    name: str
+    area_type: str
+    parent: str
+    status: str
+
+
+@dataclass
+class _Read:
+    points: list[StopPointRow] = field(default_factory=list)
+    areas: dict[str, StopAreaRow] = field(default_factory=dict)
+    memberships: dict[str, list[str]] = field(default_factory=dict)  # CSV: AtcoCode → StopAreaCodes
+
+
+def _local(tag: Any) -> str:
+    """An element's name without its namespace; "" for a comment or processing instruction."""
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+
+
+def _text(elem: etree._Element | None) -> str:
+    return clean_text(elem.text.strip()) if elem is not None and elem.text else ""
+
+
+# -- XML ------------------------------------------------------------------------------------------
+
+
+def _tags(*names: str) -> tuple[str, ...]:
+    return tuple(f"{NS}{n}" for n in names)
+
+
+# Qualified names compared as whole strings: no namespace split per element on the hot path.
+(_ATCO, _NAPTAN_CODE, _DESCRIPTOR, _PLACE, _CLASSIFICATION, _AREAS, _ADMIN) = _tags(
+    "AtcoCode", "NaptanCode", "Descriptor", "Place", "StopClassification", "StopAreas", "AdministrativeAreaRef"
+)
+(_COMMON, _SHORT, _LANDMARK, _STREET, _INDICATOR) = _tags(
+    "CommonName", "ShortCommonName", "Landmark", "Street", "Indicator"
+)
+(_GRID, _EAST, _NORTH, _LON, _LAT, _TRANSLATION) = _tags(
+    "GridType", "Easting", "Northing", "Longitude", "Latitude", "Translation"
+)
+(_LOCALITY, _LOCATION, _STOP_TYPE, _BUS_STOP_TYPE, _COMPASS, _AREA_REF) = _tags(
+    "NptgLocalityRef", "Location", "StopType", "BusStopType", "CompassPoint", "StopAreaRef"
+)
+_DESCRIPTOR_FIELDS = {_COMMON: "common_name", _SHORT: "short_name", _LANDMARK: "landmark",
+                      _STREET: "street", _INDICATOR: "indicator"}  # fmt: skip
+_LOCATION_FIELDS = {_GRID: "grid", _EAST: "easting", _NORTH: "northing", _LON: "longitude", _LAT: "latitude"}
+
+
+def _read_location(location: etree._Element, row: StopPointRow) -> None:
+    # Schema 2.4 with LocationSystem="WGS84" nests the values in a Translation; "Grid" files put them
+    # directly under Location. Either way only the stop's own Location is read, never the start or end
+    # point of a hail-and-ride section.
+    holder = location.find(_TRANSLATION)
+    if holder is None:
+        holder = location
+    for child in holder:
+        attr = _LOCATION_FIELDS.get(child.tag)
+        if attr is not None:
+            setattr(row, attr, _text(child))
+
+
+def _read_stop_point(elem: etree._Element) -> StopPointRow:
+    row = StopPointRow(atco_code="", status=(elem.get("Status") or "active").strip().lower())
+    row.modified = elem.get("ModificationDateTime") or ""
+    for child in elem:
+        tag = child.tag
+        if tag == _ATCO:
+            row.atco_code = _text(child)
+        elif tag == _NAPTAN_CODE:
+            row.naptan_code = _text(child)
+        elif tag == _DESCRIPTOR:
+            for part in child:
+                attr = _DESCRIPTOR_FIELDS.get(part.tag)
+                if attr is not None:
+                    setattr(row, attr, _text(part))
+        elif tag == _PLACE:
+            row.locality = _text(child.find(_LOCALITY))
+            location = child.find(_LOCATION)
+            if location is not None:
+                _read_location(location, row)
+        elif tag == _CLASSIFICATION:
+            row.stop_type = _text(child.find(_STOP_TYPE)).upper()
+            row.bus_stop_type = _text(next(child.iter(_BUS_STOP_TYPE), None))
+            row.bearing = _text(next(child.iter(_COMPASS), None))
+        elif tag == _AREAS:
+            row.stop_areas = [
+                code
+                for ref in child
+                if ref.tag == _AREA_REF and (ref.get("Status") or "active") == "active" and (code := _text(ref))
+            ]
+        elif tag == _ADMIN:
+            row.admin_area = _text(child)
+    return row
+
+
+def _read_stop_area(elem: etree._Element) -> StopAreaRow:
+    values = {_local(c.tag): _text(c) for c in elem if len(c) == 0}
+    return StopAreaRow(
+        code=values.get("StopAreaCode", ""),
+        name=values.get("Name", ""),
+        area_type=values.get("StopAreaType", ""),
+        parent=values.get("ParentStopAreaRef", ""),
+        status=(elem.get("Status") or "active").strip().lower(),
+    )
+
+
+def read_xml(stream: IO[bytes], name: str) -> _Read:
+    """StopPoints and StopAreas of a NaPTAN XML document, read as a stream.
+
+    lxml's iterparse hands over only the StopPoint and StopArea elements (libxml2 builds the rest
+    without a Python event per element: ~5x ElementTree's speed); each is deleted with the siblings
+    read before it, so the tree never holds more than one and memory does not grow with the file.
+    No entity is resolved and nothing is fetched: a DTD or external entity cannot reach out or expand.
+    """
+    out = _Read()
+    context = etree.iterparse(
+        stream,
+        events=("end",),
+        tag=(f"{NS}StopPoint", f"{NS}StopArea"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+    )
+    try:
+        for _event, elem in context:
+            if elem.tag == f"{NS}StopPoint":
+                out.points.append(_read_stop_point(elem))
+            else:
+                area = _read_stop_area(elem)
+                if area.code:
+                    out.areas[area.code] = area
+            elem.clear(keep_tail=False)
+            parent = elem.getparent()
+            if parent is not None:
+                while elem.getprevious() is not None:
+                    del parent[0]
+    except etree.XMLSyntaxError as exc:
+        line = exc.lineno if exc.lineno else None
+        raise SourceError(NAME, f"invalid XML: {exc.msg}", line=line, path=name) from None
+    root = context.root
+    if root is None:
+        raise SourceError(NAME, "empty XML document", path=name)
+    if _local(root.tag) != "NaPTAN":
+        raise SourceError(NAME, f"not a NaPTAN document (root element {_local(root.tag)!r})", path=name)
+    return out
+
+
+# -- CSV ------------------------------------------------------------------------------------------
+
+STOPS_COLUMNS = ("ATCOCode", "CommonName", "StopType", "Status")
+_CSV_FIELDS = {
+    "NaptanCode": "naptan_code",
+    "CommonName": "common_name",
+    "ShortCommonName": "short_name",
+    "Landmark": "landmark",
+    "Street": "street",
+    "Indicator": "indicator",
+    "NptgLocalityCode": "locality",
+    "GridType": "grid",
+    "Easting": "easting",
+    "Northing": "northing",
+    "Longitude": "longitude",
+    "Latitude": "latitude",
+    "StopType": "stop_type",
+    "BusStopType": "bus_stop_type",
+    "Bearing": "bearing",
+    "AdministrativeAreaCode": "admin_area",
+    "Status": "status",
+    "ModificationDateTime": "modified",
+}
+
+
+def _csv_rows(stream: IO[bytes], name: str, required: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    reader = csv.reader(text, strict=True)
+    try:
+        header = next(reader, None)
+        if not header:
+            raise SourceError(NAME, "empty file", path=name)
+        header = [h.strip() for h in header]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise SourceError(NAME, f"wrong columns: missing {', '.join(missing)}", line=1, path=name)
+        width = len(header)
+        for row in reader:
+            if len(row) != width:
+                if len(row) == 1 and not row[0].strip():
+                    continue
+                raise SourceError(
+                    NAME, f"expected {width} fields, got {len(row)} (truncated or malformed row)",
+                    line=reader.line_num, path=name,
+                )  # fmt: skip
+            yield reader.line_num, {h: clean_text(v.strip()) for h, v in zip(header, row, strict=True)}
+    except UnicodeDecodeError as exc:
+        raise SourceError(NAME, f"not UTF-8 text ({exc.reason}); wrong encoding?", path=name) from None
+    except csv.Error as exc:
+        raise SourceError(NAME, f"malformed CSV: {exc}", line=reader.line_num, path=name) from None
+
+
+def read_stops_csv(stream: IO[bytes], name: str, out: _Read) -> None:
+    """Stops.csv rows into `out.points`."""
+    for line, values in _csv_rows(stream, name, STOPS_COLUMNS):
+        row = StopPointRow(atco_code=values["ATCOCode"], line=line)
+        for column, attr in _CSV_FIELDS.items():
+            if column in values:
+                setattr(row, attr, values[column])
+        row.status = (row.status or "active").lower()
+        row.stop_type = row.stop_type.upper()
+        out.points.append(row)
+
+
+def read_stops_in_area_csv(stream: IO[bytes], name: str, out: _Read) -> None:
+    """StopsInArea.csv: which stops belong to which StopArea."""
+    for _line, values in _csv_rows(stream, name, ("StopAreaCode", "AtcoCode")):
+        if values["AtcoCode"] and values["StopAreaCode"]:
+            out.memberships.setdefault(values["AtcoCode"], []).append(values["StopAreaCode"])
+
+
+def read_stop_areas_csv(stream: IO[bytes], name: str, out: _Read) -> None:
+    """StopAreas.csv: each StopArea's name, type and parent."""
+    for _line, values in _csv_rows(stream, name, ("StopAreaCode", "Name", "StopAreaType")):
+        area = StopAreaRow(
+            code=values["StopAreaCode"],
+            name=values["Name"],
+            area_type=values["StopAreaType"],
+            parent=values.get("ParentStopAreaRef", ""),
+            status=(values.get("Status") or "active").lower(),
+        )
+        if area.code:
+            out.areas[area.code] = area
+
+
+def _csv_kind(name: str) -> str | None:
+    lowered = name.lower().rsplit("/", 1)[-1]
+    if not lowered.endswith(".csv"):
+        return None
+    if "stopsinarea" in lowered:
+        return "stops_in_area"
+    if "stopareas" in lowered:
+        return "stop_areas"
+    if "stops" in lowered:
+        return "stops"
+    return None
+
+
+_CSV_READERS: dict[str, Callable[[IO[bytes], str, _Read], None]] = {
+    "stops": read_stops_csv,
+    "stops_in_area": read_stops_in_area_csv,
+    "stop_areas": read_stop_areas_csv,
+}
+
+
+@contextmanager
+def _members(path: Path, max_bytes: int | None) -> Iterator[list[tuple[str, IO[bytes]]]]:
+    """(name, binary stream) of a plain file, or of the .xml/.csv members of a zip archive."""
+    with path.open("rb") as raw:
+        head = raw.read(4096)
+    sniff(NAME, path, head)
+    if not head.startswith(b"PK"):
+        with path.open("rb") as handle:
+            yield [(path.name, handle)]
+        return
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise SourceError(NAME, f"broken zip archive: {exc}", path=path.name) from None
+    with archive:
+        infos = [i for i in archive.infolist() if i.filename.lower().endswith((".xml", ".csv"))]
+        if not infos:
+            raise SourceError(NAME, "zip archive holds no .xml or .csv file", path=path.name)
+        total = sum(i.file_size for i in infos)
+        # zipfile never inflates past a member's declared size (CRC check), so the sum is a real bound.
+        if max_bytes is not None and total > max_bytes:
+            raise SourceError(
+                NAME, f"unzips to {total:,} bytes, over the size limit of {max_bytes:,} (HTTP_MAX_BYTES)",
+                path=path.name,
+            )  # fmt: skip
+        streams = [(i.filename, archive.open(i)) for i in infos]
+        try:
+            yield streams
+        finally:
+            for _name, stream in streams:
+                stream.close()
+
+
+def _read_file(path: Path, options: ParseOptions, out: _Read, formats: set[str]) -> None:
+    with _members(path, options.max_bytes) as members:
+        for name, stream in members:
+            if name.lower().endswith(".xml"):
+                read = read_xml(stream, name)
+                out.points.extend(read.points)
+                out.areas.update(read.areas)
+                formats.add("xml")
+                continue
+            kind = _csv_kind(name)
+            if kind is None:
+                raise SourceError(
+                    NAME, "a CSV file that is none of Stops.csv, StopsInArea.csv, StopAreas.csv", path=name
+                )
+            try:
+                _CSV_READERS[kind](stream, name, out)
+            except zipfile.BadZipFile as exc:
+                raise SourceError(NAME, f"broken zip archive: {exc}", path=path.name) from None
+            if kind == "stops":
+                formats.add("csv")
+
+
+# -- positions ------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def grid_transformer(crs: str) -> Transformer:
+    """Grid CRS (EPSG:27700 OSGB36 / British National Grid) → WGS84 lon/lat."""
+    return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+
+
+def _number(value: str) -> float | None:
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def _distances_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
+    return 2 * 6_371_008.8 * np.arcsin(np.sqrt(a))
+
+
+@dataclass
+class _Position:
+    lat: float
+    lon: float
+    easting: float | None
+    northing: float | None
+    crs: str
+    grid_lat: float = math.nan
+    grid_lon: float = math.nan
+
+
+def _positions(rows: list[StopPointRow], fail: Callable[[StopPointRow, str], None]) -> list[_Position | None]:
+    """Each row's WGS84 position and grid position, the grid one projected to WGS84 (one vectorised
+    pyproj call per grid); None for a row with no usable position (reported through `fail`)."""
+    out: list[_Position | None] = []
+    for row in rows:
+        try:
+            lat, lon = _number(row.latitude), _number(row.longitude)
+            east, north = _number(row.easting), _number(row.northing)
+        except ValueError as exc:
+            fail(row, f"stop {row.atco_code}: position {exc}")
+            out.append(None)
+            continue
+        crs = GRID_CRS.get(row.grid.upper())
+        if crs is None:
+            fail(row, f"stop {row.atco_code}: unknown GridType {row.grid!r}")
+            out.append(None)
+            continue
+        has_wgs = lat is not None and lon is not None
+        has_grid = east is not None and north is not None
+        if not has_wgs and not has_grid:
+            out.append(None)
+            continue
+        out.append(_Position(lat if has_wgs else math.nan, lon if has_wgs else math.nan,
+                             east if has_grid else None, north if has_grid else None, crs))  # fmt: skip
+    by_crs: dict[str, list[_Position]] = {}
+    for pos in out:
+        if pos is not None and pos.easting is not None:
+            by_crs.setdefault(pos.crs, []).append(pos)
+    for crs, group in by_crs.items():
+        lon, lat = grid_transformer(crs).transform(
+            np.array([p.easting for p in group]), np.array([p.northing for p in group])
+        )
+        for pos, glat, glon in zip(group, lat.tolist(), lon.tolist(), strict=True):
+            pos.grid_lat, pos.grid_lon = glat, glon
+    return out
+
+
+# -- the source -----------------------------------------------------------------------------------
+
+
+def _row_hash(values: Iterable[str]) -> str:
+    return hashlib.sha256("\x1f".join(values).encode()).hexdigest()
+
+
+class NaptanSource(Source):
+    """NaPTAN stop points as registry stops (`source="naptan"`, `stop_id` = AtcoCode)."""
+
+    name = NAME
+    kind = SourceKind.REGISTRY
+    file_patterns = ("naptan*.xml", "NaPTAN*.xml", "naptan*.zip", "NaPTAN*.zip", "Stops.csv",
+                     "StopsInArea.csv", "StopAreas.csv", "naptan*.csv")  # fmt: skip
+    url_settings = ("NAPTAN_URL",)
+    # Chosen with PIPELINE_SOURCES; never needed by a Swiss instance.
+    required = False
+
+    def http_request(self, settings: Any) -> HttpRequest | None:
+        """The NaPTAN export (NAPTAN_URL: the DfT access-nodes API, XML or CSV), or None."""
+        url = getattr(settings, "NAPTAN_URL", "")
+        if not url:
+            return None
+        lowered = url.lower()
+        suffix = ".zip" if ".zip" in lowered else ".csv" if "csv" in lowered else ".xml"
+        return HttpRequest(url=url, suffix=suffix)
+
+    def find_files(self, directory: Path) -> list[Path]:
+        """The NaPTAN files of `directory` (case-insensitive names, each once)."""
+        found = super().find_files(directory)
+        unique: dict[Path, None] = dict.fromkeys(found)
+        return list(unique)
+
+    def parse(self, paths: Sequence[Path], options: ParseOptions) -> ParseResult[RegistryStop]:
+        """Registry stops of the NaPTAN files in `paths` (XML and/or CSV), filtered and checked."""
+        stats: dict[str, int] = {}
+        read = _Read()
+        formats: set[str] = set()
+        for path in paths:
+            _read_file(path, options, read, formats)
+        if not read.points:
+            raise SourceError(NAME, "no StopPoint in the input (a NaPTAN export lists thousands)")
+        stats["rows"] = len(read.points)
+        stats["stop_areas"] = len(read.areas)
+        tolerance = float(_setting(options, "position_mismatch_m", DEFAULT_POSITION_MISMATCH_M))
+        records = self._records(read, formats, tolerance, stats, options)
+        return ParseResult(records, stats)
+
+    def _records(
+        self, read: _Read, formats: set[str], tolerance: float, stats: dict[str, int], options: ParseOptions
+    ) -> list[RegistryStop]:
+        def count(reason: str) -> None:
+            stats[reason] = stats.get(reason, 0) + 1
+
+        bad: list[str] = []
+        kept_rows: list[StopPointRow] = []
+        seen: set[str] = set()
+        for row in read.points:
+            if not row.atco_code:
+                count("no_atco_code")
+                continue
+            if row.status != "active":
+                # Deleted or suspended: OSM should not have it, so matching it could only pull a live
+                # OSM stop onto a dead record or report it as missing from OSM.
+                count("inactive")
+                continue
+            if row.stop_type in ENTRANCE_TYPES:
+                count("entrance")
+                continue
+            if row.stop_type in NOT_TRANSIT_TYPES:
+                count("not_a_transit_stop")
+                continue
+            if row.atco_code in seen:
+                count("duplicate_atco_code")
+                continue
+            seen.add(row.atco_code)
+            kept_rows.append(row)
+
+        failed: set[int] = set()
+
+        def fail(row: StopPointRow, reason: str) -> None:
+            failed.add(id(row))
+            bad.append(reason + (f" (line {row.line})" if row.line else ""))
+
+        positions = _positions(kept_rows, fail)
+        dataset = "xml" if formats == {"xml"} else "csv" if formats == {"csv"} else "+".join(sorted(formats))
+        records: list[RegistryStop] = []
+        disagreements: list[float] = []
+        for row, pos in zip(kept_rows, positions, strict=True):
+            if pos is None:
+                if id(row) not in failed:
+                    count("no_coordinates")
+                continue
+            lat, lon = pos.lat, pos.lon
+            disagreement: float | None = None
+            if math.isnan(lat):
+                lat, lon = pos.grid_lat, pos.grid_lon
+                count("position_from_grid")
+            elif pos.easting is not None:
+                disagreement = haversine_m(lat, lon, pos.grid_lat, pos.grid_lon)
+                disagreements.append(disagreement)
+            problem = coordinate_problem(lat, lon)
+            if problem:
+                fail(row, f"stop {row.atco_code}: {problem}")
+                continue
+            records.append(self._record(row, pos, lat, lon, disagreement, tolerance, read, dataset))
+            if disagreement is not None and disagreement > tolerance:
+                count("position_mismatch")
+        self._judge_bad_rows(bad, stats)
+        records = self._filter_boundary(records, options, stats)
+        stats["kept"] = len(records)
+        if disagreements:
+            values = np.array(disagreements)
+            stats["position_disagreement_median_cm"] = round(float(np.median(values)) * 100)
+            stats["position_disagreement_max_cm"] = round(float(values.max()) * 100)
+        return records
+
+    def _record(
+        self,
+        row: StopPointRow,
+        pos: _Position,
+        lat: float,
+        lon: float,
+        disagreement: float | None,
+        tolerance: float,
+        read: _Read,
+        dataset: str,
+    ) -> RegistryStop:
+        platform_code, position = normalise_indicator(row.indicator)
+        areas = [a for a in row.stop_areas or read.memberships.get(row.atco_code, []) if a]
+        active_areas = [a for a in areas if a not in read.areas or read.areas[a].status == "active"]
+        parent = active_areas[0] if active_areas else None
+        attributes: dict[str, Any] = {"stop_type": row.stop_type or None, "status": row.status}
+        optional = {
+            "indicator": row.indicator,
+            "indicator_position": position,
+            "short_name": row.short_name,
+            "landmark": row.landmark,
+            "street": row.street,
+            "locality": row.locality,
+            "bus_stop_type": row.bus_stop_type,
+            "bearing": row.bearing,
+            "modified": row.modified,
+        }
+        attributes.update({k: v for k, v in optional.items() if v})
+        if pos.easting is not None:
+            attributes["grid_crs"] = pos.crs
+            attributes["easting"] = pos.easting
+            attributes["northing"] = pos.northing
+        if disagreement is not None:
+            attributes["position_disagreement_m"] = round(disagreement, 2)
+            if disagreement > tolerance:
+                attributes["position_mismatch"] = {
+                    "distance_m": round(disagreement, 1),
+                    "tolerance_m": tolerance,
+                    "grid_lat": round(pos.grid_lat, 7),
+                    "grid_lon": round(pos.grid_lon, 7),
+                }
+        if len(active_areas) > 1:
+            attributes["stop_areas"] = active_areas
+        if parent and parent in read.areas:
+            area = read.areas[parent]
+            attributes["stop_area_name"] = area.name or None
+            attributes["stop_area_type"] = area.area_type or None
+            if area.parent:
+                attributes["parent_stop_area"] = area.parent
+        values = (row.atco_code, row.naptan_code, row.common_name, row.indicator, row.latitude, row.longitude,
+                  row.easting, row.northing, row.stop_type, row.admin_area, parent or "", row.status)  # fmt: skip
+        return RegistryStop(
+            source=NAME,
+            stop_id=row.atco_code,
+            dataset=dataset,
+            code=row.naptan_code or None,
+            platform_code=platform_code,
+            name=row.common_name or None,
+            operator_code=None,
+            operator_name=None,
+            modes=STOP_TYPE_MODES.get(row.stop_type),
+            country_code="GB",
+            region=row.admin_area or None,
+            parent_id=parent,
+            valid_from=None,
+            valid_to=None,
+            lat=lat,
+            lon=lon,
+            row_hash=_row_hash(values),
+            attributes=attributes,
+        )
+
+    def _judge_bad_rows(self, bad: list[str], stats: dict[str, int]) -> None:
+        """A few stops with unusable positions are dropped and logged; too many refuse the file."""
+        if not bad:
+            return
+        if len(bad) > MAX_BAD_ROW_SHARE * stats.get("rows", 0):
+            more = f" (and {len(bad) - 1:,} more such stops)" if len(bad) > 1 else ""
+            raise SourceError(NAME, bad[0] + more)
+        stats["invalid_values"] = len(bad)
+        for reason in bad[:20]:
+            logger.warning("naptan: stop dropped: %s", reason)
+
+    @staticmethod
+    def _filter_boundary(
+        records: list[RegistryStop], options: ParseOptions, stats: dict[str, int]
+    ) -> list[RegistryStop]:
+        if options.boundary is None or not records:
+            return records
+        inside = options.boundary.contains(np.array([r.lat for r in records]), np.array([r.lon for r in records]))
+        stats["outside_boundary"] = int((~inside).sum())
+        return [r for r, keep in zip(records, inside.tolist(), strict=True) if keep]
+
+
+def _setting(options: ParseOptions, key: str, default: Any) -> Any:
+    """A per-source setting handed in by the run (`ParseOptions.source_settings`), or the default."""
+    settings = getattr(options, "source_settings", None) or {}
+    return settings.get(key, default)
