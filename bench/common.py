@@ -281,10 +281,15 @@ class Server:
 
 
 @contextlib.contextmanager
-def gunicorn(stack: BenchStack, workers: int = 2, **env_extra: str) -> Iterator[Server]:
-    """Serve the app with gunicorn on a free loopback port until the block ends."""
+def gunicorn(
+    stack: BenchStack, workers: int = 2, app_spec: str | None = None, **env_extra: str
+) -> Iterator[Server]:
+    """Serve the app with gunicorn on a free loopback port until the block ends. `app_spec` replaces
+    production's app factory (the calibration serves the same app plus a static route)."""
     port = free_port()
     argv = gunicorn_command(port, workers=workers, timeout_s=60, extra=("--log-level", "warning"))
+    if app_spec is not None:
+        argv[argv.index("app:create_app()")] = app_spec
     env = stack.env(RATELIMIT_DEFAULT=UNLIMITED, RATELIMIT_WRITE=UNLIMITED, **env_extra)
     process = subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True)
     server = Server(process, port)

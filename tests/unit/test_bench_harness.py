@@ -120,3 +120,77 @@ def test_a_disturbed_run_prints_no_pass_but_keeps_its_misses():
     assert "pass" not in table
     assert "NOT COMPARABLE" in table
     assert "MISS" in table
+
+
+# --- The map's session mix (bench.map_tiles) ---------------------------------------------------
+
+from bench.map_tiles import position_of, sessions, tile_of, tile_paths, view_tiles  # noqa: E402
+
+
+def test_tile_coordinates_round_trip_and_match_the_slippy_map_scheme():
+    x, y = tile_of(47.3769, 8.5417, 16)  # Zürich HB
+    assert (int(x), int(y)) == (34322, 22949)  # (lon + 180) / 360 * 2^z; 1 - ln(tan + sec) / pi, halved
+    lat, lon = position_of(x, y, 16)
+    assert lat == pytest.approx(47.3769, abs=1e-9)
+    assert lon == pytest.approx(8.5417, abs=1e-9)
+
+
+def test_a_view_asks_for_the_tiles_it_covers_nearest_the_centre_first():
+    tiles = view_tiles(47.3769, 8.5417, 12, max_zoom=16)
+    assert 5 * 4 <= len(tiles) <= 7 * 5  # 1280 x 800 px of 256 px tiles
+    assert tiles[0] == (12, *(int(v) for v in tile_of(47.3769, 8.5417, 12)))
+    assert len(set(tiles)) == len(tiles)
+
+
+def test_beyond_the_deepest_zoom_a_view_reuses_the_deepest_tiles():
+    deep = view_tiles(47.3769, 8.5417, 18, max_zoom=16)
+    assert {z for z, _, _ in deep} == {16}
+    assert len(deep) <= 4  # a 1280 x 800 view at zoom 18 spans about a quarter tile of zoom 16 each way
+
+
+def test_sessions_are_seeded_zooms_8_to_16_and_never_repeat_a_tile_within_a_session():
+    stops = [(47.0 + i / 100, 8.0 + i / 100) for i in range(50)]
+    first, again = sessions(stops, 16, count=20), sessions(stops, 16, count=20)
+    assert first == again
+    for session in first:
+        assert len(set(session)) == len(session)
+        assert all(8 <= z <= 16 for z, _, _ in session)
+
+
+def test_tile_paths_fill_the_tilejson_template_and_keep_its_query():
+    template = "http://example.org/api/v1/tiles/12-ab/{z}/{x}/{y}.mvt?status=matched"
+    assert tile_paths(template, [(14, 8594, 5747)]) == ["/api/v1/tiles/12-ab/14/8594/5747.mvt?status=matched"]
+
+
+# --- The Germany-size registry (bench.germany_scale) -------------------------------------------
+
+from bench.germany_scale import copy_offset, nlogn_factor, replicate_row  # noqa: E402
+
+
+def test_a_registry_copy_is_shifted_and_gets_new_ids_while_copy_zero_is_the_real_row():
+    header = ["sloid", "number", "uicCountryCode", "isoCountryCode", "wgs84East", "wgs84North", "x"]
+    col = {name: i for i, name in enumerate(header)}
+    row = ["ch:1:sloid:7000", "8507000", "85", "CH", "7.43911", "46.94881", "keep"]
+    assert replicate_row(row, col, 0) == row
+    copy = replicate_row(row, col, 7)
+    dlat, dlon = copy_offset(7)
+    assert (dlat, dlon) != (0, 0)
+    assert copy[col["sloid"]] == "ch:1:sloid:7000:r7"
+    assert copy[col["number"]] == str(8507000 + 7 * 10_000_000)
+    assert float(copy[col["wgs84North"]]) == pytest.approx(46.94881 + dlat)
+    assert float(copy[col["wgs84East"]]) == pytest.approx(7.43911 + dlon)
+    assert copy[col["uicCountryCode"]] == "80"
+    assert copy[-1] == "keep"
+
+
+def test_copies_never_overlap_switzerland_sized_areas():
+    offsets = {copy_offset(k) for k in range(17)}
+    assert len(offsets) == 17
+    for a in offsets:
+        for b in offsets - {a}:
+            assert abs(a[0] - b[0]) >= 2.2 - 1e-9 or abs(a[1] - b[1]) >= 4.9 - 1e-9
+
+
+def test_n_log_n_growth_from_the_swiss_to_the_german_size():
+    assert nlogn_factor(50_399, 850_000) == pytest.approx(21.26, abs=0.01)
+    assert nlogn_factor(1000, 1000) == 1.0
