@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -40,6 +40,9 @@ class ParseOptions:
     # the memory cap of the engine that reads them (GTFS_DUCKDB_MEMORY_LIMIT, e.g. "768MB").
     timetable_max_bytes: int | None = None
     timetable_memory_limit: str | None = None
+    # Each source's own parse settings, by source name (`Source.parse_settings`; NaPTAN: the
+    # position-mismatch tolerance). A source missing here parses with its defaults.
+    source_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,6 +88,11 @@ class Source:
     # PIPELINE_SOURCE_DIR, or, without one, it is disabled (a required source refuses to start).
     url_settings: tuple[str, ...] = ()
     required: bool = True  # the matcher cannot run without it
+
+    def parse_settings(self, settings: Any) -> dict[str, Any]:
+        """This source's own parse settings read from the app settings, handed back to `parse` as
+        `options.source_settings[self.name]` (the core never needs to know their names)."""
+        return {}
 
     def http_request(self, settings: Any) -> HttpRequest | None:
         """The live download for these settings, or None when no URL is configured."""
