@@ -129,6 +129,12 @@ class Settings:
     GTFS_URL: str = LIVE_GTFS_URL
     GTFS_MAX_UNZIPPED_BYTES: int = 10_000_000_000
     GTFS_DUCKDB_MEMORY_LIMIT: str = "768MB"
+    # NaPTAN, Great Britain's registry (pipeline/sources/naptan.py; chosen with PIPELINE_SOURCES=naptan,osm):
+    # the export's URL (the DfT access-nodes API, XML or CSV; empty: naptan*.xml or Stops.csv from
+    # PIPELINE_SOURCE_DIR), and how many metres a stop's OSGB36 grid and WGS84 positions may differ
+    # before the registry contradicts itself (problem `registry_position_mismatch`).
+    NAPTAN_URL: str = ""
+    NAPTAN_POSITION_MISMATCH_M: float = 25.0
     # The Overpass query's areas: comma-separated area tags (key=value) or Overpass area ids.
     OVERPASS_AREAS: str = "ISO3166-1=CH,ISO3166-1=LI"
     OVERPASS_MAXSIZE_BYTES: int = 1_073_741_824  # [maxsize:] of the query (server-side memory)
@@ -218,6 +224,8 @@ class Settings:
             raise ConfigError("PIPELINE_STREAM_MAX_S and PIPELINE_STREAM_KEEPALIVE_S must be positive")
         if self.STREAM_MAX_PER_CLIENT < 1 or self.STREAM_MAX_TOTAL < self.STREAM_MAX_PER_CLIENT:
             raise ConfigError("STREAM_MAX_PER_CLIENT must be positive and STREAM_MAX_TOTAL at least as large")
+        if not self.NAPTAN_POSITION_MISMATCH_M > 0:
+            raise ConfigError("NAPTAN_POSITION_MISMATCH_M must be a positive number of metres")
         if self.MAX_CONTENT_LENGTH_BYTES < 1024:
             raise ConfigError("MAX_CONTENT_LENGTH_BYTES must be at least 1024 (bytes)")
         if self.NEW_STOP_IFOPT not in {"where_used", "always", "never"}:
