@@ -5,7 +5,8 @@ Inputs (either, plain or zipped by the download):
   (lxml `iterparse`, each element dropped once read: memory stays flat at national size);
 - CSV: `Stops.csv` (ATCOCode, NaptanCode, CommonName, Indicator, Easting, Northing, Longitude, Latitude,
   StopType, Status, AdministrativeAreaCode, ...), with the optional `StopsInArea.csv` (AtcoCode ↔
-  StopAreaCode) and `StopAreas.csv` (StopAreaCode, Name, StopAreaType, ...) beside it.
+  StopAreaCode), `StopAreas.csv` (StopAreaCode, Name, StopAreaType, ...) and `AreaHierarchy.csv`
+  (ParentStopAreaCode, ChildStopAreaCode) beside it.
 
 Rules (each a decision; the reasons are in the comments where they are applied):
 - Status: only `active` stops are registry stops. `inactive` (deleted or suspended) ones stay out of
@@ -23,7 +24,7 @@ Rules (each a decision; the reasons are in the comments where they are applied):
 - Positions: a stop has an OSGB36 grid position (Easting/Northing, EPSG:27700; EPSG:29903 for the
   Irish grid) and a WGS84 one. Both are read; the grid one is projected with pyproj and the distance
   between them stored (`attributes["position_disagreement_m"]`). Beyond the tolerance
-  (`ParseOptions.source_settings["position_mismatch_m"]`, NAPTAN_POSITION_MISMATCH_M, default 25 m)
+  (NAPTAN_POSITION_MISMATCH_M, default 25 m, handed in as `ParseOptions.source_settings["naptan"]`)
   the stop is a registry problem (`registry_position_mismatch`); a stop with only one of the two
   positions takes the other from it.
 """
@@ -96,7 +97,9 @@ GRID_CRS: dict[str, str] = {"UKOS": "EPSG:27700", "": "EPSG:27700", "IRISHOS": "
 
 # "Stop A", "Stand 4", "Bay C2", "Stance 12", "Platform 1", "Stop AA": a code; the word is dropped.
 _CODE_WORDS = r"(?:stop|stand|stance|bay|platform|plat\.?|pier|berth|gate)"
-_CODED = re.compile(rf"^{_CODE_WORDS}\s*[:.\-]?\s*([a-z]{{1,2}}[0-9]{{0,2}}|[0-9]{{1,3}}[a-z]?)$", re.IGNORECASE)
+_CODED = re.compile(
+    rf"^{_CODE_WORDS}\s*[:.\-]?\s*([a-z]{{1,2}}[0-9]{{0,2}}|[0-9]{{1,3}}[a-z]?)$", re.IGNORECASE
+)
 # A bare code, written in capitals or digits ("A", "B2", "12"): a lowercase "in" or "at" is a word.
 _BARE_CODE = re.compile(r"^(?:[A-Z]{1,2}[0-9]{0,2}|[0-9]{1,3}[A-Z]?)$")
 # Relative positions, in NaPTAN's own abbreviations (the spelling OSM's `naptan:Indicator` copies).
@@ -123,7 +126,9 @@ _POSITIONS: dict[str, str] = {
     "corner": "corner",
     "cnr": "corner",
 }
-_BOUND = re.compile(r"^(n|s|e|w|ne|nw|se|sw)\s*-?\s*bound$|^(north|south|east|west)\s*-?\s*bound$", re.IGNORECASE)
+_BOUND = re.compile(
+    r"^(n|s|e|w|ne|nw|se|sw)\s*-?\s*bound$|^(north|south|east|west)\s*-?\s*bound$", re.IGNORECASE
+)
 _ABBREV_DOT = re.compile(r"(?<=[a-z])\.(?=\s|$)", re.IGNORECASE)
 
 
@@ -203,6 +208,7 @@ class _Read:
     points: list[StopPointRow] = field(default_factory=list)
     areas: dict[str, StopAreaRow] = field(default_factory=dict)
     memberships: dict[str, list[str]] = field(default_factory=dict)  # CSV: AtcoCode → StopAreaCodes
+    area_parents: dict[str, str] = field(default_factory=dict)  # CSV: StopAreaCode → parent StopAreaCode
 
 
 def _local(tag: Any) -> str:
@@ -223,7 +229,13 @@ def _tags(*names: str) -> tuple[str, ...]:
 
 # Qualified names compared as whole strings: no namespace split per element on the hot path.
 (_ATCO, _NAPTAN_CODE, _DESCRIPTOR, _PLACE, _CLASSIFICATION, _AREAS, _ADMIN) = _tags(
-    "AtcoCode", "NaptanCode", "Descriptor", "Place", "StopClassification", "StopAreas", "AdministrativeAreaRef"
+    "AtcoCode",
+    "NaptanCode",
+    "Descriptor",
+    "Place",
+    "StopClassification",
+    "StopAreas",
+    "AdministrativeAreaRef",
 )
 (_COMMON, _SHORT, _LANDMARK, _STREET, _INDICATOR) = _tags(
     "CommonName", "ShortCommonName", "Landmark", "Street", "Indicator"
@@ -279,7 +291,9 @@ def _read_stop_point(elem: etree._Element) -> StopPointRow:
             row.stop_areas = [
                 code
                 for ref in child
-                if ref.tag == _AREA_REF and (ref.get("Status") or "active") == "active" and (code := _text(ref))
+                if ref.tag == _AREA_REF
+                and (ref.get("Status") or "active") == "active"
+                and (code := _text(ref))
             ]
         elif tag == _ADMIN:
             row.admin_area = _text(child)
@@ -424,10 +438,19 @@ def read_stop_areas_csv(stream: IO[bytes], name: str, out: _Read) -> None:
             out.areas[area.code] = area
 
 
+def read_area_hierarchy_csv(stream: IO[bytes], name: str, out: _Read) -> None:
+    """AreaHierarchy.csv: a StopArea's parent area (a bus stop cluster inside a rail station's area)."""
+    for _line, values in _csv_rows(stream, name, ("ParentStopAreaCode", "ChildStopAreaCode")):
+        if values["ParentStopAreaCode"] and values["ChildStopAreaCode"]:
+            out.area_parents[values["ChildStopAreaCode"]] = values["ParentStopAreaCode"]
+
+
 def _csv_kind(name: str) -> str | None:
     lowered = name.lower().rsplit("/", 1)[-1]
     if not lowered.endswith(".csv"):
         return None
+    if "areahierarchy" in lowered:
+        return "area_hierarchy"
     if "stopsinarea" in lowered:
         return "stops_in_area"
     if "stopareas" in lowered:
@@ -441,6 +464,7 @@ _CSV_READERS: dict[str, Callable[[IO[bytes], str, _Read], None]] = {
     "stops": read_stops_csv,
     "stops_in_area": read_stops_in_area_csv,
     "stop_areas": read_stop_areas_csv,
+    "area_hierarchy": read_area_hierarchy_csv,
 }
 
 
@@ -489,7 +513,7 @@ def _read_file(path: Path, options: ParseOptions, out: _Read, formats: set[str])
             kind = _csv_kind(name)
             if kind is None:
                 raise SourceError(
-                    NAME, "a CSV file that is none of Stops.csv, StopsInArea.csv, StopAreas.csv", path=name
+                    NAME, "a CSV file that is none of Stops, StopsInArea, StopAreas, AreaHierarchy", path=name
                 )
             try:
                 _CSV_READERS[kind](stream, name, out)
@@ -518,12 +542,6 @@ def _number(value: str) -> float | None:
     if not math.isfinite(number):
         raise ValueError(f"{value!r} is not a finite number")
     return number
-
-
-def _distances_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
-    return 2 * 6_371_008.8 * np.arcsin(np.sqrt(a))
 
 
 @dataclass
@@ -587,10 +605,18 @@ class NaptanSource(Source):
     name = NAME
     kind = SourceKind.REGISTRY
     file_patterns = ("naptan*.xml", "NaPTAN*.xml", "naptan*.zip", "NaPTAN*.zip", "Stops.csv",
-                     "StopsInArea.csv", "StopAreas.csv", "naptan*.csv")  # fmt: skip
+                     "StopsInArea.csv", "StopAreas.csv", "AreaHierarchy.csv", "naptan*.csv")  # fmt: skip
     url_settings = ("NAPTAN_URL",)
     # Chosen with PIPELINE_SOURCES; never needed by a Swiss instance.
     required = False
+
+    def parse_settings(self, settings: Any) -> dict[str, Any]:
+        """NAPTAN_POSITION_MISMATCH_M: the metres by which a stop's grid and WGS84 positions may differ."""
+        return {
+            "position_mismatch_m": float(
+                getattr(settings, "NAPTAN_POSITION_MISMATCH_M", DEFAULT_POSITION_MISMATCH_M)
+            )
+        }
 
     def http_request(self, settings: Any) -> HttpRequest | None:
         """The NaPTAN export (NAPTAN_URL: the DfT access-nodes API, XML or CSV), or None."""
@@ -738,10 +764,13 @@ class NaptanSource(Source):
             area = read.areas[parent]
             attributes["stop_area_name"] = area.name or None
             attributes["stop_area_type"] = area.area_type or None
-            if area.parent:
-                attributes["parent_stop_area"] = area.parent
-        values = (row.atco_code, row.naptan_code, row.common_name, row.indicator, row.latitude, row.longitude,
-                  row.easting, row.northing, row.stop_type, row.admin_area, parent or "", row.status)  # fmt: skip
+            area_parent = area.parent or read.area_parents.get(parent)
+            if area_parent:
+                attributes["parent_stop_area"] = area_parent
+        values = (
+            *(row.atco_code, row.naptan_code, row.common_name, row.indicator, row.latitude, row.longitude),
+            *(row.easting, row.northing, row.stop_type, row.admin_area, parent or "", row.status),
+        )
         return RegistryStop(
             source=NAME,
             stop_id=row.atco_code,
@@ -780,12 +809,13 @@ class NaptanSource(Source):
     ) -> list[RegistryStop]:
         if options.boundary is None or not records:
             return records
-        inside = options.boundary.contains(np.array([r.lat for r in records]), np.array([r.lon for r in records]))
+        inside = options.boundary.contains(
+            np.array([r.lat for r in records]), np.array([r.lon for r in records])
+        )
         stats["outside_boundary"] = int((~inside).sum())
         return [r for r, keep in zip(records, inside.tolist(), strict=True) if keep]
 
 
 def _setting(options: ParseOptions, key: str, default: Any) -> Any:
-    """A per-source setting handed in by the run (`ParseOptions.source_settings`), or the default."""
-    settings = getattr(options, "source_settings", None) or {}
-    return settings.get(key, default)
+    """One of this source's settings handed in by the run (`NaptanSource.parse_settings`), or the default."""
+    return options.source_settings.get(NAME, {}).get(key, default)
