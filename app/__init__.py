@@ -43,6 +43,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     init_request_limits(app)  # before auth: its CSRF check reads form bodies
     _init_auth(app)
     _register_cli(app)
+    _init_read_routing(app)  # last: after authentication's hook, with every view registered
     return app
 
 
@@ -123,6 +124,12 @@ def _init_auth(app: Flask) -> None:
     init_auth(app)
     init_osm_signin(app)  # /login/osm: sign in with an OpenStreetMap account, when configured
     app.register_blueprint(api_docs_bp)  # /api/docs, rendered from the OpenAPI document
+
+
+def _init_read_routing(app: Flask) -> None:
+    from app.read_routing import init_read_routing  # DATABASE_READ_URL: read-only endpoints on a replica
+
+    init_read_routing(app)
 
 
 def _register_cli(app: Flask) -> None:

@@ -79,6 +79,13 @@ class Settings:
     DB_CONNECT_TIMEOUT_S: int = 5
     DB_STATEMENT_TIMEOUT_MS: int = 15000
     DB_POOL_SIZE: int = 5
+    # Optional PostgreSQL streaming replica for the read-only endpoints (database/read_routing.py).
+    # Empty: every query goes to DATABASE_URL. Reads fall back to the primary while the replica
+    # lags more than DATABASE_READ_MAX_LAG_S, misses the latest snapshot, or is down; that check
+    # is cached for DATABASE_READ_CHECK_INTERVAL_S per process.
+    DATABASE_READ_URL: str = ""
+    DATABASE_READ_MAX_LAG_S: float = 5.0
+    DATABASE_READ_CHECK_INTERVAL_S: float = 1.0
 
     FORCE_HTTPS: bool = False
     HSTS_ENABLED: bool = False
@@ -157,14 +164,14 @@ class Settings:
     DECISION_EXPIRE_FIELDS: str = "position,name,uic_ref,local_ref,operator,identifier"
     DECISION_MOVE_THRESHOLD_M: float = 10.0
     # Webhooks for new priority-1 problems (app/services/feeds.py): targets separated by spaces or
-    # ";", each target's filters in its URL fragment (#operator=PAG&canton=BE&bbox=...), bodies
+    # ";", each target's filters in its URL fragment (#operator=PAG&region=BE&bbox=...), bodies
     # signed with HMAC-SHA256 using WEBHOOK_SECRET (required in production when targets are set).
     WEBHOOK_URLS: str = ""
     WEBHOOK_SECRET: str = ""
     WEBHOOK_TIMEOUT_S: float = 5.0
     # Absolute links in feeds, webhooks and reports and the authority of feed ids (where people reach
     # this app; never taken from a request's Host header), and an optional link template to the
-    # registry's own page of a stop ({sloid} and {number} are replaced). Unset, links fall back to
+    # registry's own page of a stop ({stop_id} and {number} are replaced). Unset, links fall back to
     # this fixed local address: wrong for readers elsewhere, but never attacker-chosen.
     PUBLIC_BASE_URL: str = "http://localhost:5001"
     # ATLAS's public service-point directory, by the stop's 7-digit number (the link the reference

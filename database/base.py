@@ -7,6 +7,8 @@ from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
 
+from database.read_routing import RoutingSession
+
 # Every geometry column stores WGS84 longitude/latitude.
 SRID_WGS84 = 4326
 
@@ -43,4 +45,5 @@ class _SQLAlchemy(SQLAlchemy):
             self.session.registry.clear()
 
 
-db = _SQLAlchemy(model_class=Base)
+# RoutingSession sends a read-only request's SELECTs to the replica when one is bound (read_routing.py).
+db = _SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})

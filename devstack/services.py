@@ -236,6 +236,43 @@ class LocalPostgres:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"')
 
+    def start_replica(self, base_dir: Path, port: int, timeout_s: float = 120) -> LocalPostgres:
+        """A hot-standby streaming replica of this (running) cluster in `base_dir`, on 127.0.0.1:`port`.
+
+        `pg_basebackup -R` copies the cluster while it runs and writes the standby's connection to
+        it (`primary_conninfo`, `standby.signal`); WAL streams from then on. The default pg_hba
+        lets the superuser replicate from 127.0.0.1 with its password, and wal_level defaults to
+        `replica`, so the primary needs no change and no restart.
+        """
+        replica = LocalPostgres(
+            base_dir, port, fast_unsafe=self.fast_unsafe, extra_settings=dict(self.extra_settings)
+        )
+        replica.base_dir.mkdir(parents=True, exist_ok=True)
+        replica.socket_dir.mkdir(parents=True, exist_ok=True)
+        _chown_for_service(replica.base_dir)
+        conninfo = (
+            f"host=127.0.0.1 port={self.port} user={PG_USER} password={PG_PASSWORD} "
+            "application_name=stopsync-replica"
+        )
+        _run(
+            _as_service_user(
+                [
+                    str(PG_BIN / "pg_basebackup"),
+                    "--dbname",
+                    conninfo,
+                    "--pgdata",
+                    str(replica.data_dir),
+                    "--write-recovery-conf",
+                    "--wal-method=stream",
+                    "--checkpoint=fast",
+                    "--no-sync",  # a throwaway copy: its files need not reach the disk before it starts
+                ]
+            ),
+            f"pg_basebackup of port {self.port}",
+        )
+        replica.start(timeout_s)
+        return replica
+
     def drop_database(self, name: str) -> None:
         import psycopg
 
