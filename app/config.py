@@ -117,6 +117,14 @@ class Settings:
     # (gevent workers), but each holds a Redis connection and a file descriptor.
     STREAM_MAX_PER_CLIENT: int = 4
     STREAM_MAX_TOTAL: int = 100
+    # Map tiles (app/services/tiles.py): rendered tiles kept in Redis, per snapshot at most
+    # TILE_CACHE_MAX_BYTES (0: none kept) for TILE_CACHE_TTL_S; browsers and proxies keep a tile
+    # TILE_MAX_AGE_S (its URL names the snapshot, so it never changes) and the TileJSON, which names
+    # the current snapshot, TILEJSON_MAX_AGE_S.
+    TILE_CACHE_MAX_BYTES: int = 64 * 1024 * 1024
+    TILE_CACHE_TTL_S: int = 86400
+    TILE_MAX_AGE_S: int = 7 * 86400
+    TILEJSON_MAX_AGE_S: int = 60
     # Offline source files (sources whose URLs are empty are read from here). Unset: none in
     # production, the bundled demo data in development and test (see BUNDLED_SOURCES).
     PIPELINE_SOURCE_DIR: str = ""
@@ -231,6 +239,10 @@ class Settings:
             raise ConfigError("PIPELINE_STREAM_MAX_S and PIPELINE_STREAM_KEEPALIVE_S must be positive")
         if self.STREAM_MAX_PER_CLIENT < 1 or self.STREAM_MAX_TOTAL < self.STREAM_MAX_PER_CLIENT:
             raise ConfigError("STREAM_MAX_PER_CLIENT must be positive and STREAM_MAX_TOTAL at least as large")
+        if self.TILE_CACHE_MAX_BYTES < 0 or self.TILE_CACHE_TTL_S < 1:
+            raise ConfigError("TILE_CACHE_MAX_BYTES must be 0 or more and TILE_CACHE_TTL_S positive")
+        if self.TILE_MAX_AGE_S < 0 or self.TILEJSON_MAX_AGE_S < 0:
+            raise ConfigError("TILE_MAX_AGE_S and TILEJSON_MAX_AGE_S must be 0 or more (seconds)")
         if not self.NAPTAN_POSITION_MISMATCH_M > 0:
             raise ConfigError("NAPTAN_POSITION_MISMATCH_M must be a positive number of metres")
         if self.MAX_CONTENT_LENGTH_BYTES < 1024:

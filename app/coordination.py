@@ -13,6 +13,9 @@ through `app.services.pipeline_state`, which implements every operation atomical
 | stopsync:ratelimit:*             | (Flask-Limiter's own keys, in RATELIMIT_STORAGE_URL)        |
 | stopsync:stream:slots            | zset   | stream_slot_lease_s          | app (one member per stream)  |
 | stopsync:stream:client:<ip>      | zset   | stream_slot_lease_s          | app (that client's streams)  |
+| stopsync:tiles:<snapshot>:<z>/<x>/<y>:<filters> | string | TILE_CACHE_TTL_S | app (app/services/tiles.py) |
+| stopsync:tiles:<snapshot>:bytes  | string | TILE_CACHE_TTL_S             | app (size cap per snapshot)  |
+| stopsync:tiles:current           | string | none                         | app (other snapshots dropped) |
 
 Lock: `SET lock <run_uuid> NX PX ttl`. Only the value's owner renews it (every PIPELINE_HEARTBEAT_S)
 or deletes it (compare-and-delete script). A process that dies stops renewing; the key expires
@@ -51,6 +54,7 @@ SCHEDULER_HEARTBEAT_KEY = f"{KEY_PREFIX}:scheduler:heartbeat"
 RATELIMIT_KEY_PREFIX = f"{KEY_PREFIX}:ratelimit"
 STREAM_SLOTS_KEY = f"{KEY_PREFIX}:stream:slots"
 STREAM_CLIENT_KEY_PREFIX = f"{KEY_PREFIX}:stream:client"  # + ":<client address>"
+TILES_KEY_PREFIX = f"{KEY_PREFIX}:tiles"  # + ":<snapshot>:..." (app/services/tiles.py)
 
 # A finished run's status stays visible for a week; a new run overwrites it.
 STATUS_TTL_S = 7 * 24 * 3600

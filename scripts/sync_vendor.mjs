@@ -47,6 +47,24 @@ const PLAN = [
     ],
   },
   {
+    // The map's vector tiles (app/static/js/map.js): tile grid, fetch and MVT decoding. The bundled
+    // build carries its decoders (pbf, vector-tile) and a fetch polyfill; the package has no LICENSE
+    // file, its README holds the licence (Beer-ware) and lists what the bundle contains.
+    name: "leaflet.vectorgrid",
+    files: [
+      ["dist/Leaflet.VectorGrid.bundled.min.js", "Leaflet.VectorGrid.bundled.min.js"],
+      ["README.md", "README.md"],
+    ],
+    bundles: [
+      { name: "pbf", licenceFile: "LICENSE", destination: "LICENSE.pbf" },
+      { name: "ieee754", licenceFile: "LICENSE", destination: "LICENSE.ieee754" },
+      { name: "vector-tile", licenceFile: "LICENSE.txt", destination: "LICENSE.vector-tile" },
+      { name: "point-geometry", licenceFile: "README.md", destination: "README.point-geometry.md" },
+      { name: "topojson-client", licenceFile: "LICENSE.md", destination: "LICENSE.topojson-client" },
+      { name: "whatwg-fetch", licenceFile: "LICENSE", destination: "LICENSE.whatwg-fetch" },
+    ],
+  },
+  {
     // Only the browser tests load it (tests/e2e/test_accessibility.py); no page does.
     name: "axe-core",
     files: [

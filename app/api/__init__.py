@@ -19,5 +19,6 @@ from app.api import (  # noqa: E402
     search,  # noqa: F401
     stats,  # noqa: F401
     stops,  # noqa: F401
+    tiles,  # noqa: F401
     users,  # noqa: F401
 )

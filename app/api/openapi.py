@@ -1001,7 +1001,7 @@ def pipeline_paths() -> dict[str, Any]:
 
 
 def _fragments() -> list[dict[str, Any]]:
-    from app.api import openapi_operators, openapi_review, openapi_routes
+    from app.api import openapi_operators, openapi_review, openapi_routes, openapi_tiles
 
     return [
         core_paths(),
@@ -1009,6 +1009,7 @@ def _fragments() -> list[dict[str, Any]]:
         openapi_review.paths(),
         openapi_operators.paths(),
         openapi_routes.paths(),
+        openapi_tiles.paths(),
     ]
 
 

@@ -1,0 +1,422 @@
+"""The map as Mapbox vector tiles (MVT), keyed by the published snapshot.
+
+A snapshot is immutable between imports, so every tile of it is too: a tile URL names the snapshot
+(`/api/v1/tiles/<snapshot>/<z>/<x>/<y>.mvt`), browsers and any HTTP cache keep it (`immutable`), and
+rendered tiles are kept in Redis under a per-snapshot key prefix, dropped when a newer snapshot is
+published.
+
+Two layers, built by PostGIS `ST_AsMVT` from the map read model (`map_features`, one row per stop of
+either side with its filter columns, written by the importer):
+
+- `stops` (zoom >= STOPS_MIN_ZOOM): one point per stop with the properties the popup shows.
+- `cells` (below): the stops aggregated on a CELLS_PER_SIDE x CELLS_PER_SIDE grid per tile, with
+  counts by side, status and problem priority. A stop belongs to exactly one tile and one cell (half-open
+  bounds), so the cell counts of all tiles of a zoom add up to the stop count for the same filters:
+  the whole country is visible at once and its totals are right, where the old bounding-box map cut
+  every view at a few thousand stops.
+
+Redis keys (contract in app/coordination.py): `stopsync:tiles:<snapshot>:<z>/<x>/<y>:<filter hash>`
+(the tile bytes), `stopsync:tiles:<snapshot>:bytes` (what that snapshot's tiles use) and
+`stopsync:tiles:current` (the snapshot whose tiles are kept). A tile is stored only while its snapshot
+stays under TILE_CACHE_MAX_BYTES (one Lua script, so concurrent workers cannot overshoot).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import redis
+from flask import current_app
+from sqlalchemy import text
+
+from app import coordination
+from app.extensions import redis_client
+from app.services import stops as stop_service
+from app.services.stops import StopFilters
+from database import db
+
+logger = logging.getLogger(__name__)
+
+# Stops one by one from this zoom on; grid cells with counts below it. At zoom 14 a 256 px tile covers
+# about 1.6 km in Switzerland: a busy city tile holds a few hundred stops, which the map clusters.
+STOPS_MIN_ZOOM = 14
+# Deeper zooms are drawn from the zoom-16 tiles (Leaflet's maxNativeZoom): at 4096 units per tile a
+# zoom-16 position is within 15 cm, and deeper tiles would only multiply the URLs to cache.
+MAX_ZOOM = 16
+EXTENT = 4096
+# 4 x 4 cells per 256 px tile: one count bubble (40 px) per 64 px square at the most.
+CELLS_PER_SIDE = 4
+# Query parameters of a tile URL, in their canonical order (alphabetical), and which the map sends.
+FILTER_PARAMS: tuple[str, ...] = (
+    "method",
+    "operator",
+    "priority",
+    "problem_type",
+    "side",
+    "status",
+    "transport",
+)
+# What a snapshot id may look like in a URL: the run id and the first characters of its uuid.
+SNAPSHOT_RE = re.compile(r"[0-9A-Za-z_-]{1,64}")
+# Nothing published yet: tiles are answered all the same (empty, or whatever map_features holds).
+NO_SNAPSHOT = "0"
+# How long a process trusts the snapshot id it read (per process; a tile of another snapshot is
+# always checked against the database before it is refused).
+SNAPSHOT_CHECK_S = 1.0
+
+TILE_KEY_PREFIX = coordination.TILES_KEY_PREFIX
+CURRENT_SNAPSHOT_KEY = f"{TILE_KEY_PREFIX}:current"
+
+# Store a tile only while its snapshot's tiles stay under the cap; count the bytes in the same step.
+# KEYS[1] tile key, KEYS[2] the snapshot's byte counter; ARGV: bytes, cap, ttl.
+_STORE_SCRIPT = """
+local size = string.len(ARGV[1])
+local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+if used + size > tonumber(ARGV[2]) then return 0 end
+if redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3]), 'NX') then
+  redis.call('INCRBY', KEYS[2], size)
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
+  return 1
+end
+return 0
+"""
+
+
+# --- the published snapshot -------------------------------------------------------------------
+
+# The latest published pipeline run: its id and the start of its uuid, so that a database rebuilt
+# from scratch (ids starting at 1 again) never reuses a URL that caches still hold.
+_SNAPSHOT_SQL = (
+    "SELECT id::text || '-' || left(replace(run_uuid, '-', ''), 8) FROM pipeline_runs"
+    " WHERE status = 'succeeded' ORDER BY id DESC LIMIT 1"
+)
+
+_snapshot_memo: dict[str, tuple[float, str]] = {}
+
+
+def published_snapshot(*, fresh: bool = False) -> str:
+    """Id of the published snapshot (NO_SNAPSHOT before the first import).
+
+    Read at most once per SNAPSHOT_CHECK_S per process unless `fresh`; a change drops the tiles of
+    every older snapshot from Redis (the first process to notice does it).
+    """
+    memo_key = str(db.engine.url)
+    now = time.monotonic()
+    cached = _snapshot_memo.get(memo_key)
+    if not fresh and cached is not None and now - cached[0] < SNAPSHOT_CHECK_S:
+        return cached[1]
+    snapshot = db.session.scalar(text(_SNAPSHOT_SQL)) or NO_SNAPSHOT
+    _snapshot_memo[memo_key] = (now, snapshot)
+    if cached is None or cached[1] != snapshot:
+        note_published(snapshot)
+    return snapshot
+
+
+def _text(value: bytes | str | None) -> str:
+    """A Redis reply as text (the app's client answers bytes)."""
+    return value.decode() if isinstance(value, bytes) else (value or "")
+
+
+def note_published(snapshot: str) -> None:
+    """Make `snapshot` the one whose tiles Redis keeps, dropping every other snapshot's tiles.
+
+    Called after each swap (the snapshot's post-swap hook) and by any process that notices a new
+    snapshot first; cheap when nothing changed (one GETSET). Redis down: tiles are just not cached.
+    """
+    try:
+        client = redis_client.client
+        previous = _text(client.getset(CURRENT_SNAPSHOT_KEY, snapshot))
+        if previous != snapshot:
+            dropped = drop_tiles_except(snapshot)
+            if dropped:
+                logger.info("tiles: snapshot %s published, %d cached tiles dropped", snapshot, dropped)
+    except redis.RedisError as exc:
+        logger.warning("tiles: cannot reach Redis to drop old tiles: %s", type(exc).__name__)
+
+
+def drop_tiles_except(snapshot: str) -> int:
+    """Delete the cached tiles (and byte counters) of every snapshot but `snapshot`; how many keys."""
+    client = redis_client.client
+    keep = f"{TILE_KEY_PREFIX}:{snapshot}:"
+    dropped = 0
+    batch: list[bytes | str] = []
+    for key in client.scan_iter(match=f"{TILE_KEY_PREFIX}:*", count=1000):
+        name = _text(key)
+        if name.startswith(keep) or name == CURRENT_SNAPSHOT_KEY:
+            continue
+        batch.append(key)
+        if len(batch) >= 1000:
+            dropped += client.unlink(*batch)
+            batch = []
+    if batch:
+        dropped += client.unlink(*batch)
+    return dropped
+
+
+# --- filters in URLs --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TileQuery:
+    """The map's filters in their one canonical query-string form, and its short hash."""
+
+    filters: StopFilters
+    query: str  # "" or "a=x&b=y,z": parameters alphabetical, values sorted, no default values
+
+    @property
+    def digest(self) -> str:
+        """12 hex characters of the query's SHA-256 ("all" without filters): part of ETag and cache key."""
+        return hashlib.sha256(self.query.encode()).hexdigest()[:12] if self.query else "all"
+
+
+def _values(values: Sequence[Any], every: Sequence[str] | None = None) -> list[str]:
+    items = sorted({str(value) for value in values})
+    # Every status (or side) ticked is no filter at all: one URL for it.
+    if every is not None and set(items) >= set(every):
+        return []
+    return items
+
+
+def canonical(filters: StopFilters) -> TileQuery:
+    """The canonical form of `filters` (bbox is not a tile filter and is ignored)."""
+    from app.services import vocabulary
+
+    values = {
+        "method": _values(filters.methods),
+        "operator": _values(filters.operators),
+        "priority": _values(filters.priorities),
+        "problem_type": _values(filters.problem_types),
+        "side": _values(filters.sides, vocabulary.SIDES),
+        "status": _values(filters.statuses, vocabulary.MATCH_STATUSES),
+        "transport": _values(filters.transports),
+    }
+    query = "&".join(
+        f"{name}={','.join(quote(v, safe='') for v in values[name])}"
+        for name in FILTER_PARAMS
+        if values[name]
+    )
+    normalised = StopFilters(
+        statuses=values["status"],
+        sides=values["side"],
+        methods=values["method"],
+        problem_types=values["problem_type"],
+        priorities=[int(v) for v in values["priority"]],
+        operators=values["operator"],
+        transports=values["transport"],
+    )
+    return TileQuery(normalised, query)
+
+
+def tile_path(
+    snapshot: str, tile_query: TileQuery, z: str | int = "{z}", x: str | int = "{x}", y: str | int = "{y}"
+) -> str:
+    """Path (and canonical query) of one tile, or with the defaults the `{z}/{x}/{y}` template."""
+    path = f"/api/v1/tiles/{snapshot}/{z}/{x}/{y}.mvt"
+    return f"{path}?{tile_query.query}" if tile_query.query else path
+
+
+def etag(snapshot: str, tile_query: TileQuery) -> str:
+    """The ETag of every tile (and the TileJSON) of one snapshot and filter set."""
+    return f"{snapshot}.{tile_query.digest}"
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+_STOPS_SQL = """
+WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
+box AS (SELECT e, ST_XMin(e) AS x0, ST_YMin(e) AS y0, ST_XMax(e) AS x1, ST_YMax(e) AS y1,
+               ST_Transform(e, 4326) AS e4326 FROM bounds),
+hit AS (
+    SELECT f.kind, f.key, f.feature::jsonb -> 'properties' AS p, ST_Transform(f.geom, 3857) AS g
+    FROM map_features f, box
+    WHERE f.geom && box.e4326 {where}
+),
+inside AS (
+    -- Half-open tile bounds: a stop on the line between two tiles is in exactly one of them.
+    SELECT hit.* FROM hit, box
+    WHERE ST_X(g) >= box.x0 AND ST_X(g) < box.x1 AND ST_Y(g) > box.y0 AND ST_Y(g) <= box.y1
+),
+mvt AS (
+    SELECT ST_AsMVTGeom(inside.g, box.e, {extent}, 0, false) AS geom,
+           inside.kind, inside.key,
+           p ->> 'name' AS name, p ->> 'operator' AS operator, p ->> 'status' AS status,
+           p ->> 'method' AS method, (p ->> 'distance_m')::float8 AS distance_m,
+           (p ->> 'priority')::int AS priority, p ->> 'local_ref' AS local_ref, p ->> 'uic' AS uic,
+           -- Lists as JSON text: MVT values are scalars.
+           (p -> 'problem_types')::text AS problem_types, (p -> 'partner_keys')::text AS partner_keys,
+           (p -> 'methods')::text AS methods, (p -> 'transports')::text AS transports
+    FROM inside, box
+    ORDER BY inside.kind, inside.key
+)
+SELECT ST_AsMVT(mvt, 'stops', {extent}, 'geom') FROM mvt
+"""
+
+_CELLS_SQL = """
+WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
+box AS (SELECT e, ST_XMin(e) AS x0, ST_YMin(e) AS y0, ST_XMax(e) AS x1, ST_YMax(e) AS y1,
+               ST_Transform(e, 4326) AS e4326 FROM bounds),
+hit AS (
+    SELECT f.kind, f.matched, f.priority, ST_Transform(f.geom, 3857) AS g
+    FROM map_features f, box
+    WHERE f.geom && box.e4326 {where}
+),
+inside AS (
+    -- Half-open bounds for tiles and cells alike: every stop is counted once at every zoom.
+    SELECT hit.*,
+           least(floor((ST_X(g) - box.x0) / (box.x1 - box.x0) * {n}), {n} - 1)::int AS cx,
+           least(floor((box.y1 - ST_Y(g)) / (box.y1 - box.y0) * {n}), {n} - 1)::int AS cy
+    FROM hit, box
+    WHERE ST_X(g) >= box.x0 AND ST_X(g) < box.x1 AND ST_Y(g) > box.y0 AND ST_Y(g) <= box.y1
+),
+cells AS (
+    SELECT cx, cy,
+           ST_AsMVTGeom(ST_Centroid(ST_Collect(g)), (SELECT e FROM box), {extent}, 0, false) AS geom,
+           count(*)::int AS count,
+           count(*) FILTER (WHERE kind = 'atlas')::int AS atlas,
+           count(*) FILTER (WHERE kind = 'osm')::int AS osm,
+           count(*) FILTER (WHERE matched)::int AS matched,
+           count(*) FILTER (WHERE NOT matched)::int AS unmatched,
+           count(*) FILTER (WHERE priority IS NOT NULL)::int AS with_problems,
+           count(*) FILTER (WHERE priority = 1)::int AS p1,
+           count(*) FILTER (WHERE priority = 2)::int AS p2,
+           count(*) FILTER (WHERE priority = 3)::int AS p3
+    FROM inside
+    GROUP BY cx, cy
+    ORDER BY cy, cx
+)
+SELECT ST_AsMVT(cells, 'cells', {extent}, 'geom') FROM cells
+"""
+
+
+def render_tile(z: int, x: int, y: int, tile_query: TileQuery) -> bytes:
+    """One tile from map_features: stop points from STOPS_MIN_ZOOM on, counted grid cells below."""
+    params: dict[str, Any] = {"z": z, "x": x, "y": y}
+    where = stop_service._map_features_where(tile_query.filters, params)
+    conditions = "".join(f" AND {condition}" for condition in where)
+    template = _STOPS_SQL if z >= STOPS_MIN_ZOOM else _CELLS_SQL
+    sql = template.format(where=conditions, extent=EXTENT, n=CELLS_PER_SIDE)
+    data = db.session.execute(stop_service._bind(sql, params), params).scalar()
+    return bytes(data or b"")
+
+
+def tile_key(snapshot: str, z: int, x: int, y: int, tile_query: TileQuery) -> str:
+    """Redis key of one rendered tile."""
+    return f"{TILE_KEY_PREFIX}:{snapshot}:{z}/{x}/{y}:{tile_query.digest}"
+
+
+_BINARY_CLIENT = "stopsync_redis_tiles"
+
+
+def _binary_client() -> redis.Redis:
+    """A client of the app's Redis that answers bytes: tiles are binary, the app's client decodes text.
+
+    Same server, timeouts and health checks as `redis_client.client`; one per app, made on first use.
+    """
+    client = current_app.extensions.get(_BINARY_CLIENT)
+    if client is None:
+        pool = redis_client.client.connection_pool
+        kwargs = {**pool.connection_kwargs, "decode_responses": False}
+        client = redis.Redis(
+            connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+        )
+        current_app.extensions[_BINARY_CLIENT] = client
+    return client
+
+
+def _bytes_key(snapshot: str) -> str:
+    return f"{TILE_KEY_PREFIX}:{snapshot}:bytes"
+
+
+def cached_tile(snapshot: str, z: int, x: int, y: int, tile_query: TileQuery) -> bytes:
+    """The tile from Redis, or rendered (and stored while the snapshot's tiles fit the cap).
+
+    Redis down: rendered every time (the map keeps working, only slower).
+    """
+    settings = current_app.config["SETTINGS"]
+    key = tile_key(snapshot, z, x, y, tile_query)
+    client = _binary_client()
+    reachable = True
+    try:
+        found = client.get(key)
+    except redis.RedisError:
+        found, reachable = None, False
+    if found is not None:
+        return found
+    data = render_tile(z, x, y, tile_query)
+    if reachable and settings.TILE_CACHE_MAX_BYTES > 0:
+        try:
+            client.eval(
+                _STORE_SCRIPT,
+                2,
+                key,
+                _bytes_key(snapshot),
+                data,
+                settings.TILE_CACHE_MAX_BYTES,
+                settings.TILE_CACHE_TTL_S,
+            )
+        except redis.RedisError as exc:
+            logger.warning("tiles: not cached, Redis error %s", type(exc).__name__)
+    return data
+
+
+def cached_bytes(snapshot: str) -> int:
+    """Bytes of `snapshot`'s tiles in Redis, as the size cap counts them."""
+    return int(_binary_client().get(_bytes_key(snapshot)) or 0)
+
+
+def tilejson(snapshot: str, tile_query: TileQuery, base_url: str, bounds: Sequence[float]) -> dict[str, Any]:
+    """The TileJSON 3.0 document of one snapshot and filter set."""
+    west, south, east, north = bounds
+    stop_fields = {
+        "kind": "atlas (registry) or osm",
+        "key": "sloid or node|way|relation/<id>",
+        "name": "String",
+        "operator": "String",
+        "status": "matched or unmatched",
+        "method": "match method of the closest partner",
+        "distance_m": "Number",
+        "priority": "most urgent open problem (1 highest)",
+        "local_ref": "String",
+        "uic": "String",
+        "problem_types": "JSON array of strings",
+        "partner_keys": "JSON array of strings",
+        "methods": "JSON array of strings",
+        "transports": "JSON array of strings",
+    }
+    cell_fields = {
+        "count": "stops in the cell",
+        "atlas": "registry stops",
+        "osm": "OSM objects",
+        "matched": "Number",
+        "unmatched": "Number",
+        "with_problems": "stops with an open problem",
+        "p1": "stops whose most urgent problem has priority 1",
+        "p2": "Number",
+        "p3": "Number",
+    }
+    return {
+        "tilejson": "3.0.0",
+        "name": "StopSync stops",
+        "attribution": "© OpenStreetMap contributors · ATLAS: opentransportdata.swiss",
+        "scheme": "xyz",
+        "tiles": [base_url.rstrip("/") + tile_path(snapshot, tile_query)],
+        "minzoom": 0,
+        "maxzoom": MAX_ZOOM,
+        "bounds": [west, south, east, north],
+        "center": [(west + east) / 2, (south + north) / 2, 8],
+        "vector_layers": [
+            {"id": "cells", "fields": cell_fields, "minzoom": 0, "maxzoom": STOPS_MIN_ZOOM - 1},
+            {"id": "stops", "fields": stop_fields, "minzoom": STOPS_MIN_ZOOM, "maxzoom": MAX_ZOOM},
+        ],
+        # StopSync's own fields: which snapshot, and from which zoom on stops come one by one.
+        "snapshot": snapshot,
+        "stops_min_zoom": STOPS_MIN_ZOOM,
+        "filters": tile_query.query,
+    }
