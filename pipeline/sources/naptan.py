@@ -43,6 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from sys import intern
 from typing import IO, Any
 
 import numpy as np
@@ -190,6 +191,7 @@ class StopPointRow:
     modified: str = ""
     stop_areas: list[str] = field(default_factory=list)
     line: int | None = None
+    dataset: str = "xml"  # which layout it came from: `xml` or `csv`
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +207,8 @@ class StopAreaRow:
 
 @dataclass
 class _Read:
-    points: list[StopPointRow] = field(default_factory=list)
+    """What the files say about stop areas (the stops themselves are streamed)."""
+
     areas: dict[str, StopAreaRow] = field(default_factory=dict)
     memberships: dict[str, list[str]] = field(default_factory=dict)  # CSV: AtcoCode → StopAreaCodes
     area_parents: dict[str, str] = field(default_factory=dict)  # CSV: StopAreaCode → parent StopAreaCode
@@ -311,15 +314,14 @@ def _read_stop_area(elem: etree._Element) -> StopAreaRow:
     )
 
 
-def read_xml(stream: IO[bytes], name: str) -> _Read:
-    """StopPoints and StopAreas of a NaPTAN XML document, read as a stream.
+def read_xml(stream: IO[bytes], name: str, areas: dict[str, StopAreaRow]) -> Iterator[StopPointRow]:
+    """The StopPoints of a NaPTAN XML document, one at a time; its StopAreas go into `areas`.
 
     lxml's iterparse hands over only the StopPoint and StopArea elements (libxml2 builds the rest
     without a Python event per element: ~5x ElementTree's speed); each is deleted with the siblings
     read before it, so the tree never holds more than one and memory does not grow with the file.
     No entity is resolved and nothing is fetched: a DTD or external entity cannot reach out or expand.
     """
-    out = _Read()
     context = etree.iterparse(
         stream,
         events=("end",),
@@ -332,11 +334,11 @@ def read_xml(stream: IO[bytes], name: str) -> _Read:
     try:
         for _event, elem in context:
             if elem.tag == f"{NS}StopPoint":
-                out.points.append(_read_stop_point(elem))
+                yield _read_stop_point(elem)
             else:
                 area = _read_stop_area(elem)
                 if area.code:
-                    out.areas[area.code] = area
+                    areas[area.code] = area
             elem.clear(keep_tail=False)
             parent = elem.getparent()
             if parent is not None:
@@ -350,7 +352,6 @@ def read_xml(stream: IO[bytes], name: str) -> _Read:
         raise SourceError(NAME, "empty XML document", path=name)
     if _local(root.tag) != "NaPTAN":
         raise SourceError(NAME, f"not a NaPTAN document (root element {_local(root.tag)!r})", path=name)
-    return out
 
 
 # -- CSV ------------------------------------------------------------------------------------------
@@ -405,16 +406,16 @@ def _csv_rows(stream: IO[bytes], name: str, required: Sequence[str]) -> Iterator
         raise SourceError(NAME, f"malformed CSV: {exc}", line=reader.line_num, path=name) from None
 
 
-def read_stops_csv(stream: IO[bytes], name: str, out: _Read) -> None:
-    """Stops.csv rows into `out.points`."""
+def read_stops_csv(stream: IO[bytes], name: str) -> Iterator[StopPointRow]:
+    """The rows of Stops.csv, one at a time."""
     for line, values in _csv_rows(stream, name, STOPS_COLUMNS):
-        row = StopPointRow(atco_code=values["ATCOCode"], line=line)
+        row = StopPointRow(atco_code=values["ATCOCode"], line=line, dataset="csv")
         for column, attr in _CSV_FIELDS.items():
             if column in values:
                 setattr(row, attr, values[column])
         row.status = (row.status or "active").lower()
         row.stop_type = row.stop_type.upper()
-        out.points.append(row)
+        yield row
 
 
 def read_stops_in_area_csv(stream: IO[bytes], name: str, out: _Read) -> None:
@@ -460,8 +461,8 @@ def _csv_kind(name: str) -> str | None:
     return None
 
 
-_CSV_READERS: dict[str, Callable[[IO[bytes], str, _Read], None]] = {
-    "stops": read_stops_csv,
+# The CSV files beside Stops.csv: read before it, so each stop's areas are known when it is read.
+_SIDE_READERS: dict[str, Callable[[IO[bytes], str, _Read], None]] = {
     "stops_in_area": read_stops_in_area_csv,
     "stop_areas": read_stop_areas_csv,
     "area_hierarchy": read_area_hierarchy_csv,
@@ -501,26 +502,38 @@ def _members(path: Path, max_bytes: int | None) -> Iterator[list[tuple[str, IO[b
                 stream.close()
 
 
-def _read_file(path: Path, options: ParseOptions, out: _Read, formats: set[str]) -> None:
-    with _members(path, options.max_bytes) as members:
-        for name, stream in members:
-            if name.lower().endswith(".xml"):
-                read = read_xml(stream, name)
-                out.points.extend(read.points)
-                out.areas.update(read.areas)
-                formats.add("xml")
-                continue
-            kind = _csv_kind(name)
-            if kind is None:
-                raise SourceError(
-                    NAME, "a CSV file that is none of Stops, StopsInArea, StopAreas, AreaHierarchy", path=name
-                )
-            try:
-                _CSV_READERS[kind](stream, name, out)
-            except zipfile.BadZipFile as exc:
-                raise SourceError(NAME, f"broken zip archive: {exc}", path=path.name) from None
-            if kind == "stops":
-                formats.add("csv")
+def _read_side_files(paths: Sequence[Path], options: ParseOptions, side: _Read) -> None:
+    """StopsInArea.csv, StopAreas.csv and AreaHierarchy.csv of `paths` (plain or in a zip) into `side`."""
+    for path in paths:
+        with _members(path, options.max_bytes) as members:
+            for name, stream in members:
+                kind = _csv_kind(name)
+                if kind is None and not name.lower().endswith(".xml"):
+                    raise SourceError(
+                        NAME,
+                        "a CSV file that is none of Stops, StopsInArea, StopAreas, AreaHierarchy",
+                        path=name,
+                    )
+                if kind in _SIDE_READERS:
+                    try:
+                        _SIDE_READERS[kind](stream, name, side)
+                    except zipfile.BadZipFile as exc:
+                        raise SourceError(NAME, f"broken zip archive: {exc}", path=path.name) from None
+
+
+def _stop_point_rows(paths: Sequence[Path], options: ParseOptions, side: _Read) -> Iterator[StopPointRow]:
+    """Every StopPoint of the XML documents and Stops.csv files of `paths`, one at a time (the XML
+    documents' StopAreas go into `side.areas` as they are met)."""
+    for path in paths:
+        with _members(path, options.max_bytes) as members:
+            for name, stream in members:
+                try:
+                    if name.lower().endswith(".xml"):
+                        yield from read_xml(stream, name, side.areas)
+                    elif _csv_kind(name) == "stops":
+                        yield from read_stops_csv(stream, name)
+                except zipfile.BadZipFile as exc:
+                    raise SourceError(NAME, f"broken zip archive: {exc}", path=path.name) from None
 
 
 # -- positions ------------------------------------------------------------------------------------
@@ -599,6 +612,95 @@ def _row_hash(values: Iterable[str]) -> str:
     return hashlib.sha256("\x1f".join(values).encode()).hexdigest()
 
 
+# Rows converted to records at a time: one vectorised projection per chunk, and no more rows as read
+# held at once than this (a national export has ~435,000 stop points).
+CHUNK_ROWS = 5000
+
+
+def _left_out(row: StopPointRow, seen: set[str]) -> str | None:
+    """Why this row is not a registry stop (the stats key), or None when it is one."""
+    if not row.atco_code:
+        return "no_atco_code"
+    if row.status != "active":
+        # Deleted or suspended: OSM should not have it, so matching it could only pull a live OSM
+        # stop onto a dead record, or report it as missing from OSM for ever.
+        return "inactive"
+    if row.stop_type in ENTRANCE_TYPES:
+        return "entrance"
+    if row.stop_type in NOT_TRANSIT_TYPES:
+        return "not_a_transit_stop"
+    if row.atco_code in seen:
+        return "duplicate_atco_code"
+    seen.add(row.atco_code)
+    return None
+
+
+class _Batch:
+    """Rows waiting for their positions to be projected, and the records made of the rows before."""
+
+    def __init__(self, source: NaptanSource, side: _Read, tolerance: float, stats: dict[str, int]) -> None:
+        self.source, self.side, self.tolerance, self.stats = source, side, tolerance, stats
+        self.rows: list[StopPointRow] = []
+        self.records: list[RegistryStop] = []
+        self.bad: list[str] = []  # rows dropped for an unusable value, with the reason
+        self.disagreements: list[float] = []
+
+    def add(self, row: StopPointRow) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= CHUNK_ROWS:
+            self.flush()
+
+    def _count(self, reason: str) -> None:
+        self.stats[reason] = self.stats.get(reason, 0) + 1
+
+    def flush(self) -> None:
+        rows, self.rows = self.rows, []
+        failed: set[int] = set()
+
+        def fail(row: StopPointRow, reason: str) -> None:
+            failed.add(id(row))
+            self.bad.append(reason + (f" (line {row.line})" if row.line else ""))
+
+        for row, pos in zip(rows, _positions(rows, fail), strict=True):
+            if pos is None:
+                if id(row) not in failed:
+                    self._count("no_coordinates")
+                continue
+            lat, lon = pos.lat, pos.lon
+            disagreement: float | None = None
+            if math.isnan(lat):
+                lat, lon = pos.grid_lat, pos.grid_lon
+                self._count("position_from_grid")
+            elif pos.easting is not None:
+                disagreement = haversine_m(lat, lon, pos.grid_lat, pos.grid_lon)
+                self.disagreements.append(disagreement)
+            problem = coordinate_problem(lat, lon)
+            if problem:
+                fail(row, f"stop {row.atco_code}: {problem}")
+                continue
+            self.records.append(
+                self.source._record(row, pos, lat, lon, disagreement, self.tolerance, self.side)
+            )
+            if disagreement is not None and disagreement > self.tolerance:
+                self._count("position_mismatch")
+
+
+def _describe_areas(records: list[RegistryStop], side: _Read) -> None:
+    """Add each stop's area name, type and parent area (an XML document lists its StopAreas after its
+    StopPoints, so only now are they all known)."""
+    for record in records:
+        area = side.areas.get(record.parent_id) if record.parent_id else None
+        if area is None:
+            continue
+        if area.name:
+            record.attributes["stop_area_name"] = area.name
+        if area.area_type:
+            record.attributes["stop_area_type"] = intern(area.area_type)
+        area_parent = area.parent or side.area_parents.get(area.code)
+        if area_parent:
+            record.attributes["parent_stop_area"] = area_parent
+
+
 class NaptanSource(Source):
     """NaPTAN stop points as registry stops (`source="naptan"`, `stop_id` = AtcoCode)."""
 
@@ -634,88 +736,39 @@ class NaptanSource(Source):
         return list(unique)
 
     def parse(self, paths: Sequence[Path], options: ParseOptions) -> ParseResult[RegistryStop]:
-        """Registry stops of the NaPTAN files in `paths` (XML and/or CSV), filtered and checked."""
+        """Registry stops of the NaPTAN files in `paths` (XML and/or CSV), filtered and checked.
+
+        Stops are converted in chunks of CHUNK_ROWS as they are read (positions projected once per
+        chunk), so only the records, never all rows as read, are held at once.
+        """
         stats: dict[str, int] = {}
-        read = _Read()
-        formats: set[str] = set()
-        for path in paths:
-            _read_file(path, options, read, formats)
-        if not read.points:
-            raise SourceError(NAME, "no StopPoint in the input (a NaPTAN export lists thousands)")
-        stats["rows"] = len(read.points)
-        stats["stop_areas"] = len(read.areas)
+        side = _Read()
+        _read_side_files(paths, options, side)
         tolerance = float(_setting(options, "position_mismatch_m", DEFAULT_POSITION_MISMATCH_M))
-        records = self._records(read, formats, tolerance, stats, options)
-        return ParseResult(records, stats)
-
-    def _records(
-        self, read: _Read, formats: set[str], tolerance: float, stats: dict[str, int], options: ParseOptions
-    ) -> list[RegistryStop]:
-        def count(reason: str) -> None:
-            stats[reason] = stats.get(reason, 0) + 1
-
-        bad: list[str] = []
-        kept_rows: list[StopPointRow] = []
+        batch = _Batch(self, side, tolerance, stats)
         seen: set[str] = set()
-        for row in read.points:
-            if not row.atco_code:
-                count("no_atco_code")
+        rows = 0
+        for row in _stop_point_rows(paths, options, side):
+            rows += 1
+            reason = _left_out(row, seen)
+            if reason:
+                stats[reason] = stats.get(reason, 0) + 1
                 continue
-            if row.status != "active":
-                # Deleted or suspended: OSM should not have it, so matching it could only pull a live
-                # OSM stop onto a dead record or report it as missing from OSM.
-                count("inactive")
-                continue
-            if row.stop_type in ENTRANCE_TYPES:
-                count("entrance")
-                continue
-            if row.stop_type in NOT_TRANSIT_TYPES:
-                count("not_a_transit_stop")
-                continue
-            if row.atco_code in seen:
-                count("duplicate_atco_code")
-                continue
-            seen.add(row.atco_code)
-            kept_rows.append(row)
-
-        failed: set[int] = set()
-
-        def fail(row: StopPointRow, reason: str) -> None:
-            failed.add(id(row))
-            bad.append(reason + (f" (line {row.line})" if row.line else ""))
-
-        positions = _positions(kept_rows, fail)
-        dataset = "xml" if formats == {"xml"} else "csv" if formats == {"csv"} else "+".join(sorted(formats))
-        records: list[RegistryStop] = []
-        disagreements: list[float] = []
-        for row, pos in zip(kept_rows, positions, strict=True):
-            if pos is None:
-                if id(row) not in failed:
-                    count("no_coordinates")
-                continue
-            lat, lon = pos.lat, pos.lon
-            disagreement: float | None = None
-            if math.isnan(lat):
-                lat, lon = pos.grid_lat, pos.grid_lon
-                count("position_from_grid")
-            elif pos.easting is not None:
-                disagreement = haversine_m(lat, lon, pos.grid_lat, pos.grid_lon)
-                disagreements.append(disagreement)
-            problem = coordinate_problem(lat, lon)
-            if problem:
-                fail(row, f"stop {row.atco_code}: {problem}")
-                continue
-            records.append(self._record(row, pos, lat, lon, disagreement, tolerance, read, dataset))
-            if disagreement is not None and disagreement > tolerance:
-                count("position_mismatch")
-        self._judge_bad_rows(bad, stats)
-        records = self._filter_boundary(records, options, stats)
+            batch.add(row)
+        batch.flush()
+        if rows == 0:
+            raise SourceError(NAME, "no StopPoint in the input (a NaPTAN export lists thousands)")
+        stats["rows"] = rows
+        stats["stop_areas"] = len(side.areas)
+        self._judge_bad_rows(batch.bad, stats)
+        _describe_areas(batch.records, side)
+        records = self._filter_boundary(batch.records, options, stats)
         stats["kept"] = len(records)
-        if disagreements:
-            values = np.array(disagreements)
+        if batch.disagreements:
+            values = np.array(batch.disagreements)
             stats["position_disagreement_median_cm"] = round(float(np.median(values)) * 100)
             stats["position_disagreement_max_cm"] = round(float(values.max()) * 100)
-        return records
+        return ParseResult(records, stats)
 
     def _record(
         self,
@@ -725,23 +778,25 @@ class NaptanSource(Source):
         lon: float,
         disagreement: float | None,
         tolerance: float,
-        read: _Read,
-        dataset: str,
+        side: _Read,
     ) -> RegistryStop:
         platform_code, position = normalise_indicator(row.indicator)
-        areas = [a for a in row.stop_areas or read.memberships.get(row.atco_code, []) if a]
-        active_areas = [a for a in areas if a not in read.areas or read.areas[a].status == "active"]
+        areas = [a for a in row.stop_areas or side.memberships.get(row.atco_code, []) if a]
+        active_areas = [a for a in areas if a not in side.areas or side.areas[a].status == "active"]
         parent = active_areas[0] if active_areas else None
-        attributes: dict[str, Any] = {"stop_type": row.stop_type or None, "status": row.status}
+        attributes: dict[str, Any] = {
+            "stop_type": intern(row.stop_type) or None,
+            "status": intern(row.status),
+        }
         optional = {
             "indicator": row.indicator,
             "indicator_position": position,
             "short_name": row.short_name,
             "landmark": row.landmark,
             "street": row.street,
-            "locality": row.locality,
-            "bus_stop_type": row.bus_stop_type,
-            "bearing": row.bearing,
+            "locality": intern(row.locality),
+            "bus_stop_type": intern(row.bus_stop_type),
+            "bearing": intern(row.bearing),
             "modified": row.modified,
         }
         attributes.update({k: v for k, v in optional.items() if v})
@@ -760,13 +815,6 @@ class NaptanSource(Source):
                 }
         if len(active_areas) > 1:
             attributes["stop_areas"] = active_areas
-        if parent and parent in read.areas:
-            area = read.areas[parent]
-            attributes["stop_area_name"] = area.name or None
-            attributes["stop_area_type"] = area.area_type or None
-            area_parent = area.parent or read.area_parents.get(parent)
-            if area_parent:
-                attributes["parent_stop_area"] = area_parent
         values = (
             *(row.atco_code, row.naptan_code, row.common_name, row.indicator, row.latitude, row.longitude),
             *(row.easting, row.northing, row.stop_type, row.admin_area, parent or "", row.status),
@@ -774,7 +822,7 @@ class NaptanSource(Source):
         return RegistryStop(
             source=NAME,
             stop_id=row.atco_code,
-            dataset=dataset,
+            dataset=row.dataset,
             code=row.naptan_code or None,
             platform_code=platform_code,
             name=row.common_name or None,
@@ -782,7 +830,7 @@ class NaptanSource(Source):
             operator_name=None,
             modes=STOP_TYPE_MODES.get(row.stop_type),
             country_code="GB",
-            region=row.admin_area or None,
+            region=intern(row.admin_area) or None,
             parent_id=parent,
             valid_from=None,
             valid_to=None,
