@@ -1,0 +1,28 @@
+"""Tables derived from the snapshot tables, built in staging before the swap.
+
+Each derived table has a twin in the staging schema like the snapshot tables; `build` fills the
+twins from the staged snapshot tables (the staging schema first on the search path, so the
+statements' unqualified names read the new rows), and the twins are swapped with the rest. Readers
+therefore get the derived data of exactly the snapshot they read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from database.snapshot import map_features
+from database.snapshot.staging import STAGE_SCHEMA, quote
+
+# The map read model: one row per stop of either side, the finished GeoJSON plus filter columns.
+DERIVED_TABLES = ("map_features",)
+
+
+def build(cur: Any, live: str) -> None:
+    """Fill the derived tables' twins from the staged snapshot tables (in the caller's transaction)."""
+    cur.execute("SELECT current_setting('search_path')")
+    search_path = cur.fetchone()[0]
+    cur.execute("SELECT set_config('search_path', %s, true)", (f"{quote(STAGE_SCHEMA)}, {quote(live)}",))
+    for statement in map_features.insert_statements():
+        cur.execute(statement)
+    # Local to the transaction either way: a failure rolls it back with the setting.
+    cur.execute("SELECT set_config('search_path', %s, true)", (search_path,))
