@@ -12,17 +12,17 @@ from app.services import feeds
 
 bp = Blueprint("review_views", __name__)
 
-FEED_PARAMS = ("operator", "canton", "bbox")
+FEED_PARAMS = ("operator", "region", "bbox")
 
 
 @bp.get("/feeds/problems.atom")
 def problems_feed():
-    """Atom 1.0 feed of new, still open priority-1 problems; filters: operator, canton, bbox."""
+    """Atom 1.0 feed of new, still open priority-1 problems; filters: operator, region, bbox."""
     params.reject_unknown(FEED_PARAMS)
     box = params.bbox()
     flt = feeds.FeedFilter(
         operator=params.text("operator", max_length=60),
-        canton=params.text("canton", max_length=4),
+        region=params.text("region", max_length=4),
         bbox=tuple(box.as_list()) if box else None,  # type: ignore[arg-type]
     )
     items = feeds.new_p1_problems(flt)
@@ -60,7 +60,7 @@ def problems_feed():
 
 
 def _subject(item: dict) -> str:
-    return item["designation_official"] or item["sloid"] or item["osm_key"] or item["identity"]
+    return item["name"] or item["stop_id"] or item["osm_key"] or item["identity"]
 
 
 @bp.get("/changes")

@@ -60,16 +60,14 @@ def _typo(text: str, rng: random.Random) -> str:
 def build_request_sets(stack: BenchStack, size: int = 2000, seed: int = 5) -> dict[str, list[str]]:
     """Request paths per endpoint, from the data in the database. Same seed, same paths."""
     rng = random.Random(seed)
-    atlas = stack.psql(
-        "SELECT sloid, uic_number, designation_official, lat, lon, operator_abbr FROM atlas_stops"
-    )
+    atlas = stack.psql("SELECT stop_id, code, name, lat, lon, operator_code FROM registry_stops")
     osm = stack.psql("SELECT osm_type, osm_id FROM osm_stops")
     problem_filters = stack.psql("SELECT DISTINCT problem_type, priority FROM problems")
     operators = [
         row[0]
         for row in stack.psql(
-            "SELECT operator_abbr FROM problems WHERE operator_abbr IS NOT NULL "
-            "GROUP BY operator_abbr ORDER BY count(*) DESC LIMIT 20"
+            "SELECT operator_code FROM problems WHERE operator_code IS NOT NULL "
+            "GROUP BY operator_code ORDER BY count(*) DESC LIMIT 20"
         )
     ]
     if not atlas:
@@ -85,7 +83,7 @@ def build_request_sets(stack: BenchStack, size: int = 2000, seed: int = 5) -> di
     search: list[str] = []
     named = [row for row in atlas if row[2]]
     for i in range(size):
-        sloid, uic, name, *_ = named[i % len(named)]
+        stop_id, uic, name, *_ = named[i % len(named)]
         kind = i % 8
         if kind in (0, 1):  # typing: a prefix of 3-8 characters
             term = name[: rng.randint(3, min(8, len(name)))]
@@ -96,7 +94,7 @@ def build_request_sets(stack: BenchStack, size: int = 2000, seed: int = 5) -> di
         elif kind == 4:
             term = _typo(name, rng)
         elif kind == 5:
-            term = sloid
+            term = stop_id
         elif kind == 6 and uic:
             term = str(uic)
         else:

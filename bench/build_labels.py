@@ -10,11 +10,11 @@ Two sets (`SETS`), each a registry file and an OSM file:
 
 Labels come from identifiers that mappers set by hand, independently of our matcher. A pair is:
 - **positive** (same stop)
-  - platform level: OSM `ref:sloid`/`ref:IFOPT` == the traffic point's sloid; or OSM `uic_ref` == the
-    ATLAS number and `local_ref` does not contradict the designation (either may be missing). A station
+  - platform level: OSM `ref:sloid`/`ref:IFOPT` == the traffic point's stop_id; or OSM `uic_ref` == the
+    ATLAS number and `local_ref` does not contradict the platform_code (either may be missing). A station
     object is not a platform and stays unlabelled for a traffic point.
   - stop level: OSM `uic_ref` == the ATLAS number (every object of the stop: platforms, stop positions,
-    the station); or `ref:sloid`/`ref:IFOPT` == the sloid or a platform sloid under it ("<sloid>:...").
+    the station); or `ref:sloid`/`ref:IFOPT` == the stop_id or a platform stop_id under it ("<stop_id>:...").
 - **negative** (known non-pair), within NEGATIVE_RADIUS_M (beyond every matching radius): the OSM
   `uic_ref` is another number, its `ref:sloid`/`ref:IFOPT` names another stop or platform, or (platform
   level) it has the same number but a `local_ref` that names another platform.
@@ -89,8 +89,8 @@ def _sloid_tags(obj: OsmObject) -> set[str]:
 
 
 def _names_stop(ident: str, stop: RegistryStop, level: str) -> bool:
-    """Does an OSM sloid/IFOPT value name this registry stop (stop level: or one of its platforms)?"""
-    return ident == stop.sloid or (level == "stop" and ident.startswith(stop.sloid + ":"))
+    """Does an OSM stop_id/IFOPT value name this registry stop (stop level: or one of its platforms)?"""
+    return ident == stop.stop_id or (level == "stop" and ident.startswith(stop.stop_id + ":"))
 
 
 def label_pair(stop: RegistryStop, obj: OsmObject, level: str) -> tuple[bool | None, str]:
@@ -101,14 +101,14 @@ def label_pair(stop: RegistryStop, obj: OsmObject, level: str) -> tuple[bool | N
             return True, "ref:sloid"
         return False, "ref:sloid names another stop"
     number = ascii_int(obj.uic_ref)
-    if number is None or stop.uic_number is None:
+    if number is None or stop.code_number is None:
         return None, "no identifier"
-    if number != stop.uic_number:
+    if number != stop.code_number:
         return False, "uic_ref names another stop"
     if level == "stop":
         return True, "uic_ref"
-    ref, designation = normalise_ref(obj.local_ref), normalise_ref(stop.designation)
-    if ref is not None and designation is not None and ref != designation:
+    ref, platform_code = normalise_ref(obj.local_ref), normalise_ref(stop.platform_code)
+    if ref is not None and platform_code is not None and ref != platform_code:
         return False, "local_ref names another platform"
     if obj.is_station:
         return None, "a station is not a platform"
@@ -120,27 +120,27 @@ def build(registry: Sequence[RegistryStop], osm: Sequence[OsmObject], level: str
     positives, negatives = [], []
     by_number: dict[int, list[RegistryStop]] = defaultdict(list)
     for stop in registry:
-        if stop.uic_number is not None:
-            by_number[stop.uic_number].append(stop)
+        if stop.code_number is not None:
+            by_number[stop.code_number].append(stop)
     for stop in registry:
         for obj in osm:
             label, why = label_pair(stop, obj, level)
             if label is True:
-                positives.append({"sloid": stop.sloid, "osm_key": obj.osm_key, "why": why})
+                positives.append({"stop_id": stop.stop_id, "osm_key": obj.osm_key, "why": why})
             elif label is False:
                 distance = haversine_m(stop.lat, stop.lon, obj.lat, obj.lon)
                 if distance <= NEGATIVE_RADIUS_M:
                     negatives.append(
                         {
-                            "sloid": stop.sloid,
+                            "stop_id": stop.stop_id,
                             "osm_key": obj.osm_key,
                             "distance_m": round(distance, 1),
                             "why": why,
                         }
                     )
     return {
-        "positives": sorted(positives, key=lambda p: (p["sloid"], p["osm_key"])),
-        "negatives": sorted(negatives, key=lambda p: (p["sloid"], p["osm_key"])),
+        "positives": sorted(positives, key=lambda p: (p["stop_id"], p["osm_key"])),
+        "negatives": sorted(negatives, key=lambda p: (p["stop_id"], p["osm_key"])),
     }
 
 

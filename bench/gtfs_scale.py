@@ -16,7 +16,7 @@ with DuckDB (macOS; 636 s on a 4 GB Linux box) and 1,867 s with pandas.
 
 Also printed: on the real Zug feed, the share of GTFS stop_ids resolved to a registry stop (against
 the national service points; the traffic-point export is not available offline, so stops resolve
-to whole stops) and of the canton's registry stops touched by a route. Reference, national feed
+to whole stops) and of the region's registry stops touched by a route. Reference, national feed
 against traffic points: 60.05 % and 78.8 %.
 """
 
@@ -100,7 +100,7 @@ def build_feed(source_zip: Path, replicas: int, folder: Path) -> tuple[Path, int
     return feed, rows
 
 
-def _child(feed: str, atlas_zip: str, canton: str | None) -> None:
+def _child(feed: str, atlas_zip: str, region: str | None) -> None:
     """Parse, resolve and build services; print one JSON line of timings and counts."""
     import datetime as dt
 
@@ -120,7 +120,7 @@ def _child(feed: str, atlas_zip: str, canton: str | None) -> None:
     resolution = resolve_stops(timetable.stops, registry)
     services = registry_services(timetable, resolution)
     done = time.perf_counter()
-    area = [s for s in registry if s.canton == canton] if canton else registry
+    area = [s for s in registry if s.region == region] if region else registry
     print(
         json.dumps(
             {
@@ -139,13 +139,13 @@ def _child(feed: str, atlas_zip: str, canton: str | None) -> None:
     )
 
 
-def _measure(feed: Path, canton: str | None = None) -> tuple[dict, float, float, float]:
+def _measure(feed: Path, region: str | None = None) -> tuple[dict, float, float, float]:
     """Run `_child` in a fresh process: its result, wall seconds, CPU seconds (user + system, all
     its threads) and peak RSS (MiB)."""
     atlas = next(SERVICE_POINTS.glob("*.zip"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    argv = [PYTHON, "-m", "bench.gtfs_scale", "--child", str(feed), str(atlas), canton or ""]
+    argv = [PYTHON, "-m", "bench.gtfs_scale", "--child", str(feed), str(atlas), region or ""]
     proc = subprocess.run(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -164,7 +164,7 @@ def run(replicas: int | None = None, keep: bool = False) -> list[Figure]:
     figures: list[Figure] = []
     try:
         # The Zug feed first: a small child, so the national one's peak RSS is its own maximum.
-        zug, zug_wall, _, _ = _measure(ZUG_FEED, canton="ZG")
+        zug, zug_wall, _, _ = _measure(ZUG_FEED, region="ZG")
         say(f"Zug feed: {zug['stats']}, resolution {zug['resolution']} in {zug_wall:.1f} s")
         started = time.perf_counter()
         feed, rows = build_feed(ZUG_FEED, replicas, folder)
@@ -203,7 +203,7 @@ def run(replicas: int | None = None, keep: bool = False) -> list[Figure]:
                 note="national service points (no traffic points offline); reference 60.05 % nationally",
             ),
             Figure(
-                "canton ZG registry stops touched by a route",
+                "region ZG registry stops touched by a route",
                 round(100 * zug["touched_share"], 1),
                 "%",
                 note=f"{zug['registry_area']} ZG service points; reference 78.8 % nationally",

@@ -46,15 +46,15 @@ def run() -> list[Figure]:
     options = ParseOptions(today=dt.date.fromisoformat(TODAY), uic_country_codes=None, boundary=None)
     registry = get_source("atlas").parse([zips[0]], options).records
     payload, _made = derive_osm(registry, SEED)
-    by_number = {s.uic_number: s for s in registry if s.uic_number is not None}
+    by_number = {s.code: s for s in registry if s.code is not None}
     truth: dict[str, str] = {}
     for element in payload["elements"]:
         tags = element["tags"]
         source = by_number.get(int(tags["uic_ref"])) if "uic_ref" in tags else None
         if source is None:
             continue
-        truth[f"node/{element['id']}"] = source.sloid
-        mode = (source.means_of_transport or "BUS").split("|")[0]
+        truth[f"node/{element['id']}"] = source.stop_id
+        mode = (source.modes or "BUS").split("|")[0]
         if mode in MODE_TAGS and tags.get("public_transport") == "platform":
             tags.pop("highway", None)
             tags.update(MODE_TAGS[mode])
@@ -63,21 +63,21 @@ def run() -> list[Figure]:
         path.write_text(json.dumps(payload), encoding="utf-8")
         objects = [strip_identifiers(o) for o in get_source("osm").parse([path], options).records]
     result = match_stops(registry, objects)
-    stops = {s.sloid: s for s in registry}
+    stops = {s.stop_id: s for s in registry}
     names = {o.osm_key: o.name for o in objects}
     counts: Counter[str] = Counter()
     wrong = []
     for m in result.matches:
         label = truth.get(m.osm_key)
-        verdict = "unlabelled" if label is None else "correct" if label == m.sloid else "wrong"
+        verdict = "unlabelled" if label is None else "correct" if label == m.stop_id else "wrong"
         counts[verdict] += 1
         if verdict == "wrong":
             wrong.append(
-                f"  {m.method}: {stops[m.sloid].designation_official!r} ~ {names[m.osm_key]!r} "
-                f"(made from {stops[label].designation_official!r}), {m.distance_m:.0f} m"
+                f"  {m.method}: {stops[m.stop_id].name!r} ~ {names[m.osm_key]!r} "
+                f"(made from {stops[label].name!r}), {m.distance_m:.0f} m"
             )
-    found = {(m.sloid, m.osm_key) for m in result.matches}
-    recall = sum(1 for key, sloid in truth.items() if (sloid, key) in found) / len(truth)
+    found = {(m.stop_id, m.osm_key) for m in result.matches}
+    recall = sum(1 for key, stop_id in truth.items() if (stop_id, key) in found) / len(truth)
     judged = counts["correct"] + counts["wrong"]
     print(f"{len(registry)} registry stops, {len(objects)} derived OSM objects, {len(truth)} labelled")
     print(f"matches {len(result.matches)}: {dict(counts)}; wrong matches ({len(wrong)}):")

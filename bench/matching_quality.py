@@ -117,33 +117,33 @@ def evaluate(labelled: LabelledSet, mode: str, use_structure: bool = True) -> Ou
     `use_structure=False` leaves the OSM relations out: the stages that need none, measured alone.
     """
     labels = json.loads(labelled.labels_file.read_text(encoding="utf-8"))
-    positives = {(p["sloid"], p["osm_key"]) for p in labels["positives"]}
-    negatives = {(p["sloid"], p["osm_key"]) for p in labels["negatives"]}
+    positives = {(p["stop_id"], p["osm_key"]) for p in labels["positives"]}
+    negatives = {(p["stop_id"], p["osm_key"]) for p in labels["negatives"]}
     registry, osm, structure = labelled.load()
     if mode == "blind":
         osm = [strip_identifiers(o) for o in osm]
         structure = strip_structure(structure)
     result = _match(registry, osm, structure if use_structure else None)
-    stops = {s.sloid: s for s in registry}
+    stops = {s.stop_id: s for s in registry}
     objects = {o.osm_key: o for o in osm}
     rows: dict[str, Row] = defaultdict(Row)
     total = Row()
     wrong = []
     for m in result.matches:
-        pair = (m.sloid, m.osm_key)
+        pair = (m.stop_id, m.osm_key)
         for row in (rows[m.method], total):
             row.matches += 1
             if pair in positives:
                 row.correct += 1
-                row.found_stops.add(m.sloid)
+                row.found_stops.add(m.stop_id)
             elif pair in negatives:
                 row.wrong += 1
             else:
                 row.unlabelled += 1
         if pair in negatives:
-            s, o = stops[m.sloid], objects[m.osm_key]
+            s, o = stops[m.stop_id], objects[m.osm_key]
             distance = haversine_m(s.lat, s.lon, o.lat, o.lon)
-            wrong.append((m.method, s.designation_official or s.sloid, o.name or "-", o.osm_key, distance))
+            wrong.append((m.method, s.name or s.stop_id, o.name or "-", o.osm_key, distance))
     return Outcome(
         labelled=labelled,
         mode=mode,

@@ -82,7 +82,7 @@ def derive_osm(registry: list, seed: int) -> tuple[dict, dict[str, int]]:
             lat, lon = _offset(stop.lat, stop.lon, rng.uniform(30, 150), rng)
         else:
             lat, lon = _offset(stop.lat, stop.lon, abs(rng.gauss(0, JITTER_SIGMA_M)), rng)
-        name = stop.designation_official or ""
+        name = stop.name or ""
         roll = rng.random()
         if roll < RATES["rename"]:
             made["rename"] += 1
@@ -94,14 +94,14 @@ def derive_osm(registry: list, seed: int) -> tuple[dict, dict[str, int]]:
             made["abbreviate_name"] += 1
             name = _abbreviate(name)
         tags = {"public_transport": "platform", "highway": "bus_stop", "name": name}
-        if stop.operator_abbr:
-            tags["operator"] = stop.operator_abbr
-        if stop.uic_number is not None:
+        if stop.operator_code:
+            tags["operator"] = stop.operator_code
+        if stop.code is not None:
             if rng.random() < RATES["strip_uic_ref"]:
                 made["strip_uic_ref"] += 1
             else:
-                tags["uic_ref"] = str(stop.uic_number)
-                tags["uic_name"] = stop.designation_official or ""
+                tags["uic_ref"] = str(stop.code)
+                tags["uic_name"] = stop.name or ""
         node(lat, lon, tags)
         if rng.random() < RATES["stop_position"]:
             made["stop_position"] += 1

@@ -58,9 +58,9 @@ def _registry() -> list[RegistryStop]:
 
 
 def _osm(stop: RegistryStop, osm_id: int, rng: random.Random) -> OsmObject:
-    tags = {"public_transport": "platform", "name": stop.designation_official or "", "highway": "bus_stop"}
-    if stop.uic_number:
-        tags["uic_ref"] = str(stop.uic_number)
+    tags = {"public_transport": "platform", "name": stop.name or "", "highway": "bus_stop"}
+    if stop.code:
+        tags["uic_ref"] = str(stop.code)
     angle = rng.uniform(0, 2 * math.pi)
     d = abs(rng.gauss(0, 8))
     lat = stop.lat + d * math.cos(angle) / M_PER_DEG
@@ -80,8 +80,8 @@ def run(seed: int = 42, n_decisions: int = 20_000, n_links: int = 5_000) -> list
     pairs = list(zip(registry, osm, strict=True))
     problems = [
         ProblemRecord(
-            problem_identity("distance", s.sloid, o.osm_key), "distance", 2, s.sloid, o.osm_key, None, 20.0,
-            "m", {}, s.lat, s.lon,
+            problem_identity("distance", s.stop_id, o.osm_key), "distance", 2, s.stop_id, o.osm_key, None,
+            20.0, "m", {}, s.lat, s.lon,
         )
         for s, o in pairs
     ]  # fmt: skip
@@ -92,11 +92,11 @@ def run(seed: int = 42, n_decisions: int = 20_000, n_links: int = 5_000) -> list
         stop, obj = pairs[i]
         identity = problems[i].identity
         decisions.append(
-            DecisionState(n + 1, identity, "distance", stop.sloid, obj.osm_key, "not_a_problem", "active",
+            DecisionState(n + 1, identity, "distance", stop.stop_id, obj.osm_key, "not_a_problem", "active",
                           build_evidence("distance", identity, stop, obj, problems[i]), [])
         )  # fmt: skip
     links = [
-        ManualLinkState(n + 1, pairs[i][0].sloid, pairs[i][1].osm_key, "link", "active",
+        ManualLinkState(n + 1, pairs[i][0].stop_id, pairs[i][1].osm_key, "link", "active",
                         {"atlas": build_evidence("x", "x", pairs[i][0], None)["atlas"],
                          "osm": build_evidence("x", "x", None, pairs[i][1])["osm"]})
         for n, i in enumerate(rng.sample(range(len(pairs)), min(n_links, len(pairs))))
@@ -129,7 +129,7 @@ def run(seed: int = 42, n_decisions: int = 20_000, n_links: int = 5_000) -> list
                     obj, osm_key=f"way/{next_id}", osm_type="way", osm_id=next_id
                 )
                 stop = registry[i]
-                new_identity = problem_identity("distance", stop.sloid, new_osm[i].osm_key)
+                new_identity = problem_identity("distance", stop.stop_id, new_osm[i].osm_key)
                 new_problems.pop(identity)
                 new_problems[new_identity] = dataclasses.replace(problems[i], identity=new_identity,
                                                                  osm_key=new_osm[i].osm_key)  # fmt: skip

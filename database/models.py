@@ -1,6 +1,6 @@
 """The schema, in two families of tables.
 
-Snapshot tables (`atlas_stops`, `osm_stops`, `matches`, `problems`, the OSM structure:
+Snapshot tables (`registry_stops`, `osm_stops`, `matches`, `problems`, the OSM structure:
 `osm_stop_areas`, `osm_routes`, `osm_route_masters` with their member tables, and the timetable's
 `gtfs_routes` and `gtfs_route_stops`) hold the result of the latest pipeline run. An import
 replaces their whole content in one transaction.
@@ -8,7 +8,7 @@ replaces their whole content in one transaction.
 Persistent tables (`users`, `user_sessions`, `decisions`, `decision_events`, `manual_matches`,
 `pipeline_runs`, `source_states`, `problem_changes`) hold what people wrote and what runs recorded.
 No import ever deletes a row from them. They refer to snapshot rows only through stable identities
-(sloid, OSM key such as ``node/123``, problem identity), never through foreign keys, so a snapshot
+(stop_id, OSM key such as ``node/123``, problem identity), never through foreign keys, so a snapshot
 can be replaced without touching them.
 """
 
@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -52,32 +53,36 @@ def _created_at() -> Mapped[dt.datetime]:
 # --------------------------------------------------------------------------------------------
 
 
-class AtlasStop(db.Model):
-    """One registry stop (an ATLAS traffic point or service point, or another registry's stop)."""
+class RegistryStopRow(db.Model):
+    """One registry stop (an ATLAS traffic point or service point, a NaPTAN stop point, ...), keyed by
+    the registry plug-in's name and the registry's own id (`pipeline.records.RegistryStop`)."""
 
-    __tablename__ = "atlas_stops"
+    __tablename__ = "registry_stops"
 
-    sloid: Mapped[str] = mapped_column(String(100), primary_key=True)
-    source: Mapped[str] = mapped_column(String(40), nullable=False)
-    uic_number: Mapped[int | None] = mapped_column(Integer, index=True)
-    designation: Mapped[str | None] = mapped_column(String(100))
-    designation_official: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    stop_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    dataset: Mapped[str] = mapped_column(String(40), nullable=False)
+    code: Mapped[str | None] = mapped_column(String(40), index=True)
+    platform_code: Mapped[str | None] = mapped_column(String(100))
+    name: Mapped[str | None] = mapped_column(String(200))
     # Lower case, accents removed: what search compares, computed by PostgreSQL when the row is written.
-    name_fold: Mapped[str | None] = mapped_column(
-        Text, Computed("stopsync_fold(designation_official)", persisted=True)
-    )
-    operator_abbr: Mapped[str | None] = mapped_column(String(60), index=True)
+    name_fold: Mapped[str | None] = mapped_column(Text, Computed("stopsync_fold(name)", persisted=True))
+    operator_code: Mapped[str | None] = mapped_column(String(60), index=True)
     operator_name: Mapped[str | None] = mapped_column(String(200))
-    means_of_transport: Mapped[str | None] = mapped_column(String(200))
+    modes: Mapped[str | None] = mapped_column(String(200))
     country_code: Mapped[str | None] = mapped_column(String(2))
-    canton: Mapped[str | None] = mapped_column(String(4))
-    parent_sloid: Mapped[str | None] = mapped_column(String(100))
+    region: Mapped[str | None] = mapped_column(String(40))
+    parent_id: Mapped[str | None] = mapped_column(String(100))
     valid_from: Mapped[dt.date | None] = mapped_column(Date)
     valid_to: Mapped[dt.date | None] = mapped_column(Date)
     lat: Mapped[float] = mapped_column(Float, nullable=False)
     lon: Mapped[float] = mapped_column(Float, nullable=False)
     geom: Mapped[Any] = mapped_column(_point(), nullable=False)
     row_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # Registry-specific extras (NaPTAN stop type and status, OSGB easting/northing, ...).
+    attributes: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, default=dict, server_default=text("'{}'::jsonb")
+    )
 
 
 class OsmStop(db.Model):
@@ -118,7 +123,8 @@ class Match(db.Model):
     __tablename__ = "matches"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sloid: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    source: Mapped[str] = mapped_column(String(40), nullable=False)
+    stop_id: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
     osm_key: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
     method: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
     distance_m: Mapped[float] = mapped_column(Float, nullable=False)
@@ -135,9 +141,10 @@ class Problem(db.Model):
     identity: Mapped[str] = mapped_column(String(300), nullable=False, unique=True)
     problem_type: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
     priority: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
-    sloid: Mapped[str | None] = mapped_column(String(100), index=True)
+    source: Mapped[str | None] = mapped_column(String(40))
+    stop_id: Mapped[str | None] = mapped_column(String(100), index=True)
     osm_key: Mapped[str | None] = mapped_column(String(40), index=True)
-    operator_abbr: Mapped[str | None] = mapped_column(String(60), index=True)
+    operator_code: Mapped[str | None] = mapped_column(String(60), index=True)
     distance_m: Mapped[float | None] = mapped_column(Float)
     message: Mapped[str] = mapped_column(Text, nullable=False)
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
@@ -222,7 +229,7 @@ class OsmRouteMasterRow(db.Model):
 # Search (app/services/search.py): over the stored folded names (`stopsync_fold`: lower + unaccent,
 # declared IMMUTABLE by a migration so a generated column can use it) a GIN trigram index (fuzzy) and
 # a btree prefix index (prefix, in name order); a prefix index on sloids; the problem queue's order.
-for _table in (AtlasStop.__table__, OsmStop.__table__):
+for _table in (RegistryStopRow.__table__, OsmStop.__table__):
     Index(
         f"ix_{_table.name}_name_fold_trgm",
         _table.c.name_fold,
@@ -234,7 +241,11 @@ for _table in (AtlasStop.__table__, OsmStop.__table__):
         _table.c.name_fold,
         postgresql_ops={"name_fold": "text_pattern_ops"},
     )
-Index("ix_atlas_stops_sloid_pattern", AtlasStop.sloid, postgresql_ops={"sloid": "varchar_pattern_ops"})
+Index(
+    "ix_registry_stops_stop_id_pattern",
+    RegistryStopRow.stop_id,
+    postgresql_ops={"stop_id": "varchar_pattern_ops"},
+)
 Index("ix_problems_priority_id", Problem.priority, Problem.id)
 
 
@@ -288,12 +299,12 @@ class GtfsRouteStop(db.Model):
     sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     stop_id: Mapped[str] = mapped_column(String(255), nullable=False)
     stop_name: Mapped[str | None] = mapped_column(String(255))
-    sloid: Mapped[str | None] = mapped_column(String(100), index=True)
+    registry_stop_id: Mapped[str | None] = mapped_column(String(100), index=True)
     trips: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 SNAPSHOT_TABLES = (
-    "atlas_stops",
+    "registry_stops",
     "osm_stops",
     "matches",
     "problems",
@@ -362,7 +373,8 @@ class Decision(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     problem_identity: Mapped[str] = mapped_column(String(300), nullable=False, unique=True)
     problem_type: Mapped[str] = mapped_column(String(40), nullable=False)
-    sloid: Mapped[str | None] = mapped_column(String(100), index=True)
+    source: Mapped[str | None] = mapped_column(String(40))
+    stop_id: Mapped[str | None] = mapped_column(String(100), index=True)
     osm_key: Mapped[str | None] = mapped_column(String(40), index=True)
     decision: Mapped[str] = mapped_column(String(40), nullable=False)
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
@@ -398,10 +410,13 @@ class ManualMatch(db.Model):
     """A link (or a forbidden link) between a registry stop and an OSM object, made by a person."""
 
     __tablename__ = "manual_matches"
-    __table_args__ = (UniqueConstraint("sloid", "osm_key", name="uq_manual_matches_sloid_osm_key"),)
+    __table_args__ = (
+        UniqueConstraint("source", "stop_id", "osm_key", name="uq_manual_matches_source_stop_id_osm_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sloid: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    source: Mapped[str] = mapped_column(String(40), nullable=False)
+    stop_id: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
     osm_key: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
     action: Mapped[str] = mapped_column(String(10), nullable=False)  # link | unlink
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="active")  # active | orphaned
@@ -458,5 +473,25 @@ class ProblemChange(db.Model):
     problem_type: Mapped[str] = mapped_column(String(40), nullable=False)
     change: Mapped[str] = mapped_column(String(10), nullable=False)  # appeared | resolved
     priority: Mapped[int] = mapped_column(Integer, nullable=False)
-    operator_abbr: Mapped[str | None] = mapped_column(String(60))
+    operator_code: Mapped[str | None] = mapped_column(String(60))
     created_at: Mapped[dt.datetime] = _created_at()
+
+
+class SnapshotPublication(db.Model):
+    """A published snapshot: the run whose data readers see from `published_at` on.
+
+    Written in the swap transaction (database/snapshot), so the newest row changes in the same commit
+    as the data; `database.snapshot.current_snapshot_id` reads it. Not a foreign key to
+    `pipeline_runs`: pruning old runs must not unpublish anything.
+    """
+
+    __tablename__ = "snapshot_publications"
+
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    run_uuid: Mapped[str | None] = mapped_column(String(36))
+    published_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False, index=True
+    )
+    row_counts: Mapped[dict[str, int]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )

@@ -79,7 +79,7 @@ def load_demo_data(env: dict[str, str]) -> None:
 
     conninfo = env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(conninfo) as conn:
-        count = conn.execute("SELECT count(*) FROM atlas_stops").fetchone()[0]
+        count = conn.execute("SELECT count(*) FROM registry_stops").fetchone()[0]
     if count:
         _say(f"{count} registry stops already imported: skipping demo data")
         return

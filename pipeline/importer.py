@@ -43,23 +43,31 @@ STRUCTURE_TABLES = (
 )
 # The timetable's routes and their main itineraries (empty when the run has no GTFS).
 TIMETABLE_TABLES = ("gtfs_routes", "gtfs_route_stops")
-SNAPSHOT_TABLES = ("atlas_stops", "osm_stops", "matches", "problems", *STRUCTURE_TABLES, *TIMETABLE_TABLES)
+SNAPSHOT_TABLES = ("registry_stops", "osm_stops", "matches", "problems", *STRUCTURE_TABLES, *TIMETABLE_TABLES)
 GTFS_ROUTE_COLUMNS = (
     "route_id", "route_key", "agency_id", "agency_name", "short_name", "long_name", "route_type",
 )  # fmt: skip
-GTFS_ROUTE_STOP_COLUMNS = ("route_id", "direction_id", "sequence", "stop_id", "stop_name", "sloid", "trips")
+GTFS_ROUTE_STOP_COLUMNS = (
+    "route_id",
+    "direction_id",
+    "sequence",
+    "stop_id",
+    "stop_name",
+    "registry_stop_id",
+    "trips",
+)
 
 ATLAS_COLUMNS = (
-    "sloid", "source", "uic_number", "designation", "designation_official", "operator_abbr", "operator_name",
-    "means_of_transport", "country_code", "canton", "parent_sloid", "valid_from", "valid_to", "lat", "lon",
-    "row_hash",
+    "source", "stop_id", "dataset", "code", "platform_code", "name", "operator_code", "operator_name",
+    "modes", "country_code", "region", "parent_id", "valid_from", "valid_to", "lat", "lon",
+    "row_hash", "attributes",
 )  # fmt: skip
 OSM_COLUMNS = (
     "osm_key", "osm_type", "osm_id", "version", "name", "uic_ref", "uic_name", "ifopt", "local_ref",
     "operator", "network", "public_transport", "railway", "highway", "amenity", "aerialway", "tags", "lat",
     "lon", "row_hash", "way_member",
 )  # fmt: skip
-MATCH_COLUMNS = ("sloid", "osm_key", "method", "distance_m", "name_score", "evidence")
+MATCH_COLUMNS = ("source", "stop_id", "osm_key", "method", "distance_m", "name_score", "evidence")
 STOP_AREA_COLUMNS = ("osm_id", "version", "name", "uic_ref", "uic_name", "tags")
 STOP_AREA_MEMBER_COLUMNS = ("stop_area_id", "sequence", "role", "osm_key")
 ROUTE_COLUMNS = (
@@ -69,8 +77,8 @@ ROUTE_COLUMNS = (
 ROUTE_MEMBER_COLUMNS = ("route_id", "sequence", "role", "osm_key")
 ROUTE_MASTER_COLUMNS = ("osm_id", "version", "route", "ref", "name", "operator", "network", "tags")
 PROBLEM_COLUMNS = (
-    "identity", "problem_type", "priority", "sloid", "osm_key", "operator_abbr", "distance_m", "message",
-    "details", "lat", "lon",
+    "identity", "problem_type", "priority", "source", "stop_id", "osm_key", "operator_code", "distance_m",
+    "message", "details", "lat", "lon",
 )  # fmt: skip
 
 Checkpoint = Callable[[str], None]
@@ -106,9 +114,10 @@ def _geom(lat: float, lon: float) -> str:
 def _atlas_rows(records: Iterable[RegistryStop]) -> Iterable[tuple[Any, ...]]:
     for r in records:
         yield (
-            r.sloid, r.source, r.uic_number, r.designation, r.designation_official, r.operator_abbr,
-            r.operator_name, r.means_of_transport, r.country_code, r.canton, r.parent_sloid, r.valid_from,
-            r.valid_to, r.lat, r.lon, r.row_hash, _geom(r.lat, r.lon),
+            r.source, r.stop_id, r.dataset, r.code, r.platform_code, r.name, r.operator_code,
+            r.operator_name, r.modes, r.country_code, r.region, r.parent_id, r.valid_from,
+            r.valid_to, r.lat, r.lon, r.row_hash, json.dumps(r.attributes, ensure_ascii=False, default=str),
+            _geom(r.lat, r.lon),
         )  # fmt: skip
 
 
@@ -125,7 +134,8 @@ def _osm_rows(records: Iterable[OsmObject]) -> Iterable[tuple[Any, ...]]:
 def _match_rows(records: Iterable[MatchRecord]) -> Iterable[tuple[Any, ...]]:
     for r in records:
         yield (
-            r.sloid,
+            r.source,
+            r.stop_id,
             r.osm_key,
             r.method,
             r.distance_m,
@@ -137,8 +147,8 @@ def _match_rows(records: Iterable[MatchRecord]) -> Iterable[tuple[Any, ...]]:
 def _problem_rows(records: Iterable[ProblemRecord]) -> Iterable[tuple[Any, ...]]:
     for r in records:
         yield (
-            r.identity, r.problem_type, r.priority, r.sloid, r.osm_key, r.operator_abbr, r.distance_m,
-            r.message, json.dumps(r.details, ensure_ascii=False, default=str), r.lat, r.lon,
+            r.identity, r.problem_type, r.priority, r.source, r.stop_id, r.osm_key, r.operator_code,
+            r.distance_m, r.message, json.dumps(r.details, ensure_ascii=False, default=str), r.lat, r.lon,
             _geom(r.lat, r.lon),
         )  # fmt: skip
 
@@ -224,7 +234,7 @@ def _fitted(
 
     An OSM tag may be 255 characters and a hand-made source any length; one such value must not make
     PostgreSQL refuse the whole snapshot. Identifiers never get here too long: the sources drop rows
-    whose sloid is not one (`pipeline.text.is_sloid`), and OSM keys are built from numbers.
+    whose stop_id is not one (`pipeline.text.is_sloid`), and OSM keys are built from numbers.
     """
     checks = [(i, name, limits[name]) for i, name in enumerate(columns) if name in limits]
     for row in rows:
@@ -260,7 +270,7 @@ def check_row_counts(previous: dict[str, int], new: dict[str, int], min_ratio: f
     """Refuse a snapshot that lost most of a source at once: far more likely a broken source than reality."""
     if min_ratio <= 0:
         return
-    for table in ("atlas_stops", "osm_stops"):
+    for table in ("registry_stops", "osm_stops"):
         before, after = previous.get(table, 0), new.get(table, 0)
         if before >= 100 and after < before * min_ratio:
             raise PipelineError(
@@ -304,8 +314,8 @@ def import_snapshot(
             for table in ("matches", "problems"):
                 cur.execute(f"ALTER TABLE stage_{table} DROP COLUMN id")  # ids come from the real sequences
             clipped: dict[str, int] = {}
-            rows["atlas_stops"] = _copy(
-                cur, "atlas_stops", (*ATLAS_COLUMNS, "geom"), _atlas_rows(registry), clipped
+            rows["registry_stops"] = _copy(
+                cur, "registry_stops", (*ATLAS_COLUMNS, "geom"), _atlas_rows(registry), clipped
             )
             rows["osm_stops"] = _copy(cur, "osm_stops", (*OSM_COLUMNS, "geom"), _osm_rows(osm), clipped)
             rows["matches"] = _copy(cur, "matches", MATCH_COLUMNS, _match_rows(matches), clipped)
@@ -327,19 +337,19 @@ def import_snapshot(
 
             swap_started = time.perf_counter()
             previous = {}
-            for table in ("atlas_stops", "osm_stops"):
+            for table in ("registry_stops", "osm_stops"):
                 cur.execute(f"SELECT count(*) FROM {table}")
                 previous[table] = cur.fetchone()[0]
             check_row_counts(previous, rows, min_row_ratio)
             cur.execute(
                 """
                 INSERT INTO problem_changes
-                       (run_id, problem_identity, problem_type, change, priority, operator_abbr)
-                SELECT %(run)s, s.identity, s.problem_type, 'appeared', s.priority, s.operator_abbr
+                       (run_id, problem_identity, problem_type, change, priority, operator_code)
+                SELECT %(run)s, s.identity, s.problem_type, 'appeared', s.priority, s.operator_code
                   FROM stage_problems s
                  WHERE NOT EXISTS (SELECT 1 FROM problems p WHERE p.identity = s.identity)
                 UNION ALL
-                SELECT %(run)s, p.identity, p.problem_type, 'resolved', p.priority, p.operator_abbr
+                SELECT %(run)s, p.identity, p.problem_type, 'resolved', p.priority, p.operator_code
                   FROM problems p
                  WHERE NOT EXISTS (SELECT 1 FROM stage_problems s WHERE s.identity = p.identity)
                 """,
@@ -354,7 +364,7 @@ def import_snapshot(
             mark("swap:deleted")
             # Columns named, not `*`: the live tables' generated columns (name_fold) compute themselves.
             cols = ", ".join((*ATLAS_COLUMNS, "geom"))
-            cur.execute(f"INSERT INTO atlas_stops ({cols}) SELECT {cols} FROM stage_atlas_stops")
+            cur.execute(f"INSERT INTO registry_stops ({cols}) SELECT {cols} FROM stage_registry_stops")
             cols = ", ".join((*OSM_COLUMNS, "geom"))
             cur.execute(f"INSERT INTO osm_stops ({cols}) SELECT {cols} FROM stage_osm_stops")
             cols = ", ".join(MATCH_COLUMNS)

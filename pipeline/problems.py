@@ -11,10 +11,10 @@ Types and priorities (1 = most urgent):
   P2 no registry stop within 50 m, or count mismatch for its `uic_ref`; P3 everything else.
   `details.malformed` names its malformed identifier tags.
 - `attributes` (a match): P1 `uic_ref` ≠ number, or `uic_name` ≠ official name (case-insensitive);
-  P2 `local_ref` ≠ designation; P3 operator differs, or `name` differs (only when there is no
+  P2 `local_ref` ≠ platform_code; P3 operator differs, or `name` differs (only when there is no
   `uic_name`, name score below NAME_MISMATCH_BELOW). A malformed `uic_ref` (P1, or P2 when the
   registry has no number) or `local_ref` (P2) is a mismatch marked `"malformed": <why>`.
-- `duplicates`, registry side: P2 same number + designation; P3 same position (< SAME_PLACE_M).
+- `duplicates`, registry side: P2 same number + platform_code; P3 same position (< SAME_PLACE_M).
 - `duplicates`, OSM side: P3 same `uic_ref` + `local_ref`, or same `ref:IFOPT`, on two objects of the
   same kind (two platforms; a platform and its stop position are not duplicates).
 - `route_contradiction` (a match, only with route evidence): P2 both sides have routes (GTFS at the
@@ -23,7 +23,7 @@ Types and priorities (1 = most urgent):
 
 Thresholds follow the reference system (stop_sync_osm_atlas `problem_detection/context.py`). One
 `attributes` problem per match, at the highest severity found, with every mismatch in `details`.
-Identities are `problem_identity(type, sloid, osm_key)`: stable as long as the ids are.
+Identities are `problem_identity(type, stop_id, osm_key)`: stable as long as the ids are.
 """
 
 from __future__ import annotations
@@ -77,9 +77,9 @@ def _osm_kind(obj: OsmObject) -> str:
     return "other"
 
 
-def classify_distance(distance_m: float, operator_abbr: str | None) -> int | None:
+def classify_distance(distance_m: float, operator_code: str | None) -> int | None:
     """Priority of a distance problem (1 highest), None when the pair is close enough."""
-    major = (operator_abbr or "").upper() == MAJOR_OPERATOR
+    major = (operator_code or "").upper() == MAJOR_OPERATOR
     if not major and distance_m > DISTANCE_P1_M:
         return 1
     if not major and distance_m > DISTANCE_P2_M:
@@ -107,7 +107,7 @@ def _same_name(a: str, b: str) -> bool:
 def _same_operator(stop: RegistryStop, operator: str) -> bool:
     osm_op = fold(operator)
     osm_op = OPERATOR_ALIASES.get(osm_op, osm_op)
-    names = {fold(n) for n in (stop.operator_abbr, stop.operator_name) if n}
+    names = {fold(n) for n in (stop.operator_code, stop.operator_name) if n}
     names = {OPERATOR_ALIASES.get(n, n) for n in names}
     if osm_op in names:
         return True
@@ -160,15 +160,15 @@ def attribute_mismatches(stop: RegistryStop, obj: OsmObject) -> list[dict[str, A
         out.append(
             {
                 "attribute": "uic_ref",
-                "registry": stop.uic_number,
+                "registry": stop.code_number,
                 "osm": obj.uic_ref,
                 "malformed": MALFORMED_UIC_REF,
-                "priority": 1 if stop.uic_number is not None else 2,
+                "priority": 1 if stop.code_number is not None else 2,
             }
         )
-    elif obj.uic_ref and stop.uic_number is not None and osm_uic != stop.uic_number:
-        out.append({"attribute": "uic_ref", "registry": stop.uic_number, "osm": obj.uic_ref, "priority": 1})
-    official = stop.designation_official
+    elif obj.uic_ref and stop.code_number is not None and osm_uic != stop.code_number:
+        out.append({"attribute": "uic_ref", "registry": stop.code_number, "osm": obj.uic_ref, "priority": 1})
+    official = stop.name
     if official and obj.uic_name:
         if not _same_name(official, obj.uic_name):
             out.append({"attribute": "uic_name", "registry": official, "osm": obj.uic_name, "priority": 1})
@@ -178,12 +178,12 @@ def attribute_mismatches(stop: RegistryStop, obj: OsmObject) -> list[dict[str, A
             out.append(
                 {"attribute": "name", "registry": official, "osm": obj.name, "score": score, "priority": 3}
             )
-    reg_ref, osm_ref = normalise_ref(stop.designation), normalise_ref(obj.local_ref)
+    reg_ref, osm_ref = normalise_ref(stop.platform_code), normalise_ref(obj.local_ref)
     if malformed_local_ref(obj.local_ref):
         out.append(
             {
                 "attribute": "local_ref",
-                "registry": stop.designation,
+                "registry": stop.platform_code,
                 "osm": obj.local_ref,
                 "malformed": MALFORMED_LOCAL_REF,
                 "priority": 2,
@@ -191,11 +191,11 @@ def attribute_mismatches(stop: RegistryStop, obj: OsmObject) -> list[dict[str, A
         )
     elif reg_ref is not None and osm_ref is not None and reg_ref != osm_ref:
         out.append(
-            {"attribute": "local_ref", "registry": stop.designation, "osm": obj.local_ref, "priority": 2}
+            {"attribute": "local_ref", "registry": stop.platform_code, "osm": obj.local_ref, "priority": 2}
         )
-    if obj.operator and (stop.operator_abbr or stop.operator_name) and not _same_operator(stop, obj.operator):
+    if obj.operator and (stop.operator_code or stop.operator_name) and not _same_operator(stop, obj.operator):
         out.append(
-            {"attribute": "operator", "registry": stop.operator_abbr, "osm": obj.operator, "priority": 3}
+            {"attribute": "operator", "registry": stop.operator_code, "osm": obj.operator, "priority": 3}
         )
     return out
 
@@ -218,9 +218,9 @@ class ProblemDetector:
         self.matches = list(matches)
         self.unmatched_registry = list(unmatched_registry)
         self.unmatched_osm = list(unmatched_osm)
-        self.stop_by_sloid = {s.sloid: s for s in self.registry}
+        self.stop_by_sloid = {s.stop_id: s for s in self.registry}
         self.obj_by_key = {o.osm_key: o for o in self.osm}
-        self.registry_pos = {s.sloid: i for i, s in enumerate(self.registry)}
+        self.registry_pos = {s.stop_id: i for i, s in enumerate(self.registry)}
         self.osm_pos = {o.osm_key: i for i, o in enumerate(self.osm)}
         self.registry_index = SpatialIndex.build(
             [s.lat for s in self.registry], [s.lon for s in self.registry]
@@ -228,8 +228,8 @@ class ProblemDetector:
         self.osm_index = SpatialIndex.build([o.lat for o in self.osm], [o.lon for o in self.osm])
         self.registry_count_by_uic: dict[int, int] = defaultdict(int)
         for s in self.registry:
-            if s.uic_number is not None:
-                self.registry_count_by_uic[s.uic_number] += 1
+            if s.code_number is not None:
+                self.registry_count_by_uic[s.code_number] += 1
         self.osm_count_by_uic: dict[int, int] = defaultdict(int)
         self.osm_platform_count_by_uic: dict[int, int] = defaultdict(int)
         for o in self.osm:
@@ -261,33 +261,34 @@ class ProblemDetector:
         expected to lie around its position."""
         nearest_of_stop: dict[str, MatchRecord] = {}
         for m in self.matches:
-            stop = self.stop_by_sloid[m.sloid]
+            stop = self.stop_by_sloid[m.stop_id]
             if is_platform_level(stop):
                 yield from self._distance_problem(stop, m, m.osm_key)
             else:
-                best = nearest_of_stop.get(m.sloid)
+                best = nearest_of_stop.get(m.stop_id)
                 if best is None or (m.distance_m, m.osm_key) < (best.distance_m, best.osm_key):
-                    nearest_of_stop[m.sloid] = m
-        for sloid in sorted(nearest_of_stop):
-            yield from self._distance_problem(self.stop_by_sloid[sloid], nearest_of_stop[sloid], None)
+                    nearest_of_stop[m.stop_id] = m
+        for stop_id in sorted(nearest_of_stop):
+            yield from self._distance_problem(self.stop_by_sloid[stop_id], nearest_of_stop[stop_id], None)
 
     def _distance_problem(
         self, stop: RegistryStop, m: MatchRecord, key: str | None
     ) -> Iterable[ProblemRecord]:
-        priority = classify_distance(m.distance_m, stop.operator_abbr)
+        priority = classify_distance(m.distance_m, stop.operator_code)
         if priority is None:
             return
         obj = self.obj_by_key[m.osm_key]
         nearest = "" if key else "the nearest of "
         yield ProblemRecord(
-            identity=problem_identity("distance", m.sloid, key),
+            identity=problem_identity("distance", m.stop_id, key),
             problem_type="distance",
             priority=priority,
-            sloid=m.sloid,
+            stop_id=m.stop_id,
+            source=m.source,
             osm_key=key,
-            operator_abbr=stop.operator_abbr,
+            operator_code=stop.operator_code,
             distance_m=m.distance_m,
-            message=f"{stop.designation_official or m.sloid} is {m.distance_m:.0f} m from {nearest}its OSM "
+            message=f"{stop.name or m.stop_id} is {m.distance_m:.0f} m from {nearest}its OSM "
             f"object{'' if key else 's'} ({m.osm_key}, matched by {m.method})",
             details={
                 "method": m.method,
@@ -303,7 +304,7 @@ class ProblemDetector:
 
     def attributes(self) -> Iterable[ProblemRecord]:
         for m in self.matches:
-            stop, obj = self.stop_by_sloid[m.sloid], self.obj_by_key[m.osm_key]
+            stop, obj = self.stop_by_sloid[m.stop_id], self.obj_by_key[m.osm_key]
             mismatches = attribute_mismatches(stop, obj)
             if not mismatches:
                 continue
@@ -311,14 +312,15 @@ class ProblemDetector:
                 x["attribute"] + (" (malformed)" if x.get("malformed") else "") for x in mismatches
             )
             yield ProblemRecord(
-                identity=problem_identity("attributes", m.sloid, m.osm_key),
+                identity=problem_identity("attributes", m.stop_id, m.osm_key),
                 problem_type="attributes",
                 priority=min(x["priority"] for x in mismatches),
-                sloid=m.sloid,
+                stop_id=m.stop_id,
+                source=m.source,
                 osm_key=m.osm_key,
-                operator_abbr=stop.operator_abbr,
+                operator_code=stop.operator_code,
                 distance_m=m.distance_m,
-                message=f"{stop.designation_official or m.sloid} and {m.osm_key} disagree on {names}",
+                message=f"{stop.name or m.stop_id} and {m.osm_key} disagree on {names}",
                 details={"mismatches": mismatches, "method": m.method},
                 lat=stop.lat,
                 lon=stop.lon,
@@ -333,26 +335,26 @@ class ProblemDetector:
             return
         for m in self.matches:
             verdict = classify_routes(
-                evidence.registry_routes.get(m.sloid, ()), evidence.osm_routes.get(m.osm_key, ())
+                evidence.registry_routes.get(m.stop_id, ()), evidence.osm_routes.get(m.osm_key, ())
             )
             if not verdict.contradicts:
                 continue
-            stop = self.stop_by_sloid[m.sloid]
+            stop = self.stop_by_sloid[m.stop_id]
             why = (
                 "no common line"
                 if verdict.outcome == "no_common_line"
                 else "common lines, opposite directions"
             )
             yield ProblemRecord(
-                identity=problem_identity("route_contradiction", m.sloid, m.osm_key),
+                identity=problem_identity("route_contradiction", m.stop_id, m.osm_key),
                 problem_type="route_contradiction",
                 priority=2,
-                sloid=m.sloid,
+                stop_id=m.stop_id,
+                source=m.source,
                 osm_key=m.osm_key,
-                operator_abbr=stop.operator_abbr,
+                operator_code=stop.operator_code,
                 distance_m=m.distance_m,
-                message=f"{stop.designation_official or m.sloid} and {m.osm_key} are served by different "
-                f"routes ({why})",
+                message=f"{stop.name or m.stop_id} and {m.osm_key} are served by different routes ({why})",
                 details={
                     "reason": verdict.outcome,
                     "method": m.method,
@@ -381,7 +383,7 @@ class ProblemDetector:
         for pos, dist, idx in zip(positions, dists, idxs, strict=True):
             stop = self.registry[pos]
             nearest = None if not np.isfinite(dist) else float(dist)
-            uic = stop.uic_number
+            uic = stop.code_number
             osm_with_uic = self.osm_count_by_uic.get(uic, 0) if uic is not None else 0
             count_mismatch = (
                 uic is not None
@@ -397,14 +399,15 @@ class ProblemDetector:
             else:
                 priority, reason = 3, "OSM objects nearby, none could be matched unambiguously"
             yield ProblemRecord(
-                identity=problem_identity("unmatched", stop.sloid, None),
+                identity=problem_identity("unmatched", stop.stop_id, None),
                 problem_type="unmatched",
                 priority=priority,
-                sloid=stop.sloid,
+                stop_id=stop.stop_id,
+                source=stop.source,
                 osm_key=None,
-                operator_abbr=stop.operator_abbr,
+                operator_code=stop.operator_code,
                 distance_m=None if nearest is None else round(nearest, 2),
-                message=f"{stop.designation_official or stop.sloid} has no OSM counterpart: {reason}",
+                message=f"{stop.name or stop.stop_id} has no OSM counterpart: {reason}",
                 details={
                     "side": "registry",
                     "reason": reason,
@@ -444,15 +447,15 @@ class ProblemDetector:
                 identity=problem_identity("unmatched", None, obj.osm_key),
                 problem_type="unmatched",
                 priority=priority,
-                sloid=None,
+                stop_id=None,
                 osm_key=obj.osm_key,
-                operator_abbr=nearest_stop.operator_abbr if nearest_stop is not None else None,
+                operator_code=nearest_stop.operator_code if nearest_stop is not None else None,
                 distance_m=None if nearest is None else round(nearest, 2),
                 message=f"OSM {obj.osm_key} ({obj.name or 'no name'}) has no registry counterpart: {reason}",
                 details={
                     "side": "osm",
                     "reason": reason,
-                    "nearest_sloid": None if nearest_stop is None else nearest_stop.sloid,
+                    "nearest_sloid": None if nearest_stop is None else nearest_stop.stop_id,
                     "nearest_sloid_m": None if nearest is None else round(nearest, 2),
                     "registry_stops_with_uic": registry_with_uic,
                     **_malformed_tags(obj),
@@ -468,23 +471,23 @@ class ProblemDetector:
         yield from self._osm_duplicates()
 
     def _registry_duplicates(self) -> Iterable[ProblemRecord]:
-        groups: dict[str, dict[str, Any]] = {}  # sloid → {"priority", "reasons": [...]}
+        groups: dict[str, dict[str, Any]] = {}  # stop_id → {"priority", "reasons": [...]}
         by_key: dict[tuple[int, str], list[str]] = defaultdict(list)
         for s in self.registry:
-            ref = normalise_ref(s.designation)
-            if s.uic_number is not None and ref is not None:
-                by_key[(s.uic_number, ref)].append(s.sloid)
+            ref = normalise_ref(s.platform_code)
+            if s.code_number is not None and ref is not None:
+                by_key[(s.code_number, ref)].append(s.stop_id)
         for (number, ref), sloids in by_key.items():
             if len(sloids) < 2:
                 continue
-            for sloid in sloids:
-                entry = groups.setdefault(sloid, {"priority": 2, "reasons": []})
+            for stop_id in sloids:
+                entry = groups.setdefault(stop_id, {"priority": 2, "reasons": []})
                 entry["priority"] = 2
                 entry["reasons"].append(
                     {
-                        "rule": "same number and designation",
+                        "rule": "same number and platform_code",
                         "number": number,
-                        "designation": ref,
+                        "platform_code": ref,
                         "members": sorted(sloids),
                     }
                 )
@@ -492,25 +495,26 @@ class ProblemDetector:
             pairs = self.registry_index.tree.query_pairs(r=SAME_PLACE_M)
             close: dict[str, set[str]] = defaultdict(set)
             for a, b in pairs:
-                sa, sb = self.registry[a].sloid, self.registry[b].sloid
+                sa, sb = self.registry[a].stop_id, self.registry[b].stop_id
                 close[sa].add(sb)
                 close[sb].add(sa)
-            for sloid, others in close.items():
-                entry = groups.setdefault(sloid, {"priority": 3, "reasons": []})
+            for stop_id, others in close.items():
+                entry = groups.setdefault(stop_id, {"priority": 3, "reasons": []})
                 entry["reasons"].append(
                     {"rule": f"same position (< {SAME_PLACE_M:g} m)", "members": sorted(others)}
                 )
-        for sloid in sorted(groups):
-            stop, entry = self.stop_by_sloid[sloid], groups[sloid]
+        for stop_id in sorted(groups):
+            stop, entry = self.stop_by_sloid[stop_id], groups[stop_id]
             yield ProblemRecord(
-                identity=problem_identity("duplicates", sloid, None),
+                identity=problem_identity("duplicates", stop_id, None),
                 problem_type="duplicates",
                 priority=entry["priority"],
-                sloid=sloid,
+                stop_id=stop_id,
+                source=stop.source,
                 osm_key=None,
-                operator_abbr=stop.operator_abbr,
+                operator_code=stop.operator_code,
                 distance_m=None,
-                message=f"{stop.designation_official or sloid} looks duplicated in the registry: "
+                message=f"{stop.name or stop_id} looks duplicated in the registry: "
                 + "; ".join(r["rule"] for r in entry["reasons"]),
                 details={"side": "registry", "reasons": entry["reasons"]},
                 lat=stop.lat,
@@ -545,9 +549,9 @@ class ProblemDetector:
                 identity=problem_identity("duplicates", None, osm_key),
                 problem_type="duplicates",
                 priority=3,
-                sloid=None,
+                stop_id=None,
                 osm_key=osm_key,
-                operator_abbr=None,
+                operator_code=None,
                 distance_m=None,
                 message=f"OSM {osm_key} ({obj.name or 'no name'}) shares identifiers with another object: "
                 + "; ".join(r["rule"] for r in reasons[osm_key]),

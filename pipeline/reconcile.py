@@ -56,11 +56,11 @@ OSM_EVIDENCE_TAGS: tuple[str, ...] = (
 # Which category each compared field belongs to. The expiry policy is a set of categories.
 ATLAS_FIELDS: tuple[tuple[str, str, str], ...] = (
     # (evidence key, category, label as the registry spells it)
-    ("designation_official", "name", "designationOfficial"),
-    ("designation", "local_ref", "designation"),
-    ("uic_number", "uic_ref", "number"),
-    ("operator_abbr", "operator", "operator"),
-    ("means_of_transport", "transport", "meansOfTransport"),
+    ("name", "name", "designationOfficial"),
+    ("platform_code", "local_ref", "designation"),
+    ("code", "uic_ref", "number"),
+    ("operator_code", "operator", "operator"),
+    ("modes", "transport", "meansOfTransport"),
 )
 OSM_TAG_CATEGORIES: dict[str, str] = {
     "name": "name",
@@ -122,14 +122,14 @@ MANUAL_ORPHANED_TYPE = "manual_match_orphaned"
 
 
 class RegistryLike(Protocol):
-    """A registry stop: `RegistryStop` or an `AtlasStop` row (same attribute names)."""
+    """A registry stop: `RegistryStop` or an `RegistryStopRow` row (same attribute names)."""
 
-    sloid: str
-    uic_number: int | None
-    designation: str | None
-    designation_official: str | None
-    operator_abbr: str | None
-    means_of_transport: str | None
+    stop_id: str
+    code: str | None
+    platform_code: str | None
+    name: str | None
+    operator_code: str | None
+    modes: str | None
     lat: float
     lon: float
     row_hash: str
@@ -149,13 +149,13 @@ class OsmLike(Protocol):
 def atlas_evidence(stop: RegistryLike) -> dict[str, Any]:
     """What a decision knows about the registry stop it was made on."""
     return {
-        "sloid": stop.sloid,
+        "stop_id": stop.stop_id,
         "row_hash": stop.row_hash,
-        "uic_number": stop.uic_number,
-        "designation": stop.designation,
-        "designation_official": stop.designation_official,
-        "operator_abbr": stop.operator_abbr,
-        "means_of_transport": stop.means_of_transport,
+        "code": stop.code,
+        "platform_code": stop.platform_code,
+        "name": stop.name,
+        "operator_code": stop.operator_code,
+        "modes": stop.modes,
         "lat": stop.lat,
         "lon": stop.lon,
     }
@@ -267,16 +267,16 @@ def _moved(old: Mapping[str, Any], new: Mapping[str, Any]) -> float:
 def diff_atlas(old: Mapping[str, Any], new: Mapping[str, Any], policy: ExpiryPolicy) -> list[dict[str, Any]]:
     """Field-level differences of a registry stop between two evidence records."""
     out: list[dict[str, Any]] = []
-    if old.get("sloid") != new.get("sloid"):
+    if old.get("stop_id") != new.get("stop_id"):
         out.append(
             _entry(
                 policy,
-                "atlas.sloid",
+                "atlas.stop_id",
                 "identity",
                 "atlas",
-                old.get("sloid"),
-                new.get("sloid"),
-                f"ATLAS sloid changed: {old.get('sloid')} → {new.get('sloid')}",
+                old.get("stop_id"),
+                new.get("stop_id"),
+                f"registry stop_id changed: {old.get('stop_id')} → {new.get('stop_id')}",
             )
         )
     for key, category, label in ATLAS_FIELDS:
@@ -390,7 +390,7 @@ def diff_evidence(
         if before and after:
             out.extend(differ(before, after, policy))
         elif before and not after:
-            key = before.get("sloid") if side == "atlas" else before.get("osm_key")
+            key = before.get("stop_id") if side == "atlas" else before.get("osm_key")
             out.append(
                 _entry(
                     policy,
@@ -469,7 +469,7 @@ class Snapshot:
         osm: Iterable[OsmObject],
         problems: Iterable[ProblemRecord] = (),
     ) -> None:
-        self.registry: dict[str, RegistryStop] = {s.sloid: s for s in registry}
+        self.registry: dict[str, RegistryStop] = {s.stop_id: s for s in registry}
         self.osm: dict[str, OsmObject] = {o.osm_key: o for o in osm}
         self.problems: dict[str, ProblemRecord] = {p.identity: p for p in problems}
         self._osm_indexed = False
@@ -544,14 +544,14 @@ class Snapshot:
     def _index_registry(self) -> None:
         if self._registry_indexed:
             return
-        self._reg_by_number: dict[tuple[int, str | None], list[str]] = defaultdict(list)
+        self._reg_by_number: dict[tuple[str, str | None], list[str]] = defaultdict(list)
         self._reg_by_name: dict[str, list[str]] = defaultdict(list)
-        for sloid, stop in self.registry.items():
-            if stop.uic_number is not None:
-                self._reg_by_number[(stop.uic_number, normalise_ref(stop.designation))].append(sloid)
-            name = _norm_name(stop.designation_official)
+        for stop_id, stop in self.registry.items():
+            if stop.code is not None:
+                self._reg_by_number[(stop.code, normalise_ref(stop.platform_code))].append(stop_id)
+            name = _norm_name(stop.name)
             if name:
-                self._reg_by_name[name].append(sloid)
+                self._reg_by_name[name].append(stop_id)
         self._registry_indexed = True
 
     def registry_successor(
@@ -559,15 +559,15 @@ class Snapshot:
     ) -> Successor:
         """The registry stop that replaced `old` (ATLAS evidence), by stable references, in rule order.
 
-        1. UIC number + designation equal; 2. the OSM partner now names a sloid in ``ref:IFOPT`` /
-        ``ref:sloid``; 3. same name and designation within SUCCESSOR_RADIUS_M.
+        1. UIC number + platform_code equal; 2. the OSM partner now names a stop_id in ``ref:IFOPT`` /
+        ``ref:sloid``; 3. same name and platform_code within SUCCESSOR_RADIUS_M.
         """
         self._index_registry()
-        excluded = {old.get("sloid"), *exclude}
-        designation = normalise_ref(old.get("designation"))
+        excluded = {old.get("stop_id"), *exclude}
+        platform_code = normalise_ref(old.get("platform_code"))
         rules: list[tuple[str, set[str]]] = []
-        if old.get("uic_number") is not None:
-            found = self._reg_by_number.get((int(old["uic_number"]), designation), ())
+        if old.get("code") is not None:
+            found = self._reg_by_number.get((str(old["code"]), platform_code), ())
             rules.append(("uic number + designation", {s for s in found if s not in excluded}))
         partner = self.osm.get(partner_osm_key) if partner_osm_key else None
         if partner is not None:
@@ -582,18 +582,18 @@ class Snapshot:
                     },
                 )
             )
-        name = _norm_name(old.get("designation_official"))
+        name = _norm_name(old.get("name"))
         if name and old.get("lat") is not None:
             near = set()
-            for sloid in self._reg_by_name.get(name, ()):
-                stop = self.registry[sloid]
-                if sloid in excluded or normalise_ref(stop.designation) != designation:
+            for stop_id in self._reg_by_name.get(name, ()):
+                stop = self.registry[stop_id]
+                if stop_id in excluded or normalise_ref(stop.platform_code) != platform_code:
                     continue
                 if (
                     haversine_m(float(old["lat"]), float(old["lon"]), stop.lat, stop.lon)
                     <= SUCCESSOR_RADIUS_M
                 ):
-                    near.add(sloid)
+                    near.add(stop_id)
             rules.append(("same name nearby", near))
         return _pick(rules)
 
@@ -630,7 +630,7 @@ class DecisionState:
     id: int
     problem_identity: str
     problem_type: str
-    sloid: str | None
+    stop_id: str | None
     osm_key: str | None
     decision: str
     status: str
@@ -655,14 +655,14 @@ class Outcome:
 def current_evidence(
     decision: DecisionState,
     snapshot: Snapshot,
-    sloid: str | None,
+    stop_id: str | None,
     osm_key: str | None,
     identity: str,
 ) -> dict[str, Any]:
     """The evidence the same decision would be made on in the new snapshot."""
     problem = snapshot.problems.get(identity)
     osm_key = osm_key or evidence_osm_key(problem)
-    stop = snapshot.registry.get(sloid) if sloid else None
+    stop = snapshot.registry.get(stop_id) if stop_id else None
     obj = snapshot.osm.get(osm_key) if osm_key else None
     return build_evidence(decision.problem_type, identity, stop, obj, problem)
 
@@ -708,27 +708,27 @@ def reconcile_decision(
     if not old:
         # Recorded before evidence existed: take today's as the baseline rather than flag everything.
         fresh = current_evidence(
-            decision, snapshot, decision.sloid, decision.osm_key, decision.problem_identity
+            decision, snapshot, decision.stop_id, decision.osm_key, decision.problem_identity
         )
         return Outcome(decision.id, "baseline", {"evidence": fresh}, [])
 
     outcome = Outcome(decision.id, "unchanged")
-    identity, sloid, osm_key = decision.problem_identity, decision.sloid, decision.osm_key
+    identity, stop_id, osm_key = decision.problem_identity, decision.stop_id, decision.osm_key
     identity_notes: list[dict[str, Any]] = []
 
     # 1. Identity migration: follow vanished objects to their successors.
     osm_gone = osm_key is not None and osm_key not in snapshot.osm
-    atlas_gone = sloid is not None and sloid not in snapshot.registry
+    atlas_gone = stop_id is not None and stop_id not in snapshot.registry
     problem_present = identity in snapshot.problems
     if (osm_gone or atlas_gone) and not problem_present:
-        new_sloid, new_key = sloid, osm_key
+        new_sloid, new_key = stop_id, osm_key
         rules: dict[str, str | None] = {}
         for side in ("osm", "atlas"):
             if side == "osm" and osm_gone:
                 found = snapshot.osm_successor(old.get("osm") or {"osm_key": osm_key})
             elif side == "atlas" and atlas_gone:
                 found = snapshot.registry_successor(
-                    old.get("atlas") or {"sloid": sloid}, partner_osm_key=new_key
+                    old.get("atlas") or {"stop_id": stop_id}, partner_osm_key=new_key
                 )
             else:
                 continue
@@ -739,7 +739,7 @@ def reconcile_decision(
                 else:
                     new_sloid = found.key
                 continue
-            gone_key = osm_key if side == "osm" else sloid
+            gone_key = osm_key if side == "osm" else stop_id
             label = "OSM object" if side == "osm" else "ATLAS stop"
             identity_notes.append(
                 {
@@ -753,7 +753,7 @@ def reconcile_decision(
                     "expires": True,
                 }
             )
-        if (new_sloid, new_key) != (sloid, osm_key) and not identity_notes:
+        if (new_sloid, new_key) != (stop_id, osm_key) and not identity_notes:
             new_identity = problem_identity(decision.problem_type, new_sloid, new_key)
             if new_identity in taken_identities:
                 identity_notes.append(
@@ -772,21 +772,25 @@ def reconcile_decision(
                 taken_identities.discard(identity)
                 taken_identities.add(new_identity)
                 outcome.updates.update(
-                    {"problem_identity": new_identity, "sloid": new_sloid, "osm_key": new_key}
+                    {"problem_identity": new_identity, "stop_id": new_sloid, "osm_key": new_key}
                 )
                 outcome.events.append(
                     (
                         "migrated",
                         {
-                            "from": {"problem_identity": identity, "sloid": sloid, "osm_key": osm_key},
-                            "to": {"problem_identity": new_identity, "sloid": new_sloid, "osm_key": new_key},
+                            "from": {"problem_identity": identity, "stop_id": stop_id, "osm_key": osm_key},
+                            "to": {
+                                "problem_identity": new_identity,
+                                "stop_id": new_sloid,
+                                "osm_key": new_key,
+                            },
                             "rules": rules,
                             "run_id": run_id,
                         },
                     )
                 )
                 outcome.kind = "migrated"
-                identity, sloid, osm_key = new_identity, new_sloid, new_key
+                identity, stop_id, osm_key = new_identity, new_sloid, new_key
                 problem_present = identity in snapshot.problems
 
     # 2. Problem gone.
@@ -803,11 +807,11 @@ def reconcile_decision(
         return outcome
 
     # 3. Problem present: compare evidence.
-    new = current_evidence(decision, snapshot, sloid, osm_key, identity)
+    new = current_evidence(decision, snapshot, stop_id, osm_key, identity)
     diff = identity_notes + diff_evidence(old, new, policy)
     unlinked = osm_key or (old.get("osm") or {}).get("osm_key")
     paired = osm_key or evidence_osm_key(snapshot.problems.get(identity))
-    if decision.decision == DECISION_WRONG_MATCH and sloid and unlinked and paired == unlinked:
+    if decision.decision == DECISION_WRONG_MATCH and stop_id and unlinked and paired == unlinked:
         # The problem is about this very pair again: its unlink was deleted or orphaned.
         diff.append(
             {
@@ -816,7 +820,7 @@ def reconcile_decision(
                 "side": "problem",
                 "old": "unlinked",
                 "new": "matched",
-                "message": f"{sloid} and {unlinked} are matched again"
+                "message": f"{stop_id} and {unlinked} are matched again"
                 " although they were marked a wrong match",
                 "expires": True,
             }
@@ -865,12 +869,13 @@ class ManualLinkState:
     """A manual_matches row as plain values."""
 
     id: int
-    sloid: str
+    stop_id: str
     osm_key: str
     action: str  # link | unlink
     status: str  # active | orphaned
     evidence: dict[str, Any]
     note: str = ""
+    source: str = "atlas"  # the registry stop's plug-in (`manual_matches.source`)
 
 
 @dataclass
@@ -878,7 +883,7 @@ class ManualLinkOutcome:
     """What a run does with one manual link: where it now points, its status, and maybe a problem."""
 
     id: int
-    sloid: str
+    stop_id: str
     osm_key: str
     action: str
     status: str
@@ -891,7 +896,7 @@ class ManualLinkOutcome:
         """The instruction for the matcher, or None when the link cannot apply to this snapshot."""
         if self.status != "active":
             return None
-        return ManualLink(self.sloid, self.osm_key, "link" if self.action == "link" else "unlink")
+        return ManualLink(self.stop_id, self.osm_key, "link" if self.action == "link" else "unlink")
 
 
 ORPHAN_PRIORITY = {"link": 2, "unlink": 3}
@@ -903,14 +908,14 @@ def resolve_manual_links(
     """Check every manual link against the new snapshot before matching.
 
     Both objects present → active. An object vanished → follow its successor (uic_ref + local_ref,
-    ref:IFOPT / sloid, same name nearby); a unique successor moves the link, otherwise the link
+    ref:IFOPT / stop_id, same name nearby); a unique successor moves the link, otherwise the link
     becomes ``orphaned`` and yields a ``manual_match_orphaned`` problem with a stable identity.
     """
     outcomes: list[ManualLinkOutcome] = []
-    taken = {(link.sloid, link.osm_key) for link in links}
+    taken = {(link.stop_id, link.osm_key) for link in links}
     for link in sorted(links, key=lambda item: item.id):
         ev = link.evidence or {}
-        sloid, key = link.sloid, link.osm_key
+        stop_id, key = link.stop_id, link.osm_key
         notes: list[str] = []
         candidates: dict[str, list[str]] = {}
         rules: dict[str, str | None] = {}
@@ -921,16 +926,16 @@ def resolve_manual_links(
             else:
                 notes.append(f"OSM object {key} no longer exists: {found.reason}")
                 candidates["osm"] = list(found.candidates)
-        if sloid not in snapshot.registry:
-            found = snapshot.registry_successor(ev.get("atlas") or {"sloid": sloid}, partner_osm_key=key)
+        if stop_id not in snapshot.registry:
+            found = snapshot.registry_successor(ev.get("atlas") or {"stop_id": stop_id}, partner_osm_key=key)
             if found.status == "found" and found.key:
-                sloid, rules["atlas"] = found.key, found.rule
+                stop_id, rules["atlas"] = found.key, found.rule
             else:
-                notes.append(f"ATLAS stop {sloid} no longer exists: {found.reason}")
+                notes.append(f"ATLAS stop {stop_id} no longer exists: {found.reason}")
                 candidates["atlas"] = list(found.candidates)
-        if not notes and (sloid, key) != (link.sloid, link.osm_key) and (sloid, key) in taken:
-            notes.append(f"the successor pair {sloid} ↔ {key} already has its own manual link")
-        outcome = ManualLinkOutcome(link.id, link.sloid, link.osm_key, link.action, "active")
+        if not notes and (stop_id, key) != (link.stop_id, link.osm_key) and (stop_id, key) in taken:
+            notes.append(f"the successor pair {stop_id} ↔ {key} already has its own manual link")
+        outcome = ManualLinkOutcome(link.id, link.stop_id, link.osm_key, link.action, "active")
         if notes:
             outcome.status = "orphaned"
             outcome.problem = _orphan_problem(link, snapshot, notes, candidates)
@@ -947,22 +952,22 @@ def resolve_manual_links(
                 outcome.updates.pop("evidence")
             outcomes.append(outcome)
             continue
-        if (sloid, key) != (link.sloid, link.osm_key):
-            taken.discard((link.sloid, link.osm_key))
-            taken.add((sloid, key))
+        if (stop_id, key) != (link.stop_id, link.osm_key):
+            taken.discard((link.stop_id, link.osm_key))
+            taken.add((stop_id, key))
             outcome.migration = {
                 "event": "migrated",
                 "run_id": run_id,
-                "from": {"sloid": link.sloid, "osm_key": link.osm_key},
-                "to": {"sloid": sloid, "osm_key": key},
+                "from": {"stop_id": link.stop_id, "osm_key": link.osm_key},
+                "to": {"stop_id": stop_id, "osm_key": key},
                 "rules": rules,
             }
             history = [*ev.get("history", []), outcome.migration]
-            fresh = _link_evidence(snapshot, sloid, key)
+            fresh = _link_evidence(snapshot, stop_id, key)
             outcome.updates.update(
-                {"sloid": sloid, "osm_key": key, "evidence": {**ev, **fresh, "history": history}}
+                {"stop_id": stop_id, "osm_key": key, "evidence": {**ev, **fresh, "history": history}}
             )
-            outcome.sloid, outcome.osm_key = sloid, key
+            outcome.stop_id, outcome.osm_key = stop_id, key
         if link.status != "active":
             outcome.updates["status"] = "active"
             evidence = dict(outcome.updates.get("evidence") or ev)
@@ -973,8 +978,8 @@ def resolve_manual_links(
     return outcomes
 
 
-def _link_evidence(snapshot: Snapshot, sloid: str, key: str) -> dict[str, Any]:
-    stop, obj = snapshot.registry.get(sloid), snapshot.osm.get(key)
+def _link_evidence(snapshot: Snapshot, stop_id: str, key: str) -> dict[str, Any]:
+    stop, obj = snapshot.registry.get(stop_id), snapshot.osm.get(key)
     return {
         "atlas": atlas_evidence(stop) if stop else None,
         "osm": osm_evidence(obj) if obj else None,
@@ -986,23 +991,24 @@ def _orphan_problem(
     link: ManualLinkState, snapshot: Snapshot, notes: list[str], candidates: dict[str, list[str]]
 ) -> ProblemRecord:
     ev = link.evidence or {}
-    stop = snapshot.registry.get(link.sloid)
+    stop = snapshot.registry.get(link.stop_id)
     obj = snapshot.osm.get(link.osm_key)
     # Place the problem on whatever still exists, else where the vanished object last was.
     anchor: Any = stop or obj or ev.get("atlas") or ev.get("osm")
     lat = getattr(anchor, "lat", None) if not isinstance(anchor, Mapping) else anchor.get("lat")
     lon = getattr(anchor, "lon", None) if not isinstance(anchor, Mapping) else anchor.get("lon")
-    operator = stop.operator_abbr if stop else (ev.get("atlas") or {}).get("operator_abbr")
+    operator = stop.operator_code if stop else (ev.get("atlas") or {}).get("operator_code")
     verb = "link" if link.action == "link" else "unlink"
     return ProblemRecord(
-        identity=problem_identity(MANUAL_ORPHANED_TYPE, link.sloid, link.osm_key),
+        identity=problem_identity(MANUAL_ORPHANED_TYPE, link.stop_id, link.osm_key),
         problem_type=MANUAL_ORPHANED_TYPE,
         priority=ORPHAN_PRIORITY.get(link.action, 2),
-        sloid=link.sloid,
+        stop_id=link.stop_id,
+        source=link.source,
         osm_key=link.osm_key,
-        operator_abbr=operator,
+        operator_code=operator,
         distance_m=None,
-        message=f"Manual {verb} {link.sloid} ↔ {link.osm_key} no longer applies: " + "; ".join(notes),
+        message=f"Manual {verb} {link.stop_id} ↔ {link.osm_key} no longer applies: " + "; ".join(notes),
         details={
             "manual_match_id": link.id,
             "action": link.action,

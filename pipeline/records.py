@@ -9,29 +9,47 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pipeline.text import ascii_int
+
 ManualAction = Literal["link", "unlink"]
 
 
 @dataclass(frozen=True, slots=True)
 class RegistryStop:
-    """One stop of an official registry (ATLAS traffic point or service point). Mirrors `atlas_stops`."""
+    """One stop of an official registry (an ATLAS traffic or service point, a NaPTAN stop point).
+    Mirrors `registry_stops`; keyed by (`source`, `stop_id`)."""
 
-    sloid: str
+    # The registry plug-in's name (`atlas`, `naptan`): which `pipeline.sources` declaration describes it.
     source: str
-    uic_number: int | None
-    designation: str | None
-    designation_official: str | None
-    operator_abbr: str | None
+    # The registry's own id (ATLAS sloid, NaPTAN AtcoCode).
+    stop_id: str
+    # Which of the source's files the row came from (`traffic_points`, `service_points`, `xml`, `csv`).
+    dataset: str
+    # The second public identifier, as text (ATLAS UIC number "8500010", NaPTAN NaptanCode).
+    code: str | None
+    platform_code: str | None
+    name: str | None
+    operator_code: str | None
     operator_name: str | None
-    means_of_transport: str | None
+    modes: str | None
     country_code: str | None
-    canton: str | None
-    parent_sloid: str | None
+    region: str | None
+    parent_id: str | None
     valid_from: dt.date | None
     valid_to: dt.date | None
     lat: float
     lon: float
     row_hash: str
+    # Registry-specific extras (NaPTAN stop type and status, OSGB easting/northing, ...).
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def code_number(self) -> int | None:
+        """`code` as a number when it is one (an ATLAS UIC number), for numeric comparisons."""
+        return ascii_int(self.code) if self.code else None
+
+    def __hash__(self) -> int:  # attributes is a dict; (source, stop_id) identifies the stop
+        return hash((self.source, self.stop_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +237,7 @@ class GtfsRouteStopRecord:
     sequence: int  # 0-based, travel order
     stop_id: str
     stop_name: str | None
-    sloid: str | None
+    registry_stop_id: str | None
     trips: int  # trips following this itinerary
 
 
@@ -227,15 +245,17 @@ class GtfsRouteStopRecord:
 class MatchRecord:
     """A pair found by the matcher. Mirrors `matches`."""
 
-    sloid: str
+    stop_id: str
     osm_key: str
     method: str
     distance_m: float
     name_score: float | None
     evidence: dict[str, Any] = field(default_factory=dict)
+    # The registry stop's plug-in (`RegistryStop.source`); the matcher always passes it.
+    source: str = "atlas"
 
     def __hash__(self) -> int:
-        return hash((self.sloid, self.osm_key, self.method))
+        return hash((self.source, self.stop_id, self.osm_key, self.method))
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,14 +265,16 @@ class ProblemRecord:
     identity: str
     problem_type: str
     priority: int
-    sloid: str | None
+    stop_id: str | None
     osm_key: str | None
-    operator_abbr: str | None
+    operator_code: str | None
     distance_m: float | None
     message: str
     details: dict[str, Any]
     lat: float
     lon: float
+    # The registry stop's plug-in when the problem names one (`stop_id`), else None.
+    source: str | None = None
 
     def __hash__(self) -> int:
         return hash(self.identity)
@@ -262,23 +284,24 @@ class ProblemRecord:
 class ManualLink:
     """A person's instruction to the matcher: link this pair, or never link it."""
 
-    sloid: str
+    stop_id: str
     osm_key: str
     action: ManualAction
+    source: str = "atlas"
 
 
-def problem_identity(problem_type: str, sloid: str | None, osm_key: str | None) -> str:
+def problem_identity(problem_type: str, stop_id: str | None, osm_key: str | None) -> str:
     """The stable key of a problem: the same underlying issue gets the same key in every run."""
-    return f"{problem_type}:{sloid or '-'}:{osm_key or '-'}"
+    return f"{problem_type}:{stop_id or '-'}:{osm_key or '-'}"
 
 
 def parse_problem_identity(identity: str) -> tuple[str, str | None, str | None]:
-    """(problem type, sloid, osm_key) of an identity made by `problem_identity`. A sloid holds colons
+    """(problem type, stop_id, osm_key) of an identity made by `problem_identity`. A stop_id holds colons
     and an OSM key none, so the type ends at the first colon and the key starts after the last."""
     problem_type, _, rest = identity.partition(":")
-    sloid, _, osm_key = rest.rpartition(":")
+    stop_id, _, osm_key = rest.rpartition(":")
     absent = ("", "-")
-    return problem_type, (None if sloid in absent else sloid), (None if osm_key in absent else osm_key)
+    return problem_type, (None if stop_id in absent else stop_id), (None if osm_key in absent else osm_key)
 
 
 def osm_key(osm_type: str, osm_id: int) -> str:

@@ -140,7 +140,7 @@ def timetable_rows(
             sequence=seq,
             stop_id=stop_id,
             stop_name=names.get(stop_id),
-            sloid=resolution.sloid_of.get(stop_id),
+            registry_stop_id=resolution.sloid_of.get(stop_id),
             trips=it.trips,
         )
         for it in timetable.itineraries

@@ -4,7 +4,7 @@ Anyone can type anything into an OSM tag, and a registry export is only as clean
 Three rules keep such text from stopping a run or breaking an output:
 
 - **Identifiers are ASCII.** A number is ASCII digits `0-9` only (`str.isdigit()` also accepts "²"
-  and the Arabic-Indic one U+0661, which `int()` then refuses or reads as another number); a sloid
+  and the Arabic-Indic one U+0661, which `int()` then refuses or reads as another number); a stop_id
   is ASCII letters, digits and `:._-`. Anything else is "not an identifier", never an exception.
 - **Stored text is text PostgreSQL and UTF-8 can hold**: NUL removed, lone surrogates (only JSON
   `\\ud800` escapes produce them) replaced by U+FFFD. Sources clean every value they read, so
@@ -19,10 +19,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Nine digits always fit PostgreSQL `integer` (atlas_stops.uic_number); UIC numbers have seven.
+# Nine digits always fit PostgreSQL `integer` (registry_stops.code); UIC numbers have seven.
 MAX_NUMBER_DIGITS = 9
 _ASCII_NUMBER = re.compile(r"[0-9]+")
-# The sloid grammar (ch:1:sloid:7000:1:2), shared by the ATLAS parser and the API's path check.
+# The stop_id grammar (ch:1:sloid:7000:1:2), shared by the ATLAS parser and the API's path check.
 SLOID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9:._-]{0,99}"
 _SLOID = re.compile(SLOID_PATTERN)
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -45,7 +45,7 @@ def ascii_int(value: str | None, *, max_digits: int = MAX_NUMBER_DIGITS) -> int 
 
 
 def is_sloid(value: str | None) -> bool:
-    """Whether `value` has the shape of a sloid (ASCII letters, digits and `:._-`, at most 100)."""
+    """Whether `value` has the shape of a stop_id (ASCII letters, digits and `:._-`, at most 100)."""
     return bool(value) and _SLOID.fullmatch(value) is not None  # type: ignore[arg-type]
 
 

@@ -96,7 +96,7 @@ def build_atlas(shared: Path, out: Path) -> int:
         header = next(reader)
         iso = header.index("isoCountryCode")
         rows = [row for row in reader if row[iso] == "LI"]
-    rows.sort(key=lambda r: r[header.index("sloid")])
+    rows.sort(key=lambda r: r[header.index("stop_id")])
     with out.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle, delimiter=";", lineterminator="\n")
         writer.writerow(header)

@@ -17,7 +17,6 @@ from app.services import users as user_service
 from database import db
 from database.base import SRID_WGS84
 from database.models import (
-    AtlasStop,
     Decision,
     DecisionEvent,
     GtfsRouteRow,
@@ -27,6 +26,7 @@ from database.models import (
     OsmRouteRow,
     OsmStop,
     Problem,
+    RegistryStopRow,
     User,
 )
 
@@ -91,25 +91,26 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def atlas_stop(
-    sloid: str | None = None, *, lat: float = 47.1410, lon: float = 9.5209, **fields: Any
-) -> AtlasStop:
+    stop_id: str | None = None, *, lat: float = 47.1410, lon: float = 9.5209, **fields: Any
+) -> RegistryStopRow:
     """A registry stop (defaults: somewhere in Vaduz)."""
     n = next(_sequence)
     values: dict[str, Any] = {
-        "sloid": sloid or f"ch:1:sloid:{7000 + n}:0:1",
+        "stop_id": stop_id or f"ch:1:sloid:{7000 + n}:0:1",
         "source": "atlas",
-        "uic_number": 8500000 + n,
-        "designation": None,
-        "designation_official": f"Stop {n}",
-        "operator_abbr": "LIEmobil",
+        "dataset": "traffic_point",
+        "code": str(8500000 + n),
+        "platform_code": None,
+        "name": f"Stop {n}",
+        "operator_code": "LIEmobil",
         "operator_name": "Verkehrsbetrieb LIECHTENSTEINmobil",
-        "means_of_transport": "BUS",
+        "modes": "BUS",
         "country_code": "LI",
         "lat": lat,
         "lon": lon,
     }
     values.update(fields)
-    stop = AtlasStop(**values, geom=_point(lon, lat), row_hash=_hash(values))
+    stop = RegistryStopRow(**values, geom=_point(lon, lat), row_hash=_hash(values))
     db.session.add(stop)
     db.session.commit()
     return stop
@@ -148,9 +149,10 @@ def osm_stop(
 
 
 def match(
-    sloid: str, osm_key: str, *, method: str = "exact_uic", distance_m: float = 5.0, **fields: Any
+    stop_id: str, osm_key: str, *, method: str = "exact_uic", distance_m: float = 5.0, **fields: Any
 ) -> Match:
-    row = Match(sloid=sloid, osm_key=osm_key, method=method, distance_m=distance_m, **fields)
+    fields.setdefault("source", "atlas")
+    row = Match(stop_id=stop_id, osm_key=osm_key, method=method, distance_m=distance_m, **fields)
     db.session.add(row)
     db.session.commit()
     return row
@@ -159,7 +161,7 @@ def match(
 def problem(
     problem_type: str = "distance",
     *,
-    sloid: str | None = None,
+    stop_id: str | None = None,
     osm_key: str | None = None,
     priority: int = 2,
     lat: float = 47.1410,
@@ -167,14 +169,15 @@ def problem(
     identity: str | None = None,
     **fields: Any,
 ) -> Problem:
-    """A problem row; `identity` defaults to the pipeline's `<type>:<sloid or ->:<osm key or ->`."""
+    """A problem row; `identity` defaults to the pipeline's `<type>:<stop_id or ->:<osm key or ->`."""
     values: dict[str, Any] = {
-        "identity": identity or f"{problem_type}:{sloid or '-'}:{osm_key or '-'}",
+        "identity": identity or f"{problem_type}:{stop_id or '-'}:{osm_key or '-'}",
         "problem_type": problem_type,
         "priority": priority,
-        "sloid": sloid,
+        "source": "atlas" if stop_id else None,
+        "stop_id": stop_id,
         "osm_key": osm_key,
-        "operator_abbr": "LIEmobil",
+        "operator_code": "LIEmobil",
         "distance_m": None,
         "message": f"{problem_type} problem",
         "details": {},
@@ -195,11 +198,11 @@ def matched_pair(
     distance_m: float = 30.0,
     method: str = "exact_uic",
     **atlas: Any,
-) -> tuple[AtlasStop, OsmStop, Match]:
+) -> tuple[RegistryStopRow, OsmStop, Match]:
     """A registry stop, an OSM stop a little north-east of it, and the match between them."""
     stop = atlas_stop(lat=lat, lon=lon, **atlas)
-    node = osm_stop(lat=lat + 0.0002, lon=lon + 0.0002, name=stop.designation_official)
-    return stop, node, match(stop.sloid, node.osm_key, method=method, distance_m=distance_m)
+    node = osm_stop(lat=lat + 0.0002, lon=lon + 0.0002, name=stop.name)
+    return stop, node, match(stop.stop_id, node.osm_key, method=method, distance_m=distance_m)
 
 
 def decision(
@@ -236,11 +239,11 @@ def osm_route(
 
 
 def gtfs_route(route_id: str, directions: dict[str, list[tuple[str, str | None]]], **fields: Any) -> None:
-    """A GTFS route with, per direction_id, its main itinerary as (stop name, resolved sloid or None)."""
+    """A GTFS route with, per direction_id, its main itinerary as (stop name, resolved stop_id or None)."""
     values = {"route_key": route_id.lower(), "route_type": "700", **fields}
     db.session.add(GtfsRouteRow(route_id=route_id, **values))
     for direction_id, stops in directions.items():
-        for sequence, (name, sloid) in enumerate(stops):
+        for sequence, (name, stop_id) in enumerate(stops):
             db.session.add(
                 GtfsRouteStop(
                     route_id=route_id,
@@ -248,7 +251,7 @@ def gtfs_route(route_id: str, directions: dict[str, list[tuple[str, str | None]]
                     sequence=sequence,
                     stop_id=f"{route_id}:{direction_id}:{sequence}",
                     stop_name=name,
-                    sloid=sloid,
+                    registry_stop_id=stop_id,
                     trips=10,
                 )
             )

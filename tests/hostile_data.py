@@ -136,7 +136,7 @@ def _at(east_m: float, north_m: float) -> tuple[float, float]:
     return round(lat, 7), round(lon, 7)
 
 
-# (sloid, number, official name, designation, operator, east_m, north_m)
+# (stop_id, number, official name, platform_code, operator, east_m, north_m)
 BASE_STOPS: tuple[tuple[str, str, str, str, str, float, float], ...] = (
     ("ch:1:sloid:90001:1:1", "8590001", "Vaduz, Post", "1", "VLM", 0, 0),
     ("ch:1:sloid:90001:1:2", "8590001", "Vaduz, Post", "2", "VLM", 30, 0),
@@ -165,20 +165,20 @@ BASE_OBJECTS: tuple[tuple[str, int, dict[str, str], float, float], ...] = (
 def atlas_rows(overrides: list[dict[str, str]]) -> list[dict[str, str]]:
     """The registry rows, base values overwritten by `overrides` (one dict per base stop)."""
     rows = []
-    for (sloid, number, name, designation, operator, east, north), extra in zip(
+    for (stop_id, number, name, platform_code, operator, east, north), extra in zip(
         BASE_STOPS, overrides, strict=True
     ):
         lat, lon = _at(east, north)
         row = {
-            "sloid": sloid,
+            "sloid": stop_id,
             "number": number,
             "uicCountryCode": "85",
             "validFrom": "2020-01-01",
             "validTo": "9999-12-31",
             "designationOfficial": name,
-            "designation": designation,
+            "designation": platform_code,
             "trafficPointElementType": "BOARDING_PLATFORM",
-            "parentSloidServicePoint": sloid.rsplit(":", 2)[0],
+            "parentSloidServicePoint": stop_id.rsplit(":", 2)[0],
             "servicePointBusinessOrganisationAbbreviationEn": operator,
             "servicePointBusinessOrganisationDescriptionEn": f"{operator} AG",
             "cantonAbbreviation": "LI",

@@ -19,34 +19,35 @@ def at(east_m: float = 0.0, north_m: float = 0.0) -> tuple[float, float]:
 
 
 def stop(
-    sloid: str,
+    stop_id: str,
     east_m: float = 0.0,
     north_m: float = 0.0,
     *,
     number: int | None = None,
-    designation: str | None = None,
+    platform_code: str | None = None,
     name: str | None = "Musterdorf, Post",
     operator: str | None = "PAG",
     level: str = "traffic_point",
 ) -> RegistryStop:
     lat, lon = at(east_m, north_m)
     return RegistryStop(
-        sloid=sloid,
-        source=f"atlas:{level}",
-        uic_number=number,
-        designation=designation,
-        designation_official=name,
-        operator_abbr=operator,
+        source="atlas",
+        stop_id=stop_id,
+        dataset=level,
+        code=str(number) if number is not None else None,
+        platform_code=platform_code,
+        name=name,
+        operator_code=operator,
         operator_name=None,
-        means_of_transport=None,
+        modes=None,
         country_code="CH",
-        canton=None,
-        parent_sloid=None,
+        region=None,
+        parent_id=None,
         valid_from=None,
         valid_to=None,
         lat=lat,
         lon=lon,
-        row_hash=sloid,
+        row_hash=stop_id,
     )
 
 

@@ -3,7 +3,7 @@
 No real OSM data covers Zug offline (the Liechtenstein extract's routes are real but elsewhere), so
 the end-to-end route test builds one at these stated rates (deterministic, seeded):
 
-- every registry stop (ATLAS service point, canton ZG) that a resolved GTFS stop calls at gets one
+- every registry stop (ATLAS service point, region ZG) that a resolved GTFS stop calls at gets one
   OSM platform (`public_transport=platform`, `highway=bus_stop` or `railway=platform`);
 - KEEP_IDENTIFIERS of them keep `uic_ref` and `name` (within 3 m): the identifier stage matches them;
 - the others are STRIPPED (no `uic_ref`, no name), 8-10 m from the stop, with a DECOY platform
@@ -62,11 +62,11 @@ def derive_osm(
 ) -> tuple[dict, dict[str, str], set[str]]:
     """Overpass JSON, the truth (sloid → OSM key of its platform, stripped ones only), the decoy keys."""
     rng = random.Random(seed)
-    by_sloid = {s.sloid: s for s in registry}
+    by_sloid = {s.stop_id: s for s in registry}
     served = sorted(
         {resolution.sloid_of[c.stop_id] for c in timetable.calls if c.stop_id in resolution.sloid_of}
     )
-    served = [s for s in served if s in by_sloid and by_sloid[s].canton == "ZG"]
+    served = [s for s in served if s in by_sloid and by_sloid[s].region == "ZG"]
     rail_stops = {
         resolution.sloid_of.get(c.stop_id)
         for c in timetable.calls
@@ -86,7 +86,7 @@ def derive_osm(
             lat, lon = _offset(
                 stop.lat, stop.lon, *(rng.uniform(0, 3) * f for f in (math.cos(angle), math.sin(angle)))
             )
-            tags.update({"uic_ref": str(stop.uic_number), "name": stop.designation_official or ""})
+            tags.update({"uic_ref": str(stop.code), "name": stop.name or ""})
         else:
             d = rng.uniform(8, 10)
             lat, lon = _offset(stop.lat, stop.lon, d * math.cos(angle), d * math.sin(angle))

@@ -19,9 +19,9 @@ def seed_line_11() -> dict[str, str]:
     for i, name in enumerate(("A", "B", "C")):
         for side, suffix in ((0, ""), (1, "'")):
             stop, node, _ = f.matched_pair(
-                lat=47.17 + i * 0.003, lon=9.51 + side * 0.0003, designation_official=f"Zug, {name}"
+                lat=47.17 + i * 0.003, lon=9.51 + side * 0.0003, name=f"Zug, {name}"
             )
-            keys[f"{name}{suffix}"] = stop.sloid
+            keys[f"{name}{suffix}"] = stop.stop_id
             keys[f"node {name}{suffix}"] = node.osm_key
     position = f.osm_stop(name="Zug, A", public_transport="stop_position", highway=None)  # matched to nothing
     keys["position A"] = position.osm_key

@@ -15,7 +15,7 @@ PROBLEM_FILTER_PARAMS = (
     "needs_review",
     "operator",
     "bbox",
-    "sloid",
+    "stop_id",
     "osm_key",
     "sort",
 )
@@ -70,7 +70,7 @@ def problem_filters() -> tuple[ProblemFilters, str]:
         needs_review=params.boolean("needs_review"),
         operators=_operators(),
         bbox=box.as_list() if box else None,
-        sloid=params.text("sloid", max_length=100),
+        stop_id=params.text("stop_id", max_length=100),
         osm_key=params.osm_key(osm_key) if osm_key else None,
     )
     sort = params.choice("sort", SORTS, default="priority")

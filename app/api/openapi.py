@@ -216,7 +216,7 @@ PROBLEM_FILTERS = [
     ),
     OPERATOR,
     BBOX,
-    query("sloid", {"type": "string", "maxLength": 100}, "Problems of this registry stop."),
+    query("stop_id", {"type": "string", "maxLength": 100}, "Problems of this registry stop."),
     query(
         "osm_key",
         {"type": "string", "pattern": r"^(node|way|relation)/[1-9][0-9]{0,17}$"},
@@ -253,7 +253,7 @@ SCHEMAS: dict[str, Any] = {
     "StopProperties": obj(
         {
             "kind": {"type": "string", "enum": ["atlas", "osm"]},
-            "key": {"type": "string", "description": "sloid or OSM key (`node/123`)."},
+            "key": {"type": "string", "description": "stop_id or OSM key (`node/123`)."},
             "name": nullable(STR),
             "operator": nullable(STR),
             "status": {"type": "string", "enum": list(vocabulary.MATCH_STATUSES)},
@@ -277,7 +277,7 @@ SCHEMAS: dict[str, Any] = {
     "StopFeature": obj(
         {
             "type": {"type": "string", "const": "Feature"},
-            "id": {"type": "string", "description": "`atlas:<sloid>` or `osm:<osm key>`"},
+            "id": {"type": "string", "description": "`atlas:<stop_id>` or `osm:<osm key>`"},
             "geometry": ref("PointGeometry"),
             "properties": ref("StopProperties"),
         }
@@ -290,19 +290,19 @@ SCHEMAS: dict[str, Any] = {
             "truncated": {"type": "boolean", "description": "More stops matched than `limit`."},
         }
     ),
-    "AtlasStop": obj(
+    "RegistryStopRow": obj(
         {
-            "sloid": STR,
+            "stop_id": STR,
             "source": STR,
-            "uic_number": nullable(INT),
-            "designation": nullable(STR),
-            "designation_official": nullable(STR),
-            "operator_abbr": nullable(STR),
+            "code": nullable(INT),
+            "platform_code": nullable(STR),
+            "name": nullable(STR),
+            "operator_code": nullable(STR),
             "operator_name": nullable(STR),
-            "means_of_transport": nullable(STR),
+            "modes": nullable(STR),
             "country_code": nullable(STR),
-            "canton": nullable(STR),
-            "parent_sloid": nullable(STR),
+            "region": nullable(STR),
+            "parent_id": nullable(STR),
             "valid_from": nullable({"type": "string", "format": "date"}),
             "valid_to": nullable({"type": "string", "format": "date"}),
             "lat": NUM,
@@ -352,7 +352,7 @@ SCHEMAS: dict[str, Any] = {
     ),
     "Match": obj(
         {
-            "sloid": STR,
+            "stop_id": STR,
             "osm_key": STR,
             "method": STR,
             "distance_m": NUM,
@@ -365,7 +365,7 @@ SCHEMAS: dict[str, Any] = {
             "id": INT,
             "problem_identity": STR,
             "problem_type": STR,
-            "sloid": nullable(STR),
+            "stop_id": nullable(STR),
             "osm_key": nullable(STR),
             "decision": {"type": "string", "enum": list(vocabulary.DECISIONS)},
             "note": STR,
@@ -405,11 +405,11 @@ SCHEMAS: dict[str, Any] = {
         {
             "identity": {
                 "type": "string",
-                "description": "Stable across runs: `<type>:<sloid|->:<osm key|->`.",
+                "description": "Stable across runs: `<type>:<stop_id|->:<osm key|->`.",
             },
             "problem_type": STR,
             "priority": {"type": "integer", "minimum": 1},
-            "sloid": nullable(STR),
+            "stop_id": nullable(STR),
             "osm_key": nullable(STR),
             "operator": nullable(STR),
             "distance_m": nullable(NUM),
@@ -422,9 +422,9 @@ SCHEMAS: dict[str, Any] = {
     ),
     "StopDetail": obj(
         {
-            "atlas": nullable(ref("AtlasStop")),
+            "atlas": nullable(ref("RegistryStopRow")),
             "atlas_partners": array(
-                ref("AtlasStop"), description="Further registry partners of an OSM object."
+                ref("RegistryStopRow"), description="Further registry partners of an OSM object."
             ),
             "osm": array(ref("OsmStop")),
             "links": array(
@@ -477,7 +477,7 @@ SCHEMAS: dict[str, Any] = {
                 description="Registry results: their matched OSM objects (at most 20), which then do not"
                 " appear at the top level.",
             ),
-            "registry": nullable({"type": "string", "description": "OSM results: the matched sloid."}),
+            "registry": nullable({"type": "string", "description": "OSM results: the matched stop_id."}),
             "method": {"type": "string", "description": "OSM objects under a registry stop: match method."},
             "distance_m": {"type": "number", "description": "OSM objects under a registry stop: distance."},
         },
@@ -546,7 +546,7 @@ SCHEMAS: dict[str, Any] = {
                 {
                     name: INT
                     for name in (
-                        "atlas_stops",
+                        "registry_stops",
                         "osm_stops",
                         "matches",
                         "matched_atlas",
@@ -581,8 +581,8 @@ SCHEMAS: dict[str, Any] = {
                     }
                 )
             ),
-            "operators": array(obj({"operator": STR, "atlas_stops": INT, "matched": INT, "problems": INT})),
-            "means_of_transport": array(obj({"transport": STR, "atlas_stops": INT, "matched": INT})),
+            "operators": array(obj({"operator": STR, "registry_stops": INT, "matched": INT, "problems": INT})),
+            "modes": array(obj({"transport": STR, "registry_stops": INT, "matched": INT})),
             "decisions": array(obj({"decision": STR, "status": STR, "count": INT})),
             "last_run": nullable(ref("Run")),
             "last_successful_run": nullable(ref("Run")),
@@ -707,14 +707,14 @@ def core_paths() -> dict[str, Any]:
                 operation_id="listStops",
             )
         },
-        "/stops/atlas/{sloid}": {
+        "/stops/atlas/{stop_id}": {
             "get": operation(
                 "A registry stop with its OSM counterparts, matches, problems and decisions",
                 "stops",
                 {"200": json_response("The stop.", ref("StopDetail")), **errors(400, 404)},
                 parameters=[
                     path_param(
-                        "sloid",
+                        "stop_id",
                         {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,99}$"},
                         "Registry id, e.g. `ch:1:sloid:7000:1:2`.",
                     )
@@ -738,7 +738,7 @@ def core_paths() -> dict[str, Any]:
         },
         "/search": {
             "get": operation(
-                "Search by name, sloid, UIC number or OSM id",
+                "Search by name, stop_id, UIC number or OSM id",
                 "stops",
                 {
                     "200": json_response(
@@ -750,7 +750,7 @@ def core_paths() -> dict[str, Any]:
                     query(
                         "q",
                         {"type": "string", "minLength": 1, "maxLength": 100},
-                        "A name (prefix or fuzzy, accents ignored), a sloid, a UIC number, or an OSM id "
+                        "A name (prefix or fuzzy, accents ignored), a stop_id, a UIC number, or an OSM id "
                         "(`node/123`, `n123`, `123`).",
                         required=True,
                     ),

@@ -26,7 +26,7 @@ OPERATOR = obj(
     {
         "operator": nullable(STR),
         "operator_name": nullable(STR),
-        "atlas_stops": INT,
+        "registry_stops": INT,
         "matched": INT,
         "unmatched": INT,
         "matched_share": nullable(NUM),
@@ -55,7 +55,7 @@ OPERATOR = obj(
     },
     required=[
         "operator",
-        "atlas_stops",
+        "registry_stops",
         "matched",
         "matched_share",
         "problems",

@@ -118,7 +118,7 @@ def paths() -> dict[str, Any]:
                     **errors(400),
                 },
                 parameters=[
-                    query("sloid", {"type": "string", "maxLength": 100}, "Of this registry stop."),
+                    query("stop_id", {"type": "string", "maxLength": 100}, "Of this registry stop."),
                     query("osm_key", {"type": "string", "maxLength": 40}, "Of this OSM object."),
                     query("status", csv_of(("active", "orphaned", "deleted")), "Default: active,orphaned."),
                     query(
@@ -138,12 +138,12 @@ def paths() -> dict[str, Any]:
                 },
                 body=obj(
                     {
-                        "sloid": {"type": "string", "maxLength": 100},
+                        "stop_id": {"type": "string", "maxLength": 100},
                         "osm_key": {"type": "string", "maxLength": 40},
                         "action": {"type": "string", "enum": ["link", "unlink"]},
                         "note": STR,
                     },
-                    required=["sloid", "osm_key", "action"],
+                    required=["stop_id", "osm_key", "action"],
                     additionalProperties=False,
                 ),
                 role="editor",
@@ -171,14 +171,14 @@ def paths() -> dict[str, Any]:
                 operation_id="deleteManualMatch",
             ),
         },
-        "/stops/atlas/{sloid}/candidates": {
+        "/stops/atlas/{stop_id}/candidates": {
             "get": operation(
                 "Why not matched: OSM objects near a registry stop, with the rule that rejected each",
                 "review",
                 {"200": json_response("Candidates.", ANY_OBJECT), **errors(400, 404)},
                 parameters=[
                     path_param(
-                        "sloid",
+                        "stop_id",
                         {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,99}$"},
                         "Registry id.",
                     )

@@ -89,7 +89,9 @@ GTFS_STOP = obj(
         "sequence": INT,
         "stop_id": STR,
         "name": nullable(STR),
-        "sloid": nullable({"type": "string", "description": "The registry stop the stop_id resolved to."}),
+        "registry_stop_id": nullable(
+            {"type": "string", "description": "The registry stop the stop_id resolved to."}
+        ),
         "registry_name": nullable(STR),
         "osm_keys": array(STR, description="OSM objects matched to that registry stop."),
         "trips": INT,

@@ -5,7 +5,7 @@
 | POST   | /manual-matches                                   | editor |
 | GET    | /manual-matches, /manual-matches/<id>             | anyone |
 | DELETE | /manual-matches/<id>                              | editor |
-| GET    | /stops/atlas/<sloid>/candidates                   | anyone |
+| GET    | /stops/atlas/<stop_id>/candidates                   | anyone |
 | GET    | /stops/osm/<type>/<id>/candidates                 | anyone |
 | GET    | /fixes/osmchange.osc, /fixes/maproulette.geojson  | anyone |
 | GET    | /fixes/{osmchange,maproulette}.report.json        | anyone |
@@ -23,7 +23,7 @@ from flask import Response, current_app, jsonify, request, stream_with_context
 from app.api import bp, params
 from app.api.exports import csv_bom
 from app.api.filters import PROBLEM_FILTER_PARAMS, problem_filters
-from app.api.stops import SLOID_RE
+from app.api.stops import SLOID_RE, registry_sources
 from app.auth import current_user, require_role
 from app.errors import ApiError
 from app.extensions import db, limiter
@@ -41,9 +41,9 @@ def _write_limit() -> str:
     return current_app.config["SETTINGS"].RATELIMIT_WRITE
 
 
-def _sloid(value: str, name: str = "sloid") -> str:
+def _sloid(value: str, name: str = "stop_id") -> str:
     if not SLOID_RE.match(value):
-        raise params.invalid(name, "Not a valid sloid.", value=value[:100])
+        raise params.invalid(name, "Not a valid stop_id.", value=value[:100])
     return value
 
 
@@ -70,19 +70,24 @@ def _attachment(body, mimetype: str, filename: str, **headers: str) -> Response:
 @require_role("editor")
 @limiter.limit(_write_limit)
 def save_manual_match():
-    """Link a registry stop to an OSM object (or forbid the pair): `{sloid, osm_key, action, note}`.
+    """Link a registry stop to an OSM object (or forbid the pair): `{source, stop_id, osm_key, action, note}`.
 
-    Applied as the first matching stage from the next pipeline run on.
+    `source` (the registry, e.g. `atlas`) may be left out when the id names one stop; `sloid` is the
+    old name of `stop_id` and means `source=atlas`. Applied as the first matching stage from the next
+    pipeline run on.
     """
     body = params.json_body(
-        required=("sloid", "osm_key", "action"), allowed=("sloid", "osm_key", "action", "note")
+        required=("osm_key", "action"), allowed=("source", "stop_id", "sloid", "osm_key", "action", "note")
     )
-    sloid = params.body_str(body, "sloid", max_length=100, required=True) or ""
+    if "stop_id" not in body and "sloid" in body:
+        body = {**body, "stop_id": body["sloid"], "source": body.get("source") or "atlas"}
+    stop_id = params.body_str(body, "stop_id", max_length=100, required=True) or ""
+    source = params.body_str(body, "source", max_length=40)
     osm_key = params.body_str(body, "osm_key", max_length=40, required=True) or ""
     action = params.body_str(body, "action", max_length=10, required=True) or ""
     note = (params.body_str(body, "note", max_length=MAX_NOTE_LENGTH) or "").strip()
-    if not SLOID_RE.match(sloid):
-        raise params.body_error("sloid", "Not a valid sloid.")
+    if not SLOID_RE.match(stop_id):
+        raise params.body_error("stop_id", "Not a valid stop_id.")
     if not params.is_osm_key(osm_key):
         raise params.body_error("osm_key", "osm_key must look like node/123, way/45 or relation/6")
     if action not in manual_service.ACTIONS:
@@ -92,7 +97,9 @@ def save_manual_match():
             allowed=list(manual_service.ACTIONS),
         )
     try:
-        row, created = manual_service.save_manual_match(sloid, osm_key, action, note, current_user())
+        row, created = manual_service.save_manual_match(
+            stop_id, osm_key, action, note, current_user(), source=source
+        )
     except manual_service.ManualMatchNotFoundError as exc:
         raise ApiError(
             404,
@@ -112,12 +119,12 @@ def save_manual_match():
 @bp.get("/manual-matches")
 def list_manual_matches():
     """Manual links and unlinks, newest first; `status` defaults to active,orphaned."""
-    params.reject_unknown(("sloid", "osm_key", "status", "cursor", "limit"))
-    sloid = params.text("sloid", max_length=100)
+    params.reject_unknown(("stop_id", "osm_key", "status", "cursor", "limit"))
+    stop_id = params.text("stop_id", max_length=100)
     osm_key = params.text("osm_key", max_length=40)
     statuses = params.choices("status", manual_service.STATUSES) or ["active", "orphaned"]
     rows, next_before = manual_service.list_manual_matches(
-        sloid=_sloid(sloid) if sloid else None,
+        stop_id=_sloid(stop_id) if stop_id else None,
         osm_key=params.osm_key(osm_key) if osm_key else None,
         statuses=statuses,
         limit=params.limit(100, 1000),
@@ -161,13 +168,15 @@ def delete_manual_match(match_id: int):
 # ---------------------------------------------------------------------------------------------
 
 
-@bp.get("/stops/atlas/<path:sloid>/candidates")
-def atlas_candidates(sloid: str):
+@bp.get("/stops/<source>/<path:stop_id>/candidates")
+def registry_candidates(source: str, stop_id: str):
     """The OSM objects near a registry stop, with per-criterion evidence and the rule that rejected each."""
     params.reject_unknown(())
-    found = candidate_service.candidates_for_registry(_sloid(sloid))
+    if source not in registry_sources():
+        raise ApiError(404, "not_found", f"No registry named {source[:40]!r}.")
+    found = candidate_service.candidates_for_registry(_sloid(stop_id), source=source)
     if found is None:
-        raise ApiError(404, "not_found", f"No registry stop {sloid}.")
+        raise ApiError(404, "not_found", f"No registry stop {stop_id}.")
     return jsonify(found)
 
 

@@ -10,12 +10,13 @@ from app.api import bp, params
 from app.api.filters import STOP_FILTER_PARAMS, stop_filters
 from app.errors import ApiError
 from app.services import stops as stop_service
+from pipeline.sources import registry_sources
 from pipeline.text import SLOID_PATTERN
 
 DEFAULT_LIMIT = 2000
 MAX_LIMIT = 10000
 # sloids look like ch:1:sloid:7000:1:2; other registries use similar colon-separated ids. The grammar
-# is the parser's (a registry row whose sloid breaks it is never imported); \Z, unlike $, refuses a
+# is the parser's (a registry row whose stop_id breaks it is never imported); \Z, unlike $, refuses a
 # trailing newline.
 SLOID_RE = re.compile(rf"{SLOID_PATTERN}\Z")
 
@@ -29,16 +30,26 @@ def list_stops():
     return Response(stop_service.feature_collection_json(filters, limit), mimetype="application/json")
 
 
-@bp.get("/stops/atlas/<path:sloid>")
-def atlas_stop(sloid: str):
-    """One registry stop with its OSM counterparts, matches, problems and decisions."""
-    if not SLOID_RE.match(sloid):
+def require_registry(source: str) -> None:
+    """404 unless `source` names a registry plug-in (`atlas`, `naptan`, ...)."""
+    if source not in registry_sources():
+        raise ApiError(404, "not_found", f"No registry named {source[:40]!r}.")
+
+
+@bp.get("/stops/<source>/<path:stop_id>")
+def registry_stop(source: str, stop_id: str):
+    """One registry stop with its OSM counterparts, matches, problems and decisions.
+
+    `/stops/atlas/<sloid>` (the URL before registries were plug-ins) is this route with source `atlas`.
+    """
+    require_registry(source)
+    if not SLOID_RE.match(stop_id):
         raise ApiError(
-            400, "invalid_parameter", "Not a valid sloid.", {"parameter": "sloid", "value": sloid[:100]}
+            400, "invalid_parameter", "Not a valid stop_id.", {"parameter": "stop_id", "value": stop_id[:100]}
         )
-    detail = stop_service.stop_detail(sloid=sloid)
+    detail = stop_service.stop_detail(stop_id=stop_id, source=source)
     if detail is None:
-        raise ApiError(404, "not_found", f"No registry stop {sloid}.")
+        raise ApiError(404, "not_found", f"No registry stop {stop_id}.")
     return jsonify(detail)
 
 

@@ -17,6 +17,7 @@ from app.pages import catalog
 from app.services import map_view, vocabulary
 from app.services import routes as route_service
 from app.services import stops as stop_service
+from pipeline.sources import registry_sources
 
 bp = Blueprint("pages", __name__)
 
@@ -93,13 +94,18 @@ def login():
     return render_template("login.html", next_url=safe_next(request.args.get("next")))
 
 
-@bp.get("/stops/atlas/<path:sloid>")
-def atlas_stop(sloid: str):
-    """One registry stop: both sides, the match, problems, decisions and their history."""
-    detail = stop_service.stop_detail(sloid=sloid)
+@bp.get("/stops/<source>/<path:stop_id>")
+def registry_stop(source: str, stop_id: str):
+    """One registry stop: both sides, the match, problems, decisions and their history.
+
+    `/stops/atlas/<sloid>` (the URL before registries were plug-ins) is this page with source `atlas`.
+    """
+    if source not in registry_sources():
+        abort(404)
+    detail = stop_service.stop_detail(stop_id=stop_id, source=source)
     if detail is None:
-        abort(404, description=gettext("No registry stop %(sloid)s in the current data.", sloid=sloid))
-    return _render_stop("atlas", sloid, detail)
+        abort(404, description=gettext("No registry stop %(stop_id)s in the current data.", stop_id=stop_id))
+    return _render_stop("atlas", stop_id, detail)
 
 
 @bp.get("/stops/osm/<osm_type>/<int:osm_id>")
@@ -169,10 +175,10 @@ def _map_points(kind: str, key: str, detail: dict[str, Any]) -> dict[str, list]:
     positions: dict[str, tuple[float, float]] = {}
     points: dict[str, list] = {"atlas": [], "osm": [], "lines": []}
     for stop in atlas:
-        positions["atlas:" + stop["sloid"]] = (stop["lat"], stop["lon"])
-        current = kind == "atlas" and stop["sloid"] == key
+        positions["atlas:" + stop["stop_id"]] = (stop["lat"], stop["lon"])
+        current = kind == "atlas" and stop["stop_id"] == key
         points["atlas"].append(
-            {"key": stop["sloid"], "lat": stop["lat"], "lon": stop["lon"], "current": current}
+            {"key": stop["stop_id"], "lat": stop["lat"], "lon": stop["lon"], "current": current}
         )
     for obj in detail["osm"]:
         positions["osm:" + obj["osm_key"]] = (obj["lat"], obj["lon"])
@@ -181,7 +187,7 @@ def _map_points(kind: str, key: str, detail: dict[str, Any]) -> dict[str, list]:
             {"key": obj["osm_key"], "lat": obj["lat"], "lon": obj["lon"], "current": current}
         )
     for match in detail["matches"]:
-        start, end = positions.get("atlas:" + match["sloid"]), positions.get("osm:" + match["osm_key"])
+        start, end = positions.get("atlas:" + match["stop_id"]), positions.get("osm:" + match["osm_key"])
         if start and end:
             points["lines"].append([list(start), list(end)])
     return points

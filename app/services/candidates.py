@@ -18,9 +18,10 @@ from sqlalchemy import func, or_, select
 
 from app.services import editor_links
 from app.services.evidence import osm_record, registry_record
+from app.services.registry import find_registry_stop
 from database import db
 from database.base import SRID_WGS84
-from database.models import AtlasStop, ManualMatch, Match, OsmStop, OsmStopAreaMember, OsmStopAreaRow
+from database.models import ManualMatch, Match, OsmStop, OsmStopAreaMember, OsmStopAreaRow, RegistryStopRow
 from pipeline.matching.context import MatchContext, osm_names, parse_uic
 from pipeline.matching.explain import explain_candidates
 from pipeline.matching.normalize import name_score, name_variants, normalise_ref
@@ -44,7 +45,7 @@ _NAME_RADII += f"; a whole stop at least {STOP_LEVEL_RADIUS_M:g} m, twice with i
 REJECTION_TEXT: dict[str, str] = {
     "manual_unlink": "a person forbade this pair (manual unlink)",
     "osm_is_station": "the OSM object is a station area, not a platform or stop position",
-    "local_ref_contradicts_designation": "its local_ref contradicts the registry platform code (designation)",
+    "local_ref_contradicts_designation": "its local_ref contradicts the registry platform code",
     "uic_ref_names_another_registry_stop": "its uic_ref is the number of another registry stop",
     "uic_ref_and_uic_name_name_another_stop": "its uic_ref and its uic_name both name another stop",
     "ifopt_names_another_registry_stop": "its ref:IFOPT / ref:sloid names another registry stop",
@@ -104,8 +105,8 @@ def osm_modes(tags: dict[str, str]) -> set[str]:
     return {mode for key, value, mode in _MODE_TAGS if tags.get(key) == value}
 
 
-def registry_modes(means_of_transport: str | None) -> set[str]:
-    return {m.strip().upper() for m in (means_of_transport or "").split("|") if m.strip()}
+def registry_modes(modes: str | None) -> set[str]:
+    return {m.strip().upper() for m in (modes or "").split("|") if m.strip()}
 
 
 def _degrees(radius_m: float, lat: float) -> float:
@@ -113,7 +114,7 @@ def _degrees(radius_m: float, lat: float) -> float:
     return radius_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.1))
 
 
-def _near(model: type[AtlasStop] | type[OsmStop], lat: float, lon: float, radius_m: float) -> list[Any]:
+def _near(model: type[RegistryStopRow] | type[OsmStop], lat: float, lon: float, radius_m: float) -> list[Any]:
     point = func.ST_SetSRID(func.ST_MakePoint(lon, lat), SRID_WGS84)
     box = func.ST_Expand(point, _degrees(radius_m, lat))
     return list(db.session.scalars(select(model).where(model.geom.op("&&")(box))))
@@ -152,7 +153,7 @@ def _stop_areas(osm: dict[str, OsmStop]) -> OsmStructure:
     return OsmStructure(stop_areas=areas)
 
 
-def _context(registry: dict[str, AtlasStop], osm: dict[str, OsmStop]) -> MatchContext:
+def _context(registry: dict[str, RegistryStopRow], osm: dict[str, OsmStop]) -> MatchContext:
     """A matching context over these rows, with every match among them replayed and manual unlinks."""
     session = db.session
     # Identifiers the candidate objects carry: registry stops they name take part in the rules.
@@ -160,16 +161,20 @@ def _context(registry: dict[str, AtlasStop], osm: dict[str, OsmStop]) -> MatchCo
     idents = {i.strip() for o in osm.values() for i in (o.ifopt, (o.tags or {}).get("ref:sloid")) if i}
     if numbers or idents:
         for stop in session.scalars(
-            select(AtlasStop).where(or_(AtlasStop.uic_number.in_(numbers), AtlasStop.sloid.in_(idents)))
+            select(RegistryStopRow).where(
+                or_(RegistryStopRow.code.in_(numbers), RegistryStopRow.stop_id.in_(idents))
+            )
         ):
-            registry.setdefault(stop.sloid, stop)
+            registry.setdefault(stop.stop_id, stop)
     matches = list(
-        session.scalars(select(Match).where(or_(Match.osm_key.in_(osm), Match.sloid.in_(registry))))
+        session.scalars(select(Match).where(or_(Match.osm_key.in_(osm), Match.stop_id.in_(registry))))
     )
-    missing_sloids = {m.sloid for m in matches} - set(registry)
+    missing_sloids = {m.stop_id for m in matches} - set(registry)
     if missing_sloids:
-        for stop in session.scalars(select(AtlasStop).where(AtlasStop.sloid.in_(missing_sloids))):
-            registry[stop.sloid] = stop
+        for stop in session.scalars(
+            select(RegistryStopRow).where(RegistryStopRow.stop_id.in_(missing_sloids))
+        ):
+            registry[stop.stop_id] = stop
     missing_keys = {m.osm_key for m in matches} - set(osm)
     if missing_keys:
         for obj in session.scalars(select(OsmStop).where(OsmStop.osm_key.in_(missing_keys))):
@@ -179,18 +184,18 @@ def _context(registry: dict[str, AtlasStop], osm: dict[str, OsmStop]) -> MatchCo
         osm=[osm_record(o) for o in osm.values()],
     )
     ctx.replay(
-        MatchRecord(m.sloid, m.osm_key, m.method, m.distance_m, m.name_score, m.evidence or {})
+        MatchRecord(m.stop_id, m.osm_key, m.method, m.distance_m, m.name_score, m.evidence or {})
         for m in matches
-        if m.sloid in registry and m.osm_key in osm
+        if m.stop_id in registry and m.osm_key in osm
     )
     unlinks = session.execute(
-        select(ManualMatch.sloid, ManualMatch.osm_key).where(
+        select(ManualMatch.stop_id, ManualMatch.osm_key).where(
             ManualMatch.action == "unlink",
             ManualMatch.status == "active",
-            or_(ManualMatch.sloid.in_(registry), ManualMatch.osm_key.in_(osm)),
+            or_(ManualMatch.stop_id.in_(registry), ManualMatch.osm_key.in_(osm)),
         )
     )
-    ctx.forbidden.update((sloid, key) for sloid, key in unlinks)
+    ctx.forbidden.update((stop_id, key) for stop_id, key in unlinks)
     return ctx
 
 
@@ -200,11 +205,11 @@ def _name_evidence(ctx: MatchContext, reg_i: int, osm_i: int) -> dict[str, Any]:
     for tag, value in zip(("uic_name", "name", "official_name", "gtfs:name"), osm_names(obj), strict=True):
         if not value:
             continue
-        score = name_score(stop.designation_official, value)
+        score = name_score(stop.name, value)
         if score > best:
             best_tag, best_value, best = tag, value, score
-    if best_value is None or not stop.designation_official:
-        reason = "no name to compare" if stop.designation_official else "the registry stop has no name"
+    if best_value is None or not stop.name:
+        reason = "no name to compare" if stop.name else "the registry stop has no name"
     elif best >= 100.0:
         reason = f"{best_tag} is the same name after normalisation"
     elif best >= NAME_MIN_SCORE:
@@ -215,10 +220,10 @@ def _name_evidence(ctx: MatchContext, reg_i: int, osm_i: int) -> dict[str, Any]:
         "score": best,
         "threshold": NAME_MIN_SCORE,
         "compared_tag": best_tag,
-        "registry": stop.designation_official,
+        "registry": stop.name,
         "osm": best_value,
         "normalised": {
-            "registry": list(name_variants(stop.designation_official or "")),
+            "registry": list(name_variants(stop.name or "")),
             "osm": list(name_variants(best_value or "")),
         },
         "reason": reason,
@@ -227,7 +232,7 @@ def _name_evidence(ctx: MatchContext, reg_i: int, osm_i: int) -> dict[str, Any]:
 
 def _explain_pair(ctx: MatchContext, reg_i: int, osm_i: int, candidate: Any) -> dict[str, Any]:
     stop, obj = ctx.registry[reg_i], ctx.osm[osm_i]
-    reg_modes, obj_modes = registry_modes(stop.means_of_transport), osm_modes(obj.tags)
+    reg_modes, obj_modes = registry_modes(stop.modes), osm_modes(obj.tags)
     ident = obj.ifopt or obj.sloid_tag
     rejected = candidate.rejected_by
     return {
@@ -238,10 +243,10 @@ def _explain_pair(ctx: MatchContext, reg_i: int, osm_i: int, candidate: Any) -> 
         "criteria": {
             "identifier": {
                 "same": candidate.same_identifier,
-                "registry_sloid": stop.sloid,
+                "registry_sloid": stop.stop_id,
                 "osm_ref_ifopt": ident,
                 "same_uic": candidate.same_uic,
-                "registry_uic": stop.uic_number,
+                "registry_uic": stop.code,
                 "osm_uic_ref": obj.uic_ref,
             },
             "name": _name_evidence(ctx, reg_i, osm_i),
@@ -252,10 +257,10 @@ def _explain_pair(ctx: MatchContext, reg_i: int, osm_i: int, candidate: Any) -> 
             },
             "platform_code": {
                 "same": candidate.same_platform_code,
-                "registry": stop.designation,
+                "registry": stop.platform_code,
                 "osm": obj.local_ref or obj.tags.get("ref"),
                 "normalised": [
-                    normalise_ref(stop.designation),
+                    normalise_ref(stop.platform_code),
                     normalise_ref(obj.local_ref or obj.tags.get("ref")),
                 ],
             },
@@ -274,12 +279,12 @@ def _explain_pair(ctx: MatchContext, reg_i: int, osm_i: int, candidate: Any) -> 
 def _registry_summary(stop: Any) -> dict[str, Any]:
     return {
         "kind": "atlas",
-        "key": stop.sloid,
-        "name": stop.designation_official,
-        "designation": stop.designation,
-        "uic_number": stop.uic_number,
-        "operator": stop.operator_abbr,
-        "means_of_transport": stop.means_of_transport,
+        "key": stop.stop_id,
+        "name": stop.name,
+        "platform_code": stop.platform_code,
+        "code": stop.code,
+        "operator": stop.operator_code,
+        "modes": stop.modes,
         "lat": stop.lat,
         "lon": stop.lon,
     }
@@ -300,26 +305,30 @@ def _osm_summary(obj: Any) -> dict[str, Any]:
     }
 
 
-def candidates_for_registry(sloid: str, radius_m: float = EXPLAIN_RADIUS_M) -> dict[str, Any] | None:
+def candidates_for_registry(
+    stop_id: str, radius_m: float = EXPLAIN_RADIUS_M, source: str | None = None
+) -> dict[str, Any] | None:
     """The OSM objects around a registry stop and why each was (not) matched. None: no such stop."""
-    stop = db.session.get(AtlasStop, sloid)
+    stop = find_registry_stop(stop_id, source)
     if stop is None:
         return None
     osm = {o.osm_key: o for o in _near(OsmStop, stop.lat, stop.lon, radius_m)}
     structure = _stop_areas(osm)
-    registry = {stop.sloid: stop}
+    registry = {stop.stop_id: stop}
     if structure.stop_areas:
         # The other registry stops of this whole stop: a stop-area member joins one of them by its code.
-        group = stop.parent_sloid or stop.sloid
+        group = stop.parent_id or stop.stop_id
         for other in db.session.scalars(
-            select(AtlasStop).where(or_(AtlasStop.parent_sloid == group, AtlasStop.sloid == group))
+            select(RegistryStopRow).where(
+                or_(RegistryStopRow.parent_id == group, RegistryStopRow.stop_id == group)
+            )
         ):
-            registry.setdefault(other.sloid, other)
+            registry.setdefault(other.stop_id, other)
     ctx = _context(registry, osm)
-    reg_i = ctx.registry_by_sloid[sloid]
+    reg_i = ctx.registry_by_sloid[stop_id]
     out = []
     explained = explain_candidates(
-        ctx, sloid, radius_m=radius_m, limit=EXPLAIN_MAX_CANDIDATES, structure=structure
+        ctx, stop_id, radius_m=radius_m, limit=EXPLAIN_MAX_CANDIDATES, structure=structure
     )
     for candidate in explained:
         osm_i = ctx.osm_by_key[candidate.osm_key]
@@ -327,7 +336,7 @@ def candidates_for_registry(sloid: str, radius_m: float = EXPLAIN_RADIUS_M) -> d
     matched = [
         {"osm_key": m.osm_key, "method": m.method, "distance_m": m.distance_m}
         for m in ctx.matches
-        if m.sloid == sloid
+        if m.stop_id == stop_id
     ]
     return {
         "subject": _registry_summary(stop),
@@ -342,7 +351,7 @@ def candidates_for_osm(osm_key: str, radius_m: float = EXPLAIN_RADIUS_M) -> dict
     obj = db.session.get(OsmStop, osm_key)
     if obj is None:
         return None
-    registry = {s.sloid: s for s in _near(AtlasStop, obj.lat, obj.lon, radius_m)}
+    registry = {s.stop_id: s for s in _near(RegistryStopRow, obj.lat, obj.lon, radius_m)}
     # The explanation of each nearby stop looks at the objects around *that* stop: load twice the radius.
     osm = {o.osm_key: o for o in _near(OsmStop, obj.lat, obj.lon, 2 * radius_m)}
     osm.setdefault(obj.osm_key, obj)
@@ -350,16 +359,18 @@ def candidates_for_osm(osm_key: str, radius_m: float = EXPLAIN_RADIUS_M) -> dict
     ctx = _context(registry, osm)
     osm_i = ctx.osm_by_key[osm_key]
     out = []
-    for sloid in registry:
-        reg_i = ctx.registry_by_sloid[sloid]
-        for candidate in explain_candidates(ctx, sloid, radius_m=radius_m, limit=10_000, structure=structure):
+    for stop_id in registry:
+        reg_i = ctx.registry_by_sloid[stop_id]
+        for candidate in explain_candidates(
+            ctx, stop_id, radius_m=radius_m, limit=10_000, structure=structure
+        ):
             if candidate.osm_key == osm_key:
                 stop = ctx.registry[reg_i]
                 out.append({**_registry_summary(stop), **_explain_pair(ctx, reg_i, osm_i, candidate)})
                 break
     out.sort(key=lambda c: (c["criteria"]["distance"]["m"], c["key"]))
     matched = [
-        {"sloid": m.sloid, "method": m.method, "distance_m": m.distance_m}
+        {"stop_id": m.stop_id, "method": m.method, "distance_m": m.distance_m}
         for m in ctx.matches
         if m.osm_key == osm_key
     ]

@@ -16,7 +16,7 @@ from sqlalchemy.orm import aliased
 from app.services import editor_links
 from app.services.ifopt_usage import sloids_where_ifopt_is_used
 from database import db
-from database.models import AtlasStop, Decision, OsmStop, PipelineRun, Problem, ProblemChange
+from database.models import RegistryStopRow, Decision, OsmStop, PipelineRun, Problem, ProblemChange
 from pipeline.records import parse_problem_identity
 
 TREND_DIMENSIONS = ("type", "operator")
@@ -39,9 +39,9 @@ def _links(row: Any, ifopt_sloids: set[str]) -> list[editor_links.EditorLink]:
     """Editor links of a still-open problem's OSM object, or to add its missing registry stop."""
     if row.osm_key:
         return editor_links.links_for_osm_objects([row.osm_key])
-    if row.AtlasStop is not None:
+    if row.RegistryStopRow is not None:
         return editor_links.links_for_unmatched_registry_stop(
-            row.AtlasStop, row.parent_means, ifopt=row.AtlasStop.sloid in ifopt_sloids
+            row.RegistryStopRow, row.parent_means, ifopt=row.RegistryStopRow.stop_id in ifopt_sloids
         )
     return []
 
@@ -49,18 +49,20 @@ def _links(row: Any, ifopt_sloids: set[str]) -> list[editor_links.EditorLink]:
 def stop_names(identities: list[str]) -> dict[str, dict[str, Any]]:
     """Per problem identity: its stop's keys and names, and whether each side is still in the data.
 
-    Names come from the current snapshot (the registry's official designation, the OSM object's name
+    Names come from the current snapshot (the registry's official platform_code, the OSM object's name
     or uic_name); for a stop or object that has left it, from the evidence a decision on that problem
     recorded, if any. `stop_name` is the one to show: the registry name first, else the OSM name.
     """
     session = db.session
     keys = {identity: parse_problem_identity(identity) for identity in identities}
-    sloids = {sloid for _, sloid, _ in keys.values() if sloid}
+    sloids = {stop_id for _, stop_id, _ in keys.values() if stop_id}
     osm_keys = {key for _, _, key in keys.values() if key}
     atlas = (
         dict(
             session.execute(
-                select(AtlasStop.sloid, AtlasStop.designation_official).where(AtlasStop.sloid.in_(sloids))
+                select(RegistryStopRow.stop_id, RegistryStopRow.name).where(
+                    RegistryStopRow.stop_id.in_(sloids)
+                )
             ).all()
         )
         if sloids
@@ -77,7 +79,9 @@ def stop_names(identities: list[str]) -> dict[str, dict[str, Any]]:
         else {}
     )
     missing = [
-        i for i, (_, sloid, key) in keys.items() if (sloid and sloid not in atlas) or (key and key not in osm)
+        i
+        for i, (_, stop_id, key) in keys.items()
+        if (stop_id and stop_id not in atlas) or (key and key not in osm)
     ]
     evidence = (
         dict(
@@ -91,17 +95,17 @@ def stop_names(identities: list[str]) -> dict[str, dict[str, Any]]:
         else {}
     )
     out: dict[str, dict[str, Any]] = {}
-    for identity, (_, sloid, key) in keys.items():
+    for identity, (_, stop_id, key) in keys.items():
         recorded = evidence.get(identity) or {}
-        atlas_name = atlas.get(sloid) if sloid in atlas else _recorded_name(recorded, "atlas")
+        atlas_name = atlas.get(stop_id) if stop_id in atlas else _recorded_name(recorded, "atlas")
         osm_name = osm.get(key) if key in osm else _recorded_name(recorded, "osm")
         out[identity] = {
-            "sloid": sloid,
+            "stop_id": stop_id,
             "osm_key": key,
-            "atlas_name": atlas_name if sloid else None,
+            "atlas_name": atlas_name if stop_id else None,
             "osm_name": osm_name if key else None,
-            "stop_name": (atlas_name if sloid else None) or (osm_name if key else None),
-            "atlas_in_data": bool(sloid) and sloid in atlas,
+            "stop_name": (atlas_name if stop_id else None) or (osm_name if key else None),
+            "atlas_in_data": bool(stop_id) and stop_id in atlas,
             "osm_in_data": bool(key) and key in osm,
         }
     return out
@@ -113,7 +117,7 @@ def _recorded_name(evidence: dict[str, Any], side: str) -> str | None:
     if not isinstance(recorded, dict):
         return None
     if side == "atlas":
-        name = recorded.get("designation_official")
+        name = recorded.get("name")
     else:
         tags = recorded.get("tags") if isinstance(recorded.get("tags"), dict) else {}
         name = tags.get("name") or tags.get("uic_name")
@@ -136,7 +140,7 @@ def run_changes(
 ) -> dict[str, Any] | None:
     """Run-to-run differences of one run: totals, and a page of the changes. None: no such run."""
     session = db.session
-    parent = aliased(AtlasStop)
+    parent = aliased(RegistryStopRow)
     run = session.get(PipelineRun, run_id)
     if run is None:
         return None
@@ -147,7 +151,7 @@ def run_changes(
     if problem_types:
         filters.append(ProblemChange.problem_type.in_(problem_types))
     if operators:
-        filters.append(ProblemChange.operator_abbr.in_(operators))
+        filters.append(ProblemChange.operator_code.in_(operators))
     if priorities:
         filters.append(ProblemChange.priority.in_(priorities))
     totals: dict[str, dict[str, Any]] = {kind: {"total": 0, "by_type": {}} for kind in CHANGE_KINDS}
@@ -165,14 +169,14 @@ def run_changes(
             ProblemChange.problem_type,
             ProblemChange.change,
             ProblemChange.priority,
-            ProblemChange.operator_abbr,
+            ProblemChange.operator_code,
             Problem.message,
-            Problem.sloid,
+            Problem.stop_id,
             Problem.osm_key,
             Problem.lat,
             Problem.lon,
-            AtlasStop,
-            parent.means_of_transport.label("parent_means"),
+            RegistryStopRow,
+            parent.modes.label("parent_means"),
         )
         .outerjoin(
             Problem,
@@ -180,14 +184,14 @@ def run_changes(
         )
         # A registry stop missing in OSM: its row gives the tags of the "Add in JOSM" link.
         .outerjoin(
-            AtlasStop,
+            RegistryStopRow,
             and_(
-                AtlasStop.sloid == Problem.sloid,
+                RegistryStopRow.stop_id == Problem.stop_id,
                 Problem.problem_type == "unmatched",
                 Problem.osm_key.is_(None),
             ),
         )
-        .outerjoin(parent, parent.sloid == AtlasStop.parent_sloid)
+        .outerjoin(parent, parent.stop_id == RegistryStopRow.parent_id)
         .where(*filters)
         .order_by(ProblemChange.id)
         .limit(limit + 1)
@@ -197,7 +201,9 @@ def run_changes(
     rows = list(session.execute(page_query))
     more = len(rows) > limit
     rows = rows[:limit]
-    ifopt_sloids = sloids_where_ifopt_is_used({r.AtlasStop.sloid for r in rows if r.AtlasStop is not None})
+    ifopt_sloids = sloids_where_ifopt_is_used(
+        {r.RegistryStopRow.stop_id for r in rows if r.RegistryStopRow is not None}
+    )
     names = stop_names([r.problem_identity for r in rows])
     items = [
         {
@@ -206,7 +212,7 @@ def run_changes(
             "problem_type": r.problem_type,
             "change": r.change,
             "priority": r.priority,
-            "operator": r.operator_abbr,
+            "operator": r.operator_code,
             # Only still-open problems have a message and a place; resolved ones are gone from the snapshot.
             "still_open": r.message is not None,
             "message": r.message,
@@ -235,7 +241,7 @@ def trends(by: str, *, runs: int = 30, series_limit: int = 8) -> dict[str, Any]:
     are summed into "other" so totals stay right.
     """
     session = db.session
-    column = ProblemChange.problem_type if by == "type" else func.coalesce(ProblemChange.operator_abbr, "")
+    column = ProblemChange.problem_type if by == "type" else func.coalesce(ProblemChange.operator_code, "")
     appeared = func.sum(case((ProblemChange.change == "appeared", 1), else_=0))
     resolved = func.sum(case((ProblemChange.change == "resolved", 1), else_=0))
     rows = list(

@@ -50,7 +50,7 @@ def decision_as_dict(row: Any, author: str | None) -> dict[str, Any]:
         "id": row.id,
         "problem_identity": row.problem_identity,
         "problem_type": row.problem_type,
-        "sloid": row.sloid,
+        "stop_id": row.stop_id,
         "osm_key": row.osm_key,
         "decision": row.decision,
         "note": row.note,
@@ -134,12 +134,13 @@ def _with_history(rows: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 PROBLEM_COLUMNS = (
-    "p.id, p.identity, p.problem_type, p.priority, p.sloid, p.osm_key, p.operator_abbr, p.distance_m,"
+    "p.id, p.identity, p.problem_type, p.priority, p.stop_id, p.osm_key, p.operator_code, p.distance_m,"
     " p.message, p.details, p.lat, p.lon"
 )
 DECISION_COLUMNS = (
     "d.id AS d_id, d.problem_identity AS d_problem_identity, d.problem_type AS d_problem_type,"
-    " d.sloid AS d_sloid, d.osm_key AS d_osm_key, d.decision AS d_decision, d.note AS d_note,"
+    " d.source AS d_source, d.stop_id AS d_stop_id, d.osm_key AS d_osm_key, d.decision AS d_decision,"
+    " d.note AS d_note,"
     " d.status AS d_status, d.created_at AS d_created_at, d.updated_at AS d_updated_at,"
     " d.review_diff AS d_review_diff, d.verified_run_id AS d_verified_run_id,"
     " du.username AS d_author"
@@ -165,9 +166,9 @@ def problem_as_dict(row: Any) -> dict[str, Any]:
         "identity": row.identity,
         "problem_type": row.problem_type,
         "priority": row.priority,
-        "sloid": row.sloid,
+        "stop_id": row.stop_id,
         "osm_key": row.osm_key,
-        "operator": row.operator_abbr,
+        "operator": row.operator_code,
         "distance_m": None if row.distance_m is None else round(row.distance_m, 2),
         "message": row.message,
         "details": row.details,
@@ -184,7 +185,7 @@ def problems_for(*, sloids: Sequence[str], osm_keys: Sequence[str]) -> list[dict
     rows = db.session.execute(
         text(
             f"SELECT {PROBLEM_COLUMNS}, {DECISION_COLUMNS} FROM problems p {DECISION_JOIN}"
-            " WHERE p.sloid = ANY(:sloids) OR p.osm_key = ANY(:osm_keys)"
+            " WHERE p.stop_id = ANY(:sloids) OR p.osm_key = ANY(:osm_keys)"
             " ORDER BY p.priority, p.problem_type, p.identity"
         ).bindparams(bindparam("sloids", type_=ARRAY(TEXT)), bindparam("osm_keys", type_=ARRAY(TEXT))),
         {"sloids": list(sloids), "osm_keys": list(osm_keys)},
@@ -200,7 +201,7 @@ def decisions_for(
         db.session.execute(
             text(
                 "SELECT d.*, u.username AS author FROM decisions d LEFT JOIN users u ON u.id = d.author_id"
-                " WHERE d.sloid = ANY(:sloids) OR d.osm_key = ANY(:osm_keys)"
+                " WHERE d.stop_id = ANY(:sloids) OR d.osm_key = ANY(:osm_keys)"
                 " OR d.problem_identity = ANY(:identities)"
                 " ORDER BY d.updated_at DESC, d.id DESC"
             ).bindparams(
@@ -267,19 +268,22 @@ def _pair_key(problem: Problem) -> str | None:
 def _forbid_pair(
     problem_identity: str,
     problem_type: str,
-    sloid: str | None,
+    stop_id: str | None,
     osm_key: str | None,
     note: str,
     author: User | None,
+    source: str | None = None,
 ) -> int:
     """ "Wrong match": save the manual unlink of the problem's pair; returns its id."""
-    if problem_type not in PAIR_PROBLEM_TYPES or not sloid or not osm_key:
+    if problem_type not in PAIR_PROBLEM_TYPES or not stop_id or not osm_key:
         raise DecisionError(
             "wrong_match fits only a problem about a matched pair (" + ", ".join(PAIR_PROBLEM_TYPES) + ")"
         )
     origin = {"decision": DECISION_WRONG_MATCH, "problem_identity": problem_identity}
     try:
-        row, _ = manual_matches.save_manual_match(sloid, osm_key, "unlink", note, author, origin=origin)
+        row, _ = manual_matches.save_manual_match(
+            stop_id, osm_key, "unlink", note, author, origin=origin, source=source
+        )
     except manual_matches.ManualMatchNotFoundError as exc:
         raise DecisionError(f"wrong_match needs both objects in the current data; missing: {exc}") from None
     return row.id
@@ -333,12 +337,19 @@ def record_decision(
         created_payload: dict[str, Any] = {}
         if decision == DECISION_WRONG_MATCH:
             created_payload["manual_match_id"] = _forbid_pair(
-                problem_identity, problem.problem_type, problem.sloid, _pair_key(problem), note, author
+                problem_identity,
+                problem.problem_type,
+                problem.stop_id,
+                _pair_key(problem),
+                note,
+                author,
+                source=problem.source,
             )
         row = Decision(
             problem_identity=problem_identity,
             problem_type=problem.problem_type,
-            sloid=problem.sloid,
+            source=problem.source,
+            stop_id=problem.stop_id,
             osm_key=problem.osm_key,
             decision=decision,
             note=note,
@@ -375,7 +386,7 @@ def record_decision(
     if decision == DECISION_WRONG_MATCH:
         osm_key = existing.osm_key or ((existing.evidence or {}).get("osm") or {}).get("osm_key")
         payload["manual_match_id"] = _forbid_pair(
-            existing.problem_identity, existing.problem_type, existing.sloid, osm_key, note, author
+            existing.problem_identity, existing.problem_type, existing.stop_id, osm_key, note, author
         )
     elif existing.decision == DECISION_WRONG_MATCH:
         released = _release_pair(existing.id, author)

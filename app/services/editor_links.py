@@ -263,14 +263,14 @@ def links_for_missing_stop(lat: float, lon: float, tags: Mapping[str, str]) -> l
 def links_for_unmatched_registry_stop(
     stop: Any, parent_means: str | None = None, *, ifopt: bool = True
 ) -> list[EditorLink]:
-    """`links_for_missing_stop` for a registry stop (an `atlas_stops` row: sloid, names, lat, lon, ...).
+    """`links_for_missing_stop` for a registry stop (an `registry_stops` row: stop_id, names, lat, lon, ...).
 
     The tags come from :func:`app.services.new_stop_tags.tags_for_new_stop`. A platform (traffic point)
     carries no means of transport of its own: `parent_means` is its stop's (service point's). `ifopt`:
     whether mappers around the stop use `ref:IFOPT` (:mod:`app.services.ifopt_usage`).
     """
     modes = None
-    if not (stop.means_of_transport or "").strip() and parent_means:
+    if not (stop.modes or "").strip() and parent_means:
         modes = new_stop_tags.stop_modes(parent_means)
     tags = new_stop_tags.tags_for_new_stop(stop, modes, ifopt=ifopt)
     return links_for_missing_stop(stop.lat, stop.lon, tags)

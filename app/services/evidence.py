@@ -20,8 +20,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.services.registry import find_registry_stop
 from database import db
-from database.models import AtlasStop, Decision, DecisionEvent, OsmStop, Problem
+from database.models import Decision, DecisionEvent, OsmStop, Problem, RegistryStopRow
 from pipeline.reconcile import (
     DecisionState,
     ExpiryPolicy,
@@ -42,13 +43,13 @@ def policy_from_settings(settings: Any) -> ExpiryPolicy:
 
 
 def capture_evidence(
-    problem_identity: str, problem_type: str, sloid: str | None, osm_key: str | None
+    problem_identity: str, problem_type: str, stop_id: str | None, osm_key: str | None
 ) -> dict:
     """The evidence a decision on this problem is made on, read from the current snapshot."""
     session = db.session
     problem = session.scalar(select(Problem).where(Problem.identity == problem_identity))
     osm_key = osm_key or evidence_osm_key(problem)
-    stop = session.get(AtlasStop, sloid) if sloid else None
+    stop = find_registry_stop(stop_id, problem.source if problem is not None else None) if stop_id else None
     obj = session.get(OsmStop, osm_key) if osm_key else None
     return build_evidence(problem_type, problem_identity, stop, obj, problem)
 
@@ -56,7 +57,7 @@ def capture_evidence(
 def attach_evidence(decision: Decision) -> None:
     """Store the current evidence on `decision` (a person just decided on what they see now)."""
     decision.evidence = capture_evidence(
-        decision.problem_identity, decision.problem_type, decision.sloid, decision.osm_key
+        decision.problem_identity, decision.problem_type, decision.stop_id, decision.osm_key
     )
     decision.review_diff = []
     db.session.flush()
@@ -69,7 +70,7 @@ def decision_states() -> list[DecisionState]:
             Decision.id,
             Decision.problem_identity,
             Decision.problem_type,
-            Decision.sloid,
+            Decision.stop_id,
             Decision.osm_key,
             Decision.decision,
             Decision.status,
@@ -82,7 +83,7 @@ def decision_states() -> list[DecisionState]:
             id=r.id,
             problem_identity=r.problem_identity,
             problem_type=r.problem_type,
-            sloid=r.sloid,
+            stop_id=r.stop_id,
             osm_key=r.osm_key,
             decision=r.decision,
             status=r.status,
@@ -191,16 +192,16 @@ def reconcile_after_import(run_id: int | None, snapshot: Snapshot, policy: Expir
 def snapshot_from_db() -> Snapshot:
     """The snapshot in the database as a reconcile `Snapshot` (CLI, tests, a re-check without a run)."""
     session = db.session
-    registry = [registry_record(s) for s in session.scalars(select(AtlasStop))]
+    registry = [registry_record(s) for s in session.scalars(select(RegistryStopRow))]
     osm = [osm_record(o) for o in session.scalars(select(OsmStop))]
     problems = [
         ProblemRecord(
             identity=p.identity,
             problem_type=p.problem_type,
             priority=p.priority,
-            sloid=p.sloid,
+            stop_id=p.stop_id,
             osm_key=p.osm_key,
-            operator_abbr=p.operator_abbr,
+            operator_code=p.operator_code,
             distance_m=p.distance_m,
             message=p.message,
             details=p.details or {},
@@ -237,22 +238,24 @@ def osm_record(o: OsmStop) -> OsmObject:
     )
 
 
-def registry_record(s: AtlasStop) -> RegistryStop:
+def registry_record(s: RegistryStopRow) -> RegistryStop:
     return RegistryStop(
-        sloid=s.sloid,
         source=s.source,
-        uic_number=s.uic_number,
-        designation=s.designation,
-        designation_official=s.designation_official,
-        operator_abbr=s.operator_abbr,
+        stop_id=s.stop_id,
+        dataset=s.dataset,
+        code=s.code,
+        platform_code=s.platform_code,
+        name=s.name,
+        operator_code=s.operator_code,
         operator_name=s.operator_name,
-        means_of_transport=s.means_of_transport,
+        modes=s.modes,
         country_code=s.country_code,
-        canton=s.canton,
-        parent_sloid=s.parent_sloid,
+        region=s.region,
+        parent_id=s.parent_id,
         valid_from=s.valid_from,
         valid_to=s.valid_to,
         lat=s.lat,
         lon=s.lon,
         row_hash=s.row_hash,
+        attributes=dict(s.attributes or {}),
     )

@@ -45,7 +45,7 @@ STOP_COLUMNS = (
     "lat",
 )
 MATCH_COLUMNS = (
-    "sloid",
+    "stop_id",
     "osm_key",
     "method",
     "distance_m",
@@ -63,7 +63,7 @@ PROBLEM_COLUMNS = (
     "identity",
     "problem_type",
     "priority",
-    "sloid",
+    "stop_id",
     "osm_key",
     "operator",
     "distance_m",
@@ -149,12 +149,12 @@ def _match_statement(filters: stop_service.StopFilters):
         where.append("m.method = ANY(:methods)")
     if filters.operators:
         params["operators"] = list(filters.operators)
-        where.append("a.operator_abbr = ANY(:operators)")
+        where.append("a.operator_code = ANY(:operators)")
     if filters.transports:
         params["transports"] = list(filters.transports)
         where.append(f"{stop_service.ATLAS_TRANSPORTS_SQL} && CAST(:transports AS text[])")
     if filters.problem_types or filters.priorities:
-        parts = ["pf.sloid = m.sloid", "pf.osm_key = m.osm_key"]
+        parts = ["pf.stop_id = m.stop_id", "pf.osm_key = m.osm_key"]
         if filters.problem_types:
             params["problem_types"] = list(filters.problem_types)
             parts.append("pf.problem_type = ANY(:problem_types)")
@@ -163,15 +163,15 @@ def _match_statement(filters: stop_service.StopFilters):
             parts.append("pf.priority = ANY(:priorities)")
         where.append(f"EXISTS (SELECT 1 FROM problems pf WHERE {' AND '.join(parts)})")
     sql = (
-        "SELECT m.sloid, m.osm_key, m.method, m.distance_m, m.name_score,"
-        " a.designation_official AS atlas_name, o.name AS osm_name, a.operator_abbr AS operator,"
-        " a.uic_number::text AS uic, a.lon AS atlas_lon, a.lat AS atlas_lat,"
+        "SELECT m.stop_id, m.osm_key, m.method, m.distance_m, m.name_score,"
+        " a.name AS atlas_name, o.name AS osm_name, a.operator_code AS operator,"
+        " a.code::text AS uic, a.lon AS atlas_lon, a.lat AS atlas_lat,"
         " o.lon AS osm_lon, o.lat AS osm_lat"
         " FROM matches m"
-        " LEFT JOIN atlas_stops a ON a.sloid = m.sloid"
+        " LEFT JOIN registry_stops a ON a.stop_id = m.stop_id"
         " LEFT JOIN osm_stops o ON o.osm_key = m.osm_key"
         f"{' WHERE ' + ' AND '.join(where) if where else ''}"
-        " ORDER BY m.sloid, m.osm_key"
+        " ORDER BY m.stop_id, m.osm_key"
     )
     types = {
         "methods": ARRAY(TEXT),
@@ -205,7 +205,7 @@ def match_features(filters: stop_service.StopFilters) -> Iterator[dict[str, Any]
         }
         yield {
             "type": "Feature",
-            "id": f"match:{row['sloid']}:{row['osm_key']}",
+            "id": f"match:{row['stop_id']}:{row['osm_key']}",
             "geometry": geometry,
             "properties": properties,
         }

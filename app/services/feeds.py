@@ -2,7 +2,7 @@
 
 "New" means: a run recorded the problem as ``appeared`` in `problem_changes` and it is still open
 (present in the current snapshot, which gives it a message, a position and a stop to link to).
-Filters: operator (the problem's operator abbreviation), canton (of its registry stop, so only
+Filters: operator (the problem's operator abbreviation), region (of its registry stop, so only
 problems with a registry side), bounding box (the problem's position).
 
 Webhooks (``WEBHOOK_URLS``): after each successful run, every target receives the P1 problems that
@@ -33,7 +33,7 @@ from sqlalchemy import Select, func, select
 from app.services.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from database import db
 from database.base import SRID_WGS84
-from database.models import AtlasStop, PipelineRun, Problem, ProblemChange
+from database.models import RegistryStopRow, PipelineRun, Problem, ProblemChange
 from pipeline.redaction import url_host
 from pipeline.text import xml_safe
 
@@ -53,13 +53,13 @@ class FeedFilter:
     """Which problems a feed or a webhook target wants."""
 
     operator: str | None = None
-    canton: str | None = None
+    region: str | None = None
     bbox: tuple[float, float, float, float] | None = None  # minLon, minLat, maxLon, maxLat
 
     def accepts(self, item: Mapping[str, Any]) -> bool:
-        if self.operator and (item.get("operator_abbr") or "").lower() != self.operator.lower():
+        if self.operator and (item.get("operator_code") or "").lower() != self.operator.lower():
             return False
-        if self.canton and (item.get("canton") or "").upper() != self.canton.upper():
+        if self.region and (item.get("region") or "").upper() != self.region.upper():
             return False
         if self.bbox:
             min_lon, min_lat, max_lon, max_lat = self.bbox
@@ -71,8 +71,8 @@ class FeedFilter:
         parts = []
         if self.operator:
             parts.append(f"operator {self.operator}")
-        if self.canton:
-            parts.append(f"canton {self.canton}")
+        if self.region:
+            parts.append(f"region {self.region}")
         if self.bbox:
             parts.append("bbox " + ",".join(f"{v:g}" for v in self.bbox))
         return ", ".join(parts)
@@ -94,27 +94,27 @@ def _new_problems_query(flt: FeedFilter, run_id: int | None = None) -> Select[An
             Problem.priority,
             Problem.message,
             Problem.details,
-            Problem.sloid,
+            Problem.stop_id,
             Problem.osm_key,
-            Problem.operator_abbr,
+            Problem.operator_code,
             Problem.distance_m,
             Problem.lat,
             Problem.lon,
-            AtlasStop.canton,
-            AtlasStop.designation_official,
+            RegistryStopRow.region,
+            RegistryStopRow.name,
             PipelineRun.finished_at,
         )
         .join(Problem, Problem.identity == ProblemChange.problem_identity)
         .join(PipelineRun, PipelineRun.id == ProblemChange.run_id)
-        .outerjoin(AtlasStop, AtlasStop.sloid == Problem.sloid)
+        .outerjoin(RegistryStopRow, RegistryStopRow.stop_id == Problem.stop_id)
         .where(ProblemChange.change == "appeared", ProblemChange.priority == FEED_PRIORITY)
     )
     if run_id is not None:
         query = query.where(ProblemChange.run_id == run_id)
     if flt.operator:
-        query = query.where(func.lower(Problem.operator_abbr) == flt.operator.lower())
-    if flt.canton:
-        query = query.where(func.upper(AtlasStop.canton) == flt.canton.upper())
+        query = query.where(func.lower(Problem.operator_code) == flt.operator.lower())
+    if flt.region:
+        query = query.where(func.upper(RegistryStopRow.region) == flt.region.upper())
     if flt.bbox:
         envelope = func.ST_MakeEnvelope(*flt.bbox, SRID_WGS84)
         query = query.where(Problem.geom.op("&&")(envelope))
@@ -246,7 +246,7 @@ class WebhookTarget:
 
 def parse_webhook_targets(spec: str) -> list[WebhookTarget]:
     """``WEBHOOK_URLS``: targets separated by whitespace or ``;``, each an http(s) URL whose optional
-    fragment holds its filters (``operator=``, ``canton=``, ``bbox=minLon,minLat,maxLon,maxLat``).
+    fragment holds its filters (``operator=``, ``region=``, ``bbox=minLon,minLat,maxLon,maxLat``).
     Raises ValueError naming the bad entry."""
     targets = []
     for raw in spec.replace(";", " ").split():
@@ -254,7 +254,7 @@ def parse_webhook_targets(spec: str) -> list[WebhookTarget]:
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise ValueError(f"webhook target {raw!r} is not an http(s) URL")
         options = {k: v[-1] for k, v in parse_qs(parts.fragment).items()}
-        unknown = set(options) - {"operator", "canton", "bbox"}
+        unknown = set(options) - {"operator", "region", "bbox"}
         if unknown:
             raise ValueError(f"webhook target {raw!r}: unknown filter(s) {sorted(unknown)}")
         box = None
@@ -267,7 +267,7 @@ def parse_webhook_targets(spec: str) -> list[WebhookTarget]:
                 raise ValueError(f"webhook target {raw!r}: bbox must be minLon,minLat,maxLon,maxLat")
             box = (values[0], values[1], values[2], values[3])
         url = parts._replace(fragment="").geturl()
-        targets.append(WebhookTarget(url, FeedFilter(options.get("operator"), options.get("canton"), box)))
+        targets.append(WebhookTarget(url, FeedFilter(options.get("operator"), options.get("region"), box)))
     return targets
 
 
@@ -278,10 +278,10 @@ def webhook_payload(run_id: int, items: Iterable[Mapping[str, Any]], base_url: s
             "problem_type": item["problem_type"],
             "priority": item["priority"],
             "message": item["message"],
-            "sloid": item.get("sloid"),
+            "stop_id": item.get("stop_id"),
             "osm_key": item.get("osm_key"),
-            "operator_abbr": item.get("operator_abbr"),
-            "canton": item.get("canton"),
+            "operator_code": item.get("operator_code"),
+            "region": item.get("region"),
             "distance_m": item.get("distance_m"),
             "lat": item["lat"],
             "lon": item["lon"],
@@ -294,8 +294,8 @@ def webhook_payload(run_id: int, items: Iterable[Mapping[str, Any]], base_url: s
 
 def stop_path(item: Mapping[str, Any]) -> str:
     """The page of the problem's stop (registry side first)."""
-    if item.get("sloid"):
-        return f"/stops/atlas/{item['sloid']}"
+    if item.get("stop_id"):
+        return f"/stops/atlas/{item['stop_id']}"
     key = item.get("osm_key") or ""
     return f"/stops/osm/{key}" if key else "/review"
 

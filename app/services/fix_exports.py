@@ -7,8 +7,8 @@ bottom read the snapshot for a filtered problem set.
 What a fix plan proposes:
 
 * **Tag additions** on the OSM object of a pair (registry stop ↔ OSM object) behind a `distance` or
-  `attributes` problem, from the registry: ``uic_ref`` (number), ``local_ref`` (designation, not on
-  stations), ``ref:IFOPT`` (sloid, unless the object already carries it as ``ref:IFOPT`` or
+  `attributes` problem, from the registry: ``uic_ref`` (number), ``local_ref`` (platform_code, not on
+  stations), ``ref:IFOPT`` (stop_id, unless the object already carries it as ``ref:IFOPT`` or
   ``ref:sloid``) and ``uic_name`` (official name). ``name`` is never touched: naming is local
   practice. A tag present with another value is not overwritten, only reported as a conflict, unless
   a person decided the registry is right (``osm_wrong_registry_right``) or the caller asks for
@@ -70,7 +70,7 @@ from app.services.csv_safety import UTF8_BOM, safe_dict_row
 from app.services.ifopt_usage import sloids_where_ifopt_is_used
 from app.services.new_stop_tags import is_platform_level, stop_modes, tags_for_new_stop, why_no_tags
 from database import db
-from database.models import AtlasStop, Match, OsmStop
+from database.models import Match, OsmStop, RegistryStopRow
 from pipeline.matching.context import parse_uic
 from pipeline.matching.normalize import fold
 from pipeline.text import ascii_int, xml_safe
@@ -104,16 +104,17 @@ RECORD_SEPARATOR = "\x1e"  # RFC 7464, the start of every line MapRoulette reads
 class FixStop:
     """The registry side of a pair, as the fix builders need it."""
 
-    sloid: str
-    uic_number: int | None
-    designation: str | None
-    designation_official: str | None
-    operator_abbr: str | None
+    stop_id: str
+    code: str | None
+    platform_code: str | None
+    name: str | None
+    operator_code: str | None
     lat: float
     lon: float
     operator_name: str | None = None
-    means_of_transport: str | None = None
-    source: str = "atlas:service_point"
+    modes: str | None = None
+    dataset: str = "service_point"
+    source: str = "atlas"
 
 
 @dataclass(frozen=True)
@@ -133,24 +134,25 @@ class FixObject:
 @dataclass(frozen=True)
 class RegistryIds:
     """Which registry stops each identifier value names: an OSM object carrying another stop's number,
-    sloid or official name is that stop, whatever it was paired with."""
+    stop_id or official name is that stop, whatever it was paired with."""
 
     by_number: Mapping[int, frozenset[str]]
     sloids: frozenset[str]
     by_name: Mapping[str, frozenset[str]]
 
     @classmethod
-    def of(cls, stops: Iterable[tuple[str, int | None, str | None]]) -> RegistryIds:
-        """From (sloid, uic_number, designation_official) of every registry stop."""
+    def of(cls, stops: Iterable[tuple[str, str | None, str | None]]) -> RegistryIds:
+        """From (stop_id, code, name) of every registry stop."""
         numbers: dict[int, set[str]] = {}
         names: dict[str, set[str]] = {}
         sloids: set[str] = set()
-        for sloid, number, name in stops:
-            sloids.add(sloid)
+        for stop_id, code, name in stops:
+            sloids.add(stop_id)
+            number = ascii_int(code)
             if number is not None:
-                numbers.setdefault(number, set()).add(sloid)
+                numbers.setdefault(number, set()).add(stop_id)
             if name and fold(name):
-                names.setdefault(fold(name), set()).add(sloid)
+                names.setdefault(fold(name), set()).add(stop_id)
         return cls(
             {k: frozenset(v) for k, v in numbers.items()},
             frozenset(sloids),
@@ -196,7 +198,7 @@ class TagFix:
 class NewStop:
     """A node to create for a registry stop missing in OSM."""
 
-    sloid: str
+    stop_id: str
     problem: str
     lat: float
     lon: float
@@ -205,21 +207,21 @@ class NewStop:
 
 def _official_value(stop: FixStop, key: str) -> str | None:
     if key == "uic_ref":
-        return str(stop.uic_number) if stop.uic_number is not None else None
+        return str(stop.code) if stop.code is not None else None
     if key in ("ref:IFOPT", "ref:sloid"):
-        return stop.sloid
+        return stop.stop_id
     if key == "uic_name":
-        return stop.designation_official
+        return stop.name
     return None
 
 
 def _same_identity(stop: FixStop, key: str, value: str) -> bool:
     if key == "uic_ref":
-        return stop.uic_number is not None and parse_uic(value) == stop.uic_number
+        return stop.code is not None and parse_uic(value) == ascii_int(stop.code)
     if key in ("ref:IFOPT", "ref:sloid"):
-        return value.strip() == stop.sloid
+        return value.strip() == stop.stop_id
     if key == "uic_name":
-        return bool(stop.designation_official) and fold(value) == fold(stop.designation_official or "")
+        return bool(stop.name) and fold(value) == fold(stop.name or "")
     return False
 
 
@@ -231,7 +233,7 @@ def identity_conflicts(stop: FixStop, obj: FixObject, registry: RegistryIds | No
         value = (obj.tags.get(key) or "").strip()
         if not value or _same_identity(stop, key, value):
             continue
-        others = sorted(registry.named_by(key, value) - {stop.sloid}) if registry is not None else []
+        others = sorted(registry.named_by(key, value) - {stop.stop_id}) if registry is not None else []
         official = _official_value(stop, key)
         if not others and official is None:
             continue  # the registry has nothing this value could contradict
@@ -242,21 +244,21 @@ def identity_conflicts(stop: FixStop, obj: FixObject, registry: RegistryIds | No
 def _proposed_tags(stop: FixStop, obj: FixObject, stop_objects: int = 1) -> dict[str, str]:
     """What the registry says these tags should be on this object.
 
-    ``ref:IFOPT`` names one object: a platform's sloid (traffic point) goes on that platform, a whole
-    stop's sloid (service point) only on a station or on the stop's sole OSM object. Written on each
+    ``ref:IFOPT`` names one object: a platform's stop_id (traffic point) goes on that platform, a whole
+    stop's stop_id (service point) only on a station or on the stop's sole OSM object. Written on each
     of two platforms it would make them duplicates of each other.
     """
     proposed: dict[str, str] = {}
-    if stop.uic_number is not None:
-        proposed["uic_ref"] = str(stop.uic_number)
+    if stop.code is not None:
+        proposed["uic_ref"] = str(stop.code)
     is_station = obj.tags.get("public_transport") in STATION_VALUES or obj.tags.get("railway") == "station"
-    if stop.designation and not is_station:
-        proposed["local_ref"] = stop.designation.strip()
+    if stop.platform_code and not is_station:
+        proposed["local_ref"] = stop.platform_code.strip()
     one_object = is_platform_level(stop) or is_station or stop_objects <= 1
-    if one_object and stop.sloid not in (obj.tags.get("ref:IFOPT"), obj.tags.get("ref:sloid")):
-        proposed["ref:IFOPT"] = stop.sloid
-    if stop.designation_official:
-        proposed["uic_name"] = stop.designation_official.strip()
+    if one_object and stop.stop_id not in (obj.tags.get("ref:IFOPT"), obj.tags.get("ref:sloid")):
+        proposed["ref:IFOPT"] = stop.stop_id
+    if stop.name:
+        proposed["uic_name"] = stop.name.strip()
     return {k: v for k, v in proposed.items() if v and len(v) <= OSM_MAX_VALUE_LENGTH}
 
 
@@ -306,7 +308,7 @@ def propose_fix(
     if problem_type not in FIXABLE_TYPES or decision in NO_FIX_DECISIONS:
         return None
     may_overwrite = overwrite or decision in REGISTRY_RIGHT_DECISIONS
-    fix = TagFix(obj=obj, problems=[identity], sloids=[stop.sloid])
+    fix = TagFix(obj=obj, problems=[identity], sloids=[stop.stop_id])
     found = identity_conflicts(stop, obj, registry)
     hard = [c for c in found if c["names"]]
     soft = [c for c in found if not c["names"] and c["key"] in IDENTIFIER_KEYS]
@@ -337,7 +339,7 @@ def propose_fix(
         fix.refused.append(
             {
                 "osm_key": obj.osm_key,
-                "sloid": stop.sloid,
+                "stop_id": stop.stop_id,
                 "problem": identity,
                 "reason": reason,
                 "message": message,
@@ -353,7 +355,7 @@ def propose_fix(
             if may_overwrite:
                 fix.set_tags[key] = value
             else:
-                fix.conflicts.append({"key": key, "osm": current, "registry": value, "sloid": stop.sloid})
+                fix.conflicts.append({"key": key, "osm": current, "registry": value, "stop_id": stop.stop_id})
     if move and problem_type in MOVE_TYPES:
         refusal = move_refusal(obj)
         if refusal is None and stop_objects > 1 and not is_platform_level(stop):
@@ -368,7 +370,7 @@ def propose_fix(
             fix.moves_refused.append(
                 {
                     "osm_key": obj.osm_key,
-                    "sloid": stop.sloid,
+                    "stop_id": stop.stop_id,
                     "problem": identity,
                     "reason": reason,
                     "message": message,
@@ -412,7 +414,7 @@ def merge_fixes(fixes: Iterable[TagFix | None]) -> list[TagFix]:
 
 def _same_refusal(refusal: Mapping[str, Any], listed: Sequence[Mapping[str, Any]]) -> bool:
     """Two problems of one pair (distance and attributes) refuse it for the same reason once."""
-    same = ("osm_key", "sloid", "reason")
+    same = ("osm_key", "stop_id", "reason")
     return any(all(r.get(k) == refusal.get(k) for k in same) for r in listed)
 
 
@@ -436,13 +438,13 @@ def propose_create(
         problem.get("problem_type") != "unmatched"
         or problem.get("osm_key")
         or details.get("side") != "registry"
-        or problem.get("sloid") != stop.sloid
+        or problem.get("stop_id") != stop.stop_id
     ):
         return None, None
     identity = problem["identity"]
 
     def refuse(reason: str, message: str) -> tuple[None, dict[str, Any]]:
-        return None, {"sloid": stop.sloid, "problem": identity, "reason": reason, "message": message}
+        return None, {"stop_id": stop.stop_id, "problem": identity, "reason": reason, "message": message}
 
     if decision in NO_CREATE_DECISIONS:
         return refuse("decided", f"a reviewer decided '{decision}'")
@@ -458,7 +460,7 @@ def propose_create(
     tags = tags_for_new_stop(stop, modes, ifopt=ifopt)
     if not tags:
         return refuse("no_tagging", why_no_tags(stop, modes) or "no tagging known")
-    return NewStop(stop.sloid, identity, round(stop.lat, 7), round(stop.lon, 7), tags), None
+    return NewStop(stop.stop_id, identity, round(stop.lat, 7), round(stop.lon, 7), tags), None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -516,7 +518,7 @@ def build_plan(
     counts = objects_per_stop or {}
     for p in problems:
         decision = (p.get("decision") or {}).get("decision")
-        stop = stops.get(p.get("sloid") or "")
+        stop = stops.get(p.get("stop_id") or "")
         fix: TagFix | None = None
         new: NewStop | None = None
         obj = objects.get(_pair_key(p) or "")
@@ -531,20 +533,22 @@ def build_plan(
                 move=move,
                 registry=registry,
                 # A problem of its own pair (a platform) places one object; a whole stop's counts.
-                stop_objects=counts.get(stop.sloid, 1),
+                stop_objects=counts.get(stop.stop_id, 1),
             )
         elif create and stop is not None:
             new, refusal = propose_create(
                 stop,
                 p,
                 decision=decision,
-                modes=(modes or {}).get(stop.sloid),
-                ifopt=ifopt_sloids is None or stop.sloid in ifopt_sloids,
+                modes=(modes or {}).get(stop.stop_id),
+                ifopt=ifopt_sloids is None or stop.stop_id in ifopt_sloids,
             )
             if refusal is not None:
                 not_created.append(refusal)
         per_problem.append((p, fix, new))
-    creates = sorted({n.sloid: n for _, _, n in per_problem if n is not None}.values(), key=lambda n: n.sloid)
+    creates = sorted(
+        {n.stop_id: n for _, _, n in per_problem if n is not None}.values(), key=lambda n: n.stop_id
+    )
     fixes = merge_fixes(f for _, f, _ in per_problem)
     by_key = {f.obj.osm_key: f for f in fixes}
     addressed = [
@@ -553,7 +557,7 @@ def build_plan(
         if new is not None
         or (
             fix is not None
-            and _addresses(p, stops[p["sloid"]], by_key[fix.obj.osm_key], counts.get(p["sloid"], 1))
+            and _addresses(p, stops[p["stop_id"]], by_key[fix.obj.osm_key], counts.get(p["stop_id"], 1))
         )
     ]
     return FixPlan(fixes, creates, not_created, per_problem, addressed)
@@ -590,7 +594,7 @@ class OsmChange:
 
     xml: bytes
     modified: list[str]
-    created: list[tuple[int, str]]  # (negative id, sloid)
+    created: list[tuple[int, str]]  # (negative id, stop_id)
     skipped_ways: list[str]
     skipped_no_version: list[str]
 
@@ -650,7 +654,7 @@ def build_osmchange(
             create, "node", {"id": str(-number), "lat": f"{new.lat:.7f}", "lon": f"{new.lon:.7f}"}
         )
         _add_tags(node, new.tags)
-        created.append((-number, new.sloid))
+        created.append((-number, new.stop_id))
     note = []
     if skipped_ways:
         note.append(
@@ -715,7 +719,7 @@ def plan_report(plan: FixPlan, change: OsmChange | None = None) -> dict[str, Any
         "created": [
             {
                 "id": -i,
-                "sloid": n.sloid,
+                "stop_id": n.stop_id,
                 "problem": n.problem,
                 "lat": n.lat,
                 "lon": n.lon,
@@ -748,7 +752,7 @@ def _problem_properties(problems: Sequence[Mapping[str, Any]], stop_url: str | N
         "priority": first["priority"],
         "message": " | ".join(p["message"] for p in problems),
         "problems": [p["identity"] for p in problems],
-        "sloid": first.get("sloid"),
+        "stop_id": first.get("stop_id"),
         "operator": first.get("operator"),
         "stopsync_url": stop_url,
     }
@@ -799,7 +803,7 @@ def maproulette_create_task(new: NewStop, problem: Mapping[str, Any], stop_url: 
     """A creation task (cooperative type 2): an osmChange with the new node, base64-encoded, that
     MapRoulette loads into the mapper's editor. The geometry is the registry position."""
     change = build_osmchange([], [new])
-    task_id = f"new/{new.sloid}"
+    task_id = f"new/{new.stop_id}"
     return {
         "type": "FeatureCollection",
         "features": [
@@ -878,11 +882,11 @@ def maproulette_lines(tasks: Iterable[dict[str, Any]]) -> Iterator[str]:
 # ---------------------------------------------------------------------------------------------
 
 REPORT_COLUMNS = (
-    "operator_abbr",
-    "sloid",
-    "uic_number",
-    "designation_official",
-    "designation",
+    "operator_code",
+    "stop_id",
+    "code",
+    "name",
+    "platform_code",
     "suspicion",
     "confidence",
     "problem_type",
@@ -953,10 +957,10 @@ def report_json(rows: Sequence[Mapping[str, Any]], operator: str | None) -> dict
     """The report grouped by operator, most items first."""
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
-        groups.setdefault(row.get("operator_abbr") or "", []).append(row)
+        groups.setdefault(row.get("operator_code") or "", []).append(row)
     operators = [
         {
-            "operator_abbr": name or None,
+            "operator_code": name or None,
             "count": len(items),
             "by_confidence": {
                 level: sum(1 for i in items if i["confidence"] == level)
@@ -993,15 +997,16 @@ def _load(model: Any, column: Any, keys: set[str]) -> dict[str, Any]:
 
 def _fix_stop(row: Any) -> FixStop:
     return FixStop(
-        row.sloid,
-        row.uic_number,
-        row.designation,
-        row.designation_official,
-        row.operator_abbr,
+        row.stop_id,
+        row.code,
+        row.platform_code,
+        row.name,
+        row.operator_code,
         row.lat,
         row.lon,
         operator_name=row.operator_name,
-        means_of_transport=row.means_of_transport,
+        modes=row.modes,
+        dataset=row.dataset,
         source=row.source,
     )
 
@@ -1025,18 +1030,18 @@ def _match_counts(sloids: set[str]) -> dict[str, int]:
     ordered = sorted(sloids)
     for start in range(0, len(ordered), _CHUNK):
         rows = db.session.execute(
-            select(Match.sloid, func.count())
-            .where(Match.sloid.in_(ordered[start : start + _CHUNK]))
-            .group_by(Match.sloid)
+            select(Match.stop_id, func.count())
+            .where(Match.stop_id.in_(ordered[start : start + _CHUNK]))
+            .group_by(Match.stop_id)
         )
-        counts.update({sloid: int(n) for sloid, n in rows})
+        counts.update({stop_id: int(n) for stop_id, n in rows})
     return counts
 
 
 def registry_ids() -> RegistryIds:
-    """Number, sloid and official name of every registry stop in the snapshot."""
-    rows = db.session.execute(select(AtlasStop.sloid, AtlasStop.uic_number, AtlasStop.designation_official))
-    return RegistryIds.of((r.sloid, r.uic_number, r.designation_official) for r in rows)
+    """Number, stop_id and official name of every registry stop in the snapshot."""
+    rows = db.session.execute(select(RegistryStopRow.stop_id, RegistryStopRow.code, RegistryStopRow.name))
+    return RegistryIds.of((r.stop_id, r.code, r.name) for r in rows)
 
 
 def plan_fixes(
@@ -1051,28 +1056,26 @@ def plan_fixes(
     wanted = [
         p
         for p in listed
-        if p.get("sloid")
+        if p.get("stop_id")
         and (p["problem_type"] in FIXABLE_TYPES or (create and p["problem_type"] == "unmatched"))
     ]
-    rows = _load(AtlasStop, AtlasStop.sloid, {p["sloid"] for p in wanted})
+    rows = _load(RegistryStopRow, RegistryStopRow.stop_id, {p["stop_id"] for p in wanted})
     objects = _load(
         OsmStop,
         OsmStop.osm_key,
         {k for p in wanted if p["problem_type"] in FIXABLE_TYPES and (k := _pair_key(p))},
     )
     # A traffic point (one platform) has no means of transport of its own: its service point's.
-    orphans = {r.sloid: r.parent_sloid for r in rows.values() if not stop_modes(r.means_of_transport)}
-    parents = _load(AtlasStop, AtlasStop.sloid, {s for s in orphans.values() if s})
+    orphans = {r.stop_id: r.parent_id for r in rows.values() if not stop_modes(r.modes)}
+    parents = _load(RegistryStopRow, RegistryStopRow.stop_id, {s for s in orphans.values() if s})
     modes = {
-        sloid: stop_modes(parents[parent].means_of_transport)
-        for sloid, parent in orphans.items()
-        if parent in parents
+        stop_id: stop_modes(parents[parent].modes) for stop_id, parent in orphans.items() if parent in parents
     }
-    whole = {r.sloid for r in rows.values() if not is_platform_level(r)}
-    unmatched = {p["sloid"] for p in wanted if p["problem_type"] == "unmatched"}
+    whole = {r.stop_id for r in rows.values() if not is_platform_level(r)}
+    unmatched = {p["stop_id"] for p in wanted if p["problem_type"] == "unmatched"}
     return build_plan(
         listed,
-        {sloid: _fix_stop(row) for sloid, row in rows.items()},
+        {stop_id: _fix_stop(row) for stop_id, row in rows.items()},
         {key: _fix_object(row) for key, row in objects.items()},
         registry_ids() if objects else None,
         modes=modes,
@@ -1085,19 +1088,19 @@ def plan_fixes(
 
 
 def stop_url(base_url: str, p: Mapping[str, Any]) -> str:
-    if p.get("sloid"):
-        return f"{base_url.rstrip('/')}/stops/atlas/{p['sloid']}"
+    if p.get("stop_id"):
+        return f"{base_url.rstrip('/')}/stops/atlas/{p['stop_id']}"
     if p.get("osm_key"):
         return f"{base_url.rstrip('/')}/stops/osm/{p['osm_key']}"
     return f"{base_url.rstrip('/')}/review"
 
 
-def registry_link(template: str, sloid: str, number: int | None) -> str:
-    """The registry's own page of a stop from `template` (`{sloid}`, `{number}`), or "" when there is
+def registry_link(template: str, stop_id: str, number: int | None) -> str:
+    """The registry's own page of a stop from `template` (`{stop_id}`, `{number}`), or "" when there is
     no template or the stop lacks the number it needs (a link with a hole would be a wrong page)."""
     if not template or ("{number}" in template and number is None):
         return ""
-    return template.replace("{sloid}", quote(sloid, safe=":")).replace("{number}", str(number or ""))
+    return template.replace("{stop_id}", quote(stop_id, safe=":")).replace("{number}", str(number or ""))
 
 
 def registry_error_rows(
@@ -1111,26 +1114,26 @@ def registry_error_rows(
         found = classify_registry_suspicion(
             p["problem_type"], p["priority"], details, decision.get("decision"), details.get("method")
         )
-        if found is not None and p.get("sloid"):
+        if found is not None and p.get("stop_id"):
             suspects.append((p, found))
-    stops = _load(AtlasStop, AtlasStop.sloid, {p["sloid"] for p, _ in suspects})
+    stops = _load(RegistryStopRow, RegistryStopRow.stop_id, {p["stop_id"] for p, _ in suspects})
     objects = _load(OsmStop, OsmStop.osm_key, {k for p, _ in suspects if (k := _pair_key(p))})
     rows = []
     for p, (suspicion, confidence) in suspects:
-        stop = stops.get(p["sloid"])
+        stop = stops.get(p["stop_id"])
         key = _pair_key(p)
         obj = objects.get(key or "")
         decision = p.get("decision") or {}
-        number = stop.uic_number if stop else None
-        registry_url = registry_link(registry_url_template, p["sloid"], number)
+        number = stop.code if stop else None
+        registry_url = registry_link(registry_url_template, p["stop_id"], number)
         rows.append(
             {
-                "operator_abbr": p.get("operator") or (stop.operator_abbr if stop else None),
+                "operator_code": p.get("operator") or (stop.operator_code if stop else None),
                 "operator_name": stop.operator_name if stop else None,
-                "sloid": p["sloid"],
-                "uic_number": number,
-                "designation_official": stop.designation_official if stop else None,
-                "designation": stop.designation if stop else None,
+                "stop_id": p["stop_id"],
+                "code": number,
+                "name": stop.name if stop else None,
+                "platform_code": stop.platform_code if stop else None,
                 "suspicion": suspicion,
                 "confidence": confidence,
                 "problem_type": p["problem_type"],
@@ -1156,7 +1159,7 @@ def registry_error_rows(
                 "registry_url": registry_url,
             }
         )
-    rows.sort(key=lambda r: (r["operator_abbr"] or "", _CONFIDENCE_ORDER[r["confidence"]], r["sloid"]))
+    rows.sort(key=lambda r: (r["operator_code"] or "", _CONFIDENCE_ORDER[r["confidence"]], r["stop_id"]))
     return rows
 
 

@@ -23,9 +23,9 @@ METRES_PER_DEGREE = 111_320.0
 # always contains the circle.
 _SLOIDS_WITH_IFOPT_NEARBY = text(
     """
-    SELECT a.sloid
-    FROM atlas_stops a
-    WHERE a.sloid IN :sloids
+    SELECT a.stop_id
+    FROM registry_stops a
+    WHERE a.stop_id IN :sloids
       AND EXISTS (
         SELECT 1 FROM osm_stops o
         WHERE o.geom && ST_Expand(a.geom, :box_deg / GREATEST(cos(radians(a.lat)), 0.01))
@@ -57,10 +57,10 @@ def sloids_where_ifopt_is_used(sloids: Collection[str]) -> set[str]:
                 "radius_m": radius_m,
             },
         )
-        found.update(row.sloid for row in rows)
+        found.update(row.stop_id for row in rows)
     return found
 
 
-def ifopt_is_used_near(sloid: str) -> bool:
+def ifopt_is_used_near(stop_id: str) -> bool:
     """`sloids_where_ifopt_is_used` for one stop."""
-    return sloid in sloids_where_ifopt_is_used([sloid])
+    return stop_id in sloids_where_ifopt_is_used([stop_id])

@@ -1,6 +1,6 @@
 """Manual matches: a person links a registry stop to an OSM object, or forbids an automatic pair.
 
-Stored in `manual_matches`, outside the snapshot tables, keyed by (sloid, osm_key). Every pipeline
+Stored in `manual_matches`, outside the snapshot tables, keyed by (stop_id, osm_key). Every pipeline
 run loads the active and orphaned ones (`link_states`), checks them against the new snapshot
 (`pipeline.reconcile.resolve_manual_links`: follow replaced objects, orphan the rest), hands the
 valid ones to the matcher as stage 0, and after the import stores the outcome
@@ -26,8 +26,9 @@ from typing import Any
 
 from sqlalchemy import select, tuple_
 
+from app.services.registry import find_registry_stop
 from database import db
-from database.models import AtlasStop, ManualMatch, Match, OsmStop, PipelineRun, User
+from database.models import ManualMatch, Match, OsmStop, PipelineRun, RegistryStopRow, User
 from pipeline.geo import haversine_m
 from pipeline.reconcile import ManualLinkOutcome, ManualLinkState, atlas_evidence, osm_evidence
 
@@ -91,12 +92,12 @@ def link_states_now(rows: Iterable[ManualMatch]) -> dict[int, str]:
     if not rows:
         return {}
     run_started = last_applied_run_started_at()
-    pairs = {(r.sloid, r.osm_key) for r in rows}
+    pairs = {(r.stop_id, r.osm_key) for r in rows}
     matched = {
-        (sloid, key): method
-        for sloid, key, method in db.session.execute(
-            select(Match.sloid, Match.osm_key, Match.method).where(
-                tuple_(Match.sloid, Match.osm_key).in_(list(pairs))
+        (stop_id, key): method
+        for stop_id, key, method in db.session.execute(
+            select(Match.stop_id, Match.osm_key, Match.method).where(
+                tuple_(Match.stop_id, Match.osm_key).in_(list(pairs))
             )
         )
     }
@@ -108,9 +109,11 @@ def link_states_now(rows: Iterable[ManualMatch]) -> dict[int, str]:
         elif run_started is None or (changed is not None and changed >= run_started):
             states[row.id] = "pending"
         elif row.action == "link":
-            states[row.id] = "active" if matched.get((row.sloid, row.osm_key)) == "manual" else "not_applied"
+            states[row.id] = (
+                "active" if matched.get((row.stop_id, row.osm_key)) == "manual" else "not_applied"
+            )
         else:
-            states[row.id] = "not_applied" if (row.sloid, row.osm_key) in matched else "active"
+            states[row.id] = "not_applied" if (row.stop_id, row.osm_key) in matched else "active"
     return states
 
 
@@ -121,7 +124,7 @@ def manual_match_as_dict(
     evidence = row.evidence or {}
     return {
         "id": row.id,
-        "sloid": row.sloid,
+        "stop_id": row.stop_id,
         "osm_key": row.osm_key,
         "action": row.action,
         "status": row.status,
@@ -153,7 +156,7 @@ def as_dicts(rows: list[ManualMatch]) -> list[dict[str, Any]]:
     ]
 
 
-def current_evidence(stop: AtlasStop, obj: OsmStop) -> dict[str, Any]:
+def current_evidence(stop: RegistryStopRow, obj: OsmStop) -> dict[str, Any]:
     return {
         "atlas": atlas_evidence(stop),
         "osm": osm_evidence(obj),
@@ -162,12 +165,13 @@ def current_evidence(stop: AtlasStop, obj: OsmStop) -> dict[str, Any]:
 
 
 def save_manual_match(
-    sloid: str,
+    stop_id: str,
     osm_key: str,
     action: str,
     note: str,
     author: User | None,
     origin: Mapping[str, Any] | None = None,
+    source: str | None = None,
 ) -> tuple[ManualMatch, bool]:
     """Create the link (or unlink), or update the existing one for this pair. Returns (row, created).
 
@@ -180,16 +184,18 @@ def save_manual_match(
     if len(note) > MAX_NOTE_LENGTH:
         raise ManualMatchError(f"note must have at most {MAX_NOTE_LENGTH} characters")
     session = db.session
-    stop = session.get(AtlasStop, sloid)
+    stop = find_registry_stop(stop_id, source)
     obj = session.get(OsmStop, osm_key)
-    missing = [name for name, found in (("sloid", stop), ("osm_key", obj)) if found is None]
+    missing = [name for name, found in (("stop_id", stop), ("osm_key", obj)) if found is None]
     if missing or stop is None or obj is None:
         raise ManualMatchNotFoundError(", ".join(missing))
     evidence = current_evidence(stop, obj)
     author_id = author.id if author is not None else None
     row = session.scalar(
         select(ManualMatch)
-        .where(ManualMatch.sloid == sloid, ManualMatch.osm_key == osm_key)
+        .where(
+            ManualMatch.source == stop.source, ManualMatch.stop_id == stop_id, ManualMatch.osm_key == osm_key
+        )
         .with_for_update()
     )
     entry = {
@@ -201,7 +207,8 @@ def save_manual_match(
     }
     if row is None:
         row = ManualMatch(
-            sloid=sloid,
+            source=stop.source,
+            stop_id=stop_id,
             osm_key=osm_key,
             action=action,
             status="active",
@@ -211,7 +218,7 @@ def save_manual_match(
         )
         session.add(row)
         session.flush()
-        logger.info("manual %s %s ↔ %s created", action, sloid, osm_key)
+        logger.info("manual %s %s ↔ %s created", action, stop_id, osm_key)
         return row, True
     history = [*(row.evidence or {}).get("history", []), {**entry, "event": "updated"}]
     row.action = action
@@ -243,7 +250,7 @@ def delete_manual_match(match_id: int, author: User | None) -> ManualMatch:
     row.evidence = evidence
     row.status = "deleted"
     db.session.flush()
-    logger.info("manual %s %s ↔ %s deleted", row.action, row.sloid, row.osm_key)
+    logger.info("manual %s %s ↔ %s deleted", row.action, row.stop_id, row.osm_key)
     return row
 
 
@@ -255,7 +262,7 @@ def manual_matches_for(*, sloids: Iterable[str], osm_keys: Iterable[str]) -> lis
     rows = list(
         db.session.scalars(
             select(ManualMatch)
-            .where(ManualMatch.sloid.in_(sloids) | ManualMatch.osm_key.in_(osm_keys))
+            .where(ManualMatch.stop_id.in_(sloids) | ManualMatch.osm_key.in_(osm_keys))
             .order_by(ManualMatch.id.desc())
         )
     )
@@ -264,7 +271,7 @@ def manual_matches_for(*, sloids: Iterable[str], osm_keys: Iterable[str]) -> lis
 
 def list_manual_matches(
     *,
-    sloid: str | None = None,
+    stop_id: str | None = None,
     osm_key: str | None = None,
     statuses: Iterable[str] = ("active", "orphaned"),
     limit: int = 100,
@@ -275,8 +282,8 @@ def list_manual_matches(
     wanted = list(statuses)
     if wanted:
         query = query.where(ManualMatch.status.in_(wanted))
-    if sloid:
-        query = query.where(ManualMatch.sloid == sloid)
+    if stop_id:
+        query = query.where(ManualMatch.stop_id == stop_id)
     if osm_key:
         query = query.where(ManualMatch.osm_key == osm_key)
     if before_id is not None:
@@ -300,7 +307,7 @@ def link_states() -> list[ManualLinkState]:
     return [
         ManualLinkState(
             id=r.id,
-            sloid=r.sloid,
+            stop_id=r.stop_id,
             osm_key=r.osm_key,
             action=r.action,
             status=r.status,
@@ -329,12 +336,12 @@ def persist_outcomes(outcomes: Iterable[ManualLinkOutcome], states: Iterable[Man
     for link_id, row in list(rows.items()):
         state = read.get(link_id)
         if state is not None and (
-            (row.sloid, row.osm_key, row.action, row.status, row.evidence or {})
-            != (state.sloid, state.osm_key, state.action, state.status, state.evidence)
+            (row.stop_id, row.osm_key, row.action, row.status, row.evidence or {})
+            != (state.stop_id, state.osm_key, state.action, state.status, state.evidence)
         ):
             rows.pop(link_id)
-    # A moving link frees its old (sloid, osm_key) first, so a swap between two links cannot collide.
-    moving = [o for o in pending if "sloid" in o.updates or "osm_key" in o.updates]
+    # A moving link frees its old (stop_id, osm_key) first, so a swap between two links cannot collide.
+    moving = [o for o in pending if "stop_id" in o.updates or "osm_key" in o.updates]
     for outcome in moving:
         row = rows.get(outcome.id)
         if row is not None:

@@ -19,7 +19,7 @@ def data_bounds() -> tuple[float, float, float, float]:
     row = db.session.execute(
         text(
             "SELECT min(lon), min(lat), max(lon), max(lat) FROM ("
-            " SELECT lon, lat FROM atlas_stops UNION ALL SELECT lon, lat FROM osm_stops) AS stops"
+            " SELECT lon, lat FROM registry_stops UNION ALL SELECT lon, lat FROM osm_stops) AS stops"
         )
     ).one()
     if row[0] is None:

@@ -44,10 +44,10 @@ Identity and names, on every new object:
 ``name``        the official name (``designationOfficial``); mappers may shorten it later
 ``uic_name``    the official name
 ``uic_ref``     the UIC number (``85`` + stop number), when the registry has one
-``ref:IFOPT``   the sloid (the Swiss Location ID is the IFOPT-style identifier of a stop), only
+``ref:IFOPT``   the stop_id (the Swiss Location ID is the IFOPT-style identifier of a stop), only
                 where the local community uses the tag (``NEW_STOP_IFOPT``, see
                 ``app/services/ifopt_usage.py``: OSM stops nearby already carry it)
-``local_ref``   the platform designation (``designation``), platforms only
+``local_ref``   the platform platform_code (``platform_code``), platforms only
 ``operator``    the operator's name (``operator_name``), else its abbreviation
 ==============  ======================================================================
 
@@ -87,31 +87,31 @@ STATION_MODES = frozenset({"TRAIN", "RACK_RAILWAY", "METRO", "CABLE_RAILWAY", "C
 
 
 class RegistryStopLike(Protocol):
-    """What the table reads of a registry stop (`pipeline.records.RegistryStop`, `AtlasStop` rows)."""
+    """What the table reads of a registry stop (`pipeline.records.RegistryStop`, `RegistryStopRow` rows)."""
 
-    sloid: str
-    source: str
-    uic_number: int | None
-    designation: str | None
-    designation_official: str | None
-    operator_abbr: str | None
+    stop_id: str
+    dataset: str
+    code: str | None
+    platform_code: str | None
+    name: str | None
+    operator_code: str | None
     operator_name: str | None
-    means_of_transport: str | None
+    modes: str | None
 
 
-def stop_modes(means_of_transport: str | None) -> list[str]:
+def stop_modes(modes: str | None) -> list[str]:
     """The registry's means of transport as a sorted list of upper-case values ("BUS|TRAM" → both)."""
-    return sorted({m.strip().upper() for m in (means_of_transport or "").split("|") if m.strip()})
+    return sorted({m.strip().upper() for m in (modes or "").split("|") if m.strip()})
 
 
 def is_platform_level(stop: RegistryStopLike) -> bool:
     """Traffic points are single platforms; service points are whole stops."""
-    return (stop.source or "").endswith("traffic_point")
+    return (stop.dataset or "").endswith("traffic_point")
 
 
 def new_stop_kind(stop: RegistryStopLike, modes: Iterable[str] | None = None) -> str:
     """``platform`` or ``station``: what kind of object a new node for this stop is."""
-    known = set(stop_modes(stop.means_of_transport) if modes is None else modes)
+    known = set(stop_modes(stop.modes) if modes is None else modes)
     if not is_platform_level(stop) and known & STATION_MODES:
         return STATION
     return PLATFORM
@@ -119,8 +119,8 @@ def new_stop_kind(stop: RegistryStopLike, modes: Iterable[str] | None = None) ->
 
 def why_no_tags(stop: RegistryStopLike, modes: Iterable[str] | None = None) -> str | None:
     """Why :func:`tags_for_new_stop` proposes nothing for this stop, or None when it does."""
-    known = stop_modes(stop.means_of_transport) if modes is None else sorted(set(modes))
-    if not (stop.designation_official or "").strip():
+    known = stop_modes(stop.modes) if modes is None else sorted(set(modes))
+    if not (stop.name or "").strip():
         return "the registry has no official name for this stop"
     if not known:
         return "the registry gives no means of transport for this stop"
@@ -138,7 +138,7 @@ def tags_for_new_stop(
     caller passes its service point's). ``ifopt`` says whether mappers around the stop use
     ``ref:IFOPT`` (:func:`app.services.ifopt_usage.sloids_where_ifopt_is_used`).
     """
-    known = stop_modes(stop.means_of_transport) if modes is None else sorted(set(modes))
+    known = stop_modes(stop.modes) if modes is None else sorted(set(modes))
     if why_no_tags(stop, known) is not None:
         return {}
     kind = new_stop_kind(stop, known)
@@ -151,16 +151,16 @@ def tags_for_new_stop(
     if tags.get("highway") == "bus_stop" and tags.get("railway") == "platform" and "train" not in tags:
         # A shared bus and tram stop: one waiting place, tagged as a bus stop with tram=yes.
         del tags["railway"]
-    official = (stop.designation_official or "").strip()
+    official = (stop.name or "").strip()
     tags["name"] = official
     tags["uic_name"] = official
-    if stop.uic_number is not None:
-        tags["uic_ref"] = str(stop.uic_number)
+    if stop.code is not None:
+        tags["uic_ref"] = str(stop.code)
     if ifopt:
-        tags["ref:IFOPT"] = stop.sloid.strip()
-    if kind == PLATFORM and stop.designation and stop.designation.strip():
-        tags["local_ref"] = stop.designation.strip()
-    operator = (stop.operator_name or stop.operator_abbr or "").strip()
+        tags["ref:IFOPT"] = stop.stop_id.strip()
+    if kind == PLATFORM and stop.platform_code and stop.platform_code.strip():
+        tags["local_ref"] = stop.platform_code.strip()
+    operator = (stop.operator_name or stop.operator_code or "").strip()
     if operator:
         tags["operator"] = operator
     return {k: v for k, v in sorted(tags.items()) if v and len(v) <= OSM_MAX_VALUE_LENGTH}

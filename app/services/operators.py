@@ -34,27 +34,27 @@ _MAP_PIXELS = 360
 _MIN_ZOOM, _MAX_ZOOM = 7, 17
 
 _STOPS_SQL = """
-    SELECT coalesce(a.operator_abbr, '') AS operator,
+    SELECT coalesce(a.operator_code, '') AS operator,
            mode() WITHIN GROUP (ORDER BY a.operator_name) AS operator_name,
-           count(*) AS atlas_stops,
-           count(m.sloid) AS matched,
+           count(*) AS registry_stops,
+           count(m.stop_id) AS matched,
            min(a.lon) AS min_lon, min(a.lat) AS min_lat, max(a.lon) AS max_lon, max(a.lat) AS max_lat
-    FROM atlas_stops a LEFT JOIN (SELECT DISTINCT sloid FROM matches) m ON m.sloid = a.sloid
+    FROM registry_stops a LEFT JOIN (SELECT DISTINCT stop_id FROM matches) m ON m.stop_id = a.stop_id
     GROUP BY 1
 """
 # Per match, not per stop: a stop with two platforms mapped as two objects has two distances.
 _DISTANCE_SQL = """
-    SELECT coalesce(a.operator_abbr, '') AS operator,
+    SELECT coalesce(a.operator_code, '') AS operator,
            count(*) AS matches,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY m.distance_m) AS median_m,
            percentile_cont(0.9) WITHIN GROUP (ORDER BY m.distance_m) AS p90_m,
            max(m.distance_m) AS max_m
-    FROM matches m JOIN atlas_stops a ON a.sloid = m.sloid
+    FROM matches m JOIN registry_stops a ON a.stop_id = m.stop_id
     GROUP BY 1
 """
 # "Undecided" as everywhere else (stats, review queue): no decision, or one sent back to review.
 _PROBLEMS_SQL = """
-    SELECT coalesce(p.operator_abbr, '') AS operator, p.problem_type, p.priority,
+    SELECT coalesce(p.operator_code, '') AS operator, p.problem_type, p.priority,
            count(*) AS open,
            count(*) FILTER (WHERE d.id IS NULL OR d.status = 'needs_review') AS undecided
     FROM problems p LEFT JOIN decisions d ON d.problem_identity = p.identity
@@ -68,7 +68,7 @@ _RUNS_SQL = """
     LIMIT :runs
 """
 _CHANGES_SQL = """
-    SELECT run_id, coalesce(operator_abbr, '') AS operator,
+    SELECT run_id, coalesce(operator_code, '') AS operator,
            count(*) FILTER (WHERE change = 'appeared') AS appeared,
            count(*) FILTER (WHERE change = 'resolved') AS resolved
     FROM problem_changes
@@ -130,7 +130,7 @@ def _empty(operator: str) -> dict[str, Any]:
     return {
         "operator": operator or None,
         "operator_name": None,
-        "atlas_stops": 0,
+        "registry_stops": 0,
         "matched": 0,
         "unmatched": 0,
         "matched_share": None,
@@ -149,10 +149,10 @@ def operator_overview(*, q: str | None = None, runs: int = DEFAULT_TREND_RUNS) -
         entry = rows.setdefault(r.operator, _empty(r.operator))
         entry.update(
             operator_name=r.operator_name,
-            atlas_stops=r.atlas_stops,
+            registry_stops=r.registry_stops,
             matched=r.matched,
-            unmatched=r.atlas_stops - r.matched,
-            matched_share=_share(r.matched, r.atlas_stops),
+            unmatched=r.registry_stops - r.matched,
+            matched_share=_share(r.matched, r.registry_stops),
             bbox=[r.min_lon, r.min_lat, r.max_lon, r.max_lat],
         )
     for r in session.execute(text(_DISTANCE_SQL)):
@@ -191,13 +191,13 @@ def operator_overview(*, q: str | None = None, runs: int = DEFAULT_TREND_RUNS) -
             else None
         )
         operators.append(entry)
-    operators.sort(key=lambda e: (-e["atlas_stops"], -e["problems"]["open"], e["operator"] or ""))
+    operators.sort(key=lambda e: (-e["registry_stops"], -e["problems"]["open"], e["operator"] or ""))
     return {
         "operators": operators,
         "count": len(operators),
         "runs": trend_runs,
         "totals": {
-            "atlas_stops": sum(e["atlas_stops"] for e in operators),
+            "registry_stops": sum(e["registry_stops"] for e in operators),
             "matched": sum(e["matched"] for e in operators),
             "open": sum(e["problems"]["open"] for e in operators),
             "undecided": sum(e["problems"]["undecided"] for e in operators),

@@ -36,7 +36,7 @@ class ProblemFilters:
     needs_review: bool | None = None
     operators: Sequence[str] = ()
     bbox: Sequence[float] | None = None
-    sloid: str | None = None
+    stop_id: str | None = None
     osm_key: str | None = None
 
 
@@ -83,13 +83,13 @@ def _where(filters: ProblemFilters, params: dict[str, Any]) -> list[str]:
         where.append("(d.id IS NULL OR d.status <> 'needs_review')")
     if filters.operators:
         params["operators"] = list(filters.operators)
-        where.append("p.operator_abbr = ANY(:operators)")
+        where.append("p.operator_code = ANY(:operators)")
     if filters.bbox is not None:
         params.update(w=filters.bbox[0], s=filters.bbox[1], e=filters.bbox[2], n=filters.bbox[3])
         where.append("p.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)")
-    if filters.sloid:
-        params["sloid"] = filters.sloid
-        where.append("p.sloid = :sloid")
+    if filters.stop_id:
+        params["stop_id"] = filters.stop_id
+        where.append("p.stop_id = :stop_id")
     if filters.osm_key:
         params["osm_key"] = filters.osm_key
         where.append("p.osm_key = :osm_key")

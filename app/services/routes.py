@@ -219,7 +219,7 @@ _OSM_LINES_SQL = f"""
         {{member_where}}
         GROUP BY m.route_id
     ), matched AS (
-        SELECT m.route_id, array_agg(mt.sloid::text ORDER BY m.sequence, mt.sloid) AS sloids
+        SELECT m.route_id, array_agg(mt.stop_id::text ORDER BY m.sequence, mt.stop_id) AS sloids
         FROM osm_route_members m JOIN matches mt ON mt.osm_key = m.osm_key
         {{member_where}}
         GROUP BY m.route_id
@@ -244,7 +244,7 @@ _GTFS_LINES_SQL = """
         SELECT s.route_id, s.direction_id, count(*) AS stops,
                (array_agg(s.stop_name ORDER BY s.sequence))[1] AS first_name,
                (array_agg(s.stop_name ORDER BY s.sequence DESC))[1] AS last_name,
-               array_remove(array_agg(s.sloid::text ORDER BY s.sequence), NULL) AS sloids
+               array_remove(array_agg(s.registry_stop_id::text ORDER BY s.sequence), NULL) AS sloids
         FROM gtfs_route_stops s {stop_where}
         GROUP BY s.route_id, s.direction_id
     )
@@ -341,8 +341,8 @@ def stop_order(osm: Sequence[str], gtfs: Sequence[str] | dict[str, int]) -> tupl
 def positions(sequence: Sequence[str]) -> dict[str, int]:
     """Each registry stop's first position in an itinerary."""
     out: dict[str, int] = {}
-    for index, sloid in enumerate(sequence):
-        out.setdefault(sloid, index)
+    for index, stop_id in enumerate(sequence):
+        out.setdefault(stop_id, index)
     return out
 
 
@@ -579,7 +579,7 @@ def _osm_members(osm_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
         text(
             """
             SELECT m.route_id, m.sequence, m.role, m.osm_key, o.name, o.osm_key IS NOT NULL AS known,
-                   coalesce((SELECT array_agg(mt.sloid::text ORDER BY mt.sloid) FROM matches mt
+                   coalesce((SELECT array_agg(mt.stop_id::text ORDER BY mt.stop_id) FROM matches mt
                               WHERE mt.osm_key = m.osm_key), '{}') AS sloids
             FROM osm_route_members m LEFT JOIN osm_stops o ON o.osm_key = m.osm_key
             WHERE m.route_id = ANY(:ids)
@@ -609,11 +609,11 @@ def _gtfs_stops(route_ids: Sequence[str]) -> dict[DirectionKey, list[dict[str, A
     the registry stop each resolved to."""
     statement = text(
         """
-        SELECT s.route_id, s.direction_id, s.sequence, s.stop_id, s.stop_name, s.sloid, s.trips,
-               a.designation_official AS registry_name, a.sloid IS NOT NULL AS in_registry,
+        SELECT s.route_id, s.direction_id, s.sequence, s.stop_id, s.stop_name, s.registry_stop_id, s.trips,
+               a.name AS registry_name, a.stop_id IS NOT NULL AS in_registry,
                coalesce((SELECT array_agg(mt.osm_key::text ORDER BY mt.osm_key) FROM matches mt
-                          WHERE mt.sloid = s.sloid), '{}') AS osm_keys
-        FROM gtfs_route_stops s LEFT JOIN atlas_stops a ON a.sloid = s.sloid
+                          WHERE mt.stop_id = s.registry_stop_id), '{}') AS osm_keys
+        FROM gtfs_route_stops s LEFT JOIN registry_stops a ON a.stop_id = s.registry_stop_id
         WHERE s.route_id = ANY(:ids)
         ORDER BY s.route_id, s.direction_id, s.sequence
         """
@@ -625,12 +625,12 @@ def _gtfs_stops(route_ids: Sequence[str]) -> dict[DirectionKey, list[dict[str, A
                 "sequence": row.sequence,
                 "stop_id": row.stop_id,
                 "name": row.stop_name,
-                "sloid": row.sloid,
+                "registry_stop_id": row.registry_stop_id,
                 "registry_name": row.registry_name,
                 "osm_keys": list(row.osm_keys),
                 "trips": row.trips,
                 # Only a registry stop of the snapshot has a page (the timetable may name a removed one).
-                "url": f"/stops/atlas/{row.sloid}" if row.in_registry else None,
+                "url": f"/stops/atlas/{row.registry_stop_id}" if row.in_registry else None,
             }
         )
     return out
@@ -650,7 +650,7 @@ def _mark_gtfs(stops: list[dict[str, Any]], partner_keys: set[str] | None) -> No
     for stop in stops:
         if partner_keys is None:
             stop["status"] = "no_partner"
-        elif not stop["sloid"]:
+        elif not stop["registry_stop_id"]:
             stop["status"] = "unknown"
         elif not stop["osm_keys"]:
             # Resolved, but the registry stop has no OSM object: nothing on the OSM side to agree.
@@ -702,7 +702,9 @@ def route_detail(side: str, route_id: str) -> dict[str, Any] | None:
     itineraries: list[dict[str, Any]] = []
     for osm_id in osm_ids:
         partners = pairing.osm_partners.get(osm_id, [])
-        partner_sloids = {s["sloid"] for d in partners for s in stops.get(d, []) if s["sloid"]}
+        partner_sloids = {
+            s["registry_stop_id"] for d in partners for s in stops.get(d, []) if s["registry_stop_id"]
+        }
         rel_members = members.get(osm_id, [])
         _mark_osm(rel_members, partner_sloids if partners else None)
         rel = osm_by_id[osm_id]
@@ -791,7 +793,7 @@ def lines_at(sloids: Sequence[str], osm_keys: Sequence[str]) -> dict[str, list[d
                    (SELECT l.stop_name FROM gtfs_route_stops l WHERE l.route_id = s.route_id
                       AND l.direction_id = s.direction_id ORDER BY l.sequence DESC LIMIT 1) AS to_name
             FROM gtfs_route_stops s JOIN gtfs_routes g ON g.route_id = s.route_id
-            WHERE s.sloid = ANY(:keys)
+            WHERE s.registry_stop_id = ANY(:keys)
             ORDER BY g.short_name, g.route_id, s.direction_id
             LIMIT :limit
             """

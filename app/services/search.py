@@ -2,7 +2,7 @@
 
 What a query looks like decides where we look:
 
-- `ch:1:sloid:7000...`      → registry stops by sloid (exact, then prefix)
+- `ch:1:sloid:7000...`      → registry stops by stop_id (exact, then prefix)
 - `8509000` (7 digits)      → registry UIC number and OSM `uic_ref`; also OSM ids
 - `node/123`, `n123`, `123` → OSM objects by id (a bare number tries node, way and relation)
 - anything else             → names: prefix on the folded name (btree index, score boost); when
@@ -88,15 +88,15 @@ def name_variants(folded_query: str) -> list[str]:
     return list(dict.fromkeys(v for v in variants if v))
 
 
-def municipality(designation: str | None) -> str | None:
+def municipality(platform_code: str | None) -> str | None:
     """The municipality of a registry name: the part before its comma ("Schaan, Bahnhof" -> "Schaan").
 
-    The registry's official designation is "Municipality, Stop" by convention; a name without a comma
+    The registry's official platform_code is "Municipality, Stop" by convention; a name without a comma
     names no municipality.
     """
-    if not designation or "," not in designation:
+    if not platform_code or "," not in platform_code:
         return None
-    head = designation.split(",", 1)[0].strip()
+    head = platform_code.split(",", 1)[0].strip()
     return head or None
 
 
@@ -123,20 +123,20 @@ def _result(kind: str, row: Any, score: float, match: str) -> dict[str, Any]:
 
 
 ATLAS_SELECT = (
-    "SELECT a.sloid AS key, a.designation_official AS name, a.operator_abbr AS operator,"
-    " a.uic_number::text AS uic, a.lat, a.lon FROM atlas_stops a"
+    "SELECT a.stop_id AS key, a.name AS name, a.operator_code AS operator,"
+    " a.code::text AS uic, a.lat, a.lon FROM registry_stops a"
 )
 OSM_SELECT = "SELECT o.osm_key AS key, o.name, o.operator, o.uic_ref AS uic, o.lat, o.lon FROM osm_stops o"
 
 # The matched pairs of every registry stop and OSM object in the list, in one query: the OSM side's
 # fields for the children, the registry side's name for an OSM object's municipality.
 GROUP_SQL = (
-    "SELECT m.sloid, a.designation_official AS atlas_name, m.osm_key AS key, o.name, o.operator,"
+    "SELECT m.stop_id, a.name AS atlas_name, m.osm_key AS key, o.name, o.operator,"
     " o.uic_ref AS uic, o.lat, o.lon, m.method, m.distance_m"
     " FROM matches m JOIN osm_stops o ON o.osm_key = m.osm_key"
-    " JOIN atlas_stops a ON a.sloid = m.sloid"
-    " WHERE m.sloid = ANY(:sloids) OR m.osm_key = ANY(:osm_keys)"
-    " ORDER BY m.sloid, o.local_ref NULLS LAST, m.osm_key"
+    " JOIN registry_stops a ON a.stop_id = m.stop_id"
+    " WHERE m.stop_id = ANY(:sloids) OR m.osm_key = ANY(:osm_keys)"
+    " ORDER BY m.stop_id, o.local_ref NULLS LAST, m.osm_key"
 )
 
 
@@ -174,7 +174,7 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
     """Best matches first, at most `limit` at the top level, without duplicates.
 
     Registry results carry `osm`: their matched OSM objects (the ones found by this query and the
-    others), which then do not appear at the top level; OSM results carry `registry`, the sloid of
+    others), which then do not appear at the top level; OSM results carry `registry`, the stop_id of
     their matched registry stop (or None).
     """
     query = " ".join(query.split())
@@ -185,8 +185,8 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
             "atlas",
             session.execute(
                 text(
-                    f"{ATLAS_SELECT} WHERE a.sloid LIKE :prefix"
-                    " ORDER BY (a.sloid = :q) DESC, a.sloid LIMIT :limit"
+                    f"{ATLAS_SELECT} WHERE a.stop_id LIKE :prefix"
+                    " ORDER BY (a.stop_id = :q) DESC, a.stop_id LIMIT :limit"
                 ),
                 {"prefix": _like_prefix(query), "q": query, "limit": limit},
             ),
@@ -201,7 +201,7 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
         found.add(
             "atlas",
             session.execute(
-                text(f"{ATLAS_SELECT} WHERE a.uic_number = :n LIMIT :limit"),
+                text(f"{ATLAS_SELECT} WHERE a.code = :n LIMIT :limit"),
                 {"n": number, "limit": limit},
             ),
             MATCH_IDENTIFIER,
@@ -252,16 +252,16 @@ def _grouped(ranked: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
         town = municipality(row.atlas_name)
         own = found_osm.get(row.key)
         if own is not None:
-            own["registry"] = own["registry"] or row.sloid
+            own["registry"] = own["registry"] or row.stop_id
             own["municipality"] = own["municipality"] or town
-        if row.sloid not in atlas_keys:
+        if row.stop_id not in atlas_keys:
             continue
         child = dict(own) if own is not None else _result("osm", row, 0.0, MATCH_FUZZY)
-        child.update(registry=row.sloid, municipality=town, method=row.method, distance_m=row.distance_m)
+        child.update(registry=row.stop_id, municipality=town, method=row.method, distance_m=row.distance_m)
         if own is None:
             # Found through its registry stop, not by the query itself.
             child.update(score=0.0, match=None)
-        siblings = children.setdefault(row.sloid, [])
+        siblings = children.setdefault(row.stop_id, [])
         if len(siblings) < MAX_OSM_PER_STOP and all(c["key"] != row.key for c in siblings):
             siblings.append(child)
     grouped_osm = {c["key"] for group in children.values() for c in group}

@@ -16,7 +16,7 @@ from database import db
 from database.models import PipelineRun
 
 # Registry stops with at least one match, hashed once per query instead of probed per row.
-MATCHED_CTE = "matched AS (SELECT DISTINCT sloid FROM matches)"
+MATCHED_CTE = "matched AS (SELECT DISTINCT stop_id FROM matches)"
 
 # Distance buckets of matches, in metres (upper bounds; the last is open-ended).
 DISTANCE_BUCKETS_M = (5, 20, 50, 100)
@@ -43,10 +43,10 @@ def compute_stats() -> dict[str, Any]:
     totals = session.execute(
         text(
             """
-            SELECT (SELECT count(*) FROM atlas_stops) AS atlas_stops,
+            SELECT (SELECT count(*) FROM registry_stops) AS registry_stops,
                    (SELECT count(*) FROM osm_stops) AS osm_stops,
                    (SELECT count(*) FROM matches) AS matches,
-                   (SELECT count(*) FROM (SELECT DISTINCT sloid FROM matches) d) AS matched_atlas,
+                   (SELECT count(*) FROM (SELECT DISTINCT stop_id FROM matches) d) AS matched_atlas,
                    (SELECT count(*) FROM (SELECT DISTINCT osm_key FROM matches) d) AS matched_osm,
                    (SELECT count(*) FROM problems) AS problems
             """
@@ -83,16 +83,16 @@ def compute_stats() -> dict[str, Any]:
         text(
             f"""
             WITH {MATCHED_CTE}
-            SELECT s.operator, s.atlas_stops, s.matched, coalesce(p.problems, 0) AS problems
+            SELECT s.operator, s.registry_stops, s.matched, coalesce(p.problems, 0) AS problems
             FROM (
-                SELECT coalesce(a.operator_abbr, '') AS operator, count(*) AS atlas_stops,
-                       count(m.sloid) AS matched
-                FROM atlas_stops a LEFT JOIN matched m ON m.sloid = a.sloid GROUP BY 1
+                SELECT coalesce(a.operator_code, '') AS operator, count(*) AS registry_stops,
+                       count(m.stop_id) AS matched
+                FROM registry_stops a LEFT JOIN matched m ON m.stop_id = a.stop_id GROUP BY 1
             ) s
             LEFT JOIN (
-                SELECT coalesce(operator_abbr, '') AS operator, count(*) AS problems FROM problems GROUP BY 1
+                SELECT coalesce(operator_code, '') AS operator, count(*) AS problems FROM problems GROUP BY 1
             ) p ON p.operator = s.operator
-            ORDER BY s.atlas_stops DESC, s.operator
+            ORDER BY s.registry_stops DESC, s.operator
             """
         )
     )
@@ -100,10 +100,10 @@ def compute_stats() -> dict[str, Any]:
         text(
             f"""
             WITH {MATCHED_CTE}
-            SELECT t.transport, count(*) AS atlas_stops, count(m.sloid) AS matched
-            FROM atlas_stops a
-            LEFT JOIN matched m ON m.sloid = a.sloid
-            CROSS JOIN unnest(string_to_array(coalesce(nullif(a.means_of_transport, ''), 'UNKNOWN'), '|'))
+            SELECT t.transport, count(*) AS registry_stops, count(m.stop_id) AS matched
+            FROM registry_stops a
+            LEFT JOIN matched m ON m.stop_id = a.stop_id
+            CROSS JOIN unnest(string_to_array(coalesce(nullif(a.modes, ''), 'UNKNOWN'), '|'))
                 AS t(transport)
             GROUP BY t.transport ORDER BY count(*) DESC, t.transport
             """
@@ -118,11 +118,11 @@ def compute_stats() -> dict[str, Any]:
     )
     return {
         "totals": {
-            "atlas_stops": totals.atlas_stops,
+            "registry_stops": totals.registry_stops,
             "osm_stops": totals.osm_stops,
             "matches": totals.matches,
             "matched_atlas": totals.matched_atlas,
-            "unmatched_atlas": totals.atlas_stops - totals.matched_atlas,
+            "unmatched_atlas": totals.registry_stops - totals.matched_atlas,
             "matched_osm": totals.matched_osm,
             "unmatched_osm": totals.osm_stops - totals.matched_osm,
             "problems": totals.problems,
@@ -133,7 +133,7 @@ def compute_stats() -> dict[str, Any]:
         "distance_buckets": _distance_buckets(),
         "problem_types": list(problem_types.values()),
         "operators": [dict(row._mapping) for row in operators],
-        "means_of_transport": [dict(row._mapping) for row in transports],
+        "modes": [dict(row._mapping) for row in transports],
         "decisions": [dict(row._mapping) for row in decisions],
         "last_run": runs.run_as_dict(last_run) if last_run else None,
         "last_successful_run": runs.run_as_dict(last_success) if last_success else None,

@@ -2,7 +2,7 @@
 
 One SQL query per side. The bounding box uses the GiST index on `geom` (`&&` with
 `ST_MakeEnvelope(..., 4326)`); each stop's matches and problems come from LATERAL subqueries over
-the indexed `sloid` / `osm_key` columns, so the cost grows with the stops in view, not the table.
+the indexed `stop_id` / `osm_key` columns, so the cost grows with the stops in view, not the table.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ OSM_TRANSPORTS_SQL = """array_remove(ARRAY[
     CASE WHEN o.amenity = 'ferry_terminal' OR o.tags->>'ferry' = 'yes' THEN 'BOAT' END
 ]::text[], NULL)"""
 
-ATLAS_TRANSPORTS_SQL = "string_to_array(coalesce(nullif(a.means_of_transport, ''), 'UNKNOWN'), '|')::text[]"
+ATLAS_TRANSPORTS_SQL = "string_to_array(coalesce(nullif(a.modes, ''), 'UNKNOWN'), '|')::text[]"
 
 
 @dataclass(frozen=True)
@@ -95,31 +95,31 @@ def atlas_sql(filters: StopFilters, limit: int | None) -> tuple[str, dict[str, A
     if filters.methods:
         params["methods"] = list(filters.methods)
         where.append("m.methods && CAST(:methods AS text[])")
-    where += _problem_condition(filters, "pf.sloid = a.sloid", params)
+    where += _problem_condition(filters, "pf.stop_id = a.stop_id", params)
     if filters.operators:
         params["operators"] = list(filters.operators)
-        where.append("a.operator_abbr = ANY(:operators)")
+        where.append("a.operator_code = ANY(:operators)")
     if filters.transports:
         params["transports"] = list(filters.transports)
         where.append(f"{ATLAS_TRANSPORTS_SQL} && CAST(:transports AS text[])")
     sql = f"""
-        SELECT a.sloid AS key, a.designation_official AS name, a.operator_abbr AS operator,
-               a.lat, a.lon, a.designation AS local_ref, a.uic_number::text AS uic,
+        SELECT a.stop_id AS key, a.name AS name, a.operator_code AS operator,
+               a.lat, a.lon, a.platform_code AS local_ref, a.code::text AS uic,
                {ATLAS_TRANSPORTS_SQL} AS transports,
                m.partner_keys, m.methods, m.distance_m, p.problem_types, p.priority
-        FROM atlas_stops a
+        FROM registry_stops a
         LEFT JOIN LATERAL (
             SELECT array_agg(mm.osm_key::text ORDER BY mm.distance_m, mm.osm_key) AS partner_keys,
                    array_agg(mm.method::text ORDER BY mm.distance_m, mm.osm_key) AS methods,
                    min(mm.distance_m) AS distance_m
-            FROM matches mm WHERE mm.sloid = a.sloid
+            FROM matches mm WHERE mm.stop_id = a.stop_id
         ) m ON true
         LEFT JOIN LATERAL (
             SELECT array_agg(DISTINCT pp.problem_type::text) AS problem_types, min(pp.priority) AS priority
-            FROM problems pp WHERE pp.sloid = a.sloid
+            FROM problems pp WHERE pp.stop_id = a.stop_id
         ) p ON true
         {"WHERE " + " AND ".join(where) if where else ""}
-        ORDER BY p.priority NULLS LAST, a.sloid
+        ORDER BY p.priority NULLS LAST, a.stop_id
         {"LIMIT :limit" if limit is not None else ""}
     """
     if limit is not None:
@@ -136,12 +136,15 @@ def osm_sql(filters: StopFilters, limit: int | None) -> tuple[str, dict[str, Any
         params["methods"] = list(filters.methods)
         where.append("m.methods && CAST(:methods AS text[])")
     where += _problem_condition(filters, "pf.osm_key = o.osm_key", params)
-    partner = "SELECT 1 FROM matches mf JOIN atlas_stops a ON a.sloid = mf.sloid WHERE mf.osm_key = o.osm_key"
+    partner = (
+        "SELECT 1 FROM matches mf JOIN registry_stops a ON a.stop_id = mf.stop_id"
+        " WHERE mf.osm_key = o.osm_key"
+    )
     if filters.operators:
         # OSM writes operators in full; the registry abbreviation of a partner counts too.
         params["operators"] = list(filters.operators)
         where.append(
-            f"(o.operator = ANY(:operators) OR EXISTS ({partner} AND a.operator_abbr = ANY(:operators)))"
+            f"(o.operator = ANY(:operators) OR EXISTS ({partner} AND a.operator_code = ANY(:operators)))"
         )
     if filters.transports:
         params["transports"] = list(filters.transports)
@@ -155,8 +158,8 @@ def osm_sql(filters: StopFilters, limit: int | None) -> tuple[str, dict[str, Any
                m.partner_keys, m.methods, m.distance_m, p.problem_types, p.priority
         FROM osm_stops o
         LEFT JOIN LATERAL (
-            SELECT array_agg(mm.sloid::text ORDER BY mm.distance_m, mm.sloid) AS partner_keys,
-                   array_agg(mm.method::text ORDER BY mm.distance_m, mm.sloid) AS methods,
+            SELECT array_agg(mm.stop_id::text ORDER BY mm.distance_m, mm.stop_id) AS partner_keys,
+                   array_agg(mm.method::text ORDER BY mm.distance_m, mm.stop_id) AS methods,
                    min(mm.distance_m) AS distance_m
             FROM matches mm WHERE mm.osm_key = o.osm_key
         ) m ON true
@@ -284,18 +287,18 @@ def _live_feature_collection_json(filters: StopFilters, limit: int) -> str:
 _MAP_FEATURE_EXTRA_SQL = {
     "atlas": {
         "problem_pairs": "ARRAY(SELECT DISTINCT pp.problem_type || ':' || pp.priority"
-        " FROM problems pp WHERE pp.sloid = s.key)",
+        " FROM problems pp WHERE pp.stop_id = s.key)",
         "operators": "array_remove(ARRAY[s.operator::text], NULL)",
         "transports": "coalesce(s.transports, '{}')",
     },
     "osm": {
         "problem_pairs": "ARRAY(SELECT DISTINCT pp.problem_type || ':' || pp.priority"
         " FROM problems pp WHERE pp.osm_key = s.key)",
-        "operators": "array_remove(ARRAY[s.operator::text], NULL) || ARRAY(SELECT a.operator_abbr::text"
-        " FROM matches mf JOIN atlas_stops a ON a.sloid = mf.sloid"
-        " WHERE mf.osm_key = s.key AND a.operator_abbr IS NOT NULL)",
+        "operators": "array_remove(ARRAY[s.operator::text], NULL) || ARRAY(SELECT a.operator_code::text"
+        " FROM matches mf JOIN registry_stops a ON a.stop_id = mf.stop_id"
+        " WHERE mf.osm_key = s.key AND a.operator_code IS NOT NULL)",
         "transports": f"coalesce(s.transports, '{{}}') || ARRAY(SELECT t FROM matches mf"
-        f" JOIN atlas_stops a ON a.sloid = mf.sloid, unnest({ATLAS_TRANSPORTS_SQL}) t"
+        f" JOIN registry_stops a ON a.stop_id = mf.stop_id, unnest({ATLAS_TRANSPORTS_SQL}) t"
         f" WHERE mf.osm_key = s.key)",
     },
 }
@@ -396,8 +399,8 @@ def feature_collection(filters: StopFilters, limit: int) -> dict[str, Any]:
 # --- stop pages ------------------------------------------------------------------------------
 
 ATLAS_COLUMNS = (
-    "sloid, source, uic_number, designation, designation_official, operator_abbr, operator_name, "
-    "means_of_transport, country_code, canton, parent_sloid, valid_from, valid_to, lat, lon"
+    "source, stop_id, dataset, code, platform_code, name, operator_code, operator_name, "
+    "modes, country_code, region, parent_id, valid_from, valid_to, lat, lon"
 )
 OSM_COLUMNS = (
     "osm_key, osm_type, osm_id, version, name, uic_ref, uic_name, ifopt, local_ref, operator, network, "
@@ -430,20 +433,20 @@ def _stop_links(kind: str, osm: list[dict[str, Any]], atlas_row: Any) -> list[ed
     if kind != "atlas" or atlas_row is None:
         return []
     parent_means = None
-    if not (atlas_row.means_of_transport or "").strip() and atlas_row.parent_sloid:
+    if not (atlas_row.modes or "").strip() and atlas_row.parent_id:
         # A platform (traffic point) carries no means of transport: its stop (service point) does.
         parent_means = db.session.scalar(
-            text("SELECT means_of_transport FROM atlas_stops WHERE sloid = :sloid"),
-            {"sloid": atlas_row.parent_sloid},
+            text("SELECT modes FROM registry_stops WHERE stop_id = :stop_id"),
+            {"stop_id": atlas_row.parent_id},
         )
     return editor_links.links_for_unmatched_registry_stop(
-        atlas_row, parent_means, ifopt=ifopt_is_used_near(atlas_row.sloid)
+        atlas_row, parent_means, ifopt=ifopt_is_used_near(atlas_row.stop_id)
     )
 
 
 def _match_dict(row: Any) -> dict[str, Any]:
     return {
-        "sloid": row.sloid,
+        "stop_id": row.stop_id,
         "osm_key": row.osm_key,
         "method": row.method,
         "distance_m": round(row.distance_m, 2),
@@ -452,36 +455,40 @@ def _match_dict(row: Any) -> dict[str, Any]:
     }
 
 
-def stop_detail(*, sloid: str | None = None, osm_key: str | None = None) -> dict[str, Any] | None:
+def stop_detail(
+    *, stop_id: str | None = None, osm_key: str | None = None, source: str | None = None
+) -> dict[str, Any] | None:
     """Everything about one stop and its counterparts, in a fixed number of queries (no N+1).
 
-    Returns None when neither side knows the stop and nothing (problem or decision) refers to it.
+    `source` (with `stop_id`): the registry the stop belongs to; a stop of another registry with the
+    same id is not this one. Returns None when neither side knows the stop and nothing (problem or
+    decision) refers to it.
     """
     from app.services import decisions as decision_service
 
     session = db.session
-    if sloid is not None:
+    if stop_id is not None:
         match_rows = list(
             session.execute(
-                text("SELECT * FROM matches WHERE sloid = :sloid ORDER BY distance_m, osm_key"),
-                {"sloid": sloid},
+                text("SELECT * FROM matches WHERE stop_id = :stop_id ORDER BY distance_m, osm_key"),
+                {"stop_id": stop_id},
             )
         )
-        sloids = [sloid]
+        sloids = [stop_id]
         osm_keys = [row.osm_key for row in match_rows]
     else:
         match_rows = list(
             session.execute(
-                text("SELECT * FROM matches WHERE osm_key = :key ORDER BY distance_m, sloid"),
+                text("SELECT * FROM matches WHERE osm_key = :key ORDER BY distance_m, stop_id"),
                 {"key": osm_key},
             )
         )
-        sloids = [row.sloid for row in match_rows]
+        sloids = [row.stop_id for row in match_rows]
         osm_keys = [osm_key]
     atlas_rows = {
-        row.sloid: row
+        row.stop_id: row
         for row in session.execute(
-            text(f"SELECT {ATLAS_COLUMNS} FROM atlas_stops WHERE sloid = ANY(:ids)").bindparams(
+            text(f"SELECT {ATLAS_COLUMNS} FROM registry_stops WHERE stop_id = ANY(:ids)").bindparams(
                 bindparam("ids", type_=ARRAY(TEXT))
             ),
             {"ids": sloids},
@@ -502,7 +509,9 @@ def stop_detail(*, sloid: str | None = None, osm_key: str | None = None) -> dict
         sloids=sloids, osm_keys=osm_keys, identities=[p["identity"] for p in problems]
     )
     primary_atlas = atlas_rows.get(sloids[0]) if sloids else None
-    if sloid is not None and primary_atlas is None and not match_rows and not problems and not decisions:
+    if source is not None and primary_atlas is not None and primary_atlas.source != source:
+        primary_atlas = None
+    if stop_id is not None and primary_atlas is None and not match_rows and not problems and not decisions:
         return None
     if osm_key is not None and osm_key not in osm_rows and not match_rows and not problems and not decisions:
         return None
@@ -513,7 +522,7 @@ def stop_detail(*, sloid: str | None = None, osm_key: str | None = None) -> dict
         if osm_key is not None
         else [],
         "osm": osm,
-        "links": _stop_links("atlas" if sloid is not None else "osm", osm, primary_atlas),
+        "links": _stop_links("atlas" if stop_id is not None else "osm", osm, primary_atlas),
         "matches": [_match_dict(row) for row in match_rows],
         "problems": problems,
         "decisions": decisions,

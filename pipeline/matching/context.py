@@ -37,7 +37,7 @@ def osm_names(obj: OsmObject) -> tuple[str | None, ...]:
 
 def is_platform_level(stop: RegistryStop) -> bool:
     """Traffic points are platforms; service points are whole stops (and may match a station object)."""
-    return stop.source.endswith("traffic_point")
+    return stop.dataset.endswith("traffic_point")
 
 
 @dataclass
@@ -69,7 +69,7 @@ class MatchContext:
     matched_registry: set[int] = field(default_factory=set)
     used_osm: set[int] = field(default_factory=set)
     stage_counts: dict[str, int] = field(default_factory=dict)
-    # OSM objects the name stage refused because two stops tied: (osm_key, sloid, sloid).
+    # OSM objects the name stage refused because two stops tied: (osm_key, stop_id, stop_id).
     name_ties: list[tuple[str, str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -77,12 +77,12 @@ class MatchContext:
             [s.lat for s in self.registry], [s.lon for s in self.registry]
         )
         self.osm_index = SpatialIndex.build([o.lat for o in self.osm], [o.lon for o in self.osm])
-        self.registry_by_sloid = {s.sloid: i for i, s in enumerate(self.registry)}
+        self.registry_by_sloid = {s.stop_id: i for i, s in enumerate(self.registry)}
         self.osm_by_key = {o.osm_key: i for i, o in enumerate(self.osm)}
         self.registry_by_number: dict[int, list[int]] = defaultdict(list)
         for i, s in enumerate(self.registry):
-            if s.uic_number is not None:
-                self.registry_by_number[s.uic_number].append(i)
+            if s.code_number is not None:
+                self.registry_by_number[s.code_number].append(i)
         self.osm_uic: list[int | None] = [parse_uic(o.uic_ref) for o in self.osm]
         self.osm_by_uic: dict[int, list[int]] = defaultdict(list)
         self.osm_by_identifier: dict[str, list[int]] = defaultdict(list)
@@ -92,7 +92,7 @@ class MatchContext:
             for ident in {o.ifopt, o.sloid_tag}:
                 if ident:
                     self.osm_by_identifier[ident.strip()].append(i)
-        self.registry_refs = [normalise_ref(s.designation) for s in self.registry]
+        self.registry_refs = [normalise_ref(s.platform_code) for s in self.registry]
         self.osm_refs = [normalise_ref(o.local_ref or o.tags.get("ref")) for o in self.osm]
 
     # -- queries ------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ class MatchContext:
 
     def name_score(self, reg_i: int, osm_i: int, loose: bool = True) -> float:
         """Best name score of the pair (`normalize.name_score`); `loose=False`: strict readings only."""
-        return best_name_score(self.registry[reg_i].designation_official, osm_names(self.osm[osm_i]), loose)
+        return best_name_score(self.registry[reg_i].name, osm_names(self.osm[osm_i]), loose)
 
     def unmatched_registry(self) -> list[int]:
         return [i for i in range(len(self.registry)) if i not in self.matched_registry]
@@ -116,7 +116,7 @@ class MatchContext:
         Shared by the name and distance stages and by the "why not matched" explanation.
         """
         stop, obj = self.registry[reg_i], self.osm[osm_i]
-        if (stop.sloid, obj.osm_key) in self.forbidden:
+        if (stop.stop_id, obj.osm_key) in self.forbidden:
             return "manual_unlink"
         # Rules about the pair itself first, then rules about what earlier stages already took.
         if obj.is_station and not allow_station and is_platform_level(stop):
@@ -125,18 +125,15 @@ class MatchContext:
         if reg_ref is not None and osm_ref is not None and reg_ref != osm_ref:
             return "local_ref_contradicts_designation"
         osm_uic = self.osm_uic[osm_i]
-        if osm_uic is not None and stop.uic_number is not None and osm_uic != stop.uic_number:
+        if osm_uic is not None and stop.code_number is not None and osm_uic != stop.code_number:
             if osm_uic in self.registry_by_number:
                 return "uic_ref_names_another_registry_stop"
-            if (
-                obj.uic_name
-                and name_score(obj.uic_name, stop.designation_official, loose=False) < NAME_MIN_SCORE
-            ):
+            if obj.uic_name and name_score(obj.uic_name, stop.name, loose=False) < NAME_MIN_SCORE:
                 # Its number and its official name both name another stop (one this registry may not
                 # hold: a neighbour country's, a closed one): two identity tags agree, not this one.
                 return "uic_ref_and_uic_name_name_another_stop"
         ident = obj.ifopt or obj.sloid_tag
-        if ident and ident != stop.sloid and ident in self.registry_by_sloid:
+        if ident and ident != stop.stop_id and ident in self.registry_by_sloid:
             return "ifopt_names_another_registry_stop"
         if osm_i in self.used_osm:
             return "osm_already_matched"
@@ -149,7 +146,7 @@ class MatchContext:
         for m in matches:
             self.matches.append(m)
             self.used_osm.add(self.osm_by_key[m.osm_key])
-            self.matched_registry.add(self.registry_by_sloid[m.sloid])
+            self.matched_registry.add(self.registry_by_sloid[m.stop_id])
 
     # -- the only mutation --------------------------------------------------------------------
 
@@ -165,7 +162,8 @@ class MatchContext:
         """Record a match and lock the OSM object (and, by default, the registry stop)."""
         stop, obj = self.registry[reg_i], self.osm[osm_i]
         record = MatchRecord(
-            sloid=stop.sloid,
+            source=stop.source,
+            stop_id=stop.stop_id,
             osm_key=obj.osm_key,
             method=method,
             distance_m=round(self.distance_m(reg_i, osm_i), 2),

@@ -83,7 +83,7 @@ def match_unique(ctx: MatchContext, pass_no: int = 1) -> int:
             "pass": pass_no,
         }
         proposals.append(
-            ((round(dist, 3), ctx.registry[reg_i].sloid, ctx.osm[osm_i].osm_key), reg_i, osm_i, evidence)
+            ((round(dist, 3), ctx.registry[reg_i].stop_id, ctx.osm[osm_i].osm_key), reg_i, osm_i, evidence)
         )
     return ctx.commit_greedy(without_ties(proposals), METHOD_DISTANCE_UNIQUE)
 
@@ -106,6 +106,6 @@ def match_ratio(ctx: MatchContext) -> int:
             "candidates": len(ranked),
         }
         proposals.append(
-            ((round(d1, 3), ctx.registry[reg_i].sloid, ctx.osm[osm_i].osm_key), reg_i, osm_i, evidence)
+            ((round(d1, 3), ctx.registry[reg_i].stop_id, ctx.osm[osm_i].osm_key), reg_i, osm_i, evidence)
         )
     return ctx.commit_greedy(without_ties(proposals), METHOD_DISTANCE_RATIO)

@@ -67,7 +67,7 @@ def match_stops(
     matched_keys = {m.osm_key for m in ctx.matches}
     return MatchResult(
         matches=ctx.matches,
-        unmatched_registry=[s.sloid for i, s in enumerate(ctx.registry) if i not in ctx.matched_registry],
+        unmatched_registry=[s.stop_id for i, s in enumerate(ctx.registry) if i not in ctx.matched_registry],
         unmatched_osm=[o.osm_key for o in ctx.osm if o.osm_key not in matched_keys],
         orphaned_manual=orphaned,
         stage_counts=stage_counts,

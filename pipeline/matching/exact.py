@@ -1,10 +1,10 @@
 """Stage 1: exact identifiers.
 
-1a. registry sloid == OSM `ref:IFOPT` or `ref:sloid`: every OSM object naming the sloid is linked.
+1a. registry stop_id == OSM `ref:IFOPT` or `ref:sloid`: every OSM object naming the stop_id is linked.
 1b. registry UIC number == OSM `uic_ref`:
     - the number names exactly one registry stop: every OSM object with that `uic_ref` is linked to it
       (one stop, several OSM objects: platform, stop position, station);
-    - the number names several registry stops (platforms): pairs are refined by `designation` ==
+    - the number names several registry stops (platforms): pairs are refined by `platform_code` ==
       `local_ref` (normalised: "01" == "1"); OSM objects without a usable `local_ref` are left to the
       later stages, which still enforce the UIC number.
 One-to-many is allowed here only from a registry stop to OSM objects; an OSM object is linked once.
@@ -17,7 +17,7 @@ from pipeline.matching.params import METHOD_EXACT_SLOID, METHOD_EXACT_UIC, METHO
 
 
 def match_by_sloid(ctx: MatchContext) -> set[int]:
-    """1a: `ref:IFOPT` / `ref:sloid` equal to the registry sloid. Returns the registry stops it matched."""
+    """1a: `ref:IFOPT` / `ref:sloid` equal to the registry stop_id. Returns the registry stops it matched."""
     matched: set[int] = set()
     for ident in sorted(ctx.osm_by_identifier):
         reg_i = ctx.registry_by_sloid.get(ident)
@@ -26,14 +26,14 @@ def match_by_sloid(ctx: MatchContext) -> set[int]:
         stop = ctx.registry[reg_i]
         linked = False
         for osm_i in sorted(ctx.osm_by_identifier[ident], key=lambda i: ctx.osm[i].osm_key):
-            if osm_i in ctx.used_osm or (stop.sloid, ctx.osm[osm_i].osm_key) in ctx.forbidden:
+            if osm_i in ctx.used_osm or (stop.stop_id, ctx.osm[osm_i].osm_key) in ctx.forbidden:
                 continue
             tag = "ref:IFOPT" if ctx.osm[osm_i].ifopt == ident else "ref:sloid"
             ctx.commit(
                 reg_i,
                 osm_i,
                 METHOD_EXACT_SLOID,
-                {"stage": 1, "rule": f"sloid == {tag}", "identifier": ident},
+                {"stage": 1, "rule": f"stop_id == {tag}", "identifier": ident},
                 lock_registry=False,
             )
             linked = True
@@ -44,10 +44,10 @@ def match_by_sloid(ctx: MatchContext) -> set[int]:
 
 
 def match_by_uic(ctx: MatchContext, by_sloid: set[int] | None = None) -> int:
-    """1b: UIC number == `uic_ref`, refined by designation == local_ref when the number has several stops.
+    """1b: UIC number == `uic_ref`, refined by platform_code == local_ref when the number has several stops.
 
     A stop already linked in 1a (`by_sloid`) still takes the objects of its number whose `local_ref`
-    agrees with its designation: the stop position of a platform rarely carries `ref:sloid`.
+    agrees with its platform_code: the stop position of a platform rarely carries `ref:sloid`.
     """
     by_sloid = by_sloid or set()
     committed = 0
@@ -64,9 +64,9 @@ def match_by_uic(ctx: MatchContext, by_sloid: set[int] | None = None) -> int:
             reg_i = reg_all[0]
             if reg_i in ctx.matched_registry and reg_i not in by_sloid:
                 continue
-            sloid = ctx.registry[reg_i].sloid
+            stop_id = ctx.registry[reg_i].stop_id
             for osm_i in osm_free:
-                if (sloid, ctx.osm[osm_i].osm_key) in ctx.forbidden:
+                if (stop_id, ctx.osm[osm_i].osm_key) in ctx.forbidden:
                     continue
                 if reg_i in by_sloid and not _same_platform(ctx, reg_i, osm_i):
                     continue
@@ -98,11 +98,11 @@ def _match_by_local_ref(
     ctx: MatchContext, number: int, reg_all: list[int], osm_free: list[int], by_sloid: set[int]
 ) -> int:
     by_ref: dict[str, list[int]] = {}
-    for reg_i in sorted(reg_all, key=lambda i: ctx.registry[i].sloid):
+    for reg_i in sorted(reg_all, key=lambda i: ctx.registry[i].stop_id):
         ref = ctx.registry_refs[reg_i]
         if ref is not None and (reg_i not in ctx.matched_registry or reg_i in by_sloid):
-            # Two registry stops with the same number and designation are duplicates: the first
-            # (lowest sloid) takes the OSM objects, the duplicates problem reports the others.
+            # Two registry stops with the same number and platform_code are duplicates: the first
+            # (lowest stop_id) takes the OSM objects, the duplicates problem reports the others.
             by_ref.setdefault(ref, []).append(reg_i)
     committed = 0
     for osm_i in osm_free:
@@ -111,7 +111,7 @@ def _match_by_local_ref(
             continue
         reg_i = by_ref[ref][0]
         stop = ctx.registry[reg_i]
-        if (stop.sloid, ctx.osm[osm_i].osm_key) in ctx.forbidden:
+        if (stop.stop_id, ctx.osm[osm_i].osm_key) in ctx.forbidden:
             continue
         ctx.commit(
             reg_i,
@@ -119,9 +119,9 @@ def _match_by_local_ref(
             METHOD_EXACT_UIC_LOCAL_REF,
             {
                 "stage": 1,
-                "rule": "uic_ref and local_ref == designation",
+                "rule": "uic_ref and local_ref == platform_code",
                 "uic": number,
-                "designation": stop.designation,
+                "platform_code": stop.platform_code,
                 "local_ref": ctx.osm[osm_i].local_ref,
                 "registry_stops_with_uic": len(reg_all),
             },

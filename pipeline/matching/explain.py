@@ -113,15 +113,15 @@ class _StopAreas:
             if (
                 m.method in ANCHOR_METHODS
                 and m.osm_key in ctx.osm_by_key
-                and m.sloid in ctx.registry_by_sloid
+                and m.stop_id in ctx.registry_by_sloid
             ):
-                identified.setdefault(ctx.osm_by_key[m.osm_key], (ctx.registry_by_sloid[m.sloid], m.method))
+                identified.setdefault(ctx.osm_by_key[m.osm_key], (ctx.registry_by_sloid[m.stop_id], m.method))
         for area in sorted(structure.stop_areas, key=lambda a: a.osm_id):
             members = member_indexes(ctx, area)
             if not members:
                 continue
             anchor, _why_not = anchor_of(ctx, area, members, identified, groups)
-            if anchor is not None and anchor.group.sloid == own:
+            if anchor is not None and anchor.group.stop_id == own:
                 for osm_i in members:
                     self.member_of.setdefault(osm_i, area.osm_id)
 
@@ -136,14 +136,14 @@ class _StopAreas:
 
 def explain_candidates(
     ctx: MatchContext,
-    sloid: str,
+    stop_id: str,
     radius_m: float = EXPLAIN_RADIUS_M,
     limit: int = EXPLAIN_MAX_CANDIDATES,
     structure: OsmStructure | None = None,
 ) -> list[Candidate]:
-    """Candidates around `sloid`, nearest first, each with the rule that kept it apart (`structure`:
+    """Candidates around `stop_id`, nearest first, each with the rule that kept it apart (`structure`:
     the stop areas around, so the stop-area stage is replayed too)."""
-    reg_i = ctx.registry_by_sloid.get(sloid)
+    reg_i = ctx.registry_by_sloid.get(stop_id)
     if reg_i is None:
         return []
     stop = ctx.registry[reg_i]
@@ -154,7 +154,7 @@ def explain_candidates(
     deltas = ctx.osm_index.xy[found] - ctx.registry_index.xy[reg_i]
     planar = np.hypot(deltas[:, 0], deltas[:, 1])
     order = sorted(range(len(found)), key=lambda k: (planar[k], ctx.osm[found[k]].osm_key))[:limit]
-    method_by_pair = {(m.sloid, m.osm_key): m.method for m in ctx.matches}
+    method_by_pair = {(m.stop_id, m.osm_key): m.method for m in ctx.matches}
     method_by_osm = {m.osm_key: m.method for m in ctx.matches}
     areas = _StopAreas(ctx, structure, reg_i)
     out = []
@@ -164,7 +164,7 @@ def explain_candidates(
         score = ctx.name_score(reg_i, osm_i)
         reg_ref, osm_ref = ctx.registry_refs[reg_i], ctx.osm_refs[osm_i]
         osm_uic = ctx.osm_uic[osm_i]
-        if (stop.sloid, obj.osm_key) in method_by_pair:
+        if (stop.stop_id, obj.osm_key) in method_by_pair:
             rejected = None
         else:
             rejected = rejection(ctx, reg_i, osm_i, areas)
@@ -173,9 +173,9 @@ def explain_candidates(
                 osm_key=obj.osm_key,
                 distance_m=round(ctx.distance_m(reg_i, osm_i), 2),
                 name_score=score,
-                same_uic=None if osm_uic is None or stop.uic_number is None else osm_uic == stop.uic_number,
+                same_uic=None if osm_uic is None or stop.code_number is None else osm_uic == stop.code_number,
                 same_platform_code=None if reg_ref is None or osm_ref is None else reg_ref == osm_ref,
-                same_identifier=stop.sloid in {obj.ifopt, obj.sloid_tag},
+                same_identifier=stop.stop_id in {obj.ifopt, obj.sloid_tag},
                 matched_to=method_by_osm.get(obj.osm_key),
                 rejected_by=rejected,
                 stop_area=areas.member_of.get(osm_i),
@@ -203,7 +203,7 @@ def rejection(ctx: MatchContext, reg_i: int, osm_i: int, areas: _StopAreas | Non
 def _name_rule(ctx: MatchContext, reg_i: int, osm_i: int) -> str:
     """Why the name stage did not pair them (a stop may take several objects there)."""
     stop, obj = ctx.registry[reg_i], ctx.osm[osm_i]
-    if not stop.designation_official:
+    if not stop.name:
         return "registry_has_no_name"
     names = [n for n in osm_names(obj) if n]
     if not names:
@@ -212,12 +212,12 @@ def _name_rule(ctx: MatchContext, reg_i: int, osm_i: int) -> str:
     loose = reg_i not in ctx.matched_registry
     if ctx.name_score(reg_i, osm_i, loose=loose) < NAME_MIN_SCORE:
         return "name_below_score"
-    full = any(same_full_name(stop.designation_official, n) for n in names)
+    full = any(same_full_name(stop.name, n) for n in names)
     radius = name_radius_m(stop, obj, whole_stop=not is_platform_level(stop), full_name=full)
     if ctx.distance_m(reg_i, osm_i) > radius:
         return "beyond_name_radius_for_kind"
     key = obj.osm_key
-    if any(tie[0] == key and stop.sloid in tie[1:] for tie in ctx.name_ties):
+    if any(tie[0] == key and stop.stop_id in tie[1:] for tie in ctx.name_ties):
         return "ambiguous_name_tie"
     candidates = name_candidates(ctx, osm_i, loose=loose)
     tied = [c[1] for c in candidates if candidates[0][0] - c[0] < JOINT_TIE_MARGIN]

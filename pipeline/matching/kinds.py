@@ -62,7 +62,7 @@ def tagged_kinds(obj: OsmObject) -> list[str]:
 def registry_kinds(stop: RegistryStop) -> list[str]:
     """The kinds of the registry stop's means of transport (ATLAS `meansOfTransport`, "|"-separated)."""
     out: list[str] = []
-    for mode in (stop.means_of_transport or "").split("|"):
+    for mode in (stop.modes or "").split("|"):
         kind = _REGISTRY_KINDS.get(mode.strip().upper())
         if kind is not None and kind not in out:
             out.append(kind)

@@ -12,7 +12,7 @@ conflicts are resolved on it, so a nearer stop with a slightly lower name score 
 with a perfect name. When the two best choices score within JOINT_TIE_MARGIN of each other, nothing is
 committed: a tie is left to the later stages, never decided by input order.
 
-2a (strict names: folding, abbreviations, municipality prefix, canton code, word order). Every free OSM
+2a (strict names: folding, abbreviations, municipality prefix, region code, word order). Every free OSM
     object goes to the registry stop with its best joint score. A stop may take several objects (its
     platforms, stop positions, the station of a whole stop), as in stage 1 where one `uic_ref` links
     every object of a stop; stops already matched in stage 1 take part, so objects without
@@ -54,7 +54,7 @@ def joint_score(name_score: float, distance_m: float, radius_m: float) -> float:
 
 def _candidate(ctx: MatchContext, reg_i: int, osm_i: int, loose: bool) -> Candidate | None:
     stop = ctx.registry[reg_i]
-    if not stop.designation_official:
+    if not stop.name:
         return None
     obj = ctx.osm[osm_i]
     # Cheap tests first: the distance against the largest radius the pair could have, then the modes.
@@ -67,7 +67,7 @@ def _candidate(ctx: MatchContext, reg_i: int, osm_i: int, loose: bool) -> Candid
     score = ctx.name_score(reg_i, osm_i, loose=loose)
     if score < NAME_MIN_SCORE:
         return None
-    full = any(same_full_name(stop.designation_official, n) for n in osm_names(obj) if n)
+    full = any(same_full_name(stop.name, n) for n in osm_names(obj) if n)
     radius = name_radius_m(stop, obj, whole_stop=whole_stop, full_name=full)
     if dist > radius:
         return None
@@ -75,13 +75,13 @@ def _candidate(ctx: MatchContext, reg_i: int, osm_i: int, loose: bool) -> Candid
 
 
 def name_candidates(ctx: MatchContext, osm_i: int, loose: bool = False) -> list[Candidate]:
-    """The registry stops an OSM object may join by name, best joint score first (then nearest, sloid)."""
+    """The registry stops an OSM object may join by name, best joint score first (then nearest, stop_id)."""
     if not any(osm_names(ctx.osm[osm_i])):
         return []
     point = ctx.osm_index.xy[osm_i : osm_i + 1]
     found = ctx.registry_index.within(point, NAME_MAX_DISTANCE_M)[0]
     out = [c for reg_i in found if (c := _candidate(ctx, reg_i, osm_i, loose)) is not None]
-    out.sort(key=lambda c: (-c[0], c[4], ctx.registry[c[1]].sloid))
+    out.sort(key=lambda c: (-c[0], c[4], ctx.registry[c[1]].stop_id))
     return out
 
 
@@ -100,7 +100,7 @@ def _evidence(ctx: MatchContext, best: Candidate, rule: str, runner_up: Candidat
         "runner_up": None
         if runner_up is None
         else {
-            "sloid": ctx.registry[runner_up[1]].sloid,
+            "stop_id": ctx.registry[runner_up[1]].stop_id,
             "osm_key": ctx.osm[runner_up[2]].osm_key,
             "joint_score": runner_up[0],
         },
@@ -123,7 +123,7 @@ def match_strict(ctx: MatchContext) -> int:
         best, runner_up = candidates[0], (candidates[1] if len(candidates) > 1 else None)
         if _is_tie(best, runner_up):
             ctx.name_ties.append(
-                (ctx.osm[osm_i].osm_key, ctx.registry[best[1]].sloid, ctx.registry[runner_up[1]].sloid)
+                (ctx.osm[osm_i].osm_key, ctx.registry[best[1]].stop_id, ctx.registry[runner_up[1]].stop_id)
             )
             continue
         evidence = _evidence(ctx, best, "best joint score of name and distance", runner_up, len(candidates))
@@ -134,7 +134,7 @@ def match_strict(ctx: MatchContext) -> int:
 
 def match_loose(ctx: MatchContext) -> int:
     """2b: each still unmatched registry stop to its best object(s) by a loose name reading."""
-    pending = [i for i in ctx.unmatched_registry() if ctx.registry[i].designation_official]
+    pending = [i for i in ctx.unmatched_registry() if ctx.registry[i].name]
     if not pending:
         return 0
     points = ctx.registry_index.xy[pending]
@@ -154,7 +154,7 @@ def match_loose(ctx: MatchContext) -> int:
                 per_object[c[2]].append(c)
     committed = 0
     for osm_i in sorted(per_object, key=lambda i: ctx.osm[i].osm_key):
-        claims = sorted(per_object[osm_i], key=lambda c: (-c[0], c[4], ctx.registry[c[1]].sloid))
+        claims = sorted(per_object[osm_i], key=lambda c: (-c[0], c[4], ctx.registry[c[1]].stop_id))
         runner_up = claims[1] if len(claims) > 1 else None
         if _is_tie(claims[0], runner_up):
             continue

@@ -34,7 +34,7 @@ Names in ATLAS and OSM differ in ways that do not make them different stops. Eac
    - the whole name (0);
    - the municipality prefix absent: "Vaduz, Post" also reads "Post" (0), on one side only:
      "Opfikon, Bahnhof" and "Glattbrugg, Bahnhof" are two stations;
-   - a canton or country code after the municipality absent: "Mauren FL, Binza" = "Mauren Binza" (0);
+   - a region or country code after the municipality absent: "Mauren FL, Binza" = "Mauren Binza" (0);
    - an operator prefix absent: "PostAuto Vaduz" = "Vaduz" (0);
    - a qualifier in parentheses absent: "Bissone (lago)" = "Bissone" (`QUALIFIER_PENALTY`);
    - a generic place word absent (`GENERIC_WORDS`: bahnhof, dorf): "Mittelmuhen, Bahnhof" = "Mittelmuhen",
@@ -201,7 +201,7 @@ def _readings(text: str) -> tuple[str, ...]:
 
 
 def _without_canton(municipality: str) -> str:
-    """ "Mauren FL" → "Mauren": an upper-case canton/country code after the first word is dropped."""
+    """ "Mauren FL" → "Mauren": an upper-case region/country code after the first word is dropped."""
     words = municipality.split()
     kept = [w for i, w in enumerate(words) if i == 0 or w.strip(".") not in CANTON_CODES]
     return " ".join(kept)
@@ -257,7 +257,7 @@ def scored_variants(name: str) -> tuple[tuple[str, float, bool], ...]:
 @lru_cache(maxsize=200_000)
 def full_forms(name: str) -> frozenset[tuple[str, ...]]:
     """The whole name, municipality included, as sorted tokens (one per reading, with and without a
-    canton code): two names share a full form when they are the same full name in another spelling."""
+    region code): two names share a full form when they are the same full name in another spelling."""
     head, sep, tail = name.partition(",")
     texts = {name, _without_canton(head) + sep + tail}
     return frozenset(tuple(sorted(form.split())) for text in texts for form in _readings(text) if form)
@@ -321,7 +321,7 @@ def name_score(a: str | None, b: str | None, loose: bool = True) -> float:
 
     The best over all variant pairs of `similarity` (word order does not count, shared words set
     aside) minus the penalty of the variant. At most one side may use a loose (penalised) reading,
-    none when `loose` is False (the strict score: folding, abbreviations, prefixes, canton codes and
+    none when `loose` is False (the strict score: folding, abbreviations, prefixes, region codes and
     word order only); at most one side may drop its municipality.
     """
     if not a or not b:

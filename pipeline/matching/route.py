@@ -81,7 +81,7 @@ class RouteService:
 
 @dataclass(frozen=True)
 class RouteEvidence:
-    """Services per stop: registry sloid → services, OSM key → services."""
+    """Services per stop: registry stop_id → services, OSM key → services."""
 
     registry_routes: Mapping[str, frozenset[RouteService]] = field(default_factory=dict)
     osm_routes: Mapping[str, frozenset[RouteService]] = field(default_factory=dict)
@@ -250,14 +250,14 @@ def _mutual_unique_best(
     ctx: MatchContext, evidence: RouteEvidence
 ) -> list[tuple[tuple[Any, ...], int, int, dict[str, Any]]]:
     """Proposals (sort key, registry index, OSM index, evidence) for every mutual unique-best pair."""
-    reg_ids = [i for i in ctx.unmatched_registry() if evidence.registry_routes.get(ctx.registry[i].sloid)]
+    reg_ids = [i for i in ctx.unmatched_registry() if evidence.registry_routes.get(ctx.registry[i].stop_id)]
     if not reg_ids:
         return []
     points = ctx.registry_index.xy[reg_ids]
     edges: dict[int, dict[int, tuple[int, int]]] = {}
     by_osm: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
     for reg_i, near in zip(reg_ids, ctx.osm_index.within(points, DISTANCE_MAX_M), strict=True):
-        services = evidence.registry_routes[ctx.registry[reg_i].sloid]
+        services = evidence.registry_routes[ctx.registry[reg_i].stop_id]
         for osm_i in near:
             osm_services = evidence.osm_routes.get(ctx.osm[osm_i].osm_key)
             if not osm_services or ctx.pair_rejection(reg_i, osm_i) is not None:
@@ -282,7 +282,7 @@ def _mutual_unique_best(
             "osm_runner_up": list(back_runner_up) if back_runner_up else None,
             "candidates": len(candidates),
         }
-        key = (-best[0], -best[1], ctx.registry[reg_i].sloid, ctx.osm[osm_i].osm_key)
+        key = (-best[0], -best[1], ctx.registry[reg_i].stop_id, ctx.osm[osm_i].osm_key)
         proposals.append((key, reg_i, osm_i, evidence_out))
     return proposals
 

@@ -15,7 +15,7 @@ members, has no anchor: the later stages decide for each object alone.
 Every still unmatched member that is a stop object then joins the anchor (method `stop_area`, the
 relation in the evidence), even without a name or identifier of its own ("Perron 2", "Quai 3"):
 - a member with a platform code (`local_ref`, `ref`, or a name such as "Perron 2") joins the
-  registry platform (a traffic point of the stop) with that designation, when there is one;
+  registry platform (a traffic point of the stop) with that platform_code, when there is one;
 - else the stop itself (a service point), or its only platform; a stop known only by several
   platforms leaves a member without a code alone (which platform it is, nobody said);
 - never when a hard rule forbids the pair (`MatchContext.pair_rejection`: its own `uic_ref` or
@@ -72,7 +72,7 @@ _PLATFORM_NAME = re.compile(
 class StopGroup:
     """One registry stop as a whole: the service point (when the registry has it) and its platforms."""
 
-    sloid: str
+    stop_id: str
     stop: int | None  # registry index of the whole stop, None when only its platforms are loaded
     platforms: list[int] = field(default_factory=list)
 
@@ -90,25 +90,25 @@ class Anchor:
 def stop_groups(ctx: MatchContext) -> dict[str, StopGroup]:
     """Registry stops by whole stop: a traffic point belongs to its parent, a service point is its own."""
     groups: dict[str, StopGroup] = {}
-    for reg_i in sorted(range(len(ctx.registry)), key=lambda i: ctx.registry[i].sloid):
+    for reg_i in sorted(range(len(ctx.registry)), key=lambda i: ctx.registry[i].stop_id):
         stop = ctx.registry[reg_i]
-        if stop.parent_sloid and stop.parent_sloid != stop.sloid:
-            group = groups.setdefault(stop.parent_sloid, StopGroup(stop.parent_sloid, None))
+        if stop.parent_id and stop.parent_id != stop.stop_id:
+            group = groups.setdefault(stop.parent_id, StopGroup(stop.parent_id, None))
             group.platforms.append(reg_i)
         else:
-            group = groups.setdefault(stop.sloid, StopGroup(stop.sloid, None))
+            group = groups.setdefault(stop.stop_id, StopGroup(stop.stop_id, None))
             group.stop = reg_i
     for group in groups.values():
         # A parent that is itself a loaded registry stop holds both roles.
-        if group.stop is None and group.sloid in ctx.registry_by_sloid:
-            group.stop = ctx.registry_by_sloid[group.sloid]
+        if group.stop is None and group.stop_id in ctx.registry_by_sloid:
+            group.stop = ctx.registry_by_sloid[group.stop_id]
     return groups
 
 
 def group_of(ctx: MatchContext, reg_i: int) -> str:
-    """The sloid of the whole stop a registry stop belongs to."""
+    """The stop_id of the whole stop a registry stop belongs to."""
     stop = ctx.registry[reg_i]
-    return stop.parent_sloid or stop.sloid
+    return stop.parent_id or stop.stop_id
 
 
 def platform_code(ctx: MatchContext, osm_i: int) -> str | None:
@@ -150,19 +150,19 @@ def anchor_of(
     number = parse_uic(area.uic_ref)
     by_number = {group_of(ctx, i) for i in ctx.registry_by_number.get(number, ())} if number else set()
     if by_members:
-        sloid, found = next(iter(by_members.items()))
-        if by_number and sloid not in by_number:
+        stop_id, found = next(iter(by_members.items()))
+        if by_number and stop_id not in by_number:
             return None, "stop_area_uic_ref_contradicts_members"
         first = min(found, key=lambda f: ctx.osm[f[0]].osm_key)
         detail = {
             "anchor_osm_key": ctx.osm[first[0]].osm_key,
-            "anchor_sloid": ctx.registry[first[1]].sloid,
+            "anchor_sloid": ctx.registry[first[1]].stop_id,
             "anchor_method": first[2],
         }
-        return Anchor(groups[sloid], "a member matched by identifier", detail), None
+        return Anchor(groups[stop_id], "a member matched by identifier", detail), None
     if len(by_number) == 1:
-        sloid = next(iter(by_number))
-        return Anchor(groups[sloid], "the stop area's uic_ref", {"uic": number}), None
+        stop_id = next(iter(by_number))
+        return Anchor(groups[stop_id], "the stop area's uic_ref", {"uic": number}), None
     if len(by_number) > 1:
         return None, "stop_area_uic_ref_names_several_stops"
     for tag, value in (("uic_name", area.uic_name), ("name", area.name)):
@@ -182,9 +182,7 @@ def _group_by_name(
     points = ctx.osm_index.xy[members]
     near = {i for found in ctx.registry_index.within(points, STOP_AREA_MAX_DISTANCE_M) for i in found}
     named = {
-        group_of(ctx, i)
-        for i in near
-        if ctx.registry[i].designation_official and normalise(ctx.registry[i].designation_official) == wanted
+        group_of(ctx, i) for i in near if ctx.registry[i].name and normalise(ctx.registry[i].name) == wanted
     }
     return groups[next(iter(named))] if len(named) == 1 else None
 
@@ -213,8 +211,7 @@ def _name_points_elsewhere(ctx: MatchContext, group: StopGroup, osm_i: int, reg_
     point = ctx.osm_index.xy[osm_i : osm_i + 1]
     near = ctx.registry_index.within(point, STOP_AREA_MAX_DISTANCE_M)[0]
     return any(
-        i not in own and ctx.registry[i].designation_official and ctx.name_score(i, osm_i) >= NAME_MIN_SCORE
-        for i in near
+        i not in own and ctx.registry[i].name and ctx.name_score(i, osm_i) >= NAME_MIN_SCORE for i in near
     )
 
 
@@ -222,11 +219,16 @@ def _other_identifier(ctx: MatchContext, group: StopGroup, reg_i: int, osm_i: in
     """The rule when the member carries an identifier that is not this stop's (registry or not)."""
     obj, stop = ctx.osm[osm_i], ctx.registry[reg_i]
     number = ctx.osm_uic[osm_i]
-    if number is not None and stop.uic_number is not None and number != stop.uic_number:
+    if number is not None and stop.code_number is not None and number != stop.code_number:
         return "uic_ref_names_another_stop"
     for ident in (obj.ifopt, obj.sloid_tag):
         ident = (ident or "").strip()
-        if ident and ident != stop.sloid and ident != group.sloid and not ident.startswith(group.sloid + ":"):
+        if (
+            ident
+            and ident != stop.stop_id
+            and ident != group.stop_id
+            and not ident.startswith(group.stop_id + ":")
+        ):
             return "ifopt_names_another_stop"
     return None
 
@@ -234,7 +236,7 @@ def _other_identifier(ctx: MatchContext, group: StopGroup, reg_i: int, osm_i: in
 def _mode_differs(ctx: MatchContext, reg_i: int, osm_i: int) -> bool:
     """A railway object for a stop the registry does not serve by rail, or a bus-only object for a stop
     it does not serve by bus. Unknown modes on either side never refuse."""
-    means = ctx.registry[reg_i].means_of_transport or ""
+    means = ctx.registry[reg_i].modes or ""
     modes = {m.strip().upper() for m in means.split("|") if m.strip()}
     if not modes or "UNKNOWN" in modes:
         return False
@@ -271,7 +273,7 @@ def member_rejection(ctx: MatchContext, group: StopGroup, osm_i: int) -> tuple[i
 class StopAreaOutcome:
     """What the stage did with each stop area: for the run's counts and the explanations."""
 
-    anchored: dict[int, str] = field(default_factory=dict)  # relation id → anchor sloid
+    anchored: dict[int, str] = field(default_factory=dict)  # relation id → anchor stop_id
     unanchored: dict[int, str] = field(default_factory=dict)  # relation id → why not
     # OSM key → (relation id, rule) of members the anchor could not take.
     refused: dict[str, tuple[int, str]] = field(default_factory=dict)
@@ -287,7 +289,7 @@ def match_by_stop_areas(ctx: MatchContext, structure: OsmStructure | None) -> St
     for match in ctx.matches:
         if match.method in ANCHOR_METHODS:
             osm_i = ctx.osm_by_key[match.osm_key]
-            identified.setdefault(osm_i, (ctx.registry_by_sloid[match.sloid], match.method))
+            identified.setdefault(osm_i, (ctx.registry_by_sloid[match.stop_id], match.method))
     for area in sorted(structure.stop_areas, key=lambda a: a.osm_id):
         members = member_indexes(ctx, area)
         if not members:
@@ -296,7 +298,7 @@ def match_by_stop_areas(ctx: MatchContext, structure: OsmStructure | None) -> St
         if anchor is None:
             outcome.unanchored[area.osm_id] = why_not or "no_anchor"
             continue
-        outcome.anchored[area.osm_id] = anchor.group.sloid
+        outcome.anchored[area.osm_id] = anchor.group.stop_id
         for osm_i in _free(ctx, members):
             reg_i, rule = member_rejection(ctx, anchor.group, osm_i)
             if rule is not None or reg_i is None:
@@ -307,7 +309,7 @@ def match_by_stop_areas(ctx: MatchContext, structure: OsmStructure | None) -> St
                 "rule": f"member of a stop area anchored by {anchor.rule}",
                 "stop_area": area.osm_id,
                 "stop_area_name": area.name,
-                "stop_sloid": anchor.group.sloid,
+                "stop_sloid": anchor.group.stop_id,
                 "platform_code": platform_code(ctx, osm_i),
                 "radius_m": STOP_AREA_MAX_DISTANCE_M,
                 **anchor.detail,

@@ -36,6 +36,12 @@ def all_sources() -> list[Source]:
     return list(_REGISTRY.values())
 
 
+def registry_sources() -> dict[str, Source]:
+    """The registered registry plug-ins (`SourceKind.REGISTRY`) by name: what `/stops/<source>/...`
+    accepts, whether or not the instance runs them."""
+    return {name: s for name, s in _REGISTRY.items() if s.kind == SourceKind.REGISTRY}
+
+
 register_source(AtlasSource())
 register_source(OsmSource())
 register_source(GtfsSource())
@@ -49,4 +55,5 @@ __all__ = [
     "all_sources",
     "get_source",
     "register_source",
+    "registry_sources",
 ]

@@ -172,18 +172,18 @@ class AtlasSource(Source):
             by_format[fmt].extend(records)
         traffic, service = by_format[TRAFFIC_POINT], by_format[SERVICE_POINT]
         if traffic and service:
-            covered = {r.parent_sloid for r in traffic if r.parent_sloid}
-            kept = [r for r in service if r.sloid not in covered]
+            covered = {r.parent_id for r in traffic if r.parent_id}
+            kept = [r for r in service if r.stop_id not in covered]
             stats["service_points_replaced_by_platforms"] = len(service) - len(kept)
             service = kept
         records = self._filter_boundary(traffic + service, options, stats)
         seen: set[str] = set()
         unique: list[RegistryStop] = []
         for record in records:
-            if record.sloid in seen:
+            if record.stop_id in seen:
                 stats["duplicate_sloid"] = stats.get("duplicate_sloid", 0) + 1
                 continue
-            seen.add(record.sloid)
+            seen.add(record.stop_id)
             unique.append(record)
         stats["kept"] = len(unique)
         return ParseResult(unique, stats)
@@ -386,19 +386,22 @@ class AtlasSource(Source):
         )
         if cleaned:
             drop("text_cleaned")
+        uic_number = ascii_int(number)
         return RegistryStop(
-            sloid=sloid,
-            source=f"atlas:{fmt}",
-            uic_number=ascii_int(number),
-            designation=v("designation") or None,
-            designation_official=v("official") or None,
-            operator_abbr=v("abbr") or v("abbr_de") or None,
+            source=self.name,
+            stop_id=sloid,
+            dataset=fmt,
+            # The UIC number as decimal text (leading zeros and blanks dropped), as OSM's uic_ref is compared.
+            code=str(uic_number) if uic_number is not None else None,
+            platform_code=v("designation") or None,
+            name=v("official") or None,
+            operator_code=v("abbr") or v("abbr_de") or None,
             operator_name=v("org_name") or None,
-            means_of_transport=v("means") or None,
+            modes=v("means") or None,
             country_code=v("iso")
             or ("CH" if country == SWISS_UIC_COUNTRY and fmt == TRAFFIC_POINT else None),
-            canton=v("canton") or None,
-            parent_sloid=parent if is_sloid(parent) else None,
+            region=v("canton") or None,
+            parent_id=parent if is_sloid(parent) else None,
             valid_from=from_date,
             valid_to=to_date,
             lat=lat,

@@ -476,18 +476,18 @@ def resolve_stops(stops: Sequence[GtfsStop], registry: Sequence[RegistryStop]) -
        sloid that it lacks falls back to its stop's sloid, `ch:1:sloid:N`, when a registry of whole
        stops has that);
     2. `uic_platform`: the UIC number and platform code of the stop_id equal one registry stop's
-       number and designation (platform code);
+       number and platform_code (platform code);
     3. `position`: exactly one registry stop of that number (or, for a stop_id without a number,
        of any number) lies within POSITION_TOLERANCE_M;
     4. `unique_number`: the registry has exactly one stop with that number.
     Anything else stays unresolved with its reason: never a guess between several.
     """
-    by_sloid = {s.sloid: s for s in registry}
+    by_sloid = {s.stop_id: s for s in registry}
     by_number: dict[int, list[int]] = defaultdict(list)
     for i, s in enumerate(registry):
-        if s.uic_number is not None:
-            by_number[s.uic_number].append(i)
-    refs = [normalise_ref(s.designation) for s in registry]
+        if s.code_number is not None:
+            by_number[s.code_number].append(i)
+    refs = [normalise_ref(s.platform_code) for s in registry]
     tree = None
     if registry:
         from scipy.spatial import cKDTree
@@ -529,16 +529,16 @@ def resolve_stops(stops: Sequence[GtfsStop], registry: Sequence[RegistryStop]) -
             ref = normalise_ref(platform)
             hits = [i for i in same_number if refs[i] is not None and refs[i] == ref]
             if len(hits) == 1:
-                done(stop.stop_id, registry[hits[0]].sloid, "uic_platform")
+                done(stop.stop_id, registry[hits[0]].stop_id, "uic_platform")
                 continue
         near = near_of.get(stop.stop_id, [])
         if number is not None:  # a numbered stop is only ever a registry stop of its number
-            near = [i for i in near if registry[i].uic_number == number]
+            near = [i for i in near if registry[i].code_number == number]
         if len(near) == 1:
-            done(stop.stop_id, registry[near[0]].sloid, "position")
+            done(stop.stop_id, registry[near[0]].stop_id, "position")
             continue
         if len(same_number) == 1:
-            done(stop.stop_id, registry[same_number[0]].sloid, "unique_number")
+            done(stop.stop_id, registry[same_number[0]].stop_id, "unique_number")
             continue
         if number is None:
             unresolved[stop.stop_id] = "no_number"
@@ -578,4 +578,4 @@ def registry_services(
 
 def touched_share(services: Mapping[str, object], registry: Sequence[RegistryStop]) -> float:
     """The share of `registry` stops served by at least one route."""
-    return sum(1 for s in registry if s.sloid in services) / len(registry) if registry else 0.0
+    return sum(1 for s in registry if s.stop_id in services) / len(registry) if registry else 0.0

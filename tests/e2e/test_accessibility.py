@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from database import db
-from database.models import AtlasStop, Match, OsmRouteRow
+from database.models import Match, OsmRouteRow, RegistryStopRow
 from tests import factories as f
 from tests.e2e.helpers import load_demo_data, sign_in
 
@@ -118,11 +118,14 @@ def _an_osm_route() -> int:
 
 
 def _a_matched_pair() -> tuple[str, str]:
-    sloid, osm_key = db.session.execute(
-        select(Match.sloid, Match.osm_key).where(Match.method == "exact_uic").order_by(Match.sloid).limit(1)
+    stop_id, osm_key = db.session.execute(
+        select(Match.stop_id, Match.osm_key)
+        .where(Match.method == "exact_uic")
+        .order_by(Match.stop_id)
+        .limit(1)
     ).one()
-    assert db.session.get(AtlasStop, sloid) is not None
-    return sloid, osm_key
+    assert db.session.get(RegistryStopRow, ("atlas", stop_id)) is not None
+    return stop_id, osm_key
 
 
 def _axe_violations(page: Any, path: str, ready: str | None) -> list[dict]:

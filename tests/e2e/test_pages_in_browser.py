@@ -17,7 +17,7 @@ from sqlalchemy import select
 from app.services import stops as stop_service
 from app.services.new_stop_tags import tags_for_new_stop
 from database import db
-from database.models import AtlasStop, Decision, Match, Problem
+from database.models import Decision, Match, Problem, RegistryStopRow
 from tests import factories as f
 from tests.e2e.helpers import click_a_matched_osm_node, load_demo_data, sign_in
 
@@ -114,15 +114,15 @@ def josm_tags(url: str) -> dict[str, str]:
     return dict(tag.split("=", 1) for tag in args.get("addtags", "").split("|") if "=" in tag)
 
 
-def an_unmatched_bus_stop() -> AtlasStop:
-    matched = select(Match.sloid).where(Match.sloid == AtlasStop.sloid).exists()
-    sloid = db.session.scalar(
-        select(AtlasStop.sloid)
-        .where(~matched, AtlasStop.means_of_transport == "BUS")
-        .order_by(AtlasStop.sloid)
+def an_unmatched_bus_stop() -> RegistryStopRow:
+    matched = select(Match.stop_id).where(Match.stop_id == RegistryStopRow.stop_id).exists()
+    stop_id = db.session.scalar(
+        select(RegistryStopRow.stop_id)
+        .where(~matched, RegistryStopRow.modes == "BUS")
+        .order_by(RegistryStopRow.stop_id)
         .limit(1)
     )
-    return db.session.get(AtlasStop, sloid)
+    return db.session.get(RegistryStopRow, ("atlas", stop_id))
 
 
 def test_map_popup_of_an_unmatched_registry_stop_adds_it_in_josm_with_its_tags(demo, page):
@@ -133,9 +133,7 @@ def test_map_popup_of_an_unmatched_registry_stop_adds_it_in_josm_with_its_tags(d
     calls = fake_josm(page)
     page.goto(f"/#map=18/{stop.lat}/{stop.lon}")
     page.wait_for_selector("#map[data-loaded]")
-    page.locator(
-        f'.leaflet-marker-icon.unmatched-atlas[title="{stop.designation_official} (ATLAS)"]'
-    ).first.click()
+    page.locator(f'.leaflet-marker-icon.unmatched-atlas[title="{stop.name} (ATLAS)"]').first.click()
     popup = page.locator(".leaflet-popup-content")
     expect(popup.get_by_role("link", name="Edit here in iD")).to_have_attribute(
         "href", re.compile(r"^https://www\.openstreetmap\.org/edit\?editor=id#map=19/")
@@ -154,7 +152,7 @@ def test_map_popup_of_an_unmatched_registry_stop_adds_it_in_josm_with_its_tags(d
 def test_stop_page_of_an_unmatched_registry_stop_loads_the_area_and_adds_it_in_josm(demo, page):
     stop = an_unmatched_bus_stop()
     calls = fake_josm(page)
-    page.goto(f"/stops/atlas/{stop.sloid}")
+    page.goto(f"/stops/atlas/{stop.stop_id}")
     for name in ("Load area in JOSM", "Add in JOSM"):
         with page.context.expect_page() as opened:
             page.locator("#stop-links").get_by_role("link", name=name).click()
@@ -169,7 +167,7 @@ def test_an_open_popup_stays_open_when_a_filter_change_reloads_the_view(demo, pa
     popup = page.locator(".leaflet-popup-content")
     expect(popup).to_contain_text(node.name)
     # A matched stop is still drawn without the unmatched ones: its popup survives the redraw.
-    with page.expect_response(re.compile(r"/api/v1/stops\?.*status=matched")):
+    with page.expect_response(re.compile(r"/api/v1/tiles.*status=matched")):
         page.uncheck("input[name=status][value=unmatched]")
     expect(page.locator("#map")).not_to_have_class(re.compile(r"is-loading"))
     expect(popup).to_contain_text(node.name)
@@ -181,7 +179,7 @@ def test_a_small_move_inside_the_loaded_area_asks_the_server_nothing(demo, page)
     page.wait_for_selector("#map[data-loaded]")
     expect(page.locator("#map")).not_to_have_class(re.compile(r"is-loading"))
     asked: list[str] = []
-    page.on("request", lambda request: asked.append(request.url) if "/api/v1/stops" in request.url else None)
+    page.on("request", lambda request: asked.append(request.url) if "/api/v1/tiles" in request.url else None)
     box = page.locator("#map").bounding_box()
     assert box["width"] * 0.1 > 80
     before = page.url
@@ -197,7 +195,7 @@ def test_map_filters_reload_the_viewport_with_the_chosen_status(demo, page):
     page.goto("/")
     page.wait_for_selector("#map[data-loaded]")
     everything = int(page.get_attribute("#map", "data-loaded"))
-    with page.expect_response(re.compile(r"/api/v1/stops\?.*status=unmatched")):
+    with page.expect_response(re.compile(r"/api/v1/tiles.*status=unmatched")):
         page.uncheck("input[name=status][value=matched]")
     expect(page.locator("#map")).not_to_have_attribute("data-loaded", str(everything))
     unmatched = int(page.get_attribute("#map", "data-loaded"))
@@ -215,7 +213,7 @@ def test_editor_decides_a_problem_with_one_key_and_it_survives_a_reimport(demo, 
     assert problem is not None
     assert problem.priority == 1  # the queue starts with the most urgent
     # The re-import replaces the problem rows, so keep plain values rather than the ORM object.
-    stop_path = f"/stops/atlas/{problem.sloid}" if problem.sloid else f"/stops/osm/{problem.osm_key}"
+    stop_path = f"/stops/atlas/{problem.stop_id}" if problem.stop_id else f"/stops/osm/{problem.osm_key}"
 
     page.keyboard.press("3")  # not a problem
     page.wait_for_selector("#toast:not(.hidden)")
@@ -254,8 +252,8 @@ def test_review_page_editor_keys_open_the_current_problems_links_from_the_stop_a
         select(Problem).where(Problem.identity == page.get_attribute("#review", "data-current"))
     )
     detail = (
-        stop_service.stop_detail(sloid=problem.sloid)
-        if problem.sloid
+        stop_service.stop_detail(stop_id=problem.stop_id)
+        if problem.stop_id
         else stop_service.stop_detail(osm_key=problem.osm_key)
     )
     links = detail["links"]

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from database import db
-from database.models import AtlasStop, Match, OsmStop
+from database.models import RegistryStopRow, Match, OsmStop
 from tests import factories as f
 from tests.e2e.helpers import load_demo_data, sign_in
 
@@ -40,12 +40,12 @@ def matched_node() -> OsmStop:
 
 def every_page() -> list[str]:
     """Every page of the site, two stop pages of the demo data included."""
-    sloid = db.session.scalar(select(Match.sloid).order_by(Match.sloid).limit(1))
+    stop_id = db.session.scalar(select(Match.stop_id).order_by(Match.stop_id).limit(1))
     node = matched_node()
     unmatched = db.session.scalar(
-        select(AtlasStop.sloid)
-        .where(~AtlasStop.sloid.in_(select(Match.sloid)))
-        .order_by(AtlasStop.sloid)
+        select(RegistryStopRow.stop_id)
+        .where(~RegistryStopRow.stop_id.in_(select(Match.stop_id)))
+        .order_by(RegistryStopRow.stop_id)
         .limit(1)
     )
     return [
@@ -58,7 +58,7 @@ def every_page() -> list[str]:
         "/downloads",
         "/api/docs",
         "/login",
-        f"/stops/atlas/{sloid}",
+        f"/stops/atlas/{stop_id}",
         f"/stops/atlas/{unmatched}",
         f"/stops/{node.osm_key}".replace("/stops/", "/stops/osm/"),
     ]
@@ -336,14 +336,14 @@ def test_search_lists_the_registry_stop_first_with_kind_operator_municipality_an
     expect(link.locator(".search-name")).to_have_text("Schaan, Bahnhof")
     meta = link.locator(".search-meta").inner_text()
     sloid_operator = db.session.execute(
-        select(AtlasStop.sloid, AtlasStop.operator_abbr).where(
-            AtlasStop.designation_official == "Schaan, Bahnhof"
+        select(RegistryStopRow.stop_id, RegistryStopRow.operator_code).where(
+            RegistryStopRow.name == "Schaan, Bahnhof"
         )
     ).one()
-    assert sloid_operator.sloid in meta
+    assert sloid_operator.stop_id in meta
     assert "Schaan" in meta
-    if sloid_operator.operator_abbr:
-        assert sloid_operator.operator_abbr in meta
+    if sloid_operator.operator_code:
+        assert sloid_operator.operator_code in meta
     children = first.get_by_role("list", name="Matched OSM objects").locator("a")
     assert children.count() >= 1
     expect(children.first.locator(".badge")).to_have_text("OSM")
@@ -355,14 +355,14 @@ def test_search_lists_the_registry_stop_first_with_kind_operator_municipality_an
 def test_search_result_opens_and_highlights_its_stop(demo, any_page):
     settle(any_page, "/")
     results = search_for(any_page, "Schaan Bahnhof")
-    sloid = db.session.scalar(
-        select(AtlasStop.sloid).where(AtlasStop.designation_official == "Schaan, Bahnhof")
+    stop_id = db.session.scalar(
+        select(RegistryStopRow.stop_id).where(RegistryStopRow.name == "Schaan, Bahnhof")
     )
     results.locator("a.search-link").first.click()
     shown = selected_stop(any_page)
     expect(shown).to_contain_text("Schaan, Bahnhof")
-    expect(shown).to_contain_text(sloid)
-    expect(any_page.locator("#map")).to_have_attribute("data-selected", f"atlas:{sloid}")
+    expect(shown).to_contain_text(stop_id)
+    expect(any_page.locator("#map")).to_have_attribute("data-selected", f"atlas:{stop_id}")
     expect(any_page.locator(".leaflet-marker-icon.is-selected")).to_have_count(1)
     any_page.wait_for_timeout(2000)
     expect(shown).to_contain_text("Schaan, Bahnhof")
@@ -371,7 +371,7 @@ def test_search_result_opens_and_highlights_its_stop(demo, any_page):
 
 def test_search_result_opens_its_popup_when_its_stop_is_already_loaded(demo, desktop_page):
     """The view around the stop is loaded already: the jump asks the server nothing and still opens it."""
-    stop = db.session.scalar(select(AtlasStop).where(AtlasStop.designation_official == "Schaan, Bahnhof"))
+    stop = db.session.scalar(select(RegistryStopRow).where(RegistryStopRow.name == "Schaan, Bahnhof"))
     open_map_on(desktop_page, stop.lat, stop.lon)
     results = search_for(desktop_page, "Schaan Bahnhof")
     asked: list[str] = []

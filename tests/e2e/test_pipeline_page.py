@@ -78,7 +78,7 @@ def sized_page(request, page):
 
 def test_the_log_shows_when_each_line_happened_and_plain_text(app, sized_page, redis_client):
     def work(progress, run_uuid):
-        logging.getLogger("pipeline.test").warning("import: %s rows", {"atlas_stops": 3, "osm_stops": 5})
+        logging.getLogger("pipeline.test").warning("import: %s rows", {"registry_stops": 3, "osm_stops": 5})
         return quick_work(progress, run_uuid)
 
     outcome = run_guarded("cli", work=work)
@@ -99,7 +99,7 @@ def test_the_log_shows_when_each_line_happened_and_plain_text(app, sized_page, r
     assert [at for at, _, _ in lines] == expected, "each line carries the time it happened"
     assert all(at == shown for at, shown, _ in lines)
     texts = [text for _, _, text in lines]
-    assert any("import: atlas_stops 3, osm_stops 5 rows" in text for text in texts)
+    assert any("import: registry_stops 3, osm_stops 5 rows" in text for text in texts)
     assert not [text for text in texts if "{" in text or "[object" in text], texts
     expect(page.locator("#run-log")).to_be_visible()
     page.problems.assert_none()

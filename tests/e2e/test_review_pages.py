@@ -26,7 +26,7 @@ def two_runs(app, tmp_path):
     shutil.copytree(DEMO, changed)
     csv_path = changed / "atlas_service_points_li.csv"
     lines = csv_path.read_text(encoding="utf-8-sig").splitlines()
-    sloid_at = lines[0].split(";").index("sloid")
+    sloid_at = lines[0].split(";").index("stop_id")
     kept = [lines[0]] + [ln for ln in lines[1:] if ln.split(";")[sloid_at] != REMOVED]
     csv_path.write_text("\n".join(kept) + "\n", encoding="utf-8-sig")
     load_demo_data(changed)
@@ -67,10 +67,10 @@ def test_changes_page_lists_editor_links_under_each_still_open_problems_stop(two
 
 def an_unmatched_registry_stop_with_osm_candidates() -> str:
     """The first unmatched registry stop (by problem identity) with OSM stop objects within 150 m."""
-    sloid = db.session.scalar(
+    stop_id = db.session.scalar(
         text(
             """
-            SELECT p.sloid FROM problems p JOIN atlas_stops a ON a.sloid = p.sloid
+            SELECT p.stop_id FROM problems p JOIN registry_stops a ON a.stop_id = p.stop_id
             WHERE p.problem_type = 'unmatched' AND p.osm_key IS NULL
               AND EXISTS (SELECT 1 FROM osm_stops o
                           WHERE ST_DWithin(o.geom::geography, a.geom::geography, 150))
@@ -78,13 +78,13 @@ def an_unmatched_registry_stop_with_osm_candidates() -> str:
             """
         )
     )
-    assert sloid is not None
-    return sloid
+    assert stop_id is not None
+    return stop_id
 
 
 def test_stop_page_explains_why_an_unmatched_stop_was_not_matched(two_runs, page):
-    sloid = an_unmatched_registry_stop_with_osm_candidates()
-    page.goto(f"/stops/atlas/{sloid}")
+    stop_id = an_unmatched_registry_stop_with_osm_candidates()
+    page.goto(f"/stops/atlas/{stop_id}")
     page.wait_for_selector("#why-not-matched[data-loaded]")
     assert int(page.get_attribute("#why-not-matched", "data-loaded")) > 0
     first_outcome = page.inner_text("#why-table tbody tr:first-child td:last-child")
@@ -103,15 +103,15 @@ def test_an_editor_links_a_candidate_from_the_stop_page(two_runs, page):
     from tests import factories as f
 
     user = f.create_user(role="editor")
-    sloid = an_unmatched_registry_stop_with_osm_candidates()
-    sign_in(page, user.username, f"/stops/atlas/{sloid}")
+    stop_id = an_unmatched_registry_stop_with_osm_candidates()
+    sign_in(page, user.username, f"/stops/atlas/{stop_id}")
     page.wait_for_selector("#why-not-matched[data-loaded]")
     first = page.locator("#why-table tbody tr").first
     osm_key = first.get_attribute("data-key")
     first.locator("button").click()
     first.locator("text=applies from the next pipeline run").wait_for()
     db.session.expire_all()
-    link = db.session.scalar(select(ManualMatch).where(ManualMatch.sloid == sloid))
+    link = db.session.scalar(select(ManualMatch).where(ManualMatch.stop_id == stop_id))
     assert (link.osm_key, link.action, link.status) == (osm_key, "link", "active")
     page.problems.assert_none()
 
@@ -173,7 +173,7 @@ def test_wrong_match_in_the_queue_by_key_and_by_button_unlinks_the_pair(demo, si
         assert (decision.decision, decision.status) == ("wrong_match", "active")
         # A whole stop's distance problem is about the matched object it was measured to.
         problem = db.session.scalar(select(Problem).where(Problem.identity == identity))
-        link = db.session.scalar(select(ManualMatch).where(ManualMatch.sloid == decision.sloid))
+        link = db.session.scalar(select(ManualMatch).where(ManualMatch.stop_id == decision.stop_id))
         assert (link.osm_key, link.action, link.status) == (
             problem.osm_key or problem.details["osm_key"],
             "unlink",
@@ -182,7 +182,7 @@ def test_wrong_match_in_the_queue_by_key_and_by_button_unlinks_the_pair(demo, si
 
     # The stop page shows the decision with its unlink, pending until the next run, also where the
     # pair is listed among the candidates (no "Unlink" button to press a second time).
-    page.goto(f"/stops/atlas/{_decision_on(first).sloid}")
+    page.goto(f"/stops/atlas/{_decision_on(first).stop_id}")
     expect(page.locator("#manual-links .manual-link-item[data-state=pending]")).to_have_count(1)
     expect(page.locator(".decision-item .manual-link-state")).to_contain_text(
         "pending until the next pipeline run"

@@ -52,7 +52,7 @@ def test_operators_page_sorts_by_column_and_keeps_the_order_in_the_url(demo, siz
     stops = _stops_in_table(page)
     assert len(stops) >= 3
     assert stops == sorted(stops, reverse=True)  # largest operator first
-    assert page.get_attribute("th[data-sort=atlas_stops]", "aria-sort") == "descending"
+    assert page.get_attribute("th[data-sort=registry_stops]", "aria-sort") == "descending"
 
     page.click("th[data-sort=operator] button")
     names = _operators_in_table(page)
@@ -63,7 +63,7 @@ def test_operators_page_sorts_by_column_and_keeps_the_order_in_the_url(demo, siz
     assert _operators_in_table(page) == sorted(names, key=str.lower, reverse=True)
 
     # The "Sort by" select does the same without scrolling the table sideways (phones).
-    page.select_option("#operators-sort", "atlas_stops")
+    page.select_option("#operators-sort", "registry_stops")
     page.select_option("#operators-dir", "asc")
     assert _stops_in_table(page) == sorted(stops)
     page.reload()
@@ -139,7 +139,7 @@ def test_downloads_page_builds_each_link_from_its_filters(demo, sized_page):
 @pytest.fixture
 def two_runs(demo, tmp_path):
     """The demo data, a decision on the removed stop's problem, then the data without that stop."""
-    identity = db.session.scalar(select(Problem.identity).where(Problem.sloid == REMOVED).limit(1))
+    identity = db.session.scalar(select(Problem.identity).where(Problem.stop_id == REMOVED).limit(1))
     assert identity is not None
     decision_service.record_decision(identity, "needs_survey", "", None)
     db.session.commit()
@@ -147,7 +147,7 @@ def two_runs(demo, tmp_path):
     shutil.copytree(DEMO, changed)
     csv_path = changed / "atlas_service_points_li.csv"
     lines = csv_path.read_text(encoding="utf-8-sig").splitlines()
-    sloid_at = lines[0].split(";").index("sloid")
+    sloid_at = lines[0].split(";").index("stop_id")
     kept = [lines[0]] + [ln for ln in lines[1:] if ln.split(";")[sloid_at] != REMOVED]
     csv_path.write_text("\n".join(kept) + "\n", encoding="utf-8-sig")
     load_demo_data(changed)
@@ -171,7 +171,7 @@ def test_changes_page_names_resolved_rows_by_their_stop(two_runs, sized_page):
 
 def test_operator_names_from_the_registry_are_shown_as_text_and_linked_encoded(app, page):
     hostile = '<img src=x onerror="document.title=1">&=HYPERLINK("http://evil")'
-    f.atlas_stop(operator_abbr=hostile[:60], operator_name="<b>bold</b>")
+    f.atlas_stop(operator_code=hostile[:60], operator_name="<b>bold</b>")
     page.goto("/operators")
     page.wait_for_selector("#operators[data-ready]")
     row = page.locator("#operators-table tbody tr").first

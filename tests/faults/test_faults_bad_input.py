@@ -30,7 +30,7 @@ DEMO = ROOT / "data/demo"
 ATLAS = "atlas_service_points_li.csv"
 OSM = "osm_li.json"
 LI_BBOX = "9.47,47.04,9.64,47.28"
-SNAPSHOT_TABLES = ("atlas_stops", "osm_stops", "matches", "problems")
+SNAPSHOT_TABLES = ("registry_stops", "osm_stops", "matches", "problems")
 
 
 # --- the corpus ----------------------------------------------------------------------------------
@@ -146,7 +146,9 @@ class BadInput:
 
 CORPUS = {
     "truncated mid-row": BadInput(truncated_mid_row, "atlas", ("truncated", "fields"), line=True),
-    "truncated at a row boundary": BadInput(truncated_at_row_boundary, "atlas_stops", ("drop", "refusing")),
+    "truncated at a row boundary": BadInput(
+        truncated_at_row_boundary, "registry_stops", ("drop", "refusing")
+    ),
     "latin-1 encoding": BadInput(latin1, "atlas", ("utf-8", "encoding"), line=True),
     "wrong columns": BadInput(wrong_columns, "atlas", ("wrong columns",), line=True),
     "coordinate columns missing": BadInput(missing_coordinate_columns, "atlas", ("wgs84",), line=True),
@@ -178,7 +180,7 @@ def _counts(app) -> dict[str, int]:
     with app.app_context():
         counts = {t: db.session.scalar(text(f"SELECT count(*) FROM {t}")) for t in SNAPSHOT_TABLES}
         hashes = db.session.scalar(
-            text("SELECT md5(string_agg(row_hash, ',' ORDER BY sloid)) FROM atlas_stops")
+            text("SELECT md5(string_agg(row_hash, ',' ORDER BY stop_id)) FROM registry_stops")
         )
         db.session.remove()
     return {**counts, "atlas_hash": hashes}
@@ -208,7 +210,7 @@ def baseline(stack) -> Iterator[Baseline]:
     outcome = _run(app, DEMO)
     assert outcome.ok, outcome.error
     base = Baseline(app, _counts(app), _served(app))
-    assert base.counts["atlas_stops"] > 200
+    assert base.counts["registry_stops"] > 200
     yield base
     _reset_state(stack)
 

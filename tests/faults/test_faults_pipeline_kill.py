@@ -2,7 +2,7 @@
 
 The operator's path, end to end: the real CLI (Redis lock with a short TTL, live status, heartbeat,
 run record), killed while its import transaction is open. To catch it there deterministically, the
-test holds a SHARE lock on `atlas_stops`: readers (ACCESS SHARE) pass, but the import's swap
+test holds a SHARE lock on `registry_stops`: readers (ACCESS SHARE) pass, but the import's swap
 (DELETE) waits for it. Once the run's status says `import` and its backend waits on that lock, the
 process gets SIGKILL. Then: the previous data is still what the API serves, the lock frees itself
 within its TTL, the run reads as stale and the watchdog marks it failed in Redis and in
@@ -89,7 +89,7 @@ def test_kill_9_during_import_keeps_the_data_served_frees_the_lock_and_the_run_i
     atlas.write_text("\n".join(lines[: len(lines) * 2 // 3]) + "\n", encoding="utf-8-sig")
 
     blocker = psycopg.connect(_conninfo(stack))
-    blocker.execute("LOCK TABLE atlas_stops IN SHARE MODE")  # readers pass, the swap waits
+    blocker.execute("LOCK TABLE registry_stops IN SHARE MODE")  # readers pass, the swap waits
     process = _cli(stack, changed)
     try:
 
@@ -101,7 +101,7 @@ def test_kill_9_during_import_keeps_the_data_served_frees_the_lock_and_the_run_i
             with psycopg.connect(_conninfo(stack), autocommit=True) as conn:
                 waiting = conn.execute(
                     "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event_type = 'Lock' AND query ILIKE 'DELETE FROM atlas_stops%'"
+                    " WHERE wait_event_type = 'Lock' AND query ILIKE 'DELETE FROM registry_stops%'"
                 ).fetchone()[0]
             return waiting > 0
 

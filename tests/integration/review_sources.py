@@ -47,21 +47,21 @@ def at(east_m: float = 0.0, north_m: float = 0.0) -> tuple[float, float]:
 class Platform:
     """One ATLAS traffic point."""
 
-    sloid: str
+    stop_id: str
     number: int
     name: str
     east: float = 0.0
     north: float = 0.0
-    designation: str = ""
+    platform_code: str = ""
     operator: str = "BERNMOBIL"
-    canton: str = "BE"
+    region: str = "BE"
 
     def row(self) -> list[str]:
         lat, lon = at(self.east, self.north)
-        parent = ":".join(self.sloid.split(":")[:4])
+        parent = ":".join(self.stop_id.split(":")[:4])
         return [
-            self.sloid, str(self.number), "85", "2020-01-01", "9999-12-31", self.name, f"{lon:.7f}",
-            f"{lat:.7f}", self.designation, "BOARDING_PLATFORM", parent, self.operator, self.canton,
+            self.stop_id, str(self.number), "85", "2020-01-01", "9999-12-31", self.name, f"{lon:.7f}",
+            f"{lat:.7f}", self.platform_code, "BOARDING_PLATFORM", parent, self.operator, self.region,
         ]  # fmt: skip
 
 

@@ -18,7 +18,7 @@ def decide(client, csrf: str, identity: str, decision: str = "not_a_problem", no
 
 
 def test_editor_records_a_decision(app, client):
-    problem = f.problem("distance", sloid="ch:1:sloid:1", osm_key="node/1")
+    problem = f.problem("distance", stop_id="ch:1:sloid:1", osm_key="node/1")
     user, csrf = f.login_as(client, role="editor")
     response = decide(client, csrf, problem.identity, "fixed_in_osm", "moved the platform")
     assert response.status_code == 201
@@ -27,12 +27,12 @@ def test_editor_records_a_decision(app, client):
     assert body["decision"]["decision"] == "fixed_in_osm"
     assert body["decision"]["note"] == "moved the platform"
     assert body["decision"]["author"] == user.username
-    assert body["decision"]["sloid"] == "ch:1:sloid:1"
+    assert body["decision"]["stop_id"] == "ch:1:sloid:1"
     assert body["decision"]["osm_key"] == "node/1"
 
 
 def test_changing_a_decision_keeps_the_history(app, client):
-    problem = f.problem("unmatched", sloid="ch:1:sloid:1")
+    problem = f.problem("unmatched", stop_id="ch:1:sloid:1")
     _, csrf = f.login_as(client)
     assert decide(client, csrf, problem.identity, "needs_survey").status_code == 201
     response = decide(client, csrf, problem.identity, "atlas_wrong", "stop was removed")
@@ -45,7 +45,7 @@ def test_changing_a_decision_keeps_the_history(app, client):
 
 
 def test_repeating_the_same_decision_writes_no_event(app, client):
-    problem = f.problem("unmatched", sloid="ch:1:sloid:1")
+    problem = f.problem("unmatched", stop_id="ch:1:sloid:1")
     _, csrf = f.login_as(client)
     decide(client, csrf, problem.identity, "needs_survey", "x")
     assert decide(client, csrf, problem.identity, "needs_survey", "x").status_code == 200
@@ -53,7 +53,7 @@ def test_repeating_the_same_decision_writes_no_event(app, client):
 
 
 def test_api_token_can_record_decisions_without_csrf(app, client):
-    problem = f.problem("unmatched", sloid="ch:1:sloid:1")
+    problem = f.problem("unmatched", stop_id="ch:1:sloid:1")
     token = f.api_token(f.create_user(role="editor"))
     response = client.post(
         "/api/v1/decisions",
@@ -64,7 +64,7 @@ def test_api_token_can_record_decisions_without_csrf(app, client):
 
 
 def test_anonymous_cannot_record_decisions(app, client):
-    problem = f.problem("unmatched", sloid="ch:1:sloid:1")
+    problem = f.problem("unmatched", stop_id="ch:1:sloid:1")
     response = client.post(
         "/api/v1/decisions", json={"problem_identity": problem.identity, "decision": "fixed_in_osm"}
     )
@@ -79,7 +79,7 @@ def test_decision_on_an_unknown_problem_is_a_404(app, client):
 
 
 def test_invalid_decision_bodies_are_a_422_naming_the_field(app, client):
-    problem = f.problem("unmatched", sloid="ch:1:sloid:1")
+    problem = f.problem("unmatched", stop_id="ch:1:sloid:1")
     _, csrf = f.login_as(client)
     headers = {"X-CSRF-Token": csrf}
     cases = [
@@ -101,20 +101,20 @@ def test_invalid_decision_bodies_are_a_422_naming_the_field(app, client):
 
 
 def test_decision_survives_a_reimport_of_the_snapshot(app, client):
-    problem = f.problem("distance", sloid="ch:1:sloid:1", osm_key="node/1", distance_m=60.0)
+    problem = f.problem("distance", stop_id="ch:1:sloid:1", osm_key="node/1", distance_m=60.0)
     _, csrf = f.login_as(client)
     decide(client, csrf, problem.identity, "needs_survey")
     # An import replaces the whole snapshot: the problem row is deleted and written again.
     db.session.execute(text("DELETE FROM problems"))
     db.session.commit()
-    f.problem("distance", sloid="ch:1:sloid:1", osm_key="node/1", distance_m=61.0)
+    f.problem("distance", stop_id="ch:1:sloid:1", osm_key="node/1", distance_m=61.0)
     [listed] = client.get("/api/v1/problems").get_json()["problems"]
     assert listed["decision"]["decision"] == "needs_survey"
 
 
 def test_recent_decisions_are_listed_newest_first_with_a_cursor(app, client):
     for index in range(3):
-        f.decision(f.problem("unmatched", sloid=f"ch:1:sloid:{index}").identity)
+        f.decision(f.problem("unmatched", stop_id=f"ch:1:sloid:{index}").identity)
     first = client.get("/api/v1/decisions?limit=2").get_json()
     assert len(first["decisions"]) == 2
     assert first["decisions"][0]["id"] > first["decisions"][1]["id"]

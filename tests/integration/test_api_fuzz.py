@@ -26,25 +26,25 @@ MAX_EXAMPLES = 6
 def seed_demo_like_rows() -> str:
     """A small Liechtenstein-like snapshot of every kind of row; returns an admin API token."""
     stop, node, _ = f.matched_pair(distance_m=42.0, method="exact_uic")
-    f.problem("distance", sloid=stop.sloid, osm_key=node.osm_key, priority=2, distance_m=42.0)
-    named, named_node, _ = f.matched_pair(
-        lat=47.16, lon=9.51, method="name", designation_official="Schaan, Post"
-    )
+    f.problem("distance", stop_id=stop.stop_id, osm_key=node.osm_key, priority=2, distance_m=42.0)
+    named, named_node, _ = f.matched_pair(lat=47.16, lon=9.51, method="name", name="Schaan, Post")
     f.problem(
-        "attributes", sloid=named.sloid, osm_key=named_node.osm_key, priority=3, details={"uic_ref": [1, 2]}
+        "attributes",
+        stop_id=named.stop_id,
+        osm_key=named_node.osm_key,
+        priority=3,
+        details={"uic_ref": [1, 2]},
     )
-    lonely = f.atlas_stop(
-        designation_official="Vaduz, Äule", means_of_transport="BUS|TRAM", lat=47.14, lon=9.52
-    )
-    f.problem("unmatched", sloid=lonely.sloid, priority=1)
+    lonely = f.atlas_stop(name="Vaduz, Äule", modes="BUS|TRAM", lat=47.14, lon=9.52)
+    f.problem("unmatched", stop_id=lonely.stop_id, priority=1)
     stray = f.osm_stop("way/4242", name="Triesen Zentrum", lat=47.10, lon=9.53)
     decided = f.problem("unmatched", osm_key=stray.osm_key, priority=3)
-    f.problem("duplicates", sloid=lonely.sloid, priority=2, identity=f"duplicates:{lonely.sloid}:-")
+    f.problem("duplicates", stop_id=lonely.stop_id, priority=2, identity=f"duplicates:{lonely.stop_id}:-")
     # a line on each side through the matched stop, so /routes answers with partners and stops
     f.osm_route(7001, [node.osm_key, stray.osm_key], ref="11", operator="LIEmobil", to_name="Triesen Zentrum")
     f.gtfs_route(
         "11-j21-1",
-        {"0": [("Vaduz", stop.sloid), ("Triesen", None)]},
+        {"0": [("Vaduz", stop.stop_id), ("Triesen", None)]},
         short_name="11",
         agency_name="LIEmobil",
         route_key="11-jxx-1",

@@ -21,13 +21,13 @@ def identities(body: dict) -> list[str]:
 def queue(app):
     """Seven problems of mixed type, priority, operator, distance and place; one decided."""
     rows = [
-        f.problem("distance", sloid="ch:1:sloid:1", osm_key="node/1", priority=2, distance_m=40.0),
-        f.problem("distance", sloid="ch:1:sloid:2", osm_key="node/2", priority=1, distance_m=120.0),
-        f.problem("distance", sloid="ch:1:sloid:3", osm_key="node/3", priority=3, distance_m=18.0),
-        f.problem("unmatched", sloid="ch:1:sloid:4", priority=1, operator_abbr="PAG"),
-        f.problem("unmatched", osm_key="node/5", priority=3, operator_abbr=None, lat=46.5, lon=6.6),
-        f.problem("attributes", sloid="ch:1:sloid:6", osm_key="node/6", priority=2),
-        f.problem("duplicates", sloid="ch:1:sloid:7", priority=2),
+        f.problem("distance", stop_id="ch:1:sloid:1", osm_key="node/1", priority=2, distance_m=40.0),
+        f.problem("distance", stop_id="ch:1:sloid:2", osm_key="node/2", priority=1, distance_m=120.0),
+        f.problem("distance", stop_id="ch:1:sloid:3", osm_key="node/3", priority=3, distance_m=18.0),
+        f.problem("unmatched", stop_id="ch:1:sloid:4", priority=1, operator_code="PAG"),
+        f.problem("unmatched", osm_key="node/5", priority=3, operator_code=None, lat=46.5, lon=6.6),
+        f.problem("attributes", stop_id="ch:1:sloid:6", osm_key="node/6", priority=2),
+        f.problem("duplicates", stop_id="ch:1:sloid:7", priority=2),
     ]
     f.decision(rows[0].identity, "fixed_in_osm")
     return rows
@@ -77,7 +77,7 @@ def test_filters_type_priority_decided_operator_and_bbox(client, queue):
     assert queue[0].identity not in identities(page(client, decided="false"))
     assert identities(page(client, operator="PAG")) == [queue[3].identity]
     assert identities(page(client, bbox="6.5,46.4,6.7,46.6")) == [queue[4].identity]
-    assert identities(page(client, sloid="ch:1:sloid:6")) == [queue[5].identity]
+    assert identities(page(client, stop_id="ch:1:sloid:6")) == [queue[5].identity]
     assert identities(page(client, osm_key="node/5")) == [queue[4].identity]
 
 

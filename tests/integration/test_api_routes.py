@@ -173,7 +173,7 @@ def test_route_detail_marks_each_stop_agree_only_here_or_unknown(app, client):
     ]
     backward = its["gtfs", LINE_11, "1"]
     assert [s["status"] for s in backward["stops"]] == ["agree", "only_here", "agree"]  # 102 skips B'
-    assert backward["stops"][1]["sloid"] == keys["B'"]
+    assert backward["stops"][1]["registry_stop_id"] == keys["B'"]
     assert backward["counts"] == {"agree": 2, "only_here": 1, "unknown": 0, "no_partner": 0}
     relation = its["osm", "101", None]
     assert [(m["osm_key"], m["role"], m["status"]) for m in relation["stops"]] == [
@@ -214,7 +214,7 @@ def test_stop_detail_lists_the_lines_serving_the_stop_on_each_side(app, client):
         (LINE_11, "0"),
         ("92-5-A-j21-1", "0"),
     }
-    nothing = client.get(f"/api/v1/stops/atlas/{f.atlas_stop(lat=46.0, lon=8.0).sloid}").get_json()
+    nothing = client.get(f"/api/v1/stops/atlas/{f.atlas_stop(lat=46.0, lon=8.0).stop_id}").get_json()
     assert nothing["lines"] == {"osm": [], "gtfs": []}
 
 
@@ -258,7 +258,7 @@ def test_stop_page_lists_the_lines_on_each_side(app, client):
     assert 'href="/routes/osm/103"' in lines
     assert f'href="/routes/gtfs/{LINE_11}"' in lines
     lonely = f.atlas_stop(lat=46.0, lon=8.0)
-    html = client.get(f"/stops/atlas/{lonely.sloid}").get_data(as_text=True)
+    html = client.get(f"/stops/atlas/{lonely.stop_id}").get_data(as_text=True)
     assert "No OSM route relation has this stop" in html
     assert "No timetable (GTFS) route stops" in html
 
@@ -314,8 +314,8 @@ def zug_run(app, tmp_path):
     summary = run_pipeline(RunOptions(source_dir=folder, offline=True, today=TODAY))
     assert summary.status == "succeeded"
     # derive_osm makes one relation per itinerary reaching two platforms (one per registry stop of
-    # canton ZG that the timetable serves), numbered in itinerary order: the truth of the pairing
-    zug = {s.sloid for s in registry.records if s.canton == "ZG"}
+    # region ZG that the timetable serves), numbered in itinerary order: the truth of the pairing
+    zug = {s.stop_id for s in registry.records if s.region == "ZG"}
     served = {resolution.sloid_of.get(c.stop_id) for c in timetable.calls} & zug
     truth: dict[str, tuple[str, str]] = {}
     for itinerary in timetable.itineraries:
@@ -429,8 +429,8 @@ def test_hostile_line_names_and_ids_are_shown_as_text(app, client):
     stop, node, _ = f.matched_pair()
     hostile = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
     f.osm_route(201, [node.osm_key], ref=hostile, name=hostile, operator=hostile, to_name=hostile)
-    f.gtfs_route('a/b?c#d&e"<x>', {"0": [(hostile, stop.sloid)]}, short_name=hostile, long_name=hostile)
-    for path in ("/routes", "/routes/osm/201", f"/stops/atlas/{stop.sloid}"):
+    f.gtfs_route('a/b?c#d&e"<x>', {"0": [(hostile, stop.stop_id)]}, short_name=hostile, long_name=hostile)
+    for path in ("/routes", "/routes/osm/201", f"/stops/atlas/{stop.stop_id}"):
         html = client.get(path).get_data(as_text=True)
         assert "<script>alert" not in html, path
         assert "<img src=x" not in html, path

@@ -23,11 +23,9 @@ def found_keys(results: list[dict]) -> list[str]:
 @pytest.fixture
 def stops(app):
     return {
-        "zurich": f.atlas_stop("ch:1:sloid:3000", designation_official="Zürich HB", uic_number=8503000),
-        "genf": f.atlas_stop(
-            "ch:1:sloid:1008", designation_official="Genève, Gare Cornavin", uic_number=8501008
-        ),
-        "vaduz": f.atlas_stop("ch:1:sloid:10305", designation_official="Vaduz, Post", uic_number=8510305),
+        "zurich": f.atlas_stop("ch:1:sloid:3000", name="Zürich HB", code=8503000),
+        "genf": f.atlas_stop("ch:1:sloid:1008", name="Genève, Gare Cornavin", code=8501008),
+        "vaduz": f.atlas_stop("ch:1:sloid:10305", name="Vaduz, Post", code=8510305),
         "node": f.osm_stop("node/123456", name="Zürich Hauptbahnhof", uic_ref="8503000"),
         "way": f.osm_stop("way/789", name="Schaan-Vaduz Bahnhof"),
     }
@@ -124,14 +122,14 @@ def test_fuzzy_lookup_fills_the_list_when_prefixes_find_too_few(client, stops):
 
 
 def test_badly_misspelled_short_name_is_found_by_the_looser_pass(client, stops):
-    f.atlas_stop("ch:1:sloid:2001", designation_official="Zug, Gutsch")
+    f.atlas_stop("ch:1:sloid:2001", name="Zug, Gutsch")
     # Word similarity 0.47: below the first fuzzy pass, found because nothing closer exists.
     assert found_keys(search(client, "Zug, Gtusch")) == ["ch:1:sloid:2001"]
 
 
 def test_sharing_one_common_word_is_not_a_match_when_closer_names_exist(client, stops):
-    f.atlas_stop("ch:1:sloid:2002", designation_official="Asperg, Bahnhof")
-    f.atlas_stop("ch:1:sloid:2003", designation_official="Bietigheim, Bahnhof")
+    f.atlas_stop("ch:1:sloid:2002", name="Asperg, Bahnhof")
+    f.atlas_stop("ch:1:sloid:2003", name="Bietigheim, Bahnhof")
     f.osm_stop("node/2004", name="Asperg, Banhof")
     results = found_keys(search(client, "Asperg, Bahnhof"))
     assert results[0] == "ch:1:sloid:2002"
@@ -144,15 +142,15 @@ def station(app):
     """A registry stop written "Municipality, Stop" and twelve OSM objects of the same name, ten matched."""
     f.atlas_stop(
         "ch:1:sloid:9991",
-        designation_official="Schaan, Bahnhof",
-        uic_number=8509991,
-        operator_abbr="LIEmobil",
+        name="Schaan, Bahnhof",
+        code=8509991,
+        operator_code="LIEmobil",
     )
     for i in range(12):
         f.osm_stop(f"node/{700 + i}", name="Schaan Bahnhof", operator="LIEmobil", local_ref=str(i))
     for i in range(10):
         f.match("ch:1:sloid:9991", f"node/{700 + i}", method="name", distance_m=10.0 + i)
-    f.atlas_stop("ch:1:sloid:9992", designation_official="Schaan, Bahnhofstrasse")
+    f.atlas_stop("ch:1:sloid:9992", name="Schaan, Bahnhofstrasse")
 
 
 def test_registry_stop_comes_first_with_its_osm_objects_grouped_under_it(client, station):
@@ -188,7 +186,7 @@ def test_exact_names_rank_before_prefixes_and_registry_before_osm(client, statio
 
 
 def test_prefix_matches_rank_before_fuzzy_ones(client, stops):
-    f.atlas_stop("ch:1:sloid:4001", designation_official="Postplatz, Kirche")
+    f.atlas_stop("ch:1:sloid:4001", name="Postplatz, Kirche")
     results = search(client, "post")
     keys = found_keys(results)
     assert keys[0] == "ch:1:sloid:4001"  # starts with "post"

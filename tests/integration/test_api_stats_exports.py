@@ -13,18 +13,18 @@ from tests import factories as f
 
 def test_stats_count_methods_problems_operators_transports_and_decisions(app, client):
     stop, node, _ = f.matched_pair(method="exact_uic", distance_m=3.0)
-    f.matched_pair(method="name", distance_m=30.0, operator_abbr="PAG", means_of_transport="BUS|TRAM")
-    lonely = f.atlas_stop(means_of_transport="TRAIN")
+    f.matched_pair(method="name", distance_m=30.0, operator_code="PAG", modes="BUS|TRAM")
+    lonely = f.atlas_stop(modes="TRAIN")
     f.osm_stop()
-    problem = f.problem("distance", sloid=stop.sloid, osm_key=node.osm_key, priority=3)
-    f.problem("unmatched", sloid=lonely.sloid, priority=1)
+    problem = f.problem("distance", stop_id=stop.stop_id, osm_key=node.osm_key, priority=3)
+    f.problem("unmatched", stop_id=lonely.stop_id, priority=1)
     f.decision(problem.identity, "not_a_problem")
     db.session.add(PipelineRun(run_uuid="r1", trigger="cli", status="succeeded"))
     db.session.commit()
 
     body = client.get("/api/v1/stats").get_json()
     assert body["totals"] == {
-        "atlas_stops": 3,
+        "registry_stops": 3,
         "osm_stops": 3,
         "matches": 2,
         "matched_atlas": 2,
@@ -40,9 +40,9 @@ def test_stats_count_methods_problems_operators_transports_and_decisions(app, cl
     assert by_type["distance"]["by_priority"] == {"3": 1}
     assert by_type["distance"]["decided"] == 1
     assert by_type["unmatched"]["undecided"] == 1
-    assert {row["operator"]: row["atlas_stops"] for row in body["operators"]} == {"LIEmobil": 2, "PAG": 1}
-    transports = {row["transport"]: row for row in body["means_of_transport"]}
-    assert transports["BUS"]["atlas_stops"] == 2
+    assert {row["operator"]: row["registry_stops"] for row in body["operators"]} == {"LIEmobil": 2, "PAG": 1}
+    transports = {row["transport"]: row for row in body["modes"]}
+    assert transports["BUS"]["registry_stops"] == 2
     assert transports["TRAM"]["matched"] == 1
     assert transports["TRAIN"]["matched"] == 0
     assert [bucket["count"] for bucket in body["distance_buckets"]] == [1, 0, 1, 0, 0]
@@ -52,13 +52,13 @@ def test_stats_count_methods_problems_operators_transports_and_decisions(app, cl
 
 def test_stats_of_an_empty_database(app, client):
     body = client.get("/api/v1/stats").get_json()
-    assert body["totals"]["atlas_stops"] == 0
+    assert body["totals"]["registry_stops"] == 0
     assert body["last_run"] is None
 
 
 def test_stops_csv_export_is_streamed_and_filtered(app, client):
     stop, node, _ = f.matched_pair()
-    f.atlas_stop(operator_abbr="PAG")
+    f.atlas_stop(operator_code="PAG")
     response = client.get("/api/v1/exports/stops.csv?operator=LIEmobil")
     assert response.status_code == 200
     assert response.is_streamed
@@ -66,7 +66,7 @@ def test_stops_csv_export_is_streamed_and_filtered(app, client):
     assert "attachment" in response.headers["Content-Disposition"]
     # Decoded as Excel does: the file starts with the UTF-8 byte-order mark.
     rows = list(csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig"))))
-    assert {(row["kind"], row["key"]) for row in rows} == {("atlas", stop.sloid), ("osm", node.osm_key)}
+    assert {(row["kind"], row["key"]) for row in rows} == {("atlas", stop.stop_id), ("osm", node.osm_key)}
     assert rows[0]["status"] == "matched"
 
 
@@ -82,8 +82,8 @@ def test_matches_geojson_export_draws_a_line_per_match(app, client):
 
 
 def test_problems_exports_carry_decisions_and_follow_the_filters(app, client):
-    decided = f.problem("distance", sloid="ch:1:sloid:1", osm_key="node/1", priority=1)
-    f.problem("unmatched", sloid="ch:1:sloid:2", priority=2)
+    decided = f.problem("distance", stop_id="ch:1:sloid:1", osm_key="node/1", priority=1)
+    f.problem("unmatched", stop_id="ch:1:sloid:2", priority=2)
     f.decision(decided.identity, "needs_survey", note="ask the operator")
     rows = list(
         csv.DictReader(
@@ -106,7 +106,7 @@ def test_exports_of_many_rows_arrive_complete(app, client):
                 identity=f"unmatched:ch:1:sloid:{index}:-",
                 problem_type="unmatched",
                 priority=1 + index % 3,
-                sloid=f"ch:1:sloid:{index}",
+                stop_id=f"ch:1:sloid:{index}",
                 message="m",
                 details={},
                 lat=47.0,

@@ -29,35 +29,35 @@ def test_stops_in_bbox_are_geojson_features_of_both_sides(app, client):
     assert body["truncated"] is False
     assert body["count"] == 2
     by_id = {item["id"]: item for item in body["features"]}
-    atlas = by_id[f"atlas:{stop.sloid}"]
+    atlas = by_id[f"atlas:{stop.stop_id}"]
     assert atlas["geometry"] == {"type": "Point", "coordinates": [stop.lon, stop.lat]}
     assert atlas["properties"]["status"] == "matched"
     assert atlas["properties"]["method"] == "exact_uic"
     assert atlas["properties"]["partner_keys"] == [node.osm_key]
     assert atlas["properties"]["distance_m"] == 12.5
-    assert by_id[f"osm:{node.osm_key}"]["properties"]["partner_keys"] == [stop.sloid]
+    assert by_id[f"osm:{node.osm_key}"]["properties"]["partner_keys"] == [stop.stop_id]
 
 
 def test_stop_carries_its_problem_types_and_most_urgent_priority(app, client):
     stop, node, _ = f.matched_pair()
-    f.problem("distance", sloid=stop.sloid, osm_key=node.osm_key, priority=3)
-    f.problem("attributes", sloid=stop.sloid, osm_key=node.osm_key, priority=1)
+    f.problem("distance", stop_id=stop.stop_id, osm_key=node.osm_key, priority=3)
+    f.problem("attributes", stop_id=stop.stop_id, osm_key=node.osm_key, priority=1)
     props = {item["id"]: item["properties"] for item in features(client, f"bbox={LI_BBOX}")}
-    assert props[f"atlas:{stop.sloid}"]["problem_types"] == ["attributes", "distance"]
-    assert props[f"atlas:{stop.sloid}"]["priority"] == 1
+    assert props[f"atlas:{stop.stop_id}"]["problem_types"] == ["attributes", "distance"]
+    assert props[f"atlas:{stop.stop_id}"]["priority"] == 1
     assert props[f"osm:{node.osm_key}"]["priority"] == 1
 
 
 def test_filters_by_status_side_method_operator_transport_and_problem(app, client):
     matched, node, _ = f.matched_pair(method="name")
-    lonely = f.atlas_stop(operator_abbr="PAG", means_of_transport="TRAIN", lat=47.15, lon=9.55)
-    f.problem("unmatched", sloid=lonely.sloid, priority=1)
-    assert keys(features(client, "status=unmatched")) == {f"atlas:{lonely.sloid}"}
+    lonely = f.atlas_stop(operator_code="PAG", modes="TRAIN", lat=47.15, lon=9.55)
+    f.problem("unmatched", stop_id=lonely.stop_id, priority=1)
+    assert keys(features(client, "status=unmatched")) == {f"atlas:{lonely.stop_id}"}
     assert keys(features(client, "status=matched&side=osm")) == {f"osm:{node.osm_key}"}
-    assert keys(features(client, "method=name&side=atlas")) == {f"atlas:{matched.sloid}"}
-    assert keys(features(client, "operator=PAG")) == {f"atlas:{lonely.sloid}"}
-    assert keys(features(client, "transport=train")) == {f"atlas:{lonely.sloid}"}
-    assert keys(features(client, "problem_type=unmatched&priority=1")) == {f"atlas:{lonely.sloid}"}
+    assert keys(features(client, "method=name&side=atlas")) == {f"atlas:{matched.stop_id}"}
+    assert keys(features(client, "operator=PAG")) == {f"atlas:{lonely.stop_id}"}
+    assert keys(features(client, "transport=train")) == {f"atlas:{lonely.stop_id}"}
+    assert keys(features(client, "problem_type=unmatched&priority=1")) == {f"atlas:{lonely.stop_id}"}
     assert features(client, "problem_type=unmatched&priority=2") == []
     # OSM objects match an operator or transport filter through their registry partner too.
     assert f"osm:{node.osm_key}" in keys(features(client, "operator=LIEmobil&transport=BUS"))
@@ -67,18 +67,18 @@ def test_limit_truncates_and_keeps_problem_stops_first(app, client):
     for index in range(5):
         f.atlas_stop(lat=47.1 + index * 0.001)
     urgent = f.atlas_stop(lat=47.2)
-    f.problem("unmatched", sloid=urgent.sloid, priority=1)
+    f.problem("unmatched", stop_id=urgent.stop_id, priority=1)
     body = client.get("/api/v1/stops?limit=2&side=atlas").get_json()
     assert body["truncated"] is True
     assert body["count"] == 2
-    assert body["features"][0]["id"] == f"atlas:{urgent.sloid}"
+    assert body["features"][0]["id"] == f"atlas:{urgent.stop_id}"
 
 
 def test_bbox_query_can_use_the_gist_index(app):
     from app.services.stops import StopFilters, _bind, atlas_sql, osm_sql
 
     filters = StopFilters(bbox=[9.4, 47.0, 9.7, 47.3])
-    for build, index in ((atlas_sql, "idx_atlas_stops_geom"), (osm_sql, "idx_osm_stops_geom")):
+    for build, index in ((atlas_sql, "idx_registry_stops_geom"), (osm_sql, "idx_osm_stops_geom")):
         sql, params = build(filters, 100)
         db.session.execute(text("SET LOCAL enable_seqscan = off"))
         plan = "\n".join(row[0] for row in db.session.execute(_bind("EXPLAIN " + sql, params), params))
@@ -117,16 +117,16 @@ def test_invalid_stop_filters_are_a_400_naming_the_parameter(app, client, query,
 
 def test_atlas_stop_detail_has_both_sides_matches_problems_and_decisions(app, client):
     stop, node, _ = f.matched_pair(distance_m=31.0)
-    problem = f.problem("distance", sloid=stop.sloid, osm_key=node.osm_key, priority=2, distance_m=31.0)
+    problem = f.problem("distance", stop_id=stop.stop_id, osm_key=node.osm_key, priority=2, distance_m=31.0)
     editor = f.create_user("anna")
     f.decision(problem.identity, "needs_survey", author=editor, note="check on site")
-    body = client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()
-    assert body["atlas"]["sloid"] == stop.sloid
+    body = client.get(f"/api/v1/stops/atlas/{stop.stop_id}").get_json()
+    assert body["atlas"]["stop_id"] == stop.stop_id
     assert [item["osm_key"] for item in body["osm"]] == [node.osm_key]
     assert body["osm"][0]["url"] == f"https://www.openstreetmap.org/{node.osm_key}"
     assert body["matches"] == [
         {
-            "sloid": stop.sloid,
+            "stop_id": stop.stop_id,
             "osm_key": node.osm_key,
             "method": "exact_uic",
             "distance_m": 31.0,
@@ -143,7 +143,7 @@ def test_atlas_stop_detail_has_both_sides_matches_problems_and_decisions(app, cl
 def test_osm_stop_detail_lists_its_registry_partner(app, client):
     stop, node, _ = f.matched_pair()
     body = client.get(f"/api/v1/stops/osm/{node.osm_key}").get_json()
-    assert body["atlas"]["sloid"] == stop.sloid
+    assert body["atlas"]["stop_id"] == stop.stop_id
     assert body["osm"][0]["osm_key"] == node.osm_key
 
 
@@ -181,14 +181,14 @@ def test_stop_detail_query_count_does_not_grow_with_matches_and_problems(app, cl
 
     small = f.atlas_stop()
     node = f.osm_stop()
-    f.match(small.sloid, node.osm_key)
-    f.decision(f.problem("distance", sloid=small.sloid, osm_key=node.osm_key).identity)
+    f.match(small.stop_id, node.osm_key)
+    f.decision(f.problem("distance", stop_id=small.stop_id, osm_key=node.osm_key).identity)
     big = f.atlas_stop()
     for _ in range(6):
         other = f.osm_stop()
-        f.match(big.sloid, other.osm_key)
-        problem = f.problem("attributes", sloid=big.sloid, osm_key=other.osm_key)
+        f.match(big.stop_id, other.osm_key)
+        problem = f.problem("attributes", stop_id=big.stop_id, osm_key=other.osm_key)
         f.decision(problem.identity)
-    assert count_queries(f"/api/v1/stops/atlas/{big.sloid}") == count_queries(
-        f"/api/v1/stops/atlas/{small.sloid}"
+    assert count_queries(f"/api/v1/stops/atlas/{big.stop_id}") == count_queries(
+        f"/api/v1/stops/atlas/{small.stop_id}"
     )

@@ -107,11 +107,11 @@ def add_user(url: str, username: str) -> None:
     )
 
 
-def add_stop(url: str, sloid: str, lon: float, lat: float) -> None:
+def add_stop(url: str, stop_id: str, lon: float, lat: float) -> None:
     sql(
         url,
-        "INSERT INTO atlas_stops (sloid, source, lat, lon, geom, row_hash) VALUES "
-        f"('{sloid}', 'atlas', {lat}, {lon}, ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326), 'h')",
+        "INSERT INTO registry_stops (stop_id, source, lat, lon, geom, row_hash) VALUES "
+        f"('{stop_id}', 'atlas', {lat}, {lon}, ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326), 'h')",
     )
 
 
@@ -122,7 +122,7 @@ def content(url: str) -> dict:
         state = {
             "users": connection.execute(text("SELECT username FROM users ORDER BY 1")).scalars().all(),
             "stops": connection.execute(
-                text("SELECT sloid, ST_AsText(geom) FROM atlas_stops ORDER BY 1")
+                text("SELECT stop_id, ST_AsText(geom) FROM registry_stops ORDER BY 1")
             ).all(),
             "revision": connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all(),
             "tables": connection.execute(
@@ -167,7 +167,7 @@ def test_backup_then_change_then_restore_brings_the_data_back(scratch_app):
     sql(
         url,
         "DELETE FROM users WHERE username = 'anna'",
-        "UPDATE atlas_stops SET geom = ST_SetSRID(ST_MakePoint(9.0, 46.0), 4326)",
+        "UPDATE registry_stops SET geom = ST_SetSRID(ST_MakePoint(9.0, 46.0), 4326)",
         "CREATE TABLE created_after_the_backup (id int)",
     )
     assert content(url) != before
@@ -186,7 +186,7 @@ def test_manifest_records_revision_row_counts_checksum_and_tool_versions(scratch
 
     assert manifest["alembic_revision"] == ",".join(migration_heads())
     assert manifest["tables"]["users"] == 2
-    assert manifest["tables"]["atlas_stops"] == 1
+    assert manifest["tables"]["registry_stops"] == 1
     assert "spatial_ref_sys" not in manifest["tables"]
     assert manifest["archive_size"] == archive.stat().st_size
     assert manifest["archive_sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()

@@ -50,9 +50,9 @@ def hostile_data(app):
     """A matched pair, a lonely stop and a decided problem, every free-text field hostile."""
     values = list(HOSTILE.values())
     stop, node, _ = f.matched_pair(
-        designation_official=HOSTILE["equals"],
-        designation=HOSTILE["cr"],
-        operator_abbr=HOSTILE["after_semicolon"],
+        name=HOSTILE["equals"],
+        platform_code=HOSTILE["cr"],
+        operator_code=HOSTILE["after_semicolon"],
     )
     node.name = HOSTILE["plus"]
     node.operator = HOSTILE["minus"]
@@ -62,9 +62,9 @@ def hostile_data(app):
     f.osm_stop(name=HOSTILE["at"], operator=HOSTILE["after_comma"], lon=-0.1278, lat=51.5074)
     problem = f.problem(
         "distance",
-        sloid=stop.sloid,
+        stop_id=stop.stop_id,
         osm_key=node.osm_key,
-        operator_abbr=HOSTILE["at"],
+        operator_code=HOSTILE["at"],
         message=HOSTILE["after_comma"],
         distance_m=30.0,
         lon=-0.1278,
@@ -105,9 +105,9 @@ def test_registry_report_guards_its_decision_note_and_registry_fields(hostile_da
         )
     )
     (row,) = rows
-    assert row["designation_official"] == "'" + HOSTILE["equals"]
-    assert row["designation"] == "'" + HOSTILE["cr"]
-    assert row["operator_abbr"] == "'" + HOSTILE["at"]
+    assert row["name"] == "'" + HOSTILE["equals"]
+    assert row["platform_code"] == "'" + HOSTILE["cr"]
+    assert row["operator_code"] == "'" + HOSTILE["at"]
     assert row["decision_note"].startswith("'=HYPERLINK")
     # The quote goes right after the separator: the part a `;`-splitting spreadsheet sees is text.
     assert ";' \t=1+1" in row["decision_note"]

@@ -40,7 +40,7 @@ def anchors(page: str) -> dict[str, str]:
 
 def test_stop_api_gives_a_matched_stop_links_to_view_and_edit_its_osm_object(app, client):
     stop, node, _ = f.matched_pair()
-    body = client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()
+    body = client.get(f"/api/v1/stops/atlas/{stop.stop_id}").get_json()
     expected = {
         ("osm", "view"): f"https://www.openstreetmap.org/node/{node.osm_id}",
         ("id", "edit"): f"https://www.openstreetmap.org/edit?editor=id&node={node.osm_id}",
@@ -56,20 +56,18 @@ def test_stop_api_loads_every_matched_object_into_josm_and_opens_the_nearest_in_
     stop = f.atlas_stop()
     near = f.osm_stop()
     way = f.osm_stop("way/77", lat=47.1412, lon=9.5211)
-    f.match(stop.sloid, near.osm_key, distance_m=3.0)
-    f.match(stop.sloid, way.osm_key, distance_m=9.0)
-    links = link_map(client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()["links"])
+    f.match(stop.stop_id, near.osm_key, distance_m=3.0)
+    f.match(stop.stop_id, way.osm_key, distance_m=9.0)
+    links = link_map(client.get(f"/api/v1/stops/atlas/{stop.stop_id}").get_json()["links"])
     assert links[("josm", "edit")].endswith(f"objects=n{near.osm_id},w77&relation_members=true")
     assert links[("id", "edit")].endswith(f"node={near.osm_id}")
 
 
 def test_stop_api_gives_an_unmatched_registry_stop_links_to_add_it_with_its_tags(app, client):
-    stop = f.atlas_stop(
-        lat=47.2, lon=9.5, designation_official="Balzers, Post", uic_number=8510305, means_of_transport="BUS"
-    )
+    stop = f.atlas_stop(lat=47.2, lon=9.5, name="Balzers, Post", code=8510305, modes="BUS")
     # Mappers 3 km away tag ref:IFOPT: the new stop follows local practice and carries it too.
     f.osm_stop(lat=47.227, lon=9.5, ifopt="ch:1:sloid:999", tags={"ref:IFOPT": "ch:1:sloid:999"})
-    body = client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()
+    body = client.get(f"/api/v1/stops/atlas/{stop.stop_id}").get_json()
     links = link_map(body["links"])
     assert list(links) == [("osm", "view"), ("id", "add"), ("josm", "area"), ("josm", "add")]
     assert links[("id", "add")] == "https://www.openstreetmap.org/edit?editor=id#map=19/47.2000000/9.5000000"
@@ -84,23 +82,23 @@ def test_stop_api_gives_an_unmatched_registry_stop_links_to_add_it_with_its_tags
         "name": "Balzers, Post",
         "operator": "Verkehrsbetrieb LIECHTENSTEINmobil",
         "public_transport": "platform",
-        "ref:IFOPT": stop.sloid,
+        "ref:IFOPT": stop.stop_id,
         "uic_name": "Balzers, Post",
         "uic_ref": "8510305",
     }
 
 
 def test_a_new_stop_carries_ref_ifopt_only_where_mappers_nearby_use_it(app, client):
-    used_here = f.atlas_stop(lat=47.10, lon=9.50, means_of_transport="BUS")
-    not_used_here = f.atlas_stop(lat=47.30, lon=9.50, means_of_transport="BUS")  # 22 km further north
+    used_here = f.atlas_stop(lat=47.10, lon=9.50, modes="BUS")
+    not_used_here = f.atlas_stop(lat=47.30, lon=9.50, modes="BUS")  # 22 km further north
     f.osm_stop(lat=47.13, lon=9.50, tags={"ref:sloid": "ch:1:sloid:77"})  # 3.3 km from the first
     f.osm_stop(lat=47.30, lon=9.501, tags={"name": "no identifier"})
 
     def add_tags(stop) -> dict[str, str]:
-        links = link_map(client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()["links"])
+        links = link_map(client.get(f"/api/v1/stops/atlas/{stop.stop_id}").get_json()["links"])
         return josm_tags(links[("josm", "add")])
 
-    assert add_tags(used_here)["ref:IFOPT"] == used_here.sloid
+    assert add_tags(used_here)["ref:IFOPT"] == used_here.stop_id
     assert "ref:IFOPT" not in add_tags(not_used_here)
 
 
@@ -108,23 +106,23 @@ def test_a_new_stop_carries_ref_ifopt_only_where_mappers_nearby_use_it(app, clie
 def test_new_stop_ifopt_always_or_never_overrides_local_practice(make_app, policy, expected):
     app = make_app(NEW_STOP_IFOPT=policy)
     with app.app_context():
-        sloid = f.atlas_stop(lat=47.2, lon=9.5, means_of_transport="BUS").sloid
+        stop_id = f.atlas_stop(lat=47.2, lon=9.5, modes="BUS").stop_id
         f.osm_stop(lat=47.2005, lon=9.5, ifopt="ch:1:sloid:1", tags={"ref:IFOPT": "ch:1:sloid:1"})
-    links = link_map(app.test_client().get(f"/api/v1/stops/atlas/{sloid}").get_json()["links"])
+    links = link_map(app.test_client().get(f"/api/v1/stops/atlas/{stop_id}").get_json()["links"])
     assert ("ref:IFOPT" in josm_tags(links[("josm", "add")])) is expected
 
 
 def test_an_unmatched_platform_takes_its_means_of_transport_from_its_stop(app, client):
-    parent = f.atlas_stop("ch:1:sloid:4242", means_of_transport="TRAIN", lat=47.3, lon=9.6)
+    parent = f.atlas_stop("ch:1:sloid:4242", modes="TRAIN", lat=47.3, lon=9.6)
     platform = f.atlas_stop(
         "ch:1:sloid:4242:1:2",
-        source="atlas:traffic_point",
-        means_of_transport=None,
-        parent_sloid=parent.sloid,
-        designation="2",
-        designation_official="Schaan, Bahnhof",
+        dataset="traffic_point",
+        modes=None,
+        parent_id=parent.stop_id,
+        platform_code="2",
+        name="Schaan, Bahnhof",
     )
-    links = link_map(client.get(f"/api/v1/stops/atlas/{platform.sloid}").get_json()["links"])
+    links = link_map(client.get(f"/api/v1/stops/atlas/{platform.stop_id}").get_json()["links"])
     tags = josm_tags(links[("josm", "add")])
     assert tags["railway"] == "platform"
     assert tags["train"] == "yes"
@@ -132,30 +130,30 @@ def test_an_unmatched_platform_takes_its_means_of_transport_from_its_stop(app, c
 
 
 def test_a_registry_stop_whose_tagging_is_unknown_gets_no_add_link_but_the_area(app, client):
-    stop = f.atlas_stop(means_of_transport="ELEVATOR")
-    links = link_map(client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()["links"])
+    stop = f.atlas_stop(modes="ELEVATOR")
+    links = link_map(client.get(f"/api/v1/stops/atlas/{stop.stop_id}").get_json()["links"])
     assert ("josm", "area") in links
     assert ("josm", "add") not in links
 
 
 def test_a_hostile_registry_name_cannot_inject_tags_or_markup(app, client):
-    stop = f.atlas_stop(designation_official=HOSTILE_NAME, operator_name="A & B|x=y")
-    links = link_map(client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()["links"])
+    stop = f.atlas_stop(name=HOSTILE_NAME, operator_name="A & B|x=y")
+    links = link_map(client.get(f"/api/v1/stops/atlas/{stop.stop_id}").get_json()["links"])
     tags = josm_tags(links[("josm", "add")])
     # Values holding '|' are left out whole: JOSM has no escape for it.
     assert "name" not in tags
     assert "operator" not in tags
     assert tags["highway"] == "bus_stop"
     assert set(tags) == {"bus", "highway", "public_transport", "uic_ref"}
-    page = client.get(f"/stops/atlas/{stop.sloid}").get_data(as_text=True)
+    page = client.get(f"/stops/atlas/{stop.stop_id}").get_data(as_text=True)
     assert "<img src=x" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
 def test_stop_page_shows_the_apis_editor_links_for_a_matched_object(app, client):
     stop, node, _ = f.matched_pair()
-    api_links = client.get(f"/api/v1/stops/atlas/{stop.sloid}").get_json()["links"]
-    page = client.get(f"/stops/atlas/{stop.sloid}").get_data(as_text=True)
+    api_links = client.get(f"/api/v1/stops/atlas/{stop.stop_id}").get_json()["links"]
+    page = client.get(f"/stops/atlas/{stop.stop_id}").get_data(as_text=True)
     assert anchors(page) == {link["label"]: link["url"] for link in api_links}
     assert set(anchors(page)) == {"View on openstreetmap.org", "Edit in iD", "Open in JOSM"}
     osm_page = client.get(f"/stops/osm/{node.osm_key}").get_data(as_text=True)
@@ -165,8 +163,8 @@ def test_stop_page_shows_the_apis_editor_links_for_a_matched_object(app, client)
 
 
 def test_stop_page_offers_to_add_an_unmatched_registry_stop_in_josm_and_id(app, client):
-    stop = f.atlas_stop(lat=47.2, lon=9.5, designation_official="Triesen, Messina & Söhne")
-    page = client.get(f"/stops/atlas/{stop.sloid}").get_data(as_text=True)
+    stop = f.atlas_stop(lat=47.2, lon=9.5, name="Triesen, Messina & Söhne")
+    page = client.get(f"/stops/atlas/{stop.stop_id}").get_data(as_text=True)
     found = anchors(page)
     assert set(found) == {"View on openstreetmap.org", "Edit here in iD", "Load area in JOSM", "Add in JOSM"}
     assert josm_tags(found["Add in JOSM"])["name"] == "Triesen, Messina & Söhne"
@@ -177,7 +175,7 @@ def test_stop_page_offers_to_add_an_unmatched_registry_stop_in_josm_and_id(app, 
 
 def test_editor_links_open_in_a_new_tab_without_an_opener(app, client):
     stop, _, _ = f.matched_pair()
-    page = client.get(f"/stops/atlas/{stop.sloid}").get_data(as_text=True)
+    page = client.get(f"/stops/atlas/{stop.stop_id}").get_data(as_text=True)
     buttons = re.findall(r'<a class="button button-small"[^>]*data-editor="[^"]*"[^>]*>', page)
     assert len(buttons) == 3
     assert all('target="_blank" rel="noopener"' in button for button in buttons)
@@ -186,16 +184,16 @@ def test_editor_links_open_in_a_new_tab_without_an_opener(app, client):
 def test_an_osm_object_matched_to_two_registry_stops_links_itself_only(app, client):
     _first, node, _ = f.matched_pair()
     second = f.atlas_stop()
-    f.match(second.sloid, node.osm_key, distance_m=12.0)
+    f.match(second.stop_id, node.osm_key, distance_m=12.0)
     links = link_map(client.get(f"/api/v1/stops/osm/{node.osm_key}").get_json()["links"])
     assert links[("josm", "edit")].endswith(f"objects=n{node.osm_id}&relation_members=true")
 
 
 def test_changes_list_carries_editor_links_for_each_still_open_stop(app, client):
     stop, node, _ = f.matched_pair()
-    distance = f.problem("distance", sloid=stop.sloid, osm_key=node.osm_key)
-    lonely = f.atlas_stop(lat=47.2, lon=9.5, designation_official="Ruggell, Industrie")
-    unmatched = f.problem("unmatched", sloid=lonely.sloid, priority=1)
+    distance = f.problem("distance", stop_id=stop.stop_id, osm_key=node.osm_key)
+    lonely = f.atlas_stop(lat=47.2, lon=9.5, name="Ruggell, Industrie")
+    unmatched = f.problem("unmatched", stop_id=lonely.stop_id, priority=1)
     run = PipelineRun(run_uuid=str(uuid.uuid4()), trigger="cli", status="succeeded")
     db.session.add(run)
     db.session.flush()
@@ -238,8 +236,8 @@ def test_stop_detail_with_links_matches_its_openapi_schema(app, client):
     )
     stop, _, _ = f.matched_pair()
     lonely = f.atlas_stop(lat=47.2, lon=9.5)
-    for sloid in (stop.sloid, lonely.sloid):
-        body = client.get(f"/api/v1/stops/atlas/{sloid}").get_json()
+    for stop_id in (stop.stop_id, lonely.stop_id):
+        body = client.get(f"/api/v1/stops/atlas/{stop_id}").get_json()
         assert body["links"]
         validator.validate(body)
 
@@ -247,7 +245,7 @@ def test_stop_detail_with_links_matches_its_openapi_schema(app, client):
 def test_osm_candidates_of_why_not_matched_carry_editor_links(app, client):
     stop = f.atlas_stop(lat=47.2, lon=9.5)
     near = f.osm_stop(lat=47.2001, lon=9.5001)
-    body = client.get(f"/api/v1/stops/atlas/{stop.sloid}/candidates").get_json()
+    body = client.get(f"/api/v1/stops/atlas/{stop.stop_id}/candidates").get_json()
     (candidate,) = [c for c in body["candidates"] if c["key"] == near.osm_key]
     assert link_map(candidate["links"])[("id", "edit")] == (
         f"https://www.openstreetmap.org/edit?editor=id&node={near.osm_id}"

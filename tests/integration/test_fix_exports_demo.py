@@ -129,7 +129,7 @@ def test_the_demo_node_carrying_another_number_gets_no_identity_in_either_export
     # node/984721502 carries uic_ref 8582936 and uic_name "Schaan, Realschule" (the registry's
     # operating point 82936) and lies 44 m from the stop ch:1:sloid:11725 "Schaan, Im Duxer", its
     # only candidate: the matcher leaves them apart. A person may still link them by hand; writing
-    # 11725's sloid or number on the node would then give it two identities. Refused in both files,
+    # 11725's stop_id or number on the node would then give it two identities. Refused in both files,
     # and said so.
     load_demo_data()
     assert db.session.scalar(select(Match).where(Match.osm_key == "node/984721502")) is None

@@ -23,12 +23,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
+from pipeline.run import RunOptions, run_pipeline
 from sqlalchemy import select
 
 from database import db
-from database.models import AtlasStop, OsmStop, PipelineRun, Problem
+from database.models import OsmStop, PipelineRun, Problem, RegistryStopRow
 from pipeline.errors import SourceError
-from pipeline.run import RunOptions, run_pipeline
 from tests import factories as f
 from tests import hostile_data as hd
 
@@ -104,10 +104,10 @@ def hostile(make_app, tmp_path) -> Iterator[Hostile]:
 
 def check_every_output(client: FlaskClient, headers: dict[str, str]) -> None:
     """Every page, API answer, export and feed of the current snapshot answers 200 and is well-formed."""
-    sloids = db.session.scalars(select(AtlasStop.sloid)).all()
+    sloids = db.session.scalars(select(RegistryStopRow.stop_id)).all()
     osm_keys = db.session.scalars(select(OsmStop.osm_key)).all()
     names = [
-        *db.session.scalars(select(AtlasStop.designation_official)).all(),
+        *db.session.scalars(select(RegistryStopRow.name)).all(),
         *db.session.scalars(select(OsmStop.name)).all(),
     ]
     db.session.rollback()  # end the read transaction: the next run's import must not wait for it
@@ -205,11 +205,11 @@ def test_overlong_texts_are_cut_to_their_column_and_counted(hostile):
     summary = hostile.run(registry, osm)
     assert summary.status == "succeeded"
     cut = summary.counts["import"]["texts_cut_to_column_length"]
-    assert cut["atlas_stops.designation_official"] == 1
+    assert cut["registry_stops.name"] == 1
     assert cut["osm_stops.name"] == 1
     assert cut["osm_stops.uic_ref"] == 1
-    stop = db.session.get(AtlasStop, hd.BASE_STOPS[0][0])
-    assert len(stop.designation_official) == 200
+    stop = db.session.get(RegistryStopRow, ("atlas", hd.BASE_STOPS[0][0]))
+    assert len(stop.name) == 200
     obj = db.session.get(OsmStop, "node/1")
     assert obj.tags["name"] == "y" * 10_000  # the tags keep the whole value (JSONB has no length)
 
@@ -221,7 +221,7 @@ def test_nul_in_source_values_is_removed_and_counted_not_fatal(hostile):
     assert summary.status == "succeeded"
     assert summary.counts["parse"]["atlas"]["text_cleaned"] == 1
     assert summary.counts["parse"]["osm"]["text_cleaned"] == 1
-    assert db.session.get(AtlasStop, hd.BASE_STOPS[0][0]).designation_official == "Vaduz, Post"
+    assert db.session.get(RegistryStopRow, ("atlas", hd.BASE_STOPS[0][0])).name == "Vaduz, Post"
     assert db.session.get(OsmStop, "node/1").tags["note"] == ""
 
 
@@ -266,7 +266,7 @@ def test_search_for_non_ascii_digits_is_a_name_search(client, query):
 
 def test_lone_surrogate_in_a_json_body_is_a_422(app, client):
     stop, node, _ = f.matched_pair()
-    problem = f.problem("distance", sloid=stop.sloid, osm_key=node.osm_key)
+    problem = f.problem("distance", stop_id=stop.stop_id, osm_key=node.osm_key)
     token = f.api_token(f.create_user("surrogate-editor", role="editor"))
     # Raw JSON text: the \ud800 escape is valid JSON syntax but half a UTF-16 pair.
     body = json.dumps({"problem_identity": problem.identity, "decision": "needs_survey", "note": "x"})

@@ -116,8 +116,10 @@ def test_labels_of_codes_are_translated_in_the_page_catalog(client):
 
 def test_stop_names_and_data_values_are_never_translated(client):
     # "Map" and "Operator" are interface messages with German translations; as data they stay as stored.
-    stop = f.atlas_stop(designation_official="Map", operator_abbr="Operator", operator_name="Operator")
-    html = client.get(f"/stops/atlas/{stop.sloid}", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    stop = f.atlas_stop(name="Map", operator_code="Operator", operator_name="Operator")
+    html = client.get(f"/stops/atlas/{stop.stop_id}", headers={"Accept-Language": "de"}).get_data(
+        as_text=True
+    )
     assert _html_lang(html) == "de"
     assert "<h1>Map</h1>" in html
     assert "<title>Map · StopSync</title>" in html

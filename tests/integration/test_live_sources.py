@@ -119,8 +119,8 @@ def server() -> Iterator[tuple[str, dict[str, Resource]]]:
 
 def snapshot() -> list[tuple[str, str, str, float]]:
     """The matches in the database, comparable across runs."""
-    rows = db.session.execute(select(Match.sloid, Match.osm_key, Match.method, Match.distance_m)).all()
-    return sorted((sloid, key, method, round(distance, 3)) for sloid, key, method, distance in rows)
+    rows = db.session.execute(select(Match.stop_id, Match.osm_key, Match.method, Match.distance_m)).all()
+    return sorted((stop_id, key, method, round(distance, 3)) for stop_id, key, method, distance in rows)
 
 
 def live_app(make_app, base: str, cache: Path, osm_path: str, **overrides):

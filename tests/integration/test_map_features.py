@@ -67,7 +67,7 @@ def test_cut_map_keeps_the_same_most_urgent_stops_as_the_live_query(imported):
 def test_importer_fills_one_map_feature_per_stop_of_either_side(imported):
     counts = dict(db.session.execute(text("SELECT kind, count(*) FROM map_features GROUP BY kind")).all())
     assert counts == {
-        "atlas": db.session.scalar(text("SELECT count(*) FROM atlas_stops")),
+        "atlas": db.session.scalar(text("SELECT count(*) FROM registry_stops")),
         "osm": db.session.scalar(text("SELECT count(*) FROM osm_stops")),
     }
 

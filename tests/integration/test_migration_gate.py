@@ -81,7 +81,7 @@ def test_two_migrators_started_together_both_succeed(stack, empty_database):
         )
     engine.dispose()
     assert {
-        "atlas_stops",
+        "registry_stops",
         "osm_stops",
         "matches",
         "problems",

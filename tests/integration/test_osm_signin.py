@@ -165,7 +165,7 @@ def test_the_osm_session_is_the_same_server_side_session_as_a_password_sign_in(o
 
 
 def test_a_decision_by_an_osm_mapper_carries_their_osm_name(osm_app, provider):
-    problem = f.problem("distance", sloid="ch:1:sloid:1", osm_key="node/1")
+    problem = f.problem("distance", stop_id="ch:1:sloid:1", osm_key="node/1")
     client = osm_app.test_client()
     sign_in(client)
     csrf = f.csrf_token(client)
@@ -385,7 +385,7 @@ def test_osm_sign_in_is_rate_limited(make_app, provider):
 
 
 def test_the_row_is_keyed_by_osm_id_and_renamed_at_each_sign_in(osm_app, provider):
-    problem = f.problem("distance", sloid="ch:1:sloid:1", osm_key="node/1")
+    problem = f.problem("distance", stop_id="ch:1:sloid:1", osm_key="node/1")
     client = osm_app.test_client()
     sign_in(client)
     first_id = me(client)["id"]
@@ -429,7 +429,7 @@ def test_a_name_given_up_on_openstreetmap_and_taken_by_another_mapper_parks_the_
 def test_osm_signin_role_viewer_signs_in_without_the_right_to_decide(make_app, provider):
     app = _osm_app(make_app, provider.base_url, OSM_SIGNIN_ROLE="viewer")
     with app.app_context():
-        problem = f.problem("distance", sloid="ch:1:sloid:1", osm_key="node/1")
+        problem = f.problem("distance", stop_id="ch:1:sloid:1", osm_key="node/1")
         client = app.test_client()
         sign_in(client)
         assert me(client)["role"] == "viewer"
@@ -439,7 +439,7 @@ def test_osm_signin_role_viewer_signs_in_without_the_right_to_decide(make_app, p
             headers={"X-CSRF-Token": f.csrf_token(client)},
         )
         assert response.status_code == 403
-        f.atlas_stop(sloid="ch:1:sloid:1")
+        f.atlas_stop(stop_id="ch:1:sloid:1")
         page = client.get("/stops/atlas/ch:1:sloid:1").get_data(as_text=True)
         assert "Your role cannot record decisions" in page
 

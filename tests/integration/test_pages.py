@@ -132,12 +132,12 @@ def test_asset_routes_are_not_rate_limited(make_app):
 
 
 def test_registry_stop_page_shows_both_sides_the_match_problems_and_decision_history(app, client):
-    stop, node, _ = f.matched_pair(designation_official="Vaduz, Post", distance_m=42.0)
-    problem = f.problem("distance", sloid=stop.sloid, osm_key=node.osm_key, priority=1, distance_m=42.0)
+    stop, node, _ = f.matched_pair(name="Vaduz, Post", distance_m=42.0)
+    problem = f.problem("distance", stop_id=stop.stop_id, osm_key=node.osm_key, priority=1, distance_m=42.0)
     editor = f.create_user("steward")
     f.decision(problem.identity, "needs_survey", author=editor, note="look at the shelter")
 
-    response = client.get(f"/stops/atlas/{stop.sloid}")
+    response = client.get(f"/stops/atlas/{stop.stop_id}")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "<h1>Vaduz, Post</h1>" in html
@@ -155,23 +155,23 @@ def test_registry_stop_page_shows_both_sides_the_match_problems_and_decision_his
 def test_osm_object_page_links_back_to_its_registry_stop(app, client):
     stop, node, _ = f.matched_pair()
     html = client.get(f"/stops/osm/{node.osm_key}").get_data(as_text=True)
-    assert f'href="/stops/atlas/{stop.sloid}"' in html
+    assert f'href="/stops/atlas/{stop.stop_id}"' in html
     assert '"current": true' in html  # the small map marks the object the page is about
 
 
 def test_unmatched_registry_stop_page_offers_the_area_in_josm(app, client):
     stop = f.atlas_stop(lat=47.2, lon=9.5)
-    html = client.get(f"/stops/atlas/{stop.sloid}").get_data(as_text=True)
+    html = client.get(f"/stops/atlas/{stop.stop_id}").get_data(as_text=True)
     assert "Not matched" in html
     assert "load_and_zoom?left=9.499400&amp;right=9.500600&amp;top=47.200600&amp;bottom=47.199400" in html
 
 
 def test_stop_page_decision_forms_are_only_for_editors(app, client):
     stop = f.atlas_stop()
-    f.problem("unmatched", sloid=stop.sloid)
-    assert "decision-form" not in client.get(f"/stops/atlas/{stop.sloid}").get_data(as_text=True)
+    f.problem("unmatched", stop_id=stop.stop_id)
+    assert "decision-form" not in client.get(f"/stops/atlas/{stop.stop_id}").get_data(as_text=True)
     f.login_as(client, role="editor")
-    assert 'class="decision-form"' in client.get(f"/stops/atlas/{stop.sloid}").get_data(as_text=True)
+    assert 'class="decision-form"' in client.get(f"/stops/atlas/{stop.stop_id}").get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

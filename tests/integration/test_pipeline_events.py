@@ -67,7 +67,7 @@ def test_an_event_published_with_a_unix_time_is_stamped_with_that_time(app, redi
 def test_log_lines_with_dict_and_list_arguments_read_as_words(app, redis_client):
     def work(progress, run_uuid):
         log = logging.getLogger("pipeline.test")
-        log.warning("import: %s rows, swap %.3f s", {"atlas_stops": 3, "osm_stops": 5}, 0.25)
+        log.warning("import: %s rows, swap %.3f s", {"registry_stops": 3, "osm_stops": 5}, 0.25)
         log.warning("reconcile run %s: %s", 7, {"decisions": 2, "kinds": {"unchanged": 2}})
         log.warning("texts cut: %s", {"name": 1})  # logging unwraps a lone dict argument
         log.warning("sources %s", ["atlas", "osm"])
@@ -75,7 +75,7 @@ def test_log_lines_with_dict_and_list_arguments_read_as_words(app, redis_client)
 
     run_guarded("cli", work=work)
     lines = [e["message"] for e in _stored_events(redis_client) if e["type"] == "log"]
-    assert "import: atlas_stops 3, osm_stops 5 rows, swap 0.250 s" in lines
+    assert "import: registry_stops 3, osm_stops 5 rows, swap 0.250 s" in lines
     assert "reconcile run 7: decisions 2, kinds (unchanged 2)" in lines
     assert "texts cut: name 1" in lines
     assert "sources atlas, osm" in lines

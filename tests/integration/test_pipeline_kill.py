@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 
 from database import db
-from database.models import AtlasStop, Match, PipelineRun, Problem
+from database.models import RegistryStopRow, Match, PipelineRun, Problem
 from pipeline.run import RunOptions, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def wait_for(predicate, timeout_s: float, what: str) -> None:
 
 def snapshot_counts() -> tuple[int, int, int]:
     db.session.rollback()  # a fresh snapshot of the database for each look
-    return count(AtlasStop), count(Match), count(Problem)
+    return count(RegistryStopRow), count(Match), count(Problem)
 
 
 def test_kill_9_during_the_swap_leaves_the_previous_snapshot_served(app, stack, tmp_path):

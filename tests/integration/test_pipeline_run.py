@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pipeline.run import RunOptions, run_pipeline
 from sqlalchemy import func, select, text
 
 from database import db
 from database.models import (
-    AtlasStop,
     Decision,
     DecisionEvent,
     ManualMatch,
@@ -20,10 +20,10 @@ from database.models import (
     PipelineRun,
     Problem,
     ProblemChange,
+    RegistryStopRow,
     SourceState,
 )
 from pipeline.errors import PipelineError, SourceError
-from pipeline.run import RunOptions, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data/demo"
@@ -62,7 +62,7 @@ def test_demo_run_imports_the_expected_snapshot(app):
     for key, value in EXPECTED.items():
         assert summary.counts[key] == value, key
     assert summary.counts["problems_by_type"] == EXPECTED_PROBLEMS
-    assert count(AtlasStop) == 221
+    assert count(RegistryStopRow) == 221
     assert count(OsmStop) == 773
     assert count(Match) == 751
     assert count(Problem) == sum(sum(v.values()) for v in EXPECTED_PROBLEMS.values())
@@ -85,9 +85,9 @@ def test_demo_run_imports_the_expected_snapshot(app):
 
     # geometry matches the coordinates
     lat, lon = db.session.execute(
-        text("SELECT ST_Y(geom), ST_X(geom) FROM atlas_stops WHERE sloid = 'ch:1:sloid:10770'")
+        text("SELECT ST_Y(geom), ST_X(geom) FROM registry_stops WHERE stop_id = 'ch:1:sloid:10770'")
     ).one()
-    stop = db.session.get(AtlasStop, "ch:1:sloid:10770")
+    stop = db.session.get(RegistryStopRow, ("atlas", "ch:1:sloid:10770"))
     assert (lat, lon) == pytest.approx((stop.lat, stop.lon))
 
 
@@ -128,14 +128,14 @@ def test_reimport_keeps_decisions_and_they_still_join_their_problem(app):
     decision = Decision(
         problem_identity=identity,
         problem_type="unmatched",
-        sloid="ch:1:sloid:10770",
+        stop_id="ch:1:sloid:10770",
         decision="missing_in_osm",
         note="surveyed 2025-08: no pole yet",
     )
     db.session.add(decision)
     db.session.flush()
     db.session.add(DecisionEvent(decision_id=decision.id, action="created", decision="missing_in_osm"))
-    db.session.add(ManualMatch(sloid="ch:1:sloid:10770", osm_key="node/1", action="unlink"))
+    db.session.add(ManualMatch(source="atlas", stop_id="ch:1:sloid:10770", osm_key="node/1", action="unlink"))
     db.session.commit()
 
     run_pipeline(demo_options())
@@ -151,12 +151,14 @@ def test_reimport_keeps_decisions_and_they_still_join_their_problem(app):
 
 
 def test_manual_links_from_the_table_are_applied(app):
-    db.session.add(ManualMatch(sloid="ch:1:sloid:10770", osm_key="node/984721496", action="link"))
+    db.session.add(
+        ManualMatch(source="atlas", stop_id="ch:1:sloid:10770", osm_key="node/984721496", action="link")
+    )
     db.session.commit()
     summary = run_pipeline(demo_options())
     assert summary.counts["matches_by_method"].get("manual") == 1
     match = db.session.scalars(select(Match).where(Match.method == "manual")).one()
-    assert (match.sloid, match.osm_key) == ("ch:1:sloid:10770", "node/984721496")
+    assert (match.stop_id, match.osm_key) == ("ch:1:sloid:10770", "node/984721496")
 
 
 def test_bad_source_fails_the_run_and_keeps_the_previous_snapshot(app, tmp_path):
@@ -185,7 +187,7 @@ def test_a_snapshot_that_loses_most_rows_is_refused(app, tmp_path):
     path.write_text("\n".join(lines[:40]) + "\n", encoding="utf-8-sig")
     with pytest.raises(PipelineError, match="refusing to import"):
         run_pipeline(demo_options(source_dir=small))
-    assert count(AtlasStop) == EXPECTED["registry_stops"]
+    assert count(RegistryStopRow) == EXPECTED["registry_stops"]
 
 
 def test_cli_runs_the_pipeline_on_a_source_dir(app):
@@ -193,4 +195,4 @@ def test_cli_runs_the_pipeline_on_a_source_dir(app):
     result = runner.invoke(args=["pipeline", "run", "--source-dir", str(DEMO)])
     assert result.exit_code == 0, result.output
     assert '"status": "succeeded"' in result.output
-    assert count(AtlasStop) > 0
+    assert count(RegistryStopRow) > 0

@@ -33,7 +33,7 @@ def public_app(make_app) -> Iterator[Flask]:
         db.session.remove()
 
 
-def _appeared(identity: str, sloid: str, run: PipelineRun, change_id: int | None = None) -> ProblemChange:
+def _appeared(identity: str, stop_id: str, run: PipelineRun, change_id: int | None = None) -> ProblemChange:
     change = ProblemChange(
         id=change_id,
         run_id=run.id,
@@ -41,7 +41,7 @@ def _appeared(identity: str, sloid: str, run: PipelineRun, change_id: int | None
         problem_type="unmatched",
         change="appeared",
         priority=1,
-        operator_abbr="LIEmobil",
+        operator_code="LIEmobil",
     )
     db.session.add(change)
     db.session.commit()
@@ -52,12 +52,12 @@ def _appeared(identity: str, sloid: str, run: PipelineRun, change_id: int | None
 def new_p1(public_app) -> tuple[str, str]:
     """A priority-1 problem that the latest run made appear, on a registry stop."""
     stop = f.atlas_stop()
-    problem = f.problem("unmatched", sloid=stop.sloid, priority=1)
+    problem = f.problem("unmatched", stop_id=stop.stop_id, priority=1)
     run = PipelineRun(run_uuid="r1", trigger="cli", status="succeeded", finished_at=dt.datetime.now(dt.UTC))
     db.session.add(run)
     db.session.commit()
-    _appeared(problem.identity, stop.sloid, run)
-    return problem.identity, stop.sloid
+    _appeared(problem.identity, stop.stop_id, run)
+    return problem.identity, stop.stop_id
 
 
 def _feed(app: Flask, headers: dict[str, str]) -> ET.Element:
@@ -68,7 +68,7 @@ def _feed(app: Flask, headers: dict[str, str]) -> ET.Element:
 
 
 def test_feed_ids_and_links_ignore_a_spoofed_host_and_forwarded_host(public_app, new_p1):
-    _, sloid = new_p1
+    _, stop_id = new_p1
     feed = _feed(public_app, SPOOFED)
     assert feed.findtext(f"{A}id").startswith("tag:stopsync.example.org,2024:")
     hrefs = [link.get("href") for link in feed.iter(f"{A}link")]
@@ -76,7 +76,7 @@ def test_feed_ids_and_links_ignore_a_spoofed_host_and_forwarded_host(public_app,
     assert all(href.startswith(PUBLIC + "/") for href in hrefs)
     (entry,) = feed.findall(f"{A}entry")
     assert entry.findtext(f"{A}id").startswith("tag:stopsync.example.org,2024:problem/")
-    assert entry.find(f"{A}link").get("href") == f"{PUBLIC}/stops/atlas/{sloid}"
+    assert entry.find(f"{A}link").get("href") == f"{PUBLIC}/stops/atlas/{stop_id}"
 
 
 def test_a_feed_entry_keeps_its_id_whatever_host_asked(public_app, new_p1):
@@ -95,9 +95,9 @@ def test_a_rewound_change_counter_never_gives_a_new_entry_an_old_entrys_id(publi
     db.session.delete(change)
     db.session.commit()
     other_stop = f.atlas_stop()
-    other = f.problem("unmatched", sloid=other_stop.sloid, priority=1)
+    other = f.problem("unmatched", stop_id=other_stop.stop_id, priority=1)
     run = db.session.query(PipelineRun).one()
-    _appeared(other.identity, other_stop.sloid, run, change_id=old_change_id)
+    _appeared(other.identity, other_stop.stop_id, run, change_id=old_change_id)
     entries = _feed(public_app, {}).findall(f"{A}entry")
     new_ids = {e.findtext(f"{A}id") for e in entries}
     assert len(new_ids) == 1
@@ -105,21 +105,21 @@ def test_a_rewound_change_counter_never_gives_a_new_entry_an_old_entrys_id(publi
 
 
 def test_registry_report_and_maproulette_links_use_the_public_base_url(public_app, new_p1):
-    identity, sloid = new_p1
+    identity, stop_id = new_p1
     f.decision(identity, "atlas_wrong", note="gone")
     client = public_app.test_client()
     report = client.get("/api/v1/reports/registry-errors.json", headers=SPOOFED).get_json()
     (item,) = [i for group in report["operators"] for i in group["items"]]
-    assert item["stopsync_url"] == f"{PUBLIC}/stops/atlas/{sloid}"
+    assert item["stopsync_url"] == f"{PUBLIC}/stops/atlas/{stop_id}"
     body = client.get("/api/v1/reports/registry-errors.csv", headers=SPOOFED).get_data(as_text=True)
     assert "evil" not in body
     (row,) = csv.DictReader(io.StringIO(body))
-    assert row["stopsync_url"] == f"{PUBLIC}/stops/atlas/{sloid}"
+    assert row["stopsync_url"] == f"{PUBLIC}/stops/atlas/{stop_id}"
     tasks = client.get("/api/v1/fixes/maproulette.geojson?fixable_only=false", headers=SPOOFED)
     assert tasks.status_code == 200, tasks.get_data(as_text=True)
     text = tasks.get_data(as_text=True)
     assert "evil" not in text
-    assert f"{PUBLIC}/stops/atlas/{sloid}" in text
+    assert f"{PUBLIC}/stops/atlas/{stop_id}" in text
 
 
 def test_webhook_payload_links_use_the_configured_base_url():
@@ -130,7 +130,7 @@ def test_webhook_payload_links_use_the_configured_base_url():
         "problem_type": "unmatched",
         "priority": 1,
         "message": "m",
-        "sloid": "ch:1:sloid:1",
+        "stop_id": "ch:1:sloid:1",
         "lat": 47.0,
         "lon": 9.5,
     }

@@ -26,21 +26,21 @@ from tests.osmchange_check import check_osmchange
 A = f"{{{ATOM_NS}}}"
 
 # A pair 30 m apart, identifiers present but no ref:IFOPT / uic_name: a P2 distance problem.
-STOP = Platform("ch:1:sloid:7000:1:1", 8507000, "Bern, Zytglogge", designation="A")
+STOP = Platform("ch:1:sloid:7000:1:1", 8507000, "Bern, Zytglogge", platform_code="A")
 NODE = Element("node", 101, east=30.0, version=3, tags=platform_tags("Bern, Zytglogge", "8507000", "A"))
 # A platform mapped as a way, 40 m away: fixable only through MapRoulette.
-WAY_STOP = Platform("ch:1:sloid:7002:1:1", 8507002, "Bern, Bärengraben", east=400.0, designation="B")
+WAY_STOP = Platform("ch:1:sloid:7002:1:1", 8507002, "Bern, Bärengraben", east=400.0, platform_code="B")
 WAY = Element("way", 201, east=440.0, version=2, tags=platform_tags("Bern, Bärengraben", "8507002", "B"))
 # Two registry rows with the same number and platform code: a registry duplicate (P2, "strong").
-DUP_1 = Platform("ch:1:sloid:7003:1:1", 8507003, "Bern, Nydegg", east=-400.0, designation="C")
-DUP_2 = Platform("ch:1:sloid:7003:1:2", 8507003, "Bern, Nydegg", east=-405.0, designation="C")
+DUP_1 = Platform("ch:1:sloid:7003:1:1", 8507003, "Bern, Nydegg", east=-400.0, platform_code="C")
+DUP_2 = Platform("ch:1:sloid:7003:1:2", 8507003, "Bern, Nydegg", east=-405.0, platform_code="C")
 # Nothing in OSM anywhere near: P1 unmatched, in two cantons and for two operators.
 LONELY_BE = Platform("ch:1:sloid:7009:1:1", 8507009, "Bern, Wankdorf Nord", north=2000.0, operator="PAG")
 LONELY_ZH = Platform(
-    "ch:1:sloid:7010:1:1", 8507010, "Zürich-Ecke", north=-2000.0, operator="VBZ", canton="ZH"
+    "ch:1:sloid:7010:1:1", 8507010, "Zürich-Ecke", north=-2000.0, operator="VBZ", region="ZH"
 )
 # Platform code contradicts: a known non-match for "why not matched".
-MISFIT_STOP = Platform("ch:1:sloid:7004:1:1", 8507004, "Bern, Casinoplatz", east=800.0, designation="1")
+MISFIT_STOP = Platform("ch:1:sloid:7004:1:1", 8507004, "Bern, Casinoplatz", east=800.0, platform_code="1")
 MISFIT = Element("node", 104, east=805.0, tags=platform_tags("Bern, Casinoplatz", local_ref="2"))
 
 PLATFORMS = [STOP, WAY_STOP, DUP_1, DUP_2, LONELY_BE, LONELY_ZH, MISFIT_STOP]
@@ -68,17 +68,17 @@ def test_the_osmchange_export_validates_and_round_trips_through_pyosmium(snapsho
         for o in osmium.FileProcessor(str(path))
     ]
     assert (osm_id, version) == (101, 3)
-    assert tags["ref:IFOPT"] == STOP.sloid
+    assert tags["ref:IFOPT"] == STOP.stop_id
     assert tags["uic_name"] == "Bern, Zytglogge"
     assert tags["highway"] == "bus_stop"  # the object's existing tags are all kept
     registry = db.session.execute(
-        db.text("SELECT lat, lon FROM atlas_stops WHERE sloid = :s"), {"s": STOP.sloid}
+        db.text("SELECT lat, lon FROM registry_stops WHERE stop_id = :s"), {"s": STOP.stop_id}
     ).one()
     assert (lat, lon) == pytest.approx((registry.lat, registry.lon), abs=1e-7)
 
 
 def test_a_problem_decided_against_proposes_no_fix(snapshot, client):
-    decision_service.record_decision(f"distance:{STOP.sloid}:node/101", "atlas_wrong", "", None)
+    decision_service.record_decision(f"distance:{STOP.stop_id}:node/101", "atlas_wrong", "", None)
     db.session.commit()
     response = client.get("/api/v1/fixes/osmchange.osc?type=distance")
     assert response.status_code == 204  # nothing left to write: said so, not an empty file
@@ -100,8 +100,8 @@ def test_the_maproulette_file_has_one_cooperative_task_per_fixable_problem(snaps
     assert way_task["cooperativeWork"]["meta"] == {"version": 2, "type": 1}
     operation = way_task["cooperativeWork"]["operations"][0]
     assert operation["operationType"] == "modifyElement"
-    assert operation["data"]["operations"][0]["data"]["ref:IFOPT"] == WAY_STOP.sloid
-    assert way_task["features"][0]["properties"]["stopsync_url"].endswith(f"/stops/atlas/{WAY_STOP.sloid}")
+    assert operation["data"]["operations"][0]["data"]["ref:IFOPT"] == WAY_STOP.stop_id
+    assert way_task["features"][0]["properties"]["stopsync_url"].endswith(f"/stops/atlas/{WAY_STOP.stop_id}")
 
     everything = client.get("/api/v1/fixes/maproulette.geojson?fixable_only=false").get_data(as_text=True)
     assert everything.count("\x1e") > len(tasks)
@@ -109,28 +109,28 @@ def test_the_maproulette_file_has_one_cooperative_task_per_fixable_problem(snaps
 
 def test_the_registry_error_report_lists_suspects_per_operator_with_evidence(snapshot, client):
     decision_service.record_decision(
-        f"distance:{STOP.sloid}:node/101", "atlas_wrong", "pole moved 2019", None
+        f"distance:{STOP.stop_id}:node/101", "atlas_wrong", "pole moved 2019", None
     )
     db.session.commit()
     report = client.get("/api/v1/reports/registry-errors.json").get_json()
-    items = {(i["sloid"], i["problem_type"]): i for group in report["operators"] for i in group["items"]}
-    confirmed = items[(STOP.sloid, "distance")]
+    items = {(i["stop_id"], i["problem_type"]): i for group in report["operators"] for i in group["items"]}
+    confirmed = items[(STOP.stop_id, "distance")]
     assert confirmed["confidence"] == "confirmed"
     assert confirmed["decision_note"] == "pole moved 2019"
     assert confirmed["osm_url"] == "https://www.openstreetmap.org/node/101"
-    assert items[(DUP_1.sloid, "duplicates")]["confidence"] == "strong"
-    assert items[(LONELY_BE.sloid, "unmatched")]["confidence"] == "possible"
-    assert {g["operator_abbr"] for g in report["operators"]} >= {"BERNMOBIL", "PAG", "VBZ"}
+    assert items[(DUP_1.stop_id, "duplicates")]["confidence"] == "strong"
+    assert items[(LONELY_BE.stop_id, "unmatched")]["confidence"] == "possible"
+    assert {g["operator_code"] for g in report["operators"]} >= {"BERNMOBIL", "PAG", "VBZ"}
 
     only_pag = client.get("/api/v1/reports/registry-errors.csv?operator=PAG")
     assert only_pag.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(only_pag.get_data(as_text=True))))
-    assert [r["sloid"] for r in rows] == [LONELY_BE.sloid]
+    assert [r["stop_id"] for r in rows] == [LONELY_BE.stop_id]
     assert json.loads(rows[0]["evidence"])["message"]
 
 
 def test_why_not_matched_explains_a_platform_code_contradiction(snapshot, client):
-    response = client.get(f"/api/v1/stops/atlas/{MISFIT_STOP.sloid}/candidates")
+    response = client.get(f"/api/v1/stops/atlas/{MISFIT_STOP.stop_id}/candidates")
     assert response.status_code == 200
     data = response.get_json()
     assert data["matched"] == []
@@ -149,15 +149,15 @@ def test_why_not_matched_explains_a_platform_code_contradiction(snapshot, client
     assert criteria["mode"]["osm"] == ["BUS"]
 
     from_osm = client.get("/api/v1/stops/osm/node/104/candidates").get_json()
-    assert from_osm["candidates"][0]["key"] == MISFIT_STOP.sloid
+    assert from_osm["candidates"][0]["key"] == MISFIT_STOP.stop_id
     assert from_osm["candidates"][0]["rejected_by"] == "local_ref_contradicts_designation"
     assert client.get("/api/v1/stops/atlas/ch:1:sloid:404/candidates").status_code == 404
 
 
 def test_the_stop_page_carries_the_why_not_matched_section(snapshot, client):
-    page = client.get(f"/stops/atlas/{MISFIT_STOP.sloid}").get_data(as_text=True)
+    page = client.get(f"/stops/atlas/{MISFIT_STOP.stop_id}").get_data(as_text=True)
     assert 'id="why-not-matched"' in page
-    assert f'data-candidates-url="/api/v1/stops/atlas/{MISFIT_STOP.sloid}/candidates"' in page
+    assert f'data-candidates-url="/api/v1/stops/atlas/{MISFIT_STOP.stop_id}/candidates"' in page
     assert "js/why_not_matched.js" in page
 
 
@@ -171,7 +171,7 @@ def test_changes_and_trends_show_what_a_run_made_appear_and_resolved(snapshot, c
     assert changes["run"]["id"] == summary.run_id
     assert changes["previous_run_id"] == summary.run_id - 1
     resolved = {c["problem_identity"] for c in changes["changes"] if c["change"] == "resolved"}
-    assert f"unmatched:{MISFIT_STOP.sloid}:-" in resolved
+    assert f"unmatched:{MISFIT_STOP.stop_id}:-" in resolved
     assert "unmatched:-:node/104" in resolved
     assert changes["totals"]["resolved"]["total"] == len(resolved)
     assert client.get("/api/v1/changes").get_json()["run"]["id"] == summary.run_id
@@ -203,12 +203,12 @@ def test_the_feed_is_valid_atom_with_filters(snapshot, client):
         "unmatched"
     }
     links = {e.find(f"{A}link").get("href") for e in entries}
-    assert any(link.endswith(f"/stops/atlas/{LONELY_BE.sloid}") for link in links)
+    assert any(link.endswith(f"/stops/atlas/{LONELY_BE.stop_id}") for link in links)
     for entry in entries:
         for name in ("id", "title", "updated", "summary"):
             assert entry.findtext(f"{A}{name}"), name
 
-    zurich = ET.fromstring(client.get("/feeds/problems.atom?canton=ZH").data)  # noqa: S314
+    zurich = ET.fromstring(client.get("/feeds/problems.atom?region=ZH").data)  # noqa: S314
     titles = [e.findtext(f"{A}title") for e in zurich.findall(f"{A}entry")]
     assert titles == ["P1 unmatched: Zürich-Ecke"]
     pag = ET.fromstring(client.get("/feeds/problems.atom?operator=PAG").data)  # noqa: S314
@@ -248,7 +248,7 @@ def hook_server() -> Iterator[tuple[str, type[_Hook]]]:
 
 def test_a_run_posts_its_new_p1_problems_to_the_webhook_signed(make_app, hook_server, tmp_path):
     url, handler = hook_server
-    app = make_app(WEBHOOK_URLS=f"{url}#canton=ZH http://127.0.0.1:9/nobody-listens", WEBHOOK_SECRET="s3")
+    app = make_app(WEBHOOK_URLS=f"{url}#region=ZH http://127.0.0.1:9/nobody-listens", WEBHOOK_SECRET="s3")
     with app.app_context():
         summary = run(write_sources(tmp_path / "run1", PLATFORMS, ELEMENTS))
         db.session.remove()
@@ -256,7 +256,7 @@ def test_a_run_posts_its_new_p1_problems_to_the_webhook_signed(make_app, hook_se
     assert verify("s3", headers[SIGNATURE_HEADER], body, tolerance_s=300)
     payload = json.loads(body)
     assert payload["run_id"] == summary.run_id
-    assert [p["sloid"] for p in payload["problems"]] == [LONELY_ZH.sloid]
+    assert [p["stop_id"] for p in payload["problems"]] == [LONELY_ZH.stop_id]
     # Reported by position in WEBHOOK_URLS and host: a webhook URL is a secret in itself.
     webhooks = {w["target"]: w for w in summary.counts["review"]["webhooks"]}
     assert webhooks[1]["host"] == url.split("/")[2]

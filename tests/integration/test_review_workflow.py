@@ -16,7 +16,7 @@ from tests.integration.review_sources import Element, Platform, platform_tags, r
 
 SLOID = "ch:1:sloid:7000:1:1"
 UIC = 8507000
-STOP = Platform(SLOID, UIC, "Bern, Zytglogge", designation="A")
+STOP = Platform(SLOID, UIC, "Bern, Zytglogge", platform_code="A")
 # Same identifiers as the stop, 30 m away: matched by UIC number, a P2 distance problem (non-SBB).
 NODE = Element("node", 101, east=30.0, version=3, tags=platform_tags("Bern, Zytglogge", str(UIC), "A"))
 DISTANCE_IDENTITY = f"distance:{SLOID}:node/101"
@@ -57,7 +57,7 @@ def test_a_decision_stores_the_evidence_it_was_made_on(first_run):
     decision = decide(DISTANCE_IDENTITY)
     evidence = reload(decision).evidence
     assert evidence["problem_type"] == "distance"
-    assert evidence["atlas"]["sloid"] == SLOID
+    assert evidence["atlas"]["stop_id"] == SLOID
     assert evidence["atlas"]["row_hash"]
     assert evidence["osm"]["osm_key"] == "node/101"
     assert evidence["osm"]["version"] == 3
@@ -101,7 +101,7 @@ def test_a_moved_osm_node_flags_the_decision_with_a_field_level_diff(first_run):
 
 def test_a_renamed_registry_stop_flags_the_decision_with_the_old_and_new_name(first_run):
     decision = decide(DISTANCE_IDENTITY)
-    renamed = Platform(SLOID, UIC, "Bern, Zytglogge Nord", designation="A")
+    renamed = Platform(SLOID, UIC, "Bern, Zytglogge Nord", platform_code="A")
     run(write_sources(first_run / "run2", [renamed], [NODE]))
 
     after = reload(decision)
@@ -185,12 +185,13 @@ def test_a_manual_link_is_applied_first_on_every_run_and_orphaned_when_its_objec
 ):
     source = write_sources(tmp_path / "run1", [STOP, LONELY], [NODE, FAR_NODE])
     run(source)
-    assert db.session.scalar(select(Match).where(Match.sloid == LONELY.sloid)) is None
+    assert db.session.scalar(select(Match).where(Match.stop_id == LONELY.stop_id)) is None
 
     _, token = login_as(client, "editor")
     response = client.post(
         "/api/v1/manual-matches",
-        json={"sloid": LONELY.sloid, "osm_key": "node/111", "action": "link", "note": "same kerb"},
+        # `sloid`: the old name of `stop_id` (an ATLAS stop), still accepted.
+        json={"sloid": LONELY.stop_id, "osm_key": "node/111", "action": "link", "note": "same kerb"},
         headers={"X-CSRF-Token": token},
     )
     assert response.status_code == 201, response.get_json()
@@ -198,7 +199,7 @@ def test_a_manual_link_is_applied_first_on_every_run_and_orphaned_when_its_objec
 
     for name in ("run2", "run3"):
         run(write_sources(tmp_path / name, [STOP, LONELY], [NODE, FAR_NODE]))
-        match = db.session.scalar(select(Match).where(Match.sloid == LONELY.sloid))
+        match = db.session.scalar(select(Match).where(Match.stop_id == LONELY.stop_id))
         assert match is not None
         assert (match.osm_key, match.method) == ("node/111", "manual")
 
@@ -208,7 +209,7 @@ def test_a_manual_link_is_applied_first_on_every_run_and_orphaned_when_its_objec
     assert link.status == "orphaned"
     assert link.note == "same kerb"
     orphan = db.session.scalar(
-        select(Problem).where(Problem.identity == f"manual_match_orphaned:{LONELY.sloid}:node/111")
+        select(Problem).where(Problem.identity == f"manual_match_orphaned:{LONELY.stop_id}:node/111")
     )
     assert orphan is not None
     assert "node/111 no longer exists" in orphan.message
@@ -227,12 +228,12 @@ def test_an_unlink_stops_an_automatic_match(app, client, tmp_path):
     _, token = login_as(client, "editor")
     response = client.post(
         "/api/v1/manual-matches",
-        json={"sloid": SLOID, "osm_key": "node/101", "action": "unlink"},
+        json={"stop_id": SLOID, "osm_key": "node/101", "action": "unlink"},
         headers={"X-CSRF-Token": token},
     )
     assert response.status_code == 201
     run(write_sources(tmp_path / "run2", [STOP], [NODE]))
-    assert db.session.scalar(select(Match).where(Match.sloid == SLOID)) is None
+    assert db.session.scalar(select(Match).where(Match.stop_id == SLOID)) is None
 
     explained = client.get(f"/api/v1/stops/atlas/{SLOID}/candidates").get_json()
     (candidate,) = explained["candidates"]
@@ -241,7 +242,7 @@ def test_an_unlink_stops_an_automatic_match(app, client, tmp_path):
 
 def test_manual_match_writes_need_an_editor_and_existing_objects(app, client, tmp_path):
     run(write_sources(tmp_path / "run1", [STOP], [NODE]))
-    body = {"sloid": SLOID, "osm_key": "node/101", "action": "link"}
+    body = {"stop_id": SLOID, "osm_key": "node/101", "action": "link"}
     assert client.post("/api/v1/manual-matches", json=body).status_code in (401, 403)
     _, token = login_as(client, "editor")
     headers = {"X-CSRF-Token": token}
@@ -294,26 +295,26 @@ def test_decisions_and_manual_links_follow_a_changed_sloid(app, client, tmp_path
     _, token = login_as(client, "editor")
     link = client.post(
         "/api/v1/manual-matches",
-        json={"sloid": LONELY.sloid, "osm_key": "node/111", "action": "link"},
+        json={"stop_id": LONELY.stop_id, "osm_key": "node/111", "action": "link"},
         headers={"X-CSRF-Token": token},
     ).get_json()["manual_match"]
 
     renumbered = [
-        Platform("ch:1:sloid:7000:9:1", UIC, STOP.name, designation="A"),
+        Platform("ch:1:sloid:7000:9:1", UIC, STOP.name, platform_code="A"),
         Platform("ch:1:sloid:7001:9:1", LONELY.number, LONELY.name, east=500.0),
     ]
     summary = run(write_sources(tmp_path / "run2", renumbered, [NODE, FAR_NODE]))
 
     after = reload(decision)
     assert after.problem_identity == "distance:ch:1:sloid:7000:9:1:node/101"
-    assert after.sloid == "ch:1:sloid:7000:9:1"
+    assert after.stop_id == "ch:1:sloid:7000:9:1"
     migrated = [e for e in events(decision.id) if e.action == "migrated"]
-    assert migrated[0].payload["rules"] == {"atlas": "uic number + designation"}
+    assert migrated[0].payload["rules"] == {"atlas": "uic number + platform_code"}
     moved = client.get(f"/api/v1/manual-matches/{link['id']}").get_json()["manual_match"]
-    assert (moved["sloid"], moved["status"]) == ("ch:1:sloid:7001:9:1", "active")
-    assert moved["history"][-1]["from"]["sloid"] == LONELY.sloid
+    assert (moved["stop_id"], moved["status"]) == ("ch:1:sloid:7001:9:1", "active")
+    assert moved["history"][-1]["from"]["stop_id"] == LONELY.stop_id
     # the link was applied in the same run, to the successor
-    match = db.session.scalar(select(Match).where(Match.sloid == "ch:1:sloid:7001:9:1"))
+    match = db.session.scalar(select(Match).where(Match.stop_id == "ch:1:sloid:7001:9:1"))
     assert (match.osm_key, match.method) == ("node/111", "manual")
     assert summary.counts["review"]["manual_links_written"] == 1
 
@@ -323,11 +324,11 @@ def test_decisions_and_manual_links_follow_a_changed_sloid(app, client, tmp_path
 # ---------------------------------------------------------------------------------------------
 
 # A second matched pair 1 km away: a P2 distance problem of its own.
-OTHER = Platform("ch:1:sloid:7002:1:1", 8507002, "Bern, Bärenplatz", east=1000.0, designation="B")
+OTHER = Platform("ch:1:sloid:7002:1:1", 8507002, "Bern, Bärenplatz", east=1000.0, platform_code="B")
 OTHER_NODE = Element(
     "node", 102, east=1030.0, version=1, tags=platform_tags("Bern, Bärenplatz", str(OTHER.number), "B")
 )
-OTHER_IDENTITY = f"distance:{OTHER.sloid}:node/102"
+OTHER_IDENTITY = f"distance:{OTHER.stop_id}:node/102"
 
 
 def post_decision(client, token: str, identity: str, decision: str, note: str = ""):
@@ -352,7 +353,7 @@ def test_a_wrong_match_decision_unlinks_the_pair_and_every_later_run_keeps_it_ap
     body = response.get_json()
     assert body["decision"]["decision"] == "wrong_match"
     unlink = body["manual_match"]
-    assert (unlink["sloid"], unlink["osm_key"], unlink["action"]) == (SLOID, "node/101", "unlink")
+    assert (unlink["stop_id"], unlink["osm_key"], unlink["action"]) == (SLOID, "node/101", "unlink")
     assert unlink["state"] == "pending"
     assert unlink["note"] == "the shelter across the road"
     assert unlink["history"][-1]["decision"] == "wrong_match"
@@ -362,7 +363,7 @@ def test_a_wrong_match_decision_unlinks_the_pair_and_every_later_run_keeps_it_ap
     for name in ("run2", "run3"):  # the unlink holds on every re-import, not only the next one
         run(write_sources(first_run / name, [STOP], [NODE]))
         db.session.expire_all()
-        assert db.session.scalar(select(Match).where(Match.sloid == SLOID)) is None
+        assert db.session.scalar(select(Match).where(Match.stop_id == SLOID)) is None
         decision = the_decision(client, DISTANCE_IDENTITY)
         assert (decision["decision"], decision["status"]) == ("wrong_match", "active")
         assert decision["manual_match"]["state"] == "active"
@@ -377,7 +378,7 @@ def test_a_wrong_match_decision_unlinks_the_pair_and_every_later_run_keeps_it_ap
 def test_wrong_match_is_refused_for_a_problem_that_is_not_about_a_matched_pair(app, client, tmp_path):
     run(write_sources(tmp_path / "run1", [STOP, LONELY], [NODE, FAR_NODE]))
     unmatched = db.session.scalar(
-        select(Problem.identity).where(Problem.problem_type == "unmatched", Problem.sloid == LONELY.sloid)
+        select(Problem.identity).where(Problem.problem_type == "unmatched", Problem.stop_id == LONELY.stop_id)
     )
     _, token = login_as(client, "editor")
     response = post_decision(client, token, unmatched, "wrong_match")
@@ -401,7 +402,7 @@ def test_changing_a_wrong_match_decision_deletes_its_unlink_and_the_pair_matches
     assert history[-1]["payload"]["released_manual_match_id"] == unlink_id
 
     run(write_sources(first_run / "run2", [STOP], [NODE]))
-    match = db.session.scalar(select(Match).where(Match.sloid == SLOID))
+    match = db.session.scalar(select(Match).where(Match.stop_id == SLOID))
     assert match is not None
     assert match.osm_key == "node/101"
 
@@ -450,23 +451,23 @@ def test_a_manual_link_is_pending_until_a_run_then_active_then_orphaned(app, cli
     _, token = login_as(client, "editor")
     link = client.post(
         "/api/v1/manual-matches",
-        json={"sloid": LONELY.sloid, "osm_key": "node/111", "action": "link", "note": "same kerb"},
+        json={"stop_id": LONELY.stop_id, "osm_key": "node/111", "action": "link", "note": "same kerb"},
         headers={"X-CSRF-Token": token},
     ).get_json()["manual_match"]
     assert link["state"] == "pending"
 
     def state() -> str:
-        detail = client.get(f"/api/v1/stops/atlas/{LONELY.sloid}").get_json()
+        detail = client.get(f"/api/v1/stops/atlas/{LONELY.stop_id}").get_json()
         (found,) = [m for m in detail["manual_matches"] if m["id"] == link["id"]]
         return found["state"]
 
     assert state() == "pending"
-    page = client.get(f"/stops/atlas/{LONELY.sloid}").get_data(as_text=True)
+    page = client.get(f"/stops/atlas/{LONELY.stop_id}").get_data(as_text=True)
     assert "pending until the next pipeline run" in page
 
     run(write_sources(tmp_path / "run2", [STOP, LONELY], [NODE, FAR_NODE]))
     assert state() == "active"
-    page = client.get(f"/stops/atlas/{LONELY.sloid}").get_data(as_text=True)
+    page = client.get(f"/stops/atlas/{LONELY.stop_id}").get_data(as_text=True)
     assert "pending until the next pipeline run" not in page
     assert 'data-state="active"' in page
 
@@ -474,7 +475,7 @@ def test_a_manual_link_is_pending_until_a_run_then_active_then_orphaned(app, cli
     client.post(
         "/api/v1/manual-matches",
         json={
-            "sloid": LONELY.sloid,
+            "stop_id": LONELY.stop_id,
             "osm_key": "node/111",
             "action": "link",
             "note": "same kerb, north side",
@@ -485,7 +486,7 @@ def test_a_manual_link_is_pending_until_a_run_then_active_then_orphaned(app, cli
 
     run(write_sources(tmp_path / "run3", [STOP, LONELY], [NODE]))  # node/111 is gone
     assert state() == "orphaned"
-    page = client.get(f"/stops/atlas/{LONELY.sloid}").get_data(as_text=True)
+    page = client.get(f"/stops/atlas/{LONELY.stop_id}").get_data(as_text=True)
     assert "orphaned: its stop or object no longer exists" in page
 
 
@@ -494,7 +495,7 @@ def test_a_failed_run_does_not_make_a_pending_link_active(app, client, tmp_path)
     _, token = login_as(client, "editor")
     link = client.post(
         "/api/v1/manual-matches",
-        json={"sloid": LONELY.sloid, "osm_key": "node/111", "action": "link"},
+        json={"stop_id": LONELY.stop_id, "osm_key": "node/111", "action": "link"},
         headers={"X-CSRF-Token": token},
     ).get_json()["manual_match"]
     from app.services import runs

@@ -62,9 +62,9 @@ def test_zug_gtfs_stop_ids_resolve_to_registry_stops(zug):
     assert "8014586" in resolution.unresolved  # Konstanz
     data = build_route_data(registry, [], None, timetable)
     assert data.stats["gtfs_stop_ids_resolved_share"] == pytest.approx(0.9646, abs=1e-4)
-    canton = [s for s in registry if s.canton == "ZG"]
-    touched = sum(1 for s in canton if s.sloid in data.evidence.registry_routes)
-    assert touched / len(canton) > 0.75  # 81 % of the canton's rows in this fixture (77.8 % nationally)
+    region = [s for s in registry if s.region == "ZG"]
+    touched = sum(1 for s in region if s.stop_id in data.evidence.registry_routes)
+    assert touched / len(region) > 0.75  # 81 % of the region's rows in this fixture (77.8 % nationally)
 
 
 def _source_dir(tmp_path: Path, zug, with_gtfs: bool) -> tuple[Path, dict[str, str], set[str]]:
@@ -89,7 +89,7 @@ def test_pipeline_run_matches_stops_by_route_end_to_end(app, tmp_path, zug):
     matches = db.session.scalars(select(Match).where(Match.method == "route")).all()
     # 115 of the 118 stripped platforms (the other 3 are in no itinerary's relation or tied)
     assert len(matches) >= 0.9 * len(truth)
-    assert all(truth.get(m.sloid) == m.osm_key for m in matches)  # precision 1.0
+    assert all(truth.get(m.stop_id) == m.osm_key for m in matches)  # precision 1.0
     assert all(m.evidence["score"][1] >= 1 for m in matches)
     taken = {m.osm_key for m in db.session.scalars(select(Match))}
     assert not taken & decoys  # a decoy shares no line: never matched
@@ -107,7 +107,7 @@ def test_pipeline_run_matches_stops_by_route_end_to_end(app, tmp_path, zug):
         .order_by(GtfsRouteStop.sequence)
     ).all()
     assert [s.sequence for s in line_11] == list(range(len(line_11)))
-    assert all(s.sloid for s in line_11)  # every stop of this Zug bus line resolved
+    assert all(s.stop_id for s in line_11)  # every stop of this Zug bus line resolved
 
 
 def test_pipeline_run_without_gtfs_has_no_route_evidence(app, tmp_path, zug):
@@ -117,7 +117,7 @@ def test_pipeline_run_without_gtfs_has_no_route_evidence(app, tmp_path, zug):
     assert summary.status == "succeeded"
     assert "route" not in summary.counts["matches_by_method"]
     assert "gtfs_stop_ids" not in summary.counts["routes"]
-    matched = {m.sloid for m in db.session.scalars(select(Match))}
+    matched = {m.stop_id for m in db.session.scalars(select(Match))}
     assert not matched & set(truth)  # only the routes could place the stripped platforms
     assert db.session.scalars(select(GtfsRouteRow)).all() == []
 

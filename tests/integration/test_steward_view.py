@@ -19,9 +19,9 @@ from tests import factories as f
 from tests.integration.review_sources import Element, Platform, platform_tags, run, write_sources
 
 # BERNMOBIL: two stops, both matched; one pair 30 m apart (a P2 distance problem), one 1 m apart.
-NEAR = Platform("ch:1:sloid:7101:1:1", 8507101, "Bern, Tröxlegass", designation="A")
+NEAR = Platform("ch:1:sloid:7101:1:1", 8507101, "Bern, Tröxlegass", platform_code="A")
 NEAR_NODE = Element("node", 401, east=1.0, tags=platform_tags("Bern, Tröxlegass", "8507101", "A"))
-FAR = Platform("ch:1:sloid:7102:1:1", 8507102, "Bern, Zytglogge", east=600.0, designation="B")
+FAR = Platform("ch:1:sloid:7102:1:1", 8507102, "Bern, Zytglogge", east=600.0, platform_code="B")
 FAR_NODE = Element("node", 402, east=630.0, tags=platform_tags("Bern, Zytglogge", "8507102", "B"))
 # PAG: one stop with nothing in OSM near it (P1 unmatched; also a suspected registry error).
 LONELY = Platform("ch:1:sloid:7109:1:1", 8507109, "Bern, Wankdorf Nord", north=2000.0, operator="PAG")
@@ -69,7 +69,12 @@ def _by_operator(client, query: str = "") -> dict:
 def test_operators_api_gives_stops_matched_share_problems_and_distances_per_operator(snapshot, client):
     operators = _by_operator(client)
     bern = operators["BERNMOBIL"]
-    assert (bern["atlas_stops"], bern["matched"], bern["unmatched"], bern["matched_share"]) == (2, 2, 0, 1.0)
+    assert (bern["registry_stops"], bern["matched"], bern["unmatched"], bern["matched_share"]) == (
+        2,
+        2,
+        0,
+        1.0,
+    )
     assert bern["problems"]["by_type"]["distance"] == {"open": 1, "undecided": 1}
     assert bern["problems"]["by_priority"]["2"]["open"] >= 1
     distances = bern["distance_m"]
@@ -79,7 +84,7 @@ def test_operators_api_gives_stops_matched_share_problems_and_distances_per_oper
     assert distances["median"] <= distances["p90"] <= distances["max"]
 
     pag = operators["PAG"]
-    assert (pag["atlas_stops"], pag["matched"], pag["matched_share"]) == (1, 0, 0.0)
+    assert (pag["registry_stops"], pag["matched"], pag["matched_share"]) == (1, 0, 0.0)
     assert pag["problems"]["by_priority"]["1"] == {"open": 1, "undecided": 1}
     assert pag["distance_m"] == {"matches": 0, "median": None, "p90": None, "max": None}
     # An unmatched OSM object counts for the operator of the nearest registry stop (the pipeline's rule).
@@ -87,10 +92,10 @@ def test_operators_api_gives_stops_matched_share_problems_and_distances_per_oper
 
 
 def test_stops_and_problems_without_an_operator_have_a_row_but_no_links(app, client):
-    stop = f.atlas_stop(operator_abbr=None, operator_name=None)
-    f.problem("unmatched", sloid=stop.sloid, priority=1, operator_abbr=None)
+    stop = f.atlas_stop(operator_code=None, operator_name=None)
+    f.problem("unmatched", stop_id=stop.stop_id, priority=1, operator_code=None)
     (row,) = client.get("/api/v1/operators").get_json()["operators"]
-    assert (row["operator"], row["atlas_stops"], row["problems"]["open"]) == (None, 1, 1)
+    assert (row["operator"], row["registry_stops"], row["problems"]["open"]) == (None, 1, 1)
     assert row["links"] is None
 
 
@@ -119,7 +124,7 @@ def test_operator_figures_link_to_the_filtered_map_review_queue_and_registry_rep
         assert client.get(links[name].split("#")[0]).status_code == 200, name
     # The figure and its link agree: the report filtered by the operator holds its suspect.
     rows = _csv_rows(client.get(links["registry_report"]))
-    assert [r["sloid"] for r in rows] == [LONELY.sloid]
+    assert [r["stop_id"] for r in rows] == [LONELY.stop_id]
 
 
 def test_operators_trend_walks_back_from_today_through_each_runs_changes(two_runs, client):
@@ -238,11 +243,21 @@ def test_the_downloads_page_offers_each_exports_own_filters(app, client):
         "bbox",
         "bom",
     }
-    assert problems == {"type", "priority", "decided", "operator", "bbox", "sloid", "osm_key", "sort", "bom"}
+    assert problems == {
+        "type",
+        "priority",
+        "decided",
+        "operator",
+        "bbox",
+        "stop_id",
+        "osm_key",
+        "sort",
+        "bom",
+    }
     assert registry == {"operator", "bom"}
     assert osc == problems - {"sort", "bom"} | {"move", "overwrite", "create"}
     assert maproulette == problems - {"sort", "bom"} | {"overwrite", "create", "fixable_only"}
-    assert feed == {"operator", "canton", "bbox"}
+    assert feed == {"operator", "region", "bbox"}
 
 
 # --- CSV for Excel -------------------------------------------------------------------------------
@@ -262,7 +277,12 @@ def test_csv_exports_start_with_a_utf8_bom_and_end_lines_with_crlf(snapshot, cli
 def test_bom_false_leaves_the_byte_order_mark_out(snapshot, client, url):
     body = client.get(url + "?bom=false").get_data()
     assert not body.startswith(b"\xef\xbb\xbf")
-    assert body.split(b"\r\n", 1)[0].decode().split(",")[0] in {"kind", "sloid", "identity", "operator_abbr"}
+    assert body.split(b"\r\n", 1)[0].decode().split(",")[0] in {
+        "kind",
+        "stop_id",
+        "identity",
+        "operator_code",
+    }
 
 
 def test_bom_is_a_csv_parameter_only(snapshot, client):
@@ -280,7 +300,7 @@ def test_registry_report_links_each_stop_to_its_atlas_page_by_default(snapshot, 
     report = client.get("/api/v1/reports/registry-errors.json").get_json()
     items = [item for group in report["operators"] for item in group["items"]]
     assert items
-    assert all(item["registry_url"] == ATLAS_LINK.format(item["uic_number"]) for item in items)
+    assert all(item["registry_url"] == ATLAS_LINK.format(item["code"]) for item in items)
 
 
 def test_an_empty_registry_stop_url_setting_turns_the_link_off(snapshot, make_app):
@@ -296,10 +316,10 @@ def test_changes_name_resolved_rows_by_their_stop(two_runs, client):
     body = client.get(f"/api/v1/changes?run={two_runs.run_id}&change=resolved").get_json()
     rows = {c["problem_identity"]: c for c in body["changes"]}
     # Resolved, stop still in the data: named from the snapshot, linkable.
-    lonely = rows[f"unmatched:{LONELY.sloid}:-"]
-    assert (lonely["stop_name"], lonely["sloid"], lonely["atlas_in_data"]) == (
+    lonely = rows[f"unmatched:{LONELY.stop_id}:-"]
+    assert (lonely["stop_name"], lonely["stop_id"], lonely["atlas_in_data"]) == (
         LONELY.name,
-        LONELY.sloid,
+        LONELY.stop_id,
         True,
     )
     # Deleted from OSM after a decision: named from the decision's evidence.
@@ -317,7 +337,7 @@ def test_changes_name_resolved_rows_by_their_stop(two_runs, client):
 def test_changes_name_appeared_rows_by_registry_name_first(snapshot, client):
     body = client.get("/api/v1/changes?change=appeared&limit=50").get_json()
     rows = {c["problem_identity"]: c for c in body["changes"]}
-    distance = rows[f"distance:{FAR.sloid}:{FAR_NODE.key}"]
+    distance = rows[f"distance:{FAR.stop_id}:{FAR_NODE.key}"]
     assert (distance["stop_name"], distance["atlas_name"], distance["osm_name"]) == (
         FAR.name,
         FAR.name,

@@ -69,9 +69,9 @@ def test_the_export_writer_guards_lists_joined_by_semicolons_and_quotes_a_lone_c
 def test_the_registry_report_writer_guards_every_text_field():
     rows = [
         {
-            "operator_abbr": "=op",
-            "designation_official": "+name",
-            "designation": "-x",
+            "operator_code": "=op",
+            "name": "+name",
+            "platform_code": "-x",
             "decision_note": "fine; @then-not",
             "evidence": {"message": "m"},
             "registry_lat": 47.0,
@@ -79,9 +79,9 @@ def test_the_registry_report_writer_guards_every_text_field():
         }
     ]
     (row,) = csv.DictReader(io.StringIO("".join(fix_exports.report_csv(rows, bom=False))))
-    assert row["operator_abbr"] == "'=op"
-    assert row["designation_official"] == "'+name"
-    assert row["designation"] == "'-x"
+    assert row["operator_code"] == "'=op"
+    assert row["name"] == "'+name"
+    assert row["platform_code"] == "'-x"
     assert row["decision_note"] == "fine;' @then-not"
     assert row["registry_lon"] == "-0.5"
 

@@ -12,12 +12,12 @@ from pipeline.records import OsmMember, OsmStopArea, OsmStructure
 from tests.pipeline_records import osm, stop
 
 
-def explained(registry, objects, sloid, structure=None):
+def explained(registry, objects, stop_id, structure=None):
     result = match_stops(registry, objects, osm_structure=structure)
     ctx = MatchContext(registry, objects)
     ctx.replay(result.matches)
     ctx.name_ties = []
-    return {c.osm_key: c for c in explain_candidates(ctx, sloid, structure=structure)}
+    return {c.osm_key: c for c in explain_candidates(ctx, stop_id, structure=structure)}
 
 
 def test_every_rule_the_matcher_reports_has_words_for_the_reviewer():
@@ -71,9 +71,7 @@ def test_several_unnamed_objects_near_an_unmatched_stop_are_ambiguous():
 
 
 def test_a_stop_area_member_kept_out_names_the_stop_area_rule_and_the_relation():
-    registry = [
-        dataclasses.replace(stop("s1", number=8500001, level="service_point"), means_of_transport="BUS")
-    ]
+    registry = [dataclasses.replace(stop("s1", number=8500001, level="service_point"), modes="BUS")]
     objects = [
         osm(1, 5, uic_ref=8500001, highway="bus_stop"),
         osm(2, 50, uic_ref=8100482, name="Schaan-Vaduz", railway="halt"),

@@ -167,10 +167,10 @@ def receiver() -> Iterator[tuple[str, type[_Recorder]]]:
 
 
 ITEMS = [
-    {"identity": "a", "problem_type": "distance", "priority": 1, "message": "m", "sloid": "s1",
-     "operator_abbr": "PAG", "canton": "SG", "lat": 47.1, "lon": 9.5},
+    {"identity": "a", "problem_type": "distance", "priority": 1, "message": "m", "stop_id": "s1",
+     "operator_code": "PAG", "region": "SG", "lat": 47.1, "lon": 9.5},
     {"identity": "b", "problem_type": "unmatched", "priority": 1, "message": "m", "osm_key": "node/2",
-     "operator_abbr": "SBB", "canton": None, "lat": 46.0, "lon": 7.0},
+     "operator_code": "SBB", "region": None, "lat": 46.0, "lon": 7.0},
 ]  # fmt: skip
 
 

@@ -33,11 +33,11 @@ from app.services.fix_exports import (
 from tests.osmchange_check import check_osmchange
 
 STOP = FixStop(
-    sloid="ch:1:sloid:7000:1:2",
-    uic_number=8507000,
-    designation="2",
-    designation_official="Bern, Bahnhof",
-    operator_abbr="BERNMOBIL",
+    stop_id="ch:1:sloid:7000:1:2",
+    code="8507000",
+    platform_code="2",
+    name="Bern, Bahnhof",
+    operator_code="BERNMOBIL",
     lat=46.9490,
     lon=7.4390,
 )
@@ -52,20 +52,20 @@ def node(
 
 
 # Another registry stop: Bern, Hirschengraben, number 8507100.
-OTHER = FixStop("ch:1:sloid:7100:1:1", 8507100, "1", "Bern, Hirschengraben", "BERNMOBIL", 46.947, 7.437)
+OTHER = FixStop("ch:1:sloid:7100:1:1", "8507100", "1", "Bern, Hirschengraben", "BERNMOBIL", 46.947, 7.437)
 REGISTRY = RegistryIds.of(
-    [(STOP.sloid, STOP.uic_number, STOP.designation_official), (OTHER.sloid, 8507100, "Bern, Hirschengraben")]
+    [(STOP.stop_id, STOP.code, STOP.name), (OTHER.stop_id, "8507100", "Bern, Hirschengraben")]
 )
 MISSING = FixStop(
     "ch:1:sloid:7200",
-    8507200,
+    "8507200",
     None,
     "Bern, Neufeld",
     "BERNMOBIL",
     46.96,
     7.43,
     operator_name="Bernmobil",
-    means_of_transport="BUS",
+    modes="BUS",
 )
 
 
@@ -73,13 +73,13 @@ def unmatched(stop: FixStop = MISSING, **details: object) -> dict:
     base = {"side": "registry", "osm_objects_with_uic": 0, "nearest_osm": "node/9", "nearest_osm_m": 400.0}
     base.update(details)
     return {
-        "identity": f"unmatched:{stop.sloid}:-",
+        "identity": f"unmatched:{stop.stop_id}:-",
         "problem_type": "unmatched",
         "priority": 1,
         "message": "missing",
-        "sloid": stop.sloid,
+        "stop_id": stop.stop_id,
         "osm_key": None,
-        "operator": stop.operator_abbr,
+        "operator": stop.operator_code,
         "details": base,
         "lat": stop.lat,
         "lon": stop.lon,
@@ -102,7 +102,7 @@ def test_a_conflicting_value_is_reported_not_overwritten():
     fix = propose_fix(STOP, node(local_ref="3"), "attributes", "i")
     assert fix is not None
     assert "local_ref" not in fix.set_tags
-    assert fix.conflicts == [{"key": "local_ref", "osm": "3", "registry": "2", "sloid": STOP.sloid}]
+    assert fix.conflicts == [{"key": "local_ref", "osm": "3", "registry": "2", "stop_id": STOP.stop_id}]
 
 
 def test_a_reviewer_who_says_the_registry_is_right_lets_the_fix_overwrite():
@@ -118,7 +118,7 @@ def test_rejected_or_already_fixed_problems_propose_nothing():
 
 
 def test_an_existing_ref_sloid_means_no_ref_ifopt_is_added():
-    fix = propose_fix(STOP, node(**{"ref:sloid": STOP.sloid}), "attributes", "i")
+    fix = propose_fix(STOP, node(**{"ref:sloid": STOP.stop_id}), "attributes", "i")
     assert fix is not None
     assert "ref:IFOPT" not in fix.set_tags
 
@@ -130,7 +130,7 @@ def test_nodes_move_only_on_request_and_only_for_distance_problems():
 
 
 def test_two_stops_disagreeing_on_a_tag_cancel_it():
-    other = FixStop("ch:1:sloid:7000:1:3", 8507000, "3", "Bern, Bahnhof", None, 46.95, 7.44)
+    other = FixStop("ch:1:sloid:7000:1:3", "8507000", "3", "Bern, Bahnhof", None, 46.95, 7.44)
     merged = merge_fixes(
         [propose_fix(STOP, node(), "attributes", "a"), propose_fix(other, node(), "attributes", "b")]
     )
@@ -172,7 +172,7 @@ def test_the_osmchange_file_follows_the_api_06_format_and_round_trips_through_py
     assert version == 4
     assert (lat, lon) == pytest.approx((46.949, 7.439))  # moved to the registry position
     assert tags["name"] == "Bern Bahnhof & Co <x>"  # every current tag is kept, escaped correctly
-    assert tags["ref:IFOPT"] == STOP.sloid
+    assert tags["ref:IFOPT"] == STOP.stop_id
     assert parsed[12][3]["local_ref"] == "2"
     assert parsed[12][1:3] == pytest.approx((46.9492, 7.4392))  # not a distance problem: not moved
 
@@ -197,7 +197,7 @@ def test_a_maproulette_task_carries_a_cooperative_tag_fix():
         "problem_type": "attributes",
         "priority": 1,
         "message": "m",
-        "sloid": STOP.sloid,
+        "stop_id": STOP.stop_id,
         "operator": "X",
     }
     fix = propose_fix(STOP, node(), "attributes", problem["identity"])
@@ -220,7 +220,7 @@ def test_a_maproulette_task_carries_a_cooperative_tag_fix():
 
 def test_registry_suspicions_come_from_reviewers_and_registry_side_problems():
     assert classify_registry_suspicion("distance", 2, {}, "atlas_wrong", "name")[1] == "confirmed"
-    dup = {"side": "registry", "reasons": [{"rule": "same number and designation"}]}
+    dup = {"side": "registry", "reasons": [{"rule": "same number and platform_code"}]}
     assert classify_registry_suspicion("duplicates", 2, dup, None, None)[1] == "strong"
     assert classify_registry_suspicion("duplicates", 3, {"side": "osm"}, None, None) is None
     assert classify_registry_suspicion("distance", 1, {}, None, "exact_uic")[1] == "possible"
@@ -229,21 +229,21 @@ def test_registry_suspicions_come_from_reviewers_and_registry_side_problems():
 
 def test_the_report_is_csv_with_a_header_and_json_grouped_by_operator():
     rows = [
-        {"operator_abbr": "A", "sloid": "s1", "confidence": "strong", "evidence": {"d": 1}},
-        {"operator_abbr": "B", "sloid": "s2", "confidence": "possible", "evidence": {}},
-        {"operator_abbr": "B", "sloid": "s3", "confidence": "confirmed", "evidence": {}},
+        {"operator_code": "A", "stop_id": "s1", "confidence": "strong", "evidence": {"d": 1}},
+        {"operator_code": "B", "stop_id": "s2", "confidence": "possible", "evidence": {}},
+        {"operator_code": "B", "stop_id": "s3", "confidence": "confirmed", "evidence": {}},
     ]
     parsed = list(csv.DictReader(io.StringIO("".join(report_csv(rows)))))
-    assert [r["sloid"] for r in parsed] == ["s1", "s2", "s3"]
+    assert [r["stop_id"] for r in parsed] == ["s1", "s2", "s3"]
     assert json.loads(parsed[0]["evidence"]) == {"d": 1}
     report = report_json(rows, None)
-    assert [g["operator_abbr"] for g in report["operators"]] == ["B", "A"]
+    assert [g["operator_code"] for g in report["operators"]] == ["B", "A"]
     assert report["operators"][0]["by_confidence"] == {"confirmed": 1, "strong": 0, "possible": 1}
 
 
 def test_an_object_whose_uic_ref_and_uic_name_name_another_stop_gets_no_identity_tag_even_with_overwrite():
     # The case: a node paired with STOP carries OTHER's number and official name. Adding
-    # ref:IFOPT=STOP's sloid would write a contradicting identity.
+    # ref:IFOPT=STOP's stop_id would write a contradicting identity.
     other_node = node(uic_ref="8507100", uic_name="Bern, Hirschengraben")
     for overwrite in (False, True):
         fix = propose_fix(
@@ -255,11 +255,11 @@ def test_an_object_whose_uic_ref_and_uic_name_name_another_stop_gets_no_identity
         (refusal,) = fix.refused
         assert refusal["reason"] == "identifier_names_another_registry_stop"
         assert {c["key"] for c in refusal["conflicts"]} == {"uic_ref", "uic_name"}
-        assert all(c["names"] == [OTHER.sloid] for c in refusal["conflicts"])
+        assert all(c["names"] == [OTHER.stop_id] for c in refusal["conflicts"])
 
 
 def test_an_ifopt_naming_another_registry_stop_is_refused():
-    fix = propose_fix(STOP, node(**{"ref:IFOPT": OTHER.sloid}), "distance", "d", registry=REGISTRY)
+    fix = propose_fix(STOP, node(**{"ref:IFOPT": OTHER.stop_id}), "distance", "d", registry=REGISTRY)
     assert fix.set_tags == {}
     assert fix.refused[0]["reason"] == "identifier_names_another_registry_stop"
 
@@ -272,7 +272,7 @@ def test_a_contradicting_number_naming_no_stop_is_refused_unless_overwrite_repla
     replaced = propose_fix(STOP, stray, "attributes", "a", registry=REGISTRY, overwrite=True)
     assert replaced.refused == []
     assert replaced.set_tags["uic_ref"] == "8507000"
-    assert replaced.set_tags["ref:IFOPT"] == STOP.sloid
+    assert replaced.set_tags["ref:IFOPT"] == STOP.stop_id
     decided = propose_fix(
         STOP, stray, "attributes", "a", registry=REGISTRY, decision="osm_wrong_registry_right"
     )
@@ -282,7 +282,7 @@ def test_a_contradicting_number_naming_no_stop_is_refused_unless_overwrite_repla
 def test_a_differently_spelt_uic_name_is_an_ordinary_conflict_not_a_refusal():
     fix = propose_fix(STOP, node(uic_name="Bern Bhf"), "attributes", "a", registry=REGISTRY)
     assert fix.refused == []
-    assert fix.set_tags["ref:IFOPT"] == STOP.sloid
+    assert fix.set_tags["ref:IFOPT"] == STOP.stop_id
     assert [c["key"] for c in fix.conflicts] == ["uic_name"]
 
 
@@ -308,7 +308,7 @@ def test_a_missing_stop_becomes_a_create_with_a_negative_id_tagged_by_the_table(
     new, refusal = propose_create(MISSING, unmatched())
     assert refusal is None
     change = build_osmchange([], [new])
-    assert change.created == [(-1, MISSING.sloid)]
+    assert change.created == [(-1, MISSING.stop_id)]
     assert check_osmchange(change.xml) == [("create", "node", -1)]
     assert b"<delete" not in change.xml
     path = tmp_path / "new.osc"
@@ -325,7 +325,7 @@ def test_a_missing_stop_becomes_a_create_with_a_negative_id_tagged_by_the_table(
         "name": "Bern, Neufeld",
         "uic_name": "Bern, Neufeld",
         "uic_ref": "8507200",
-        "ref:IFOPT": MISSING.sloid,
+        "ref:IFOPT": MISSING.stop_id,
         "operator": "Bernmobil",
     }
 
@@ -336,8 +336,8 @@ def test_no_stop_is_created_where_osm_has_its_number_a_stop_is_near_or_a_person_
         "osm_stop_nearby": propose_create(MISSING, unmatched(nearest_osm_m=30.0)),
         "decided": propose_create(MISSING, unmatched(), decision="needs_survey"),
         "no_tagging": propose_create(
-            FixStop("ch:1:sloid:7300", 8507300, None, "Lift", None, 46.9, 7.4, means_of_transport="ELEVATOR"),
-            unmatched(FixStop("ch:1:sloid:7300", 8507300, None, "Lift", None, 46.9, 7.4)),
+            FixStop("ch:1:sloid:7300", "8507300", None, "Lift", None, 46.9, 7.4, modes="ELEVATOR"),
+            unmatched(FixStop("ch:1:sloid:7300", "8507300", None, "Lift", None, 46.9, 7.4)),
         ),
     }
     for reason, (new, refusal) in reasons.items():
@@ -364,7 +364,7 @@ def test_the_plan_writes_fixes_and_creates_and_reports_every_refusal():
     ]
     objects = {"node/11": node(11), "node/12": node(12, uic_ref="8507100", uic_name="Bern, Hirschengraben")}
     plan = build_plan(
-        problems, {STOP.sloid: STOP, MISSING.sloid: MISSING}, objects, REGISTRY, move=True, create=True
+        problems, {STOP.stop_id: STOP, MISSING.stop_id: MISSING}, objects, REGISTRY, move=True, create=True
     )
     change = build_osmchange(plan.fixes, plan.creates, refused=plan.refused)
     assert check_osmchange(change.xml) == [("create", "node", -1), ("modify", "node", 11)]
@@ -374,7 +374,7 @@ def test_the_plan_writes_fixes_and_creates_and_reports_every_refusal():
     assert report["counts"]["created"] == 1
     assert report["counts"]["refused"] == 1
     assert report["refused"][0]["osm_key"] == "node/12"
-    assert report["created"][0]["sloid"] == MISSING.sloid
+    assert report["created"][0]["stop_id"] == MISSING.stop_id
 
 
 def test_a_maproulette_creation_task_carries_the_osmchange_base64_encoded():
@@ -391,7 +391,7 @@ def test_a_maproulette_creation_task_carries_the_osmchange_base64_encoded():
     osc = base64.b64decode(work["file"]["content"])
     assert check_osmchange(osc) == [("create", "node", -1)]
     assert task["features"][0]["geometry"]["coordinates"] == [7.43, 46.96]  # the registry position
-    assert task["features"][0]["properties"]["id"] == f"new/{MISSING.sloid}"
+    assert task["features"][0]["properties"]["id"] == f"new/{MISSING.stop_id}"
 
 
 def test_overwrite_never_replaces_a_number_when_the_uic_name_points_elsewhere_too():

@@ -212,9 +212,9 @@ def _gtfs_stop(
 
 def test_resolution_rules_in_order_and_never_a_guess():
     registry = [
-        stop("ch:1:sloid:3000:0:1", 0, 0, number=8503000, designation="1"),
-        stop("ch:1:sloid:3000:0:2", 0, 20, number=8503000, designation="2"),
-        stop("ch:1:sloid:3000:0:3", 0, 40, number=8503000, designation="3"),
+        stop("ch:1:sloid:3000:0:1", 0, 0, number=8503000, platform_code="1"),
+        stop("ch:1:sloid:3000:0:2", 0, 20, number=8503000, platform_code="2"),
+        stop("ch:1:sloid:3000:0:3", 0, 40, number=8503000, platform_code="3"),
         stop("ch:1:sloid:4000", 500, 0, number=8504000, level="service_point"),
         stop("ch:1:sloid:5000:0:1", 1000, 0, number=8505000),
         stop("ch:1:sloid:5000:0:2", 1000, 30, number=8505000),

@@ -152,7 +152,7 @@ def test_a_list_of_uic_numbers_is_not_malformed():
 
 
 def test_malformed_local_ref_is_a_p2_attribute_mismatch():
-    stop = pr.stop("ch:1:sloid:1", designation="2")
+    stop = pr.stop("ch:1:sloid:1", platform_code="2")
     (mismatch,) = attribute_mismatches(stop, pr.osm(1, local_ref=SUPERSCRIPT_TWO))
     assert (mismatch["attribute"], mismatch["priority"]) == ("local_ref", 2)
     assert mismatch["malformed"]
@@ -190,8 +190,8 @@ def test_registry_number_with_a_superscript_digit_is_no_number(tmp_path):
     registry, _ = _parse_both(
         hd.write_sources(tmp_path, registry=[{"number": f"859000{SUPERSCRIPT_TWO}"}, {}, {}, {}, {}])
     )
-    assert registry.records[0].uic_number is None
-    assert registry.records[1].uic_number == 8590001
+    assert registry.records[0].code is None
+    assert registry.records[1].code == "8590001"
 
 
 def test_registry_row_whose_sloid_is_not_a_sloid_is_dropped_and_counted(tmp_path):
@@ -206,7 +206,7 @@ def test_nul_in_a_registry_field_is_removed_and_counted(tmp_path):
     registry, _ = _parse_both(
         hd.write_sources(tmp_path, registry=[{"designationOfficial": "Va\x00duz"}, {}, {}, {}, {}])
     )
-    assert registry.records[0].designation_official == "Vaduz"
+    assert registry.records[0].name == "Vaduz"
     assert registry.stats["text_cleaned"] == 1
 
 
@@ -335,7 +335,7 @@ def test_atom_feed_drops_control_characters_and_stays_well_formed():
 def test_osmchange_drops_control_characters_from_tags_and_stays_well_formed():
     from app.services.fix_exports import FixObject, FixStop, build_osmchange, propose_fix
 
-    stop = FixStop("ch:1:sloid:1", 8500001, "1", "Musterdorf, Post", "PAG", 47.0, 8.0)
+    stop = FixStop("ch:1:sloid:1", "8500001", "1", "Musterdorf, Post", "PAG", 47.0, 8.0)
     obj = FixObject("node/1", "node", 1, 3, {"name": "Muster\x02dorf", "highway": "bus_stop"}, 47.0, 8.0)
     fix = propose_fix(stop, obj, "attributes", "attributes:ch:1:sloid:1:node/1")
     root = ET.fromstring(build_osmchange([fix]).xml)  # noqa: S314 - our own output
@@ -381,19 +381,17 @@ def test_hostile_source_values_never_break_parse_match_problems_or_outputs(regis
     for problem in problems:
         json.dumps(problem.details, allow_nan=False, default=str)
 
-    by_sloid = {s.sloid: s for s in stops}
+    by_sloid = {s.stop_id: s for s in stops}
     by_key = {o.osm_key: o for o in objects}
     fixes = merge_fixes(
         propose_fix(
-            FixStop(
-                s.sloid, s.uic_number, s.designation, s.designation_official, s.operator_abbr, s.lat, s.lon
-            ),
+            FixStop(s.stop_id, s.code, s.platform_code, s.name, s.operator_code, s.lat, s.lon),
             FixObject(o.osm_key, o.osm_type, o.osm_id, o.version, o.tags, o.lat, o.lon),
             "attributes",
-            f"attributes:{m.sloid}:{m.osm_key}",
+            f"attributes:{m.stop_id}:{m.osm_key}",
         )
         for m in result.matches
-        for s, o in [(by_sloid[m.sloid], by_key[m.osm_key])]
+        for s, o in [(by_sloid[m.stop_id], by_key[m.osm_key])]
     )
     ET.fromstring(build_osmchange(fixes).xml)  # noqa: S314 - our own output
     feed = build_atom(

@@ -17,7 +17,7 @@ from tests.pipeline_records import osm, stop
 
 
 def pairs(result) -> set[tuple[str, str, str]]:
-    return {(m.sloid, m.osm_key, m.method) for m in result.matches}
+    return {(m.stop_id, m.osm_key, m.method) for m in result.matches}
 
 
 # -- normalisation ----------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def test_ifopt_and_ref_sloid_link_to_the_stop_they_name_even_when_far():
     }
     far = next(m for m in result.matches if m.osm_key == "node/1")
     assert 499 < far.distance_m < 501
-    assert far.evidence["rule"] == "sloid == ref:IFOPT"
+    assert far.evidence["rule"] == "stop_id == ref:IFOPT"
 
 
 def test_uic_number_naming_one_stop_links_every_object_with_that_uic_ref():
@@ -92,7 +92,10 @@ def test_uic_number_naming_one_stop_links_every_object_with_that_uic_ref():
 
 
 def test_uic_number_with_several_platforms_is_refined_by_local_ref():
-    registry = [stop("p1", number=8500001, designation="1"), stop("p2", 20, number=8500001, designation="2")]
+    registry = [
+        stop("p1", number=8500001, platform_code="1"),
+        stop("p2", 20, number=8500001, platform_code="2"),
+    ]
     # positions swapped on purpose: identifiers beat proximity
     objects = [osm(1, 20, uic_ref=8500001, local_ref="01"), osm(2, 0, uic_ref=8500001, local_ref="2")]
     result = match_stops(registry, objects)
@@ -100,7 +103,10 @@ def test_uic_number_with_several_platforms_is_refined_by_local_ref():
 
 
 def test_uic_ref_without_local_ref_on_a_multi_platform_stop_is_left_to_later_stages():
-    registry = [stop("p1", number=8500001, designation="1"), stop("p2", 200, number=8500001, designation="2")]
+    registry = [
+        stop("p1", number=8500001, platform_code="1"),
+        stop("p2", 200, number=8500001, platform_code="2"),
+    ]
     objects = [osm(1, 3, uic_ref=8500001, name="Musterdorf, Post")]
     result = match_stops(registry, objects)
     assert pairs(result) == {("p1", "node/1", "name")}
@@ -127,7 +133,7 @@ def test_name_stage_refuses_beyond_its_distance_cap():
 
 
 def test_name_stage_refuses_a_contradicting_platform_code():
-    registry = [stop("s1", name="Dorf", designation="A")]
+    registry = [stop("s1", name="Dorf", platform_code="A")]
     objects = [osm(1, 5, name="Dorf", local_ref="B")]
     assert match_stops(registry, objects).matches == []
 
@@ -187,7 +193,7 @@ def test_second_unique_pass_uses_objects_left_after_the_ratio_pass():
     registry = [stop("s1", 0, name=None), stop("s2", 30, name=None)]
     objects = [osm(1, 1), osm(2, 27)]
     result = match_stops(registry, objects)
-    assert {(m.sloid, m.osm_key) for m in result.matches} == {("s1", "node/1"), ("s2", "node/2")}
+    assert {(m.stop_id, m.osm_key) for m in result.matches} == {("s1", "node/1"), ("s2", "node/2")}
 
 
 def test_distance_stage_skips_stations_for_platforms():
@@ -199,8 +205,8 @@ def test_uic_ref_of_another_registry_stop_forbids_proximity_matches():
     # node/1 names platform 9 of stop 8500002 (far away, no such platform): it must not go to s1 nearby
     registry = [
         stop("s1", 0, number=8500001, name=None),
-        stop("s2", 5000, number=8500002, designation="1", name=None),
-        stop("s3", 5100, number=8500002, designation="2", name=None),
+        stop("s2", 5000, number=8500002, platform_code="1", name=None),
+        stop("s3", 5100, number=8500002, platform_code="2", name=None),
     ]
     result = match_stops(registry, [osm(1, 3, uic_ref=8500002, local_ref="9")])
     assert result.matches == []
@@ -232,7 +238,7 @@ def test_result_does_not_depend_on_input_order():
 
 
 def test_explain_lists_candidates_with_the_rule_that_rejected_each():
-    registry = [stop("s1", name="Dorf", designation="A"), stop("s2", 200, name="Weit")]
+    registry = [stop("s1", name="Dorf", platform_code="A"), stop("s2", 200, name="Weit")]
     objects = [osm(1, 5, name="Dorf", local_ref="B"), osm(2, 80, name="Anders"), osm(3, 10, name="Dorf")]
     ctx = MatchContext(registry, objects)
     result = match_stops(registry, objects)
@@ -248,7 +254,7 @@ def test_explain_lists_candidates_with_the_rule_that_rejected_each():
 
 
 def test_platform_linked_by_sloid_also_takes_its_stop_position_by_uic_and_local_ref():
-    registry = [stop("ch:1:sloid:9:0:4", number=8500009, designation="D")]
+    registry = [stop("ch:1:sloid:9:0:4", number=8500009, platform_code="D")]
     objects = [
         osm(1, 2, ref__sloid="ch:1:sloid:9:0:4", uic_ref=8500009, local_ref="D"),
         osm(2, 4, uic_ref=8500009, local_ref="D", public_transport="stop_position"),

@@ -21,7 +21,7 @@ from tests.pipeline_records import osm, stop
 
 
 def test_platform_level_labels_follow_uic_ref_and_local_ref():
-    platform = stop("ch:1:sloid:7:0:1", number=8500007, designation="A")
+    platform = stop("ch:1:sloid:7:0:1", number=8500007, platform_code="A")
     assert label_pair(platform, osm(1, uic_ref=8500007), "platform") == (True, "uic_ref")
     assert label_pair(platform, osm(1, uic_ref=8500007, local_ref="A"), "platform")[0] is True
     assert label_pair(platform, osm(1, uic_ref=8500007, local_ref="B"), "platform")[0] is False

@@ -23,7 +23,7 @@ from tests.pipeline_records import osm, stop
 
 
 def pairs(result) -> set[tuple[str, str, str]]:
-    return {(m.sloid, m.osm_key, m.method) for m in result.matches}
+    return {(m.stop_id, m.osm_key, m.method) for m in result.matches}
 
 
 # -- names as they are written -------------------------------------------------------------------
@@ -77,7 +77,7 @@ def test_the_municipality_prefix_may_be_present_or_absent():
 def test_a_canton_code_after_the_municipality_may_be_absent():
     assert name_score("Mauren FL, Binza", "Mauren Binza") == 100.0
     assert name_score("Buchs SG, Wiedenstrasse", "Buchs Wiedenstrasse") == 100.0
-    # only an upper-case code after the first word is a canton: "Be" in a name is not dropped
+    # only an upper-case code after the first word is a region: "Be" in a name is not dropped
     assert normalise("Be, Dorf") == "be dorf"
 
 
@@ -165,8 +165,8 @@ def test_a_nearer_stop_with_a_slightly_lower_name_score_beats_a_farther_perfect_
     result = match_stops(registry, [osm(1, 0, name="Seematte")])
     assert ("near", "node/1", "name") in pairs(result)
     assert ("far", "node/1", "name") not in pairs(result)
-    evidence = next(m.evidence for m in result.matches if m.sloid == "near")
-    assert evidence["runner_up"]["sloid"] == "far"
+    evidence = next(m.evidence for m in result.matches if m.stop_id == "near")
+    assert evidence["runner_up"]["stop_id"] == "far"
     assert evidence["joint_score"] > evidence["runner_up"]["joint_score"]
 
 
@@ -221,10 +221,10 @@ def test_a_loose_reading_finds_a_stop_nothing_names_strictly_but_takes_no_other_
 
 def test_a_railway_station_is_not_the_bus_stop_of_the_same_name():
     # ATLAS: "Zürich Binz" (the station) and "Zürich, Binz" (the bus stop) are two stops, one name
-    bus = dataclasses.replace(stop("bus", 0, name="Zürich, Binz"), means_of_transport="BUS")
+    bus = dataclasses.replace(stop("bus", 0, name="Zürich, Binz"), modes="BUS")
     station = osm(1, 10, name="Zürich Binz", railway="station", public_transport="station")
     platform = osm(2, 15, name="Zürich Binz", highway="bus_stop")
-    whole = dataclasses.replace(bus, source="atlas:service_point")
+    whole = dataclasses.replace(bus, dataset="service_point")
     assert pairs(match_stops([whole], [station, platform])) == {("bus", "node/2", "name")}
     # an object whose tags name no mode, or a stop without modes, is not contradicted
     untyped = osm(3, 10, name="Zürich Binz", public_transport="platform")
@@ -252,7 +252,7 @@ def test_the_kind_of_an_object_comes_from_its_tags(tags, kind):
 
 
 def test_an_untagged_object_takes_the_kind_of_the_registry_stop():
-    chairlift = dataclasses.replace(stop("s"), means_of_transport="CHAIRLIFT")
+    chairlift = dataclasses.replace(stop("s"), modes="CHAIRLIFT")
     assert object_kind(osm(1), chairlift) == "aerialway"
 
 

@@ -9,14 +9,14 @@ from app.services.new_stop_tags import new_stop_kind, tags_for_new_stop, why_no_
 
 @dataclass(frozen=True)
 class Stop:
-    sloid: str = "ch:1:sloid:10305"
-    source: str = "atlas:service_point"
-    uic_number: int | None = 8510305
-    designation: str | None = None
-    designation_official: str | None = "Balzers, Ramschwagweg"
-    operator_abbr: str | None = "VLM"
+    stop_id: str = "ch:1:sloid:10305"
+    dataset: str = "service_point"
+    code: str | None = "8510305"
+    platform_code: str | None = None
+    name: str | None = "Balzers, Ramschwagweg"
+    operator_code: str | None = "VLM"
     operator_name: str | None = "Verkehrsbetrieb LIECHTENSTEINmobil"
-    means_of_transport: str | None = "BUS"
+    modes: str | None = "BUS"
 
 
 def test_a_bus_stop_is_a_platform_node_with_highway_bus_stop_and_its_identity():
@@ -33,13 +33,13 @@ def test_a_bus_stop_is_a_platform_node_with_highway_bus_stop_and_its_identity():
 
 
 def test_a_train_service_point_is_a_station_and_a_train_traffic_point_a_platform_with_local_ref():
-    station = tags_for_new_stop(Stop(means_of_transport="TRAIN"))
+    station = tags_for_new_stop(Stop(modes="TRAIN"))
     assert station["public_transport"] == "station"
     assert station["railway"] == "station"
     assert station["train"] == "yes"
     assert "local_ref" not in station
     platform = tags_for_new_stop(
-        Stop(source="atlas:traffic_point", designation="2", means_of_transport=None), modes=["TRAIN"]
+        Stop(dataset="traffic_point", platform_code="2", modes=None), modes=["TRAIN"]
     )
     assert platform["public_transport"] == "platform"
     assert platform["railway"] == "platform"
@@ -47,28 +47,28 @@ def test_a_train_service_point_is_a_station_and_a_train_traffic_point_a_platform
 
 
 def test_a_chairlift_is_an_aerialway_station():
-    tags = tags_for_new_stop(Stop(means_of_transport="CHAIRLIFT"))
+    tags = tags_for_new_stop(Stop(modes="CHAIRLIFT"))
     assert (tags["public_transport"], tags["aerialway"]) == ("station", "station")
 
 
 def test_a_shared_bus_and_tram_stop_is_one_bus_stop_with_tram_yes():
-    tags = tags_for_new_stop(Stop(means_of_transport="TRAM|BUS"))
+    tags = tags_for_new_stop(Stop(modes="TRAM|BUS"))
     assert tags["highway"] == "bus_stop"
     assert (tags["bus"], tags["tram"]) == ("yes", "yes")
     assert "railway" not in tags
-    assert new_stop_kind(Stop(means_of_transport="TRAM|BUS")) == "platform"
+    assert new_stop_kind(Stop(modes="TRAM|BUS")) == "platform"
 
 
 def test_unknown_or_untaggable_means_propose_nothing_and_say_why():
     for means in ("", None, "ELEVATOR", "UNKNOWN"):
-        stop = Stop(means_of_transport=means)
+        stop = Stop(modes=means)
         assert tags_for_new_stop(stop) == {}
         assert why_no_tags(stop)
     assert why_no_tags(Stop()) is None
 
 
 def test_values_over_the_osm_limit_and_empty_values_are_left_out():
-    tags = tags_for_new_stop(Stop(operator_name="x" * 300, operator_abbr=None, uic_number=None))
+    tags = tags_for_new_stop(Stop(operator_name="x" * 300, operator_code=None, code=None))
     assert "operator" not in tags
     assert "uic_ref" not in tags
 

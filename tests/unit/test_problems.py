@@ -64,7 +64,10 @@ def test_unmatched_registry_stop_priorities():
 
 
 def test_unmatched_osm_object_priorities():
-    registry = [stop("s1", number=8500001, designation="1"), stop("s2", 10, number=8500001, designation="2")]
+    registry = [
+        stop("s1", number=8500001, platform_code="1"),
+        stop("s2", 10, number=8500001, platform_code="2"),
+    ]
     objects = [
         osm(1, 3000, uic_ref=8599999),  # uic_ref unknown to the registry → P1
         osm(2, 9000),  # nothing within 50 m → P2
@@ -78,14 +81,14 @@ def test_unmatched_osm_object_priorities():
 
 
 def test_attribute_mismatches_name_each_field_with_its_priority():
-    s = stop("s1", number=8500001, designation="A", name="Bern, Bahnhof", operator="BERNMOBIL")
+    s = stop("s1", number=8500001, platform_code="A", name="Bern, Bahnhof", operator="BERNMOBIL")
     o = osm(1, uic_ref="8500002", uic_name="Bern Bahnhof", local_ref="B", operator="PostAuto")
     found = {m["attribute"]: m["priority"] for m in attribute_mismatches(s, o)}
     assert found == {"uic_ref": 1, "uic_name": 1, "local_ref": 2, "operator": 3}
 
 
 def test_attribute_checks_tolerate_spelling_variants():
-    s = stop("s1", number=8500001, designation="01", name="Vaduz, Post", operator="SBB")
+    s = stop("s1", number=8500001, platform_code="01", name="Vaduz, Post", operator="SBB")
     o = osm(1, uic_ref="8500001", uic_name="vaduz,  post", local_ref="1", operator="SBB CFF FFS")
     assert attribute_mismatches(s, o) == []
     # without uic_name, `name` is compared loosely
@@ -102,7 +105,7 @@ def test_one_attributes_problem_per_match_at_its_highest_severity():
 
 
 def test_osm_duplicates_same_uic_ref_and_local_ref_on_two_platforms():
-    registry = [stop("s1", number=8500001, designation="1")]
+    registry = [stop("s1", number=8500001, platform_code="1")]
     objects = [
         osm(1, 2, uic_ref=8500001, local_ref="1"),
         osm(2, 4, uic_ref=8500001, local_ref="1"),
@@ -124,14 +127,14 @@ def test_osm_duplicates_same_ifopt():
 
 def test_registry_duplicates_same_number_and_designation_and_same_place():
     registry = [
-        stop("a", 0, number=8500001, designation="1"),
-        stop("b", 30, number=8500001, designation="1"),
+        stop("a", 0, number=8500001, platform_code="1"),
+        stop("b", 30, number=8500001, platform_code="1"),
         stop("c", 500, number=8500002),
         stop("d", 500.3, number=8500003),
     ]
     dups = {
-        p.sloid: p
-        for p in by_type(detect_problems(registry, [], [], [s.sloid for s in registry], []), "duplicates")
+        p.stop_id: p
+        for p in by_type(detect_problems(registry, [], [], [s.stop_id for s in registry], []), "duplicates")
     }
     assert dups["a"].priority == 2
     assert dups["b"].priority == 2

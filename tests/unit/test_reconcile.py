@@ -23,19 +23,20 @@ SLOID = "ch:1:sloid:7000:1:2"
 POLICY = ExpiryPolicy()
 
 
-def stop(sloid: str = SLOID, **changes: Any) -> RegistryStop:
+def stop(stop_id: str = SLOID, **changes: Any) -> RegistryStop:
     base = RegistryStop(
-        sloid=sloid,
-        source="atlas_traffic_point",
-        uic_number=8507000,
-        designation="2",
-        designation_official="Bern, Bahnhof",
-        operator_abbr="BERNMOBIL",
+        source="atlas",
+        stop_id=stop_id,
+        dataset="traffic_point",
+        code="8507000",
+        platform_code="2",
+        name="Bern, Bahnhof",
+        operator_code="BERNMOBIL",
         operator_name=None,
-        means_of_transport="BUS",
+        modes="BUS",
         country_code="CH",
-        canton="BE",
-        parent_sloid=None,
+        region="BE",
+        parent_id=None,
         valid_from=None,
         valid_to=None,
         lat=46.9490,
@@ -80,14 +81,14 @@ def osm(key: str = "node/1", version: int = 3, **changes: Any) -> OsmObject:
     return dataclasses.replace(base, **changes)
 
 
-def problem(ptype: str = "distance", sloid: str | None = SLOID, key: str | None = "node/1", **kw: Any):
+def problem(ptype: str = "distance", stop_id: str | None = SLOID, key: str | None = "node/1", **kw: Any):
     return ProblemRecord(
-        identity=problem_identity(ptype, sloid, key),
+        identity=problem_identity(ptype, stop_id, key),
         problem_type=ptype,
         priority=kw.get("priority", 2),
-        sloid=sloid,
+        stop_id=stop_id,
         osm_key=key,
-        operator_abbr="BERNMOBIL",
+        operator_code="BERNMOBIL",
         distance_m=kw.get("distance_m", 26.0),
         message="m",
         details={},
@@ -105,7 +106,7 @@ def decision_on(snapshot: Snapshot, ptype: str = "distance", key: str = "node/1"
         id=kw.get("id", 1),
         problem_identity=identity,
         problem_type=ptype,
-        sloid=SLOID,
+        stop_id=SLOID,
         osm_key=key,
         decision=kw.get("decision", "not_a_problem"),
         status=kw.get("status", "active"),
@@ -141,7 +142,7 @@ def test_a_moved_osm_node_flags_the_decision_with_the_distance_it_moved():
 
 def test_a_renamed_registry_stop_reports_the_old_and_new_designation():
     decision = decision_on(Snapshot([stop()], [osm()], [problem()]))
-    renamed = stop(designation_official="Bern Bahnhof Nord", row_hash="h2")
+    renamed = stop(name="Bern Bahnhof Nord", row_hash="h2")
     outcome = reconcile_one(decision, Snapshot([renamed], [osm()], [problem()]))
     diff = outcome.updates["review_diff"]
     assert [e["message"] for e in diff] == [
@@ -197,7 +198,7 @@ def test_a_verified_fix_whose_problem_comes_back_is_reopened():
 
 def test_a_flagged_decision_is_not_rewritten_when_nothing_changed_again():
     decision = decision_on(Snapshot([stop()], [osm()], [problem()]))
-    renamed = Snapshot([stop(designation_official="X", row_hash="h2")], [osm()], [problem()])
+    renamed = Snapshot([stop(name="X", row_hash="h2")], [osm()], [problem()])
     first = reconcile_one(decision, renamed)
     flagged = dataclasses.replace(decision, status="needs_review", review_diff=first.updates["review_diff"])
     second = reconcile_one(flagged, renamed)
@@ -256,9 +257,9 @@ def test_a_later_agreeing_rule_narrows_several_candidates_to_one():
 def test_a_decision_follows_a_changed_sloid_by_uic_number_and_designation():
     decision = decision_on(Snapshot([stop()], [osm()], [problem()]))
     renumbered = stop("ch:1:sloid:7000:9:2")
-    after = Snapshot([renumbered], [osm()], [problem(sloid=renumbered.sloid)])
+    after = Snapshot([renumbered], [osm()], [problem(stop_id=renumbered.stop_id)])
     outcome = reconcile_one(decision, after)
-    assert outcome.updates["sloid"] == "ch:1:sloid:7000:9:2"
+    assert outcome.updates["stop_id"] == "ch:1:sloid:7000:9:2"
     assert outcome.events[0][1]["rules"] == {"atlas": "uic number + designation"}
 
 
@@ -295,7 +296,7 @@ def link_state(**kw: Any) -> ManualLinkState:
         "atlas": build_evidence("x", "x", snap.registry[SLOID], None)["atlas"],
         "osm": build_evidence("x", "x", None, snap.osm["node/1"])["osm"],
     }
-    values = {"id": 1, "sloid": SLOID, "osm_key": "node/1", "action": "link", "status": "active"}
+    values = {"id": 1, "stop_id": SLOID, "osm_key": "node/1", "action": "link", "status": "active"}
     values.update(kw)
     return ManualLinkState(evidence=evidence, **values)
 
@@ -327,7 +328,7 @@ def test_an_orphaned_manual_link_comes_back_when_its_object_does():
 
 def test_a_manual_link_follows_a_replaced_osm_object():
     (outcome,) = resolve_manual_links([link_state()], Snapshot([stop()], [osm("way/5")]), run_id=4)
-    assert (outcome.sloid, outcome.osm_key) == (SLOID, "way/5")
+    assert (outcome.stop_id, outcome.osm_key) == (SLOID, "way/5")
     assert outcome.updates["osm_key"] == "way/5"
     assert outcome.updates["evidence"]["history"][0]["from"]["osm_key"] == "node/1"
     assert outcome.link is not None
@@ -359,7 +360,7 @@ def test_a_wrong_match_on_a_whole_stop_is_matched_again_only_when_its_object_is_
         id=1,
         problem_identity=identity,
         problem_type="distance",
-        sloid=SLOID,
+        stop_id=SLOID,
         osm_key=None,
         decision="wrong_match",
         status="active",

@@ -51,7 +51,7 @@ def test_credentials_are_redacted_but_host_and_path_kept_for_logs_and_admins():
 
 
 def test_a_webhook_is_named_by_its_host_only():
-    assert url_host("https://u:p@Hooks.Example:444/services/T0SECRET#canton=ZH") == "hooks.example:444"
+    assert url_host("https://u:p@Hooks.Example:444/services/T0SECRET#region=ZH") == "hooks.example:444"
     assert url_host("not a url") == "?"
 
 

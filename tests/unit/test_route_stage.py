@@ -110,7 +110,7 @@ def test_route_stage_pairs_opposite_platforms_by_direction():
     without = match_stops(registry, objects)
     assert without.matches == []  # the earlier stages cannot decide
     result = match_stops(registry, objects, route_evidence=evidence)
-    pairs = {(m.sloid, m.osm_key, m.method) for m in result.matches}
+    pairs = {(m.stop_id, m.osm_key, m.method) for m in result.matches}
     assert pairs == {("ch:1:sloid:1:0:1", "node/11", "route"), ("ch:1:sloid:1:0:2", "node/12", "route")}
     assert result.stage_counts["route"] == 2
 
@@ -130,7 +130,7 @@ def test_route_stage_takes_only_mutual_unique_best_pairs():
     registry, objects, evidence = _street([relation(None, "3", "Baar, Bahnhof")], [])
     ctx = MatchContext(registry=registry, osm=objects)
     assert match_by_routes(ctx, evidence) == 1
-    assert [(m.sloid, m.osm_key) for m in ctx.matches] == [("ch:1:sloid:1:0:1", "node/11")]
+    assert [(m.stop_id, m.osm_key) for m in ctx.matches] == [("ch:1:sloid:1:0:1", "node/11")]
     assert ctx.matches[0].evidence["score"] == [1, 1]
     assert ctx.matches[0].evidence["runner_up"] is None
 
@@ -149,7 +149,7 @@ def test_route_stage_refuses_a_pair_that_is_not_the_objects_best():
     )
     ctx = MatchContext(registry=registry, osm=objects)
     assert match_by_routes(ctx, evidence) == 1
-    assert [(m.sloid, m.osm_key) for m in ctx.matches] == [("ch:1:sloid:2:0:2", "node/21")]
+    assert [(m.stop_id, m.osm_key) for m in ctx.matches] == [("ch:1:sloid:2:0:2", "node/21")]
 
 
 def test_route_stage_keeps_the_distance_limit_and_excludes_stations():
@@ -189,7 +189,7 @@ def test_classify_routes_outcomes():
 
 
 def test_route_contradiction_is_a_p2_problem_of_a_matched_pair():
-    registry = [stop("ch:1:sloid:4:0:1", 0, 0, number=8504001, designation="1", name="Cham, Post")]
+    registry = [stop("ch:1:sloid:4:0:1", 0, 0, number=8504001, platform_code="1", name="Cham, Post")]
     objects = [osm(41, 3, 0, uic_ref="8504001", local_ref="1", name="Cham, Post", uic_name="Cham, Post")]
     evidence = RouteEvidence(
         registry_routes={"ch:1:sloid:4:0:1": frozenset([gtfs("r3", "3", "Baar")])},

@@ -47,7 +47,7 @@ def test_safe_next_refuses_every_way_off_the_site(target):
     [
         "/",
         "/review",
-        "/review?operator=PAG&canton=BE",
+        "/review?operator=PAG&region=BE",
         "/stops/atlas/ch:1:sloid:7000:0:1",
         "/stops/osm/node/123",
         "/?lat=47.1&lon=9.5#z=15",

@@ -43,13 +43,13 @@ def write(tmp_path: Path, name: str, content: str | bytes, encoding: str = "utf-
 def test_traffic_point_export_parses_every_boarding_platform():
     result = atlas.parse([SAMPLE / "sample_atlas.csv"], ParseOptions(today=dt.date(2026, 3, 1)))
     assert len(result.records) == 40
-    first = next(r for r in result.records if r.sloid == "ch:1:sloid:1405:2:2")
-    assert first.uic_number == 8501405
-    assert first.designation == "2"
-    assert first.designation_official == "Vernayaz"
-    assert first.operator_abbr == "SBB"
-    assert first.parent_sloid == "ch:1:sloid:1405"
-    assert first.source == "atlas:traffic_point"
+    first = next(r for r in result.records if r.stop_id == "ch:1:sloid:1405:2:2")
+    assert first.code == "8501405"
+    assert first.platform_code == "2"
+    assert first.name == "Vernayaz"
+    assert first.operator_code == "SBB"
+    assert first.parent_id == "ch:1:sloid:1405"
+    assert (first.source, first.dataset) == ("atlas", "traffic_point")
     assert (round(first.lat, 5), round(first.lon, 5)) == (46.13859, 7.03852)
 
 
@@ -63,8 +63,8 @@ def test_service_point_export_parses_zipped_or_plain(tmp_path):
     assert len(plain.records) == 221
     assert plain.stats["not_a_stop"] == 6
     assert plain.stats["other_country"] == 2
-    vaduz = next(r for r in plain.records if r.designation_official == "Vaduz, Post")
-    assert vaduz.source == "atlas:service_point"
+    vaduz = next(r for r in plain.records if r.name == "Vaduz, Post")
+    assert (vaduz.source, vaduz.dataset) == ("atlas", "service_point")
     assert vaduz.country_code == "LI"
 
 
@@ -86,7 +86,7 @@ def test_platforms_replace_their_service_point_when_both_exports_are_given(tmp_p
     tp = SAMPLE / "sample_atlas.csv"
     result = atlas.parse([tp, sp], ParseOptions(today=dt.date(2026, 3, 1), uic_country_codes=None))
     assert result.stats["service_points_replaced_by_platforms"] == 1
-    assert all(r.sloid != "ch:1:sloid:1405" for r in result.records)
+    assert all(r.stop_id != "ch:1:sloid:1405" for r in result.records)
 
 
 def test_osm_xml_sample_parses_all_stop_nodes():

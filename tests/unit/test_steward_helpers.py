@@ -32,13 +32,13 @@ def test_map_hash_zooms_in_for_one_stop_and_out_for_a_country_within_the_maps_ra
 
 
 @pytest.mark.parametrize(
-    ("sloid", "osm_key"),
+    ("stop_id", "osm_key"),
     [("ch:1:sloid:7000:1:1", None), (None, "node/984721496"), ("ch:1:sloid:7000", "way/5"), (None, None)],
 )
-def test_a_problem_identity_reads_back_its_sloid_and_osm_key(sloid, osm_key):
-    assert parse_problem_identity(problem_identity("unmatched", sloid, osm_key)) == (
+def test_a_problem_identity_reads_back_its_sloid_and_osm_key(stop_id, osm_key):
+    assert parse_problem_identity(problem_identity("unmatched", stop_id, osm_key)) == (
         "unmatched",
-        sloid,
+        stop_id,
         osm_key,
     )
 
@@ -48,10 +48,10 @@ def test_registry_link_needs_the_number_its_template_uses():
     assert registry_link(ATLAS, "ch:1:sloid:7000", None) == ""
     assert registry_link("", "ch:1:sloid:7000", 8507000) == ""
     assert (
-        registry_link("https://r.example/{sloid}", "ch:1:sloid:7000", None)
+        registry_link("https://r.example/{stop_id}", "ch:1:sloid:7000", None)
         == "https://r.example/ch:1:sloid:7000"
     )
     assert (
-        registry_link("https://r.example/{sloid}", "ch:1:sloid:7#0?", None)
+        registry_link("https://r.example/{stop_id}", "ch:1:sloid:7#0?", None)
         == "https://r.example/ch:1:sloid:7%230%3F"
     )

@@ -11,7 +11,7 @@ from tests.pipeline_records import osm, stop
 
 
 def pairs(result) -> set[tuple[str, str, str]]:
-    return {(m.sloid, m.osm_key, m.method) for m in result.matches}
+    return {(m.stop_id, m.osm_key, m.method) for m in result.matches}
 
 
 def area(rel_id: int, *keys: str, name=None, uic_ref=None, uic_name=None) -> OsmStopArea:
@@ -24,17 +24,17 @@ def structure(*areas: OsmStopArea) -> OsmStructure:
     return OsmStructure(stop_areas=areas)
 
 
-def whole_stop(sloid="ch:1:sloid:1", east_m=0.0, north_m=0.0, **kwargs):
+def whole_stop(stop_id="ch:1:sloid:1", east_m=0.0, north_m=0.0, **kwargs):
     kwargs.setdefault("number", 8500001)
     kwargs.setdefault("name", "Dorf, Post")
-    return stop(sloid, east_m, north_m, level="service_point", **kwargs)
+    return stop(stop_id, east_m, north_m, level="service_point", **kwargs)
 
 
-def platform(sloid, parent, designation, east_m=0.0, **kwargs):
+def platform(stop_id, parent, platform_code, east_m=0.0, **kwargs):
     kwargs.setdefault("number", 8500001)
     kwargs.setdefault("name", "Dorf, Post")
-    record = stop(sloid, east_m, designation=designation, level="traffic_point", **kwargs)
-    return dataclasses.replace(record, parent_sloid=parent)
+    record = stop(stop_id, east_m, platform_code=platform_code, level="traffic_point", **kwargs)
+    return dataclasses.replace(record, parent_id=parent)
 
 
 def test_platform_named_only_perron_joins_the_stop_its_partner_names_by_uic_ref():
@@ -66,7 +66,7 @@ def test_member_with_a_platform_code_joins_the_registry_platform_with_that_desig
     ]
     sa = structure(area(5, "node/1", "node/2", "node/3", "node/4"))
     result = match_stops(registry, objects, osm_structure=sa)
-    by_key = {m.osm_key: (m.sloid, m.method) for m in result.matches}
+    by_key = {m.osm_key: (m.stop_id, m.method) for m in result.matches}
     assert by_key["node/1"] == (f"{parent}:0:1", "exact_uic_local_ref")
     assert by_key["node/2"] == (f"{parent}:0:2", "stop_area")
     assert by_key["node/3"] == (f"{parent}:0:2", "stop_area")
@@ -107,7 +107,10 @@ def test_stop_area_uic_name_anchors_when_neither_members_nor_number_do():
     sa = structure(area(3, "node/1", "node/2", uic_name="Dorf, Post", name="Dorf"))
     result = match_stops(registry, objects, osm_structure=sa)
     joined = [m for m in result.matches if m.method == "stop_area"]
-    assert {(m.sloid, m.osm_key) for m in joined} == {("ch:1:sloid:1", "node/1"), ("ch:1:sloid:1", "node/2")}
+    assert {(m.stop_id, m.osm_key) for m in joined} == {
+        ("ch:1:sloid:1", "node/1"),
+        ("ch:1:sloid:1", "node/2"),
+    }
     assert joined[0].evidence["uic_name"] == "Dorf, Post"
 
 
@@ -153,7 +156,7 @@ def test_member_with_an_identifier_of_a_stop_the_registry_does_not_hold_stays_ou
 
 
 def test_railway_member_stays_out_of_a_stop_served_only_by_bus():
-    bus_stop = dataclasses.replace(whole_stop(), means_of_transport="BUS")
+    bus_stop = dataclasses.replace(whole_stop(), modes="BUS")
     objects = [
         osm(1, 5, uic_ref=8500001, highway="bus_stop"),
         osm(2, 50, public_transport="stop_position", railway="halt", train="yes"),
@@ -164,12 +167,12 @@ def test_railway_member_stays_out_of_a_stop_served_only_by_bus():
     assert result.stop_areas.refused["node/2"] == (4, "mode_differs")
     assert ("ch:1:sloid:1", "node/3", "stop_area") in pairs(result)
     # and the other way round: a bus pole does not join a railway station
-    station = dataclasses.replace(whole_stop(), means_of_transport="TRAIN")
+    station = dataclasses.replace(whole_stop(), modes="TRAIN")
     objects = [osm(1, 5, uic_ref=8500001, railway="platform"), osm(3, 30, highway="bus_stop")]
     result = match_stops([station], objects, osm_structure=structure(area(4, "node/1", "node/3")))
     assert result.stop_areas.refused["node/3"] == (4, "mode_differs")
     # a stop served by both takes both
-    both = dataclasses.replace(whole_stop(), means_of_transport="TRAIN|BUS")
+    both = dataclasses.replace(whole_stop(), modes="TRAIN|BUS")
     result = match_stops([both], objects, osm_structure=structure(area(4, "node/1", "node/3")))
     assert ("ch:1:sloid:1", "node/3", "stop_area") in pairs(result)
 

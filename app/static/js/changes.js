@@ -85,16 +85,16 @@
   /** The stop by its name (registry name first, else the OSM name), linked to its page while it is
    * still in the data; its key underneath, so two stops of the same name stay apart. */
   function stopLink(item) {
-    var key = item.sloid || item.osm_key;
+    var key = item.stop_id || item.osm_key;
     var name = item.stop_name || key || item.problem_identity;
-    if (item.sloid && item.atlas_in_data) return S.el("a", { href: S.stopUrl("atlas", item.sloid), text: name });
+    if (item.stop_id && item.atlas_in_data) return S.el("a", { href: S.stopUrl("atlas", item.stop_id), text: name });
     if (item.osm_key && item.osm_in_data) return S.el("a", { href: S.stopUrl("osm", item.osm_key), text: name });
     return S.el("span", { class: "stop-name", text: name });
   }
 
   function stopKeys(item) {
     var parts = [];
-    if (item.sloid) parts.push(item.sloid + (item.atlas_in_data ? "" : " " + S.t("(no longer in the registry data)")));
+    if (item.stop_id) parts.push(item.stop_id + (item.atlas_in_data ? "" : " " + S.t("(no longer in the registry data)")));
     if (item.osm_key) parts.push(item.osm_key + (item.osm_in_data ? "" : " " + S.t("(no longer in the OSM data)")));
     if (!parts.length) return null;
     return S.el("div", { class: "muted stop-keys", text: parts.join(" · ") });

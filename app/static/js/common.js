@@ -133,7 +133,7 @@
   }
 
   function stopUrl(kind, key) {
-    // Every character a sloid may not hold is encoded (a "?" or "#" would cut the path); ":" stays readable.
+    // Every character a stop_id may not hold is encoded (a "?" or "#" would cut the path); ":" stays readable.
     if (kind === "atlas") return "/stops/atlas/" + encodeURIComponent(key || "").replace(/%3A/gi, ":");
     var osm = parseOsmKey(key);
     return osm ? "/stops/osm/" + osm.type + "/" + osm.id : "#";

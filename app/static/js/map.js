@@ -140,7 +140,7 @@
     }
     row(S.t("Operator"), p.operator);
     row("UIC", p.uic);
-    row(S.t("Platform"), p.local_ref || p.designation);
+    row(S.t("Platform"), p.local_ref || p.platform_code);
     if (p.status === "matched") {
       row(
         S.t("Match"),
@@ -568,14 +568,14 @@
       .then(function (stats) {
         var list = document.getElementById("operator-options");
         (stats.operators || []).forEach(function (o) {
-          if (o.operator) list.appendChild(S.el("option", { value: o.operator, label: o.operator + " (" + S.t("{count} stops", { count: S.formatNumber(o.atlas_stops) }) + ")" }));
+          if (o.operator) list.appendChild(S.el("option", { value: o.operator, label: o.operator + " (" + S.t("{count} stops", { count: S.formatNumber(o.registry_stops) }) + ")" }));
         });
         fillOptions(
           filtersForm.elements.transport,
-          (stats.means_of_transport || []).map(function (t) {
+          (stats.modes || []).map(function (t) {
             return {
               value: t.transport,
-              label: catalog.label("transports", t.transport) + " (" + S.formatNumber(t.atlas_stops) + ")",
+              label: catalog.label("transports", t.transport) + " (" + S.formatNumber(t.registry_stops) + ")",
             };
           }),
         );

@@ -26,8 +26,8 @@
     operator: function (o) {
       return (o.operator || "").toLowerCase();
     },
-    atlas_stops: function (o) {
-      return o.atlas_stops;
+    registry_stops: function (o) {
+      return o.registry_stops;
     },
     matched_share: function (o) {
       return o.matched_share;
@@ -105,7 +105,7 @@
 
   function writeUrl() {
     var params = { q: searchEl.value.trim() };
-    if (sortEl.value !== "atlas_stops" || dirEl.value !== "desc") {
+    if (sortEl.value !== "registry_stops" || dirEl.value !== "desc") {
       params.sort = sortEl.value;
       params.dir = dirEl.value;
     }
@@ -167,7 +167,7 @@
     var links = o.links;
     var cells = [
       operatorCell(o),
-      numCell(figure(o.atlas_stops, links && links.map, S.t("these stops on the map")), o.atlas_stops),
+      numCell(figure(o.registry_stops, links && links.map, S.t("these stops on the map")), o.registry_stops),
       numCell(
         S.el("span", {}, [
           figure(percent(o.matched_share), links && o.matched ? links.map_matched : null, S.t("matched stops on the map")),

@@ -70,7 +70,7 @@
   /** About a matched pair: its own OSM object, or (a whole stop) the matched object it was measured to. */
   function isPair(problem) {
     var osmKey = problem.osm_key || (problem.details && problem.details.osm_key);
-    return Boolean(problem.sloid && osmKey) && pairProblems.indexOf(problem.problem_type) >= 0;
+    return Boolean(problem.stop_id && osmKey) && pairProblems.indexOf(problem.problem_type) >= 0;
   }
 
   function loadMore() {
@@ -194,7 +194,7 @@
     renderDecision(problem);
     noteEl.value = problem.decision && problem.decision.note ? problem.decision.note : "";
 
-    document.getElementById("link-stop").href = problem.sloid ? S.stopUrl("atlas", problem.sloid) : S.stopUrl("osm", problem.osm_key);
+    document.getElementById("link-stop").href = problem.stop_id ? S.stopUrl("atlas", problem.stop_id) : S.stopUrl("osm", problem.osm_key);
     renderEditorLinks(problem, null);
 
     renderSides(problem, null);
@@ -234,7 +234,7 @@
     });
     if (details.nearest_sloid) {
       reasons.push(
-        S.t("nearest registry stop: {sloid} at {distance}", { sloid: details.nearest_sloid, distance: S.formatDistance(details.nearest_sloid_m) }),
+        S.t("nearest registry stop: {stop_id} at {distance}", { stop_id: details.nearest_sloid, distance: S.formatDistance(details.nearest_sloid_m) }),
       );
     }
     if (details.method) reasons.push(S.t("matched by {method}", { method: catalog.label("methods", details.method) }));
@@ -309,7 +309,7 @@
 
   function loadDetail(problem) {
     if (detailRequest) detailRequest.abort();
-    var url = problem.sloid ? S.stopApiUrl("atlas", problem.sloid) : S.stopApiUrl("osm", problem.osm_key);
+    var url = problem.stop_id ? S.stopApiUrl("atlas", problem.stop_id) : S.stopApiUrl("osm", problem.osm_key);
     if (!url) return;
     var controller = new AbortController();
     detailRequest = controller;
@@ -335,20 +335,20 @@
     if (!atlas) {
       return [
         S.el("h3", {}, [S.el("span", { class: "badge badge-atlas", text: "ATLAS" }), S.t("Registry")]),
-        S.el("p", { class: "side-empty", text: problem.sloid ? S.t("Loading…") : S.t("No registry stop") }),
+        S.el("p", { class: "side-empty", text: problem.stop_id ? S.t("Loading…") : S.t("No registry stop") }),
       ];
     }
     return [
-      S.el("h3", {}, [S.el("span", { class: "badge badge-atlas", text: "ATLAS" }), atlas.designation_official || atlas.name || atlas.sloid]),
+      S.el("h3", {}, [S.el("span", { class: "badge badge-atlas", text: "ATLAS" }), atlas.name || atlas.name || atlas.stop_id]),
       S.el(
         "dl",
         { class: "facts" },
         [].concat(
-          fact("SLOID", atlas.sloid),
-          fact("UIC", atlas.uic_number || atlas.uic),
-          fact(S.t("Platform"), atlas.designation),
-          fact(S.t("Operator"), atlas.operator_abbr || atlas.operator),
-          fact(S.t("Transport"), atlas.means_of_transport ? atlas.means_of_transport.split("|").map(function (m) {
+          fact("SLOID", atlas.stop_id),
+          fact("UIC", atlas.code || atlas.uic),
+          fact(S.t("Platform"), atlas.platform_code),
+          fact(S.t("Operator"), atlas.operator_code || atlas.operator),
+          fact(S.t("Transport"), atlas.modes ? atlas.modes.split("|").map(function (m) {
             return catalog.label("transports", m);
           }).join(", ") : null),
         ),
@@ -431,7 +431,7 @@
       );
       return latlng;
     }
-    var atlasPoint = atlas ? point(atlas.lat, atlas.lon, "stop-icon kind-atlas side-atlas", "ATLAS " + atlas.sloid) : null;
+    var atlasPoint = atlas ? point(atlas.lat, atlas.lon, "stop-icon kind-atlas side-atlas", "ATLAS " + atlas.stop_id) : null;
     osm.forEach(function (o) {
       var p = point(o.lat, o.lon, "stop-icon kind-osm side-osm", o.osm_key);
       if (atlasPoint && p) {

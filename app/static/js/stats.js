@@ -72,8 +72,8 @@
     var box = document.getElementById("kpis");
     S.clear(box);
     [
-      kpi(S.formatNumber(t.atlas_stops), S.t("registry stops")),
-      kpi(percent(t.matched_atlas, t.atlas_stops), S.t("of them matched"), S.t("{count} matched", { count: S.formatNumber(t.matched_atlas) })),
+      kpi(S.formatNumber(t.registry_stops), S.t("registry stops")),
+      kpi(percent(t.matched_atlas, t.registry_stops), S.t("of them matched"), S.t("{count} matched", { count: S.formatNumber(t.matched_atlas) })),
       kpi(S.formatNumber(t.osm_stops), S.t("OSM objects")),
       kpi(percent(t.matched_osm, t.osm_stops), S.t("of them matched"), S.t("{count} matched", { count: S.formatNumber(t.matched_osm) })),
       kpi(S.formatNumber(t.undecided), S.t("problems to review"), S.t("{count} problems in all", { count: S.formatNumber(t.problems) })),
@@ -258,7 +258,7 @@
           { label: S.t("matched"), data: shown.map(function (r) { return r.matched; }), backgroundColor: MATCHED },
           {
             label: S.t("unmatched"),
-            data: shown.map(function (r) { return r.atlas_stops - r.matched; }),
+            data: shown.map(function (r) { return r.registry_stops - r.matched; }),
             backgroundColor: UNMATCHED,
           },
         ],
@@ -271,7 +271,7 @@
       tableId,
       headers,
       rows.map(function (r) {
-        var cells = [name(r), r.atlas_stops, r.matched, percent(r.matched, r.atlas_stops)];
+        var cells = [name(r), r.registry_stops, r.matched, percent(r.matched, r.registry_stops)];
         if (r.problems !== undefined) cells.push(r.problems);
         return cells;
       }),
@@ -287,7 +287,7 @@
     drawProblems(stats.problem_types || []);
     drawDecisions(stats.decisions || [], stats.totals);
     drawMatchedSplit("chart-operators", "table-operators", stats.operators || [], "operator", S.t("Operator"), TOP_OPERATORS);
-    var transports = (stats.means_of_transport || []).map(function (r) {
+    var transports = (stats.modes || []).map(function (r) {
       return Object.assign({}, r, { transport: r.transport ? catalog.label("transports", r.transport) : r.transport });
     });
     drawMatchedSplit("chart-transports", "table-transports", transports, "transport", S.t("Transport"), 20);

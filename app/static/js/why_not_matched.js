@@ -48,12 +48,12 @@
   var canEdit = user.role === "editor" || user.role === "admin";
   var subjectKey = null;
 
-  /** The stored manual links of this page (stop.html's "Manual links" list), by "sloid|osm_key". */
+  /** The stored manual links of this page (stop.html's "Manual links" list), by "stop_id|osm_key". */
   function storedLinks() {
     var found = {};
     document.querySelectorAll("#manual-links .manual-link-item").forEach(function (item) {
       if (item.dataset.state === "deleted") return;
-      found[item.dataset.sloid + "|" + item.dataset.osmKey] = item.dataset;
+      found[item.dataset.stop_id + "|" + item.dataset.osmKey] = item.dataset;
     });
     return found;
   }
@@ -61,8 +61,8 @@
   /** Editors: link this pair (or forbid it) as a manual match, applied from the next run on. */
   function manualButton(c) {
     var linked = !c.rejected_by && c.matched_to;
-    var pair = root.dataset.kind === "atlas" ? { sloid: subjectKey, osm_key: c.key } : { sloid: c.key, osm_key: subjectKey };
-    var stored = storedLinks()[pair.sloid + "|" + pair.osm_key];
+    var pair = root.dataset.kind === "atlas" ? { stop_id: subjectKey, osm_key: c.key } : { stop_id: c.key, osm_key: subjectKey };
+    var stored = storedLinks()[pair.stop_id + "|" + pair.osm_key];
     if (stored && stored.state === "pending") {
       // Saved before this page was loaded and not read by a run yet: say so, not "Link" again.
       return S.el("td", {}, [
@@ -82,7 +82,7 @@
     var status = S.el("span", { class: "muted", role: "status" });
     button.addEventListener("click", function () {
       button.disabled = true;
-      S.api("/api/v1/manual-matches", { method: "POST", body: { sloid: pair.sloid, osm_key: pair.osm_key, action: action } })
+      S.api("/api/v1/manual-matches", { method: "POST", body: { stop_id: pair.stop_id, osm_key: pair.osm_key, action: action } })
         .then(function () {
           status.textContent =
             action === "link" ? S.t("Linked: applies from the next pipeline run.") : S.t("Unlinked: applies from the next pipeline run.");
