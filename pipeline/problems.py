@@ -35,19 +35,16 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.declarations import DISTANCE_P1_M, declaration_for
 from pipeline.matching.context import SpatialIndex, is_platform_level, parse_uic
 from pipeline.matching.normalize import fold, name_score, normalise_ref
 from pipeline.matching.route import RouteEvidence, classify_routes
 from pipeline.records import MatchRecord, OsmObject, ProblemRecord, RegistryStop, problem_identity
 from pipeline.text import has_foreign_characters
 
-DISTANCE_P1_M = 80.0
-DISTANCE_P2_M = 25.0
-DISTANCE_P3_M = 15.0
 ISOLATION_RADIUS_M = 50.0
 SAME_PLACE_M = 1.0
 NAME_MISMATCH_BELOW = 70.0  # `name` (when there is no uic_name) counts as different below this score
-MAJOR_OPERATOR = "SBB"  # large stations: positions legitimately farther apart, lower severity
 
 # Operator spellings that mean the same company (OSM `operator` → registry abbreviation).
 OPERATOR_ALIASES: dict[str, str] = {
@@ -77,18 +74,10 @@ def _osm_kind(obj: OsmObject) -> str:
     return "other"
 
 
-def classify_distance(distance_m: float, operator_code: str | None) -> int | None:
-    """Priority of a distance problem (1 highest), None when the pair is close enough."""
-    major = (operator_code or "").upper() == MAJOR_OPERATOR
-    if not major and distance_m > DISTANCE_P1_M:
-        return 1
-    if not major and distance_m > DISTANCE_P2_M:
-        return 2
-    if major and distance_m > DISTANCE_P2_M:
-        return 3
-    if distance_m > DISTANCE_P3_M:
-        return 3
-    return None
+def distance_priority(distance_m: float, stop: RegistryStop) -> int | None:
+    """Priority of a distance problem (1 highest), None when the pair is close enough: the policy the
+    stop's registry declares (`RegistryDeclaration.distance_priority`; ATLAS: the SBB rule)."""
+    return declaration_for(stop.source).distance_priority(distance_m, stop)
 
 
 _COMMA = re.compile(r"\s*,\s*")
@@ -274,7 +263,7 @@ class ProblemDetector:
     def _distance_problem(
         self, stop: RegistryStop, m: MatchRecord, key: str | None
     ) -> Iterable[ProblemRecord]:
-        priority = classify_distance(m.distance_m, stop.operator_code)
+        priority = distance_priority(m.distance_m, stop)
         if priority is None:
             return
         obj = self.obj_by_key[m.osm_key]

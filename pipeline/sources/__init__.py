@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from pipeline.declarations import Identifier, RegistryDeclaration, register_declaration
 from pipeline.sources.atlas import AtlasSource
 from pipeline.sources.base import HttpRequest, ParseOptions, ParseResult, Source, SourceKind
 from pipeline.sources.gtfs import GtfsSource
@@ -19,9 +20,17 @@ _REGISTRY: dict[str, Source] = {}
 
 
 def register_source(source: Source) -> None:
-    """Make a source available to the pipeline under `source.name`."""
+    """Make a source available to the pipeline under `source.name` (a registry's declaration too)."""
     if source.name in _REGISTRY:
         raise ValueError(f"source {source.name!r} is already registered")
+    if source.kind == SourceKind.REGISTRY:
+        if source.declaration is None:
+            # A registry that declares nothing: its stops are matched by name and distance only, and
+            # no fix ever writes an identifier tag for it.
+            source.declaration = RegistryDeclaration(source.name, source.name, Identifier("stop_id", ()))
+        if source.declaration.name != source.name:
+            raise ValueError(f"source {source.name!r} declares itself as {source.declaration.name!r}")
+        register_declaration(source.declaration)
     _REGISTRY[source.name] = source
 
 

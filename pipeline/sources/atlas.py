@@ -24,6 +24,12 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from pipeline.declarations import (
+    Identifier,
+    RegistryDeclaration,
+    decimal_number,
+    default_distance_priority,
+)
 from pipeline.errors import SourceError
 from pipeline.geo import coordinate_problem, in_sanity_bbox
 from pipeline.records import RegistryStop
@@ -142,9 +148,40 @@ def _date(value: str) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
+# Large stations: the registry places an SBB railway platform at its middle, OSM often at one end,
+# so positions are legitimately farther apart: a distance problem of an SBB stop is never above P3.
+MAJOR_OPERATOR = "SBB"
+
+
+def atlas_distance_priority(distance_m: float, stop: RegistryStop) -> int | None:
+    """ATLAS's distance policy: the default thresholds, an SBB stop's problem at most priority 3."""
+    priority = default_distance_priority(distance_m, stop)
+    if priority is not None and (stop.operator_code or "").upper() == MAJOR_OPERATOR:
+        return 3
+    return priority
+
+
+ATLAS = RegistryDeclaration(
+    name="atlas",
+    display_name="ATLAS",
+    # The sloid is Switzerland's IFOPT id: mappers write it to `ref:IFOPT` (the standard key, proposed)
+    # or `ref:sloid`.
+    stop_id=Identifier("stop_id", ("ref:IFOPT", "ref:sloid"), label="sloid"),
+    # The UIC number: `uic_ref`; several platforms share it, told apart by `local_ref` (platform_code).
+    code=Identifier("code", ("uic_ref",), normalise=decimal_number, label="UIC number"),
+    # The official name goes to `name` and `uic_name` (the name the UIC number stands for).
+    name_tags=("name", "uic_name"),
+    distance_priority=atlas_distance_priority,
+    stop_url="https://atlas.app.sbb.ch/service-point-directory/service-points/{code}/traffic-point-elements",
+    boundary="data/boundary/ch_li.geojson",
+    foreign_tags=frozenset({"naptan:AtcoCode", "naptan:NaptanCode"}),
+)
+
+
 class AtlasSource(Source):
     name = "atlas"
     kind = SourceKind.REGISTRY
+    declaration = ATLAS
     file_patterns = ("atlas*.csv", "atlas*.csv.zip", "atlas*.zip")
     url_settings = ("ATLAS_URL", "ATLAS_SERVICE_POINTS_URL")
 

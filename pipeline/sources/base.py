@@ -2,6 +2,11 @@
 
 A new registry (NaPTAN, zHV, ...) is a new module with a `Source` subclass and one
 `register_source(...)` line in `pipeline/sources/__init__.py`; the matcher never changes.
+
+A registry source also sets `declaration = RegistryDeclaration(...)` (the dataclasses live in
+`pipeline/declarations.py` and are re-exported here): its identifiers and the OSM tags that carry
+them, its name / platform-code / operator tags, its problem policy, its stop URL template and its
+country boundary. See `pipeline.sources.atlas.ATLAS` for a complete example.
 """
 
 from __future__ import annotations
@@ -14,6 +19,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from pipeline.declarations import (  # noqa: F401 - re-exported: a plug-in imports them from here
+    Identifier,
+    RegistryDeclaration,
+    decimal_number,
+    default_distance_priority,
+    strip_value,
+)
 from pipeline.errors import SourceError
 from pipeline.geo import Boundary
 from pipeline.records import OsmObject, OsmStructure, RegistryStop
@@ -88,6 +100,8 @@ class Source:
     # PIPELINE_SOURCE_DIR, or, without one, it is disabled (a required source refuses to start).
     url_settings: tuple[str, ...] = ()
     required: bool = True  # the matcher cannot run without it
+    # Registry sources: what the core needs to know about the registry (None for OSM and timetables).
+    declaration: RegistryDeclaration | None = None
 
     def parse_settings(self, settings: Any) -> dict[str, Any]:
         """This source's own parse settings read from the app settings, handed back to `parse` as

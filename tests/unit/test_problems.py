@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pipeline.matching import match_stops
-from pipeline.problems import attribute_mismatches, classify_distance, detect_problems
+from pipeline.problems import attribute_mismatches, detect_problems, distance_priority
 from pipeline.records import MatchRecord, problem_identity
 from tests.pipeline_records import osm, stop
+from tests.second_registry import zhv_stop
 
 
 def problems_for(registry, objects):
@@ -23,13 +24,21 @@ def test_identity_is_type_sloid_and_osm_key():
 
 
 def test_distance_priorities_follow_the_reference_thresholds():
-    assert classify_distance(10, "PAG") is None
-    assert classify_distance(20, "PAG") == 3
-    assert classify_distance(30, "PAG") == 2
-    assert classify_distance(81, "PAG") == 1
-    assert classify_distance(20, "SBB") == 3
-    assert classify_distance(200, "SBB") == 3
-    assert classify_distance(15, "SBB") is None
+    pag, sbb = stop("s1", operator="PAG"), stop("s2", operator="SBB")
+    assert distance_priority(10, pag) is None
+    assert distance_priority(20, pag) == 3
+    assert distance_priority(30, pag) == 2
+    assert distance_priority(81, pag) == 1
+    assert distance_priority(20, sbb) == 3
+    assert distance_priority(200, sbb) == 3
+    assert distance_priority(15, sbb) is None
+
+
+def test_the_sbb_distance_rule_is_an_atlas_policy_not_applied_to_another_registry():
+    # A stop of another registry whose operator happens to be "SBB" gets the default thresholds.
+    other = zhv_stop("de:08311:6542:1:1", operator="SBB")
+    assert distance_priority(200, other) == 1
+    assert distance_priority(30, other) == 2
 
 
 def test_distance_problem_for_a_far_identifier_match():
