@@ -6,6 +6,8 @@
 | osm   | osm      | osm*.json, osm*.osm / *.xml, osm*.osm.pbf   | POST the query to OSM_URL (Overpass),   |
 |       |          |                                             | or GET it when it names an extract      |
 | gtfs  | timetable| gtfs*.zip (optional: route evidence)        | GET GTFS_URL ({year} = current year)    |
+| naptan| registry | naptan*.xml, naptan*.zip, Stops.csv (with     | GET NAPTAN_URL                          |
+|       |          | StopsInArea, StopAreas, AreaHierarchy.csv)  |                                         |
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pipeline.declarations import Identifier, RegistryDeclaration, register_decl
 from pipeline.sources.atlas import AtlasSource
 from pipeline.sources.base import HttpRequest, ParseOptions, ParseResult, Source, SourceKind
 from pipeline.sources.gtfs import GtfsSource
+from pipeline.sources.naptan import NaptanSource
 from pipeline.sources.osm import OsmSource
 
 _REGISTRY: dict[str, Source] = {}
@@ -54,6 +57,7 @@ def registry_sources() -> dict[str, Source]:
 register_source(AtlasSource())
 register_source(OsmSource())
 register_source(GtfsSource())
+register_source(NaptanSource())
 
 __all__ = [
     "HttpRequest",

@@ -53,7 +53,16 @@ from pyproj import Transformer
 from pipeline.errors import SourceError
 from pipeline.geo import coordinate_problem, haversine_m
 from pipeline.records import RegistryStop
-from pipeline.sources.base import HttpRequest, ParseOptions, ParseResult, Source, SourceKind, sniff
+from pipeline.sources.base import (
+    HttpRequest,
+    Identifier,
+    ParseOptions,
+    ParseResult,
+    RegistryDeclaration,
+    Source,
+    SourceKind,
+    sniff,
+)
 from pipeline.text import clean_text
 
 logger = logging.getLogger(__name__)
@@ -701,11 +710,30 @@ def _describe_areas(records: list[RegistryStop], side: _Read) -> None:
             record.attributes["parent_stop_area"] = area_parent
 
 
+NAPTAN = RegistryDeclaration(
+    name=NAME,
+    display_name="NaPTAN",
+    # OSM's NaPTAN import wrote both public identifiers as `naptan:*` tags; mappers keep them.
+    stop_id=Identifier("stop_id", ("naptan:AtcoCode",), label="AtcoCode"),
+    code=Identifier("code", ("naptan:NaptanCode",), label="NaptanCode"),
+    # Only `name`, and a fix never writes it: the import-era `naptan:CommonName` copy is not kept up
+    # to date by mappers, and naming is local practice.
+    name_tags=("name",),
+    # A stop letter ("Stop A" → "A") is `local_ref` in OSM, as the import wrote it.
+    platform_tag="local_ref",
+    # NaPTAN names no operator: nothing to compare or write.
+    operator_tag=None,
+    boundary="data/boundary/gb.geojson",
+    foreign_tags=frozenset({"uic_ref", "uic_name", "ref:IFOPT", "ref:sloid"}),
+)
+
+
 class NaptanSource(Source):
     """NaPTAN stop points as registry stops (`source="naptan"`, `stop_id` = AtcoCode)."""
 
     name = NAME
     kind = SourceKind.REGISTRY
+    declaration = NAPTAN
     file_patterns = ("naptan*.xml", "NaPTAN*.xml", "naptan*.zip", "NaPTAN*.zip", "Stops.csv",
                      "StopsInArea.csv", "StopAreas.csv", "AreaHierarchy.csv", "naptan*.csv")  # fmt: skip
     url_settings = ("NAPTAN_URL",)

@@ -12,8 +12,10 @@ import pytest
 
 from app.config import ConfigError, Settings, load_settings
 from app.services.vocabulary import TRANSPORTS
+from pipeline.declarations import declaration_for
 from pipeline.errors import SourceError
 from pipeline.geo import Boundary
+from pipeline.sources import get_source
 from pipeline.sources.base import ParseOptions
 from pipeline.sources.naptan import (
     DEFAULT_POSITION_MISMATCH_M,
@@ -309,3 +311,15 @@ def test_the_source_reads_the_live_export_only_when_naptan_url_is_set():
     )
     assert request is not None
     assert (request.method, request.suffix) == ("GET", ".csv")
+
+
+def test_naptan_declares_atco_code_and_naptan_code_as_its_osm_identifiers():
+    declaration = declaration_for("naptan")
+    assert get_source("naptan").declaration is declaration
+    assert declaration.stop_id.osm_tags == ("naptan:AtcoCode",)
+    assert declaration.code is not None
+    assert declaration.code.osm_tags == ("naptan:NaptanCode",)
+    assert {"uic_ref", "uic_name", "ref:IFOPT", "ref:sloid"} <= declaration.foreign_tags
+    assert not set(declaration.identity_tags) & declaration.foreign_tags
+    assert declaration.boundary == "data/boundary/gb.geojson"
+    assert (ROOT / declaration.boundary).is_file()
