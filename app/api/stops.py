@@ -1,4 +1,9 @@
-"""Stops: the map's GeoJSON and the stop pages' detail."""
+"""Stops: GeoJSON of a bounding box, and the stop pages' detail.
+
+GET /stops (at most `limit` stops, most urgent first when cut) is for API clients and scripts; the
+map page does not use it any more: it draws the vector tiles of app/api/tiles.py, which count the
+stops below zoom 14 instead of cutting them.
+"""
 
 from __future__ import annotations
 

@@ -21,9 +21,6 @@ from pipeline.sources import registry_sources
 
 bp = Blueprint("pages", __name__)
 
-# Features per /api/v1/stops call from the map page: enough to cover a town at street zoom, small
-# enough that a phone renders it quickly. The API caps it at 10,000 anyway.
-MAP_FEATURE_LIMIT = 3000
 OSM_TYPES = frozenset({"node", "way", "relation"})
 ROUTE_PAGE_SIZE = 100  # lines per page of /routes
 
@@ -54,7 +51,6 @@ def index():
     return render_template(
         "index.html",
         bounds=map_view.data_bounds(),
-        map_limit=MAP_FEATURE_LIMIT,
         transports=vocabulary.TRANSPORTS,
     )
 

@@ -1,7 +1,16 @@
-/* The map page: stops of the viewport from GET /api/v1/stops, clustered, coloured by match status.
+/* The map page: the stops as vector tiles (GET /api/v1/tiles.json, then the snapshot's tiles), drawn
+ * as Leaflet markers: counted cells below the TileJSON's stops_min_zoom (the whole country at once,
+ * totals exact), stops one by one from there on, clustered and coloured by match status.
+ *
+ * Leaflet.VectorGrid does the tiling: which tiles the view needs, fetching and decoding them (MVT),
+ * dropping those far out of view. It does not draw them: its canvas/SVG symbols can be neither
+ * focused nor titled, so each tile's features become ordinary Leaflet markers (DOM elements with a
+ * title, reachable with Tab, opened with Enter, 24 px touch targets), the same markers, popups and
+ * clusters as before tiles.
  *
  * State lives in the URL (filters in the query string, view in #map=zoom/lat/lon) so a view can be
- * shared and survives a reload. Every move aborts the previous request: only the latest view counts.
+ * shared and survives a reload. Tile URLs name the published snapshot and carry the filters in the
+ * server's canonical order, so the browser (and any proxy) keeps every tile it has seen.
  *
  * The selected stop is kept apart from the markers: on a wide screen in a popup of its own (not bound
  * to a marker), on a phone in a bottom sheet. A reload of the markers (a pan, a popup's auto-pan, a
@@ -13,7 +22,7 @@
 
   var S = window.StopSync;
   var mapEl = document.getElementById("map");
-  if (!mapEl || !window.L) return;
+  if (!mapEl || !window.L || !L.VectorGrid) return;
 
   var catalog = S.catalog();
   var knownMethods = {};
@@ -23,8 +32,11 @@
 
   var LINES_MIN_ZOOM = 15; // below this, match lines are clutter rather than information
   var DEBOUNCE_MS = 200;
-  var limit = parseInt(mapEl.dataset.limit, 10) || 2000;
-  var stopsUrl = mapEl.dataset.stopsUrl;
+  var TILE_SIZE = 256;
+  // Tiles are asked for 10 % beyond each edge of the view: a small move (a popup's auto-pan, an arrow
+  // key) stays inside what is loaded and asks the server nothing.
+  var PAD = 0.1;
+  var tilejsonUrl = mapEl.dataset.tilejsonUrl;
   var filtersForm = document.getElementById("map-filters");
   var statusEl = document.getElementById("map-status");
   var sheet = document.getElementById("stop-sheet");
@@ -55,14 +67,18 @@
     },
   });
   var lines = L.layerGroup();
+  var cellLayer = L.layerGroup(); // counted cells below stops_min_zoom: not clustered, they are counts already
   map.addLayer(clusters);
+  map.addLayer(cellLayer);
 
   var markersById = {};
   var shown = null; // the collection being drawn
   var pendingSelect = null; // feature id to select once it is loaded (after a search jump)
   var selected = null; // { id, feature, popup }: the stop shown in the popup or the bottom sheet
-  var loaded = null; // what the markers on the map answer: { bounds, query, truncated }
-  var inflight = null;
+  var tiles = null; // the tile layer of the current filters (null while no side or status is ticked)
+  var tileData = {}; // tile key -> { coords, stops: [feature], cells: [cell] } of the loaded tiles
+  var tileQuery = null; // the filters the tile layer answers, as a query string
+  var inflight = null; // the TileJSON request of the latest filter change
   var debounceTimer = null;
 
   // ---- markers ------------------------------------------------------------------------------
@@ -107,6 +123,28 @@
       html: "<div><span>" + label + "</span></div>",
       className: classes,
       iconSize: L.point(40, 40),
+    });
+  }
+
+  // A counted cell: the same bubble as a cluster (its count is what the tile says, never capped).
+  function cellIcon(cell) {
+    var count = cell.count;
+    var size = count < 10 ? "small" : count < 100 ? "medium" : "large";
+    var classes = "marker-cluster marker-cluster-" + size + " stop-cell" + (cell.with_problems ? " cluster-has-problems" : "");
+    return L.divIcon({
+      // Numbers from the tile, so building the markup as a string is safe here.
+      html: "<div><span>" + String(count) + "</span></div>",
+      className: classes,
+      iconSize: L.point(40, 40),
+    });
+  }
+
+  function cellTitle(cell) {
+    return S.t("{count} stops: {matched} matched, {unmatched} unmatched, {problems} with problems", {
+      count: S.formatNumber(cell.count),
+      matched: S.formatNumber(cell.matched),
+      unmatched: S.formatNumber(cell.unmatched),
+      problems: S.formatNumber(cell.with_problems),
     });
   }
 
@@ -189,8 +227,17 @@
 
   function render(collection) {
     clusters.clearLayers();
+    cellLayer.clearLayers();
     lines.clearLayers();
     markersById = {};
+    (collection.cells || []).forEach(function (cell) {
+      var marker = L.marker(cell.latlng, { icon: cellIcon(cell), title: cellTitle(cell), keyboard: true });
+      // A cell opens by zooming in on it: two levels at a time, and stops one by one at stops_min_zoom.
+      marker.on("click", function () {
+        map.setView(cell.latlng, Math.min(map.getZoom() + 2, collection.stopsMinZoom));
+      });
+      cellLayer.addLayer(marker);
+    });
     var markers = [];
     var features = collection.features || [];
     features.forEach(function (feature) {
@@ -307,10 +354,12 @@
     if (!shown) return;
     var collection = shown;
     var count = (collection.features || []).length;
+    (collection.cells || []).forEach(function (cell) {
+      count += cell.count;
+    });
     updateLinesVisibility();
     var text = S.t("{count} stops in view", { count: S.formatNumber(count) });
-    if (collection.truncated) text += " " + S.t("(first {limit} only: zoom in or filter to see all)", { limit: S.formatNumber(limit) });
-    setStatus(text, collection.truncated ? "warning" : "");
+    setStatus(text, "");
     // For people and tests alike: the features of the latest request are all on the map now.
     mapEl.dataset.loaded = String(count);
 
@@ -390,67 +439,208 @@
     history.replaceState(null, "", window.location.pathname + S.query(filterParams().params) + hash);
   }
 
-  // ---- loading -----------------------------------------------------------------------------
+  // ---- loading: the tiles -----------------------------------------------------------------
 
-  function bboxParam(b) {
-    var clamp = function (v, lo, hi) {
-      return Math.min(hi, Math.max(lo, v));
-    };
-    return [
-      clamp(b.getWest(), -180, 180).toFixed(6),
-      clamp(b.getSouth(), -90, 90).toFixed(6),
-      clamp(b.getEast(), -180, 180).toFixed(6),
-      clamp(b.getNorth(), -90, 90).toFixed(6),
-    ].join(",");
+  // The features of one decoded tile (Leaflet.VectorGrid's VectorTile), positioned from tile units.
+  function tileFeatures(vectorTile, coords) {
+    var out = { stops: [], cells: [] };
+    function latlngOf(layer, feature) {
+      var point = feature.geometry[0][0];
+      var extent = layer.extent || 4096;
+      var pixel = L.point((coords.x + point.x / extent) * TILE_SIZE, (coords.y + point.y / extent) * TILE_SIZE);
+      return map.unproject(pixel, coords.z);
+    }
+    function list(value) {
+      try {
+        return value ? JSON.parse(value) : [];
+      } catch (error) {
+        return [];
+      }
+    }
+    var stopsLayer = vectorTile.layers && vectorTile.layers.stops;
+    (stopsLayer ? stopsLayer.features : []).forEach(function (feature) {
+      var p = feature.properties;
+      var latlng = latlngOf(stopsLayer, feature);
+      out.stops.push({
+        type: "Feature",
+        id: p.kind + ":" + p.key,
+        geometry: { type: "Point", coordinates: [latlng.lng, latlng.lat] },
+        properties: {
+          kind: p.kind,
+          key: p.key,
+          name: p.name === undefined ? null : p.name,
+          operator: p.operator === undefined ? null : p.operator,
+          status: p.status,
+          method: p.method === undefined ? null : p.method,
+          methods: list(p.methods),
+          partner_keys: list(p.partner_keys),
+          distance_m: p.distance_m === undefined ? null : p.distance_m,
+          problem_types: list(p.problem_types),
+          priority: p.priority === undefined ? null : p.priority,
+          local_ref: p.local_ref === undefined ? null : p.local_ref,
+          uic: p.uic === undefined ? null : p.uic,
+          transports: list(p.transports),
+        },
+      });
+    });
+    var cellsLayer = vectorTile.layers && vectorTile.layers.cells;
+    (cellsLayer ? cellsLayer.features : []).forEach(function (feature) {
+      var cell = L.extend({}, feature.properties);
+      cell.latlng = latlngOf(cellsLayer, feature);
+      out.cells.push(cell);
+    });
+    return out;
   }
 
-  // The map asks for 10 % more than it shows on every side: a move that stays inside what was
-  // loaded (a popup's auto-pan, a small drag, zooming in) needs no request when nothing was cut.
-  function alreadyLoaded(query) {
-    return (
-      loaded !== null &&
-      !loaded.truncated &&
-      loaded.query === query &&
-      loaded.bounds.contains(map.getBounds())
-    );
+  var StopTiles = L.VectorGrid.Protobuf.extend({
+    // A tile is data here, not a picture: its features go to the marker layers (see the top).
+    createTile: function (coords, done) {
+      var tile = document.createElement("div");
+      var layer = this;
+      var key = this._tileCoordsToKey(coords);
+      var url = this._url;
+      this._getVectorTilePromise(coords).then(
+        function (vectorTile) {
+          // A tile of an older filter set (or one dropped meanwhile) answers nothing.
+          if (layer._url === url && layer === tiles) tileData[key] = L.extend({ coords: coords }, tileFeatures(vectorTile, coords));
+          done(null, tile);
+        },
+        function (error) {
+          done(error, tile);
+        },
+      );
+      return tile;
+    },
+
+    // Ask for the tiles of the view plus PAD beyond each edge...
+    _getTiledPixelBounds: function (center) {
+      var bounds = L.GridLayer.prototype._getTiledPixelBounds.call(this, center);
+      var pad = bounds.getSize().multiplyBy(PAD);
+      return L.bounds(bounds.min.subtract(pad), bounds.max.add(pad));
+    },
+
+    // ...but only when the view itself reaches beyond the tiles there are: a move that stays inside
+    // them changes nothing.
+    _update: function (center) {
+      if (this._map && this._tileZoom !== undefined && this._coversView(center)) return;
+      L.GridLayer.prototype._update.call(this, center);
+    },
+
+    _coversView: function (center) {
+      if (this._clampZoom(this._map.getZoom()) !== this._tileZoom) return false;
+      var view = L.GridLayer.prototype._getTiledPixelBounds.call(this, center === undefined ? this._map.getCenter() : center);
+      var range = this._pxBoundsToTileRange(view);
+      for (var y = range.min.y; y <= range.max.y; y++) {
+        for (var x = range.min.x; x <= range.max.x; x++) {
+          var coords = L.point(x, y);
+          coords.z = this._tileZoom;
+          if (this._isValidTile(coords) && !this._tiles[this._tileCoordsToKey(coords)]) return false;
+        }
+      }
+      return true;
+    },
+  });
+
+  // Everything the loaded tiles of the current zoom hold, drawn at once (as one response was before).
+  function collect() {
+    var collection = { features: [], cells: [], stopsMinZoom: tiles ? tiles.options.stopsMinZoom : 14 };
+    if (!tiles) return collection;
+    var zoom = tiles._tileZoom;
+    var seen = {};
+    Object.keys(tileData).forEach(function (key) {
+      var data = tileData[key];
+      if (data.coords.z !== zoom) return;
+      data.stops.forEach(function (feature) {
+        if (seen[feature.id]) return;
+        seen[feature.id] = true;
+        collection.features.push(feature);
+      });
+      collection.cells = collection.cells.concat(data.cells);
+    });
+    return collection;
+  }
+
+  // The TileJSON's template as a path on this site: the document names PUBLIC_BASE_URL's host, and
+  // the page may be reached under another name (or a test server's port).
+  function templatePath(template) {
+    return template.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]+/i, "");
+  }
+
+  function showTiles(tilejson) {
+    var template = templatePath(tilejson.tiles[0]);
+    if (tiles && tiles._url === template) {
+      selectPending();
+      return;
+    }
+    tileData = {};
+    if (tiles) map.removeLayer(tiles);
+    tiles = new StopTiles(template, {
+      maxNativeZoom: tilejson.maxzoom,
+      minZoom: 0,
+      maxZoom: map.getMaxZoom(),
+      // Tiles named by snapshot: the browser's HTTP cache keeps each one (Cache-Control: immutable).
+      fetchOptions: { credentials: "same-origin" },
+      stopsMinZoom: tilejson.stops_min_zoom,
+      // Nothing to draw on the grid itself; the tiles stay out of the way of clicks and screen readers.
+      className: "stop-tiles",
+    });
+    tiles.on("loading", function () {
+      mapEl.classList.add("is-loading");
+      setStatus(S.t("Loading stops…"), "");
+    });
+    tiles.on("load", function () {
+      mapEl.classList.remove("is-loading");
+      render(collect());
+    });
+    tiles.on("tileunload", function (event) {
+      delete tileData[tiles._tileCoordsToKey(event.coords)];
+    });
+    tiles.on("tileerror", function (event) {
+      setStatus(S.t("Could not load stops: {error}", { error: event.error ? event.error.message : "?" }), "error");
+    });
+    map.addLayer(tiles);
   }
 
   function load() {
     var filters = filterParams();
     writeUrl();
     var query = S.query(filters.params);
-    if (!inflight && alreadyLoaded(query)) {
+    if (filters.empty) {
+      if (inflight) inflight.abort();
+      if (tiles) map.removeLayer(tiles);
+      tiles = null;
+      tileData = {};
+      tileQuery = null;
+      mapEl.classList.remove("is-loading");
+      render({ features: [], cells: [] });
+      setStatus(S.t("Tick at least one side and one status to see stops."), "warning");
+      return;
+    }
+    if (tiles && !inflight && tileQuery === query) {
+      // A move: the tile layer loads what the view needs by itself.
       selectPending();
       return;
     }
     if (inflight) inflight.abort();
-    if (filters.empty) {
-      loaded = null;
-      render({ features: [], truncated: false });
-      setStatus(S.t("Tick at least one side and one status to see stops."), "warning");
-      return;
-    }
-    var bounds = map.getBounds().pad(0.1);
-    var params = Object.assign({ bbox: bboxParam(bounds), limit: limit }, filters.params);
     var controller = new AbortController();
     inflight = controller;
     mapEl.classList.add("is-loading");
     setStatus(S.t("Loading stops…"), "");
-    S.api(stopsUrl + S.query(params), { signal: controller.signal })
-      .then(function (collection) {
+    // The TileJSON names the published snapshot: fetched again at every filter change, so a map
+    // open across an import moves on to the new snapshot (older tiles redirect to it meanwhile).
+    S.api(tilejsonUrl + query, { signal: controller.signal })
+      .then(function (tilejson) {
         if (inflight !== controller) return;
-        loaded = { bounds: bounds, query: query, truncated: Boolean(collection.truncated) };
-        render(collection);
+        tileQuery = query;
+        showTiles(tilejson);
       })
       .catch(function (error) {
         if (error.name === "AbortError") return;
+        mapEl.classList.remove("is-loading");
         setStatus(S.t("Could not load stops: {error}", { error: error.message }), "error");
       })
       .finally(function () {
-        if (inflight === controller) {
-          inflight = null;
-          mapEl.classList.remove("is-loading");
-        }
+        if (inflight === controller) inflight = null;
       });
   }
 
@@ -472,8 +662,8 @@
       pendingSelect = result.kind + ":" + result.key;
       map.setView([result.lat, result.lon], Math.max(map.getZoom(), 18));
       S.clear(results);
-      // A view that did not move fires no moveend: ask (or find it loaded) all the same.
-      scheduleLoad();
+      // Selected now if its tile is loaded already, else once the tiles of the new view are.
+      selectPending();
     }
 
     // Registry stops under their OSM objects show at most this many; the stop page lists them all.
