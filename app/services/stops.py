@@ -20,24 +20,13 @@ from app.services import manual_matches as manual_service
 from app.services import routes as route_service
 from app.services.ifopt_usage import ifopt_is_used_near
 from database import db
+from database.snapshot import map_features
 
-# What OSM tags say about the means of transport, in ATLAS's vocabulary (app/services/vocabulary.py).
-# Aerialway stations do not tell a chairlift from a cable car; CABLE_CAR stands for both.
-OSM_TRANSPORTS_SQL = """array_remove(ARRAY[
-    CASE WHEN o.highway = 'bus_stop' OR o.tags->>'bus' = 'yes' OR o.tags->>'trolleybus' = 'yes'
-         THEN 'BUS' END,
-    CASE WHEN o.railway = 'tram_stop' OR o.tags->>'tram' = 'yes' THEN 'TRAM' END,
-    CASE WHEN o.tags->>'subway' = 'yes' OR o.tags->>'station' = 'subway' THEN 'METRO' END,
-    CASE WHEN o.tags->>'funicular' = 'yes' OR o.tags->>'station' = 'funicular' THEN 'CABLE_RAILWAY' END,
-    CASE WHEN o.tags->>'train' = 'yes' OR o.tags->>'light_rail' = 'yes'
-              OR (o.railway IN ('station', 'halt', 'platform')
-                  AND coalesce(o.tags->>'station', 'train') = 'train')
-         THEN 'TRAIN' END,
-    CASE WHEN o.aerialway IS NOT NULL THEN 'CABLE_CAR' END,
-    CASE WHEN o.amenity = 'ferry_terminal' OR o.tags->>'ferry' = 'yes' THEN 'BOAT' END
-]::text[], NULL)"""
-
-ATLAS_TRANSPORTS_SQL = "string_to_array(coalesce(nullif(a.modes, ''), 'UNKNOWN'), '|')::text[]"
+# The map's SQL (per-side SELECTs, transports, the feature JSON) lives with the map read model it
+# must reproduce (database/snapshot/map_features.py); the live query adds its filters to it.
+ATLAS_TRANSPORTS_SQL = map_features.REGISTRY_TRANSPORTS_SQL
+OSM_TRANSPORTS_SQL = map_features.OSM_TRANSPORTS_SQL
+FEATURE_JSON_SQL = map_features.FEATURE_JSON_SQL
 
 
 @dataclass(frozen=True)
@@ -102,26 +91,10 @@ def atlas_sql(filters: StopFilters, limit: int | None) -> tuple[str, dict[str, A
     if filters.transports:
         params["transports"] = list(filters.transports)
         where.append(f"{ATLAS_TRANSPORTS_SQL} && CAST(:transports AS text[])")
-    sql = f"""
-        SELECT a.stop_id AS key, a.name AS name, a.operator_code AS operator,
-               a.lat, a.lon, a.platform_code AS local_ref, a.code::text AS uic,
-               {ATLAS_TRANSPORTS_SQL} AS transports,
-               m.partner_keys, m.methods, m.distance_m, p.problem_types, p.priority
-        FROM registry_stops a
-        LEFT JOIN LATERAL (
-            SELECT array_agg(mm.osm_key::text ORDER BY mm.distance_m, mm.osm_key) AS partner_keys,
-                   array_agg(mm.method::text ORDER BY mm.distance_m, mm.osm_key) AS methods,
-                   min(mm.distance_m) AS distance_m
-            FROM matches mm WHERE mm.stop_id = a.stop_id
-        ) m ON true
-        LEFT JOIN LATERAL (
-            SELECT array_agg(DISTINCT pp.problem_type::text) AS problem_types, min(pp.priority) AS priority
-            FROM problems pp WHERE pp.stop_id = a.stop_id
-        ) p ON true
-        {"WHERE " + " AND ".join(where) if where else ""}
-        ORDER BY p.priority NULLS LAST, a.stop_id
-        {"LIMIT :limit" if limit is not None else ""}
-    """
+    sql = map_features.registry_side_sql(
+        where,
+        "ORDER BY p.priority NULLS LAST, a.stop_id" + (" LIMIT :limit" if limit is not None else ""),
+    )
     if limit is not None:
         params["limit"] = limit
     return sql, params
@@ -136,10 +109,7 @@ def osm_sql(filters: StopFilters, limit: int | None) -> tuple[str, dict[str, Any
         params["methods"] = list(filters.methods)
         where.append("m.methods && CAST(:methods AS text[])")
     where += _problem_condition(filters, "pf.osm_key = o.osm_key", params)
-    partner = (
-        "SELECT 1 FROM matches mf JOIN registry_stops a ON a.stop_id = mf.stop_id"
-        " WHERE mf.osm_key = o.osm_key"
-    )
+    partner = map_features.OSM_PARTNERS_SQL
     if filters.operators:
         # OSM writes operators in full; the registry abbreviation of a partner counts too.
         params["operators"] = list(filters.operators)
@@ -152,25 +122,10 @@ def osm_sql(filters: StopFilters, limit: int | None) -> tuple[str, dict[str, Any
             f"({OSM_TRANSPORTS_SQL} && CAST(:transports AS text[])"
             f" OR EXISTS ({partner} AND {ATLAS_TRANSPORTS_SQL} && CAST(:transports AS text[])))"
         )
-    sql = f"""
-        SELECT o.osm_key AS key, o.name, o.operator, o.lat, o.lon, o.local_ref, o.uic_ref AS uic,
-               {OSM_TRANSPORTS_SQL} AS transports,
-               m.partner_keys, m.methods, m.distance_m, p.problem_types, p.priority
-        FROM osm_stops o
-        LEFT JOIN LATERAL (
-            SELECT array_agg(mm.stop_id::text ORDER BY mm.distance_m, mm.stop_id) AS partner_keys,
-                   array_agg(mm.method::text ORDER BY mm.distance_m, mm.stop_id) AS methods,
-                   min(mm.distance_m) AS distance_m
-            FROM matches mm WHERE mm.osm_key = o.osm_key
-        ) m ON true
-        LEFT JOIN LATERAL (
-            SELECT array_agg(DISTINCT pp.problem_type::text) AS problem_types, min(pp.priority) AS priority
-            FROM problems pp WHERE pp.osm_key = o.osm_key
-        ) p ON true
-        {"WHERE " + " AND ".join(where) if where else ""}
-        ORDER BY p.priority NULLS LAST, o.osm_key
-        {"LIMIT :limit" if limit is not None else ""}
-    """
+    sql = map_features.osm_side_sql(
+        where,
+        "ORDER BY p.priority NULLS LAST, o.osm_key" + (" LIMIT :limit" if limit is not None else ""),
+    )
     if limit is not None:
         params["limit"] = limit
     return sql, params
@@ -227,31 +182,6 @@ def iter_features(filters: StopFilters, limit: int | None = None, yield_per: int
             yield feature(kind, row)
 
 
-# The same feature as `feature()`, built by PostgreSQL: the map asks for hundreds of stops many times
-# a second, and JSON written by the database costs the web process almost nothing. A format string:
-# `{kind}` is the literal atlas or osm.
-FEATURE_JSON_SQL = """json_build_object(
-    'type', 'Feature',
-    'id', '{kind}:' || s.key,
-    'geometry', json_build_object(
-        'type', 'Point', 'coordinates', json_build_array(round(s.lon::numeric, 7), round(s.lat::numeric, 7))),
-    'properties', json_build_object(
-        'kind', '{kind}',
-        'key', s.key,
-        'name', s.name,
-        'operator', s.operator,
-        'status', CASE WHEN s.partner_keys IS NULL THEN 'unmatched' ELSE 'matched' END,
-        'method', s.methods[1],
-        'methods', coalesce(s.methods, '{{}}'),
-        'partner_keys', coalesce(s.partner_keys, '{{}}'),
-        'distance_m', round(s.distance_m::numeric, 1),
-        'problem_types', coalesce(s.problem_types, '{{}}'),
-        'priority', s.priority,
-        'local_ref', s.local_ref,
-        'uic', s.uic,
-        'transports', coalesce(s.transports, '{{}}')))::text"""
-
-
 def _live_feature_collection_json(filters: StopFilters, limit: int) -> str:
     """`feature_collection_json` from the live tables (before the first import fills map_features)."""
     rows: list[tuple[int, str, str]] = []
@@ -279,50 +209,7 @@ def _live_feature_collection_json(filters: StopFilters, limit: int) -> str:
     )
 
 
-# --- precomputed map features (map_features, written by the importer) -------------------------
-
-# Filter columns of map_features next to the finished feature text. For the OSM side, operators and
-# transports include the registry partners' (the live query's EXISTS over matches); problem_pairs is
-# "type:priority" per problem so that a filter on both asks for one problem having both.
-_MAP_FEATURE_EXTRA_SQL = {
-    "atlas": {
-        "problem_pairs": "ARRAY(SELECT DISTINCT pp.problem_type || ':' || pp.priority"
-        " FROM problems pp WHERE pp.stop_id = s.key)",
-        "operators": "array_remove(ARRAY[s.operator::text], NULL)",
-        "transports": "coalesce(s.transports, '{}')",
-    },
-    "osm": {
-        "problem_pairs": "ARRAY(SELECT DISTINCT pp.problem_type || ':' || pp.priority"
-        " FROM problems pp WHERE pp.osm_key = s.key)",
-        "operators": "array_remove(ARRAY[s.operator::text], NULL) || ARRAY(SELECT a.operator_code::text"
-        " FROM matches mf JOIN registry_stops a ON a.stop_id = mf.stop_id"
-        " WHERE mf.osm_key = s.key AND a.operator_code IS NOT NULL)",
-        "transports": f"coalesce(s.transports, '{{}}') || ARRAY(SELECT t FROM matches mf"
-        f" JOIN registry_stops a ON a.stop_id = mf.stop_id, unnest({ATLAS_TRANSPORTS_SQL}) t"
-        f" WHERE mf.osm_key = s.key)",
-    },
-}
-
-
-def map_features_insert_sql() -> list[str]:
-    """Statements that fill map_features from the current snapshot tables (the importer's swap).
-
-    Built from the same SQL as the live map query (`atlas_sql`/`osm_sql` and `FEATURE_JSON_SQL`), so
-    the stored features are byte for byte what the live path returns.
-    """
-    statements = []
-    for kind, build in (("atlas", atlas_sql), ("osm", osm_sql)):
-        sql, _ = build(StopFilters(), None)
-        extra = _MAP_FEATURE_EXTRA_SQL[kind]
-        statements.append(
-            "INSERT INTO map_features (kind, key, geom, priority, matched, methods, problem_types,"
-            " problem_pairs, operators, transports, feature)"
-            f" SELECT '{kind}', s.key, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), s.priority,"
-            " s.partner_keys IS NOT NULL, coalesce(s.methods, '{}'), coalesce(s.problem_types, '{}'),"
-            f" {extra['problem_pairs']}, {extra['operators']}, {extra['transports']},"
-            f" {FEATURE_JSON_SQL.format(kind=kind)} FROM ({sql}) s"
-        )
-    return statements
+# --- precomputed map features (map_features, built by the snapshot import) --------------------
 
 
 def _map_features_where(filters: StopFilters, params: dict[str, Any]) -> list[str]:

@@ -146,6 +146,11 @@ class TableMap(Generic[R]):
         record = self.record_type(**kwargs)
         return (parent_id, record) if self.parent else record
 
+    def record_of(self, row_object: Any) -> Any:
+        """The record of a mapped ORM object or any object with the columns as attributes
+        (`database.models.RegistryStopRow` ...), e.g. rows a service already loaded."""
+        return self.record(tuple(getattr(row_object, name) for name in self.read_columns))
+
 
 def _compose(outer: Callable[[Any], Any], inner: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda record: outer(inner(record))
