@@ -20,6 +20,10 @@ Types and priorities (1 = most urgent):
 - `route_contradiction` (a match, only with route evidence): P2 both sides have routes (GTFS at the
   registry stop, route relations at the OSM object) and none agree: no common line (route id or
   line ref), or common lines only in opposite directions (`pipeline.matching.route.classify_routes`).
+- `registry_position_mismatch` (a registry stop, matched or not): its registry publishes two positions
+  that disagree beyond the source's tolerance (NaPTAN: OSGB36 grid vs WGS84, NAPTAN_POSITION_MISMATCH_M),
+  as the source marks it in `attributes["position_mismatch"]`. P2 beyond POSITION_MISMATCH_P2_FACTOR
+  tolerances, else P3; for a matched stop the details say which position its OSM object is nearer to.
 
 Thresholds follow the reference system (stop_sync_osm_atlas `problem_detection/context.py`). One
 `attributes` problem per match, at the highest severity found, with every mismatch in `details`.
@@ -36,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.declarations import DISTANCE_P1_M, declaration_for
+from pipeline.geo import haversine_m
 from pipeline.matching.context import SpatialIndex, is_platform_level, parse_uic
 from pipeline.matching.normalize import fold, name_score, normalise_ref
 from pipeline.matching.route import RouteEvidence, classify_routes
@@ -43,6 +48,9 @@ from pipeline.records import MatchRecord, OsmObject, ProblemRecord, RegistryStop
 from pipeline.text import has_foreign_characters
 
 ISOLATION_RADIUS_M = 50.0
+# A registry stop whose two positions lie more than this many tolerances apart is P2 (else P3): far
+# enough that the matcher, which uses one of them, may have paired the stop with the wrong object.
+POSITION_MISMATCH_P2_FACTOR = 4.0
 SAME_PLACE_M = 1.0
 NAME_MISMATCH_BELOW = 70.0  # `name` (when there is no uic_name) counts as different below this score
 
@@ -237,6 +245,7 @@ class ProblemDetector:
             self.route_contradictions,
             self.unmatched,
             self.duplicates,
+            self.registry_position_mismatches,
         ):
             for problem in generator():
                 problems.setdefault(problem.identity, problem)
@@ -451,6 +460,62 @@ class ProblemDetector:
                 },
                 lat=obj.lat,
                 lon=obj.lon,
+            )
+
+    # -- registry_position_mismatch ------------------------------------------------------------
+
+    def registry_position_mismatches(self) -> Iterable[ProblemRecord]:
+        """Registry stops whose source found their two published positions disagreeing.
+
+        The source (which knows its coordinate systems) measures and marks; this check knows no
+        registry: `attributes["position_mismatch"]` = {distance_m, tolerance_m, other_lat, other_lon,
+        other_crs?}. A malformed mark is ignored (it comes from our own parser, never from a user).
+        """
+        nearest: dict[str, tuple[float, OsmObject]] = {}
+        for match in self.matches:
+            obj = self.obj_by_key.get(match.osm_key)
+            best = nearest.get(match.stop_id)
+            if obj is not None and (best is None or match.distance_m < best[0]):
+                nearest[match.stop_id] = (match.distance_m, obj)
+        for stop in self.registry:
+            mark = stop.attributes.get("position_mismatch") if stop.attributes else None
+            if not isinstance(mark, dict):
+                continue
+            try:
+                distance, tolerance = float(mark["distance_m"]), float(mark["tolerance_m"])
+                other_lat, other_lon = float(mark["other_lat"]), float(mark["other_lon"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            details: dict[str, Any] = {
+                "distance_m": round(distance, 1),
+                "tolerance_m": tolerance,
+                "position": {"lat": stop.lat, "lon": stop.lon, "crs": "EPSG:4326"},
+                "other_position": {"lat": other_lat, "lon": other_lon, "crs": mark.get("other_crs")},
+            }
+            if stop.stop_id in nearest:
+                obj = nearest[stop.stop_id][1]
+                to_position = haversine_m(stop.lat, stop.lon, obj.lat, obj.lon)
+                to_other = haversine_m(other_lat, other_lon, obj.lat, obj.lon)
+                details["osm_key"] = obj.osm_key
+                details["osm_distance_m"] = {
+                    "position": round(to_position, 1),
+                    "other_position": round(to_other, 1),
+                }
+                details["osm_agrees_with"] = "position" if to_position <= to_other else "other_position"
+            yield ProblemRecord(
+                identity=problem_identity("registry_position_mismatch", stop.stop_id, None),
+                problem_type="registry_position_mismatch",
+                priority=2 if distance > POSITION_MISMATCH_P2_FACTOR * tolerance else 3,
+                stop_id=stop.stop_id,
+                source=stop.source,
+                osm_key=None,
+                operator_code=stop.operator_code,
+                distance_m=round(distance, 1),
+                message=f"{stop.name or stop.stop_id}: the registry's two positions lie {distance:.0f} m "
+                f"apart (more than {tolerance:g} m)",
+                details=details,
+                lat=stop.lat,
+                lon=stop.lon,
             )
 
     # -- duplicates ----------------------------------------------------------------------------

@@ -835,11 +835,13 @@ class NaptanSource(Source):
         if disagreement is not None:
             attributes["position_disagreement_m"] = round(disagreement, 2)
             if disagreement > tolerance:
+                # Read by the `registry_position_mismatch` problem (pipeline/problems.py).
                 attributes["position_mismatch"] = {
                     "distance_m": round(disagreement, 1),
                     "tolerance_m": tolerance,
-                    "grid_lat": round(pos.grid_lat, 7),
-                    "grid_lon": round(pos.grid_lon, 7),
+                    "other_lat": round(pos.grid_lat, 7),
+                    "other_lon": round(pos.grid_lon, 7),
+                    "other_crs": f"{pos.crs} (Easting {pos.easting:g}, Northing {pos.northing:g})",
                 }
         if len(active_areas) > 1:
             attributes["stop_areas"] = active_areas
