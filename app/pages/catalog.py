@@ -54,6 +54,11 @@ PROBLEM_TYPES: tuple[Label, ...] = (
     Label(
         "route_contradiction", N_("Routes disagree"), N_("matched, but timetable and OSM name other lines")
     ),
+    Label(
+        "registry_position_mismatch",
+        N_("Registry positions disagree"),
+        N_("the registry gives the stop two positions that lie apart"),
+    ),
 )
 
 PRIORITIES: tuple[Label, ...] = (

@@ -11,7 +11,8 @@ from pipeline.reconcile import DECISION_FIXED_IN_OSM, DECISION_WRONG_MATCH
 
 MATCH_METHODS: tuple[str, ...] = tuple(PIPELINE_METHODS)
 # `manual_match_orphaned`: a person's manual link whose objects vanished (pipeline/reconcile.py);
-# `route_contradiction`: a match whose GTFS routes and OSM route relations share no line (P2).
+# `route_contradiction`: a match whose GTFS routes and OSM route relations share no line (P2);
+# `registry_position_mismatch`: a registry stop whose two published positions disagree (NaPTAN).
 PROBLEM_TYPES: tuple[str, ...] = (
     "distance",
     "unmatched",
@@ -19,6 +20,7 @@ PROBLEM_TYPES: tuple[str, ...] = (
     "duplicates",
     "manual_match_orphaned",
     "route_contradiction",
+    "registry_position_mismatch",
 )
 PRIORITIES: tuple[int, ...] = (1, 2, 3)
 DECISIONS: tuple[str, ...] = (
