@@ -162,6 +162,12 @@ class Settings:
     # 0 = off), the import transaction's statement timeout, and the Overpass server-side timeout.
     PIPELINE_UIC_COUNTRY_CODES: str = "85"
     PIPELINE_BOUNDARY_FILE: str = "data/boundary/ch_li.geojson"
+    # Which registered sources a run fetches and parses (pipeline/sources; at least one registry and
+    # osm): a source not named is never downloaded and its missing files are no error. A UK instance:
+    # naptan,osm. A registry's own boundary (<SOURCE>_BOUNDARY, e.g. ATLAS_BOUNDARY) replaces
+    # PIPELINE_BOUNDARY_FILE for that source; empty: PIPELINE_BOUNDARY_FILE.
+    PIPELINE_SOURCES: str = "atlas,osm,gtfs"
+    ATLAS_BOUNDARY: str = ""
     PIPELINE_MIN_ROW_RATIO: float = 0.5
     PIPELINE_IMPORT_TIMEOUT_S: float = 600.0
     OVERPASS_QUERY_TIMEOUT_S: int = 300
@@ -262,9 +268,13 @@ class Settings:
 
     def _validate_sources(self) -> None:
         # Imported here, like the review workflow's policy: the sources own their URL settings.
-        from pipeline.sources import all_sources
+        from pipeline.sources import all_sources, selected_sources
         from pipeline.sources.overpass import parse_areas
 
+        try:
+            selected = {s.name for s in selected_sources(self.PIPELINE_SOURCES)}
+        except ValueError as exc:
+            raise ConfigError(f"PIPELINE_SOURCES: {exc}") from None
         for source in all_sources():
             for name in source.url_settings:
                 url = getattr(self, name)
@@ -277,6 +287,7 @@ class Settings:
                     raise ConfigError(f"{name} must be an http(s) URL or empty, not {url!r}")
             if (
                 source.required
+                and source.name in selected
                 and not self.PIPELINE_SOURCE_DIR
                 and not any(getattr(self, name) for name in source.url_settings)
             ):

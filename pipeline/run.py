@@ -25,7 +25,7 @@ from pipeline.problems import detect_problems
 from pipeline.records import ManualLink, OsmStructure
 from pipeline.redaction import redact_credentials, report_failure
 from pipeline.route_evidence import build_route_data
-from pipeline.sources import ParseOptions, Source, SourceKind, all_sources
+from pipeline.sources import ParseOptions, Source, SourceKind, selected_sources
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
 
     fetched: dict[str, FetchedSource] = {}
     try:
-        sources = all_sources()
+        sources = selected_sources(settings.PIPELINE_SOURCES)  # PIPELINE_SOURCES: only these are fetched
         previous = _previous_states()
         fetched = _fetch(sources, options, settings, previous, report)
         summary.source_versions = _source_versions(fetched)
@@ -168,7 +168,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
         for i, source in enumerate(sources):
             report("parse", i, len(sources), f"parsing {source.name}")
             paths = [path for f in fetched.values() if f.source == source.name for path in f.paths]
-            result = source.parse(paths, popts)
+            result = source.parse(paths, source.parse_options(settings, popts))
             if source.kind == SourceKind.TIMETABLE:
                 timetable = result.records[0] if result.records else None
             else:

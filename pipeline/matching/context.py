@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
+from pipeline.declarations import declaration_for
 from pipeline.geo import haversine_m, project
 from pipeline.matching.normalize import best_name_score, name_score, normalise_ref
 from pipeline.matching.params import NAME_MIN_SCORE
@@ -79,21 +80,52 @@ class MatchContext:
         self.osm_index = SpatialIndex.build([o.lat for o in self.osm], [o.lon for o in self.osm])
         self.registry_by_sloid = {s.stop_id: i for i, s in enumerate(self.registry)}
         self.osm_by_key = {o.osm_key: i for i, o in enumerate(self.osm)}
-        self.registry_by_number: dict[int, list[int]] = defaultdict(list)
-        for i, s in enumerate(self.registry):
-            if s.code_number is not None:
-                self.registry_by_number[s.code_number].append(i)
-        self.osm_uic: list[int | None] = [parse_uic(o.uic_ref) for o in self.osm]
-        self.osm_by_uic: dict[int, list[int]] = defaultdict(list)
-        self.osm_by_identifier: dict[str, list[int]] = defaultdict(list)
-        for i, o in enumerate(self.osm):
-            if self.osm_uic[i] is not None:
-                self.osm_by_uic[self.osm_uic[i]].append(i)
-            for ident in {o.ifopt, o.sloid_tag}:
-                if ident:
-                    self.osm_by_identifier[ident.strip()].append(i)
+        self._index_identifiers()
         self.registry_refs = [normalise_ref(s.platform_code) for s in self.registry]
         self.osm_refs = [normalise_ref(o.local_ref or o.tags.get("ref")) for o in self.osm]
+
+    def _index_identifiers(self) -> None:
+        """The identifier indexes of the exact stage, one per registry: each registry's own ids and
+        codes, and the OSM values of the tags that registry declares (`RegistryDeclaration`). Two
+        registries sharing a value (a border station's UIC number) never make it ambiguous."""
+        self.sources = sorted({s.source for s in self.registry})
+        declared = {source: declaration_for(source) for source in self.sources}
+        # (source, stop_id) and (source, normalised code) → registry stops
+        self.registry_by_id: dict[tuple[str, str], int] = {}
+        self.registry_by_code: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for i, s in enumerate(self.registry):
+            self.registry_by_id.setdefault((s.source, s.stop_id), i)
+            code = declared[s.source].code
+            value = code.of_stop(s) if code is not None else None
+            if value is not None:
+                self.registry_by_code[(s.source, value)].append(i)
+        # (source, value) → OSM objects carrying it in one of that source's declared tags, and which tag
+        self.osm_by_identifier: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self.osm_identifier_tag: dict[tuple[int, str, str], str] = {}
+        self.osm_by_code: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for source, declaration in declared.items():
+            for i, o in enumerate(self.osm):
+                for tag, value in declaration.stop_id.of_osm(o).items():
+                    # An object naming the stop in two tags (`ref:IFOPT` and `ref:sloid`) counts once,
+                    # under the first declared tag.
+                    if (i, source, value) not in self.osm_identifier_tag:
+                        self.osm_by_identifier[(source, value)].append(i)
+                        self.osm_identifier_tag[(i, source, value)] = tag
+                if declaration.code is not None:
+                    for value in set(declaration.code.of_osm(o).values()):
+                        self.osm_by_code[(source, value)].append(i)
+        # The UIC-number rules of the later stages (a `uic_ref` naming another stop): over the stops
+        # of registries whose code is carried by `uic_ref`.
+        self.registry_by_number: dict[int, list[int]] = defaultdict(list)
+        for i, s in enumerate(self.registry):
+            code = declared[s.source].code
+            if code is not None and "uic_ref" in code.osm_tags and s.code_number is not None:
+                self.registry_by_number[s.code_number].append(i)
+        self.osm_uic: list[int | None] = [parse_uic(o.uic_ref) for o in self.osm]
+
+    def identifier_tag(self, osm_i: int, source: str, value: str) -> str:
+        """Which of the source's declared tags gave the object this identifier (the first if several)."""
+        return self.osm_identifier_tag.get((osm_i, source, value), "")
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -132,8 +164,10 @@ class MatchContext:
                 # Its number and its official name both name another stop (one this registry may not
                 # hold: a neighbour country's, a closed one): two identity tags agree, not this one.
                 return "uic_ref_and_uic_name_name_another_stop"
-        ident = obj.ifopt or obj.sloid_tag
-        if ident and ident != stop.stop_id and ident in self.registry_by_sloid:
+        # The object names another stop of this registry in one of the registry's id tags.
+        idents = declaration_for(stop.source).stop_id.of_osm(obj)
+        ident = next(iter(idents.values()), None)
+        if ident and ident != stop.stop_id and (stop.source, ident) in self.registry_by_id:
             return "ifopt_names_another_registry_stop"
         if osm_i in self.used_osm:
             return "osm_already_matched"

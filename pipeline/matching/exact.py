@@ -1,7 +1,13 @@
-"""Stage 1: exact identifiers.
+"""Stage 1: exact identifiers, as each registry declares them (`pipeline.declarations`).
 
-1a. registry stop_id == OSM `ref:IFOPT` or `ref:sloid`: every OSM object naming the stop_id is linked.
-1b. registry UIC number == OSM `uic_ref`:
+Every index is per registry: a value is looked up only among the stops of the registry whose tag
+carries it, so two registries sharing values (a border station's UIC number in ATLAS and zHV) never
+make each other's values ambiguous. ATLAS's declaration gives the rules below; NaPTAN's is the same
+with `naptan:AtcoCode` and `naptan:NaptanCode`.
+
+1a. registry stop_id == a declared id tag (ATLAS: `ref:IFOPT` or `ref:sloid`): every OSM object naming
+    the stop_id is linked.
+1b. registry code == a declared code tag (ATLAS: UIC number == `uic_ref`):
     - the number names exactly one registry stop: every OSM object with that `uic_ref` is linked to it
       (one stop, several OSM objects: platform, stop position, station);
     - the number names several registry stops (platforms): pairs are refined by `platform_code` ==
@@ -17,18 +23,19 @@ from pipeline.matching.params import METHOD_EXACT_SLOID, METHOD_EXACT_UIC, METHO
 
 
 def match_by_sloid(ctx: MatchContext) -> set[int]:
-    """1a: `ref:IFOPT` / `ref:sloid` equal to the registry stop_id. Returns the registry stops it matched."""
+    """1a: a declared id tag (ATLAS: `ref:IFOPT` / `ref:sloid`) equal to the registry stop_id.
+    Returns the registry stops it matched."""
     matched: set[int] = set()
-    for ident in sorted(ctx.osm_by_identifier):
-        reg_i = ctx.registry_by_sloid.get(ident)
+    for source, ident in sorted(ctx.osm_by_identifier):
+        reg_i = ctx.registry_by_id.get((source, ident))
         if reg_i is None or reg_i in ctx.matched_registry:
             continue
         stop = ctx.registry[reg_i]
         linked = False
-        for osm_i in sorted(ctx.osm_by_identifier[ident], key=lambda i: ctx.osm[i].osm_key):
+        for osm_i in sorted(ctx.osm_by_identifier[(source, ident)], key=lambda i: ctx.osm[i].osm_key):
             if osm_i in ctx.used_osm or (stop.stop_id, ctx.osm[osm_i].osm_key) in ctx.forbidden:
                 continue
-            tag = "ref:IFOPT" if ctx.osm[osm_i].ifopt == ident else "ref:sloid"
+            tag = ctx.identifier_tag(osm_i, source, ident)
             ctx.commit(
                 reg_i,
                 osm_i,
@@ -43,20 +50,32 @@ def match_by_sloid(ctx: MatchContext) -> set[int]:
     return matched
 
 
-def match_by_uic(ctx: MatchContext, by_sloid: set[int] | None = None) -> int:
-    """1b: UIC number == `uic_ref`, refined by platform_code == local_ref when the number has several stops.
+def _code_order(key: tuple[str, str]) -> tuple[str, int, str]:
+    # Numbers in numeric order (shorter first), as they were compared before codes were text.
+    return key[0], len(key[1]), key[1]
 
-    A stop already linked in 1a (`by_sloid`) still takes the objects of its number whose `local_ref`
+
+def _evidence_value(value: str) -> int | str:
+    """A code as the match evidence records it: a number as a number (ATLAS's UIC numbers)."""
+    return int(value) if value.isascii() and value.isdigit() else value
+
+
+def match_by_uic(ctx: MatchContext, by_sloid: set[int] | None = None) -> int:
+    """1b: code == a declared code tag (ATLAS: UIC number == `uic_ref`), refined by platform_code ==
+    local_ref when the code names several stops of the registry.
+
+    A stop already linked in 1a (`by_sloid`) still takes the objects of its code whose `local_ref`
     agrees with its platform_code: the stop position of a platform rarely carries `ref:sloid`.
     """
     by_sloid = by_sloid or set()
     committed = 0
-    for number in sorted(ctx.osm_by_uic):
-        reg_all = ctx.registry_by_number.get(number)
+    for key in sorted(ctx.osm_by_code, key=_code_order):
+        reg_all = ctx.registry_by_code.get(key)
         if not reg_all:
             continue
+        number = _evidence_value(key[1])
         osm_free = sorted(
-            (i for i in ctx.osm_by_uic[number] if i not in ctx.used_osm), key=lambda i: ctx.osm[i].osm_key
+            (i for i in ctx.osm_by_code[key] if i not in ctx.used_osm), key=lambda i: ctx.osm[i].osm_key
         )
         if not osm_free:
             continue
@@ -78,7 +97,7 @@ def match_by_uic(ctx: MatchContext, by_sloid: set[int] | None = None) -> int:
                         "stage": 1,
                         "rule": "uic_ref names one registry stop",
                         "uic": number,
-                        "osm_objects_with_uic": len(ctx.osm_by_uic[number]),
+                        "osm_objects_with_uic": len(ctx.osm_by_code[key]),
                     },
                     lock_registry=False,
                 )
@@ -95,7 +114,7 @@ def _same_platform(ctx: MatchContext, reg_i: int, osm_i: int) -> bool:
 
 
 def _match_by_local_ref(
-    ctx: MatchContext, number: int, reg_all: list[int], osm_free: list[int], by_sloid: set[int]
+    ctx: MatchContext, number: int | str, reg_all: list[int], osm_free: list[int], by_sloid: set[int]
 ) -> int:
     by_ref: dict[str, list[int]] = {}
     for reg_i in sorted(reg_all, key=lambda i: ctx.registry[i].stop_id):

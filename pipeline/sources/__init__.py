@@ -48,6 +48,31 @@ def all_sources() -> list[Source]:
     return list(_REGISTRY.values())
 
 
+# What a run uses when PIPELINE_SOURCES is not set: the Swiss instance.
+DEFAULT_PIPELINE_SOURCES = "atlas,osm,gtfs"
+
+
+def selected_sources(names: str = DEFAULT_PIPELINE_SOURCES) -> list[Source]:
+    """The sources a run uses (PIPELINE_SOURCES, comma-separated names), in registration order.
+
+    Only these are fetched and parsed: a registered source that is not named is never downloaded
+    and its missing files are no error. Raises ValueError for an unknown name, or when the selection
+    lacks a registry or the OSM source (the matcher needs one of each).
+    """
+    wanted = {n.strip().lower() for n in names.split(",") if n.strip()}
+    unknown = wanted - set(_REGISTRY)
+    if unknown:
+        raise ValueError(
+            f"unknown source(s) {', '.join(sorted(unknown))}; registered: {', '.join(sorted(_REGISTRY))}"
+        )
+    chosen = [s for name, s in _REGISTRY.items() if name in wanted]
+    kinds = {s.kind for s in chosen}
+    for kind, what in ((SourceKind.REGISTRY, "registry"), (SourceKind.OSM, "OSM")):
+        if kind not in kinds:
+            raise ValueError(f"{names!r} names no {what} source; the matcher needs one")
+    return chosen
+
+
 def registry_sources() -> dict[str, Source]:
     """The registered registry plug-ins (`SourceKind.REGISTRY`) by name: what `/stops/<source>/...`
     accepts, whether or not the instance runs them."""
@@ -69,4 +94,5 @@ __all__ = [
     "get_source",
     "register_source",
     "registry_sources",
+    "selected_sources",
 ]

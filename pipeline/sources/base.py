@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -27,7 +27,7 @@ from pipeline.declarations import (  # noqa: F401 - re-exported: a plug-in impor
     strip_value,
 )
 from pipeline.errors import SourceError
-from pipeline.geo import Boundary
+from pipeline.geo import Boundary, load_boundary
 from pipeline.records import OsmObject, OsmStructure, RegistryStop
 
 R = TypeVar("R", RegistryStop, OsmObject)
@@ -102,6 +102,16 @@ class Source:
     required: bool = True  # the matcher cannot run without it
     # Registry sources: what the core needs to know about the registry (None for OSM and timetables).
     declaration: RegistryDeclaration | None = None
+
+    def parse_options(self, settings: Any, base: ParseOptions) -> ParseOptions:
+        """The parse options of this source: `base` (the run's) with its own settings
+        (`parse_settings`) and its own boundary when `<NAME>_BOUNDARY` is set (ATLAS_BOUNDARY,
+        NAPTAN_BOUNDARY; empty: PIPELINE_BOUNDARY_FILE's)."""
+        options = replace(
+            base, source_settings={**base.source_settings, self.name: self.parse_settings(settings)}
+        )
+        path = getattr(settings, f"{self.name.upper()}_BOUNDARY", "") or ""
+        return replace(options, boundary=load_boundary(path)) if path else options
 
     def parse_settings(self, settings: Any) -> dict[str, Any]:
         """This source's own parse settings read from the app settings, handed back to `parse` as

@@ -265,3 +265,38 @@ def test_platform_linked_by_sloid_also_takes_its_stop_position_by_uic_and_local_
         ("ch:1:sloid:9:0:4", "node/1", "exact_sloid"),
         ("ch:1:sloid:9:0:4", "node/2", "exact_uic"),
     }
+
+
+# -- two registries in one instance -----------------------------------------------------------
+
+
+def test_two_registries_sharing_uic_numbers_keep_their_exact_matches():
+    # A border station in ATLAS and in Germany's zHV, both with UIC number 8503424: each registry's
+    # identifier index holds only its own stops, so the number names one ATLAS stop, not two stops.
+    from tests.second_registry import zhv_stop
+
+    atlas = stop("ch:1:sloid:3424", number=8503424, name="Schaffhausen")
+    zhv = zhv_stop("de:08335:3424", 0, 60, number=8503424, name="Schaffhausen")
+    objects = [
+        osm(1, uic_ref=8503424, name="Schaffhausen"),
+        osm(2, 0, 60, ref__IFOPT="de:08335:3424", uic_ref=8503424, name="Schaffhausen"),
+        osm(3, 5, 0, uic_ref=8503424, public_transport="stop_position"),
+    ]
+    result = match_stops([atlas, zhv], objects)
+    assert pairs(result) == {
+        ("ch:1:sloid:3424", "node/1", "exact_uic"),
+        ("ch:1:sloid:3424", "node/3", "exact_uic"),
+        ("de:08335:3424", "node/2", "exact_sloid"),
+    }
+    assert {m.source for m in result.matches if m.stop_id == "de:08335:3424"} == {"zhv"}
+
+
+def test_an_osm_id_tag_of_one_registry_never_matches_a_stop_of_another():
+    # `naptan:AtcoCode`-style tags are per registry: zHV declares only `ref:IFOPT`, ATLAS `ref:IFOPT`
+    # and `ref:sloid`; an ATLAS sloid in `ref:IFOPT` is looked up among ATLAS stops only.
+    from tests.second_registry import zhv_stop
+
+    atlas = stop("ch:1:sloid:3424", number=8503424)
+    zhv = zhv_stop("ch:1:sloid:3424", 0, 300, number=8000001)  # the same id text in the other registry
+    result = match_stops([atlas, zhv], [osm(1, ref__sloid="ch:1:sloid:3424")])
+    assert {(m.source, m.osm_key, m.method) for m in result.matches} == {("atlas", "node/1", "exact_sloid")}
