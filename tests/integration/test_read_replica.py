@@ -13,18 +13,12 @@ is paused) or by the replica's own `pg_stat_activity`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,21 +29,12 @@ from flask import Flask
 
 from app.read_routing import READ_FALLBACK_HEADER, READ_SOURCE_HEADER, RECENT_WRITE_COOKIE
 from database import db
-from devstack.services import LocalPostgres, free_port, gunicorn_command
+from devstack.services import LocalPostgres, free_port
 from tests import factories as f
 from tests.conftest import TEST_DATABASE, Stack
+from tests.integration.app_instances import ROOT, gunicorn, http_get, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data" / "demo"
-
-
-def _wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        threading.Event().wait(interval_s)
-    return value
 
 
 def _conninfo(port: int) -> str:
@@ -84,8 +69,18 @@ def standby(replica: LocalPostgres, stack: Stack) -> Iterator[LocalPostgres]:
 
 
 def _primary_lsn(stack: Stack) -> str:
+    """Where the primary's WAL ends once everything committed so far is on disk.
+
+    The harness's cluster commits asynchronously (synchronous_commit=off), so a commit may not be
+    written yet (and a replica is only sent written WAL); one synchronous commit of a transaction
+    that wrote WAL (a temporary table's catalog rows) flushes it all. The write position, not the
+    insert position: that one may point past the next page's header, which the replica reaches only
+    with the next record.
+    """
     assert stack.postgres is not None
-    with psycopg.connect(_conninfo(stack.postgres.port)) as conn:
+    with psycopg.connect(_conninfo(stack.postgres.port), autocommit=True) as conn:
+        conn.execute("SET synchronous_commit = on")
+        conn.execute("CREATE TEMPORARY TABLE replay_marker (x int)")
         return conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
 
 
@@ -98,13 +93,13 @@ def _wait_caught_up(stack: Stack, replica: LocalPostgres, timeout_s: float = 60)
                 conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)).fetchone()[0]
             )
 
-    _wait_for(replayed, timeout_s, f"the replica to replay up to {target}")
+    wait_for(replayed, timeout_s, f"the replica to replay up to {target}")
 
 
 def _pause(replica: LocalPostgres) -> None:
     with psycopg.connect(_conninfo(replica.port), autocommit=True) as conn:
         conn.execute("SELECT pg_wal_replay_pause()")
-        _wait_for(
+        wait_for(
             lambda: conn.execute("SELECT pg_get_wal_replay_pause_state()").fetchone()[0] == "paused",
             10,
             "replay to pause",
@@ -235,13 +230,13 @@ def test_reads_fall_back_to_the_primary_while_replay_lags_beyond_the_bound(make_
         response = client.get(written)
         return response if response.headers.get(READ_FALLBACK_HEADER) == "lagging" else None
 
-    response = _wait_for(lagging, 10, "the lag to exceed 0.5 s")
+    response = wait_for(lagging, 10, "the lag to exceed 0.5 s")
     assert response.status_code == 200, "answered from the primary, which has the new row"
     assert response.headers[READ_SOURCE_HEADER] == "primary"
     assert any("reads fall back to the primary: replica lags" in r.getMessage() for r in caplog.records)
 
     _resume(standby)
-    _wait_for(
+    wait_for(
         lambda: client.get(written).headers[READ_SOURCE_HEADER] == "replica", 30, "reads back on the replica"
     )
 
@@ -269,7 +264,7 @@ def test_a_stopped_replica_is_answered_from_the_primary_with_a_log_line_and_no_e
     again = trusting_client.get(path)  # the failure is remembered: no second attempt on the dead replica
     assert (again.status_code, again.headers[READ_FALLBACK_HEADER]) == (200, "error")
 
-    _wait_for(lambda: checking_client.get(path).headers.get(READ_FALLBACK_HEADER) == "down", 10, "down")
+    wait_for(lambda: checking_client.get(path).headers.get(READ_FALLBACK_HEADER) == "down", 10, "down")
     response = checking_client.get(path)
     assert (response.status_code, response.headers[READ_SOURCE_HEADER]) == (200, "primary")
     messages = [r.getMessage() for r in caplog.records]
@@ -278,56 +273,16 @@ def test_a_stopped_replica_is_answered_from_the_primary_with_a_log_line_and_no_e
 
     standby.start()
     _wait_caught_up(stack, standby)
-    _wait_for(lambda: checking_client.get(path).headers[READ_SOURCE_HEADER] == "replica", 30, "replica back")
+    wait_for(lambda: checking_client.get(path).headers[READ_SOURCE_HEADER] == "replica", 30, "replica back")
 
 
 # --- a real second instance: gunicorn reading from the replica, the real pipeline on the primary ---
 
 
-def _http_get(port: int, path: str) -> tuple[int, dict[str, str], bytes]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=20) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
-
-
 def _totals(port: int) -> dict[str, int]:
-    status, _, body = _http_get(port, "/api/v1/stats")
+    status, _, body = http_get(port, "/api/v1/stats")
     assert status == 200, body
     return json.loads(body)["totals"]
-
-
-@contextlib.contextmanager
-def _gunicorn(stack: Stack, log: Path, **env: str) -> Iterator[int]:
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            gunicorn_command(port, workers=1, timeout_s=60),
-            cwd=ROOT,
-            env=stack.base_env(STOPSYNC_ENV="production", LOG_LEVEL="INFO", **env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-
-        def up() -> bool:
-            assert process.poll() is None, log.read_text()
-            with contextlib.suppress(OSError):
-                return _http_get(port, "/healthz")[0] == 200
-            return False
-
-        _wait_for(up, 60, "gunicorn to serve", interval_s=0.2)
-        yield port
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 def test_an_import_on_the_primary_is_served_by_the_replica_instance_and_never_half_seen(
@@ -335,10 +290,10 @@ def test_an_import_on_the_primary_is_served_by_the_replica_instance_and_never_ha
 ):
     read_env = {"DATABASE_READ_URL": standby.url(TEST_DATABASE), "DATABASE_READ_CHECK_INTERVAL_S": "0.2"}
     with (
-        _gunicorn(stack, tmp_path / "replica-instance.log", **read_env) as replica_port,
-        _gunicorn(stack, tmp_path / "primary-instance.log") as primary_port,
+        gunicorn(stack, tmp_path / "replica-instance.log", **read_env) as replica_port,
+        gunicorn(stack, tmp_path / "primary-instance.log") as primary_port,
     ):
-        status, headers, _ = _http_get(replica_port, "/api/v1/stats")
+        status, headers, _ = http_get(replica_port, "/api/v1/stats")
         assert (status, headers[READ_SOURCE_HEADER]) == (200, "replica")
 
         # Replay paused for the whole import: the primary publishes a snapshot the replica lacks.
@@ -356,24 +311,24 @@ def test_an_import_on_the_primary_is_served_by_the_replica_instance_and_never_ha
         assert primary_totals["problems"] > 0
         assert primary_totals["matches"] > 0
 
-        status, headers, body = _http_get(replica_port, "/api/v1/stats")
+        status, headers, body = http_get(replica_port, "/api/v1/stats")
         assert status == 200
         assert headers[READ_SOURCE_HEADER] == "primary"
         assert headers[READ_FALLBACK_HEADER] in {"snapshot", "lagging"}
         assert json.loads(body)["totals"] == primary_totals, "the new snapshot, never the replica's old one"
 
         _resume(standby)
-        _wait_for(
-            lambda: _http_get(replica_port, "/api/v1/stats")[1][READ_SOURCE_HEADER] == "replica",
+        wait_for(
+            lambda: http_get(replica_port, "/api/v1/stats")[1][READ_SOURCE_HEADER] == "replica",
             60,
             "the replica to replay the import",
             interval_s=0.2,
         )
         assert _totals(replica_port) == primary_totals
         for path in ("/api/v1/search?q=Vaduz", "/api/v1/problems?limit=20"):
-            status, headers, body = _http_get(replica_port, path)
+            status, headers, body = http_get(replica_port, path)
             assert (status, headers[READ_SOURCE_HEADER]) == (200, "replica"), path
-            assert body == _http_get(primary_port, path)[2], path
+            assert body == http_get(primary_port, path)[2], path
         with psycopg.connect(_conninfo(standby.port)) as conn:
             readers = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'stopsync-read'"
