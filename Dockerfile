@@ -6,7 +6,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    FLASK_APP=app:create_app
+    FLASK_APP=runs.cli:create_app
 # postgresql-client: pg_dump/pg_restore for backups (the migrator can take one before upgrading).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends postgresql-client curl \
@@ -48,6 +48,7 @@ COPY --chown=stopsync:stopsync scheduler ./scheduler
 COPY --chown=stopsync:stopsync migrator ./migrator
 COPY --chown=stopsync:stopsync database ./database
 COPY --chown=stopsync:stopsync pipeline ./pipeline
+COPY --chown=stopsync:stopsync runs ./runs
 COPY --chown=stopsync:stopsync frontend_vendor ./frontend_vendor
 COPY --chown=stopsync:stopsync data/demo ./data/demo
 COPY --chown=stopsync:stopsync entrypoint.sh ./entrypoint.sh

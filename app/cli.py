@@ -40,9 +40,6 @@ def issue_token(username: str) -> None:
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users_cli)
-    from app.cli_pipeline import pipeline_cli
-
-    app.cli.add_command(pipeline_cli)
     from app.cli_backup import backup_cli
 
     app.cli.add_command(backup_cli)

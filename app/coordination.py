@@ -1,7 +1,8 @@
 """The contract between the app and the scheduler: Redis key names, their TTLs, run states, payloads.
 
-The app never imports the scheduler. Both sides read and write only the keys named here, and only
-through `app.services.pipeline_state`, which implements every operation atomically.
+The app never imports the scheduler nor `runs` (the package that owns a run, used by the scheduler
+and `flask pipeline run`). Both sides read and write only the keys named here, and only through
+`app.services.pipeline_state`, which implements every operation atomically.
 
 | key                              | type   | TTL                          | written by                   |
 |----------------------------------|--------|------------------------------|------------------------------|
@@ -71,6 +72,10 @@ EVENTS_MAXLEN = 2000
 STALE_AFTER_HEARTBEATS = 3
 # How often a scheduler looks for runs that died without saying so (see the watchdog job).
 WATCHDOG_EVERY_S = 60
+
+# The stages a run reports in the status hash's `stage` field, in order (the pipeline page draws one
+# step per name). A skipped run ends in `skipped`, a finished one in `done`.
+STAGES = ("fetch", "parse", "match", "problems", "import")
 
 STATUS_FIELDS = (
     "state",  # RunState value as stored: running | succeeded | failed

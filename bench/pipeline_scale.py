@@ -134,8 +134,8 @@ def run(seed: int = 42, keep: bool = False) -> list[Figure]:
     from sqlalchemy import create_engine, text
 
     from app import create_app
-    from pipeline.run import RunOptions, run_pipeline
     from pipeline.sources import ParseOptions, get_source
+    from runs.stages import RunOptions, run_pipeline
 
     zips = sorted(SERVICE_POINTS.glob("*.zip"))
     if not zips:

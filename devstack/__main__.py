@@ -53,7 +53,7 @@ def stack_environment(postgres: LocalPostgres, redis: LocalRedis) -> dict[str, s
             "REDIS_URL": redis.url,
             "SECRET_KEY": secret_file.read_text().strip(),
             "SESSION_COOKIE_SECURE": "false",
-            "FLASK_APP": "app:create_app",
+            "FLASK_APP": "runs.cli:create_app",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -72,7 +72,7 @@ def start_services() -> tuple[LocalPostgres, LocalRedis]:
 
 def load_demo_data(env: dict[str, str]) -> None:
     """Import the bundled demo region on first start (when no stop has been imported yet)."""
-    if importlib.util.find_spec("pipeline.run") is None:
+    if importlib.util.find_spec("runs.stages") is None:
         _say("pipeline not available yet: skipping demo data")
         return
     import psycopg

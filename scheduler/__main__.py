@@ -22,7 +22,7 @@ from scheduler.jobs import schedule
 from scheduler.runner import bind_app, write_heartbeat
 
 if TYPE_CHECKING:
-    from app.services.pipeline_jobs import WorkFn
+    from runs.guard import WorkFn
 
 logger = logging.getLogger("scheduler")
 

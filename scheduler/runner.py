@@ -1,7 +1,7 @@
 """Every scheduler job runs through `run_job`: an app context, and no exception ever reaches
 APScheduler (a failing job is logged; the scheduler and its other jobs keep going).
 
-Pipeline runs themselves go through `app.services.pipeline_jobs.run_guarded`, which takes the
+Pipeline runs themselves go through `runs.guard.run_guarded`, which takes the
 Redis lock: any number of scheduler replicas may fire the same job, only the lock holder runs.
 """
 
@@ -16,8 +16,10 @@ from flask import Flask, current_app
 
 from app.coordination import SCHEDULER_HEARTBEAT_KEY, SCHEDULER_HEARTBEAT_STALE_S
 from app.extensions import db, redis_client
-from app.services import pipeline_jobs, pipeline_state
-from app.services.pipeline_jobs import AlreadyRunningError, CoordinationUnavailableError, WorkFn
+from app.services import pipeline_state
+from runs import guard
+from runs.errors import AlreadyRunningError, CoordinationUnavailableError
+from runs.guard import WorkFn
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ def run_job(name: str, func: Callable[[], None]) -> None:
 
 def _guarded(trigger: str, *, only_if_changed: bool = False, claim_only: bool = False) -> None:
     try:
-        outcome = pipeline_jobs.run_guarded(
+        outcome = guard.run_guarded(
             trigger, work=_work, only_if_changed=only_if_changed, claim_only=claim_only
         )
     except AlreadyRunningError as exc:
@@ -105,7 +107,7 @@ def poll_run_requests() -> None:
 
 def watchdog() -> None:
     """Mark runs whose process died (no heartbeat, lock expired) as failed, in Redis and SQL."""
-    run_job("watchdog", lambda: pipeline_jobs.reconcile(redis_client.client, current_app.config["SETTINGS"]))
+    run_job("watchdog", lambda: guard.reconcile(redis_client.client, current_app.config["SETTINGS"]))
 
 
 def write_heartbeat() -> None:

@@ -46,7 +46,7 @@ class Stack:
                 "REDIS_URL": self.redis_url,
                 "SECRET_KEY": "test-secret-key-not-for-production",
                 "SESSION_COOKIE_SECURE": "false",
-                "FLASK_APP": "app:create_app",
+                "FLASK_APP": "runs.cli:create_app",
             }
         )
         env.update(extra)

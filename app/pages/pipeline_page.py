@@ -6,12 +6,11 @@ from __future__ import annotations
 from flask import Flask, render_template
 
 from app.auth import current_user
+from app.coordination import STAGES
 
 
 def pipeline():
     """Live progress of the current run, the run history and (admins) "Run now"."""
-    from pipeline.run import STAGES  # imported here: the pipeline package is heavy and pages are not
-
     user = current_user()
     return render_template(
         "pipeline.html", stages=list(STAGES), can_run=bool(user is not None and user.role == "admin")

@@ -1,7 +1,7 @@
-"""Pipeline run history in PostgreSQL: paginated listing and keeping rows honest about dead runs.
+"""Pipeline run history in PostgreSQL: reading and serialising `pipeline_runs` rows.
 
-The pipeline records its own runs (`pipeline_runs`); this module only lists them and repairs
-rows a crashed run left `running`. Flushes, never commits.
+The app only reads runs: their one writer is `runs.record`, in the process that runs the pipeline
+(the scheduler or `flask pipeline run`). `run_as_dict` is the one serialiser of a row.
 """
 
 from __future__ import annotations
@@ -11,59 +11,16 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from app.errors import ApiError
 from app.services import run_view
 from database import db
 from database.models import PipelineRun
 
-ABANDONED_ERROR = "abandoned: the run's process stopped without finishing (crash, kill or restart)"
-
 
 def get_by_uuid(run_uuid: str) -> PipelineRun | None:
     return db.session.scalar(select(PipelineRun).where(PipelineRun.run_uuid == run_uuid))
-
-
-def ensure_finished(
-    run_uuid: str, trigger: str, requested_by: str | None, status: str, error: str | None
-) -> PipelineRun:
-    """Make sure run `run_uuid` has a finished row. The pipeline's own status wins when it set
-    one (it may say `skipped`); a row it left `running`, or never wrote, gets ours."""
-    run = get_by_uuid(run_uuid)
-    if run is None:
-        run = PipelineRun(run_uuid=run_uuid, trigger=trigger, status=status, requested_by=requested_by)
-        db.session.add(run)
-    elif run.status == "running":
-        run.status = status
-    if error and not run.error:
-        run.error = error
-    if run.finished_at is None:
-        run.finished_at = dt.datetime.now(dt.UTC)
-    if requested_by and not run.requested_by:
-        run.requested_by = requested_by
-    db.session.flush()
-    return run
-
-
-def close_abandoned(exclude_run_uuid: str | None = None, older_than_s: float | None = None) -> int:
-    """Mark rows still `running` as failed. Callers guarantee no live run owns them: either they
-    hold the lock (`exclude_run_uuid` is their own run), or the lock is free and only rows older
-    than `older_than_s` are touched. Returns how many rows changed."""
-    statement = (
-        update(PipelineRun)
-        .where(PipelineRun.status == "running")
-        .values(status="failed", error=ABANDONED_ERROR, finished_at=dt.datetime.now(dt.UTC))
-        .execution_options(synchronize_session=False)
-    )
-    if exclude_run_uuid is not None:
-        statement = statement.where(PipelineRun.run_uuid != exclude_run_uuid)
-    if older_than_s is not None:
-        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than_s)
-        statement = statement.where(PipelineRun.started_at < cutoff)
-    result = db.session.execute(statement)
-    db.session.flush()
-    return int(result.rowcount or 0)
 
 
 def _encode_cursor(run_id: int) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from app.services import runs
+from app.services import run_history
 from database import db
 from database.models import PipelineRun
 
@@ -135,6 +135,6 @@ def compute_stats() -> dict[str, Any]:
         "operators": [dict(row._mapping) for row in operators],
         "modes": [dict(row._mapping) for row in transports],
         "decisions": [dict(row._mapping) for row in decisions],
-        "last_run": runs.run_as_dict(last_run) if last_run else None,
-        "last_successful_run": runs.run_as_dict(last_success) if last_success else None,
+        "last_run": run_history.run_as_dict(last_run) if last_run else None,
+        "last_successful_run": run_history.run_as_dict(last_success) if last_success else None,
     }

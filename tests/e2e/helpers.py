@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from database import db
 from database.models import Match, OsmStop
-from pipeline.run import RunOptions, run_pipeline
+from runs.stages import RunOptions, run_pipeline
 from tests import factories as f
 
 DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.coordination import EVENTS_KEY, RunState
-from app.services.pipeline_jobs import run_guarded
+from runs.guard import run_guarded
 from tests import factories as f
 from tests.e2e.helpers import sign_in
 from tests.integration.coordination_helpers import quick_work

@@ -196,7 +196,7 @@ def _served(app) -> tuple[int, dict]:
 
 
 def _run(app, source_dir: Path):
-    from app.services.pipeline_jobs import run_guarded
+    from runs.guard import run_guarded
 
     with app.app_context():
         return run_guarded("cli", source_dir=str(source_dir), offline=True)
@@ -316,7 +316,7 @@ def test_a_download_over_the_size_limit_is_refused_and_the_last_good_data_kept(
             HTTP_RETRIES=1,
             PIPELINE_CACHE_DIR=str(tmp_path / "cache"),
         )
-        from app.services.pipeline_jobs import run_guarded
+        from runs.guard import run_guarded
 
         with app.app_context():
             outcome = run_guarded("cli", source_dir=str(DEMO))  # OSM from the folder, ATLAS downloaded

@@ -45,7 +45,7 @@ def _cli(stack, source_dir: Path, **popen) -> subprocess.Popen:
 
 def _run_guarded(app, source_dir: Path) -> None:
     """A run the way the CLI makes it (same lock, status and record), in this process: faster."""
-    from app.services.pipeline_jobs import run_guarded
+    from runs.guard import run_guarded
 
     with app.app_context():
         outcome = run_guarded("cli", source_dir=str(source_dir), offline=True)
@@ -71,7 +71,7 @@ def test_kill_9_during_import_keeps_the_data_served_frees_the_lock_and_the_run_i
     stack, make_app, tmp_path
 ):
     from app.extensions import redis_client
-    from app.services import pipeline_jobs
+    from runs import guard
 
     app = make_app(PIPELINE_LOCK_TTL_S=6, PIPELINE_HEARTBEAT_S=2)
     client = app.test_client()
@@ -149,7 +149,7 @@ def test_kill_9_during_import_keeps_the_data_served_frees_the_lock_and_the_run_i
     # staleness window (so a run that just started is never touched), in PostgreSQL too.
     def watchdog_pass() -> dict:
         with app.app_context():
-            pipeline_jobs.reconcile(redis_client.client, app.config["SETTINGS"])
+            guard.reconcile(redis_client.client, app.config["SETTINGS"])
         latest = client.get("/api/v1/pipeline/runs").get_json()["runs"][0]
         return latest if latest["status"] == "failed" else {}
 

@@ -29,11 +29,12 @@ def blocking_work(name: str):
     """Work that looks like a pipeline run and lasts until the test releases it."""
 
     def work(progress, run_uuid: str) -> dict:
-        from app.services import run_history, runs
+        from app.services import run_history
         from database.session import transaction
+        from runs import record
 
         with transaction():
-            runs.start_run(trigger="cli", run_uuid=run_uuid)
+            record.start_run(trigger="cli", run_uuid=run_uuid)
         progress("fetch", 1, 4, "downloading")
         progress("match", 2, 4, "matching")
         released = _blocking_client().blpop([RELEASE_KEY.format(name=name)], timeout=120)
@@ -41,7 +42,7 @@ def blocking_work(name: str):
             raise RuntimeError("the test never released this run")
         progress("import", 4, 4, "importing")
         with transaction():
-            runs.finish_run(run_history.get_by_uuid(run_uuid), status="succeeded")
+            record.finish_run(run_history.get_by_uuid(run_uuid), status="succeeded")
         return {"name": name}
 
     return work
@@ -56,7 +57,8 @@ def quick_work(progress, run_uuid: str) -> dict:
 
 def _guarded(name: str) -> int:
     from app import create_app
-    from app.services.pipeline_jobs import AlreadyRunningError, run_guarded
+    from runs.errors import AlreadyRunningError
+    from runs.guard import run_guarded
 
     app = create_app()
     with app.app_context():

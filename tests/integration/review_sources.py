@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.run import RunOptions, RunSummary, run_pipeline
+from runs.stages import RunOptions, RunSummary, run_pipeline
 
 TODAY = dt.date(2025, 8, 2)
 # Bern, inside the CH+LI boundary the ATLAS source checks.

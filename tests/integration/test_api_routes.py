@@ -13,7 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from app.api.openapi import openapi_document
-from pipeline.run import RunOptions, run_pipeline
+from runs.stages import RunOptions, run_pipeline
 from tests import factories as f
 from tests.route_lines import LINE_11, ZVB, seed_line_11
 

@@ -23,12 +23,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
-from pipeline.run import RunOptions, run_pipeline
 from sqlalchemy import select
 
 from database import db
 from database.models import OsmStop, PipelineRun, Problem, RegistryStopRow
 from pipeline.errors import SourceError
+from runs.stages import RunOptions, run_pipeline
 from tests import factories as f
 from tests import hostile_data as hd
 

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from database import db
 from database.models import Match, SourceState
 from pipeline.errors import FetchError
-from pipeline.run import RunOptions, run_pipeline
+from runs.stages import RunOptions, run_pipeline
 from tests.live_formats import SUBSET_PBF, overpass_json_bytes
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from app.services import stops as stop_service
 from app.services.stops import StopFilters
 from database import db
-from pipeline.run import RunOptions, run_pipeline
+from runs.stages import RunOptions, run_pipeline
 
 DEMO = Path(__file__).resolve().parents[2] / "data/demo"
 LI_BBOX = (9.4, 47.0, 9.7, 47.3)

@@ -20,7 +20,7 @@ from database.models import (
     OsmStopAreaRow,
 )
 from pipeline.errors import SourceError
-from pipeline.run import RunOptions, run_pipeline
+from runs.stages import RunOptions, run_pipeline
 from tests.live_formats import SUBSET_PBF
 
 ROOT = Path(__file__).resolve().parents[2]

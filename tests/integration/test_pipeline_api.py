@@ -7,9 +7,9 @@ import threading
 
 from app.coordination import LOCK_KEY, REQUESTS_KEY, STATUS_KEY
 from app.services import pipeline_state, run_history
-from app.services.pipeline_jobs import run_guarded
 from database import db
 from database.models import PipelineRun
+from runs.guard import run_guarded
 from tests import factories as f
 
 

@@ -22,9 +22,12 @@ import pytest
 import redis as redis_lib
 
 from app.coordination import EVENTS_KEY, LOCK_KEY, REQUESTS_KEY, STATUS_KEY, RunState, stale_after_s
-from app.services import pipeline_jobs, pipeline_state, run_history
-from app.services.pipeline_jobs import AlreadyRunningError, CoordinationUnavailableError, run_guarded
+from app.services import pipeline_state, run_history
 from database.models import PipelineRun
+from runs import guard, record
+from runs.cli import pipeline_cli
+from runs.errors import AlreadyRunningError, CoordinationUnavailableError
+from runs.guard import run_guarded
 from tests.integration.coordination_helpers import RELEASE_KEY, quick_work
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,13 +209,13 @@ def test_a_run_whose_heartbeat_stopped_reads_as_stale_and_the_watchdog_fails_it(
     view = pipeline_state.read_status(redis_client, stale_after_s(settings.PIPELINE_HEARTBEAT_S))
     assert view.state is RunState.STALE
 
-    pipeline_jobs.reconcile(redis_client, settings)
+    guard.reconcile(redis_client, settings)
 
     assert redis_client.hget(STATUS_KEY, "state") == "failed"
     db.session.expire_all()
     row = run_history.get_by_uuid("dead-run")
     assert row.status == "failed"
-    assert row.error == run_history.ABANDONED_ERROR
+    assert row.error == record.ABANDONED_ERROR
 
 
 def test_the_watchdog_leaves_a_live_run_alone(app, redis_client):
@@ -222,7 +225,7 @@ def test_the_watchdog_leaves_a_live_run_alone(app, redis_client):
         STATUS_KEY, mapping={"state": "running", "run_uuid": "live-run", "heartbeat_at": time.time() - 60}
     )
 
-    pipeline_jobs.reconcile(redis_client, settings)
+    guard.reconcile(redis_client, settings)
 
     assert redis_client.hget(STATUS_KEY, "state") == "running", "the lock is held: not ours to judge"
 
@@ -358,13 +361,13 @@ def test_a_killed_owner_frees_the_lock_within_the_ttl_and_the_next_run_succeeds(
     db.session.expire_all()
     dead = run_history.get_by_uuid(dead_run)
     assert dead.status == "failed"
-    assert dead.error == run_history.ABANDONED_ERROR
+    assert dead.error == record.ABANDONED_ERROR
 
 
 def test_the_cli_exits_2_while_another_run_holds_the_lock(app, redis_client):
     redis_client.set(LOCK_KEY, "scheduled-run", px=60_000)
 
-    result = app.test_cli_runner().invoke(args=["pipeline", "run"])
+    result = app.test_cli_runner().invoke(pipeline_cli, args=["run"])
 
     assert result.exit_code == 2, result.output
     assert "already in progress" in result.output
@@ -372,7 +375,7 @@ def test_the_cli_exits_2_while_another_run_holds_the_lock(app, redis_client):
 
 
 def test_the_cli_runs_the_real_pipeline_under_the_lock_and_publishes_its_status(app, redis_client):
-    result = app.test_cli_runner().invoke(args=["pipeline", "run"])
+    result = app.test_cli_runner().invoke(pipeline_cli, args=["run"])
 
     assert result.exit_code == 0, result.output
     status = redis_client.hgetall(STATUS_KEY)

@@ -9,8 +9,8 @@ import logging
 
 from app.coordination import EVENTS_KEY, EventType, RunState
 from app.services import pipeline_state
-from app.services.pipeline_jobs import run_guarded
 from app.services.pipeline_stream import sse_events
+from runs.guard import run_guarded
 from tests.integration.coordination_helpers import quick_work
 
 

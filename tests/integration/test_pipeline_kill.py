@@ -18,8 +18,8 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 
 from database import db
-from database.models import RegistryStopRow, Match, PipelineRun, Problem
-from pipeline.run import RunOptions, run_pipeline
+from database.models import Match, PipelineRun, Problem, RegistryStopRow
+from runs.stages import RunOptions, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data/demo"
@@ -29,7 +29,7 @@ CHILD = """
 import datetime as dt, os, sys, time
 from pathlib import Path
 from app import create_app
-from pipeline.run import RunOptions, run_pipeline
+from runs.stages import RunOptions, run_pipeline
 
 source_dir, marker = sys.argv[1], Path(sys.argv[2])
 

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pipeline.run import RunOptions, run_pipeline
 from sqlalchemy import func, select, text
 
 from database import db
@@ -24,6 +23,8 @@ from database.models import (
     SourceState,
 )
 from pipeline.errors import PipelineError, SourceError
+from runs.cli import pipeline_cli
+from runs.stages import RunOptions, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data/demo"
@@ -192,7 +193,7 @@ def test_a_snapshot_that_loses_most_rows_is_refused(app, tmp_path):
 
 def test_cli_runs_the_pipeline_on_a_source_dir(app):
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["pipeline", "run", "--source-dir", str(DEMO)])
+    result = runner.invoke(pipeline_cli, args=["run", "--source-dir", str(DEMO)])
     assert result.exit_code == 0, result.output
     assert '"status": "succeeded"' in result.output
     assert count(RegistryStopRow) > 0

@@ -498,10 +498,10 @@ def test_a_failed_run_does_not_make_a_pending_link_active(app, client, tmp_path)
         json={"stop_id": LONELY.stop_id, "osm_key": "node/111", "action": "link"},
         headers={"X-CSRF-Token": token},
     ).get_json()["manual_match"]
-    from app.services import runs
+    from runs import record
 
-    failed = runs.start_run("cli")
-    runs.finish_run(failed, status="failed", error="boom")
+    failed = record.start_run("cli")
+    record.finish_run(failed, status="failed", error="boom")
     db.session.commit()
     again = client.get(f"/api/v1/manual-matches/{link['id']}").get_json()["manual_match"]
     assert again["state"] == "pending"

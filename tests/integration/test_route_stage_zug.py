@@ -15,10 +15,10 @@ from sqlalchemy import select
 from database import db
 from database.models import GtfsRouteRow, GtfsRouteStop, Match, Problem, SourceState
 from pipeline.route_evidence import build_route_data
-from pipeline.run import RunOptions, run_pipeline
 from pipeline.sources.atlas import AtlasSource
 from pipeline.sources.base import ParseOptions
 from pipeline.sources.gtfs import GtfsSource, read_gtfs, resolve_stops
+from runs.stages import RunOptions, run_pipeline
 from tests.integration.test_live_sources import Resource, server  # noqa: F401 - `server` is a fixture
 from tests.route_derivation import derive_osm, write_osm
 

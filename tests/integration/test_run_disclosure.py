@@ -19,10 +19,10 @@ from typing import ClassVar
 import pytest
 
 from app.coordination import EVENTS_KEY, STATUS_KEY
-from app.services import pipeline_jobs
-from app.services.pipeline_jobs import run_guarded
 from app.services.webhook_signature import SIGNATURE_HEADER, verify
 from database import db
+from runs import guard
+from runs.guard import run_guarded
 from tests import factories as f
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +71,7 @@ def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
 
 def _leaky_pipeline(requested_by: str):
     """The real pipeline, after a log line of the kind a library may write (paths, URLs, e-mail)."""
-    real = pipeline_jobs.pipeline_work("manual", requested_by, only_if_changed=False)
+    real = guard.pipeline_work("manual", requested_by, only_if_changed=False)
 
     def work(progress, run_uuid):
         logging.getLogger("pipeline.sources").warning(LEAKY_LINE)

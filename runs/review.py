@@ -1,4 +1,4 @@
-"""The review workflow's part of a pipeline run, called by `pipeline/run.py` at three points:
+"""The review hooks of a pipeline run and its webhooks, called by `runs.stages` at three points:
 
 1. `before_match`: load the manual links, follow replaced objects, orphan the rest; the valid links
    go to the matcher as stage 0;

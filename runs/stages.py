@@ -1,7 +1,8 @@
-"""Orchestration of one pipeline run: fetch → parse → match → problems → import.
+"""The stage sequence of one pipeline run: fetch → parse → match → problems → import → review.
 
-`run_pipeline` must be called inside a Flask app context (it records the run in `pipeline_runs` and
-imports through the app's database engine). Everything between the edges is pure.
+`run_pipeline` must be called inside a Flask app context (it records the run in `pipeline_runs`
+through `runs.record` and imports through the app's database engine). The stages themselves are
+the pure library `pipeline`; this module only feeds them and stores what they return.
 """
 
 from __future__ import annotations
@@ -17,20 +18,23 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from database import db
+from database.models import PipelineRun, SourceState
+from database.session import transaction
+from database.snapshot.importer import Checkpoint, SourceStateRow, import_snapshot
 from pipeline.fetch import FetchedSource, HttpPolicy, PreviousState, fetch_source
 from pipeline.geo import load_boundary, resolve_path
-from pipeline.importer import Checkpoint, SourceStateRow, import_snapshot
 from pipeline.matching import match_stops
 from pipeline.problems import detect_problems
 from pipeline.records import ManualLink, OsmStructure
 from pipeline.redaction import redact_credentials, report_failure
 from pipeline.route_evidence import build_route_data
-from pipeline.sources import ParseOptions, Source, SourceKind, selected_sources
+from pipeline.sources import ParseOptions, Source, SourceKind, all_sources
+from runs import record, review
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int, str], None]
-STAGES = ("fetch", "parse", "match", "problems", "import")
 
 
 @dataclass
@@ -88,9 +92,6 @@ def parse_options(settings: Any, today: dt.date | None) -> ParseOptions:
 
 
 def _previous_states() -> dict[str, PreviousState]:
-    from database import db
-    from database.models import SourceState
-
     rows = db.session.scalars(select(SourceState)).all()
     return {
         r.source: PreviousState(etag=r.etag, last_modified=r.last_modified, sha256=r.sha256) for r in rows
@@ -128,14 +129,10 @@ def _fetch(
 
 def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSummary:
     """Run every stage once and record the run. Re-raises any failure after marking the run failed."""
-    from app.services import review_run, runs
-    from database import db
-    from database.session import transaction
-
     settings = current_app.config["SETTINGS"]
     report = progress or _no_progress
     with transaction():
-        run = runs.start_run(options.trigger, requested_by=options.requested_by, run_uuid=options.run_uuid)
+        run = record.start_run(options.trigger, requested_by=options.requested_by, run_uuid=options.run_uuid)
         run_id, run_uuid = run.id, run.run_uuid
     summary = RunSummary(run_id=run_id, run_uuid=run_uuid, status="running")
     clock = {"t": time.perf_counter()}
@@ -147,7 +144,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
 
     fetched: dict[str, FetchedSource] = {}
     try:
-        sources = selected_sources(settings.PIPELINE_SOURCES)  # PIPELINE_SOURCES: only these are fetched
+        sources = all_sources()
         previous = _previous_states()
         fetched = _fetch(sources, options, settings, previous, report)
         summary.source_versions = _source_versions(fetched)
@@ -168,7 +165,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
         for i, source in enumerate(sources):
             report("parse", i, len(sources), f"parsing {source.name}")
             paths = [path for f in fetched.values() if f.source == source.name for path in f.paths]
-            result = source.parse(paths, source.parse_options(settings, popts))
+            result = source.parse(paths, popts)
             if source.kind == SourceKind.TIMETABLE:
                 timetable = result.records[0] if result.records else None
             else:
@@ -186,9 +183,9 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
         route_data = build_route_data(registry, osm, osm_structure, timetable)
         lap("parse")
 
-        # Review workflow: stored manual links, checked against the new records (app/services/review_run.py).
-        review = review_run.before_match(run_id, registry, osm)
-        manual = options.manual_links if options.manual_links is not None else review.links
+        # Review workflow: stored manual links, checked against the new records (runs/review.py).
+        review_stage = review.before_match(run_id, registry, osm)
+        manual = options.manual_links if options.manual_links is not None else review_stage.links
         match_steps = 9
         done = {"n": 0}
 
@@ -216,7 +213,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
             result.unmatched_osm,
             route_evidence=route_data.evidence,
         )
-        problems = review_run.with_orphan_problems(review, problems)
+        problems = review.with_orphan_problems(review_stage, problems)
         report("problems", 1, 1, f"{len(problems):,} problems")
         lap("problems")
 
@@ -253,7 +250,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
             raw.close()
         report("import", 2, 2, f"snapshot swapped in {stats.swap_seconds:.2f} s")
         lap("import")
-        review_counts = review_run.after_import(review, registry, osm, problems, settings)
+        review_counts = review.after_import(review_stage, registry, osm, problems, settings)
         lap("review")
 
         summary.counts = {
@@ -266,7 +263,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
             "matches_by_method": result.method_counts,
             "stops_by_stage": result.stage_counts,
             "routes": route_data.stats,
-            "orphaned_manual_links": len(result.orphaned_manual) + len(review.orphan_problems),
+            "orphaned_manual_links": len(result.orphaned_manual) + len(review_stage.orphan_problems),
             "review": review_counts,
             "problems": len(problems),
             "problems_by_type": _count_problems(problems),
@@ -321,14 +318,9 @@ def _count_problems(problems: list) -> dict[str, dict[str, int]]:
 
 
 def _finish(summary: RunSummary) -> None:
-    from app.services import runs
-    from database import db
-    from database.models import PipelineRun
-    from database.session import transaction
-
     with transaction():
         run = db.session.get(PipelineRun, summary.run_id)
-        runs.finish_run(
+        record.finish_run(
             run,
             summary.status,
             error=summary.error,

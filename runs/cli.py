@@ -1,12 +1,22 @@
-"""`flask pipeline ...`: run the pipeline from a shell."""
+"""`flask pipeline ...`: run the pipeline from a shell.
+
+The command belongs to `runs`, and the app never imports `runs`, so the `flask` command is given
+`runs.cli:create_app` (FLASK_APP): the web app plus this command group. The web server itself
+(gunicorn, `flask run` in the entrypoint) keeps `app:create_app` and knows nothing of runs.
+"""
 
 from __future__ import annotations
 
 import getpass
 import json
+from typing import Any
 
 import click
+from flask import Flask
 from flask.cli import AppGroup
+
+from app import create_app as create_web_app
+from runs.guard import AlreadyRunningError, CoordinationUnavailableError, run_guarded
 
 pipeline_cli = AppGroup("pipeline", help="Run the ATLAS/OSM pipeline.")
 
@@ -34,7 +44,6 @@ def run_command(source_dir: str | None, only_if_changed: bool) -> None:
     Runs under the pipeline lock like scheduled and requested runs: exit 2 when another run holds
     it, exit 1 when the run fails or Redis (and so the lock) is unreachable.
     """
-    from app.services.pipeline_jobs import AlreadyRunningError, CoordinationUnavailableError, run_guarded
 
     def progress(stage: str, done: int, total: int, message: str) -> None:
         click.echo(f"[{stage} {done}/{total}] {message}", err=True)
@@ -56,3 +65,10 @@ def run_command(source_dir: str | None, only_if_changed: bool) -> None:
     if not outcome.ok:
         raise click.ClickException(outcome.error or "the pipeline run failed")
     click.echo(json.dumps(outcome.result.as_dict(), indent=2, default=str))
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """The app the `flask` command loads: `app.create_app` plus the `pipeline` command group."""
+    flask_app = create_web_app(overrides)
+    flask_app.cli.add_command(pipeline_cli)
+    return flask_app
