@@ -21,7 +21,7 @@ from sqlalchemy import select
 from database import db
 from database.models import PipelineRun, SourceState
 from database.session import transaction
-from database.snapshot.importer import Checkpoint, SourceStateRow, import_snapshot
+from database.snapshot import Checkpoint, SourceStateRow, import_snapshot
 from pipeline.fetch import FetchedSource, HttpPolicy, PreviousState, fetch_source
 from pipeline.geo import load_boundary, resolve_path
 from pipeline.matching import match_stops
@@ -29,7 +29,7 @@ from pipeline.problems import detect_problems
 from pipeline.records import ManualLink, OsmStructure
 from pipeline.redaction import redact_credentials, report_failure
 from pipeline.route_evidence import build_route_data
-from pipeline.sources import ParseOptions, Source, SourceKind, all_sources
+from pipeline.sources import ParseOptions, Source, SourceKind, selected_sources
 from runs import record, review
 
 logger = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
 
     fetched: dict[str, FetchedSource] = {}
     try:
-        sources = all_sources()
+        sources = selected_sources(settings.PIPELINE_SOURCES)  # PIPELINE_SOURCES: only these are fetched
         previous = _previous_states()
         fetched = _fetch(sources, options, settings, previous, report)
         summary.source_versions = _source_versions(fetched)
@@ -165,7 +165,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
         for i, source in enumerate(sources):
             report("parse", i, len(sources), f"parsing {source.name}")
             paths = [path for f in fetched.values() if f.source == source.name for path in f.paths]
-            result = source.parse(paths, popts)
+            result = source.parse(paths, source.parse_options(settings, popts))
             if source.kind == SourceKind.TIMETABLE:
                 timetable = result.records[0] if result.records else None
             else:
@@ -270,13 +270,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
             "problems_appeared": stats.appeared,
             "problems_resolved": stats.resolved,
             "parse": parse_stats,
-            "import": {
-                "rows": stats.rows,
-                "load_seconds": stats.load_seconds,
-                "swap_seconds": stats.swap_seconds,
-                "vacuum_seconds": stats.vacuum_seconds,
-                **({"texts_cut_to_column_length": stats.clipped} if stats.clipped else {}),
-            },
+            "import": stats.as_counts(),
         }
         summary.status = "succeeded"
         _finish(summary)
