@@ -7,7 +7,8 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from app.api import params
+from app.api.schemas.endpoint import parse_query
+from app.api.schemas.stops import FeedQuery
 from app.services import feeds
 
 bp = Blueprint("review_views", __name__)
@@ -18,12 +19,12 @@ FEED_PARAMS = ("operator", "region", "bbox")
 @bp.get("/feeds/problems.atom")
 def problems_feed():
     """Atom 1.0 feed of new, still open priority-1 problems; filters: operator, region, bbox."""
-    params.reject_unknown(FEED_PARAMS)
-    box = params.bbox()
+    feed_query = parse_query(FeedQuery)
+    box = feed_query.bbox
     flt = feeds.FeedFilter(
-        operator=params.text("operator", max_length=60),
-        region=params.text("region", max_length=4),
-        bbox=tuple(box.as_list()) if box else None,  # type: ignore[arg-type]
+        operator=feed_query.operator,
+        region=feed_query.region,
+        bbox=(box[0], box[1], box[2], box[3]) if box else None,
     )
     items = feeds.new_p1_problems(flt)
     # Links and ids from the configured address, never from Host / X-Forwarded-Host: a forged header

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify
+from typing import Any
 
-from app.api import bp, params
+from flask import current_app
+
+from app.api import bp
+from app.api.schemas.endpoint import endpoint, validation_failed
+from app.api.schemas.stops import DecisionInput, DecisionListQuery, DecisionPage, DecisionResult
 from app.auth import current_user, require_role
 from app.errors import ApiError
 from app.extensions import db, limiter
 from app.services import decisions as decision_service
 from app.services import vocabulary
-
-MAX_IDENTITY_LENGTH = 300
 
 
 def _write_limit() -> str:
@@ -21,33 +23,35 @@ def _write_limit() -> str:
 @bp.post("/decisions")
 @require_role("editor")
 @limiter.limit(_write_limit)
-def record_decision():
-    """Create or change the decision on a problem: `{problem_identity, decision, note}`."""
-    body = params.json_body(
-        required=("problem_identity", "decision"), allowed=("problem_identity", "decision", "note")
-    )
-    identity = params.body_str(body, "problem_identity", max_length=MAX_IDENTITY_LENGTH, required=True)
-    decision = params.body_str(body, "decision", max_length=40, required=True)
-    note = params.body_str(body, "note", max_length=decision_service.MAX_NOTE_LENGTH) or ""
-    assert identity is not None
-    assert decision is not None
-    if decision not in vocabulary.DECISIONS:
-        raise params.body_error(
-            "decision",
-            f"decision must be one of {', '.join(vocabulary.DECISIONS)}",
-            allowed=list(vocabulary.DECISIONS),
-        )
+@endpoint(
+    "recordDecision",
+    "decisions",
+    ok=DecisionResult,
+    also={201: DecisionResult},
+    errors=(401, 403, 404),
+    role="editor",
+)
+def record_decision(json: DecisionInput) -> tuple[dict[str, Any], int]:
+    """Record or change the decision on a problem
+
+    201 when created, 200 when changed (or unchanged when identical).
+    """
     try:
-        row, created = decision_service.record_decision(identity, decision, note.strip(), current_user())
+        row, created = decision_service.record_decision(
+            json.problem_identity, json.decision, json.note.strip(), current_user()
+        )
     except decision_service.ProblemNotFoundError:
         raise ApiError(
-            404, "not_found", "No current problem has this identity.", {"problem_identity": identity}
+            404,
+            "not_found",
+            "No current problem has this identity.",
+            {"problem_identity": json.problem_identity},
         ) from None
     except decision_service.DecisionError as exc:
-        raise params.body_error("decision", str(exc)) from None
+        raise validation_failed("decision", str(exc)) from None
     db.session.commit()
     user = current_user()
-    payload = {
+    payload: dict[str, Any] = {
         "decision": decision_service.decision_as_dict(
             row, user.username if user and row.author_id == user.id else None
         ),
@@ -57,24 +61,24 @@ def record_decision():
         # The unlink it saved, with its state (pending until the next run).
         found = decision_service.decision_with_history(row.problem_identity)
         payload["manual_match"] = found["manual_match"] if found else None
-    return jsonify(payload), 201 if created else 200
+    return payload, 201 if created else 200
 
 
 @bp.get("/decisions")
-def list_decisions():
-    """Decisions with their history: the one on `problem_identity`, or the most recent ones."""
-    params.reject_unknown(("problem_identity", "decision", "status", "author", "cursor", "limit"))
-    identity = params.text("problem_identity", max_length=MAX_IDENTITY_LENGTH)
-    if identity:
-        found = decision_service.decision_with_history(identity)
-        return jsonify({"decisions": [found] if found else [], "next_cursor": None})
-    limit = params.limit(50, 500)
-    before = params.integer("cursor", None, minimum=1, maximum=2**31 - 1)
+@endpoint("listDecisions", "decisions", ok=DecisionPage)
+def list_decisions(query: DecisionListQuery) -> dict[str, Any]:
+    """Decisions with their history
+
+    The one on `problem_identity` (a list of zero or one), or the most recent ones, newest first.
+    """
+    if query.problem_identity:
+        found = decision_service.decision_with_history(query.problem_identity)
+        return {"decisions": [found] if found else [], "next_cursor": None}
     page, next_before = decision_service.list_decisions(
-        limit=limit,
-        before_id=before,
-        decisions=params.choices("decision", vocabulary.DECISIONS),
-        statuses=params.choices("status", vocabulary.DECISION_STATUSES),
-        author=params.text("author", max_length=80),
+        limit=query.limit,
+        before_id=query.cursor,
+        decisions=query.decision,
+        statuses=query.status,
+        author=query.author,
     )
-    return jsonify({"decisions": page, "next_cursor": str(next_before) if next_before else None})
+    return {"decisions": page, "next_cursor": str(next_before) if next_before else None}

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import redis
 from apscheduler.triggers.cron import CronTrigger
-from flask import Response, current_app, g, jsonify, request
+from flask import Response, current_app, g, request
 
-from app.api import bp, params
+from app.api import bp
+from app.api.schemas.endpoint import endpoint
+from app.api.schemas.lines import (
+    PipelineStatus,
+    RunListQuery,
+    RunPage,
+    RunRequestAccepted,
+    RunRequestInput,
+    StreamQuery,
+)
+from app.api.schemas.stops import NoQuery
 from app.auth import current_user, require_role
 from app.config import Settings
 from app.coordination import RunState, stale_after_s, stream_slot_lease_s
@@ -16,8 +27,7 @@ from app.errors import ApiError, json_error
 from app.extensions import redis_client, run_trigger_limit
 from app.services import pipeline_state, pipeline_stream, run_history, users
 
-RUNS_PAGE_DEFAULT = 20
-RUNS_PAGE_MAX = 100
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _settings() -> Settings:
@@ -43,36 +53,30 @@ def _reader_sees_details() -> bool:
     return users.has_role(current_user(), "admin")
 
 
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 @bp.get("/pipeline/status")
-def pipeline_status():
-    """The live run status from Redis: state, stage, progress, heartbeat, last error, queue.
+@endpoint("getPipelineStatus", "pipeline", ok=PipelineStatus)
+def pipeline_status(query: NoQuery) -> tuple[dict[str, Any], dict[str, str]]:
+    """Live pipeline status
 
-    `state` is idle | queued | running | succeeded | failed | stale | unknown. `stale`: the run
-    stopped sending heartbeats. `unknown`: Redis is unreachable (still a 200: the page shows it).
-    `requested_by` and `owner` (host:pid) are filled for admins only.
+    The live run status from Redis: state, stage, progress, heartbeat, last error, queue. `state` is
+    idle | queued | running | succeeded | failed | stale | unknown. `stale`: the run stopped sending
+    heartbeats. `unknown`: Redis is unreachable (still a 200: the page shows it). `requested_by`
+    and `owner` (host:pid) are filled for admins only.
     """
-    params.reject_unknown(())
     body = _live_status().as_dict(detailed=_reader_sees_details())
     body["next_scheduled_at"] = _next_scheduled_at(_settings())
-    return _no_store(jsonify(body))
+    return body, NO_STORE
 
 
 @bp.get("/pipeline/runs")
-def list_runs():
-    """Finished and running runs from PostgreSQL, newest first: `?limit=20&cursor=<next_cursor>`.
+@endpoint("listRuns", "pipeline", ok=RunPage)
+def list_runs(query: RunListQuery) -> tuple[dict[str, Any], dict[str, str]]:
+    """Pipeline run history, newest first
 
-    `requested_by` and full source locations for admins only; errors are a short message with an
-    error id whose traceback is in the server log.
+    Finished and running runs from PostgreSQL. `requested_by` and full source locations for admins
+    only; errors are a short message with an error id whose traceback is in the server log.
     """
-    params.reject_unknown(("limit", "cursor"))
-    limit = params.limit(RUNS_PAGE_DEFAULT, RUNS_PAGE_MAX)
-    cursor = params.text("cursor")
-    runs, next_cursor = run_history.list_runs(limit, cursor)
+    runs, next_cursor = run_history.list_runs(query.limit, query.cursor)
     status = _live_status()
     # A row left `running` by a dead process reads as stale; unknown live state changes nothing.
     if status.state is RunState.UNKNOWN:
@@ -82,34 +86,40 @@ def list_runs():
     else:
         live = ""
     detailed = _reader_sees_details()
-    return _no_store(
-        jsonify(
-            {
-                "runs": [run_history.run_as_dict(run, live, detailed=detailed) for run in runs],
-                "next_cursor": next_cursor,
-            }
-        )
-    )
+    body = {
+        "runs": [run_history.run_as_dict(run, live, detailed=detailed) for run in runs],
+        "next_cursor": next_cursor,
+    }
+    return body, NO_STORE
 
 
 @bp.post("/pipeline/runs")
 @require_role("admin")
 @run_trigger_limit
-def request_run():
-    """Ask for a run now (admins). 202 with the request id; a scheduler starts it within seconds.
+@endpoint(
+    "requestRun",
+    "pipeline",
+    ok=RunRequestAccepted,
+    status=202,
+    errors=(401, 403, 409, 503),
+    role="admin",
+    body_required=False,
+    headers={202: {"Location": {"schema": {"type": "string"}}}},
+)
+def request_run(json: RunRequestInput) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Request a pipeline run now
 
-    Body (optional): `{"only_if_changed": false}`. 409 while a run is active or one is already
-    queued; 503 when Redis is unreachable.
+    202 with the request id; a scheduler starts it within seconds. The body is optional. 409 while
+    a run is active or one is already queued; 503 when Redis is unreachable. Rate limited
+    (RATELIMIT_RUN_TRIGGER).
     """
-    body = params.json_body(allowed=("only_if_changed",)) if request.get_data(cache=True) else {}
-    only_if_changed = body.get("only_if_changed", False)
-    if not isinstance(only_if_changed, bool):
-        raise params.body_error("only_if_changed", "only_if_changed must be true or false")
     user = current_user()
     requested_by = user.username if user is not None else None
     client = redis_client.client
     try:
-        result = pipeline_state.enqueue_request(client, requested_by, {"only_if_changed": only_if_changed})
+        result = pipeline_state.enqueue_request(
+            client, requested_by, {"only_if_changed": json.only_if_changed}
+        )
         status = _live_status()
     except redis.RedisError as exc:
         raise ApiError(
@@ -124,7 +134,7 @@ def request_run():
             details = {"state": RunState.QUEUED.value, "request_id": (result.request or {}).get("id")}
         raise ApiError(409, "run_in_progress", message, details)
     request_body = result.request or {}
-    payload = {
+    payload: dict[str, Any] = {
         "request_id": request_body.get("id"),
         "state": RunState.QUEUED.value,
         "requested_by": requested_by,
@@ -134,25 +144,41 @@ def request_run():
     }
     if not payload["scheduler_alive"]:
         payload["warning"] = "No scheduler has reported in the last minute; the run starts when one does."
-    response = jsonify(payload)
-    response.status_code = 202
-    response.headers["Location"] = "/api/v1/pipeline/status"
-    return response
+    return payload, 202, {"Location": "/api/v1/pipeline/status"}
+
+
+EVENT_STREAM = {
+    "description": "`status`, `state`, `stage`, `progress` and `log` events; reconnect with "
+    "`Last-Event-ID` to resume.",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+LAST_EVENT_ID_HEADER = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 64},
+    "description": "Sent by EventSource on reconnect.",
+}
 
 
 @bp.get("/pipeline/stream")
-def stream():
-    """Server-Sent Events: `status` first, then `state`, `stage`, `progress` and `log` events.
+@endpoint(
+    "streamPipeline",
+    "pipeline",
+    responses={200: EVENT_STREAM},
+    parameters=[LAST_EVENT_ID_HEADER],
+)
+def stream(query: StreamQuery) -> Response:
+    """Live run events (Server-Sent Events)
 
-    Each connection lasts at most PIPELINE_STREAM_MAX_S; EventSource reconnects by itself with
-    `Last-Event-ID` and the stream resumes after it. Open connections are limited per client
-    address and in total (STREAM_MAX_PER_CLIENT, STREAM_MAX_TOTAL): one more gets 429.
+    `status` first, then `state`, `stage`, `progress` and `log` events. Each connection lasts at
+    most PIPELINE_STREAM_MAX_S; EventSource reconnects by itself with `Last-Event-ID` and the stream
+    resumes after it. Open connections are limited per client address and in total
+    (STREAM_MAX_PER_CLIENT, STREAM_MAX_TOTAL): one more gets 429, `details.limit` naming the
+    setting, `Retry-After` when the oldest open stream ends.
     """
-    params.reject_unknown(("last_event_id",))
     settings = _settings()
-    last_id = pipeline_stream.valid_last_event_id(
-        request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
-    )
+    last_id = pipeline_stream.valid_last_event_id(request.headers.get("Last-Event-ID") or query.last_event_id)
     limits = pipeline_stream.StreamLimits(
         per_client=settings.STREAM_MAX_PER_CLIENT,
         total=settings.STREAM_MAX_TOTAL,

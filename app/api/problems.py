@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+from typing import Any
 
-from app.api import bp, params
-from app.api.filters import PROBLEM_FILTER_PARAMS, problem_filters
+from app.api import bp
+from app.api.schemas.endpoint import endpoint, invalid_parameter
+from app.api.schemas.stops import ProblemListQuery, ProblemPage
 from app.services import problems as problem_service
 
 
 @bp.get("/problems")
-def list_problems():
-    """Problems with filters, by priority (or distance), one page at a time (`next_cursor`)."""
-    params.reject_unknown((*PROBLEM_FILTER_PARAMS, "cursor", "limit"))
-    filters, sort = problem_filters()
-    cursor = params.text("cursor", max_length=500)
-    limit = params.limit(50, 500)
+@endpoint("listProblems", "problems", ok=ProblemPage)
+def list_problems(query: ProblemListQuery) -> dict[str, Any]:
+    """The problem queue
+
+    Filtered problems with their decisions, by priority (then id) or by distance (farthest first).
+    Keyset pagination: pass `next_cursor` back as `cursor`.
+    """
     try:
-        page, next_cursor = problem_service.list_problems(filters, sort=sort, cursor=cursor, limit=limit)
+        page, next_cursor = problem_service.list_problems(
+            query.filters(), sort=query.sort, cursor=query.cursor, limit=query.limit
+        )
     except problem_service.InvalidCursorError as exc:
-        raise params.invalid("cursor", str(exc)) from None
-    return jsonify({"problems": page, "next_cursor": next_cursor})
+        raise invalid_parameter("cursor", str(exc)) from None
+    return {"problems": page, "next_cursor": next_cursor}

@@ -5,7 +5,7 @@
 | POST   | /manual-matches                                   | editor |
 | GET    | /manual-matches, /manual-matches/<id>             | anyone |
 | DELETE | /manual-matches/<id>                              | editor |
-| GET    | /stops/atlas/<stop_id>/candidates                   | anyone |
+| GET    | /stops/<source>/<stop_id>/candidates              | anyone |
 | GET    | /stops/osm/<type>/<id>/candidates                 | anyone |
 | GET    | /fixes/osmchange.osc, /fixes/maproulette.geojson  | anyone |
 | GET    | /fixes/{osmchange,maproulette}.report.json        | anyone |
@@ -17,13 +17,42 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 from flask import Response, current_app, jsonify, request, stream_with_context
 
-from app.api import bp, params
-from app.api.exports import csv_bom
-from app.api.filters import PROBLEM_FILTER_PARAMS, problem_filters
-from app.api.stops import SLOID_RE, registry_sources
+from app.api import bp
+from app.api.schemas.endpoint import endpoint, invalid_parameter, validation_failed
+from app.api.schemas.review import (
+    NOTHING_TO_WRITE,
+    Candidates,
+    ChangesQuery,
+    FixQuery,
+    FixReport,
+    ManualMatchInput,
+    ManualMatchListQuery,
+    ManualMatchOne,
+    ManualMatchPage,
+    ManualMatchSaved,
+    MapRouletteQuery,
+    MatchIdPath,
+    RegistryReport,
+    RegistryReportQuery,
+    RunChanges,
+    Trends,
+    TrendsQuery,
+    fix_file,
+)
+from app.api.schemas.stops import (
+    PATH_DOCS,
+    NoQuery,
+    OsmIdPath,
+    OsmTypePath,
+    ProblemFilterQuery,
+    SourcePath,
+    StopIdPath,
+)
+from app.api.stops import require_registry
 from app.auth import current_user, require_role
 from app.errors import ApiError
 from app.extensions import db, limiter
@@ -34,17 +63,9 @@ from app.services import manual_matches as manual_service
 from app.services import problems as problem_service
 from app.services.problems import ProblemFilters
 
-MAX_NOTE_LENGTH = manual_service.MAX_NOTE_LENGTH
-
 
 def _write_limit() -> str:
     return current_app.config["SETTINGS"].RATELIMIT_WRITE
-
-
-def _sloid(value: str, name: str = "stop_id") -> str:
-    if not SLOID_RE.match(value):
-        raise params.invalid(name, "Not a valid stop_id.", value=value[:100])
-    return value
 
 
 def _base_url() -> str:
@@ -53,13 +74,17 @@ def _base_url() -> str:
     return current_app.config["SETTINGS"].PUBLIC_BASE_URL.rstrip("/")
 
 
-def _attachment(body, mimetype: str, filename: str, **headers: str) -> Response:
-    response = Response(body, mimetype=mimetype)
+def _attachment(body: Any, mimetype: str, filename: str, **headers: str) -> Response:
+    # content_type, not mimetype: werkzeug would add a second `charset` to "text/csv; charset=utf-8".
+    response = Response(body, content_type=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     for name, value in headers.items():
         response.headers[name] = value
     return response
 
+
+MATCH_PATH = {"match_id": MatchIdPath}
+MATCH_DOCS = {"match_id": "Manual match id."}
 
 # ---------------------------------------------------------------------------------------------
 # Manual matches
@@ -69,36 +94,24 @@ def _attachment(body, mimetype: str, filename: str, **headers: str) -> Response:
 @bp.post("/manual-matches")
 @require_role("editor")
 @limiter.limit(_write_limit)
-def save_manual_match():
-    """Link a registry stop to an OSM object (or forbid the pair): `{source, stop_id, osm_key, action, note}`.
+@endpoint(
+    "saveManualMatch",
+    "review",
+    ok=ManualMatchSaved,
+    also={201: ManualMatchSaved},
+    errors=(401, 403, 404),
+    role="editor",
+)
+def save_manual_match(json: ManualMatchInput) -> tuple[dict[str, Any], int]:
+    """Link a registry stop to an OSM object, or forbid the pair
 
     `source` (the registry, e.g. `atlas`) may be left out when the id names one stop; `sloid` is the
     old name of `stop_id` and means `source=atlas`. Applied as the first matching stage from the next
     pipeline run on.
     """
-    body = params.json_body(
-        required=("osm_key", "action"), allowed=("source", "stop_id", "sloid", "osm_key", "action", "note")
-    )
-    if "stop_id" not in body and "sloid" in body:
-        body = {**body, "stop_id": body["sloid"], "source": body.get("source") or "atlas"}
-    stop_id = params.body_str(body, "stop_id", max_length=100, required=True) or ""
-    source = params.body_str(body, "source", max_length=40)
-    osm_key = params.body_str(body, "osm_key", max_length=40, required=True) or ""
-    action = params.body_str(body, "action", max_length=10, required=True) or ""
-    note = (params.body_str(body, "note", max_length=MAX_NOTE_LENGTH) or "").strip()
-    if not SLOID_RE.match(stop_id):
-        raise params.body_error("stop_id", "Not a valid stop_id.")
-    if not params.is_osm_key(osm_key):
-        raise params.body_error("osm_key", "osm_key must look like node/123, way/45 or relation/6")
-    if action not in manual_service.ACTIONS:
-        raise params.body_error(
-            "action",
-            f"action must be one of {', '.join(manual_service.ACTIONS)}",
-            allowed=list(manual_service.ACTIONS),
-        )
     try:
         row, created = manual_service.save_manual_match(
-            stop_id, osm_key, action, note, current_user(), source=source
+            json.stop_id, json.osm_key, json.action, json.note.strip(), current_user(), source=json.source
         )
     except manual_service.ManualMatchNotFoundError as exc:
         raise ApiError(
@@ -108,59 +121,69 @@ def save_manual_match():
             {"missing": str(exc).split(", ")},
         ) from None
     except manual_service.ManualMatchError as exc:
-        raise params.body_error("action", str(exc)) from None
+        raise validation_failed("action", str(exc)) from None
     db.session.commit()
     (payload,) = manual_service.as_dicts([row])
-    return jsonify({"manual_match": payload, "created": created, "applies": "from the next pipeline run"}), (
-        201 if created else 200
-    )
+    body = {"manual_match": payload, "created": created, "applies": "from the next pipeline run"}
+    return body, 201 if created else 200
 
 
 @bp.get("/manual-matches")
-def list_manual_matches():
-    """Manual links and unlinks, newest first; `status` defaults to active,orphaned."""
-    params.reject_unknown(("stop_id", "osm_key", "status", "cursor", "limit"))
-    stop_id = params.text("stop_id", max_length=100)
-    osm_key = params.text("osm_key", max_length=40)
-    statuses = params.choices("status", manual_service.STATUSES) or ["active", "orphaned"]
+@endpoint("listManualMatches", "review", ok=ManualMatchPage)
+def list_manual_matches(query: ManualMatchListQuery) -> dict[str, Any]:
+    """Manual links and unlinks, newest first
+
+    `status` defaults to active,orphaned.
+    """
     rows, next_before = manual_service.list_manual_matches(
-        stop_id=_sloid(stop_id) if stop_id else None,
-        osm_key=params.osm_key(osm_key) if osm_key else None,
-        statuses=statuses,
-        limit=params.limit(100, 1000),
-        before_id=params.integer("cursor", None, minimum=1, maximum=2**31 - 1),
+        stop_id=query.stop_id or query.sloid,
+        osm_key=query.osm_key,
+        statuses=query.status or ["active", "orphaned"],
+        limit=query.limit,
+        before_id=query.cursor,
     )
-    return jsonify(
-        {
-            "manual_matches": manual_service.as_dicts(rows),
-            "next_cursor": str(next_before) if next_before else None,
-        }
-    )
+    return {
+        "manual_matches": manual_service.as_dicts(rows),
+        "next_cursor": str(next_before) if next_before else None,
+    }
 
 
 @bp.get("/manual-matches/<int:match_id>")
-def get_manual_match(match_id: int):
-    """One manual match with its history."""
+@endpoint("getManualMatch", "review", ok=ManualMatchOne, errors=(404,), path=MATCH_PATH, path_docs=MATCH_DOCS)
+def get_manual_match(match_id: int, query: NoQuery) -> dict[str, Any]:
+    """One manual match with its history"""
     try:
         row = manual_service.get_manual_match(match_id)
     except manual_service.ManualMatchNotFoundError:
         raise ApiError(404, "not_found", f"No manual match {match_id}.") from None
     (payload,) = manual_service.as_dicts([row])
-    return jsonify({"manual_match": payload})
+    return {"manual_match": payload}
 
 
 @bp.delete("/manual-matches/<int:match_id>")
 @require_role("editor")
 @limiter.limit(_write_limit)
-def delete_manual_match(match_id: int):
-    """Stop applying a manual match from the next run (kept, with status `deleted`, as history)."""
+@endpoint(
+    "deleteManualMatch",
+    "review",
+    ok=ManualMatchOne,
+    errors=(401, 403, 404),
+    role="editor",
+    path=MATCH_PATH,
+    path_docs=MATCH_DOCS,
+)
+def delete_manual_match(match_id: int) -> dict[str, Any]:
+    """Stop applying a manual match (kept as history)
+
+    From the next run on; the row stays, with status `deleted`.
+    """
     try:
         row = manual_service.delete_manual_match(match_id, current_user())
     except manual_service.ManualMatchNotFoundError:
         raise ApiError(404, "not_found", f"No manual match {match_id}.") from None
     db.session.commit()
     (payload,) = manual_service.as_dicts([row])
-    return jsonify({"manual_match": payload})
+    return {"manual_match": payload}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,59 +192,69 @@ def delete_manual_match(match_id: int):
 
 
 @bp.get("/stops/<source>/<path:stop_id>/candidates")
-def registry_candidates(source: str, stop_id: str):
-    """The OSM objects near a registry stop, with per-criterion evidence and the rule that rejected each."""
-    params.reject_unknown(())
-    if source not in registry_sources():
-        raise ApiError(404, "not_found", f"No registry named {source[:40]!r}.")
-    found = candidate_service.candidates_for_registry(_sloid(stop_id), source=source)
+@endpoint(
+    "getRegistryCandidates",
+    "review",
+    ok=Candidates,
+    errors=(404,),
+    path={"source": SourcePath, "stop_id": StopIdPath},
+    path_docs=PATH_DOCS,
+)
+def registry_candidates(source: str, stop_id: str, query: NoQuery) -> dict[str, Any]:
+    """Why not matched: OSM objects near a registry stop, with the rule that rejected each"""
+    require_registry(source)
+    found = candidate_service.candidates_for_registry(stop_id, source=source)
     if found is None:
         raise ApiError(404, "not_found", f"No registry stop {stop_id}.")
-    return jsonify(found)
+    return found
 
 
 @bp.get("/stops/osm/<osm_type>/<osm_id>/candidates")
-def osm_candidates(osm_type: str, osm_id: str):
-    """The registry stops near an OSM object, each with per-criterion evidence and the rejecting rule."""
-    params.reject_unknown(())
-    key = params.osm_key(f"{osm_type}/{osm_id}", name="osm_id")
+@endpoint(
+    "getOsmCandidates",
+    "review",
+    ok=Candidates,
+    errors=(404,),
+    path={"osm_type": OsmTypePath, "osm_id": OsmIdPath},
+    path_docs=PATH_DOCS,
+)
+def osm_candidates(osm_type: str, osm_id: int, query: NoQuery) -> dict[str, Any]:
+    """Why not matched: registry stops near an OSM object, with the rule that rejected each"""
+    key = f"{osm_type}/{osm_id}"
     found = candidate_service.candidates_for_osm(key)
     if found is None:
         raise ApiError(404, "not_found", f"No OSM object {key}.")
-    return jsonify(found)
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
 # Exports that fix data
 # ---------------------------------------------------------------------------------------------
 
-
-def _filtered_problems():
-    filters, sort = problem_filters()
-    return problem_service.iter_problems(filters, sort=sort)
-
-
-FIX_PARAMS = ("move", "overwrite", "create")
 REPORT_LINKS = {
     "osmchange": "/api/v1/fixes/osmchange.report.json",
     "maproulette": "/api/v1/fixes/maproulette.report.json",
 }
 
 
-def _fix_plan(*, allow_move: bool) -> fix_exports.FixPlan:
+def _fix_plan(query: ProblemFilterQuery, *, move: bool, overwrite: bool, create: bool) -> fix_exports.FixPlan:
     """The plan of the filtered problems with the export options of this request."""
-    extra = FIX_PARAMS if allow_move else ("overwrite", "create", "fixable_only")
-    params.reject_unknown((*PROBLEM_FILTER_PARAMS, *extra))
-    return fix_exports.plan_fixes(
-        _filtered_problems(),
-        move=bool(allow_move and params.boolean("move")),
-        overwrite=params.boolean("overwrite") or False,
-        # New stops are proposed unless the caller says create=false.
-        create=params.boolean("create") is not False,
+    problems = problem_service.iter_problems(query.filters(), sort=query.sort)
+    return fix_exports.plan_fixes(problems, move=move, overwrite=overwrite, create=create)
+
+
+def _osmchange_plan(query: FixQuery) -> fix_exports.FixPlan:
+    # New stops are proposed unless the caller says create=false.
+    return _fix_plan(
+        query, move=bool(query.move), overwrite=bool(query.overwrite), create=query.create is not False
     )
 
 
-def _count_headers(report: dict) -> dict[str, str]:
+def _maproulette_plan(query: MapRouletteQuery) -> fix_exports.FixPlan:
+    return _fix_plan(query, move=False, overwrite=bool(query.overwrite), create=query.create is not False)
+
+
+def _count_headers(report: dict[str, Any]) -> dict[str, str]:
     counts = report["counts"]
     return {
         "X-StopSync-Modified": str(counts["modified"]),
@@ -241,7 +274,7 @@ def _report_link(export: str) -> str:
     return f'<{url}>; rel="describedby"; type="application/json"'
 
 
-def _nothing_to_write(export: str, report: dict) -> Response:
+def _nothing_to_write(export: str, report: dict[str, Any]) -> Response:
     """204 with the counts and a sentence saying why, instead of a silent empty file."""
     counts = report["counts"]
     withheld = ", ".join(
@@ -264,13 +297,24 @@ def _nothing_to_write(export: str, report: dict) -> Response:
 
 
 @bp.get("/fixes/osmchange.osc")
-def osmchange():
-    """An osmChange 0.6 file (JOSM, `osmium apply-changes`): tag fixes and, with `move=true`, position
-    fixes of platform and station nodes as `<modify>` with the current version; new nodes for registry
-    stops missing in OSM as `<create>` (negative ids; `create=false` leaves them out); never a delete.
-    Counts in `X-StopSync-*` headers, every refusal with its reason in the report linked by `Link`
-    (`/fixes/osmchange.report.json`, same parameters); 204 with the counts when nothing is left."""
-    plan = _fix_plan(allow_move=True)
+@endpoint(
+    "getOsmChange",
+    "review",
+    responses={
+        200: fix_file("application/vnd.osm.osmchange+xml", "osmChange 0.6."),
+        204: NOTHING_TO_WRITE,
+    },
+)
+def osmchange(query: FixQuery) -> Response:
+    """osmChange file (JOSM, osmium) with the fixes and new stops the filtered problems suggest
+
+    Tag fixes and, with `move=true`, position fixes of platform and station nodes as `<modify>`
+    with the current version; new nodes for registry stops missing in OSM as `<create>` (negative
+    ids; `create=false` leaves them out); never a delete. Counts in `X-StopSync-*` headers, every
+    refusal with its reason in the report linked by `Link` (`/fixes/osmchange.report.json`, same
+    parameters); 204 with the counts when nothing is left.
+    """
+    plan = _osmchange_plan(query)
     change = fix_exports.build_osmchange(plan.fixes, plan.creates, refused=plan.refused)
     report = fix_exports.plan_report(plan, change)
     if change.empty:
@@ -285,26 +329,33 @@ def osmchange():
 
 
 @bp.get("/fixes/osmchange.report.json")
-def osmchange_report():
-    """What the osmChange file with the same parameters writes, and what it withholds and why."""
-    plan = _fix_plan(allow_move=True)
+@endpoint("getOsmChangeReport", "review", ok=FixReport)
+def osmchange_report(query: FixQuery) -> dict[str, Any]:
+    """What the osmChange file writes, and what it refuses or leaves out and why"""
+    plan = _osmchange_plan(query)
     change = fix_exports.build_osmchange(plan.fixes, plan.creates, refused=plan.refused)
-    return jsonify(fix_exports.plan_report(plan, change))
+    return fix_exports.plan_report(plan, change)
 
 
 @bp.get("/fixes/maproulette.geojson")
-def maproulette():
-    """A MapRoulette cooperative challenge, line-by-line GeoJSON (each line RS + FeatureCollection):
-    one tag-fix task (type 1, `setTags`) per OSM object, one osmChange task (type 2) per new stop.
+@endpoint(
+    "getMapRoulette",
+    "review",
+    responses={200: fix_file("application/geo+json", "One task per line."), 204: NOTHING_TO_WRITE},
+)
+def maproulette(query: MapRouletteQuery) -> Response:
+    """MapRoulette cooperative challenge (line-by-line GeoJSON, RFC 7464 records)
+
+    One tag-fix task (type 1, `setTags`) per OSM object, one osmChange task (type 2) per new stop.
     `fixable_only=false` also lists problems without a fix; `create=false` leaves new stops out.
-    Refusals as for the osmChange file (`/fixes/maproulette.report.json`)."""
-    plan = _fix_plan(allow_move=False)
+    Refusals as for the osmChange file (`/fixes/maproulette.report.json`).
+    """
+    plan = _maproulette_plan(query)
     report = fix_exports.plan_report(plan)
     base = _base_url()
-    fixable_only = params.boolean("fixable_only") is not False
     tasks = list(
         fix_exports.maproulette_tasks(
-            plan, lambda p: fix_exports.stop_url(base, p), fixable_only=fixable_only
+            plan, lambda p: fix_exports.stop_url(base, p), fixable_only=query.fixable_only is not False
         )
     )
     if not tasks:
@@ -319,22 +370,34 @@ def maproulette():
 
 
 @bp.get("/fixes/maproulette.report.json")
-def maproulette_report():
-    """What the MapRoulette file with the same parameters proposes, and what it withholds and why."""
-    plan = _fix_plan(allow_move=False)
-    return jsonify(fix_exports.plan_report(plan))
+@endpoint("getMapRouletteReport", "review", ok=FixReport)
+def maproulette_report(query: MapRouletteQuery) -> dict[str, Any]:
+    """What the MapRoulette file proposes, and what it refuses or leaves out and why"""
+    return fix_exports.plan_report(_maproulette_plan(query))
 
 
 @bp.get("/reports/registry-errors.<any(csv, json):fmt>")
-def registry_errors(fmt: str):
-    """Suspected registry errors per operator, with evidence and links, for the registry's stewards."""
-    params.reject_unknown(("operator", "bom") if fmt == "csv" else ("operator",))
-    operator = params.text("operator", max_length=60)
-    bom = csv_bom() if fmt == "csv" else False
-    filters = ProblemFilters(operators=[operator] if operator else [])
+@endpoint(
+    "getRegistryErrors",
+    "review",
+    ok=RegistryReport,
+    errors=(404,),
+    headers={200: {"Content-Disposition": {"schema": {"type": "string"}}}},
+    media={200: {"text/csv": {"schema": {"type": "string"}}}},
+    path_docs={"fmt": "`json` or `csv`."},
+)
+def registry_errors(fmt: str, query: RegistryReportQuery) -> Response:
+    """Suspected registry errors per operator, with evidence and links, for the registry's stewards
+
+    As JSON (the 200 schema) or CSV (`text/csv`, one row per stop; `bom=false` leaves out the
+    byte-order mark).
+    """
+    if fmt != "csv" and "bom" in query.model_fields_set:
+        raise invalid_parameter("bom", "bom applies to CSV only", unknown=["bom"])
+    operator = query.operator
     settings = current_app.config["SETTINGS"]
     rows = fix_exports.registry_error_rows(
-        problem_service.iter_problems(filters),
+        problem_service.iter_problems(ProblemFilters(operators=[operator] if operator else [])),
         base_url=_base_url(),
         registry_url_template=settings.REGISTRY_STOP_URL,
     )
@@ -349,7 +412,7 @@ def registry_errors(fmt: str):
         )
         return response
     return _attachment(
-        fix_exports.report_csv(rows, bom=bom),
+        fix_exports.report_csv(rows, bom=query.bom is not False),
         "text/csv; charset=utf-8",
         f"stopsync-registry-errors{suffix}-{stamp}.csv",
     )
@@ -361,37 +424,34 @@ def registry_errors(fmt: str):
 
 
 @bp.get("/changes")
-def changes():
-    """The problems a run made appear and resolved (default: the latest run that changed anything)."""
-    params.reject_unknown(("run", "change", "type", "operator", "priority", "cursor", "limit"))
-    run_id = params.integer("run", None, minimum=1, maximum=2**31 - 1)
+@endpoint("getChanges", "review", ok=RunChanges, errors=(404,))
+def changes(query: ChangesQuery) -> dict[str, Any]:
+    """Problems a run made appear and resolved
+
+    Default: the latest run that changed anything.
+    """
+    run_id = query.run
     if run_id is None:
         run_id = change_service.latest_run_with_changes()
         if run_id is None:
-            return jsonify(
-                {"run": None, "previous_run_id": None, "totals": {}, "changes": [], "next_after": None}
-            )
+            return {"run": None, "previous_run_id": None, "totals": {}, "changes": [], "next_cursor": None}
     found = change_service.run_changes(
         run_id,
-        change=params.choice("change", change_service.CHANGE_KINDS),
-        problem_types=params.choices("type"),
-        operators=params.choices("operator"),
-        priorities=params.integers("priority", minimum=1, maximum=3),
-        limit=params.limit(200, 5000),
-        after_id=params.integer("cursor", None, minimum=1, maximum=2**62),
+        change=query.change,
+        problem_types=query.type,
+        operators=query.operator,
+        priorities=query.priority,
+        limit=query.limit,
+        after_id=query.cursor,
     )
     if found is None:
         raise ApiError(404, "not_found", f"No pipeline run {run_id}.")
     found["next_cursor"] = str(found.pop("next_after")) if found.get("next_after") else None
-    return jsonify(found)
+    return found
 
 
 @bp.get("/trends")
-def trends():
-    """Series per run of appeared, resolved and open problems, by problem type or by operator."""
-    params.reject_unknown(("by", "runs", "series"))
-    by = params.choice("by", change_service.TREND_DIMENSIONS, default="type")
-    assert by is not None
-    runs = params.integer("runs", 30, minimum=1, maximum=365) or 30
-    series = params.integer("series", 8, minimum=1, maximum=50) or 8
-    return jsonify(change_service.trends(by, runs=runs, series_limit=series))
+@endpoint("getTrends", "review", ok=Trends)
+def trends(query: TrendsQuery) -> dict[str, Any]:
+    """Appeared, resolved and open problems per run, by type or operator"""
+    return change_service.trends(query.by, runs=query.runs, series_limit=query.series)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+from typing import Any
 
-from app.api import bp, params
+from app.api import bp
+from app.api.schemas.endpoint import endpoint
+from app.api.schemas.stops import NoQuery, Stats
 from app.services import stats as stats_service
 
 
 @bp.get("/stats")
-def stats():
-    """Counts per match method, problem type and priority, operator, means of transport; last run."""
-    params.reject_unknown(())
-    return jsonify(stats_service.compute_stats())
+@endpoint("getStats", "stats", ok=Stats)
+def stats(query: NoQuery) -> dict[str, Any]:
+    """Counts per match method, problem type and priority, operator, means of transport; last run"""
+    return stats_service.compute_stats()

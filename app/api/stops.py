@@ -7,32 +7,37 @@ stops below zoom 14 instead of cutting them.
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
-from flask import Response, jsonify
+from flask import Response
 
-from app.api import bp, params
-from app.api.filters import STOP_FILTER_PARAMS, stop_filters
+from app.api import bp
+from app.api.schemas.endpoint import endpoint, validated_in_tests
+from app.api.schemas.stops import (
+    PATH_DOCS,
+    NoQuery,
+    OsmIdPath,
+    OsmTypePath,
+    SourcePath,
+    StopCollection,
+    StopDetail,
+    StopIdPath,
+    StopListQuery,
+)
 from app.errors import ApiError
 from app.services import stops as stop_service
 from pipeline.sources import registry_sources
-from pipeline.text import SLOID_PATTERN
-
-DEFAULT_LIMIT = 2000
-MAX_LIMIT = 10000
-# sloids look like ch:1:sloid:7000:1:2; other registries use similar colon-separated ids. The grammar
-# is the parser's (a registry row whose stop_id breaks it is never imported); \Z, unlike $, refuses a
-# trailing newline.
-SLOID_RE = re.compile(rf"{SLOID_PATTERN}\Z")
 
 
 @bp.get("/stops")
-def list_stops():
-    """Registry and OSM stops in a bounding box as GeoJSON, with their match status and problems."""
-    params.reject_unknown((*STOP_FILTER_PARAMS, "limit"))
-    filters = stop_filters()
-    limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)
-    return Response(stop_service.feature_collection_json(filters, limit), mimetype="application/json")
+@endpoint("listStops", "stops", ok=StopCollection)
+def list_stops(query: StopListQuery) -> Response:
+    """Stops in a bounding box (GeoJSON)
+
+    Registry and OSM stops with their match status and problems, at most `limit`.
+    """
+    body = stop_service.feature_collection_json(query.filters(), query.limit)
+    return validated_in_tests(Response(body, mimetype="application/json"))
 
 
 def require_registry(source: str) -> None:
@@ -42,27 +47,39 @@ def require_registry(source: str) -> None:
 
 
 @bp.get("/stops/<source>/<path:stop_id>")
-def registry_stop(source: str, stop_id: str):
-    """One registry stop with its OSM counterparts, matches, problems and decisions.
+@endpoint(
+    "getRegistryStop",
+    "stops",
+    ok=StopDetail,
+    errors=(404,),
+    path={"source": SourcePath, "stop_id": StopIdPath},
+    path_docs=PATH_DOCS,
+)
+def registry_stop(source: str, stop_id: str, query: NoQuery) -> dict[str, Any]:
+    """A registry stop with its OSM counterparts, matches, problems and decisions
 
     `/stops/atlas/<sloid>` (the URL before registries were plug-ins) is this route with source `atlas`.
     """
     require_registry(source)
-    if not SLOID_RE.match(stop_id):
-        raise ApiError(
-            400, "invalid_parameter", "Not a valid stop_id.", {"parameter": "stop_id", "value": stop_id[:100]}
-        )
     detail = stop_service.stop_detail(stop_id=stop_id, source=source)
     if detail is None:
         raise ApiError(404, "not_found", f"No registry stop {stop_id}.")
-    return jsonify(detail)
+    return detail
 
 
 @bp.get("/stops/osm/<osm_type>/<osm_id>")
-def osm_stop(osm_type: str, osm_id: str):
-    """One OSM object with its registry counterparts, matches, problems and decisions."""
-    key = params.osm_key(f"{osm_type}/{osm_id}", name="osm_id")
+@endpoint(
+    "getOsmStop",
+    "stops",
+    ok=StopDetail,
+    errors=(404,),
+    path={"osm_type": OsmTypePath, "osm_id": OsmIdPath},
+    path_docs=PATH_DOCS,
+)
+def osm_stop(osm_type: str, osm_id: int, query: NoQuery) -> dict[str, Any]:
+    """An OSM object with its registry counterparts, matches, problems and decisions"""
+    key = f"{osm_type}/{osm_id}"
     detail = stop_service.stop_detail(osm_key=key)
     if detail is None:
         raise ApiError(404, "not_found", f"No OSM object {key}.")
-    return jsonify(detail)
+    return detail

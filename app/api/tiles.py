@@ -10,20 +10,38 @@ again on its next filter change.
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, redirect, request
+from typing import Annotated
 
-from app.api import bp, params
-from app.api.filters import stop_filters
+from flask import Response, current_app, jsonify, redirect, request
+from pydantic import Field
+
+from app.api import bp
+from app.api.schemas.base import QueryInt
+from app.api.schemas.endpoint import endpoint, invalid_parameter
+from app.api.schemas.lines import TileJson
+from app.api.schemas.stops import MapFilterQuery
 from app.services import map_view
 from app.services import tiles as tile_service
 
 MVT_MIMETYPE = "application/vnd.mapbox-vector-tile"
-
-
-def _tile_query() -> tile_service.TileQuery:
-    """The request's filters, validated (unknown parameters and values are a 400)."""
-    params.reject_unknown(tile_service.FILTER_PARAMS)
-    return tile_service.canonical(stop_filters())
+_STRING = {"schema": {"type": "string"}}
+CACHE_HEADERS = {
+    "ETag": {"description": "`<snapshot>.<filter hash>`", **_STRING},
+    "Cache-Control": {"description": "public, max-age, and `immutable` on a tile", **_STRING},
+}
+NOT_MODIFIED = {"description": "Not modified (If-None-Match held the current ETag)."}
+TILE_PATH = {
+    "snapshot": Annotated[str, Field(pattern=rf"^{tile_service.SNAPSHOT_RE.pattern}$")],
+    "z": Annotated[int, QueryInt(0, tile_service.MAX_ZOOM)],
+    "x": Annotated[int, QueryInt(0, 2**tile_service.MAX_ZOOM - 1)],
+    "y": Annotated[int, QueryInt(0, 2**tile_service.MAX_ZOOM - 1)],
+}
+TILE_PATH_DOCS = {
+    "snapshot": "Snapshot id, from the TileJSON's `tiles` template.",
+    "z": "Zoom.",
+    "x": "Column.",
+    "y": "Row (XYZ, north first).",
+}
 
 
 def _not_modified(tag: str) -> bool:
@@ -40,9 +58,14 @@ def _cacheable(response: Response, tag: str, max_age: int, *, immutable: bool) -
 
 
 @bp.get("/tiles.json")
-def tilejson():
-    """TileJSON 3.0 for the map's filters: its `tiles` template names the published snapshot."""
-    tile_query = _tile_query()
+@endpoint("getTileJson", "map", ok=TileJson, headers={200: CACHE_HEADERS}, responses={304: NOT_MODIFIED})
+def tilejson(query: MapFilterQuery) -> Response:
+    """TileJSON of the map's vector tiles for the published snapshot
+
+    What the map loads first. Short-lived (`TILEJSON_MAX_AGE_S`): after an import it names the new
+    snapshot. Unknown parameters are a 400.
+    """
+    tile_query = tile_service.canonical(query.filters())
     settings = current_app.config["SETTINGS"]
     snapshot = tile_service.published_snapshot(fresh=True)
     tag = tile_service.etag(snapshot, tile_query)
@@ -53,18 +76,41 @@ def tilejson():
     return _cacheable(jsonify(document), tag, settings.TILEJSON_MAX_AGE_S, immutable=False)
 
 
+TILE_RESPONSES = {
+    200: {
+        "description": f"Mapbox vector tile, extent {tile_service.EXTENT}. Below zoom "
+        f"{tile_service.STOPS_MIN_ZOOM} layer `cells`: the stops counted on a "
+        f"{tile_service.CELLS_PER_SIDE}x{tile_service.CELLS_PER_SIDE} grid per tile (count, atlas, osm, "
+        "matched, unmatched, with_problems, p1, p2, p3; every stop in exactly one cell); from zoom "
+        f"{tile_service.STOPS_MIN_ZOOM} on layer `stops`: one point per stop with the properties of "
+        "GET /stops (lists as JSON text). Empty body: no stops.",
+        "content": {MVT_MIMETYPE: {"schema": {"type": "string"}}},
+        "headers": CACHE_HEADERS,
+    },
+    302: {
+        "description": "The snapshot is no longer published: `Location` is the same tile of the "
+        "published one (not cacheable; the body is an error object with code "
+        "`snapshot_not_published`). Fetch the TileJSON again.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+    304: {"description": "Not modified (If-None-Match held the ETag)."},
+    308: {"description": "The filters were not in canonical order: `Location` is the one URL."},
+}
+
+
 @bp.get("/tiles/<snapshot>/<int:z>/<int:x>/<int:y>.mvt")
-def tile(snapshot: str, z: int, x: int, y: int):
-    """One vector tile (MVT) of a snapshot: `cells` with counts below zoom 14, `stops` from 14 on."""
-    if not tile_service.SNAPSHOT_RE.fullmatch(snapshot):
-        raise params.invalid(
-            "snapshot", "Not a snapshot id: take the tiles template from GET /api/v1/tiles.json."
-        )
-    if z > tile_service.MAX_ZOOM:
-        raise params.invalid("z", f"z must be between 0 and {tile_service.MAX_ZOOM}", value=z)
+@endpoint("getTile", "map", errors=(404,), responses=TILE_RESPONSES, path=TILE_PATH, path_docs=TILE_PATH_DOCS)
+def tile(snapshot: str, z: int, x: int, y: int, query: MapFilterQuery) -> Response:
+    """One vector tile (MVT) of a snapshot
+
+    `cells` with counts below zoom 14, `stops` from 14 on. Immutable under its URL
+    (`Cache-Control: public, max-age=TILE_MAX_AGE_S, immutable`), so browsers and any proxy or CDN
+    reuse it; kept in Redis per snapshot under TILE_CACHE_MAX_BYTES and dropped when a new snapshot
+    is published.
+    """
     if x >= 2**z or y >= 2**z:
-        raise params.invalid("x", f"x and y must be below 2^z = {2**z} at zoom {z}", value=[x, y])
-    tile_query = _tile_query()
+        raise invalid_parameter("x", f"x and y must be below 2^z = {2**z} at zoom {z}", value=[x, y])
+    tile_query = tile_service.canonical(query.filters())
     # One URL per tile and filter set: anything else is sent to it (and cached there).
     canonical_path = tile_service.tile_path(snapshot, tile_query, z, x, y)
     if request.query_string.decode("latin-1") != tile_query.query:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify
+from typing import Any
 
-from app.api import bp, params
+from flask import current_app
+
+from app.api import bp
+from app.api.schemas.endpoint import endpoint, validation_failed
+from app.api.schemas.lines import Me, UserIdPath, UserInput, UserList, UserOne, UserPatch, UserToken
+from app.api.schemas.stops import NoQuery
 from app.auth import current_user, me_payload, require_role
 from app.errors import ApiError
 from app.extensions import db, limiter
 from app.services import users as user_service
+from database.models import User
+
+USER_PATH = {"user_id": UserIdPath}
+USER_DOCS = {"user_id": "User id."}
+MAX_ID = 2**31 - 1  # users.id is an int4
 
 
 def _write_limit() -> str:
@@ -16,48 +26,42 @@ def _write_limit() -> str:
 
 
 @bp.get("/me")
-def me():
-    """The signed-in user (or null) and the CSRF token that cookie-authenticated writes must send."""
-    response = jsonify(me_payload())
+@endpoint("getMe", "users", ok=Me, errors=(401,))
+def me(query: NoQuery) -> tuple[dict[str, Any], dict[str, str]]:
+    """Who is signed in, and the CSRF token
+
+    The signed-in user (or null) and the CSRF token that cookie-authenticated writes must send.
+    """
     # Carries the CSRF token: never from a shared cache.
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return me_payload(), {"Cache-Control": "no-store"}
 
 
 @bp.get("/users")
 @require_role("admin")
-def list_users():
-    """Every user, by name (admins only)."""
-    return jsonify({"users": [user_service.user_as_dict(user) for user in user_service.list_users()]})
+@endpoint("listUsers", "users", ok=UserList, errors=(401, 403), role="admin")
+def list_users(query: NoQuery) -> dict[str, Any]:
+    """All users, by name"""
+    return {"users": [user_service.user_as_dict(user) for user in user_service.list_users()]}
 
 
 @bp.post("/users")
 @require_role("admin")
 @limiter.limit(_write_limit)
-def create_user():
-    """Create a user from `{username, password, role}` (admins only)."""
-    body = params.json_body(required=("username", "password"), allowed=("username", "password", "role"))
-    username = params.body_str(body, "username", max_length=user_service.MAX_USERNAME_LENGTH, required=True)
-    password = params.body_str(body, "password", max_length=user_service.MAX_PASSWORD_LENGTH, required=True)
-    role = params.body_str(body, "role", max_length=20) or "editor"
-    assert username is not None
-    assert password is not None
-    if role not in user_service.ROLES:
-        raise params.body_error("role", f"role must be one of {', '.join(user_service.ROLES)}")
-    if user_service.get_by_username(username.strip()) is not None:
-        raise ApiError(409, "conflict", f"User {username.strip()!r} already exists.", {"field": "username"})
+@endpoint("createUser", "users", ok=UserOne, status=201, errors=(401, 403, 409), role="admin")
+def create_user(json: UserInput) -> tuple[dict[str, Any], int]:
+    """Create a user"""
+    username = json.username.strip()
+    if user_service.get_by_username(username) is not None:
+        raise ApiError(409, "conflict", f"User {username!r} already exists.", {"field": "username"})
     try:
-        user = user_service.create_user(username, password, role)
+        user = user_service.create_user(json.username, json.password, json.role)
     except user_service.UserError as exc:
-        raise params.body_error(exc.field, str(exc), **exc.details) from None
+        raise validation_failed(exc.field, str(exc), **exc.details) from None
     db.session.commit()
-    return jsonify({"user": user_service.user_as_dict(user)}), 201
+    return {"user": user_service.user_as_dict(user)}, 201
 
 
-MAX_ID = 2**31 - 1  # users.id is an int4
-
-
-def _user_or_404(user_id: int):
+def _user_or_404(user_id: int) -> User:
     user = user_service.get_by_id(user_id) if user_id <= MAX_ID else None
     if user is None:
         raise ApiError(404, "not_found", f"No user with id {user_id}.")
@@ -67,34 +71,55 @@ def _user_or_404(user_id: int):
 @bp.patch("/users/<int:user_id>")
 @require_role("admin")
 @limiter.limit(_write_limit)
-def update_user(user_id: int):
-    """Change `role`, `is_active` or `password` of a user (admins only)."""
-    body = params.json_body(allowed=("role", "is_active", "password"))
+@endpoint(
+    "updateUser",
+    "users",
+    ok=UserOne,
+    errors=(401, 403, 404, 409),
+    role="admin",
+    path=USER_PATH,
+    path_docs=USER_DOCS,
+)
+def update_user(user_id: int, json: UserPatch) -> dict[str, Any]:
+    """Change a user's role, active flag or password
+
+    Deactivating a user also revokes their API token; changing a password ends their sessions.
+    Admins cannot demote or deactivate themselves (409).
+    """
     user = _user_or_404(user_id)
-    role = params.body_str(body, "role", max_length=20)
-    password = params.body_str(body, "password", max_length=user_service.MAX_PASSWORD_LENGTH)
-    is_active = body.get("is_active")
-    if is_active is not None and not isinstance(is_active, bool):
-        raise params.body_error("is_active", "is_active must be true or false")
     me_user = current_user()
-    if me_user is not None and me_user.id == user.id and (is_active is False or role == "editor"):
+    if me_user is not None and me_user.id == user.id and (json.is_active is False or json.role == "editor"):
         # The last door out of an admin-less system would be a database shell.
         raise ApiError(409, "conflict", "Admins cannot demote or deactivate themselves.")
     try:
-        user_service.update_user(user, role=role, is_active=is_active, password=password)
+        user_service.update_user(user, role=json.role, is_active=json.is_active, password=json.password)
     except user_service.UserError as exc:
-        raise params.body_error(exc.field, str(exc), **exc.details) from None
+        raise validation_failed(exc.field, str(exc), **exc.details) from None
     db.session.commit()
-    return jsonify({"user": user_service.user_as_dict(user)})
+    return {"user": user_service.user_as_dict(user)}
 
 
 @bp.post("/users/<int:user_id>/token")
 @require_role("editor")
 @limiter.limit(_write_limit)
-def issue_token(user_id: int):
-    """A new API token for a user (admins: anyone; others: themselves). Shown once; replaces the old one."""
+@endpoint(
+    "issueToken",
+    "users",
+    ok=UserToken,
+    status=201,
+    errors=(401, 403, 404, 409),
+    role="editor",
+    path=USER_PATH,
+    path_docs=USER_DOCS,
+)
+def issue_token(user_id: int) -> tuple[dict[str, Any], int]:
+    """Issue a new API token (shown once; replaces the previous one)
+
+    Admins may issue tokens for anyone, other users only for themselves. Send it as
+    `Authorization: Bearer <token>`.
+    """
     me_user = current_user()
-    assert me_user is not None
+    assert me_user is not None  # require_role let only signed-in users through
     if me_user.id != user_id and not user_service.has_role(me_user, "admin"):
         raise ApiError(
             403, "forbidden", "Only admins can issue tokens for other users.", {"required_role": "admin"}
@@ -104,4 +129,4 @@ def issue_token(user_id: int):
         raise ApiError(409, "conflict", "This user is deactivated.")
     token = user_service.issue_api_token(user)
     db.session.commit()
-    return jsonify({"user": user_service.user_as_dict(user), "token": token}), 201
+    return {"user": user_service.user_as_dict(user), "token": token}, 201

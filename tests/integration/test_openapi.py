@@ -40,7 +40,7 @@ def test_rule_to_openapi_path_conversion():
         openapi_path("/exports/<any(stops, matches):dataset>.<any(csv, geojson):fmt>")
         == "/exports/{dataset}.{fmt}"
     )
-    assert openapi_path("/stops/atlas/<path:sloid>") == "/stops/atlas/{stop_id}"
+    assert openapi_path("/stops/<source>/<path:stop_id>") == "/stops/{source}/{stop_id}"
 
 
 def test_every_api_route_is_described_and_every_description_is_a_route(app, client):
