@@ -80,6 +80,9 @@ def _bind_extensions(app: Flask, settings: Settings) -> None:
     migrate.init_app(app, db, compare_type=True)
     limiter.init_app(app)
     redis_client.init_app(app, settings.REDIS_URL)
+    from app.services import tiles
+
+    tiles.init_app(app)  # the post-swap hook that drops the older snapshots' cached tiles
     talisman.init_app(
         app,
         force_https=settings.FORCE_HTTPS,

@@ -1,9 +1,11 @@
 """The map as Mapbox vector tiles (MVT), keyed by the published snapshot.
 
 A snapshot is immutable between imports, so every tile of it is too: a tile URL names the snapshot
-(`/api/v1/tiles/<snapshot>/<z>/<x>/<y>.mvt`), browsers and any HTTP cache keep it (`immutable`), and
-rendered tiles are kept in Redis under a per-snapshot key prefix, dropped when a newer snapshot is
-published.
+(`/api/v1/tiles/<snapshot>/<z>/<x>/<y>.mvt`, the id from database/snapshot/publication.py, which
+changes in the swap's own commit), browsers and any HTTP cache keep it (`immutable`), and rendered
+tiles are kept in Redis under a per-snapshot key prefix, dropped by a post-swap hook (and by the
+first process that notices a newer snapshot, should the hook not have run: another process kind, a
+Redis hiccup).
 
 Two layers, built by PostGIS `ST_AsMVT` from the map read model (`map_features`, one row per stop of
 either side with its filter columns, written by the importer):
@@ -33,14 +35,14 @@ from typing import Any
 from urllib.parse import quote
 
 import redis
-from flask import current_app
-from sqlalchemy import text
+from flask import Flask, current_app
 
 from app import coordination
 from app.extensions import redis_client
 from app.services import stops as stop_service
 from app.services.stops import StopFilters
 from database import db
+from database.snapshot import publication
 
 logger = logging.getLogger(__name__)
 
@@ -91,13 +93,6 @@ return 0
 
 # --- the published snapshot -------------------------------------------------------------------
 
-# The latest published pipeline run: its id and the start of its uuid, so that a database rebuilt
-# from scratch (ids starting at 1 again) never reuses a URL that caches still hold.
-_SNAPSHOT_SQL = (
-    "SELECT id::text || '-' || left(replace(run_uuid, '-', ''), 8) FROM pipeline_runs"
-    " WHERE status = 'succeeded' ORDER BY id DESC LIMIT 1"
-)
-
 _snapshot_memo: dict[str, tuple[float, str]] = {}
 
 
@@ -112,7 +107,9 @@ def published_snapshot(*, fresh: bool = False) -> str:
     cached = _snapshot_memo.get(memo_key)
     if not fresh and cached is not None and now - cached[0] < SNAPSHOT_CHECK_S:
         return cached[1]
-    snapshot = db.session.scalar(text(_SNAPSHOT_SQL)) or NO_SNAPSHOT
+    # `<run id>-<start of its uuid>` of the run whose swap published the snapshot: it changes in the
+    # swap's own commit, and a database rebuilt from scratch (run ids from 1 again) never repeats one.
+    snapshot = publication.current_snapshot_key(db.session) or NO_SNAPSHOT
     _snapshot_memo[memo_key] = (now, snapshot)
     if cached is None or cached[1] != snapshot:
         note_published(snapshot)
@@ -139,6 +136,20 @@ def note_published(snapshot: str) -> None:
                 logger.info("tiles: snapshot %s published, %d cached tiles dropped", snapshot, dropped)
     except redis.RedisError as exc:
         logger.warning("tiles: cannot reach Redis to drop old tiles: %s", type(exc).__name__)
+
+
+def _drop_old_tiles_after_swap(published: publication.Publication) -> None:
+    """Post-swap hook (runs in the importing process): the new snapshot's tiles start empty and the
+    older snapshots' tiles leave Redis at once, not at the first tile request."""
+    del published  # the key (with the uuid part) is read back as every reader reads it
+    note_published(publication.current_snapshot_key(db.session) or NO_SNAPSHOT)
+
+
+def init_app(app: Flask) -> None:
+    """Register the post-swap hook that drops old tiles (once per process; the hook finds its app
+    through the app context the pipeline runs in)."""
+    del app
+    publication.on_published(_drop_old_tiles_after_swap)
 
 
 def drop_tiles_except(snapshot: str) -> int:

@@ -13,7 +13,6 @@ from sqlalchemy import text
 
 from app.services import tiles as tile_service
 from database import db
-from database.models import PipelineRun
 from runs.stages import RunOptions, run_pipeline
 from tests.mvt import decode
 
@@ -22,12 +21,7 @@ DEMO = Path(__file__).resolve().parents[2] / "data/demo"
 
 @pytest.fixture
 def imported(app):
-    summary = run_pipeline(
-        RunOptions(trigger="cli", source_dir=DEMO, offline=True, today=dt.date(2025, 8, 2)),
-        progress=lambda *args: None,
-    )
-    assert summary.status == "succeeded", summary.error
-    db.session.rollback()
+    import_demo()
     return app
 
 
@@ -73,17 +67,33 @@ def stop_count(where: str = "true") -> int:
 
 
 def publish_another_snapshot() -> str:
-    """A later succeeded run: what the snapshot id follows."""
-    db.session.add(PipelineRun(run_uuid=str(uuid.uuid4()), trigger="cli", status="succeeded"))
+    """A later publication (what a swap writes), without the cost of a second import."""
+    db.session.execute(
+        text(
+            "INSERT INTO snapshot_publications (run_id, run_uuid)"
+            " SELECT coalesce(max(run_id), 0) + 1, :uuid FROM snapshot_publications"
+        ),
+        {"uuid": str(uuid.uuid4())},
+    )
     db.session.commit()
     return tile_service.published_snapshot(fresh=True)
 
 
+def import_demo() -> None:
+    summary = run_pipeline(
+        RunOptions(trigger="cli", source_dir=DEMO, offline=True, today=dt.date(2025, 8, 2)),
+        progress=lambda *args: None,
+    )
+    assert summary.status == "succeeded", summary.error
+    db.session.rollback()
+
+
 def test_tilejson_names_the_published_snapshot_in_its_tiles_template(imported, client):
     run_id = db.session.scalar(text("SELECT max(id) FROM pipeline_runs WHERE status = 'succeeded'"))
+    run_uuid = db.session.scalar(text("SELECT run_uuid FROM pipeline_runs WHERE id = :id"), {"id": run_id})
     document = tilejson(client)
     assert document["tilejson"] == "3.0.0"
-    assert document["snapshot"].startswith(f"{run_id}-")
+    assert document["snapshot"] == f"{run_id}-{run_uuid.replace('-', '')[:8]}"
     assert document["tiles"] == [
         f"http://localhost:5001/api/v1/tiles/{document['snapshot']}/{{z}}/{{x}}/{{y}}.mvt"
     ]
@@ -228,13 +238,22 @@ def test_rendered_tiles_are_kept_in_redis_and_dropped_when_a_new_snapshot_is_pub
     assert decode(client.get(tile_url(tilejson(client), 10, 539, 359)).data) == {}
 
 
+def test_the_next_import_drops_the_older_snapshots_tiles_at_its_swap(imported, client, redis_client):
+    document = tilejson(client)
+    client.get(tile_url(document, 10, 539, 359))
+    assert redis_client.keys(f"stopsync:tiles:{document['snapshot']}:*")
+    import_demo()
+    # No tile request since: the post-swap hook dropped them, and names the new snapshot.
+    assert redis_client.keys(f"stopsync:tiles:{document['snapshot']}:*") == []
+    new_snapshot = tile_service.published_snapshot(fresh=True)
+    assert new_snapshot != document["snapshot"]
+    assert redis_client.get("stopsync:tiles:current") == new_snapshot
+
+
 def test_tile_cache_stops_storing_at_its_size_cap(stack, make_app, redis_client):
     app = make_app(TILE_CACHE_MAX_BYTES=1000)
     with app.app_context():
-        run_pipeline(
-            RunOptions(trigger="cli", source_dir=DEMO, offline=True, today=dt.date(2025, 8, 2)),
-            progress=lambda *args: None,
-        )
+        import_demo()
         client = app.test_client()
         document = tilejson(client)
         snapshot = document["snapshot"]
