@@ -17,6 +17,7 @@ from app.pages import catalog
 from app.services import map_view, vocabulary
 from app.services import routes as route_service
 from app.services import stops as stop_service
+from pipeline.declarations import declaration_for
 from pipeline.sources import registry_sources
 
 bp = Blueprint("pages", __name__)
@@ -160,8 +161,18 @@ def route(side: str, route_id: str):
 
 
 def _render_stop(kind: str, key: str, detail: dict[str, Any]) -> str:
+    # The registry side is described by its plug-in's declaration (display name, identifier labels,
+    # its own viewer's URL): the stop's registry, or on an OSM page the first partner's.
+    stop = detail["atlas"] or next(iter(detail["atlas_partners"]), None)
+    registry = declaration_for(stop["source"] if stop else "atlas")
     return render_template(
-        "stop.html", kind=kind, key=key, detail=detail, map_points=_map_points(kind, key, detail)
+        "stop.html",
+        kind=kind,
+        key=key,
+        detail=detail,
+        registry=registry,
+        registry_url=registry.url_for(stop["stop_id"], stop.get("code")) if stop else None,
+        map_points=_map_points(kind, key, detail),
     )
 
 

@@ -124,6 +124,7 @@ def manual_match_as_dict(
     evidence = row.evidence or {}
     return {
         "id": row.id,
+        "source": row.source,
         "stop_id": row.stop_id,
         "osm_key": row.osm_key,
         "action": row.action,

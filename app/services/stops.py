@@ -333,6 +333,7 @@ def _stop_links(kind: str, osm: list[dict[str, Any]], atlas_row: Any) -> list[ed
 
 def _match_dict(row: Any) -> dict[str, Any]:
     return {
+        "source": row.source,
         "stop_id": row.stop_id,
         "osm_key": row.osm_key,
         "method": row.method,
@@ -397,7 +398,7 @@ def stop_detail(
     )
     primary_atlas = atlas_rows.get(sloids[0]) if sloids else None
     if source is not None and primary_atlas is not None and primary_atlas.source != source:
-        primary_atlas = None
+        return None  # the id is another registry's stop, not one of `source`
     if stop_id is not None and primary_atlas is None and not match_rows and not problems and not decisions:
         return None
     if osm_key is not None and osm_key not in osm_rows and not match_rows and not problems and not decisions:

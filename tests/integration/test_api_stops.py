@@ -126,6 +126,7 @@ def test_atlas_stop_detail_has_both_sides_matches_problems_and_decisions(app, cl
     assert body["osm"][0]["url"] == f"https://www.openstreetmap.org/{node.osm_key}"
     assert body["matches"] == [
         {
+            "source": "atlas",
             "stop_id": stop.stop_id,
             "osm_key": node.osm_key,
             "method": "exact_uic",
