@@ -22,6 +22,7 @@ from app.services.registry import find_registry_stop
 from database import db
 from database.base import SRID_WGS84
 from database.models import ManualMatch, Match, OsmStop, OsmStopAreaMember, OsmStopAreaRow, RegistryStopRow
+from database.snapshot import mapping
 from pipeline.matching.context import MatchContext, osm_names, parse_uic
 from pipeline.matching.explain import explain_candidates
 from pipeline.matching.normalize import name_score, name_variants, normalise_ref
@@ -35,7 +36,7 @@ from pipeline.matching.params import (
     STOP_AREA_MAX_DISTANCE_M,
     STOP_LEVEL_RADIUS_M,
 )
-from pipeline.records import MatchRecord, OsmMember, OsmStopArea, OsmStructure
+from pipeline.records import OsmMember, OsmStopArea, OsmStructure
 
 _NAME_RADII = ", ".join(f"{kind} {radius:g} m" for kind, radius in NAME_RADIUS_M.items())
 _NAME_RADII += f"; a whole stop at least {STOP_LEVEL_RADIUS_M:g} m, twice with its full official name"
@@ -183,11 +184,7 @@ def _context(registry: dict[str, RegistryStopRow], osm: dict[str, OsmStop]) -> M
         registry=[registry_record(s) for s in registry.values()],
         osm=[osm_record(o) for o in osm.values()],
     )
-    ctx.replay(
-        MatchRecord(m.stop_id, m.osm_key, m.method, m.distance_m, m.name_score, m.evidence or {})
-        for m in matches
-        if m.stop_id in registry and m.osm_key in osm
-    )
+    ctx.replay(mapping.MATCHES.record_of(m) for m in matches if m.stop_id in registry and m.osm_key in osm)
     unlinks = session.execute(
         select(ManualMatch.stop_id, ManualMatch.osm_key).where(
             ManualMatch.action == "unlink",
