@@ -52,6 +52,10 @@ class Identifier:
     osm_tags: tuple[str, ...]  # first: the tag a fix proposes
     normalise: Callable[[str | None], str | None] = strip_value
     label: str = ""  # as the registry calls it ("sloid", "UIC number", "AtcoCode")
+    # True: an OSM value other than the stop's always names another stop, even one the registry's
+    # export does not hold (ids are never reused, retired stops are left out: NaPTAN's AtcoCode), so the
+    # name and distance stages never pair them. False (ATLAS): only a value naming a loaded stop counts.
+    exclusive: bool = False
 
     def of_stop(self, stop: RegistryStop | object) -> str | None:
         """The stop's value, normalised."""

@@ -164,10 +164,15 @@ class MatchContext:
                 # Its number and its official name both name another stop (one this registry may not
                 # hold: a neighbour country's, a closed one): two identity tags agree, not this one.
                 return "uic_ref_and_uic_name_name_another_stop"
-        # The object names another stop of this registry in one of the registry's id tags.
-        idents = declaration_for(stop.source).stop_id.of_osm(obj)
-        ident = next(iter(idents.values()), None)
-        if ident and ident != stop.stop_id and (stop.source, ident) in self.registry_by_id:
+        # The object names another stop of this registry in one of the registry's id tags (any other
+        # stop, loaded or not, when the registry's ids are exclusive: a retired NaPTAN stop still mapped).
+        declared = declaration_for(stop.source).stop_id
+        ident = next(iter(declared.of_osm(obj).values()), None)
+        if (
+            ident
+            and ident != stop.stop_id
+            and (declared.exclusive or (stop.source, ident) in self.registry_by_id)
+        ):
             return "ifopt_names_another_registry_stop"
         if osm_i in self.used_osm:
             return "osm_already_matched"
