@@ -714,7 +714,9 @@ NAPTAN = RegistryDeclaration(
     name=NAME,
     display_name="NaPTAN",
     # OSM's NaPTAN import wrote both public identifiers as `naptan:*` tags; mappers keep them.
-    stop_id=Identifier("stop_id", ("naptan:AtcoCode",), label="AtcoCode"),
+    # AtcoCodes are never reused and the export leaves closed stops out (Status="inactive"): an object
+    # still tagged with a closed stop's code is that stop, never a neighbour of the same name.
+    stop_id=Identifier("stop_id", ("naptan:AtcoCode",), label="AtcoCode", exclusive=True),
     code=Identifier("code", ("naptan:NaptanCode",), label="NaptanCode"),
     # Only `name`, and a fix never writes it: the import-era `naptan:CommonName` copy is not kept up
     # to date by mappers, and naming is local practice.
@@ -835,7 +837,7 @@ class NaptanSource(Source):
         if disagreement is not None:
             attributes["position_disagreement_m"] = round(disagreement, 2)
             if disagreement > tolerance:
-                # Read by the `registry_position_mismatch` problem (pipeline/problems.py).
+                # Read by the `registry_position_mismatch` problem (pipeline/problems/registry_position_mismatch.py).
                 attributes["position_mismatch"] = {
                     "distance_m": round(disagreement, 1),
                     "tolerance_m": tolerance,

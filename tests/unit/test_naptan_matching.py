@@ -1,0 +1,53 @@
+"""NaPTAN stops in the matcher: AtcoCode ↔ `naptan:AtcoCode` through the declaration, and an object
+still tagged with a closed stop's AtcoCode never taken for its same-named neighbour."""
+
+from __future__ import annotations
+
+from pipeline.declarations import declaration_for
+from pipeline.matching import match_stops
+from pipeline.records import OsmObject, RegistryStop
+
+LAT, LON = 50.8350, -0.1100
+M_PER_DEG = 111_195.0
+
+
+def _stop(stop_id: str, name: str, north_m: float = 0.0) -> RegistryStop:
+    return RegistryStop(
+        source="naptan", stop_id=stop_id, dataset="xml", code=None, platform_code=None, name=name,
+        operator_code=None, operator_name=None, modes="BUS", country_code="GB", region="008", parent_id=None,
+        valid_from=None, valid_to=None, lat=LAT + north_m / M_PER_DEG, lon=LON, row_hash=stop_id,
+        attributes={"stop_type": "BCT", "status": "active"},
+    )  # fmt: skip
+
+
+def _object(osm_id: int, tags: dict[str, str], north_m: float = 0.0) -> OsmObject:
+    tags = {"highway": "bus_stop", "public_transport": "platform", **tags}
+    return OsmObject(
+        osm_key=f"node/{osm_id}", osm_type="node", osm_id=osm_id, version=1, name=tags.get("name"),
+        uic_ref=None, uic_name=None, ifopt=None, local_ref=tags.get("local_ref"), operator=None, network=None,
+        public_transport="platform", railway=None, highway="bus_stop", amenity=None, aerialway=None,
+        tags=tags, lat=LAT + north_m / M_PER_DEG, lon=LON, row_hash=str(osm_id),
+    )  # fmt: skip
+
+
+def test_naptan_atco_code_matches_its_stop_by_identifier():
+    stop = _stop("149000007353", "Bear Road")
+    far = _object(1, {"naptan:AtcoCode": "149000007353", "name": "Somewhere Else"}, north_m=60)
+    result = match_stops([stop], [far])
+    assert [(m.stop_id, m.osm_key) for m in result.matches] == [("149000007353", "node/1")]
+    assert result.matches[0].method.startswith("exact")
+
+
+def test_an_object_tagged_with_a_closed_stops_atco_code_is_never_paired_with_its_namesake():
+    # 149000006353 is inactive in the real export (left out of the registry); its successor 149000007353
+    # of the same name is active. The object still carries the closed stop's code: it is that stop.
+    stop = _stop("149000007353", "Bear Road")
+    stale = _object(1, {"naptan:AtcoCode": "149000006353", "name": "Bear Road"}, north_m=8)
+    untagged = _object(2, {"name": "Bear Road"}, north_m=8)
+    assert match_stops([stop], [stale]).matches == []
+    assert [m.osm_key for m in match_stops([stop], [untagged]).matches] == ["node/2"]
+
+
+def test_only_naptan_declares_its_stop_ids_exclusive():
+    assert declaration_for("naptan").stop_id.exclusive is True
+    assert declaration_for("atlas").stop_id.exclusive is False  # the Swiss rules stay as they were
