@@ -13,10 +13,9 @@ in OSM (`highway=bus_stop` + `public_transport=platform`, `naptan:*` tags, `loca
 - the rest carry neither name nor identifier (a bare `highway=bus_stop`): distance alone;
 - MOVED of the identified ones lie MOVED_M away instead (a `distance` problem: the fix export moves
   them and adds what they miss);
-- INACTIVE_IN_OSM inactive registry stops are still in OSM with their `naptan:AtcoCode` (OSM not
-  updated after the stop closed), chosen among those at least RETIRED_MIN_DISTANCE_M from every
-  active stop (closed, not renumbered: 31 of Brighton's 165 inactive stops have an active stop of the
-  same name within 30 m, a successor the object may rightly be matched to): they must stay unmatched;
+- INACTIVE_IN_OSM inactive registry stops are still in OSM with their `naptan:AtcoCode` and name (OSM
+  not updated after the stop closed; 31 of Brighton's 165 inactive stops have an active stop of the
+  same name within 30 m): they must stay unmatched, their code names no active stop;
 - EXTRA_OSM bus stops exist only in OSM, at least EXTRA_MIN_DISTANCE_M from every registry stop and
   at most EXTRA_MAX_DISTANCE_M from the nearest (in town: Brighton's bounding box is half sea).
 
@@ -43,7 +42,6 @@ JITTER_M = 6.0
 MOVED = 0.03
 MOVED_M = 45.0
 INACTIVE_IN_OSM = 20
-RETIRED_MIN_DISTANCE_M = 80.0
 EXTRA_OSM = 25
 EXTRA_MIN_DISTANCE_M = 120.0
 EXTRA_MAX_DISTANCE_M = 500.0  # and at most this far from the nearest: in town, not out at sea
@@ -130,16 +128,12 @@ def derive_osm(registry: list[RegistryStop], inactive: list[tuple[str, str, floa
         out.groups[group].add(stop.stop_id)
         if moved:
             out.groups["moved"].add(stop.stop_id)
-    positions = [(s.lat, s.lon) for s in registry]
-    closed = [
-        stop for stop in sorted(inactive)
-        if min(_distance_m(stop[2:], p) for p in positions) >= RETIRED_MIN_DISTANCE_M
-    ]  # fmt: skip
-    for atco_code, name, lat, lon in rng.sample(closed, INACTIVE_IN_OSM):
+    for atco_code, name, lat, lon in rng.sample(sorted(inactive), INACTIVE_IN_OSM):
         tags = {"highway": "bus_stop", "public_transport": "platform", "naptan:AtcoCode": atco_code}
         if name:
             tags["name"] = name
         out.groups["inactive_in_osm"].add(out.node(lat, lon, tags))
+    positions = [(s.lat, s.lon) for s in registry]
     lats, lons = [p[0] for p in positions], [p[1] for p in positions]
     made = 0
     while made < EXTRA_OSM:
