@@ -25,13 +25,8 @@ from flask import Flask, Response, current_app, g, request
 from sqlalchemy import create_engine
 
 from database import db
-from database.read_routing import (
-    ReadRouter,
-    bind_reads,
-    is_replica_failure,
-    reads_bound,
-    replica_was_used,
-)
+from database.read_routing import ReadRouter, is_replica_failure
+from database.read_routing_session import bind_reads, reads_bound, replica_was_used
 from database.session import engine_options
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
 
-from database.read_routing import RoutingSession
+from database.read_routing_session import RoutingSession
 
 # Every geometry column stores WGS84 longitude/latitude.
 SRID_WGS84 = 4326
@@ -45,5 +45,5 @@ class _SQLAlchemy(SQLAlchemy):
             self.session.registry.clear()
 
 
-# RoutingSession sends a read-only request's SELECTs to the replica when one is bound (read_routing.py).
+# RoutingSession: a read-only request's SELECTs go to the replica when one is bound (read_routing.py).
 db = _SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})

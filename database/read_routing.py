@@ -6,9 +6,10 @@ the replica may be used: connected, no further behind than `max_lag_s`, and hold
 published snapshot as the primary. That check costs two tiny queries and is cached for
 `check_interval_s` per process, so a request pays nothing for it.
 
-`RoutingSession` is the session class of `db.session`: while a read engine is bound it sends every
-SELECT there; a flush or an INSERT/UPDATE/DELETE statement still goes to the primary, and nothing
-is bound outside a read-only request (scheduler, CLI, writes), so those never touch the replica.
+`RoutingSession` (read_routing_session.py) is the session class of `db.session`: while a read
+engine is bound it sends every SELECT there; a flush or an INSERT/UPDATE/DELETE statement still
+goes to the primary, and nothing is bound outside a read-only request (scheduler, CLI, writes), so
+those never touch the replica.
 """
 
 from __future__ import annotations
@@ -16,25 +17,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from database.snapshot import current_snapshot_id
+
 logger = logging.getLogger(__name__)
-
-# Keys in `Session.info`: the engine reads go to, and whether a query actually went there.
-READ_ENGINE_KEY = "stopsync_read_engine"
-READ_USED_KEY = "stopsync_read_used"
-
-# Which published snapshot a database holds. The newest successful run swapped the snapshot in
-# last; `database.snapshot.current_snapshot_id` replaces this once snapshots carry their own id.
-PUBLISHED_RUN_SQL = sa.text("SELECT max(id) FROM pipeline_runs WHERE status = 'succeeded'")
 
 # On the replica: is it a standby, the WAL position replayed, and the age of the last replayed commit.
 REPLICA_POSITION_SQL = sa.text(
@@ -43,48 +36,6 @@ REPLICA_POSITION_SQL = sa.text(
 )
 # pg_current_wal_lsn() fails on a standby; the primary is never one.
 PRIMARY_POSITION_SQL = sa.text("SELECT pg_current_wal_lsn()")
-
-
-class RoutingSession(FlaskSession):
-    """`db.session`'s class: SELECTs go to the bound read engine, flushes and DML to the primary."""
-
-    def get_bind(
-        self,
-        mapper: Any | None = None,
-        clause: Any | None = None,
-        bind: Engine | Connection | None = None,
-        **kwargs: Any,
-    ) -> Engine | Connection:
-        """The replica for reads while one is bound to this session; Flask-SQLAlchemy's choice otherwise."""
-        read_engine = self.info.get(READ_ENGINE_KEY)
-        if (
-            read_engine is not None
-            and bind is None
-            and not self._flushing
-            and not isinstance(clause, sa.UpdateBase)  # INSERT / UPDATE / DELETE statements
-        ):
-            self.info[READ_USED_KEY] = True
-            return read_engine
-        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
-
-
-def bind_reads(session: sa.orm.Session, engine: Engine | None) -> None:
-    """Send this session's reads to `engine` from now on (None: back to the primary)."""
-    session.info.pop(READ_USED_KEY, None)
-    if engine is None:
-        session.info.pop(READ_ENGINE_KEY, None)
-    else:
-        session.info[READ_ENGINE_KEY] = engine
-
-
-def reads_bound(session: sa.orm.Session) -> bool:
-    """Whether this session currently sends its reads to a replica."""
-    return session.info.get(READ_ENGINE_KEY) is not None
-
-
-def replica_was_used(session: sa.orm.Session) -> bool:
-    """Whether a query of this session went to the replica since it was bound."""
-    return bool(session.info.get(READ_USED_KEY))
 
 
 @dataclass(frozen=True)
@@ -127,8 +78,10 @@ SnapshotQuery = Callable[[Connection], Any]
 
 
 def published_snapshot(connection: Connection) -> Any:
-    """The id of the snapshot this database publishes (the same query on primary and replica)."""
-    return connection.execute(PUBLISHED_RUN_SQL).scalar()
+    """The id of the snapshot this database publishes (the same query on primary and replica): the
+    publication row the swap writes in its own transaction, so a replica that shows it has replayed
+    the whole swap."""
+    return current_snapshot_id(connection)
 
 
 def _is_replica_failure(error: DBAPIError) -> bool:
@@ -246,18 +199,3 @@ def _describe(health: ReplicaHealth, max_lag_s: float) -> str:
 def is_replica_failure(error: BaseException) -> bool:
     """Whether `error` (raised while a session read from the replica) should be retried on the primary."""
     return isinstance(error, DBAPIError) and _is_replica_failure(error)
-
-
-@contextmanager
-def read_session(session: sa.orm.Session, router: ReadRouter | None) -> Iterator[sa.orm.Session]:
-    """`session` reading from the replica for the block when `router` has a usable one.
-
-    For code outside a request (a report, a CLI export) that only reads; the binding is undone at
-    the end of the block, whatever happens.
-    """
-    engine = router.replica_engine() if router is not None else None
-    bind_reads(session, engine)
-    try:
-        yield session
-    finally:
-        bind_reads(session, None)
