@@ -120,29 +120,37 @@ def tile(snapshot: str, z: int, x: int, y: int, query: MapFilterQuery) -> Respon
     if snapshot != current:
         current = tile_service.published_snapshot(fresh=True)
     if snapshot != current:
-        response = jsonify(
-            {
-                "error": {
-                    "status": 302,
-                    "code": "snapshot_not_published",
-                    "message": f"Snapshot {snapshot} is no longer published; this is the same tile of "
-                    f"{current}. Fetch GET /api/v1/tiles.json again for the current tiles template.",
-                    "details": {
-                        "requested": snapshot,
-                        "published": current,
-                        "tilejson": "/api/v1/tiles.json",
-                    },
-                }
-            }
-        )
-        response.status_code = 302
-        response.headers["Location"] = tile_service.tile_path(current, tile_query, z, x, y)
-        response.cache_control.no_cache = True
-        return response
+        return _moved(snapshot, current, tile_query, z, x, y)
 
     settings = current_app.config["SETTINGS"]
     tag = tile_service.etag(snapshot, tile_query)
     if _not_modified(tag):
         return _cacheable(Response(status=304), tag, settings.TILE_MAX_AGE_S, immutable=True)
-    data = tile_service.cached_tile(snapshot, z, x, y, tile_query)
+    try:
+        data = tile_service.cached_tile(snapshot, z, x, y, tile_query)
+    except tile_service.SnapshotChangedError as changed:
+        # An import published between the check above and the rendering: never cache newer data
+        # under the older snapshot's URL.
+        return _moved(snapshot, changed.published, tile_query, z, x, y)
     return _cacheable(Response(data, mimetype=MVT_MIMETYPE), tag, settings.TILE_MAX_AGE_S, immutable=True)
+
+
+def _moved(
+    snapshot: str, current: str, tile_query: tile_service.TileQuery, z: int, x: int, y: int
+) -> Response:
+    """302 to the same tile of the published snapshot (not cacheable), explained in the error shape."""
+    response = jsonify(
+        {
+            "error": {
+                "status": 302,
+                "code": "snapshot_not_published",
+                "message": f"Snapshot {snapshot} is no longer published; this is the same tile of "
+                f"{current}. Fetch GET /api/v1/tiles.json again for the current tiles template.",
+                "details": {"requested": snapshot, "published": current, "tilejson": "/api/v1/tiles.json"},
+            }
+        }
+    )
+    response.status_code = 302
+    response.headers["Location"] = tile_service.tile_path(current, tile_query, z, x, y)
+    response.cache_control.no_cache = True
+    return response

@@ -306,14 +306,38 @@ SELECT ST_AsMVT(cells, 'cells', {extent}, 'geom') FROM cells
 """
 
 
-def render_tile(z: int, x: int, y: int, tile_query: TileQuery) -> bytes:
-    """One tile from map_features: stop points from STOPS_MIN_ZOOM on, counted grid cells below."""
+class SnapshotChangedError(Exception):
+    """The snapshot a tile was asked for stopped being the published one while it was rendered."""
+
+    def __init__(self, published: str):
+        super().__init__(published)
+        self.published = published
+
+
+def render_tile(z: int, x: int, y: int, tile_query: TileQuery, snapshot: str | None = None) -> bytes:
+    """One tile from map_features: stop points from STOPS_MIN_ZOOM on, counted grid cells below.
+
+    With `snapshot`, the tile is rendered only if that snapshot is still the published one, read in
+    the same statement (so from the same data): raises SnapshotChangedError otherwise.
+    """
     params: dict[str, Any] = {"z": z, "x": x, "y": y}
     where = stop_service._map_features_where(tile_query.filters, params)
     conditions = "".join(f" AND {condition}" for condition in where)
     template = _STOPS_SQL if z >= STOPS_MIN_ZOOM else _CELLS_SQL
     sql = template.format(where=conditions, extent=EXTENT, n=CELLS_PER_SIDE)
-    data = db.session.execute(stop_service._bind(sql, params), params).scalar()
+    if snapshot is None:
+        data = db.session.execute(stop_service._bind(sql, params), params).scalar()
+        return bytes(data or b"")
+    params["snapshot"] = snapshot
+    guarded = (
+        f"WITH published AS"
+        f" (SELECT coalesce(({publication.CURRENT_SNAPSHOT_KEY_SQL}), '{NO_SNAPSHOT}') AS key)"
+        f" SELECT published.key, CASE WHEN published.key = :snapshot THEN ({sql}) END FROM published"
+    )
+    published, data = db.session.execute(stop_service._bind(guarded, params), params).one()
+    if published != snapshot:
+        _snapshot_memo.clear()
+        raise SnapshotChangedError(published)
     return bytes(data or b"")
 
 
@@ -360,7 +384,7 @@ def cached_tile(snapshot: str, z: int, x: int, y: int, tile_query: TileQuery) ->
         found, reachable = None, False
     if found is not None:
         return found
-    data = render_tile(z, x, y, tile_query)
+    data = render_tile(z, x, y, tile_query, snapshot)
     if reachable and settings.TILE_CACHE_MAX_BYTES > 0:
         try:
             client.eval(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 import uuid
 from pathlib import Path
 
@@ -216,6 +217,20 @@ def test_a_tile_of_a_snapshot_no_longer_published_redirects_to_the_published_one
     followed = client.get(response.headers["Location"])
     assert followed.status_code == 200
     assert followed.headers["ETag"].strip('"').startswith(new_snapshot + ".")
+
+
+def test_a_tile_rendered_after_a_newer_publication_is_redirected_not_cached_under_the_old_url(
+    imported, client, redis_client
+):
+    old = tilejson(client, "side=osm")
+    new_snapshot = publish_another_snapshot()
+    # This process still believes the old snapshot is published (its memo, as within
+    # SNAPSHOT_CHECK_S after a swap in another process): the render reads the publication itself.
+    tile_service._snapshot_memo[str(db.engine.url)] = (time.monotonic(), old["snapshot"])
+    response = client.get(tile_url(old, 10, 539, 359))
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/api/v1/tiles/{new_snapshot}/10/539/359.mvt?side=osm"
+    assert redis_client.keys(f"stopsync:tiles:{old['snapshot']}:*") == []
 
 
 def test_rendered_tiles_are_kept_in_redis_and_dropped_when_a_new_snapshot_is_published(
