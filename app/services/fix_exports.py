@@ -71,7 +71,7 @@ from app.services.ifopt_usage import sloids_where_ifopt_is_used
 from app.services.new_stop_tags import is_platform_level, stop_modes, tags_for_new_stop, why_no_tags
 from database import db
 from database.models import Match, OsmStop, RegistryStopRow
-from pipeline.matching.context import parse_uic
+from pipeline.declarations import RegistryDeclaration, declaration_for
 from pipeline.matching.normalize import fold
 from pipeline.text import ascii_int, xml_safe
 
@@ -85,13 +85,33 @@ NO_FIX_DECISIONS = frozenset({"atlas_wrong", "not_a_problem", "fixed_in_osm", "w
 NO_CREATE_DECISIONS = NO_FIX_DECISIONS | {"needs_survey"}
 REGISTRY_RIGHT_DECISIONS = frozenset({"osm_wrong_registry_right"})
 STATION_VALUES = frozenset({"station"})
-# The problems' isolation radius (pipeline/problems.py ISOLATION_RADIUS_M): an OSM stop object this
+# The problems' isolation radius (pipeline/problems/unmatched.py ISOLATION_RADIUS_M): an OSM stop object this
 # near is probably the stop itself, so a person links it instead of us adding a second one.
 CREATE_MIN_DISTANCE_M = 50.0
 # Tags that say which stop an object is. uic_name is a name, so only a hard conflict (it is another
 # registry stop's official name) refuses a pair; a merely different spelling is an ordinary conflict.
-IDENTITY_KEYS = ("uic_ref", "ref:IFOPT", "ref:sloid", "uic_name")
-IDENTIFIER_KEYS = frozenset({"uic_ref", "ref:IFOPT", "ref:sloid"})
+# Which tags those are is the registry's declaration (`pipeline.declarations`); ATLAS: uic_ref,
+# ref:IFOPT, ref:sloid and uic_name. A fix writes only the first tag of each identifier (ref:IFOPT,
+# never ref:sloid) and never another registry's tags.
+
+
+def identity_keys(registry: RegistryDeclaration) -> tuple[str, ...]:
+    """The tags saying which stop an object is: code tags, id tags, then the official-name tags."""
+    code = registry.code.osm_tags if registry.code is not None else ()
+    return tuple(dict.fromkeys([*code, *registry.stop_id.osm_tags, *registry.name_tags[1:]]))
+
+
+def identifier_keys(registry: RegistryDeclaration) -> frozenset[str]:
+    """The identifier tags (code and id), without the name tags."""
+    code = registry.code.osm_tags if registry.code is not None else ()
+    return frozenset([*code, *registry.stop_id.osm_tags])
+
+
+def written_keys(registry: RegistryDeclaration) -> frozenset[str]:
+    """The identifier tags a fix may write: the first of each identifier."""
+    keys = [i.osm_tags[0] for i in registry.identifiers if i.osm_tags]
+    return frozenset(keys)
+
 
 # MapRoulette cooperative work (maproulette/mr-cli `cooperativeType`): 1 = tag fix, 2 = change file.
 MAPROULETTE_COOPERATIVE_VERSION = 2
@@ -136,38 +156,44 @@ class RegistryIds:
     """Which registry stops each identifier value names: an OSM object carrying another stop's number,
     stop_id or official name is that stop, whatever it was paired with."""
 
-    by_number: Mapping[int, frozenset[str]]
-    sloids: frozenset[str]
-    by_name: Mapping[str, frozenset[str]]
+    # Per registry (its `source`): normalised code → stops, stop ids, folded official name → stops.
+    by_number: Mapping[tuple[str, str], frozenset[str]]
+    sloids: frozenset[tuple[str, str]]
+    by_name: Mapping[tuple[str, str], frozenset[str]]
 
     @classmethod
-    def of(cls, stops: Iterable[tuple[str, str | None, str | None]]) -> RegistryIds:
-        """From (stop_id, code, name) of every registry stop."""
-        numbers: dict[int, set[str]] = {}
-        names: dict[str, set[str]] = {}
-        sloids: set[str] = set()
-        for stop_id, code, name in stops:
-            sloids.add(stop_id)
-            number = ascii_int(code)
+    def of(
+        cls, stops: Iterable[tuple[str, str | None, str | None] | tuple[str, str | None, str | None, str]]
+    ) -> RegistryIds:
+        """From (stop_id, code, name[, source]) of every registry stop (no source: ATLAS's)."""
+        numbers: dict[tuple[str, str], set[str]] = {}
+        names: dict[tuple[str, str], set[str]] = {}
+        sloids: set[tuple[str, str]] = set()
+        for stop_id, code, name, *rest in stops:
+            source = rest[0] if rest else "atlas"
+            registry = declaration_for(source)
+            sloids.add((source, stop_id))
+            number = registry.code.normalise(code) if registry.code is not None else None
             if number is not None:
-                numbers.setdefault(number, set()).add(stop_id)
+                numbers.setdefault((source, number), set()).add(stop_id)
             if name and fold(name):
-                names.setdefault(fold(name), set()).add(stop_id)
+                names.setdefault((source, fold(name)), set()).add(stop_id)
         return cls(
             {k: frozenset(v) for k, v in numbers.items()},
             frozenset(sloids),
             {k: frozenset(v) for k, v in names.items()},
         )
 
-    def named_by(self, key: str, value: str) -> frozenset[str]:
-        """The registry stops this tag value identifies."""
-        if key == "uic_ref":
-            number = parse_uic(value)
-            return self.by_number.get(number, frozenset()) if number is not None else frozenset()
-        if key in ("ref:IFOPT", "ref:sloid"):
-            return frozenset({value.strip()}) & self.sloids
-        if key == "uic_name":
-            return self.by_name.get(fold(value), frozenset())
+    def named_by(self, key: str, value: str, source: str = "atlas") -> frozenset[str]:
+        """The stops of registry `source` this tag value identifies (the registry's declared tags)."""
+        registry = declaration_for(source)
+        if registry.code is not None and key in registry.code.osm_tags:
+            number = registry.code.normalise(value)
+            return self.by_number.get((source, number), frozenset()) if number is not None else frozenset()
+        if key in registry.stop_id.osm_tags:
+            return frozenset({value.strip()}) if (source, value.strip()) in self.sloids else frozenset()
+        if key in registry.name_tags[1:]:
+            return self.by_name.get((source, fold(value)), frozenset())
         return frozenset()
 
 
@@ -206,21 +232,24 @@ class NewStop:
 
 
 def _official_value(stop: FixStop, key: str) -> str | None:
-    if key == "uic_ref":
-        return str(stop.code) if stop.code is not None else None
-    if key in ("ref:IFOPT", "ref:sloid"):
+    registry = declaration_for(stop.source)
+    if registry.code is not None and key in registry.code.osm_tags:
+        return registry.code.normalise(stop.code)
+    if key in registry.stop_id.osm_tags:
         return stop.stop_id
-    if key == "uic_name":
+    if key in registry.name_tags[1:]:
         return stop.name
     return None
 
 
 def _same_identity(stop: FixStop, key: str, value: str) -> bool:
-    if key == "uic_ref":
-        return stop.code is not None and parse_uic(value) == ascii_int(stop.code)
-    if key in ("ref:IFOPT", "ref:sloid"):
+    registry = declaration_for(stop.source)
+    if registry.code is not None and key in registry.code.osm_tags:
+        code = registry.code.normalise(stop.code)
+        return code is not None and registry.code.normalise(value) == code
+    if key in registry.stop_id.osm_tags:
         return value.strip() == stop.stop_id
-    if key == "uic_name":
+    if key in registry.name_tags[1:]:
         return bool(stop.name) and fold(value) == fold(stop.name or "")
     return False
 
@@ -229,11 +258,15 @@ def identity_conflicts(stop: FixStop, obj: FixObject, registry: RegistryIds | No
     """The object's identity tags that disagree with this registry stop, each with the other registry
     stops it names (``names``, empty when it names none)."""
     out: list[dict[str, Any]] = []
-    for key in IDENTITY_KEYS:
+    for key in identity_keys(declaration_for(stop.source)):
         value = (obj.tags.get(key) or "").strip()
         if not value or _same_identity(stop, key, value):
             continue
-        others = sorted(registry.named_by(key, value) - {stop.stop_id}) if registry is not None else []
+        others = (
+            sorted(registry.named_by(key, value, stop.source) - {stop.stop_id})
+            if registry is not None
+            else []
+        )
         official = _official_value(stop, key)
         if not others and official is None:
             continue  # the registry has nothing this value could contradict
@@ -248,18 +281,26 @@ def _proposed_tags(stop: FixStop, obj: FixObject, stop_objects: int = 1) -> dict
     stop's stop_id (service point) only on a station or on the stop's sole OSM object. Written on each
     of two platforms it would make them duplicates of each other.
     """
+    registry = declaration_for(stop.source)
     proposed: dict[str, str] = {}
-    if stop.code is not None:
-        proposed["uic_ref"] = str(stop.code)
+    if stop.code is not None and registry.code is not None and registry.code.osm_tags:
+        proposed[registry.code.osm_tags[0]] = registry.code.normalise(stop.code) or ""
     is_station = obj.tags.get("public_transport") in STATION_VALUES or obj.tags.get("railway") == "station"
-    if stop.platform_code and not is_station:
-        proposed["local_ref"] = stop.platform_code.strip()
+    if stop.platform_code and not is_station and registry.platform_tag:
+        proposed[registry.platform_tag] = stop.platform_code.strip()
     one_object = is_platform_level(stop) or is_station or stop_objects <= 1
-    if one_object and stop.stop_id not in (obj.tags.get("ref:IFOPT"), obj.tags.get("ref:sloid")):
-        proposed["ref:IFOPT"] = stop.stop_id
+    id_tags = registry.stop_id.osm_tags
+    if one_object and id_tags and stop.stop_id not in (obj.tags.get(t) for t in id_tags):
+        proposed[id_tags[0]] = stop.stop_id
     if stop.name:
-        proposed["uic_name"] = stop.name.strip()
-    return {k: v for k, v in proposed.items() if v and len(v) <= OSM_MAX_VALUE_LENGTH}
+        # The official name's own tags (ATLAS: uic_name); `name` itself is local practice, never written.
+        for key in registry.name_tags[1:]:
+            proposed[key] = stop.name.strip()
+    return {
+        k: v
+        for k, v in proposed.items()
+        if v and len(v) <= OSM_MAX_VALUE_LENGTH and k not in registry.foreign_tags
+    }
 
 
 def move_refusal(obj: FixObject) -> tuple[str, str] | None:
@@ -310,12 +351,15 @@ def propose_fix(
     may_overwrite = overwrite or decision in REGISTRY_RIGHT_DECISIONS
     fix = TagFix(obj=obj, problems=[identity], sloids=[stop.stop_id])
     found = identity_conflicts(stop, obj, registry)
+    declared = declaration_for(stop.source)
     hard = [c for c in found if c["names"]]
-    soft = [c for c in found if not c["names"] and c["key"] in IDENTIFIER_KEYS]
+    soft = [c for c in found if not c["names"] and c["key"] in identifier_keys(declared)]
     # Overwriting may replace one stale identifier, but not when the object's uic_name disagrees as
-    # well: an object whose number and official name both point elsewhere is another stop.
-    name_too = [c for c in found if c["key"] == "uic_name"]
-    unreplaceable = not may_overwrite or bool(name_too) or any(c["key"] == "ref:sloid" for c in soft)
+    # well: an object whose number and official name both point elsewhere is another stop. A tag we
+    # never write (ref:sloid) is never replaced either.
+    name_too = [c for c in found if c["key"] in declared.name_tags[1:]]
+    written = written_keys(declared)
+    unreplaceable = not may_overwrite or bool(name_too) or any(c["key"] not in written for c in soft)
     if hard or (soft and unreplaceable):
         names = sorted({s for c in hard for s in c["names"]})
         listed = hard or soft + name_too
@@ -1040,8 +1084,10 @@ def _match_counts(sloids: set[str]) -> dict[str, int]:
 
 def registry_ids() -> RegistryIds:
     """Number, stop_id and official name of every registry stop in the snapshot."""
-    rows = db.session.execute(select(RegistryStopRow.stop_id, RegistryStopRow.code, RegistryStopRow.name))
-    return RegistryIds.of((r.stop_id, r.code, r.name) for r in rows)
+    rows = db.session.execute(
+        select(RegistryStopRow.stop_id, RegistryStopRow.code, RegistryStopRow.name, RegistryStopRow.source)
+    )
+    return RegistryIds.of((r.stop_id, r.code, r.name, r.source) for r in rows)
 
 
 def plan_fixes(

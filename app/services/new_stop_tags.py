@@ -59,6 +59,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from pipeline.declarations import declaration_for
+
 OSM_MAX_VALUE_LENGTH = 255  # the OSM API refuses longer keys and values
 
 PLATFORM = "platform"
@@ -89,6 +91,7 @@ STATION_MODES = frozenset({"TRAIN", "RACK_RAILWAY", "METRO", "CABLE_RAILWAY", "C
 class RegistryStopLike(Protocol):
     """What the table reads of a registry stop (`pipeline.records.RegistryStop`, `RegistryStopRow` rows)."""
 
+    source: str
     stop_id: str
     dataset: str
     code: str | None
@@ -151,16 +154,21 @@ def tags_for_new_stop(
     if tags.get("highway") == "bus_stop" and tags.get("railway") == "platform" and "train" not in tags:
         # A shared bus and tram stop: one waiting place, tagged as a bus stop with tram=yes.
         del tags["railway"]
+    # Identifier, name, platform and operator tags as the stop's registry declares them (ATLAS: name
+    # and uic_name, uic_ref, ref:IFOPT; NaPTAN: name, naptan:NaptanCode, naptan:AtcoCode).
+    registry = declaration_for(stop.source)
     official = (stop.name or "").strip()
-    tags["name"] = official
-    tags["uic_name"] = official
-    if stop.code is not None:
-        tags["uic_ref"] = str(stop.code)
-    if ifopt:
-        tags["ref:IFOPT"] = stop.stop_id.strip()
-    if kind == PLATFORM and stop.platform_code and stop.platform_code.strip():
-        tags["local_ref"] = stop.platform_code.strip()
+    for key in registry.name_tags:
+        tags[key] = official
+    if stop.code is not None and registry.code is not None and registry.code.osm_tags:
+        tags[registry.code.osm_tags[0]] = registry.code.normalise(stop.code) or ""
+    if ifopt and registry.stop_id.osm_tags:
+        tags[registry.stop_id.osm_tags[0]] = stop.stop_id.strip()
+    if kind == PLATFORM and registry.platform_tag and stop.platform_code and stop.platform_code.strip():
+        tags[registry.platform_tag] = stop.platform_code.strip()
     operator = (stop.operator_name or stop.operator_code or "").strip()
-    if operator:
-        tags["operator"] = operator
+    if operator and registry.operator_tag:
+        tags[registry.operator_tag] = operator
+    for key in registry.foreign_tags:
+        tags.pop(key, None)
     return {k: v for k, v in sorted(tags.items()) if v and len(v) <= OSM_MAX_VALUE_LENGTH}

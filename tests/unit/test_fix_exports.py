@@ -17,9 +17,11 @@ from app.services.fix_exports import (
     FixObject,
     FixStop,
     RegistryIds,
+    _proposed_tags,
     build_osmchange,
     build_plan,
     classify_registry_suspicion,
+    identity_conflicts,
     maproulette_create_task,
     maproulette_fix_task,
     maproulette_lines,
@@ -403,3 +405,37 @@ def test_overwrite_never_replaces_a_number_when_the_uic_name_points_elsewhere_to
     (refusal,) = fix.refused
     assert refusal["reason"] == "identifier_contradicts_registry"
     assert {c["key"] for c in refusal["conflicts"]} == {"uic_ref", "uic_name"}
+
+
+def test_a_fix_proposes_the_tags_its_registry_declares_never_ref_ifopt_or_swiss_tags_elsewhere():
+    # A NaPTAN-like registry: AtcoCode in naptan:AtcoCode, NaptanCode in naptan:NaptanCode.
+    from pipeline.declarations import Identifier, RegistryDeclaration, declarations, register_declaration
+
+    if "uk_test" not in declarations():
+        register_declaration(
+            RegistryDeclaration(
+                name="uk_test",
+                display_name="UK test",
+                stop_id=Identifier("stop_id", ("naptan:AtcoCode",)),
+                code=Identifier("code", ("naptan:NaptanCode",)),
+                foreign_tags=frozenset({"ref:IFOPT", "uic_ref", "uic_name", "ref:sloid"}),
+            )
+        )
+    uk = FixStop("1400A000101", "brgapdt", "A", "Brighton, Old Steine", None, 50.82, -0.137, source="uk_test")
+    obj = FixObject("node/9", "node", 9, 1, {"highway": "bus_stop", "name": "Old Steine"}, 50.8201, -0.137)
+    proposed = _proposed_tags(uk, obj)
+    assert proposed == {
+        "naptan:AtcoCode": "1400A000101",
+        "naptan:NaptanCode": "brgapdt",
+        "local_ref": "A",
+    }
+    # The object's `naptan:AtcoCode` naming another UK stop is a conflict; its ref:IFOPT is not this
+    # registry's business.
+    other = FixObject(
+        "node/10", "node", 10, 1, {"naptan:AtcoCode": "1400A000999", "ref:IFOPT": "x"}, 50.82, -0.137
+    )
+    registry = RegistryIds.of(
+        [("1400A000101", "brgapdt", "Old Steine", "uk_test"), ("1400A000999", None, "X", "uk_test")]
+    )
+    [conflict] = identity_conflicts(uk, other, registry)
+    assert (conflict["key"], conflict["names"]) == ("naptan:AtcoCode", ["1400A000999"])

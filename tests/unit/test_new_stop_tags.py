@@ -9,6 +9,7 @@ from app.services.new_stop_tags import new_stop_kind, tags_for_new_stop, why_no_
 
 @dataclass(frozen=True)
 class Stop:
+    source: str = "atlas"
     stop_id: str = "ch:1:sloid:10305"
     dataset: str = "service_point"
     code: str | None = "8510305"
@@ -77,3 +78,14 @@ def test_ref_ifopt_is_left_out_where_the_community_does_not_use_it():
     tags = tags_for_new_stop(Stop(), ifopt=False)
     assert "ref:IFOPT" not in tags
     assert tags["uic_ref"] == "8510305"  # the other identity tags stay
+
+
+def test_a_new_stop_of_another_registry_gets_that_registrys_tags_and_no_swiss_ones():
+    from tests.second_registry import register_zhv
+
+    register_zhv()
+    tags = tags_for_new_stop(Stop(source="zhv", stop_id="de:08335:3424:1:1", code="8503424"))
+    assert tags["ref:IFOPT"] == "de:08335:3424:1:1"
+    assert tags["uic_ref"] == "8503424"  # zHV declares its code in uic_ref too
+    assert "uic_name" not in tags  # zHV names a stop only in `name`
+    assert tags["name"] == "Balzers, Ramschwagweg"
