@@ -158,11 +158,19 @@ def cache_key(zip_path: Path, stops: int, stop_position_rate: float, seed: int) 
     """A hash of everything the generated inputs depend on: the ATLAS file, this generator, the derivation."""
     digest = hashlib.sha256()
     digest.update(hashlib.sha256(zip_path.read_bytes()).digest())
-    for obj in (sys.modules[__name__], pipeline_scale.derive_osm):
+    # The generator's own functions (not this whole module: editing the measuring code keeps the cache).
+    for obj in (copy_offset, replicate_row, _kept_rows, write_registry, _generate, pipeline_scale.derive_osm):
         digest.update(inspect.getsource(obj).encode())
-    digest.update(
-        json.dumps([stops, stop_position_rate, seed, pipeline_scale.RATES], sort_keys=True).encode()
-    )
+    params = [
+        stops,
+        stop_position_rate,
+        seed,
+        pipeline_scale.RATES,
+        COPY_STEP_DEG,
+        GRID_COLUMNS,
+        NUMBER_STRIDE,
+    ]
+    digest.update(json.dumps(params, sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
 
@@ -199,7 +207,7 @@ def _generate(stops: int, stop_position_rate: float, seed: int) -> tuple[Path, d
         say(f"generated inputs from the cache: {folder}")
         return folder / "sources", json.loads(meta_file.read_text())
     started = time.perf_counter()
-    say(f"generating {stops:,} registry stops and the derived OSM side into {folder}")
+    say(f"generating {stops or 'all'} registry stops and the derived OSM side into {folder}")
     sources = folder / "sources"
     shutil.rmtree(folder, ignore_errors=True)
     sources.mkdir(parents=True)
@@ -246,6 +254,8 @@ class MemoryWatch:
         self.postmaster_pid = postmaster_pid
         self.interval_s = interval_s
         self.peak_self_mib = self.peak_postgres_mib = self.peak_sum_mib = 0.0
+        self.stage = "start"  # set by the pipeline's progress callback
+        self.by_stage: dict[str, tuple[float, float]] = {}  # stage: (peak pipeline MiB, peak PostgreSQL MiB)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -265,6 +275,12 @@ class MemoryWatch:
         self.peak_self_mib = max(self.peak_self_mib, mine)
         self.peak_postgres_mib = max(self.peak_postgres_mib, postgres)
         self.peak_sum_mib = max(self.peak_sum_mib, mine + postgres)
+        was = self.by_stage.get(self.stage, (0.0, 0.0))
+        self.by_stage[self.stage] = (max(was[0], mine), max(was[1], postgres))
+
+    def progress(self, stage: str, done: int, total: int, message: str) -> None:
+        """The pipeline's progress callback: memory peaks are kept per stage."""
+        self.stage = stage
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -292,9 +308,11 @@ def _postmaster_pid(postgres: LocalPostgres) -> int:
 
 def _pipeline_api() -> tuple[Any, Any]:
     """RunOptions and run_pipeline, wherever this checkout keeps them (runs/ after issue 12)."""
-    try:
+    # Decided by this checkout's files, not by import success: an editable install elsewhere on
+    # sys.path could otherwise lend a module from another tree.
+    if (Path(__file__).resolve().parents[1] / "runs" / "stages.py").exists():
         from runs.stages import RunOptions, run_pipeline
-    except ImportError:
+    else:
         from pipeline.run import RunOptions, run_pipeline  # type: ignore[no-redef]
     return RunOptions, run_pipeline
 
@@ -340,10 +358,10 @@ def run_once(source_dir: Path, label: str, profile_to: Path | None = None) -> di
                     import cProfile
 
                     profiler = cProfile.Profile()
-                    summary = profiler.runcall(run_pipeline, options)
+                    summary = profiler.runcall(run_pipeline, options, memory.progress)
                     profiler.dump_stats(profile_to)
                 else:
-                    summary = run_pipeline(options)
+                    summary = run_pipeline(options, memory.progress)
                 wall = time.perf_counter() - started
     finally:
         postgres.stop()
@@ -358,6 +376,7 @@ def run_once(source_dir: Path, label: str, profile_to: Path | None = None) -> di
         "peak_postgres_mib": memory.peak_postgres_mib,
         "peak_sum_mib": memory.peak_sum_mib,
         "ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "memory_by_stage": memory.by_stage,
     }
 
 
@@ -416,10 +435,27 @@ def run(stops: int = GERMANY_STOPS, profile: bool = False, seed: int = 42) -> li
                 note=f"Swiss {small:.2f} s, growth x{growth:.1f} (n·log n x{expect:.1f})" if growth else "",
             )
         )
+    print(
+        "peak memory by stage (pipeline process RSS / PostgreSQL PSS, MiB): "
+        + ", ".join(
+            f"{stage} {mine:,.0f} / {pg:,.0f}" for stage, (mine, pg) in big["memory_by_stage"].items()
+        )
+    )
     imp = big["counts"].get("import", {})
-    for key, label in (("load_seconds", "COPY to staging"), ("swap_seconds", "swap transaction")):
+    for key, label in (
+        ("load_seconds", "staging (COPY, indexes, derived tables)"),
+        ("swap_seconds", "swap transaction"),
+        ("locked_seconds", "tables locked in the swap"),
+        ("cleanup_seconds", "cleanup after the swap"),
+    ):
         if key in imp:
             figures.append(Figure(f"Germany-size: import {label}", imp[key], "s"))
+    steps = imp.get("steps") or {}
+    if steps:
+        print(
+            "import steps (s): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in sorted(steps.items(), key=lambda kv: -kv[1])[:12])
+        )
     growth = big["wall_s"] / swiss["wall_s"]
     figures += [
         Figure(
