@@ -218,7 +218,10 @@ class BenchStack:
                 "REDIS_URL": self.redis.url,
                 "SECRET_KEY": self.secret_key,
                 "SESSION_COOKIE_SECURE": "false",
-                "FLASK_APP": "app:create_app",
+                # `flask pipeline ...` lives in runs/ (the web app never imports it) since issue 12.
+                "FLASK_APP": "runs.cli:create_app"
+                if (ROOT / "runs" / "cli.py").exists()
+                else "app:create_app",
                 "LOG_LEVEL": "WARNING",
                 "PYTHONUNBUFFERED": "1",
             }
