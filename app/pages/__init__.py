@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, redirect, render_template, request
 from flask_babel import gettext
 
 from app.auth import safe_next
@@ -99,6 +99,10 @@ def registry_stop(source: str, stop_id: str):
     """
     if source not in registry_sources():
         abort(404)
+    own = stop_service.registry_of(stop_id)
+    if own is not None and own != source:
+        # A link that did not know the stop's registry (an old /stops/atlas/ URL, a feed): its own page.
+        return redirect(f"/stops/{own}/{stop_id}", code=301)
     detail = stop_service.stop_detail(stop_id=stop_id, source=source)
     if detail is None:
         abort(404, description=gettext("No registry stop %(stop_id)s in the current data.", stop_id=stop_id))

@@ -50,6 +50,7 @@ def decision_as_dict(row: Any, author: str | None) -> dict[str, Any]:
         "id": row.id,
         "problem_identity": row.problem_identity,
         "problem_type": row.problem_type,
+        "source": row.source,
         "stop_id": row.stop_id,
         "osm_key": row.osm_key,
         "decision": row.decision,
@@ -134,8 +135,8 @@ def _with_history(rows: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 PROBLEM_COLUMNS = (
-    "p.id, p.identity, p.problem_type, p.priority, p.stop_id, p.osm_key, p.operator_code, p.distance_m,"
-    " p.message, p.details, p.lat, p.lon"
+    "p.id, p.identity, p.problem_type, p.priority, p.source, p.stop_id, p.osm_key, p.operator_code,"
+    " p.distance_m, p.message, p.details, p.lat, p.lon"
 )
 DECISION_COLUMNS = (
     "d.id AS d_id, d.problem_identity AS d_problem_identity, d.problem_type AS d_problem_type,"
@@ -166,6 +167,7 @@ def problem_as_dict(row: Any) -> dict[str, Any]:
         "identity": row.identity,
         "problem_type": row.problem_type,
         "priority": row.priority,
+        "source": row.source,
         "stop_id": row.stop_id,
         "osm_key": row.osm_key,
         "operator": row.operator_code,

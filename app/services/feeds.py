@@ -33,7 +33,7 @@ from sqlalchemy import Select, func, select
 from app.services.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from database import db
 from database.base import SRID_WGS84
-from database.models import RegistryStopRow, PipelineRun, Problem, ProblemChange
+from database.models import PipelineRun, Problem, ProblemChange, RegistryStopRow
 from pipeline.redaction import url_host
 from pipeline.text import xml_safe
 
@@ -295,7 +295,7 @@ def webhook_payload(run_id: int, items: Iterable[Mapping[str, Any]], base_url: s
 def stop_path(item: Mapping[str, Any]) -> str:
     """The page of the problem's stop (registry side first)."""
     if item.get("stop_id"):
-        return f"/stops/atlas/{item['stop_id']}"
+        return f"/stops/{item.get('source') or 'atlas'}/{item['stop_id']}"
     key = item.get("osm_key") or ""
     return f"/stops/osm/{key}" if key else "/review"
 

@@ -1135,7 +1135,7 @@ def plan_fixes(
 
 def stop_url(base_url: str, p: Mapping[str, Any]) -> str:
     if p.get("stop_id"):
-        return f"{base_url.rstrip('/')}/stops/atlas/{p['stop_id']}"
+        return f"{base_url.rstrip('/')}/stops/{p.get('source') or 'atlas'}/{p['stop_id']}"
     if p.get("osm_key"):
         return f"{base_url.rstrip('/')}/stops/osm/{p['osm_key']}"
     return f"{base_url.rstrip('/')}/review"

@@ -343,6 +343,14 @@ def _match_dict(row: Any) -> dict[str, Any]:
     }
 
 
+def registry_of(stop_id: str) -> str | None:
+    """The registry holding `stop_id` in the snapshot (None: none, or several)."""
+    rows = db.session.execute(
+        text("SELECT source FROM registry_stops WHERE stop_id = :stop_id LIMIT 2"), {"stop_id": stop_id}
+    ).all()
+    return rows[0].source if len(rows) == 1 else None
+
+
 def stop_detail(
     *, stop_id: str | None = None, osm_key: str | None = None, source: str | None = None
 ) -> dict[str, Any] | None:

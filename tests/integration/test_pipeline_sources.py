@@ -84,3 +84,19 @@ def test_two_registries_in_one_instance_keep_their_stops_pages_and_api(make_app,
     assert client.get(f"/stops/bav/{dhid}").status_code == 404
     # A zHV stop is not an ATLAS stop of the same id.
     assert client.get(f"/api/v1/stops/atlas/{dhid}").status_code == 404
+
+
+def test_a_registry_stop_page_asked_under_another_registry_redirects_to_its_own(app, client):
+    from tests import factories as f
+    from tests.second_registry import register_zhv
+
+    register_zhv()
+    stop = f.atlas_stop("de:08335:3424:1:1", source="zhv", dataset="csv")
+    # Links written before registries were plug-ins (feeds, exports, bookmarks) say /stops/atlas/.
+    response = client.get(f"/stops/atlas/{stop.stop_id}")
+    assert (response.status_code, response.headers["Location"]) == (301, f"/stops/zhv/{stop.stop_id}")
+    problem = f.problem("unmatched", stop_id=stop.stop_id, source="zhv")
+    [listed] = [
+        p for p in client.get("/api/v1/problems").get_json()["problems"] if p["identity"] == problem.identity
+    ]
+    assert (listed["source"], listed["stop_id"]) == ("zhv", stop.stop_id)

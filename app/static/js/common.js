@@ -132,9 +132,13 @@
     return m ? { type: m[1], id: m[2] } : null;
   }
 
-  function stopUrl(kind, key) {
+  function stopUrl(kind, key, source) {
     // Every character a stop_id may not hold is encoded (a "?" or "#" would cut the path); ":" stays readable.
-    if (kind === "atlas") return "/stops/atlas/" + encodeURIComponent(key || "").replace(/%3A/gi, ":");
+    // `source`: the registry of a registry stop (kind "atlas", the registry side); the page of a stop
+    // asked under another registry's name redirects to its own.
+    if (kind === "atlas") {
+      return "/stops/" + encodeURIComponent(source || "atlas") + "/" + encodeURIComponent(key || "").replace(/%3A/gi, ":");
+    }
     var osm = parseOsmKey(key);
     return osm ? "/stops/osm/" + osm.type + "/" + osm.id : "#";
   }

@@ -194,7 +194,7 @@
     renderDecision(problem);
     noteEl.value = problem.decision && problem.decision.note ? problem.decision.note : "";
 
-    document.getElementById("link-stop").href = problem.stop_id ? S.stopUrl("atlas", problem.stop_id) : S.stopUrl("osm", problem.osm_key);
+    document.getElementById("link-stop").href = problem.stop_id ? S.stopUrl("atlas", problem.stop_id, problem.source) : S.stopUrl("osm", problem.osm_key);
     renderEditorLinks(problem, null);
 
     renderSides(problem, null);
