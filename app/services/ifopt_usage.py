@@ -1,10 +1,12 @@
-"""Where the OSM community uses `ref:IFOPT`: the rule that decides whether a proposed new stop carries it.
+"""Where the OSM community tags a registry's stop id: the rule that decides whether a proposed new stop
+carries it.
 
 Swiss mappers tag the Swiss Location ID as `ref:IFOPT` in some regions and not at all in others (none
 of Liechtenstein's 773 stop objects carries it). A new stop proposed by the fix exports or by "Add in
-JOSM" follows local practice: with `NEW_STOP_IFOPT=where_used` (the default) it carries `ref:IFOPT`
-only when at least one OSM stop object within `NEW_STOP_IFOPT_RADIUS_M` of the registry position
-already carries `ref:IFOPT` or `ref:sloid`; `always` and `never` override the rule.
+JOSM" follows local practice: with `NEW_STOP_IFOPT=where_used` (the default) it carries its
+registry's stop-id tag only when at least one OSM stop object within `NEW_STOP_IFOPT_RADIUS_M` of the
+registry position already carries one of the tags that registry declares for its stop id (ATLAS:
+`ref:IFOPT` or `ref:sloid`; NaPTAN: `naptan:AtcoCode`); `always` and `never` override the rule.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from flask import current_app
-from sqlalchemy import bindparam, text
+from sqlalchemy import Text, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.extensions import db
+from pipeline.declarations import declarations
 
 METRES_PER_DEGREE = 111_320.0
 
@@ -25,19 +29,21 @@ _SLOIDS_WITH_IFOPT_NEARBY = text(
     """
     SELECT a.stop_id
     FROM registry_stops a
-    WHERE a.stop_id IN :sloids
+    WHERE a.source = :source
+      AND a.stop_id IN :sloids
       AND EXISTS (
         SELECT 1 FROM osm_stops o
         WHERE o.geom && ST_Expand(a.geom, :box_deg / GREATEST(cos(radians(a.lat)), 0.01))
-          AND (o.ifopt IS NOT NULL OR o.tags ? 'ref:sloid')
+          AND o.tags ?| :tags
           AND ST_DWithin(o.geom::geography, a.geom::geography, :radius_m)
       )
     """
-).bindparams(bindparam("sloids", expanding=True))
+).bindparams(bindparam("sloids", expanding=True), bindparam("tags", type_=ARRAY(Text)))
 
 
 def sloids_where_ifopt_is_used(sloids: Collection[str]) -> set[str]:
-    """The registry stops among `sloids` whose new OSM object should carry `ref:IFOPT`."""
+    """The registry stops among `sloids` whose new OSM object should carry their registry's stop-id tag
+    (ATLAS `ref:IFOPT`, NaPTAN `naptan:AtcoCode`)."""
     wanted = {s for s in sloids if s}
     settings = current_app.config["SETTINGS"]
     policy = settings.NEW_STOP_IFOPT
@@ -48,16 +54,22 @@ def sloids_where_ifopt_is_used(sloids: Collection[str]) -> set[str]:
     radius_m = float(settings.NEW_STOP_IFOPT_RADIUS_M)
     found: set[str] = set()
     ordered = sorted(wanted)
-    for start in range(0, len(ordered), 5000):  # bounded parameter lists
-        rows = db.session.execute(
-            _SLOIDS_WITH_IFOPT_NEARBY,
-            {
-                "sloids": ordered[start : start + 5000],
-                "box_deg": radius_m / METRES_PER_DEGREE * 1.01,
-                "radius_m": radius_m,
-            },
-        )
-        found.update(row.stop_id for row in rows)
+    for name, registry in declarations().items():
+        tags = list(registry.stop_id.osm_tags)  # each registry's own stop-id tags
+        if not tags:
+            continue
+        for start in range(0, len(ordered), 5000):  # bounded parameter lists
+            rows = db.session.execute(
+                _SLOIDS_WITH_IFOPT_NEARBY,
+                {
+                    "source": name,
+                    "sloids": ordered[start : start + 5000],
+                    "tags": tags,
+                    "box_deg": radius_m / METRES_PER_DEGREE * 1.01,
+                    "radius_m": radius_m,
+                },
+            )
+            found.update(row.stop_id for row in rows)
     return found
 
 
