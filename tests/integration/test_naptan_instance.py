@@ -102,6 +102,26 @@ def test_a_uk_instance_reports_osm_only_and_missing_stops(uk, derived):
     assert all(p.source == "naptan" for p in problems if p.stop_id)
 
 
+def test_the_uk_instance_proposes_missing_stops_with_their_atco_code(uk, derived):
+    app, _summary = uk
+    response = app.test_client().get("/api/v1/fixes/osmchange.osc?create=true")
+    assert response.status_code == 200
+    created = [
+        {t.get("k"): t.get("v") for t in node.iter("tag")}
+        for node in ET.fromstring(response.data).iter("node")  # noqa: S314 - our own output
+        if int(node.get("id")) < 0
+    ]
+    assert len(created) >= 0.3 * len(derived.groups["absent"])  # the others have an OSM stop nearby
+    by_atco = {tags["naptan:AtcoCode"]: tags for tags in created}
+    assert set(by_atco) <= derived.groups["absent"]
+    # Mappers around Brighton tag naptan:AtcoCode (60 % of the derived objects): new stops follow.
+    assert len(by_atco) == len(created)
+    for tags in by_atco.values():
+        assert tags["highway"] == "bus_stop"
+        assert tags["public_transport"] == "platform"
+        assert not set(tags) & set(SWISS_KEYS)
+
+
 def test_the_uk_instance_exports_fixes_with_naptan_tags_and_never_swiss_ones(uk, derived):
     app, _summary = uk
     client = app.test_client()
