@@ -172,7 +172,7 @@ class Settings:
     PIPELINE_IMPORT_TIMEOUT_S: float = 600.0
     OVERPASS_QUERY_TIMEOUT_S: int = 300
 
-    # Review workflow (pipeline/reconcile.py): the evidence categories whose change sends a decision
+    # Review workflow (pipeline/review/): the evidence categories whose change sends a decision
     # back to review (position,name,uic_ref,local_ref,operator,identifier,transport,version,
     # atlas_row,distance,priority), and how far (metres) a stop may move before "position" counts.
     DECISION_EXPIRE_FIELDS: str = "position,name,uic_ref,local_ref,operator,identifier"
@@ -358,7 +358,7 @@ class Settings:
 
     def _validate_review_workflow(self) -> None:
         # Imported here: settings must load without the pipeline's numeric stack at import time.
-        from pipeline.reconcile import ExpiryPolicy
+        from pipeline.review import ExpiryPolicy
 
         try:
             ExpiryPolicy.parse(self.DECISION_EXPIRE_FIELDS, self.DECISION_MOVE_THRESHOLD_M)

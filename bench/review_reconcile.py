@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.review_reconcile [--seed 42] [--decisions 20000] [--links 5000]
 
-Pure (no database): the cost `pipeline/reconcile.py` adds to every run. Registry side: the real ATLAS
+Pure (no database): the cost `pipeline/review/` adds to every run. Registry side: the real ATLAS
 service-point export (stop points with coordinates, ~50,000). OSM side: one platform per stop, derived
 as in bench/pipeline_scale.py. Decisions and manual links are made on random stops, then a "next run"
 changes the evidence at stated rates: OSM objects moved, renamed, re-versioned, replaced by a way
@@ -22,7 +22,8 @@ from collections import Counter
 from pathlib import Path
 
 from bench.common import Figure, format_table
-from pipeline.reconcile import (
+from pipeline.records import OsmObject, ProblemRecord, RegistryStop, problem_identity
+from pipeline.review import (
     DecisionState,
     ExpiryPolicy,
     ManualLinkState,
@@ -31,7 +32,6 @@ from pipeline.reconcile import (
     reconcile_decisions,
     resolve_manual_links,
 )
-from pipeline.records import OsmObject, ProblemRecord, RegistryStop, problem_identity
 from pipeline.sources import ParseOptions, get_source
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,9 +19,9 @@ from typing import Any
 
 from app.services import evidence, feeds, manual_matches
 from database.session import transaction
-from pipeline.reconcile import ManualLinkOutcome, ManualLinkState, Snapshot, resolve_manual_links
 from pipeline.records import ManualLink, OsmObject, ProblemRecord, RegistryStop
 from pipeline.redaction import report_failure
+from pipeline.review import ManualLinkOutcome, ManualLinkState, Snapshot, resolve_manual_links
 
 logger = logging.getLogger(__name__)
 

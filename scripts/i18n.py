@@ -40,6 +40,9 @@ class Domain:
     method_map: list[tuple[str, str]]
     options_map: dict[str, dict[str, str]]
     keywords: dict[str, tuple | None]
+    # Python folders outside `root` whose N_ markers belong to this domain (the problem type
+    # registry's labels live with the types, in the pipeline, which must not import the app).
+    python_roots: tuple[Path, ...] = ()
 
 
 DOMAINS = (
@@ -50,6 +53,7 @@ DOMAINS = (
         # trimmed: a {% trans %} block's whitespace is collapsed, as app/i18n.py tells Jinja to do.
         {"pages/templates/**.html": {"trimmed": "true"}},
         {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "N_": None},
+        (ROOT / "pipeline" / "problems",),
     ),
     Domain(
         "js",
@@ -64,17 +68,20 @@ DOMAINS = (
 def extract(domain: Domain) -> Catalog:
     """The domain's messages as a template catalog (msgids with their files, no translations)."""
     template = Catalog(project=PROJECT, creation_date=FIXED_DATE, fuzzy=False)
-    found = extract_from_dir(
-        str(domain.root),
-        method_map=domain.method_map,
-        options_map=domain.options_map,
-        keywords=domain.keywords,
-        comment_tags=("Translators:",),
-        strip_comment_tags=True,
-    )
-    for filename, _lineno, message, comments, context in found:
-        path = (domain.root / filename).relative_to(ROOT).as_posix()
-        template.add(message, None, [(path, None)], auto_comments=comments, context=context)
+    sources = [(domain.root, domain.method_map, domain.options_map)]
+    sources += [(root, [("**.py", "python")], {}) for root in domain.python_roots]
+    for root, method_map, options_map in sources:
+        found = extract_from_dir(
+            str(root),
+            method_map=method_map,
+            options_map=options_map,
+            keywords=domain.keywords,
+            comment_tags=("Translators:",),
+            strip_comment_tags=True,
+        )
+        for filename, _lineno, message, comments, context in found:
+            path = (root / filename).relative_to(ROOT).as_posix()
+            template.add(message, None, [(path, None)], auto_comments=comments, context=context)
     return template
 
 

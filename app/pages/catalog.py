@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from flask_babel import gettext
 
 from app.i18n_markers import N_
+from pipeline.problems import registry as problem_registry
 
 
 @dataclass(frozen=True)
@@ -37,28 +38,11 @@ MATCH_METHODS: tuple[Label, ...] = (
     Label("distance_ratio", N_("Distance (clearly nearest)"), N_("much nearer than the next candidate")),
 )
 
-PROBLEM_TYPES: tuple[Label, ...] = (
-    Label("distance", N_("Too far apart"), N_("matched, but the positions disagree")),
-    Label("unmatched", N_("Unmatched"), N_("no counterpart on the other side")),
-    Label(
-        "attributes",
-        N_("Attributes differ"),
-        N_("name, UIC number or platform code disagree or are malformed"),
-    ),
-    Label("duplicates", N_("Duplicate"), N_("the same stop appears twice on one side")),
-    Label(
-        "manual_match_orphaned",
-        N_("Manual link orphaned"),
-        N_("a manual link's stop or object no longer exists"),
-    ),
-    Label(
-        "route_contradiction", N_("Routes disagree"), N_("matched, but timetable and OSM name other lines")
-    ),
-    Label(
-        "registry_position_mismatch",
-        N_("Registry positions disagree"),
-        N_("the registry gives the stop two positions that lie apart"),
-    ),
+# From the problem type registry (`pipeline/problems/`): its labels are marked there (N_) and
+# extracted into the catalogs with this module's (scripts/i18n.py).
+PROBLEM_TYPES: tuple[Label, ...] = tuple(
+    Label(problem_type.code, problem_type.label, problem_type.description)
+    for problem_type in problem_registry.PROBLEM_TYPES
 )
 
 PRIORITIES: tuple[Label, ...] = (

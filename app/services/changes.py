@@ -16,7 +16,7 @@ from sqlalchemy.orm import aliased
 from app.services import editor_links
 from app.services.ifopt_usage import sloids_where_ifopt_is_used
 from database import db
-from database.models import RegistryStopRow, Decision, OsmStop, PipelineRun, Problem, ProblemChange
+from database.models import Decision, OsmStop, PipelineRun, Problem, ProblemChange, RegistryStopRow
 from pipeline.records import parse_problem_identity
 
 TREND_DIMENSIONS = ("type", "operator")
@@ -112,7 +112,7 @@ def stop_names(identities: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def _recorded_name(evidence: dict[str, Any], side: str) -> str | None:
-    """The name a decision's evidence recorded for one side (pipeline/reconcile.py build_evidence)."""
+    """The name a decision's evidence recorded for one side (pipeline/review/evidence.py build_evidence)."""
     recorded = evidence.get(side) if isinstance(evidence, dict) else None
     if not isinstance(recorded, dict):
         return None

@@ -1,5 +1,5 @@
 """Decisions that notice change: capture the evidence of a decision, and reconcile every decision after
-an import (the pure rules are in `pipeline/reconcile.py`).
+an import (the pure rules are in `pipeline/review/`).
 
 * `attach_evidence(decision)`: called whenever a person records or changes a decision; stores what
   the decision is based on in the current snapshot and clears any pending review.
@@ -23,7 +23,8 @@ from sqlalchemy import select
 from app.services.registry import find_registry_stop
 from database import db
 from database.models import Decision, DecisionEvent, OsmStop, Problem, RegistryStopRow
-from pipeline.reconcile import (
+from pipeline.records import OsmObject, ProblemRecord, RegistryStop
+from pipeline.review import (
     DecisionState,
     ExpiryPolicy,
     Outcome,
@@ -32,7 +33,6 @@ from pipeline.reconcile import (
     evidence_osm_key,
     reconcile_decisions,
 )
-from pipeline.records import OsmObject, ProblemRecord, RegistryStop
 
 logger = logging.getLogger(__name__)
 

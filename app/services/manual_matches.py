@@ -2,7 +2,7 @@
 
 Stored in `manual_matches`, outside the snapshot tables, keyed by (stop_id, osm_key). Every pipeline
 run loads the active and orphaned ones (`link_states`), checks them against the new snapshot
-(`pipeline.reconcile.resolve_manual_links`: follow replaced objects, orphan the rest), hands the
+(`pipeline.review.resolve_manual_links`: follow replaced objects, orphan the rest), hands the
 valid ones to the matcher as stage 0, and after the import stores the outcome
 (`persist_outcomes`). A link whose objects vanished becomes `orphaned` plus a
 `manual_match_orphaned` problem; it comes back to `active` if its objects do.
@@ -30,7 +30,7 @@ from app.services.registry import find_registry_stop
 from database import db
 from database.models import ManualMatch, Match, OsmStop, PipelineRun, RegistryStopRow, User
 from pipeline.geo import haversine_m
-from pipeline.reconcile import ManualLinkOutcome, ManualLinkState, atlas_evidence, osm_evidence
+from pipeline.review import ManualLinkOutcome, ManualLinkState, atlas_evidence, osm_evidence
 
 logger = logging.getLogger(__name__)
 

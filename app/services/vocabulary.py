@@ -1,27 +1,19 @@
 """The closed sets of codes the API accepts as filter values and writes as decisions.
 
 Match methods come from the matcher itself (`pipeline.matching.params.METHODS`), so a new method
-is accepted as soon as the pipeline can produce it. Problem types mirror `pipeline/problems.py`.
+is accepted as soon as the pipeline can produce it. Problem types come from the problem type
+registry (`pipeline.problems.registry`): one list for the detection, the API and the pages.
 """
 
 from __future__ import annotations
 
 from pipeline.matching.params import METHODS as PIPELINE_METHODS
-from pipeline.reconcile import DECISION_FIXED_IN_OSM, DECISION_WRONG_MATCH
+from pipeline.problems import registry as problem_registry
+from pipeline.review import DECISION_FIXED_IN_OSM, DECISION_WRONG_MATCH
 
 MATCH_METHODS: tuple[str, ...] = tuple(PIPELINE_METHODS)
-# `manual_match_orphaned`: a person's manual link whose objects vanished (pipeline/reconcile.py);
-# `route_contradiction`: a match whose GTFS routes and OSM route relations share no line (P2);
-# `registry_position_mismatch`: a registry stop whose two published positions disagree (NaPTAN).
-PROBLEM_TYPES: tuple[str, ...] = (
-    "distance",
-    "unmatched",
-    "attributes",
-    "duplicates",
-    "manual_match_orphaned",
-    "route_contradiction",
-    "registry_position_mismatch",
-)
+# Every registered problem type (`pipeline/problems/<code>.py`), in the registry's order.
+PROBLEM_TYPES: tuple[str, ...] = problem_registry.codes()
 PRIORITIES: tuple[int, ...] = (1, 2, 3)
 DECISIONS: tuple[str, ...] = (
     DECISION_FIXED_IN_OSM,
@@ -34,7 +26,7 @@ DECISIONS: tuple[str, ...] = (
     DECISION_WRONG_MATCH,
 )
 # Problems about a matched pair (both sides named): the only ones a "wrong match" decision fits.
-PAIR_PROBLEM_TYPES: tuple[str, ...] = ("distance", "attributes", "route_contradiction")
+PAIR_PROBLEM_TYPES: tuple[str, ...] = problem_registry.pair_codes()
 # A decision's status: standing, sent back to review by a re-import, or a fix a later run confirmed.
 DECISION_STATUSES: tuple[str, ...] = ("active", "needs_review", "verified_fixed")
 MATCH_STATUSES: tuple[str, ...] = ("matched", "unmatched")

@@ -25,9 +25,10 @@ line). Only *mutual unique-best* pairs are committed: the OSM object is the stop
 candidate and the stop is the object's only best-scoring candidate. A tie on either side is never
 broken by guessing; rounds repeat while they commit something (a committed pair can end a tie).
 
-**Contradiction** (`classify_routes`, used by `pipeline/problems.py`): a matched pair whose two sides
-both have services but share no line (ref or route id; operators are not compared here, so a
-spelling difference never raises a problem), or share lines only in opposite directions.
+**Contradiction** (`classify_routes`, used by `pipeline/problems/route_contradiction.py`): a matched
+pair whose two sides both have services but share no line (ref or route id; operators are not
+compared here, so a spelling difference never raises a problem), or share lines only in opposite
+directions.
 """
 
 from __future__ import annotations

@@ -98,6 +98,8 @@ STOP_TYPE_MODES: dict[str, str] = {
 }
 # Ways in, not places where a vehicle stops; and taxi ranks, which OSM does not map as stops.
 ENTRANCE_TYPES = frozenset({"RSE", "TMU", "BCE", "FTD", "LCE", "AIR", "GAT"})
+# Access areas: a whole station (OSM `public_transport=station`), not one of its platforms or bays.
+ACCESS_AREA_TYPES = frozenset({"RLY", "MET", "BST", "LCB"})
 NOT_TRANSIT_TYPES = frozenset({"TXR", "STR"})
 
 # NaPTAN GridType → the CRS of Easting/Northing.
@@ -710,6 +712,10 @@ def _describe_areas(records: list[RegistryStop], side: _Read) -> None:
             record.attributes["parent_stop_area"] = area_parent
 
 
+def _is_platform_level(stop: RegistryStop) -> bool:
+    return stop.attributes.get("stop_type") not in ACCESS_AREA_TYPES
+
+
 NAPTAN = RegistryDeclaration(
     name=NAME,
     display_name="NaPTAN",
@@ -726,6 +732,11 @@ NAPTAN = RegistryDeclaration(
     # NaPTAN names no operator: nothing to compare or write.
     operator_tag=None,
     boundary="data/boundary/gb.geojson",
+    # Every stop point is one place where vehicles stop (a bus stop, a bay, a platform), except the
+    # access areas, which stand for a whole station.
+    platform_level=_is_platform_level,
+    # CommonNames repeat: both sides of a road, and "Church Road" in every town.
+    unique_names=False,
     foreign_tags=frozenset({"uic_ref", "uic_name", "ref:IFOPT", "ref:sloid"}),
 )
 
@@ -837,7 +848,7 @@ class NaptanSource(Source):
         if disagreement is not None:
             attributes["position_disagreement_m"] = round(disagreement, 2)
             if disagreement > tolerance:
-                # Read by the `registry_position_mismatch` problem (pipeline/problems/registry_position_mismatch.py).
+                # Read by the `registry_position_mismatch` problem type (pipeline/problems/).
                 attributes["position_mismatch"] = {
                     "distance_m": round(disagreement, 1),
                     "tolerance_m": tolerance,

@@ -276,7 +276,7 @@ def test_the_stop_page_lists_decisions_to_review_again_with_their_diff(first_run
 
 def test_a_decision_changed_while_a_run_reconciles_is_left_for_the_next_run(first_run):
     from app.services import evidence
-    from pipeline.reconcile import Outcome
+    from pipeline.review import Outcome
 
     decision = decide(DISTANCE_IDENTITY)
     states = evidence.decision_states()  # what the run read

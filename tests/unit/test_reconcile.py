@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.reconcile import (
+from pipeline.records import OsmObject, ProblemRecord, RegistryStop, problem_identity
+from pipeline.review import (
     DecisionState,
     ExpiryPolicy,
     ManualLinkState,
@@ -17,7 +18,6 @@ from pipeline.reconcile import (
     reconcile_decisions,
     resolve_manual_links,
 )
-from pipeline.records import OsmObject, ProblemRecord, RegistryStop, problem_identity
 
 SLOID = "ch:1:sloid:7000:1:2"
 POLICY = ExpiryPolicy()

@@ -1,0 +1,94 @@
+"""What every problem type shares: its entry in the registry (`ProblemType`) and the lookups its
+detector reads (`ProblemContext`, built once per snapshot)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.matching.context import SpatialIndex, parse_uic
+from pipeline.matching.route import RouteEvidence
+from pipeline.records import MatchRecord, OsmObject, ProblemRecord, RegistryStop
+
+
+def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker name, a babel keyword
+    """Mark an English text for the interface catalogs (scripts/i18n.py extracts it); the pages
+    translate it per request. Returns `message` unchanged."""
+    return message
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    """One problem type: the registry entry the API vocabulary, the page labels and the docs read."""
+
+    code: str  # stored in problems.problem_type and problem identities: never change it
+    label: str  # short English name (marked for translation)
+    description: str  # one line: what it means (marked for translation)
+    priority_rule: str  # how its priority (1 most urgent .. 3) is decided
+    pair: bool = False  # about a matched pair (both sides named): the only kind a "wrong match" fits
+    # The detector over one snapshot; None when another stage creates the problems (the review
+    # stage's orphaned manual links).
+    detect: Callable[[ProblemContext], Iterable[ProblemRecord]] | None = None
+
+
+PT_PLATFORM_KINDS = ("platform", "stop_position", "station")
+
+
+def osm_kind(obj: OsmObject) -> str:
+    if obj.public_transport in PT_PLATFORM_KINDS:
+        return obj.public_transport or "other"
+    if obj.highway == "bus_stop" or obj.railway in {"platform", "tram_stop"}:
+        return "platform"
+    if obj.railway in {"station", "halt"}:
+        return "station"
+    return "other"
+
+
+class ProblemContext:
+    """The lookups shared by every detector: records by id, spatial indexes, identifier counts."""
+
+    def __init__(
+        self,
+        registry: Sequence[RegistryStop],
+        osm: Sequence[OsmObject],
+        matches: Sequence[MatchRecord],
+        unmatched_registry: Iterable[str],
+        unmatched_osm: Iterable[str],
+        route_evidence: RouteEvidence | None = None,
+    ) -> None:
+        self.route_evidence = route_evidence
+        self.registry = list(registry)
+        self.osm = list(osm)
+        self.matches = list(matches)
+        self.unmatched_registry = list(unmatched_registry)
+        self.unmatched_osm = list(unmatched_osm)
+        self.stop_by_id = {s.stop_id: s for s in self.registry}
+        self.obj_by_key = {o.osm_key: o for o in self.osm}
+        self.registry_pos = {s.stop_id: i for i, s in enumerate(self.registry)}
+        self.osm_pos = {o.osm_key: i for i, o in enumerate(self.osm)}
+        self.registry_index = SpatialIndex.build(
+            [s.lat for s in self.registry], [s.lon for s in self.registry]
+        )
+        self.osm_index = SpatialIndex.build([o.lat for o in self.osm], [o.lon for o in self.osm])
+        self.registry_count_by_uic: dict[int, int] = defaultdict(int)
+        for s in self.registry:
+            if s.code_number is not None:
+                self.registry_count_by_uic[s.code_number] += 1
+        self.osm_count_by_uic: dict[int, int] = defaultdict(int)
+        self.osm_platform_count_by_uic: dict[int, int] = defaultdict(int)
+        for o in self.osm:
+            uic = parse_uic(o.uic_ref)
+            if uic is None:
+                continue
+            self.osm_count_by_uic[uic] += 1
+            if osm_kind(o) == "platform":
+                self.osm_platform_count_by_uic[uic] += 1
+
+    def nearest(self, index: SpatialIndex, xy: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        if len(index.xy) == 0 or len(xy) == 0:
+            return np.full(len(xy), np.inf), np.full(len(xy), -1)
+        dist, idx = index.tree.query(xy, k=k)
+        return dist, idx
