@@ -7,7 +7,8 @@
 | `publish`    | status and events to Redis (`Publisher`), the stages' `progress` callable   |
 | `logs`       | the run's log lines forwarded to the event stream                           |
 | `stages`     | the stage sequence: fetch → parse → match → problems → import → review      |
-| `review`     | the review hooks around matching and import, and the webhooks               |
+| `review`     | the review hooks around matching and import                                 |
+| `webhooks`   | the run's webhook deliveries (targets and problems from `app.services.feeds`) |
 | `record`     | the run's row in `pipeline_runs`: its one writer                            |
 | `errors`     | why a run did not start or stopped early                                    |
 | `cli`        | `flask pipeline run`, and `create_app` for the `flask` command (FLASK_APP)  |

@@ -1,4 +1,4 @@
-"""The review hooks of a pipeline run and its webhooks, called by `runs.stages` at three points:
+"""The review hooks of a pipeline run, called by `runs.stages` at three points:
 
 1. `before_match`: load the manual links, follow replaced objects, orphan the rest; the valid links
    go to the matcher as stage 0;
@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.services import evidence, feeds, manual_matches
+from app.services import evidence, manual_matches
 from database.session import transaction
 from pipeline.records import ManualLink, OsmObject, ProblemRecord, RegistryStop
 from pipeline.redaction import report_failure
 from pipeline.review import ManualLinkOutcome, ManualLinkState, Snapshot, resolve_manual_links
+from runs import webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +85,9 @@ def after_import(
     except Exception as exc:
         # Stored in the run's counts, which everyone may read: a short message and an error id.
         counts["error"] = report_failure(exc, logger, f"review reconciliation after run {stage.run_id}")
-    deliveries = feeds.notify_after_run(stage.run_id, settings)
+    deliveries = webhooks.notify_after_run(stage.run_id, settings)
     if deliveries:
-        # By position and host only: a webhook URL is a secret (see feeds.Delivery).
+        # By position and host only: a webhook URL is a secret (see webhooks.Delivery).
         counts["webhooks"] = [
             {"target": d.target, "host": d.host, "count": d.count, "status": d.status, "error": d.error}
             for d in deliveries

@@ -1,4 +1,4 @@
-"""New priority-1 problems as an Atom feed and as signed webhook calls.
+"""New priority-1 problems as an Atom feed, and what webhook calls are made of.
 
 "New" means: a run recorded the problem as ``appeared`` in `problem_changes` and it is still open
 (present in the current snapshot, which gives it a message, a position and a stop to link to).
@@ -12,38 +12,30 @@ the receiver's verifier: a replayed request fails its age check). A target's fil
 travel in its URL fragment, which HTTP clients never send: ``https://hooks.example/x#operator=PAG``.
 Delivery has a bounded timeout; failures are logged and never fail the run. A target URL is a secret
 in itself (whoever knows it can post to it), so deliveries are logged and reported by the target's
-position in ``WEBHOOK_URLS`` and its host only.
+position in ``WEBHOOK_URLS`` and its host only. This module parses the targets (settings validation
+uses it at start-up) and queries the problems; the run delivers them (`runs/webhooks.py`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import logging
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-import requests
 from sqlalchemy import Select, func, select
 
-from app.services.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from database import db
 from database.base import SRID_WGS84
 from database.models import PipelineRun, Problem, ProblemChange, RegistryStopRow
-from pipeline.redaction import url_host
 from pipeline.text import xml_safe
-
-logger = logging.getLogger(__name__)
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 GEORSS_NS = "http://www.georss.org/georss"
 FEED_PRIORITY = 1
 FEED_MAX_ENTRIES = 100
-EVENT_HEADER = "X-StopSync-Event"
 # A tag URI (RFC 4151) needs a date the authority owned the name; any fixed date keeps ids stable.
 TAG_DATE = "2024"
 
@@ -271,103 +263,9 @@ def parse_webhook_targets(spec: str) -> list[WebhookTarget]:
     return targets
 
 
-def webhook_payload(run_id: int, items: Iterable[Mapping[str, Any]], base_url: str) -> dict[str, Any]:
-    problems = [
-        {
-            "identity": item["identity"],
-            "problem_type": item["problem_type"],
-            "priority": item["priority"],
-            "message": item["message"],
-            "stop_id": item.get("stop_id"),
-            "osm_key": item.get("osm_key"),
-            "operator_code": item.get("operator_code"),
-            "region": item.get("region"),
-            "distance_m": item.get("distance_m"),
-            "lat": item["lat"],
-            "lon": item["lon"],
-            "url": base_url.rstrip("/") + stop_path(item),
-        }
-        for item in items
-    ]
-    return {"event": "problems.appeared", "run_id": run_id, "priority": FEED_PRIORITY, "problems": problems}
-
-
 def stop_path(item: Mapping[str, Any]) -> str:
     """The page of the problem's stop (registry side first)."""
     if item.get("stop_id"):
         return f"/stops/{item.get('source') or 'atlas'}/{item['stop_id']}"
     key = item.get("osm_key") or ""
     return f"/stops/osm/{key}" if key else "/review"
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """How one target's delivery went: the target by its 1-based position in WEBHOOK_URLS and its
-    host, never its URL (the URL is the secret that lets anyone post to the receiver)."""
-
-    target: int
-    host: str
-    count: int
-    status: int | None
-    error: str | None
-
-
-def deliver_webhooks(
-    run_id: int,
-    items: Sequence[Mapping[str, Any]],
-    targets: Sequence[WebhookTarget],
-    *,
-    secret: str,
-    timeout_s: float,
-    base_url: str,
-) -> list[Delivery]:
-    """POST each target its filtered items. Never raises: a failed delivery is logged and returned."""
-    results = []
-    for position, target in enumerate(targets, start=1):
-        host = url_host(target.url)
-        selected = [item for item in items if target.filter.accepts(item)]
-        if not selected:
-            continue
-        body = json.dumps(webhook_payload(run_id, selected, base_url), default=str).encode()
-        headers = {"Content-Type": "application/json", EVENT_HEADER: "problems.appeared"}
-        if secret:
-            timestamp = int(time.time())
-            headers[TIMESTAMP_HEADER] = str(timestamp)
-            headers[SIGNATURE_HEADER] = sign(secret, body, timestamp)
-        try:
-            response = requests.post(
-                target.url, data=body, headers=headers, timeout=timeout_s, allow_redirects=False
-            )
-            ok = 200 <= response.status_code < 300
-            if not ok:
-                logger.warning("webhook target %d (%s) answered %s", position, host, response.status_code)
-            results.append(
-                Delivery(position, host, len(selected), response.status_code, None if ok else "status")
-            )
-        except requests.RequestException as exc:
-            # The run already succeeded; a subscriber being down must not change that.
-            logger.warning("webhook target %d (%s) failed: %s", position, host, type(exc).__name__)
-            results.append(Delivery(position, host, len(selected), None, type(exc).__name__))
-    return results
-
-
-def notify_after_run(run_id: int, settings: Any) -> list[Delivery]:
-    """Send the P1 problems `run_id` made appear to every configured target. Never raises."""
-    try:
-        targets = parse_webhook_targets(settings.WEBHOOK_URLS)
-        if not targets:
-            return []
-        items = problems_appeared_in_run(run_id)
-        if not items:
-            return []
-        return deliver_webhooks(
-            run_id,
-            items,
-            targets,
-            secret=settings.WEBHOOK_SECRET,
-            timeout_s=settings.WEBHOOK_TIMEOUT_S,
-            base_url=settings.PUBLIC_BASE_URL,
-        )
-    except Exception:
-        logger.exception("webhook notification after run %s failed", run_id)
-        return []

@@ -123,7 +123,7 @@ def test_registry_report_and_maproulette_links_use_the_public_base_url(public_ap
 
 
 def test_webhook_payload_links_use_the_configured_base_url():
-    from app.services.feeds import webhook_payload
+    from runs.webhooks import webhook_payload
 
     item = {
         "identity": "unmatched:ch:1:sloid:1:-",

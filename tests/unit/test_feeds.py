@@ -21,11 +21,11 @@ from app.services.feeds import (
     FeedFilter,
     WebhookTarget,
     build_atom,
-    deliver_webhooks,
     parse_webhook_targets,
     tag_uri,
 )
 from app.services.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
+from runs.webhooks import deliver_webhooks
 
 A = f"{{{ATOM_NS}}}"
 
