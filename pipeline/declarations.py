@@ -77,6 +77,11 @@ DISTANCE_P2_M = 25.0
 DISTANCE_P3_M = 15.0
 
 
+def traffic_point_level(stop: RegistryStop) -> bool:
+    """ATLAS's rule, every registry's default: traffic points are platforms, service points whole stops."""
+    return stop.dataset.endswith("traffic_point")
+
+
 def default_distance_priority(distance_m: float, stop: RegistryStop | None = None) -> int | None:
     """Every registry's default policy: >80 m priority 1, >25 m priority 2, >15 m priority 3."""
     if distance_m > DISTANCE_P1_M:
@@ -100,6 +105,13 @@ class RegistryDeclaration:
     platform_tag: str | None = "local_ref"
     operator_tag: str | None = "operator"
     distance_priority: Callable[[float, RegistryStop], int | None] = default_distance_priority
+    # Whether a stop is one platform (a place where one vehicle stops) or a whole stop that may take
+    # several OSM objects and a station (`pipeline.matching.context.is_platform_level`).
+    platform_level: Callable[[RegistryStop], bool] = traffic_point_level
+    # True: a stop's full official name is unique in the registry (ATLAS: municipality included), as
+    # specific as an identifier, so an OSM object carrying it is accepted at FULL_NAME_RADIUS_FACTOR times
+    # the name radius. False (NaPTAN: "Church Road" in every town, and on both sides of each road): no.
+    unique_names: bool = True
     stop_url: str | None = None  # "https://…/{stop_id}"; `{code}` too
     boundary: str | None = None  # default boundary file (relative to the checkout), or None
     # Tags a fix must never write for this registry's stops (another registry's identity tags).

@@ -37,8 +37,9 @@ def osm_names(obj: OsmObject) -> tuple[str | None, ...]:
 
 
 def is_platform_level(stop: RegistryStop) -> bool:
-    """Traffic points are platforms; service points are whole stops (and may match a station object)."""
-    return stop.dataset.endswith("traffic_point")
+    """One platform, or a whole stop (which may take several objects and a station object)? As the
+    stop's registry declares it (ATLAS: traffic points are platforms, service points whole stops)."""
+    return declaration_for(stop.source).platform_level(stop)
 
 
 @dataclass

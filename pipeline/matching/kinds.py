@@ -9,6 +9,7 @@ bus stop in front of it, two registry stops.
 
 from __future__ import annotations
 
+from pipeline.declarations import declaration_for
 from pipeline.matching.params import (
     FULL_NAME_RADIUS_FACTOR,
     NAME_RADIUS_M,
@@ -85,10 +86,11 @@ def kinds_contradict(stop: RegistryStop, obj: OsmObject) -> bool:
 
 def name_radius_m(stop: RegistryStop, obj: OsmObject, *, whole_stop: bool, full_name: bool) -> float:
     """The name-stage radius of this pair: its kind's, at least STOP_LEVEL_RADIUS_M for a whole stop,
-    times FULL_NAME_RADIUS_FACTOR when the object carries the registry's full official name."""
+    times FULL_NAME_RADIUS_FACTOR when the object carries the registry's full official name and the
+    registry's names are unique (`RegistryDeclaration.unique_names`)."""
     radius = NAME_RADIUS_M[object_kind(obj, stop)]
     if whole_stop:
         radius = max(radius, STOP_LEVEL_RADIUS_M)
-    if full_name:
+    if full_name and declaration_for(stop.source).unique_names:
         radius *= FULL_NAME_RADIUS_FACTOR
     return radius
