@@ -3,8 +3,11 @@ still tagged with a closed stop's AtcoCode never taken for its same-named neighb
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pipeline.declarations import declaration_for
 from pipeline.matching import match_stops
+from pipeline.matching.context import is_platform_level
 from pipeline.records import OsmObject, RegistryStop
 
 LAT, LON = 50.8350, -0.1100
@@ -51,3 +54,21 @@ def test_an_object_tagged_with_a_closed_stops_atco_code_is_never_paired_with_its
 def test_only_naptan_declares_its_stop_ids_exclusive():
     assert declaration_for("naptan").stop_id.exclusive is True
     assert declaration_for("atlas").stop_id.exclusive is False  # the Swiss rules stay as they were
+
+
+def test_naptan_stop_points_are_platforms_and_access_areas_whole_stations():
+    bus_stop = _stop("149000007353", "Bear Road")
+    station = replace(bus_stop, stop_id="9100BRGHTN", attributes={"stop_type": "RLY", "status": "active"})
+    assert is_platform_level(bus_stop)
+    assert not is_platform_level(station)
+
+
+def test_a_repeated_common_name_does_not_widen_the_name_radius():
+    # NaPTAN names repeat ("Friar Road" on both sides of the road and in the next street): an object
+    # carrying the full name is not taken from 120 m away, as an ATLAS name (unique) would be.
+    stop = _stop("149000006276", "Friar Road")
+    assert match_stops([stop], [_object(1, {"name": "Friar Road"}, north_m=120)]).matches == []
+    assert [
+        m.osm_key for m in match_stops([stop], [_object(2, {"name": "Friar Road"}, north_m=40)]).matches
+    ] == ["node/2"]
+    assert declaration_for("atlas").unique_names is True
