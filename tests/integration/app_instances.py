@@ -41,13 +41,15 @@ def http_get(port: int, path: str) -> tuple[int, dict[str, str], bytes]:
 
 
 @contextlib.contextmanager
-def gunicorn(stack: Stack, log: Path, **env: str) -> Iterator[int]:
-    """Serve the app on a free port until the block ends; yields the port."""
+def gunicorn(stack: Stack, log: Path, *, access_log: bool = False, **env: str) -> Iterator[int]:
+    """Serve the app on a free port until the block ends; yields the port. `access_log`: one line
+    per request in `log` too (which instance answered what)."""
     port = free_port()
     settings = {"STOPSYNC_ENV": "production", "LOG_LEVEL": "INFO", **env}
+    extra = ("--access-logfile", "-") if access_log else ()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            gunicorn_command(port, workers=1, timeout_s=60),
+            gunicorn_command(port, workers=1, timeout_s=60, extra=extra),
             cwd=ROOT,
             env=stack.base_env(**settings),
             stdout=out,

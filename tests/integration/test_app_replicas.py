@@ -9,6 +9,7 @@ CSRF, OSM sign-in state, rate-limit counters) would break the flow.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -49,6 +50,15 @@ def two_instances(stack: Stack, clean_state: Stack, tmp_path: Path):
         yield start
 
 
+@pytest.fixture(scope="module")
+def default_pair(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instances]:
+    """Two instances with the default settings, shared by this module's tests that need no others
+    (each test's rows and Redis keys are still wiped after it by `clean_state`)."""
+    logs = tmp_path_factory.mktemp("pair")
+    with ExitStack() as started:
+        yield Instances([started.enter_context(gunicorn(stack, logs / f"app-{i}.log")) for i in range(2)])
+
+
 @pytest.fixture
 def editor(app) -> str:
     """An admin's username (admins may also request runs: a CSRF-checked write)."""
@@ -65,8 +75,8 @@ def _me(browser: requests.Session, url: str) -> dict | None:
     return browser.get(url, timeout=10).json()["user"]
 
 
-def test_a_sign_in_on_one_instance_is_honoured_and_ended_on_the_other(two_instances, editor):
-    apps = two_instances()
+def test_a_sign_in_on_one_instance_is_honoured_and_ended_on_the_other(default_pair, editor):
+    apps = default_pair
     browser = requests.Session()
     token = _csrf(browser, apps.url(0, "/api/v1/me"))
     response = browser.post(
@@ -91,9 +101,9 @@ def test_a_sign_in_on_one_instance_is_honoured_and_ended_on_the_other(two_instan
 
 
 def test_a_csrf_token_from_one_instance_is_accepted_by_the_other_and_a_missing_one_refused(
-    two_instances, editor
+    default_pair, editor
 ):
-    apps = two_instances()
+    apps = default_pair
     browser = requests.Session()
     token = _csrf(browser, apps.url(0, "/api/v1/me"))
     browser.post(
