@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import aliased
 
-from app.services import editor_links
+from app.services import editor_links, run_history
 from app.services.ifopt_usage import sloids_where_ifopt_is_used
 from database import db
 from database.models import Decision, OsmStop, PipelineRun, Problem, ProblemChange, RegistryStopRow
@@ -23,16 +23,9 @@ TREND_DIMENSIONS = ("type", "operator")
 CHANGE_KINDS = ("appeared", "resolved")
 
 
-def _run_dict(run: PipelineRun | None) -> dict[str, Any] | None:
-    if run is None:
-        return None
-    return {
-        "id": run.id,
-        "status": run.status,
-        "trigger": run.trigger,
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-    }
+def _run_reference(run: PipelineRun | None, run_id: int) -> dict[str, Any]:
+    """A run as a change names it; just its id when the row is gone."""
+    return run_history.run_reference(run) if run is not None else {"id": run_id}
 
 
 def _links(row: Any, ifopt_sloids: set[str]) -> list[editor_links.EditorLink]:
@@ -226,7 +219,7 @@ def run_changes(
         for r in rows
     ]
     return {
-        "run": _run_dict(run),
+        "run": run_history.run_reference(run) if run is not None else None,
         "previous_run_id": previous_id,
         "totals": totals,
         "changes": items,
@@ -285,7 +278,7 @@ def trends(by: str, *, runs: int = 30, series_limit: int = 8) -> dict[str, Any]:
     }
     return {
         "by": by,
-        "runs": [_run_dict(run_rows.get(run_id)) or {"id": run_id} for run_id in shown_runs],
+        "runs": [_run_reference(run_rows.get(run_id), run_id) for run_id in shown_runs],
         "series": series,
         "totals": {
             name: [sum(s[name][i] for s in series) for i in range(len(shown_runs))]

@@ -80,3 +80,13 @@ def run_as_dict(
         "error": run.error,
     }
     return run_view.run(full, detailed=detailed)
+
+
+# What a problem change names of its run (`app.services.changes`): a subset of the one serialisation.
+RUN_REFERENCE_FIELDS = ("id", "status", "trigger", "started_at", "finished_at")
+
+
+def run_reference(run: PipelineRun) -> dict[str, Any]:
+    """A run as other resources refer to it: `run_as_dict`'s id, status, trigger and times."""
+    full = run_as_dict(run)
+    return {name: full[name] for name in RUN_REFERENCE_FIELDS}

@@ -119,3 +119,24 @@ def test_a_runs_row_has_one_writer_runs_record():
     writes = pipeline_run_writes(("app", "runs", "scheduler", "pipeline", "migrator"))
     assert writes, "the walk found no writer at all: it is broken"
     assert {entry.split(":")[0] for entry in writes} == {"runs/record.py"}
+
+
+def pipeline_run_serialisations(folders: tuple[str, ...]) -> list[str]:
+    """`file:line` of every dict literal shaped like a run row (status, started_at, finished_at)."""
+    found = []
+    for folder in folders:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                if isinstance(node, ast.Dict):
+                    keys = {key.value for key in node.keys if isinstance(key, ast.Constant)}
+                    if {"status", "started_at", "finished_at"} <= keys:
+                        found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_a_runs_row_has_one_serialiser_run_history():
+    """Only `app/services/run_history.py` turns a `pipeline_runs` row into JSON; other resources
+    (a problem change's run) take a subset of it (`run_reference`)."""
+    found = pipeline_run_serialisations(("app", "runs", "scheduler", "pipeline", "database"))
+    assert found, "the walk found no serialiser at all: it is broken"
+    assert {entry.split(":")[0] for entry in found} == {"app/services/run_history.py"}
