@@ -202,7 +202,7 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
             "atlas",
             session.execute(
                 text(f"{ATLAS_SELECT} WHERE a.code = :n LIMIT :limit"),
-                {"n": number, "limit": limit},
+                {"n": str(number), "limit": limit},  # codes are text: the UIC number as decimal text
             ),
             MATCH_IDENTIFIER,
             3.0,
