@@ -244,6 +244,7 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
                 timetable_route_stops=route_data.gtfs_route_stops,
                 min_row_ratio=settings.PIPELINE_MIN_ROW_RATIO,
                 timeout_s=settings.PIPELINE_IMPORT_TIMEOUT_S,
+                lock_timeout_s=settings.PIPELINE_SWAP_LOCK_TIMEOUT_S,
                 checkpoint=options.checkpoint,
             )
         finally:

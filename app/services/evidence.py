@@ -23,7 +23,8 @@ from sqlalchemy import select
 from app.services.registry import find_registry_stop
 from database import db
 from database.models import Decision, DecisionEvent, OsmStop, Problem, RegistryStopRow
-from pipeline.records import OsmObject, ProblemRecord, RegistryStop
+from database.snapshot import mapping
+from pipeline.records import OsmObject, RegistryStop
 from pipeline.review import (
     DecisionState,
     ExpiryPolicy,
@@ -190,72 +191,20 @@ def reconcile_after_import(run_id: int | None, snapshot: Snapshot, policy: Expir
 
 
 def snapshot_from_db() -> Snapshot:
-    """The snapshot in the database as a reconcile `Snapshot` (CLI, tests, a re-check without a run)."""
+    """The snapshot in the database as a reconcile `Snapshot` (CLI, tests, a re-check without a run),
+    read back through the snapshot import's row <-> record declarations."""
     session = db.session
-    registry = [registry_record(s) for s in session.scalars(select(RegistryStopRow))]
-    osm = [osm_record(o) for o in session.scalars(select(OsmStop))]
-    problems = [
-        ProblemRecord(
-            identity=p.identity,
-            problem_type=p.problem_type,
-            priority=p.priority,
-            stop_id=p.stop_id,
-            osm_key=p.osm_key,
-            operator_code=p.operator_code,
-            distance_m=p.distance_m,
-            message=p.message,
-            details=p.details or {},
-            lat=p.lat,
-            lon=p.lon,
-        )
-        for p in session.scalars(select(Problem))
-    ]
+    registry = mapping.read_records(session, mapping.REGISTRY_STOPS)
+    osm = mapping.read_records(session, mapping.OSM_STOPS)
+    problems = mapping.read_records(session, mapping.PROBLEMS)
     return Snapshot(registry, osm, problems)
 
 
 def osm_record(o: OsmStop) -> OsmObject:
-    return OsmObject(
-        osm_key=o.osm_key,
-        osm_type=o.osm_type,
-        osm_id=o.osm_id,
-        version=o.version,
-        name=o.name,
-        uic_ref=o.uic_ref,
-        uic_name=o.uic_name,
-        ifopt=o.ifopt,
-        local_ref=o.local_ref,
-        operator=o.operator,
-        network=o.network,
-        public_transport=o.public_transport,
-        railway=o.railway,
-        highway=o.highway,
-        amenity=o.amenity,
-        aerialway=o.aerialway,
-        tags=o.tags or {},
-        lat=o.lat,
-        lon=o.lon,
-        row_hash=o.row_hash,
-    )
+    """The pipeline record of a loaded `osm_stops` row."""
+    return mapping.OSM_STOPS.record_of(o)
 
 
 def registry_record(s: RegistryStopRow) -> RegistryStop:
-    return RegistryStop(
-        source=s.source,
-        stop_id=s.stop_id,
-        dataset=s.dataset,
-        code=s.code,
-        platform_code=s.platform_code,
-        name=s.name,
-        operator_code=s.operator_code,
-        operator_name=s.operator_name,
-        modes=s.modes,
-        country_code=s.country_code,
-        region=s.region,
-        parent_id=s.parent_id,
-        valid_from=s.valid_from,
-        valid_to=s.valid_to,
-        lat=s.lat,
-        lon=s.lon,
-        row_hash=s.row_hash,
-        attributes=dict(s.attributes or {}),
-    )
+    """The pipeline record of a loaded `registry_stops` row."""
+    return mapping.REGISTRY_STOPS.record_of(s)

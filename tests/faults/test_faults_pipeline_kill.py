@@ -1,12 +1,12 @@
 """kill -9 of `flask pipeline run` in the middle of its import.
 
 The operator's path, end to end: the real CLI (Redis lock with a short TTL, live status, heartbeat,
-run record), killed while its import transaction is open. To catch it there deterministically, the
-test holds a SHARE lock on `registry_stops`: readers (ACCESS SHARE) pass, but the import's swap
-(DELETE) waits for it. Once the run's status says `import` and its backend waits on that lock, the
-process gets SIGKILL. Then: the previous data is still what the API serves, the lock frees itself
-within its TTL, the run reads as stale and the watchdog marks it failed in Redis and in
-`pipeline_runs`, and the next run succeeds.
+run record), killed while its import is under way. To catch it there deterministically, the test
+holds a SHARE lock on `registry_stops`: readers (ACCESS SHARE) pass, but the import's swap (`LOCK
+TABLE ... IN ACCESS EXCLUSIVE MODE`, retried after each lock timeout) waits for it. Once the run's
+status says `import` and its backend waits on that lock, the process gets SIGKILL. Then: the
+previous data is still what the API serves, the lock frees itself within its TTL, the run reads as
+stale and the watchdog marks it failed in Redis and in `pipeline_runs`, and the next run succeeds.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def test_kill_9_during_import_keeps_the_data_served_frees_the_lock_and_the_run_i
             with psycopg.connect(_conninfo(stack), autocommit=True) as conn:
                 waiting = conn.execute(
                     "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event_type = 'Lock' AND query ILIKE 'DELETE FROM registry_stops%'"
+                    " WHERE wait_event_type = 'Lock' AND query ILIKE 'LOCK TABLE%'"
                 ).fetchone()[0]
             return waiting > 0
 
@@ -109,7 +109,7 @@ def test_kill_9_during_import_keeps_the_data_served_frees_the_lock_and_the_run_i
         run_uuid = redis.hget(STATUS_KEY, "run_uuid")
         assert redis.get(LOCK_KEY) == run_uuid, "the run holds the lock"
 
-        # Mid-import, readers see the complete previous data and are not blocked.
+        # Mid-import, readers see the complete previous data (waiting at most one swap attempt).
         assert _served(client) == before
 
         os.killpg(process.pid, signal.SIGKILL)

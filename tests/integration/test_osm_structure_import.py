@@ -139,7 +139,8 @@ def test_a_failed_run_keeps_the_previous_structure(app, tmp_path):
 def test_readers_see_the_old_structure_until_the_swap_commits(app, stack, tmp_path):
     run(DEMO)
     db.session.commit()
-    # A second run without stop areas and routes: mid-swap, another connection still sees the old rows.
+    # A second run without stop areas and routes: staged, not yet swapped, another connection still
+    # sees the old rows.
     plain = tmp_path / "plain"
     shutil.copytree(DEMO, plain)
     path = plain / "osm_li.json"
@@ -152,7 +153,7 @@ def test_readers_see_the_old_structure_until_the_swap_commits(app, stack, tmp_pa
     seen: dict[str, dict[str, int]] = {}
 
     def checkpoint(name: str) -> None:
-        if name == "swap:inserted":
+        if name == "staged":
             with engine.connect() as other:
                 seen[name] = {
                     t: other.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in STRUCTURE_TABLES
@@ -163,8 +164,8 @@ def test_readers_see_the_old_structure_until_the_swap_commits(app, stack, tmp_pa
     finally:
         engine.dispose()
     assert summary.status == "succeeded"
-    assert seen["swap:inserted"]["osm_stop_areas"] == 155  # the old snapshot, while the swap is open
-    assert seen["swap:inserted"]["osm_routes"] == 102
+    assert seen["staged"]["osm_stop_areas"] == 155  # the old snapshot, while the new one is staged
+    assert seen["staged"]["osm_routes"] == 102
     db.session.rollback()
     assert table_counts() == dict.fromkeys(STRUCTURE_TABLES, 0)  # and the new one after the commit
 
