@@ -74,6 +74,8 @@ def test_demo_run_imports_the_expected_snapshot(app):
     assert set(run.stage_seconds) >= {"fetch", "parse", "match", "problems", "import"}
     assert run.source_versions["atlas"]["sha256"] == summary.source_versions["atlas"]["sha256"]
     assert run.counts["import"]["swap_seconds"] >= 0
+    # The run's own database session holds no snapshot table's lock at the swap: one attempt.
+    assert run.counts["import"]["swap_attempts"] == 1
     # first run: every problem appeared
     assert count(ProblemChange) == count(Problem)
     assert {s.source for s in db.session.scalars(select(SourceState))} == {"atlas", "osm"}
