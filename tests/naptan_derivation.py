@@ -16,6 +16,11 @@ in OSM (`highway=bus_stop` + `public_transport=platform`, `naptan:*` tags, `loca
 - INACTIVE_IN_OSM inactive registry stops are still in OSM with their `naptan:AtcoCode` and name (OSM
   not updated after the stop closed; 31 of Brighton's 165 inactive stops have an active stop of the
   same name within 30 m): they must stay unmatched, their code names no active stop;
+- every NaPTAN StopArea with at least two of its stops in OSM becomes a `public_transport=stop_area`
+  relation over their objects (`naptan:StopAreaCode`, the area's name), as mappers group a stop pair
+  or a bus station's bays;
+- one road way (two untagged nodes of its own) is in the answer, as in an Overpass answer with
+  `way(bn)`: the stop nodes are known to lie on no way, so a fix may move them;
 - EXTRA_OSM bus stops exist only in OSM, at least EXTRA_MIN_DISTANCE_M from every registry stop and
   at most EXTRA_MAX_DISTANCE_M from the nearest (in town: Brighton's bounding box is half sea).
 
@@ -46,6 +51,7 @@ EXTRA_OSM = 25
 EXTRA_MIN_DISTANCE_M = 120.0
 EXTRA_MAX_DISTANCE_M = 500.0  # and at most this far from the nearest: in town, not out at sea
 FIRST_NODE_ID = 9_100_000_000
+FIRST_RELATION_ID = 9_200_000
 M_PER_DEG = 111_195.0
 
 
@@ -71,6 +77,8 @@ class Derived:
             "absent": set(), "inactive_in_osm": set(), "extra": set(),
         }  # fmt: skip
         self._next = FIRST_NODE_ID
+        self.stop_areas: dict[str, set[str]] = {}  # relation key → the registry stops of its members
+        self.road_nodes: set[str] = set()  # untagged nodes of the road way (not stop objects)
 
     def node(self, lat: float, lon: float, tags: dict[str, str]) -> str:
         self._next += 1
@@ -86,6 +94,18 @@ class Derived:
             }
         )
         return f"node/{self._next}"
+
+    def relation(self, tags: dict[str, str], members: list[str]) -> str:
+        relation_id = FIRST_RELATION_ID + sum(1 for e in self.elements if e["type"] == "relation") + 1
+        self.elements.append(
+            {"type": "relation", "id": relation_id, "version": 1, "tags": tags,
+             "members": [{"type": "node", "ref": int(k.split("/")[1]), "role": "platform"} for k in members]}
+        )  # fmt: skip
+        return f"relation/{relation_id}"
+
+    def stop_objects(self) -> int:
+        """How many of the elements are stop objects (tagged nodes)."""
+        return sum(1 for e in self.elements if e["type"] == "node" and e["tags"])
 
     def overpass_json(self) -> dict[str, Any]:
         return {"version": 0.6, "generator": "tests/naptan_derivation.py", "elements": self.elements}
@@ -133,6 +153,24 @@ def derive_osm(registry: list[RegistryStop], inactive: list[tuple[str, str, floa
         if name:
             tags["name"] = name
         out.groups["inactive_in_osm"].add(out.node(lat, lon, tags))
+    by_area: dict[str, list[RegistryStop]] = {}
+    for stop in registry:
+        if stop.parent_id and stop.stop_id in out.truth:
+            by_area.setdefault(stop.parent_id, []).append(stop)
+    for code, stops in sorted(by_area.items()):
+        if len(stops) >= 2:
+            tags = {"type": "public_transport", "public_transport": "stop_area", "naptan:StopAreaCode": code}
+            if stops[0].attributes.get("stop_area_name"):
+                tags["name"] = stops[0].attributes["stop_area_name"]
+            members = sorted(out.truth[s.stop_id] for s in stops)
+            out.stop_areas[out.relation(tags, members)] = {s.stop_id for s in stops}
+    road_start = registry[0]
+    ends = [out.node(*_offset(road_start.lat, road_start.lon, 30.0, b), {}) for b in (0.0, math.pi)]
+    out.elements.append(
+        {"type": "way", "id": 1, "version": 1, "tags": {"highway": "residential"},
+         "nodes": [int(key.split("/")[1]) for key in ends]}
+    )  # fmt: skip
+    out.road_nodes = set(ends)
     positions = [(s.lat, s.lon) for s in registry]
     lats, lons = [p[0] for p in positions], [p[1] for p in positions]
     made = 0

@@ -73,7 +73,7 @@ def test_a_uk_instance_matches_naptan_against_osm_end_to_end(uk, derived):
     stops = db.session.scalars(select(RegistryStopRow)).all()
     assert {s.source for s in stops} == {"naptan"}  # no ATLAS stop in a UK instance
     assert len(stops) == 1195  # active stops, rail entrances left out
-    assert db.session.query(OsmStop).count() == len(derived.elements)
+    assert db.session.query(OsmStop).count() == derived.stop_objects()
     matches = db.session.scalars(select(Match)).all()
     truth = derived.truth
     correct = [m for m in matches if truth.get(m.stop_id) == m.osm_key]
@@ -86,10 +86,16 @@ def test_a_uk_instance_matches_naptan_against_osm_end_to_end(uk, derived):
     identified = {m.stop_id for m in correct if m.stop_id in derived.groups["with_atco"]}
     assert identified == derived.groups["with_atco"]  # every naptan:AtcoCode found its stop
     assert by_method.most_common(1)[0][0].startswith("exact")
+    # NaPTAN StopAreas are the stops' parent_id: the stop-area stage places members of a mapped
+    # stop_area relation by platform code (a bay's letter) once one member is known by its AtcoCode.
+    by_stop_area = [m for m in matches if m.method == "stop_area"]
+    assert by_stop_area
+    assert all(truth[m.stop_id] == m.osm_key for m in by_stop_area)
     taken = {m.osm_key for m in matches}
     assert not taken & derived.groups["extra"]  # OSM-only stops stay unmatched
     assert not taken & derived.groups["inactive_in_osm"]  # a closed stop's object names no active stop
     assert summary.counts["registry_stops"] == 1195
+    assert summary.counts["parse"]["osm"]["stop_areas"] == len(derived.stop_areas)
 
 
 def test_a_uk_instance_reports_osm_only_and_missing_stops(uk, derived):
@@ -143,8 +149,19 @@ def test_the_uk_instance_exports_fixes_with_naptan_tags_and_never_swiss_ones(uk,
     renamed = {derived.truth[stop_id] for stop_id in derived.groups["renamed"]}
     fixed = renamed & set(nodes)
     assert fixed
+    matched_to = {m.osm_key: m.stop_id for m in db.session.scalars(select(Match))}
     for key in fixed:
         tags = {t.get("k"): t.get("v") for t in nodes[key].iter("tag")}
-        stop_id = next(s for s, k in derived.truth.items() if k == key)
-        assert tags["naptan:AtcoCode"] == stop_id
+        assert tags["naptan:AtcoCode"] == matched_to[key]  # the stop it was matched to (1 of 29 wrongly)
         assert tags["name"] == mapped[key]["name"]  # the street name the mapper gave stays
+    # an object 45 m from its stop (a distance problem) moves to the registry position with move=true:
+    # the answer lists the ways around stop nodes, so none of these lies on a way
+    stops = {s.stop_id: s for s in db.session.scalars(select(RegistryStopRow))}
+    for stop_id in derived.groups["moved"]:
+        node = nodes[derived.truth[stop_id]]
+        assert abs(float(node.get("lat")) - stops[stop_id].lat) < 1e-6
+        assert abs(float(node.get("lon")) - stops[stop_id].lon) < 1e-6
+        tags = {t.get("k"): t.get("v") for t in node.iter("tag")}
+        assert tags["naptan:AtcoCode"] == stop_id
+        if stops[stop_id].code:
+            assert tags["naptan:NaptanCode"] == stops[stop_id].code  # added where the object lacked it
