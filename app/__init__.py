@@ -100,20 +100,11 @@ def _bind_extensions(app: Flask, settings: Settings) -> None:
 def _register_blueprints(app: Flask) -> None:
     from app.api import bp as api_bp
     from app.health import bp as health_bp
-    from app.pages import bp as pages_bp
+    from app.pages import bp as pages_bp  # importing the package attaches every page module's routes
 
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
-    app.register_blueprint(pages_bp)
-    from app.review_views import bp as review_views_bp  # /feeds/problems.atom and /changes
-
-    app.register_blueprint(review_views_bp)
-    from app.pages import assets  # /static and /vendor, plus the asset_url/vendor_url template helpers
-
-    assets.init_app(app)
-    from app.pages import pipeline_page  # /pipeline: the live run, the run history, "Run now"
-
-    pipeline_page.init_app(app)
+    app.register_blueprint(pages_bp)  # every page, feed, /static and /vendor: one blueprint
     from app.i18n import init_i18n  # Flask-Babel: en/de/fr/it, the /lang/<code> switch
 
     init_i18n(app)

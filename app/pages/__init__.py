@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request
+from flask import abort, redirect, render_template, request
 from flask_babel import gettext
 
 from app.auth import safe_next
 from app.pages import catalog
+from app.pages.blueprint import bp
 from app.services import map_view, vocabulary
 from app.services import routes as route_service
 from app.services import stops as stop_service
-from pipeline.declarations import declaration_for
+from pipeline.declarations import declaration_for, declarations
 from pipeline.sources import registry_sources
-
-bp = Blueprint("pages", __name__)
 
 OSM_TYPES = frozenset({"node", "way", "relation"})
 ROUTE_PAGE_SIZE = 100  # lines per page of /routes
@@ -38,6 +37,8 @@ def _catalog_context() -> dict:
             "transports": catalog.as_dicts(catalog.TRANSPORTS),
             # The problem types a "wrong match" decision fits (a matched pair).
             "pair_problems": [{"code": code} for code in vocabulary.PAIR_PROBLEM_TYPES],
+            # Registry plug-ins by name with the name pages show (ATLAS, NaPTAN): the badge of a stop.
+            "registries": [{"code": d.name, "label": d.display_name} for d in declarations().values()],
         },
         "label_method": lambda code: catalog.label_for(catalog.MATCH_METHODS, code),
         "label_problem": lambda code: catalog.label_for(catalog.PROBLEM_TYPES, code),
@@ -189,7 +190,13 @@ def _map_points(kind: str, key: str, detail: dict[str, Any]) -> dict[str, list]:
         positions["atlas:" + stop["stop_id"]] = (stop["lat"], stop["lon"])
         current = kind == "atlas" and stop["stop_id"] == key
         points["atlas"].append(
-            {"key": stop["stop_id"], "lat": stop["lat"], "lon": stop["lon"], "current": current}
+            {
+                "key": stop["stop_id"],
+                "source": stop["source"],
+                "lat": stop["lat"],
+                "lon": stop["lon"],
+                "current": current,
+            }
         )
     for obj in detail["osm"]:
         positions["osm:" + obj["osm_key"]] = (obj["lat"], obj["lon"])
@@ -202,3 +209,7 @@ def _map_points(kind: str, key: str, detail: dict[str, Any]) -> dict[str, list]:
         if start and end:
             points["lines"].append([list(start), list(end)])
     return points
+
+
+# The other page modules attach their routes to the same blueprint: importing them is registering them.
+from app.pages import assets, pipeline_page, review_views  # noqa: E402, F401

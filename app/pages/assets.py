@@ -12,10 +12,11 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, Flask, Response, abort, request, send_from_directory
+from flask import Response, abort, request, send_from_directory
 from werkzeug.security import safe_join
 
 from app.extensions import limiter
+from app.pages.blueprint import bp
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 VENDOR_DIR = Path(__file__).resolve().parents[2] / "frontend_vendor"
@@ -23,8 +24,6 @@ VENDOR_MANIFEST = VENDOR_DIR / "manifest.json"
 
 LONG_MAX_AGE_S = 365 * 24 * 3600
 SHORT_MAX_AGE_S = 300
-
-bp = Blueprint("assets", __name__)
 
 
 @lru_cache(maxsize=512)
@@ -45,6 +44,7 @@ def _version_of(directory: Path, filename: str) -> str | None:
         return None
 
 
+@bp.app_template_global()
 def asset_url(filename: str) -> str:
     """URL of one of our files under app/static, with its content hash."""
     version = _version_of(STATIC_DIR, filename)
@@ -58,6 +58,7 @@ def vendor_hashes() -> dict[str, str]:
     return {entry["path"]: entry["sha256"] for package in manifest["packages"] for entry in package["files"]}
 
 
+@bp.app_template_global()
 def vendor_url(filename: str) -> str:
     """URL of a vendored file under frontend_vendor, with the hash the manifest records for it."""
     digest = vendor_hashes().get(filename)
@@ -80,6 +81,7 @@ def _send(directory: Path, filename: str, expected_version: str | None) -> Respo
 
 
 @bp.get("/static/<path:filename>")
+@limiter.exempt  # cheap, cacheable files: counting them would let one page load eat a visitor's budget
 def static_file(filename: str) -> Response:
     version = _version_of(STATIC_DIR, filename)
     if version is None:
@@ -88,18 +90,10 @@ def static_file(filename: str) -> Response:
 
 
 @bp.get("/vendor/<path:filename>")
+@limiter.exempt
 def vendor_file(filename: str) -> Response:
     # Only what the manifest lists is served: the licence texts and built files, never stray files.
     digest = vendor_hashes().get(filename)
     if digest is None:
         abort(404)
     return _send(VENDOR_DIR, filename, digest[:12])
-
-
-def init_app(app: Flask) -> None:
-    """Register the asset routes and the template helpers that build their URLs."""
-    # Cheap, cacheable files: counting them would let one page load eat a visitor's request budget.
-    limiter.exempt(bp)
-    app.register_blueprint(bp)
-    app.add_template_global(asset_url)
-    app.add_template_global(vendor_url)

@@ -3,20 +3,17 @@ a "Run now" button for admins. The page script reads everything from the pipelin
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import render_template
 
 from app.auth import current_user
 from app.coordination import STAGES
+from app.pages.blueprint import bp
 
 
+@bp.get("/pipeline")
 def pipeline():
     """Live progress of the current run, the run history and (admins) "Run now"."""
     user = current_user()
     return render_template(
         "pipeline.html", stages=list(STAGES), can_run=bool(user is not None and user.role == "admin")
     )
-
-
-def init_app(app: Flask) -> None:
-    # Endpoint "pipeline": the name base.html's navigation uses for this page.
-    app.add_url_rule("/pipeline", endpoint="pipeline", view_func=pipeline, methods=["GET"])

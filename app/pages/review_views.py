@@ -1,17 +1,17 @@
-"""Review-workflow routes outside /api/v1: the Atom feed of new priority-1 problems and the /changes page."""
+"""Review-workflow pages: the Atom feed of new priority-1 problems and the /changes page (routes of the
+one pages blueprint, `app.pages.bp`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Response, current_app, render_template, request
 
 from app.api.schemas.endpoint import parse_query
 from app.api.schemas.stops import FeedQuery
+from app.pages.blueprint import bp
 from app.services import feeds
-
-bp = Blueprint("review_views", __name__)
 
 FEED_PARAMS = ("operator", "region", "bbox")
 
