@@ -25,8 +25,11 @@ Rules (each a decision; the reasons are in the comments where they are applied):
   Irish grid) and a WGS84 one. Both are read; the grid one is projected with pyproj and the distance
   between them stored (`attributes["position_disagreement_m"]`). Beyond the tolerance
   (NAPTAN_POSITION_MISMATCH_M, default 25 m, handed in as `ParseOptions.source_settings["naptan"]`)
-  the stop is a registry problem (`registry_position_mismatch`); a stop with only one of the two
-  positions takes the other from it.
+  the stop is a registry problem (`registry_position_mismatch`); a stop with only a grid position
+  takes its WGS84 position from it.
+- Matching (the declaration `NAPTAN`): AtcoCode ↔ `naptan:AtcoCode` (exclusive: an object still tagged
+  with a closed stop's code is never paired with a neighbour), NaptanCode ↔ `naptan:NaptanCode`, stop
+  letter ↔ `local_ref`; stop points are platforms (access areas whole stations); names are not unique.
 """
 
 from __future__ import annotations
@@ -96,7 +99,8 @@ STOP_TYPE_MODES: dict[str, str] = {
     "LCB": "CABLE_CAR",  # lift or cable car access area
     "LPL": "CABLE_CAR",  # lift or cable car platform
 }
-# Ways in, not places where a vehicle stops; and taxi ranks, which OSM does not map as stops.
+# Ways in (and an airport's airside area), not places where a vehicle stops; and taxi ranks, which
+# OSM does not map as stops.
 ENTRANCE_TYPES = frozenset({"RSE", "TMU", "BCE", "FTD", "LCE", "AIR", "GAT"})
 # Access areas: a whole station (OSM `public_transport=station`), not one of its platforms or bays.
 ACCESS_AREA_TYPES = frozenset({"RLY", "MET", "BST", "LCB"})
