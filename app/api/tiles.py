@@ -10,10 +10,11 @@ again on its next filter change.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from flask import Response, current_app, jsonify, redirect, request
 from pydantic import Field
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.api import bp
 from app.api.schemas.base import QueryInt
@@ -76,7 +77,7 @@ def tilejson(query: MapFilterQuery) -> Response:
     return _cacheable(jsonify(document), tag, settings.TILEJSON_MAX_AGE_S, immutable=False)
 
 
-TILE_RESPONSES = {
+TILE_RESPONSES: dict[int, dict[str, Any]] = {
     200: {
         "description": f"Mapbox vector tile, extent {tile_service.EXTENT}. Below zoom "
         f"{tile_service.STOPS_MIN_ZOOM} layer `cells`: the stops counted on a "
@@ -100,7 +101,7 @@ TILE_RESPONSES = {
 
 @bp.get("/tiles/<snapshot>/<int:z>/<int:x>/<int:y>.mvt")
 @endpoint("getTile", "map", errors=(404,), responses=TILE_RESPONSES, path=TILE_PATH, path_docs=TILE_PATH_DOCS)
-def tile(snapshot: str, z: int, x: int, y: int, query: MapFilterQuery) -> Response:
+def tile(snapshot: str, z: int, x: int, y: int, query: MapFilterQuery) -> BaseResponse:
     """One vector tile (MVT) of a snapshot
 
     `cells` with counts below zoom 14, `stops` from 14 on. Immutable under its URL

@@ -213,7 +213,7 @@ def _split(value: Any, name: str) -> list[str]:
 
 
 # A comma-separated list in the query string: `?status=matched,unmatched` (OpenAPI form, explode false).
-_CSV_STYLE = {"style": "form", "explode": False}
+_CSV_STYLE: dict[str, Any] = {"style": "form", "explode": False}
 
 
 @dataclass(frozen=True)

@@ -140,14 +140,14 @@ def _finish_operation(op: dict[str, Any], doc: OperationDoc) -> None:
         op.pop("parameters", None)
 
     responses = op.setdefault("responses", {})
-    for status in doc.errors:
-        responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
-    for status, response in doc.responses.items():
-        responses[status] = response
-    for status, headers in doc.headers.items():
-        responses[status].setdefault("headers", {}).update(headers)
-    for status, media in doc.media.items():
-        responses[status].setdefault("content", {}).update(media)
+    for error in doc.errors:
+        responses[str(error)] = {"$ref": f"#/components/responses/Error{error}"}
+    for code, response in doc.responses.items():
+        responses[code] = response
+    for code, headers in doc.headers.items():
+        responses[code].setdefault("headers", {}).update(headers)
+    for code, media in doc.media.items():
+        responses[code].setdefault("content", {}).update(media)
     op["responses"] = dict(sorted(responses.items()))
 
     if "requestBody" in op:

@@ -21,7 +21,7 @@ import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import flask
 from flask import request
@@ -164,7 +164,9 @@ def validation_failed(name: str, message: str, **details: Any) -> ApiError:
     return ApiError(422, "validation_failed", message, {"field": name, **details})
 
 
-def _before(query_model: type[BaseModel] | None, json_model: type[BaseModel] | None, body_required: bool):
+def _before(
+    query_model: type[BaseModel] | None, json_model: type[BaseModel] | None, body_required: bool
+) -> Callable[..., None]:
     def before(_req: Any, _resp: Any, err: Exception | None, _instance: Any, _adapter: Any) -> None:
         if json_model is not None:
             body = request.get_json(silent=True)
@@ -292,7 +294,7 @@ def endpoint(
             body_required=body_required,
             query_model=query_model.__name__ if query_model is not None else None,
         )
-        return validated  # type: ignore[no-any-return]
+        return cast(F, validated)
 
     return decorate
 
