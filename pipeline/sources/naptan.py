@@ -681,6 +681,11 @@ class _Batch:
                 if id(row) not in failed:
                     self._count("no_coordinates")
                 continue
+            if pos.easting is not None and not (math.isfinite(pos.grid_lat) and math.isfinite(pos.grid_lon)):
+                # pyproj gives inf far outside the grid: a value no position (and no JSON) can carry.
+                grid = f"Easting/Northing {pos.easting:g}, {pos.northing:g}"
+                fail(row, f"stop {row.atco_code}: {grid} lie outside {pos.crs}")
+                continue
             lat, lon = pos.lat, pos.lon
             disagreement: float | None = None
             if math.isnan(lat):

@@ -261,6 +261,15 @@ def test_an_external_entity_is_never_resolved(tmp_path):
     assert all("TOP-SECRET" not in (r.name or "") for r in result.records)
 
 
+def test_a_grid_position_outside_the_grid_is_an_unusable_value(tmp_path):
+    # pyproj answers inf there: stored, it would make the stop's attributes invalid JSON (NaN).
+    good = [_stop(f"1490000{i:05d}") for i in range(200)]
+    result = _parse_text(tmp_path, _doc(*good, _stop("149000099998", east="1e12", north="1e12")))
+    assert result.stats["invalid_values"] == 1
+    assert "149000099998" not in {r.stop_id for r in result.records}
+    assert all(np.isfinite(r.attributes["position_disagreement_m"]) for r in result.records)
+
+
 def test_a_few_unusable_positions_are_dropped_and_many_refuse_the_file(tmp_path):
     good = [_stop(f"1490000{i:05d}") for i in range(200)]
     result = _parse_text(tmp_path, _doc(*good, _stop("149000099999", lat="fifty", east="x")))
