@@ -235,6 +235,14 @@ class Settings:
             raise ConfigError("SECRET_KEY must be set to a long random value in production")
         if not self.DATABASE_URL.startswith("postgresql"):
             raise ConfigError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://...)")
+        if self.DATABASE_READ_URL and not self.DATABASE_READ_URL.startswith("postgresql"):
+            raise ConfigError(
+                "DATABASE_READ_URL must be empty or a PostgreSQL URL (postgresql+psycopg://...)"
+            )
+        if self.DATABASE_READ_MAX_LAG_S < 0 or self.DATABASE_READ_CHECK_INTERVAL_S <= 0:
+            raise ConfigError(
+                "DATABASE_READ_MAX_LAG_S must be 0 or more and DATABASE_READ_CHECK_INTERVAL_S positive"
+            )
         if self.BACKUP_KEEP < 1:
             raise ConfigError("BACKUP_KEEP must be at least 1 (the backup just written is always kept)")
         if self.PIPELINE_HEARTBEAT_S * 3 > self.PIPELINE_LOCK_TTL_S:
