@@ -1,8 +1,8 @@
 """Reads from a PostgreSQL streaming replica while it is fresh, everything else on the primary.
 
 The web app binds one request's session to the replica (`bind_reads`) when the request is a
-read-only one (the policy lives in `app/read_routing.py`) and `ReadRouter.replica_engine()` says
-the replica may be used: connected, no further behind than `max_lag_s`, and holding the same
+read-only one (the policy lives in `app/read_routing.py`) and `ReadRouter.health()` says the
+replica may be used: connected, no further behind than `max_lag_s`, and holding the same
 published snapshot as the primary. That check costs two tiny queries and is cached for
 `check_interval_s` per process, so a request pays nothing for it.
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 
 from database.snapshot import current_snapshot_id
 
@@ -48,6 +48,7 @@ class ReplicaHealth:
     replica_snapshot: Any = None
     primary_snapshot: Any = None
     checked_at: float = 0.0
+    detail: str = ""  # the exception's class when a check or a request failed
 
 
 def _lsn(value: str | None) -> int | None:
@@ -131,15 +132,11 @@ class ReadRouter:
         finally:
             self._lock.release()
 
-    def replica_engine(self) -> Engine | None:
-        """The engine to read from now: the replica while it is usable, else None (read the primary)."""
-        return self.read_engine if self.health().usable else None
-
     def mark_failed(self, error: BaseException) -> None:
         """A request lost its replica connection: read the primary until the next check says otherwise."""
-        self._store(ReplicaHealth(False, "error", checked_at=self._clock()), error)
+        self._store(ReplicaHealth(False, "error", checked_at=self._clock(), detail=type(error).__name__))
 
-    def _store(self, health: ReplicaHealth, error: BaseException | None = None) -> ReplicaHealth:
+    def _store(self, health: ReplicaHealth) -> ReplicaHealth:
         previous = self._health
         self._health = health
         # One line per change of state, not one per check: an operator sees when and why.
@@ -148,30 +145,28 @@ class ReadRouter:
                 logger.info("reads go to the replica (lag %.1f s)", health.lag_s or 0.0)
             else:
                 logger.warning(
-                    "reads fall back to the primary: replica %s%s",
-                    _describe(health, self.max_lag_s),
-                    f" ({type(error).__name__})" if error is not None else "",
+                    "reads fall back to the primary: replica %s", _describe(health, self.max_lag_s)
                 )
         return health
 
     def _check(self) -> ReplicaHealth:
         now = self._clock()
+        # Any failure (not only the driver's) means "read the primary": a broken check must never
+        # turn into an error on every read request.
         try:
             with self._primary_engine().connect() as primary:
                 primary_lsn = _lsn(primary.execute(PRIMARY_POSITION_SQL).scalar())
                 primary_snapshot = self._snapshot_query(primary)
-        except SQLAlchemyError as error:
-            logger.debug("primary check failed: %s", type(error).__name__)
-            return ReplicaHealth(False, "primary_check_failed", checked_at=now)
+        except Exception as error:
+            return ReplicaHealth(False, "primary_check_failed", checked_at=now, detail=type(error).__name__)
         try:
             with self.read_engine.connect() as replica:
                 in_recovery, replay_lsn, replay_age = replica.execute(REPLICA_POSITION_SQL).one()
                 replica_snapshot = self._snapshot_query(replica)
-        except SQLAlchemyError as error:
-            health = ReplicaHealth(False, "down", primary_snapshot=primary_snapshot, checked_at=now)
-            if self._health is None or self._health.reason != "down":
-                logger.warning("replica check failed: %s", type(error).__name__)
-            return health
+        except Exception as error:
+            return ReplicaHealth(
+                False, "down", primary_snapshot=primary_snapshot, checked_at=now, detail=type(error).__name__
+            )
         # A server that is not (or no longer) a standby has no replay position: it is current.
         lag = replica_lag_s(primary_lsn, _lsn(replay_lsn), replay_age) if in_recovery else 0.0
         if lag is None or lag > self.max_lag_s:
@@ -189,11 +184,14 @@ def _describe(health: ReplicaHealth, max_lag_s: float) -> str:
         return f"lags {lag} (bound {max_lag_s:g} s)"
     if health.reason == "snapshot":
         return f"has snapshot {health.replica_snapshot}, primary has {health.primary_snapshot}"
+    detail = f" ({health.detail})" if health.detail else ""
     if health.reason == "down":
-        return "unreachable"
+        return f"unreachable{detail}"
     if health.reason == "error":
-        return "connection failed during a request"
-    return health.reason.replace("_", " ")
+        return f"connection failed during a request{detail}"
+    if health.reason == "primary_check_failed":
+        return f"not checked: the primary did not answer{detail}"
+    return health.reason
 
 
 def is_replica_failure(error: BaseException) -> bool:

@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 import pytest
 from flask import Flask
+from sqlalchemy import create_engine
 
 from app.read_routing import READ_FALLBACK_HEADER, READ_SOURCE_HEADER, RECENT_WRITE_COOKIE
 from database import db
@@ -274,6 +275,24 @@ def test_a_stopped_replica_is_answered_from_the_primary_with_a_log_line_and_no_e
     standby.start()
     _wait_caught_up(stack, standby)
     wait_for(lambda: checking_client.get(path).headers[READ_SOURCE_HEADER] == "replica", 30, "replica back")
+
+
+def test_a_replica_check_that_breaks_in_any_way_reads_the_primary_and_never_fails_a_request(standby, app):
+    from database.read_routing import ReadRouter
+
+    def broken_snapshot_query(_connection):
+        raise RuntimeError("a bug in the snapshot query")
+
+    router = ReadRouter(
+        create_engine(standby.url(TEST_DATABASE)),
+        lambda: db.engine,
+        max_lag_s=5,
+        check_interval_s=1.0,
+        snapshot_query=broken_snapshot_query,
+    )
+    health = router.health()
+    assert (health.usable, health.reason, health.detail) == (False, "primary_check_failed", "RuntimeError")
+    router.read_engine.dispose()
 
 
 # --- a real second instance: gunicorn reading from the replica, the real pipeline on the primary ---

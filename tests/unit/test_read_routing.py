@@ -161,3 +161,50 @@ def test_the_replica_settings_are_validated():
         load_settings({**base, "DATABASE_READ_MAX_LAG_S": "-1"})
     with pytest.raises(ConfigError, match="DATABASE_READ_CHECK_INTERVAL_S"):
         load_settings({**base, "DATABASE_READ_CHECK_INTERVAL_S": "0"})
+
+
+def _closed_port_engine():
+    from sqlalchemy import create_engine
+
+    from database.session import engine_options
+
+    return create_engine(UNREACHABLE, **engine_options(2, 1000, 1))
+
+
+def test_the_replica_check_runs_once_per_interval_and_logs_only_changes(caplog):
+    from database.read_routing import ReadRouter
+
+    now = [100.0]
+    checks: list[float] = []
+    engine = _closed_port_engine()
+
+    def primary():
+        checks.append(now[0])
+        return engine
+
+    router = ReadRouter(engine, primary, max_lag_s=5, check_interval_s=1.0, clock=lambda: now[0])
+    caplog.set_level("WARNING", logger="database.read_routing")
+    first = router.health()
+    assert (first.usable, first.reason) == (False, "primary_check_failed")
+    assert "OperationalError" in first.detail
+    for step in (0.2, 0.5, 0.9):
+        now[0] = 100.0 + step
+        assert router.health() is first, "cached within the interval: no query per request"
+    now[0] = 101.5
+    assert router.health() is not first
+    assert checks == [100.0, 101.5]
+    fallbacks = [r for r in caplog.records if "reads fall back to the primary" in r.getMessage()]
+    assert len(fallbacks) == 1, "one line when the state changes, not one per check"
+
+
+def test_a_request_that_lost_the_replica_sends_reads_to_the_primary_until_the_next_check():
+    from database.read_routing import ReadRouter
+
+    now = [0.0]
+    engine = _closed_port_engine()
+    router = ReadRouter(engine, lambda: engine, max_lag_s=5, check_interval_s=1.0, clock=lambda: now[0])
+    router.mark_failed(RuntimeError("lost"))
+    now[0] = 0.5
+    assert (router.health().reason, router.health().detail) == ("error", "RuntimeError")
+    now[0] = 1.5
+    assert router.health().reason == "primary_check_failed", "checked again after the interval"
