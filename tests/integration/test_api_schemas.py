@@ -258,3 +258,13 @@ def test_a_response_that_breaks_its_model_is_a_500_with_a_request_id(make_app):
     assert error["code"] == "internal_error"
     assert "not a number" not in response.get_data(as_text=True)
     assert error["details"]["request_id"]
+
+
+def test_only_our_own_reference_page_is_served_no_cdn_pages(app, client):
+    # spectree can serve Swagger UI, Redoc and friends, which load their scripts from a CDN; the
+    # API reference is /api/docs, rendered on the server from the same document.
+    for url in ("/apidoc/swagger/", "/apidoc/redoc/", "/apidoc/openapi.json", "/api/v1/apidoc/swagger/"):
+        assert client.get(url).status_code == 404, url
+    page = client.get("/api/docs").get_data(as_text=True)
+    assert "cdn." not in page
+    assert "unpkg" not in page
