@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, redirect, render_template, request
+from flask import abort, current_app, redirect, render_template, request
 from flask_babel import gettext
 
 from app.auth import safe_next
@@ -25,6 +25,14 @@ OSM_TYPES = frozenset({"node", "way", "relation"})
 ROUTE_PAGE_SIZE = 100  # lines per page of /routes
 
 
+def _registries_first_selected() -> list[dict[str, str]]:
+    """Every registry's code and display name, the first of PIPELINE_SOURCES first."""
+    selected = [s.strip() for s in current_app.config["SETTINGS"].PIPELINE_SOURCES.split(",")]
+    known = declarations()
+    order = [name for name in selected if name in known] + sorted(set(known) - set(selected))
+    return [{"code": name, "label": known[name].display_name} for name in order]
+
+
 @bp.app_context_processor
 def _catalog_context() -> dict:
     """Labels for codes in every template, and the same tables as JSON for the page scripts."""
@@ -38,7 +46,8 @@ def _catalog_context() -> dict:
             # The problem types a "wrong match" decision fits (a matched pair).
             "pair_problems": [{"code": code} for code in vocabulary.PAIR_PROBLEM_TYPES],
             # Registry plug-ins by name with the name pages show (ATLAS, NaPTAN): the badge of a stop.
-            "registries": [{"code": d.name, "label": d.display_name} for d in declarations().values()],
+            # The instance's first selected registry comes first: the name of a stop without a source.
+            "registries": _registries_first_selected(),
         },
         "label_method": lambda code: catalog.label_for(catalog.MATCH_METHODS, code),
         "label_problem": lambda code: catalog.label_for(catalog.PROBLEM_TYPES, code),

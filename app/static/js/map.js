@@ -25,6 +25,11 @@
   if (!mapEl || !window.L || !L.VectorGrid) return;
 
   var catalog = S.catalog();
+  // The registry's display name (ATLAS, NaPTAN) for a registry stop; the instance's registry for a
+  // feature without a source.
+  function registryName(source) {
+    return catalog.label("registries", source || (catalog.lists.registries || [{ code: "atlas" }])[0].code);
+  }
   var knownMethods = {};
   catalog.lists.methods.forEach(function (m) {
     knownMethods[m.code] = true;
@@ -203,7 +208,7 @@
 
     return S.el("div", { class: "popup" }, [
       S.el("div", { class: "popup-kind" }, [
-        S.el("span", { class: "badge badge-" + p.kind, text: isAtlas ? "ATLAS" : "OSM" }),
+        S.el("span", { class: "badge badge-" + p.kind, text: isAtlas ? registryName(p.source) : "OSM" }),
         " ",
         S.el("code", { text: p.key }),
       ]),
@@ -246,7 +251,7 @@
       var isSelected = selected !== null && selected.id === feature.id;
       var marker = L.marker([c[1], c[0]], {
         icon: iconFor(p, isSelected),
-        title: (p.name || p.key) + (p.kind === "atlas" ? " (ATLAS)" : " (OSM)"),
+        title: (p.name || p.key) + (p.kind === "atlas" ? " (" + registryName(p.source) + ")" : " (OSM)"),
         keyboard: true,
         hasProblem: Boolean(p.priority),
       });

@@ -12,6 +12,10 @@
   if (!root) return;
 
   var catalog = S.catalog();
+  // The registry's display name (ATLAS, NaPTAN) for a registry stop.
+  function registryName(source) {
+    return catalog.label("registries", source || (catalog.lists.registries || [{ code: "atlas" }])[0].code);
+  }
   var decisions = catalog.lists.decisions;
   // Problem types about a matched pair: the only ones "wrong match" fits (app/services/vocabulary.py).
   var pairProblems = (catalog.lists.pair_problems || []).map(function (t) {
@@ -334,12 +338,12 @@
   function atlasSide(atlas, problem) {
     if (!atlas) {
       return [
-        S.el("h3", {}, [S.el("span", { class: "badge badge-atlas", text: "ATLAS" }), S.t("Registry")]),
+        S.el("h3", {}, [S.el("span", { class: "badge badge-atlas", text: registryName(problem.source) }), S.t("Registry")]),
         S.el("p", { class: "side-empty", text: problem.stop_id ? S.t("Loading…") : S.t("No registry stop") }),
       ];
     }
     return [
-      S.el("h3", {}, [S.el("span", { class: "badge badge-atlas", text: "ATLAS" }), atlas.name || atlas.name || atlas.stop_id]),
+      S.el("h3", {}, [S.el("span", { class: "badge badge-atlas", text: registryName(atlas.source) }), atlas.name || atlas.stop_id]),
       S.el(
         "dl",
         { class: "facts" },
@@ -431,7 +435,7 @@
       );
       return latlng;
     }
-    var atlasPoint = atlas ? point(atlas.lat, atlas.lon, "stop-icon kind-atlas side-atlas", "ATLAS " + atlas.stop_id) : null;
+    var atlasPoint = atlas ? point(atlas.lat, atlas.lon, "stop-icon kind-atlas side-atlas", registryName(atlas.source) + " " + atlas.stop_id) : null;
     osm.forEach(function (o) {
       var p = point(o.lat, o.lon, "stop-icon kind-osm side-osm", o.osm_key);
       if (atlasPoint && p) {

@@ -17,7 +17,7 @@
       attribution: '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> ' + S.t("contributors"),
     }).addTo(map);
     var bounds = [];
-    function add(list, classes, prefix) {
+    function add(list, classes, prefix, kind) {
       list.forEach(function (p) {
         bounds.push([p.lat, p.lon]);
         L.marker([p.lat, p.lon], {
@@ -25,7 +25,7 @@
           title: prefix + " " + p.key,
         })
           .on("click", function () {
-            if (!p.current) window.location.href = S.stopUrl(prefix === "ATLAS" ? "atlas" : "osm", p.key);
+            if (!p.current) window.location.href = S.stopUrl(kind, p.key, p.source);
           })
           .addTo(map);
       });
@@ -33,8 +33,11 @@
     points.lines.forEach(function (line) {
       L.polyline(line, { className: "match-line", interactive: false }).addTo(map);
     });
-    add(points.atlas, "stop-icon kind-atlas side-atlas", "ATLAS");
-    add(points.osm, "stop-icon kind-osm side-osm", "OSM");
+    var registries = S.catalog();
+    points.atlas.forEach(function (p) {
+      add([p], "stop-icon kind-atlas side-atlas", registries.label("registries", p.source || "atlas"), "atlas");
+    });
+    add(points.osm, "stop-icon kind-osm side-osm", "OSM", "osm");
     if (!bounds.length) {
       mapEl.classList.add("hidden");
       return;
