@@ -41,6 +41,7 @@ def test_a_counted_cell_is_focusable_and_enter_zooms_in_on_it(demo, page):
     zoom_before = int(re.search(r"#map=(\d+)", page.url).group(1))
     cell = page.locator(".stop-cell").first
     expect(cell).to_have_attribute("tabindex", "0")
+    expect(cell).to_have_attribute("role", "button")
     expect(cell).to_have_attribute("title", re.compile(r"\d+ stops: \d+ matched, \d+ unmatched"))
     cell.focus()
     page.keyboard.press("Enter")
@@ -49,4 +50,25 @@ def test_a_counted_cell_is_focusable_and_enter_zooms_in_on_it(demo, page):
         arg=zoom_before,
     )
     page.wait_for_selector("#map:not(.is-loading)[data-loaded]")
+    page.problems.assert_none()
+
+
+def test_a_focused_stop_marker_opens_its_popup_with_enter(demo, page):
+    node = db.session.scalars(
+        text(
+            "SELECT o.osm_key FROM osm_stops o JOIN matches m ON m.osm_key = o.osm_key"
+            " WHERE o.osm_key LIKE 'node/%' AND o.name IS NOT NULL ORDER BY o.osm_key LIMIT 1"
+        )
+    ).one()
+    lat, lon, name = db.session.execute(
+        text("SELECT lat, lon, name FROM osm_stops WHERE osm_key = :k"), {"k": node}
+    ).one()
+    page.goto(f"/#map=18/{lat}/{lon}")
+    page.wait_for_selector("#map:not(.is-loading)[data-loaded]")
+    marker = page.locator(f'.leaflet-marker-icon.stop-icon[title="{name} (OSM)"]').first
+    marker.focus()
+    page.keyboard.press("Enter")
+    popup = page.locator(".leaflet-popup-content")
+    expect(popup).to_contain_text(name)
+    expect(page.locator("#map")).to_have_attribute("data-selected", re.compile(r"^osm:node/"))
     page.problems.assert_none()

@@ -230,6 +230,16 @@
     ]);
   }
 
+  // A click, or Enter on the focused marker: Leaflet makes markers focusable buttons but fires only
+  // `keypress` for Enter (it opens bound popups; ours are opened by hand).
+  function onActivate(marker, action) {
+    marker.on("click", action);
+    marker.on("keypress", function (event) {
+      var key = event.originalEvent;
+      if (key.key === "Enter" || key.keyCode === 13) action();
+    });
+  }
+
   function render(collection) {
     clusters.clearLayers();
     cellLayer.clearLayers();
@@ -238,7 +248,7 @@
     (collection.cells || []).forEach(function (cell) {
       var marker = L.marker(cell.latlng, { icon: cellIcon(cell), title: cellTitle(cell), keyboard: true });
       // A cell opens by zooming in on it: two levels at a time, and stops one by one at stops_min_zoom.
-      marker.on("click", function () {
+      onActivate(marker, function () {
         map.setView(cell.latlng, Math.min(map.getZoom() + 2, collection.stopsMinZoom));
       });
       cellLayer.addLayer(marker);
@@ -256,7 +266,7 @@
         hasProblem: Boolean(p.priority),
       });
       marker.feature = feature;
-      marker.on("click", function () {
+      onActivate(marker, function () {
         select(feature, marker.getLatLng());
       });
       markersById[feature.id] = marker;
