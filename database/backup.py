@@ -121,6 +121,13 @@ class Target:
         return env
 
 
+def _one(conn: psycopg.Connection[Any], query: Any) -> Any:
+    """The value of a query that always answers one row (a count, SHOW, a function call)."""
+    row = conn.execute(query).fetchone()
+    assert row is not None, "a one-row query answered no row"
+    return row[0]
+
+
 def libpq_env(database_url: str) -> tuple[list[str], dict[str, str]]:
     """Connection arguments and environment for PostgreSQL client tools pointed at `database_url`."""
     target = Target.from_url(database_url)
@@ -186,7 +193,7 @@ def _row_counts(conn: psycopg.Connection, tables: list[str]) -> dict[str, int]:
     counts = {}
     for table in tables:
         query = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(table))
-        counts[table] = conn.execute(query).fetchone()[0]
+        counts[table] = _one(conn, query)
     return counts
 
 
@@ -223,7 +230,7 @@ def inspect_database(database_url: str) -> DatabaseState:
         with target.connect() as conn:
             tables = _user_tables(conn)
             return DatabaseState(
-                server_version=conn.execute("SHOW server_version").fetchone()[0],
+                server_version=_one(conn, "SHOW server_version"),
                 server_major=conn.info.server_version // 10000,
                 alembic_revision=_alembic_revision(conn, tables),
                 tables=_row_counts(conn, tables),
@@ -396,7 +403,7 @@ def _exported_snapshot(target: Target) -> Iterator[tuple[psycopg.Connection, str
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         with conn.transaction():
-            snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+            snapshot = _one(conn, "SELECT pg_export_snapshot()")
             yield conn, snapshot
 
 
@@ -477,7 +484,7 @@ def _dump(target: Target, partial_archive: Path, created: dt.datetime, label: st
         counts = _row_counts(conn, tables)
         revision = _alembic_revision(conn, tables)
         extensions = _extensions(conn)
-        server_version = conn.execute("SHOW server_version").fetchone()[0]
+        server_version = _one(conn, "SHOW server_version")
     return {
         "format": MANIFEST_FORMAT,
         "created_at": created.isoformat(),

@@ -1,6 +1,7 @@
 """The unbound Flask-SQLAlchemy handle with a naming convention for every constraint."""
 
 import logging
+from typing import TYPE_CHECKING
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -47,3 +48,10 @@ class _SQLAlchemy(SQLAlchemy):
 
 # RoutingSession: a read-only request's SELECTs go to the replica when one is bound (read_routing.py).
 db = _SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})
+
+# The models' base class. mypy reads `db.Model` as an attribute, not a class; at run time it is
+# `Base` with Flask-SQLAlchemy's mixins (bind key, repr), so type checkers see `Base`.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model

@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from database.base import SRID_WGS84, db
+from database.base import SRID_WGS84, Model
 
 
 def _point() -> Geometry:
@@ -53,7 +53,7 @@ def _created_at() -> Mapped[dt.datetime]:
 # --------------------------------------------------------------------------------------------
 
 
-class RegistryStopRow(db.Model):
+class RegistryStopRow(Model):
     """One registry stop (an ATLAS traffic point or service point, a NaPTAN stop point, ...), keyed by
     the registry plug-in's name and the registry's own id (`pipeline.records.RegistryStop`)."""
 
@@ -85,7 +85,7 @@ class RegistryStopRow(db.Model):
     )
 
 
-class OsmStop(db.Model):
+class OsmStop(Model):
     """One OpenStreetMap stop object (node, or way reduced to its centre)."""
 
     __tablename__ = "osm_stops"
@@ -117,7 +117,7 @@ class OsmStop(db.Model):
     way_member: Mapped[bool | None] = mapped_column(Boolean)
 
 
-class Match(db.Model):
+class Match(Model):
     """A pair found by the matcher: one registry stop and one OSM object."""
 
     __tablename__ = "matches"
@@ -132,7 +132,7 @@ class Match(db.Model):
     evidence: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
 
 
-class Problem(db.Model):
+class Problem(Model):
     """A detected disagreement. `identity` is stable across runs for the same underlying issue."""
 
     __tablename__ = "problems"
@@ -153,7 +153,7 @@ class Problem(db.Model):
     geom: Mapped[Any] = mapped_column(_point(), nullable=False)
 
 
-class OsmStopAreaRow(db.Model):
+class OsmStopAreaRow(Model):
     """A `public_transport=stop_area` relation: the OSM objects that form one stop."""
 
     __tablename__ = "osm_stop_areas"
@@ -166,7 +166,7 @@ class OsmStopAreaRow(db.Model):
     tags: Mapped[dict[str, str]] = mapped_column(JSONB, nullable=False, default=dict)
 
 
-class OsmStopAreaMember(db.Model):
+class OsmStopAreaMember(Model):
     """One member of a stop area, in the relation's order (`osm_key` may name an object that is not a
     stop object, such as a station building, or one outside the snapshot)."""
 
@@ -178,7 +178,7 @@ class OsmStopAreaMember(db.Model):
     osm_key: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
 
 
-class OsmRouteRow(db.Model):
+class OsmRouteRow(Model):
     """A public-transport route relation (one variant or direction of a line)."""
 
     __tablename__ = "osm_routes"
@@ -200,7 +200,7 @@ class OsmRouteRow(db.Model):
     tags: Mapped[dict[str, str]] = mapped_column(JSONB, nullable=False, default=dict)
 
 
-class OsmRouteMember(db.Model):
+class OsmRouteMember(Model):
     """A stop or platform of a route, in travel order (the route's ways are not stored)."""
 
     __tablename__ = "osm_route_members"
@@ -211,7 +211,7 @@ class OsmRouteMember(db.Model):
     osm_key: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
 
 
-class OsmRouteMasterRow(db.Model):
+class OsmRouteMasterRow(Model):
     """A `type=route_master` relation: a line, grouping its routes (`osm_routes.master_id`)."""
 
     __tablename__ = "osm_route_masters"
@@ -229,16 +229,16 @@ class OsmRouteMasterRow(db.Model):
 # Search (app/services/search.py): over the stored folded names (`stopsync_fold`: lower + unaccent,
 # declared IMMUTABLE by a migration so a generated column can use it) a GIN trigram index (fuzzy) and
 # a btree prefix index (prefix, in name order); a prefix index on sloids; the problem queue's order.
-for _table in (RegistryStopRow.__table__, OsmStop.__table__):
+for _model in (RegistryStopRow, OsmStop):
     Index(
-        f"ix_{_table.name}_name_fold_trgm",
-        _table.c.name_fold,
+        f"ix_{_model.__tablename__}_name_fold_trgm",
+        _model.__table__.c.name_fold,
         postgresql_using="gin",
         postgresql_ops={"name_fold": "gin_trgm_ops"},
     )
     Index(
-        f"ix_{_table.name}_name_fold_prefix",
-        _table.c.name_fold,
+        f"ix_{_model.__tablename__}_name_fold_prefix",
+        _model.__table__.c.name_fold,
         postgresql_ops={"name_fold": "text_pattern_ops"},
     )
 Index(
@@ -249,7 +249,7 @@ Index(
 Index("ix_problems_priority_id", Problem.priority, Problem.id)
 
 
-class MapFeature(db.Model):
+class MapFeature(Model):
     """One stop of either side as the map shows it, precomputed by the importer in the swap transaction.
 
     `feature` is the exact GeoJSON text /api/v1/stops returns; the other columns are the map's filters,
@@ -273,7 +273,7 @@ class MapFeature(db.Model):
     feature: Mapped[str] = mapped_column(Text, nullable=False)
 
 
-class GtfsRouteRow(db.Model):
+class GtfsRouteRow(Model):
     """A timetable route (GTFS), the registry side of the route stage and of the route pages."""
 
     __tablename__ = "gtfs_routes"
@@ -288,7 +288,7 @@ class GtfsRouteRow(db.Model):
     route_type: Mapped[str | None] = mapped_column(String(40))
 
 
-class GtfsRouteStop(db.Model):
+class GtfsRouteStop(Model):
     """A stop of a route's most frequent itinerary in one direction, in travel order, with the
     registry stop its GTFS stop_id resolved to (None: unresolved)."""
 
@@ -323,7 +323,7 @@ SNAPSHOT_TABLES = (
 # --------------------------------------------------------------------------------------------
 
 
-class User(db.Model):
+class User(Model):
     """A person who can sign in. Anonymous visitors have no row and may only read."""
 
     __tablename__ = "users"
@@ -349,7 +349,7 @@ class User(db.Model):
         return "osm" if self.osm_uid is not None else "local"
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """One browser sign-in. The signed session cookie names it; sign-out deletes the row, so a copy
     of the cookie kept from before is refused (a signed cookie alone cannot be forgotten)."""
 
@@ -365,7 +365,7 @@ class UserSession(db.Model):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
-class Decision(db.Model):
+class Decision(Model):
     """The current human decision on one problem identity; its history is in `decision_events`."""
 
     __tablename__ = "decisions"
@@ -390,7 +390,7 @@ class Decision(db.Model):
     )
 
 
-class DecisionEvent(db.Model):
+class DecisionEvent(Model):
     """Append-only history of a decision: who did what, and what the pipeline noticed."""
 
     __tablename__ = "decision_events"
@@ -406,7 +406,7 @@ class DecisionEvent(db.Model):
     created_at: Mapped[dt.datetime] = _created_at()
 
 
-class ManualMatch(db.Model):
+class ManualMatch(Model):
     """A link (or a forbidden link) between a registry stop and an OSM object, made by a person."""
 
     __tablename__ = "manual_matches"
@@ -429,7 +429,7 @@ class ManualMatch(db.Model):
     )
 
 
-class PipelineRun(db.Model):
+class PipelineRun(Model):
     """One pipeline run, recorded when it starts and updated when it ends."""
 
     __tablename__ = "pipeline_runs"
@@ -447,7 +447,7 @@ class PipelineRun(db.Model):
     requested_by: Mapped[str | None] = mapped_column(String(80))
 
 
-class SourceState(db.Model):
+class SourceState(Model):
     """What we last fetched from a source: validators for conditional requests and the content hash."""
 
     __tablename__ = "source_states"
@@ -461,7 +461,7 @@ class SourceState(db.Model):
     fetched_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class ProblemChange(db.Model):
+class ProblemChange(Model):
     """A problem that appeared or was resolved by a given run: the raw material for trends."""
 
     __tablename__ = "problem_changes"
@@ -477,7 +477,7 @@ class ProblemChange(db.Model):
     created_at: Mapped[dt.datetime] = _created_at()
 
 
-class SnapshotPublication(db.Model):
+class SnapshotPublication(Model):
     """A published snapshot: the run whose data readers see from `published_at` on.
 
     Written in the swap transaction (database/snapshot), so the newest row changes in the same commit

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy.orm import Session
+from flask_sqlalchemy.session import Session
+from sqlalchemy.orm import scoped_session
 
 from database.base import db
 
 
 @contextmanager
-def transaction() -> Iterator[Session]:
+def transaction() -> Iterator[scoped_session[Session]]:
     """One unit of work: commit when the block ends normally, roll back on any exception."""
     session = db.session
     try:

@@ -79,7 +79,8 @@ def load_demo_data(env: dict[str, str]) -> None:
 
     conninfo = env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(conninfo) as conn:
-        count = conn.execute("SELECT count(*) FROM registry_stops").fetchone()[0]
+        row = conn.execute("SELECT count(*) FROM registry_stops").fetchone()
+        count = row[0] if row is not None else 0
     if count:
         _say(f"{count} registry stops already imported: skipping demo data")
         return
@@ -162,7 +163,11 @@ def up(args: argparse.Namespace) -> int:
     while not stopping:
         for child in children:
             if child.poll() is not None:
-                _say(f"process {child.args[2] if len(child.args) > 2 else child.args} exited: stopping")
+                # Started as [python, -m, module]: the module names the process.
+                command = (
+                    [str(arg) for arg in child.args] if isinstance(child.args, list) else [str(child.args)]
+                )
+                _say(f"process {command[2] if len(command) > 2 else command} exited: stopping")
                 return stop_all(child.returncode or 1)
         time.sleep(0.5)
     _say("Ctrl-C: stopping the app and the scheduler")

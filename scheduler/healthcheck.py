@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import cast
 
 import redis
 
@@ -14,7 +15,8 @@ from app.coordination import SCHEDULER_HEARTBEAT_KEY, SCHEDULER_HEARTBEAT_STALE_
 def main() -> int:
     client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://localhost:6379/0"), socket_timeout=2)
     try:
-        beat = client.get(SCHEDULER_HEARTBEAT_KEY)
+        # A synchronous client: the reply is bytes or None (redis-py types it `Awaitable[Any] | Any`).
+        beat = cast("bytes | None", client.get(SCHEDULER_HEARTBEAT_KEY))
     except redis.RedisError as exc:
         print(f"redis unreachable: {exc}", file=sys.stderr)
         return 1

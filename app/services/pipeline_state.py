@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.lock import Lock
@@ -54,12 +54,13 @@ def try_acquire(lock: Lock, token: str) -> bool:
 
 def lock_holder(client: redis.Redis) -> str | None:
     """The token (run uuid) of the current lock holder, or None when free."""
-    return client.get(LOCK_KEY)
+    # redis-py types one client for sync and async use (`Awaitable[Any] | Any`); ours is synchronous.
+    return cast("str | None", client.get(LOCK_KEY))
 
 
 def lock_ttl_s(client: redis.Redis) -> float | None:
     """Seconds until the lock expires unless renewed; None when free."""
-    ttl_ms = client.pttl(LOCK_KEY)
+    ttl_ms = cast("int | None", client.pttl(LOCK_KEY))
     return None if ttl_ms is None or ttl_ms < 0 else ttl_ms / 1000.0
 
 
@@ -297,7 +298,7 @@ def enqueue_request(
 
 
 def pending_requests(client: redis.Redis) -> int:
-    return int(client.llen(REQUESTS_KEY))
+    return cast(int, client.llen(REQUESTS_KEY))
 
 
 def claim_requests(client: redis.Redis, now: float | None = None) -> list[dict[str, Any]]:
@@ -361,11 +362,14 @@ def publish_event(client: redis.Redis, event_type: EventType, run_uuid: str, dat
     """
     public = run_view.event_data(data)
     public["at"] = event_time(data.get("at"))
-    return client.xadd(
-        EVENTS_KEY,
-        {"type": event_type.value, "run_uuid": run_uuid, "data": json.dumps(public, default=str)},
-        maxlen=EVENTS_MAXLEN,
-        approximate=True,
+    return cast(
+        str,
+        client.xadd(
+            EVENTS_KEY,
+            {"type": event_type.value, "run_uuid": run_uuid, "data": json.dumps(public, default=str)},
+            maxlen=EVENTS_MAXLEN,
+            approximate=True,
+        ),
     )
 
 
@@ -391,13 +395,16 @@ def _decode_event(entry_id: str, fields: dict[str, str]) -> Event:
 
 def recent_events(client: redis.Redis, count: int) -> list[Event]:
     """The last `count` events, oldest first (the backlog a new subscriber sees)."""
-    entries = client.xrevrange(EVENTS_KEY, count=count)
+    entries = cast("list[tuple[str, dict[str, str]]]", client.xrevrange(EVENTS_KEY, count=count))
     return [_decode_event(entry_id, fields) for entry_id, fields in reversed(entries)]
 
 
 def read_events_after(client: redis.Redis, last_id: str, block_ms: int, count: int = 500) -> list[Event]:
     """Events after `last_id`, waiting up to `block_ms` for the first one."""
-    answer = client.xread({EVENTS_KEY: last_id}, count=count, block=block_ms)
+    answer = cast(
+        "list[tuple[str, list[tuple[str, dict[str, str]]]]]",
+        client.xread({EVENTS_KEY: last_id}, count=count, block=block_ms),
+    )
     if not answer:
         return []
     _, entries = answer[0]
@@ -406,5 +413,5 @@ def read_events_after(client: redis.Redis, last_id: str, block_ms: int, count: i
 
 def last_event_id(client: redis.Redis) -> str:
     """Id of the newest event, or "0-0" for an empty stream (XREAD after it waits for new ones)."""
-    entries = client.xrevrange(EVENTS_KEY, count=1)
+    entries = cast("list[tuple[str, dict[str, str]]]", client.xrevrange(EVENTS_KEY, count=1))
     return entries[0][0] if entries else "0-0"

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -224,9 +224,12 @@ def take_slot(client: redis.Redis, address: str, limits: StreamLimits) -> Stream
     """A slot for one more stream from `address`, or why not. Raises redis.RedisError."""
     keys = [STREAM_SLOTS_KEY, client_slots_key(address)]
     lease_ms = int(limits.lease_s * 1000)
-    outcome, value, now_ms = client.eval(
-        _TAKE_SLOT, 2, *keys, lease_ms, limits.per_client, limits.total, uuid.uuid4().hex
+    # The script answers {outcome, value, now_ms} (redis-py types a reply as `Awaitable[Any] | Any`).
+    reply = cast(
+        "list[Any]",
+        client.eval(_TAKE_SLOT, 2, *keys, lease_ms, limits.per_client, limits.total, uuid.uuid4().hex),
     )
+    outcome, value, now_ms = reply
     if outcome == "ok":
         return StreamSlot(client, keys, str(value), limits.lease_s)
     # A live stream ends by itself max_s after it started: the oldest one frees a slot first.
