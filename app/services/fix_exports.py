@@ -135,6 +135,8 @@ class FixStop:
     modes: str | None = None
     dataset: str = "service_point"
     source: str = "atlas"
+    # The registry's extras (NaPTAN stop type, ...), for the rules its declaration states.
+    attributes: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -1052,6 +1054,7 @@ def _fix_stop(row: Any) -> FixStop:
         modes=row.modes,
         dataset=row.dataset,
         source=row.source,
+        attributes=row.attributes or {},
     )
 
 

@@ -89,17 +89,35 @@ STATION_MODES = frozenset({"TRAIN", "RACK_RAILWAY", "METRO", "CABLE_RAILWAY", "C
 
 
 class RegistryStopLike(Protocol):
-    """What the table reads of a registry stop (`pipeline.records.RegistryStop`, `RegistryStopRow` rows)."""
+    """What the table reads of a registry stop (`pipeline.records.RegistryStop`, `RegistryStopRow` rows,
+    the fix exports' frozen `FixStop`): read-only, so frozen records fit."""
 
-    source: str
-    stop_id: str
-    dataset: str
-    code: str | None
-    platform_code: str | None
-    name: str | None
-    operator_code: str | None
-    operator_name: str | None
-    modes: str | None
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def stop_id(self) -> str: ...
+
+    @property
+    def dataset(self) -> str: ...
+
+    @property
+    def code(self) -> str | None: ...
+
+    @property
+    def platform_code(self) -> str | None: ...
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def operator_code(self) -> str | None: ...
+
+    @property
+    def operator_name(self) -> str | None: ...
+
+    @property
+    def modes(self) -> str | None: ...
 
 
 def stop_modes(modes: str | None) -> list[str]:
@@ -108,8 +126,9 @@ def stop_modes(modes: str | None) -> list[str]:
 
 
 def is_platform_level(stop: RegistryStopLike) -> bool:
-    """Traffic points are single platforms; service points are whole stops."""
-    return (stop.dataset or "").endswith("traffic_point")
+    """One platform or a whole stop, as the stop's registry declares it (ATLAS: traffic points are
+    single platforms, service points whole stops; NaPTAN: every stop point but an access area)."""
+    return declaration_for(stop.source).platform_level(stop)  # type: ignore[arg-type]
 
 
 def new_stop_kind(stop: RegistryStopLike, modes: Iterable[str] | None = None) -> str:
