@@ -53,19 +53,11 @@ import numpy as np
 from lxml import etree
 from pyproj import Transformer
 
+from pipeline.declarations import Identifier, RegistryDeclaration
 from pipeline.errors import SourceError
 from pipeline.geo import coordinate_problem, haversine_m
 from pipeline.records import RegistryStop
-from pipeline.sources.base import (
-    HttpRequest,
-    Identifier,
-    ParseOptions,
-    ParseResult,
-    RegistryDeclaration,
-    Source,
-    SourceKind,
-    sniff,
-)
+from pipeline.sources.base import HttpRequest, ParseOptions, ParseResult, Source, SourceKind, sniff
 from pipeline.text import clean_text
 
 logger = logging.getLogger(__name__)
@@ -600,13 +592,14 @@ def _positions(rows: list[StopPointRow], fail: Callable[[StopPointRow, str], Non
             fail(row, f"stop {row.atco_code}: unknown GridType {row.grid!r}")
             out.append(None)
             continue
-        has_wgs = lat is not None and lon is not None
-        has_grid = east is not None and north is not None
-        if not has_wgs and not has_grid:
-            out.append(None)
-            continue
-        out.append(_Position(lat if has_wgs else math.nan, lon if has_wgs else math.nan,
-                             east if has_grid else None, north if has_grid else None, crs))  # fmt: skip
+        if east is None or north is None:
+            east = north = None  # half a grid position is none
+        if lat is None or lon is None:
+            if east is None:
+                out.append(None)
+                continue
+            lat = lon = math.nan  # taken from the grid position below
+        out.append(_Position(lat, lon, east, north, crs))
     by_crs: dict[str, list[_Position]] = {}
     for pos in out:
         if pos is not None and pos.easting is not None:
@@ -722,7 +715,9 @@ def _describe_areas(records: list[RegistryStop], side: _Read) -> None:
 
 
 def _is_platform_level(stop: RegistryStop) -> bool:
-    return stop.attributes.get("stop_type") not in ACCESS_AREA_TYPES
+    # Rows and fix-export views of a stop carry `attributes` too; a view without them is a platform.
+    attributes = getattr(stop, "attributes", None) or {}
+    return attributes.get("stop_type") not in ACCESS_AREA_TYPES
 
 
 NAPTAN = RegistryDeclaration(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from app.services.new_stop_tags import tags_for_new_stop
 from pipeline.declarations import declaration_for
 from pipeline.matching import match_stops
 from pipeline.matching.context import is_platform_level
@@ -72,3 +73,21 @@ def test_a_repeated_common_name_does_not_widen_the_name_radius():
         m.osm_key for m in match_stops([stop], [_object(2, {"name": "Friar Road"}, north_m=40)]).matches
     ] == ["node/2"]
     assert declaration_for("atlas").unique_names is True
+
+
+def test_a_missing_naptan_rail_platform_is_proposed_as_a_platform_and_an_access_area_as_a_station():
+    platform = replace(
+        _stop("9100BRGHTN1", "Brighton Rail Station"),
+        modes="TRAIN",
+        platform_code="1",
+        attributes={"stop_type": "RPL", "status": "active"},
+    )
+    station = replace(platform, stop_id="9100BRGHTN", platform_code=None, attributes={"stop_type": "RLY"})
+    platform_tags = tags_for_new_stop(platform)
+    assert platform_tags["public_transport"] == "platform"
+    assert platform_tags["railway"] == "platform"
+    assert platform_tags["local_ref"] == "1"
+    assert platform_tags["naptan:AtcoCode"] == "9100BRGHTN1"
+    station_tags = tags_for_new_stop(station)
+    assert (station_tags["public_transport"], station_tags["railway"]) == ("station", "station")
+    assert not set(platform_tags) & declaration_for("naptan").foreign_tags
