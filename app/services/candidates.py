@@ -39,7 +39,10 @@ from pipeline.matching.params import (
 from pipeline.records import OsmMember, OsmStopArea, OsmStructure
 
 _NAME_RADII = ", ".join(f"{kind} {radius:g} m" for kind, radius in NAME_RADIUS_M.items())
-_NAME_RADII += f"; a whole stop at least {STOP_LEVEL_RADIUS_M:g} m, twice with its full official name"
+_NAME_RADII += (
+    f"; a whole stop at least {STOP_LEVEL_RADIUS_M:g} m, twice with its full official name where the "
+    "registry's names are unique (ATLAS)"
+)
 
 # What each rejection code (pipeline.matching.explain.REJECTION_RULES) means, in words a reviewer
 # understands; tests/unit/test_explain.py checks that every code has its words.
@@ -49,7 +52,8 @@ REJECTION_TEXT: dict[str, str] = {
     "local_ref_contradicts_designation": "its local_ref contradicts the registry platform code",
     "uic_ref_names_another_registry_stop": "its uic_ref is the number of another registry stop",
     "uic_ref_and_uic_name_name_another_stop": "its uic_ref and its uic_name both name another stop",
-    "ifopt_names_another_registry_stop": "its ref:IFOPT / ref:sloid names another registry stop",
+    "ifopt_names_another_registry_stop": "its stop-id tag (ATLAS ref:IFOPT / ref:sloid, NaPTAN "
+    "naptan:AtcoCode) names another registry stop (NaPTAN: also a closed one)",
     "osm_already_matched": "the OSM object is already matched to another registry stop",
     "uic_ref_names_another_stop": "its uic_ref is another stop's number (one the registry may not hold), "
     "so its stop area does not make it part of this stop",
