@@ -13,7 +13,8 @@
 | `errors`     | why a run did not start or stopped early                                    |
 | `cli`        | `flask pipeline run`, and `create_app` for the `flask` command (FLASK_APP)  |
 
-Dependency direction: `scheduler → runs → app → database`, `runs → pipeline`. The app never
-imports `runs` (a test enforces it): it queues run requests and reads the status through the Redis
-contract (`app.coordination`, `app.services.pipeline_state`) and reads run rows from the database.
+Dependency direction: `scheduler → runs → app → database → pipeline`, never back
+(tests/unit/test_import_rules.py). The app never imports `runs`: it queues run requests and reads
+the status through the Redis contract (`app.coordination`, `app.services.pipeline_state`) and
+reads run rows from the database (`app.services.run_history`).
 """

@@ -71,6 +71,24 @@ def test_the_app_never_imports_the_packages_that_run_the_pipeline():
     assert offences("app", frozenset({"runs", "scheduler"})) == []
 
 
+# Which of our packages each package may import: scheduler -> runs -> app -> database -> pipeline,
+# no way back. (The migrator builds the app to run `flask db upgrade`.)
+LAYERS: dict[str, frozenset[str]] = {
+    "pipeline": frozenset(),
+    "database": frozenset({"pipeline"}),
+    "app": frozenset({"database", "pipeline"}),
+    "runs": frozenset({"app", "database", "pipeline"}),
+    "scheduler": frozenset({"runs", "app", "database", "pipeline"}),
+    "migrator": frozenset({"app", "database"}),
+}
+
+
+@pytest.mark.parametrize("package", sorted(LAYERS))
+def test_dependencies_point_one_way(package):
+    forbidden = our_packages() - LAYERS[package] - {package}
+    assert offences(package, forbidden) == []
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
