@@ -170,6 +170,10 @@ class Settings:
     ATLAS_BOUNDARY: str = ""
     PIPELINE_MIN_ROW_RATIO: float = 0.5
     PIPELINE_IMPORT_TIMEOUT_S: float = 600.0
+    # How long one attempt of the snapshot swap waits for its table locks before it lets queued
+    # readers through and tries again (database/snapshot/swap.py). Below PostgreSQL's 1 s
+    # deadlock_timeout, so a reader is never the one cancelled; readers wait at most about this long.
+    PIPELINE_SWAP_LOCK_TIMEOUT_S: float = 0.5
     OVERPASS_QUERY_TIMEOUT_S: int = 300
 
     # Review workflow (pipeline/review/): the evidence categories whose change sends a decision
@@ -257,6 +261,8 @@ class Settings:
             raise ConfigError("TILE_CACHE_MAX_BYTES must be 0 or more and TILE_CACHE_TTL_S positive")
         if self.TILE_MAX_AGE_S < 0 or self.TILEJSON_MAX_AGE_S < 0:
             raise ConfigError("TILE_MAX_AGE_S and TILEJSON_MAX_AGE_S must be 0 or more (seconds)")
+        if not 0 < self.PIPELINE_SWAP_LOCK_TIMEOUT_S <= 10:
+            raise ConfigError("PIPELINE_SWAP_LOCK_TIMEOUT_S must be more than 0 and at most 10 seconds")
         if not self.NAPTAN_POSITION_MISMATCH_M > 0:
             raise ConfigError("NAPTAN_POSITION_MISMATCH_M must be a positive number of metres")
         if self.MAX_CONTENT_LENGTH_BYTES < 1024:

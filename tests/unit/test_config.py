@@ -35,3 +35,10 @@ def test_a_non_postgresql_database_is_refused():
 def test_lock_ttl_must_cover_several_heartbeats():
     with pytest.raises(ConfigError, match="PIPELINE_LOCK_TTL_S"):
         load_settings({"SECRET_KEY": "s" * 40, "PIPELINE_LOCK_TTL_S": "10", "PIPELINE_HEARTBEAT_S": "5"})
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "30"])
+def test_the_swap_lock_timeout_must_be_a_short_positive_wait(value):
+    with pytest.raises(ConfigError, match="PIPELINE_SWAP_LOCK_TIMEOUT_S"):
+        load_settings({"SECRET_KEY": "s" * 40, "PIPELINE_SWAP_LOCK_TIMEOUT_S": value})
+    assert load_settings({"SECRET_KEY": "s" * 40}).PIPELINE_SWAP_LOCK_TIMEOUT_S == 0.5
