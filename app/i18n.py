@@ -19,6 +19,7 @@ from pathlib import Path
 from babel.support import Translations
 from flask import Blueprint, Flask, Response, current_app, redirect, request
 from flask_babel import Babel, get_locale
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.auth import safe_next
 
@@ -65,7 +66,7 @@ def js_messages(locale: str) -> dict[str, str]:
 
 
 @bp.get("/lang/<code>")
-def switch_language(code: str) -> Response:
+def switch_language(code: str) -> BaseResponse:
     """Remember the chosen language in the `lang` cookie and go back to `next` (a path on this site).
 
     A GET link on purpose: it changes nothing but the visitor's own display language, so a forged

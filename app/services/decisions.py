@@ -306,7 +306,9 @@ def _release_pair(decision_id: int, author: User | None) -> int | None:
     if link is None or link.action != "unlink" or link.status == "deleted":
         return None
     history = (link.evidence or {}).get("history", [])
-    last_person = next((e for e in reversed(history) if e.get("event") in manual_matches.PERSON_EVENTS), {})
+    last_person: dict[str, Any] = next(
+        (e for e in reversed(history) if e.get("event") in manual_matches.PERSON_EVENTS), {}
+    )
     if last_person.get("decision") != DECISION_WRONG_MATCH:
         return None
     manual_matches.delete_manual_match(link_id, author)

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
+from sqlalchemy.types import TypeEngine
 
 from app.services import problems as problem_service
 from app.services import stops as stop_service
@@ -173,7 +174,7 @@ def _match_statement(filters: stop_service.StopFilters):
         f"{' WHERE ' + ' AND '.join(where) if where else ''}"
         " ORDER BY m.stop_id, m.osm_key"
     )
-    types = {
+    types: dict[str, TypeEngine[Any]] = {
         "methods": ARRAY(TEXT),
         "operators": ARRAY(TEXT),
         "transports": ARRAY(TEXT),

@@ -334,10 +334,10 @@ def persist_outcomes(outcomes: Iterable[ManualLinkOutcome], states: Iterable[Man
             select(ManualMatch).where(ManualMatch.id.in_([o.id for o in pending])).with_for_update()
         )
     }
-    for link_id, row in list(rows.items()):
+    for link_id, locked in list(rows.items()):
         state = read.get(link_id)
         if state is not None and (
-            (row.stop_id, row.osm_key, row.action, row.status, row.evidence or {})
+            (locked.stop_id, locked.osm_key, locked.action, locked.status, locked.evidence or {})
             != (state.stop_id, state.osm_key, state.action, state.status, state.evidence)
         ):
             rows.pop(link_id)

@@ -89,17 +89,35 @@ STATION_MODES = frozenset({"TRAIN", "RACK_RAILWAY", "METRO", "CABLE_RAILWAY", "C
 
 
 class RegistryStopLike(Protocol):
-    """What the table reads of a registry stop (`pipeline.records.RegistryStop`, `RegistryStopRow` rows)."""
+    """What the table reads of a registry stop (`pipeline.records.RegistryStop`, `RegistryStopRow` rows,
+    the fix exports' frozen `FixStop`): read-only, so frozen records fit."""
 
-    source: str
-    stop_id: str
-    dataset: str
-    code: str | None
-    platform_code: str | None
-    name: str | None
-    operator_code: str | None
-    operator_name: str | None
-    modes: str | None
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def stop_id(self) -> str: ...
+
+    @property
+    def dataset(self) -> str: ...
+
+    @property
+    def code(self) -> str | None: ...
+
+    @property
+    def platform_code(self) -> str | None: ...
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def operator_code(self) -> str | None: ...
+
+    @property
+    def operator_name(self) -> str | None: ...
+
+    @property
+    def modes(self) -> str | None: ...
 
 
 def stop_modes(modes: str | None) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
+from sqlalchemy.types import TypeEngine
 
 from app.services.decisions import DECISION_COLUMNS, DECISION_JOIN, PROBLEM_COLUMNS, problem_as_dict
 from database import db
@@ -123,7 +124,11 @@ def _statement(filters: ProblemFilters, sort: str, after: Sequence[Any] | None, 
     if limit is not None:
         sql += " LIMIT :limit"
         params["limit"] = limit
-    types = {"problem_types": ARRAY(TEXT), "operators": ARRAY(TEXT), "priorities": ARRAY(INTEGER)}
+    types: dict[str, TypeEngine[Any]] = {
+        "problem_types": ARRAY(TEXT),
+        "operators": ARRAY(TEXT),
+        "priorities": ARRAY(INTEGER),
+    }
     statement = text(sql).bindparams(*(bindparam(n, type_=types[n]) for n in params if n in types))
     return statement, params
 

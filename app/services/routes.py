@@ -725,27 +725,29 @@ def route_detail(side: str, route_id: str) -> dict[str, Any] | None:
             }
         )
     for ident in gtfs_dirs:
-        partners = pairing.gtfs_partners.get(ident, [])
-        partner_keys = {m["osm_key"] for i in partners for m in members.get(i, [])}
-        if partners and not set(partners) <= set(osm_ids):
+        osm_partners = pairing.gtfs_partners.get(ident, [])
+        partner_keys = {m["osm_key"] for i in osm_partners for m in members.get(i, [])}
+        if osm_partners and not set(osm_partners) <= set(osm_ids):
             # A partner relation not loaded yet (an OSM page's partner direction shared by variants).
-            partner_keys |= {m["osm_key"] for ms in _osm_members(partners).values() for m in ms}
+            partner_keys |= {m["osm_key"] for ms in _osm_members(osm_partners).values() for m in ms}
         dir_stops = stops.get(ident, [])
-        _mark_gtfs(dir_stops, partner_keys if partners else None)
-        gline = gtfs_by_id.get(ident[0])
-        direction = next((d for d in gline.directions if d.direction_id == ident[1]), None) if gline else None
+        _mark_gtfs(dir_stops, partner_keys if osm_partners else None)
+        gtfs_line = gtfs_by_id.get(ident[0])
+        direction = (
+            next((d for d in gtfs_line.directions if d.direction_id == ident[1]), None) if gtfs_line else None
+        )
         itineraries.append(
             {
                 "side": "gtfs",
                 "id": ident[0],
                 "direction_id": ident[1],
-                "ref": gline.short_name if gline else None,
-                "name": gline.long_name if gline else None,
+                "ref": gtfs_line.short_name if gtfs_line else None,
+                "name": gtfs_line.long_name if gtfs_line else None,
                 "from": direction.origin if direction else None,
                 "to": direction.destination if direction else None,
                 "url": route_url("gtfs", ident[0]),
                 "osm_url": None,
-                "partners": [_osm_partner(osm_by_id.get(i), i) for i in partners],
+                "partners": [_osm_partner(osm_by_id.get(i), i) for i in osm_partners],
                 "stops": dir_stops,
                 "counts": _counts(dir_stops),
             }

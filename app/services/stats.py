@@ -30,7 +30,7 @@ def _distance_buckets() -> list[dict[str, Any]]:
     )
     counts = {row.bucket: row.n for row in rows}
     buckets = []
-    lower = 0
+    lower: float | None = 0
     for index, upper in enumerate([*bounds, None]):
         buckets.append({"min_m": lower, "max_m": upper, "count": counts.get(index, 0)})
         lower = upper

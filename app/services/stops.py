@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
+from sqlalchemy.types import TypeEngine
 
 from app.services import editor_links
 from app.services import manual_matches as manual_service
@@ -133,7 +134,7 @@ def osm_sql(filters: StopFilters, limit: int | None) -> tuple[str, dict[str, Any
 
 def _bind(sql: str, params: dict[str, Any]):
     statement = text(sql)
-    types = {
+    types: dict[str, TypeEngine[Any]] = {
         "problem_types": ARRAY(TEXT),
         "operators": ARRAY(TEXT),
         "methods": ARRAY(TEXT),

@@ -31,7 +31,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import redis
@@ -129,7 +129,8 @@ def note_published(snapshot: str) -> None:
     """
     try:
         client = redis_client.client
-        previous = _text(client.getset(CURRENT_SNAPSHOT_KEY, snapshot))
+        # Synchronous clients: replies are values (redis-py types them `Awaitable[Any] | Any`).
+        previous = _text(cast("bytes | str | None", client.getset(CURRENT_SNAPSHOT_KEY, snapshot)))
         if previous != snapshot:
             dropped = drop_tiles_except(snapshot)
             if dropped:
@@ -164,10 +165,10 @@ def drop_tiles_except(snapshot: str) -> int:
             continue
         batch.append(key)
         if len(batch) >= 1000:
-            dropped += client.unlink(*batch)
+            dropped += cast(int, client.unlink(*batch))
             batch = []
     if batch:
-        dropped += client.unlink(*batch)
+        dropped += cast(int, client.unlink(*batch))
     return dropped
 
 
@@ -256,7 +257,7 @@ inside AS (
 ),
 mvt AS (
     SELECT ST_AsMVTGeom(inside.g, box.e, {extent}, 0, false) AS geom,
-           inside.kind, inside.key,
+           inside.kind, inside.key, p ->> 'source' AS source,
            p ->> 'name' AS name, p ->> 'operator' AS operator, p ->> 'status' AS status,
            p ->> 'method' AS method, (p ->> 'distance_m')::float8 AS distance_m,
            (p ->> 'priority')::int AS priority, p ->> 'local_ref' AS local_ref, p ->> 'uic' AS uic,
@@ -379,7 +380,7 @@ def cached_tile(snapshot: str, z: int, x: int, y: int, tile_query: TileQuery) ->
     client = _binary_client()
     reachable = True
     try:
-        found = client.get(key)
+        found = cast("bytes | None", client.get(key))
     except redis.RedisError:
         found, reachable = None, False
     if found is not None:
@@ -403,7 +404,7 @@ def cached_tile(snapshot: str, z: int, x: int, y: int, tile_query: TileQuery) ->
 
 def cached_bytes(snapshot: str) -> int:
     """Bytes of `snapshot`'s tiles in Redis, as the size cap counts them."""
-    return int(_binary_client().get(_bytes_key(snapshot)) or 0)
+    return int(cast("bytes | None", _binary_client().get(_bytes_key(snapshot))) or 0)
 
 
 def tilejson(snapshot: str, tile_query: TileQuery, base_url: str, bounds: Sequence[float]) -> dict[str, Any]:
@@ -411,7 +412,8 @@ def tilejson(snapshot: str, tile_query: TileQuery, base_url: str, bounds: Sequen
     west, south, east, north = bounds
     stop_fields = {
         "kind": "atlas (registry) or osm",
-        "key": "sloid or node|way|relation/<id>",
+        "key": "registry stop id or node|way|relation/<id>",
+        "source": "registry of a registry stop (atlas, naptan), when the read model names it",
         "name": "String",
         "operator": "String",
         "status": "matched or unmatched",
