@@ -55,7 +55,9 @@ def build(countries_10m: Path) -> shapely.Geometry:
     """Great Britain (WGS84), simplified and widened."""
     topology = json.loads(countries_10m.read_text(encoding="utf-8"))
     uk = next(
-        g for g in topology["objects"]["countries"]["geometries"] if g["properties"].get("name") == "United Kingdom"
+        g
+        for g in topology["objects"]["countries"]["geometries"]
+        if g["properties"].get("name") == "United Kingdom"
     )
     min_lon, min_lat, max_lon, max_lat = NI_BOX
     ni = shapely.box(min_lon, min_lat, max_lon, max_lat)
@@ -77,7 +79,9 @@ def build(countries_10m: Path) -> shapely.Geometry:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("countries_10m", type=Path, help="countries-10m.json of the npm package world-atlas 2.0.2")
+    parser.add_argument(
+        "countries_10m", type=Path, help="countries-10m.json of the npm package world-atlas 2.0.2"
+    )
     args = parser.parse_args()
     geometry = build(args.countries_10m)
     feature = {
@@ -90,8 +94,11 @@ def main() -> None:
         },
         "geometry": mapping(geometry),
     }
-    OUT.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}, separators=(",", ":")) + "\n")
-    print(f"{OUT.relative_to(ROOT)}: {OUT.stat().st_size:,} bytes, {len(getattr(geometry, 'geoms', [geometry]))} polygons")
+    OUT.write_text(
+        json.dumps({"type": "FeatureCollection", "features": [feature]}, separators=(",", ":")) + "\n"
+    )
+    polygons = len(getattr(geometry, "geoms", [geometry]))
+    print(f"{OUT.relative_to(ROOT)}: {OUT.stat().st_size:,} bytes, {polygons} polygons")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ and on small hand-made documents for the rules the real file does not exercise."
 
 from __future__ import annotations
 
+import time
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -259,6 +260,18 @@ def test_an_external_entity_is_never_resolved(tmp_path):
     except SourceError:
         return  # refused outright: nothing was read either
     assert all("TOP-SECRET" not in (r.name or "") for r in result.records)
+
+
+def test_an_entity_expansion_bomb_is_refused_at_once(tmp_path):
+    # "billion laughs": nine levels of ten references would expand to 10^9 characters of CommonName.
+    entities = '<!ENTITY a "aaaaaaaaaa">' + "".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8)
+    )
+    text = _doc(_stop("149000000001")).replace("<NaPTAN ", f"<!DOCTYPE NaPTAN [{entities}]><NaPTAN ", 1)
+    started = time.perf_counter()
+    with pytest.raises(SourceError, match="invalid XML"):
+        _parse_text(tmp_path, text.replace("New Steine", "&i;"))
+    assert time.perf_counter() - started < 5
 
 
 def test_a_grid_position_outside_the_grid_is_an_unusable_value(tmp_path):
