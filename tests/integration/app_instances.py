@@ -45,7 +45,7 @@ def gunicorn(stack: Stack, log: Path, *, access_log: bool = False, **env: str) -
     """Serve the app on a free port until the block ends; yields the port. `access_log`: one line
     per request in `log` too (which instance answered what)."""
     port = free_port()
-    settings = {"STOPSYNC_ENV": "production", "LOG_LEVEL": "INFO", **env}
+    settings = {"STOPSYNC_ENV": "production", "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1", **env}
     extra = ("--access-logfile", "-") if access_log else ()
     with log.open("wb") as out:
         process = subprocess.Popen(
