@@ -99,7 +99,7 @@ class Boundary:
         lon = np.asarray(lon, dtype=np.float64)
         if lat.size == 0:
             return np.zeros(0, dtype=bool)
-        return shapely.intersects_xy(self.geometry, lon, lat)
+        return np.asarray(shapely.intersects_xy(self.geometry, lon, lat), dtype=bool)
 
 
 @lru_cache(maxsize=4)

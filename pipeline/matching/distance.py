@@ -13,6 +13,8 @@ distances within DISTANCE_TIE_M of each other is a tie and is refused: input ord
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from pipeline.matching.context import MatchContext
@@ -47,7 +49,9 @@ def _candidates(ctx: MatchContext) -> list[tuple[int, list[tuple[float, int]]]]:
     return out
 
 
-def without_ties(proposals: list[tuple[tuple, int, int, dict]]) -> list[tuple[tuple, int, int, dict]]:
+def without_ties(
+    proposals: list[tuple[tuple[Any, ...], int, int, dict[str, Any]]],
+) -> list[tuple[tuple[Any, ...], int, int, dict[str, Any]]]:
     """The proposals minus those for an object two registry stops claim at (nearly) the same distance."""
     by_object: dict[int, list[float]] = {}
     for key, _reg_i, osm_i, _evidence in proposals:

@@ -29,6 +29,7 @@ committed: a tie is left to the later stages, never decided by input order.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,9 @@ def name_candidates(ctx: MatchContext, osm_i: int, loose: bool = False) -> list[
     return out
 
 
-def _evidence(ctx: MatchContext, best: Candidate, rule: str, runner_up: Candidate | None, n: int) -> dict:
+def _evidence(
+    ctx: MatchContext, best: Candidate, rule: str, runner_up: Candidate | None, n: int
+) -> dict[str, Any]:
     joint, reg_i, osm_i, score, _dist, radius, full = best
     return {
         "stage": 2,
@@ -121,7 +124,7 @@ def match_strict(ctx: MatchContext) -> int:
         if not candidates:
             continue
         best, runner_up = candidates[0], (candidates[1] if len(candidates) > 1 else None)
-        if _is_tie(best, runner_up):
+        if runner_up is not None and _is_tie(best, runner_up):
             ctx.name_ties.append(
                 (ctx.osm[osm_i].osm_key, ctx.registry[best[1]].stop_id, ctx.registry[runner_up[1]].stop_id)
             )

@@ -271,10 +271,10 @@ def _mutual_unique_best(
 
     proposals = []
     for reg_i, candidates in edges.items():
-        osm_i, best, runner_up = _unique_best(candidates)
-        if osm_i is None:
+        chosen, best, runner_up = _unique_best(candidates)
+        if chosen is None:
             continue
-        back, _back_best, back_runner_up = _unique_best(by_osm[osm_i])
+        back, _back_best, back_runner_up = _unique_best(by_osm[chosen])
         if back != reg_i:
             continue
         evidence_out = {
@@ -283,8 +283,8 @@ def _mutual_unique_best(
             "osm_runner_up": list(back_runner_up) if back_runner_up else None,
             "candidates": len(candidates),
         }
-        key = (-best[0], -best[1], ctx.registry[reg_i].stop_id, ctx.osm[osm_i].osm_key)
-        proposals.append((key, reg_i, osm_i, evidence_out))
+        key = (-best[0], -best[1], ctx.registry[reg_i].stop_id, ctx.osm[chosen].osm_key)
+        proposals.append((key, reg_i, chosen, evidence_out))
     return proposals
 
 

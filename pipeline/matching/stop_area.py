@@ -182,7 +182,7 @@ def _group_by_name(
     points = ctx.osm_index.xy[members]
     near = {i for found in ctx.registry_index.within(points, STOP_AREA_MAX_DISTANCE_M) for i in found}
     named = {
-        group_of(ctx, i) for i in near if ctx.registry[i].name and normalise(ctx.registry[i].name) == wanted
+        group_of(ctx, i) for i in near if normalise(ctx.registry[i].name or "") == wanted
     }
     return groups[next(iter(named))] if len(named) == 1 else None
 

@@ -33,28 +33,58 @@ OSM_EVIDENCE_TAGS: tuple[str, ...] = (
 
 
 class RegistryLike(Protocol):
-    """A registry stop: `RegistryStop` or an `RegistryStopRow` row (same attribute names)."""
+    """A registry stop: `RegistryStop` or an `RegistryStopRow` row (same attribute names);
+    read-only, so frozen records fit."""
 
-    stop_id: str
-    code: str | None
-    platform_code: str | None
-    name: str | None
-    operator_code: str | None
-    modes: str | None
-    lat: float
-    lon: float
-    row_hash: str
+    @property
+    def stop_id(self) -> str: ...
+
+    @property
+    def code(self) -> str | None: ...
+
+    @property
+    def platform_code(self) -> str | None: ...
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def operator_code(self) -> str | None: ...
+
+    @property
+    def modes(self) -> str | None: ...
+
+    @property
+    def lat(self) -> float: ...
+
+    @property
+    def lon(self) -> float: ...
+
+    @property
+    def row_hash(self) -> str: ...
 
 
 class OsmLike(Protocol):
-    """An OSM object: `OsmObject` or an `OsmStop` row (same attribute names)."""
+    """An OSM object: `OsmObject` or an `OsmStop` row (same attribute names);
+    read-only, so frozen records fit."""
 
-    osm_key: str
-    osm_type: str
-    version: int | None
-    tags: dict[str, str]
-    lat: float
-    lon: float
+    @property
+    def osm_key(self) -> str: ...
+
+    @property
+    def osm_type(self) -> str: ...
+
+    @property
+    def version(self) -> int | None: ...
+
+    @property
+    def tags(self) -> dict[str, str]: ...
+
+    @property
+    def lat(self) -> float: ...
+
+    @property
+    def lon(self) -> float: ...
 
 
 def atlas_evidence(stop: RegistryLike) -> dict[str, Any]:

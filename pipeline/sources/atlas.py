@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import logging
@@ -278,7 +279,9 @@ class AtlasSource(Source):
                         )
                     stats["rows"] = stats.get("rows", 0) + 1
                     try:
-                        record = self._row(row, get, fmt, today, codes, drop, lambda r, ln=line: fail(r, ln))
+                        record = self._row(
+                            row, get, fmt, today, codes, drop, functools.partial(fail, line=line)
+                        )
                     except SourceError as exc:
                         bad_rows.append(exc)  # a value the row cannot carry: judged below, by share
                         continue

@@ -220,8 +220,8 @@ class OsmSource(Source):
                 )
             out = [r for r, keep in zip(out, inside.tolist(), strict=True) if keep]
         stats["kept"] = len(out)
-        inside = ({r.osm_key for r in out}, all_keys) if options.boundary is not None else None
-        structure = build_structure(relations, inside, stats)
+        kept_keys = ({r.osm_key for r in out}, all_keys) if options.boundary is not None else None
+        structure = build_structure(relations, kept_keys, stats)
         return ParseResult(out, stats, structure)
 
     # -- readers -------------------------------------------------------------------------------
@@ -360,8 +360,8 @@ class OsmSource(Source):
         for way_id, version, tags, refs, pos in ways:
             if pos is None:
                 pos = _centre([node_pos[r] for r in refs if r in node_pos])
-            lat, lon = pos if pos is not None else (None, None)
-            yield "way", way_id, version, tags, lat, lon
+            way_lat, way_lon = pos if pos is not None else (None, None)
+            yield "way", way_id, version, tags, way_lat, way_lon
 
     def _read_pbf(
         self, path: Path, stats: dict[str, int], ways: WayRefs, relations: Relations
@@ -380,12 +380,12 @@ class OsmSource(Source):
                 stats["elements"] = stats.get("elements", 0) + 1
                 if not is_stop(tags):
                     continue
-                if obj.is_node():
+                if isinstance(obj, osmium.osm.Node):
                     if not obj.location.valid():
                         continue
                     stop_nodes.add(obj.id)
                     yield "node", obj.id, obj.version or None, tags, obj.location.lat, obj.location.lon
-                else:
+                elif isinstance(obj, osmium.osm.Way):
                     points = [(n.lat, n.lon) for n in obj.nodes if n.location.valid()]
                     centre = _centre(points)
                     lat, lon = centre if centre is not None else (None, None)
@@ -394,8 +394,10 @@ class OsmSource(Source):
             # and over the relations (they follow the ways in a PBF): stop areas, routes, masters.
             ways.known = True
             for obj in osmium.FileProcessor(str(path), osmium.osm.WAY | osmium.osm.RELATION):
-                if obj.is_way():
+                if isinstance(obj, osmium.osm.Way):
                     ways.nodes.update(n.ref for n in obj.nodes if n.ref in stop_nodes)
+                    continue
+                if not isinstance(obj, osmium.osm.Relation):
                     continue
                 tags = {t.k: t.v for t in obj.tags}
                 if is_structure(tags):
