@@ -86,12 +86,6 @@ class OperationDoc:
 OPERATIONS: dict[str, OperationDoc] = {}
 
 
-def _error_validation_model() -> type[BaseModel]:
-    from app.api.schemas.common import ErrorBody
-
-    return ErrorBody
-
-
 spec = SpecTree(
     backend=_StreamingFlaskPlugin,
     mode="strict",  # only views decorated here are in the document
