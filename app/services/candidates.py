@@ -23,7 +23,8 @@ from database import db
 from database.base import SRID_WGS84
 from database.models import ManualMatch, Match, OsmStop, OsmStopAreaMember, OsmStopAreaRow, RegistryStopRow
 from database.snapshot import mapping
-from pipeline.matching.context import MatchContext, osm_names, parse_uic
+from pipeline.declarations import declarations
+from pipeline.matching.context import MatchContext, osm_names
 from pipeline.matching.explain import explain_candidates
 from pipeline.matching.normalize import name_score, name_variants, normalise_ref
 from pipeline.matching.params import (
@@ -162,8 +163,15 @@ def _context(registry: dict[str, RegistryStopRow], osm: dict[str, OsmStop]) -> M
     """A matching context over these rows, with every match among them replayed and manual unlinks."""
     session = db.session
     # Identifiers the candidate objects carry: registry stops they name take part in the rules.
-    numbers = {n for n in (parse_uic(o.uic_ref) for o in osm.values()) if n is not None}
-    idents = {i.strip() for o in osm.values() for i in (o.ifopt, (o.tags or {}).get("ref:sloid")) if i}
+    # Each registry's declared tags (ATLAS: uic_ref; ref:IFOPT and ref:sloid), values normalised as
+    # the registry stores them (a UIC number as decimal text).
+    numbers: set[str] = set()
+    idents: set[str] = set()
+    for registry_declaration in declarations().values():
+        for o in osm.values():
+            if registry_declaration.code is not None:
+                numbers.update(registry_declaration.code.of_osm(o).values())
+            idents.update(registry_declaration.stop_id.of_osm(o).values())
     if numbers or idents:
         for stop in session.scalars(
             select(RegistryStopRow).where(

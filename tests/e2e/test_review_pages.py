@@ -26,7 +26,7 @@ def two_runs(app, tmp_path):
     shutil.copytree(DEMO, changed)
     csv_path = changed / "atlas_service_points_li.csv"
     lines = csv_path.read_text(encoding="utf-8-sig").splitlines()
-    sloid_at = lines[0].split(";").index("stop_id")
+    sloid_at = lines[0].split(";").index("sloid")
     kept = [lines[0]] + [ln for ln in lines[1:] if ln.split(";")[sloid_at] != REMOVED]
     csv_path.write_text("\n".join(kept) + "\n", encoding="utf-8-sig")
     load_demo_data(changed)
