@@ -483,6 +483,7 @@
         properties: {
           kind: p.kind,
           key: p.key,
+          source: p.source === undefined ? null : p.source,
           name: p.name === undefined ? null : p.name,
           operator: p.operator === undefined ? null : p.operator,
           status: p.status,
