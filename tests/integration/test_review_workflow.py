@@ -309,7 +309,7 @@ def test_decisions_and_manual_links_follow_a_changed_sloid(app, client, tmp_path
     assert after.problem_identity == "distance:ch:1:sloid:7000:9:1:node/101"
     assert after.stop_id == "ch:1:sloid:7000:9:1"
     migrated = [e for e in events(decision.id) if e.action == "migrated"]
-    assert migrated[0].payload["rules"] == {"atlas": "uic number + platform_code"}
+    assert migrated[0].payload["rules"] == {"atlas": "uic number + designation"}
     moved = client.get(f"/api/v1/manual-matches/{link['id']}").get_json()["manual_match"]
     assert (moved["stop_id"], moved["status"]) == ("ch:1:sloid:7001:9:1", "active")
     assert moved["history"][-1]["from"]["stop_id"] == LONELY.stop_id
