@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from pipeline.declarations import declaration_for
 from pipeline.matching.context import parse_uic
 from pipeline.matching.normalize import fold, name_score, normalise_ref
 from pipeline.problems.base import N_, ProblemContext, ProblemType
@@ -102,21 +103,34 @@ def attribute_mismatches(stop: RegistryStop, obj: OsmObject) -> list[dict[str, A
     registry has no value to compare with, marked `"malformed": <why>`.
     """
     out: list[dict[str, Any]] = []
-    osm_uic = parse_uic(obj.uic_ref)
-    if malformed_uic_ref(obj.uic_ref):
-        out.append(
-            {
-                "attribute": "uic_ref",
-                "registry": stop.code_number,
-                "osm": obj.uic_ref,
-                "malformed": MALFORMED_UIC_REF,
-                "priority": 1 if stop.code_number is not None else 2,
-            }
-        )
-    elif obj.uic_ref and stop.code_number is not None and osm_uic != stop.code_number:
-        out.append({"attribute": "uic_ref", "registry": stop.code_number, "osm": obj.uic_ref, "priority": 1})
+    # Identifier and official-name tags are the stop's registry's (`RegistryDeclaration`): ATLAS's UIC
+    # number in `uic_ref` and name in `uic_name`; another registry's code in its own tag.
+    registry = declaration_for(stop.source)
+    code_tags = registry.code.osm_tags if registry.code is not None else ()
+    if "uic_ref" in code_tags:
+        osm_uic = parse_uic(obj.uic_ref)
+        if malformed_uic_ref(obj.uic_ref):
+            out.append(
+                {
+                    "attribute": "uic_ref",
+                    "registry": stop.code_number,
+                    "osm": obj.uic_ref,
+                    "malformed": MALFORMED_UIC_REF,
+                    "priority": 1 if stop.code_number is not None else 2,
+                }
+            )
+        elif obj.uic_ref and stop.code_number is not None and osm_uic != stop.code_number:
+            out.append(
+                {"attribute": "uic_ref", "registry": stop.code_number, "osm": obj.uic_ref, "priority": 1}
+            )
+    elif registry.code is not None and stop.code is not None:
+        own = registry.code.normalise(stop.code)
+        for tag, value in registry.code.of_osm(obj).items():
+            if value != own:
+                out.append({"attribute": tag, "registry": stop.code, "osm": obj.tags.get(tag), "priority": 1})
     official = stop.name
-    if official and obj.uic_name:
+    official_tag = "uic_name" if "uic_name" in registry.name_tags else None
+    if official and official_tag and obj.uic_name:
         if not _same_name(official, obj.uic_name):
             out.append({"attribute": "uic_name", "registry": official, "osm": obj.uic_name, "priority": 1})
     elif official and obj.name:

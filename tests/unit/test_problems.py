@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pipeline.matching import match_stops
 from pipeline.problems import attribute_mismatches, detect_problems, distance_priority
 from pipeline.records import MatchRecord, problem_identity
@@ -166,3 +168,27 @@ def test_problem_detection_is_pure_and_repeatable():
     first = detect_problems(registry, objects, [match], [], [])
     second = detect_problems(registry, objects, [match], [], [])
     assert first == second
+
+
+def test_attribute_checks_read_the_stops_registry_declaration_not_atlas_tags():
+    # ATLAS: a different uic_ref is a P1 mismatch (unchanged).
+    atlas = stop("ch:1:sloid:1", number=8500001)
+    assert [m["attribute"] for m in attribute_mismatches(atlas, osm(1, uic_ref=8500002))] == ["uic_ref"]
+    # zHV declares its own code and ids: its stop's code is compared with its own declared tag, and
+    # the ATLAS-only uic_name is not read.
+    from pipeline.declarations import Identifier, RegistryDeclaration, declarations, register_declaration
+
+    if "coded_test" not in declarations():
+        register_declaration(
+            RegistryDeclaration(
+                "coded_test",
+                "Coded",
+                Identifier("stop_id", ("ref:coded",)),
+                code=Identifier("code", ("coded:code",)),
+            )
+        )
+    other = dataclasses.replace(zhv_stop("de:1"), source="coded_test", code="abc", name="Musterdorf, Post")
+    obj = osm(2, uic_ref=8500002, uic_name="Elsewhere", name="Musterdorf, Post", coded__code="abd")
+    assert attribute_mismatches(other, obj) == [
+        {"attribute": "coded:code", "registry": "abc", "osm": "abd", "priority": 1}
+    ]
