@@ -14,6 +14,9 @@ declarations instead of hard-coded ATLAS rules:
   rule, a long railway platform is measured to its middle).
 - `stop_url`: an external link to the stop in the registry's own viewer (`{stop_id}`, `{code}`).
 - `boundary`: the country boundary the source is clipped to by default (`<SOURCE>_BOUNDARY` overrides).
+- `projection`: the planar CRS the matcher's spatial indexes measure in (ATLAS: LV95, EPSG:2056; NaPTAN:
+  British National Grid, EPSG:27700); None: a local projection centred on the stops
+  (`pipeline.geo.planar_projection`).
 
 Kept outside `pipeline/sources/` so that `pipeline.matching` can import it without importing every
 source module (`pipeline.sources` imports the GTFS source, which imports the matcher).
@@ -114,6 +117,9 @@ class RegistryDeclaration:
     unique_names: bool = True
     stop_url: str | None = None  # "https://…/{stop_id}"; `{code}` too
     boundary: str | None = None  # default boundary file (relative to the checkout), or None
+    # The planar CRS (metres) of the matcher's spatial indexes: one whose scale error is small across
+    # the registry's country. None: a local azimuthal equidistant projection centred on the stops.
+    projection: str | None = None
     # Tags a fix must never write for this registry's stops (another registry's identity tags).
     foreign_tags: frozenset[str] = field(default_factory=frozenset)
 

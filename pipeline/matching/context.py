@@ -15,7 +15,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from pipeline.declarations import declaration_for
-from pipeline.geo import haversine_m, project
+from pipeline.geo import Projection, haversine_m, planar_projection
 from pipeline.matching.normalize import best_name_score, name_score, normalise_ref
 from pipeline.matching.params import NAME_MIN_SCORE
 from pipeline.records import MatchRecord, OsmObject, RegistryStop
@@ -42,16 +42,25 @@ def is_platform_level(stop: RegistryStop) -> bool:
     return declaration_for(stop.source).platform_level(stop)
 
 
+def registry_projection(registry: Sequence[RegistryStop]) -> Projection:
+    """The planar projection for spatial indexes over these registry stops (and the OSM objects around
+    them): the CRS their registries declare (`RegistryDeclaration.projection`), else a local one centred
+    on the stops."""
+    declared = [declaration_for(source).projection for source in {s.source for s in registry}]
+    return planar_projection(declared, [s.lat for s in registry], [s.lon for s in registry])
+
+
 @dataclass
 class SpatialIndex:
-    """A KD-tree over LV95 metres of a list of points."""
+    """A KD-tree over planar metres (the registry's declared projection) of a list of points."""
 
     xy: np.ndarray
     tree: cKDTree
 
     @classmethod
-    def build(cls, lat: Sequence[float], lon: Sequence[float]) -> SpatialIndex:
-        xy = project(np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64))
+    def build(cls, lat: Sequence[float], lon: Sequence[float], projection: Projection) -> SpatialIndex:
+        """Index the points in `projection`'s metres (every index compared with it must share it)."""
+        xy = projection.project(np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64))
         return cls(xy=xy, tree=cKDTree(xy if len(xy) else np.empty((0, 2))))
 
     def within(self, points: np.ndarray, radius_m: float) -> list[list[int]]:
@@ -75,10 +84,13 @@ class MatchContext:
     name_ties: list[tuple[str, str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.projection = registry_projection(self.registry)
         self.registry_index = SpatialIndex.build(
-            [s.lat for s in self.registry], [s.lon for s in self.registry]
+            [s.lat for s in self.registry], [s.lon for s in self.registry], self.projection
         )
-        self.osm_index = SpatialIndex.build([o.lat for o in self.osm], [o.lon for o in self.osm])
+        self.osm_index = SpatialIndex.build(
+            [o.lat for o in self.osm], [o.lon for o in self.osm], self.projection
+        )
         self.registry_by_sloid = {s.stop_id: i for i, s in enumerate(self.registry)}
         self.osm_by_key = {o.osm_key: i for i, o in enumerate(self.osm)}
         self._index_identifiers()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.matching.context import SpatialIndex, parse_uic
+from pipeline.matching.context import SpatialIndex, parse_uic, registry_projection
 from pipeline.matching.route import RouteEvidence
 from pipeline.records import MatchRecord, OsmObject, ProblemRecord, RegistryStop
 
@@ -69,10 +69,13 @@ class ProblemContext:
         self.obj_by_key = {o.osm_key: o for o in self.osm}
         self.registry_pos = {s.stop_id: i for i, s in enumerate(self.registry)}
         self.osm_pos = {o.osm_key: i for i, o in enumerate(self.osm)}
+        self.projection = registry_projection(self.registry)
         self.registry_index = SpatialIndex.build(
-            [s.lat for s in self.registry], [s.lon for s in self.registry]
+            [s.lat for s in self.registry], [s.lon for s in self.registry], self.projection
         )
-        self.osm_index = SpatialIndex.build([o.lat for o in self.osm], [o.lon for o in self.osm])
+        self.osm_index = SpatialIndex.build(
+            [o.lat for o in self.osm], [o.lon for o in self.osm], self.projection
+        )
         self.registry_count_by_uic: dict[int, int] = defaultdict(int)
         for s in self.registry:
             if s.code_number is not None:

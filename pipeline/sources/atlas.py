@@ -175,6 +175,8 @@ ATLAS = RegistryDeclaration(
     distance_priority=atlas_distance_priority,
     stop_url="https://atlas.app.sbb.ch/service-point-directory/service-points/{code}/traffic-point-elements",
     boundary="data/boundary/ch_li.geojson",
+    # Swiss LV95: within 0.1 % of ground distances across CH+LI.
+    projection="EPSG:2056",
     foreign_tags=frozenset({"naptan:AtcoCode", "naptan:NaptanCode"}),
 )
 

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import SourceError
-from pipeline.geo import project
+from pipeline.matching.context import registry_projection
 from pipeline.matching.normalize import normalise_ref
 from pipeline.matching.route import RouteService
 from pipeline.records import RegistryStop
@@ -489,10 +489,12 @@ def resolve_stops(stops: Sequence[GtfsStop], registry: Sequence[RegistryStop]) -
             by_number[s.code_number].append(i)
     refs = [normalise_ref(s.platform_code) for s in registry]
     tree = None
+    # The registry's declared planar projection (its national grid), for metre tolerances.
+    projection = registry_projection(registry)
     if registry:
         from scipy.spatial import cKDTree
 
-        xy = project(np.array([s.lat for s in registry]), np.array([s.lon for s in registry]))
+        xy = projection.project(np.array([s.lat for s in registry]), np.array([s.lon for s in registry]))
         tree = cKDTree(xy)
 
     sloid_of: dict[str, str] = {}
@@ -507,7 +509,7 @@ def resolve_stops(stops: Sequence[GtfsStop], registry: Sequence[RegistryStop]) -
     near_of: dict[str, list[int]] = {}
     located = [s for s in stops if s.lat is not None and s.lon is not None]
     if located and tree is not None:
-        pts = project(np.array([s.lat for s in located]), np.array([s.lon for s in located]))
+        pts = projection.project(np.array([s.lat for s in located]), np.array([s.lon for s in located]))
         near_all = tree.query_ball_point(pts, r=POSITION_TOLERANCE_M)
         near_of = {s.stop_id: near for s, near in zip(located, near_all, strict=True) if near}
 

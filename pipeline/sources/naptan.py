@@ -736,6 +736,9 @@ NAPTAN = RegistryDeclaration(
     # NaPTAN names no operator: nothing to compare or write.
     operator_tag=None,
     boundary="data/boundary/gb.geojson",
+    # British National Grid: within 0.04 % of ground distances across Great Britain (LV95 is off by
+    # 0.4 % in Brighton and 3.1 % in Lerwick).
+    projection="EPSG:27700",
     # Every stop point is one place where vehicles stop (a bus stop, a bay, a platform), except the
     # access areas, which stand for a whole station.
     platform_level=_is_platform_level,
