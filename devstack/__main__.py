@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STACK_DIR = Path(os.environ.get("STACK_DIR", ROOT / ".stack"))
 PG_PORT = int(os.environ.get("DEV_PG_PORT", "55432"))
 REDIS_PORT = int(os.environ.get("DEV_REDIS_PORT", "56379"))
+# DEV_READ_REPLICA=1: also a streaming replica of the local PostgreSQL, which the app reads from.
+REPLICA_PORT = int(os.environ.get("DEV_REPLICA_PORT", "55433"))
 APP_PORT = int(os.environ.get("APP_PORT", "5001"))
 
 
@@ -39,6 +41,20 @@ def services() -> tuple[LocalPostgres, LocalRedis]:
         LocalPostgres(STACK_DIR / "postgres", PG_PORT),
         LocalRedis(STACK_DIR / "redis", REDIS_PORT, persistent=True),
     )
+
+
+def replica_wanted() -> bool:
+    return os.environ.get("DEV_READ_REPLICA", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def start_replica(postgres: LocalPostgres) -> LocalPostgres:
+    """The local replica: copied from the running primary the first time, started as it is later."""
+    replica = LocalPostgres(STACK_DIR / "replica", REPLICA_PORT)
+    if replica.is_initialised():
+        replica.start()
+        return replica
+    _say(f"streaming replica on 127.0.0.1:{REPLICA_PORT} (pg_basebackup of the primary)")
+    return postgres.start_replica(replica.base_dir, REPLICA_PORT)
 
 
 def stack_environment(postgres: LocalPostgres, redis: LocalRedis) -> dict[str, str]:
@@ -111,6 +127,7 @@ def up(args: argparse.Namespace) -> int:
     postgres, redis = start_services()
     env = stack_environment(postgres, redis)
     children: list[subprocess.Popen] = []
+    replica: LocalPostgres | None = None
 
     def stop_all(code: int) -> int:
         for child in children:
@@ -123,6 +140,8 @@ def up(args: argparse.Namespace) -> int:
                 child.kill()
         _say("stopping Redis and PostgreSQL")
         redis.stop()
+        if replica is not None:
+            replica.stop()
         postgres.stop()
         for name in ("app.pid", "scheduler.pid"):
             (STACK_DIR / name).unlink(missing_ok=True)
@@ -140,7 +159,11 @@ def up(args: argparse.Namespace) -> int:
             host="0.0.0.0",  # noqa: S104 - like the container, reachable from the LAN
             extra=("--access-logfile", "-", "--reload"),
         )
-        children.append(subprocess.Popen(gunicorn, env=env, cwd=ROOT))
+        app_env = dict(env)
+        if replica_wanted():
+            replica = start_replica(postgres)
+            app_env["DATABASE_READ_URL"] = replica.url()  # the app only: the scheduler writes
+        children.append(subprocess.Popen(gunicorn, env=app_env, cwd=ROOT))
         children.append(subprocess.Popen([sys.executable, "-m", "scheduler"], env=env, cwd=ROOT))
         (STACK_DIR / "app.pid").write_text(str(children[0].pid))
         (STACK_DIR / "scheduler.pid").write_text(str(children[1].pid))
@@ -183,6 +206,7 @@ def down(_args: argparse.Namespace) -> int:
             pid_file.unlink()
     postgres, redis = services()
     redis.stop()
+    LocalPostgres(STACK_DIR / "replica", REPLICA_PORT).stop()  # nothing to do without one
     postgres.stop()
     _say("stopped")
     return 0
