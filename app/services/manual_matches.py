@@ -314,6 +314,7 @@ def link_states() -> list[ManualLinkState]:
             status=r.status,
             evidence=r.evidence or {},
             note=r.note,
+            source=r.source,
         )
         for r in rows
     ]

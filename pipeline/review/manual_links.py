@@ -41,13 +41,16 @@ class ManualLinkOutcome:
     updates: dict[str, Any] = field(default_factory=dict)
     problem: ProblemRecord | None = None
     migration: dict[str, Any] | None = None
+    source: str = "atlas"  # the registry stop's plug-in, as the link's
 
     @property
     def link(self) -> ManualLink | None:
         """The instruction for the matcher, or None when the link cannot apply to this snapshot."""
         if self.status != "active":
             return None
-        return ManualLink(self.stop_id, self.osm_key, "link" if self.action == "link" else "unlink")
+        return ManualLink(
+            self.stop_id, self.osm_key, "link" if self.action == "link" else "unlink", self.source
+        )
 
 
 def resolve_manual_links(
@@ -83,7 +86,9 @@ def resolve_manual_links(
                 candidates["atlas"] = list(found.candidates)
         if not notes and (stop_id, key) != (link.stop_id, link.osm_key) and (stop_id, key) in taken:
             notes.append(f"the successor pair {stop_id} ↔ {key} already has its own manual link")
-        outcome = ManualLinkOutcome(link.id, link.stop_id, link.osm_key, link.action, "active")
+        outcome = ManualLinkOutcome(
+            link.id, link.stop_id, link.osm_key, link.action, "active", source=link.source
+        )
         if notes:
             outcome.status = "orphaned"
             outcome.problem = _orphan_problem(link, snapshot, notes, candidates)

@@ -319,6 +319,17 @@ def test_a_manual_link_whose_osm_object_vanished_is_orphaned_with_a_stable_probl
     assert outcome.problem.lat == pytest.approx(46.949)
 
 
+def test_a_manual_link_of_another_registry_keeps_its_registry_in_the_matcher_and_its_problem():
+    from tests.second_registry import register_zhv
+
+    register_zhv()
+    zhv = dataclasses.replace(stop(), source="zhv")
+    (active,) = resolve_manual_links([link_state(source="zhv")], Snapshot([zhv], [osm()]))
+    assert active.link is not None and active.link.source == "zhv"
+    (orphaned,) = resolve_manual_links([link_state(source="zhv")], Snapshot([zhv], []), run_id=4)
+    assert orphaned.problem is not None and orphaned.problem.source == "zhv"
+
+
 def test_an_orphaned_manual_link_comes_back_when_its_object_does():
     orphan = link_state(status="orphaned")
     (outcome,) = resolve_manual_links([orphan], Snapshot([stop()], [osm()]))
