@@ -325,9 +325,11 @@ def test_a_manual_link_of_another_registry_keeps_its_registry_in_the_matcher_and
     register_zhv()
     zhv = dataclasses.replace(stop(), source="zhv")
     (active,) = resolve_manual_links([link_state(source="zhv")], Snapshot([zhv], [osm()]))
-    assert active.link is not None and active.link.source == "zhv"
+    assert active.link is not None
+    assert active.link.source == "zhv"
     (orphaned,) = resolve_manual_links([link_state(source="zhv")], Snapshot([zhv], []), run_id=4)
-    assert orphaned.problem is not None and orphaned.problem.source == "zhv"
+    assert orphaned.problem is not None
+    assert orphaned.problem.source == "zhv"
 
 
 def test_an_orphaned_manual_link_comes_back_when_its_object_does():
