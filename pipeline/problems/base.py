@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.matching.context import SpatialIndex, parse_uic, registry_projection
+from pipeline.declarations import declaration_for
+from pipeline.matching.context import SpatialIndex, registry_projection
 from pipeline.matching.route import RouteEvidence
 from pipeline.records import MatchRecord, OsmObject, ProblemRecord, RegistryStop
 
@@ -76,19 +77,35 @@ class ProblemContext:
         self.osm_index = SpatialIndex.build(
             [o.lat for o in self.osm], [o.lon for o in self.osm], self.projection
         )
-        self.registry_count_by_uic: dict[int, int] = defaultdict(int)
+        self._count_codes()
+
+    def _count_codes(self) -> None:
+        """Registry stops and OSM objects per value of each registry's declared code (ATLAS: the UIC
+        number ↔ `uic_ref`; NaPTAN: NaptanCode ↔ `naptan:NaptanCode`), keyed (source, normalised value):
+        two registries sharing a value never count each other's stops."""
+        self.sources = sorted({s.source for s in self.registry})
+        self.declared = {source: declaration_for(source) for source in self.sources}
+        self.registry_count_by_code: dict[tuple[str, str], int] = defaultdict(int)
         for s in self.registry:
-            if s.code_number is not None:
-                self.registry_count_by_uic[s.code_number] += 1
-        self.osm_count_by_uic: dict[int, int] = defaultdict(int)
-        self.osm_platform_count_by_uic: dict[int, int] = defaultdict(int)
-        for o in self.osm:
-            uic = parse_uic(o.uic_ref)
-            if uic is None:
+            value = self.code_of(s)
+            if value is not None:
+                self.registry_count_by_code[(s.source, value)] += 1
+        self.osm_count_by_code: dict[tuple[str, str], int] = defaultdict(int)
+        self.osm_platform_count_by_code: dict[tuple[str, str], int] = defaultdict(int)
+        for source, declaration in self.declared.items():
+            if declaration.code is None:
                 continue
-            self.osm_count_by_uic[uic] += 1
-            if osm_kind(o) == "platform":
-                self.osm_platform_count_by_uic[uic] += 1
+            for o in self.osm:
+                # An object carrying one value in two of the registry's tags counts once.
+                for value in set(declaration.code.of_osm(o).values()):
+                    self.osm_count_by_code[(source, value)] += 1
+                    if osm_kind(o) == "platform":
+                        self.osm_platform_count_by_code[(source, value)] += 1
+
+    def code_of(self, stop: RegistryStop) -> str | None:
+        """The stop's declared code, normalised as its registry compares it (None: it has none)."""
+        code = self.declared[stop.source].code
+        return code.of_stop(stop) if code is not None else None
 
     def nearest(self, index: SpatialIndex, xy: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         if len(index.xy) == 0 or len(xy) == 0:
