@@ -125,6 +125,10 @@ class Settings:
     TILE_CACHE_TTL_S: int = 86400
     TILE_MAX_AGE_S: int = 7 * 86400
     TILEJSON_MAX_AGE_S: int = 60
+    # The import pre-renders the unfiltered tiles of zooms 0..TILE_PRERENDER_MAX_ZOOM in staging (-1:
+    # none): every first request after an import of such a tile is a key lookup. At most 13 (zoom 14
+    # on is one point per stop, cheap on demand); each zoom more costs import time (README).
+    TILE_PRERENDER_MAX_ZOOM: int = 10
     # Offline source files (sources whose URLs are empty are read from here). Unset: none in
     # production, the bundled demo data in development and test (see BUNDLED_SOURCES).
     PIPELINE_SOURCE_DIR: str = ""
@@ -161,7 +165,9 @@ class Settings:
     # off), the share of the previous snapshot a new one must keep (guard against a truncated source;
     # 0 = off), the import transaction's statement timeout, and the Overpass server-side timeout.
     PIPELINE_UIC_COUNTRY_CODES: str = "85"
-    PIPELINE_BOUNDARY_FILE: str = "data/boundary/ch_li.geojson"
+    # "declared" (default): the union of the boundaries the selected registries declare
+    # (RegistryDeclaration.boundary: ATLAS CH+LI, NaPTAN GB); a file path: that file; empty: off.
+    PIPELINE_BOUNDARY_FILE: str = "declared"
     # Which registered sources a run fetches and parses (pipeline/sources; at least one registry and
     # osm): a source not named is never downloaded and its missing files are no error. A UK instance:
     # naptan,osm. A registry's own boundary (<SOURCE>_BOUNDARY, e.g. ATLAS_BOUNDARY) replaces
@@ -261,6 +267,8 @@ class Settings:
             raise ConfigError("TILE_CACHE_MAX_BYTES must be 0 or more and TILE_CACHE_TTL_S positive")
         if self.TILE_MAX_AGE_S < 0 or self.TILEJSON_MAX_AGE_S < 0:
             raise ConfigError("TILE_MAX_AGE_S and TILEJSON_MAX_AGE_S must be 0 or more (seconds)")
+        if not -1 <= self.TILE_PRERENDER_MAX_ZOOM <= 13:
+            raise ConfigError("TILE_PRERENDER_MAX_ZOOM must be from -1 (none) to 13")
         if not 0 < self.PIPELINE_SWAP_LOCK_TIMEOUT_S <= 10:
             raise ConfigError("PIPELINE_SWAP_LOCK_TIMEOUT_S must be more than 0 and at most 10 seconds")
         if not self.NAPTAN_POSITION_MISMATCH_M > 0:

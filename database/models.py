@@ -28,6 +28,8 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -271,6 +273,28 @@ class MapFeature(Model):
     operators: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
     transports: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
     feature: Mapped[str] = mapped_column(Text, nullable=False)
+    # The position in Web Mercator (EPSG:3857), computed once per import: tiles select and clip by it
+    # instead of re-projecting every stop of a tile per request.
+    geom_3857: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=3857, spatial_index=True),
+        Computed("ST_Transform(geom, 3857)", persisted=True),
+        nullable=False,
+    )
+
+
+class MapTile(Model):
+    """A pre-rendered vector tile of the published snapshot: the unfiltered counted-cell tiles of
+    zooms 0..TILE_PRERENDER_MAX_ZOOM, built by the import in staging (database/snapshot/map_tiles.py)
+    and byte for byte what the tile endpoint would render; only tiles with stops are stored."""
+
+    __tablename__ = "map_tiles"
+
+    z: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    x: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    y: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    mvt: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    # The snapshot (run) it was rendered from: served only while that one is published.
+    run_id: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class GtfsRouteRow(Model):

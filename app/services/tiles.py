@@ -17,6 +17,11 @@ either side with its filter columns, written by the importer):
   the whole country is visible at once and its totals are right, where the old bounding-box map cut
   every view at a few thousand stops.
 
+Positions are read in Web Mercator as stored by the import (`map_features.geom_3857`), never
+re-projected per request; the unfiltered `cells` tiles of zooms 0..TILE_PRERENDER_MAX_ZOOM are
+pre-rendered by the import in staging (`map_tiles`, database/snapshot/map_tiles.py, the same SQL)
+and read from there, so a first request after an import is a key lookup, not a pass over the country.
+
 Redis keys (contract in app/coordination.py): `stopsync:tiles:<snapshot>:<z>/<x>/<y>:<filter hash>`
 (the tile bytes), `stopsync:tiles:<snapshot>:bytes` (what that snapshot's tiles use) and
 `stopsync:tiles:current` (the snapshot whose tiles are kept). A tile is stored only while its snapshot
@@ -42,7 +47,7 @@ from app.extensions import redis_client
 from app.services import stops as stop_service
 from app.services.stops import StopFilters
 from database import db
-from database.snapshot import publication
+from database.snapshot import map_tiles, publication
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +57,9 @@ STOPS_MIN_ZOOM = 14
 # Deeper zooms are drawn from the zoom-16 tiles (Leaflet's maxNativeZoom): at 4096 units per tile a
 # zoom-16 position is within 15 cm, and deeper tiles would only multiply the URLs to cache.
 MAX_ZOOM = 16
-EXTENT = 4096
-# 4 x 4 cells per 256 px tile: one count bubble (40 px) per 64 px square at the most.
-CELLS_PER_SIDE = 4
+# The tile SQL and its grid live with the import, which pre-renders the low zooms with the same text.
+EXTENT = map_tiles.EXTENT
+CELLS_PER_SIDE = map_tiles.CELLS_PER_SIDE
 # Query parameters of a tile URL, in their canonical order (alphabetical), and which the map sends.
 FILTER_PARAMS: tuple[str, ...] = (
     "method",
@@ -241,71 +246,6 @@ def etag(snapshot: str, tile_query: TileQuery) -> str:
 
 # --- rendering --------------------------------------------------------------------------------
 
-_STOPS_SQL = """
-WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
-box AS (SELECT e, ST_XMin(e) AS x0, ST_YMin(e) AS y0, ST_XMax(e) AS x1, ST_YMax(e) AS y1,
-               ST_Transform(e, 4326) AS e4326 FROM bounds),
-hit AS (
-    SELECT f.kind, f.key, f.feature::jsonb -> 'properties' AS p, ST_Transform(f.geom, 3857) AS g
-    FROM map_features f, box
-    WHERE f.geom && box.e4326 {where}
-),
-inside AS (
-    -- Half-open tile bounds: a stop on the line between two tiles is in exactly one of them.
-    SELECT hit.* FROM hit, box
-    WHERE ST_X(g) >= box.x0 AND ST_X(g) < box.x1 AND ST_Y(g) > box.y0 AND ST_Y(g) <= box.y1
-),
-mvt AS (
-    SELECT ST_AsMVTGeom(inside.g, box.e, {extent}, 0, false) AS geom,
-           inside.kind, inside.key, p ->> 'source' AS source,
-           p ->> 'name' AS name, p ->> 'operator' AS operator, p ->> 'status' AS status,
-           p ->> 'method' AS method, (p ->> 'distance_m')::float8 AS distance_m,
-           (p ->> 'priority')::int AS priority, p ->> 'local_ref' AS local_ref, p ->> 'uic' AS uic,
-           -- Lists as JSON text: MVT values are scalars.
-           (p -> 'problem_types')::text AS problem_types, (p -> 'partner_keys')::text AS partner_keys,
-           (p -> 'methods')::text AS methods, (p -> 'transports')::text AS transports
-    FROM inside, box
-    ORDER BY inside.kind, inside.key
-)
-SELECT ST_AsMVT(mvt, 'stops', {extent}, 'geom') FROM mvt
-"""
-
-_CELLS_SQL = """
-WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
-box AS (SELECT e, ST_XMin(e) AS x0, ST_YMin(e) AS y0, ST_XMax(e) AS x1, ST_YMax(e) AS y1,
-               ST_Transform(e, 4326) AS e4326 FROM bounds),
-hit AS (
-    SELECT f.kind, f.matched, f.priority, ST_Transform(f.geom, 3857) AS g
-    FROM map_features f, box
-    WHERE f.geom && box.e4326 {where}
-),
-inside AS (
-    -- Half-open bounds for tiles and cells alike: every stop is counted once at every zoom.
-    SELECT hit.*,
-           least(floor((ST_X(g) - box.x0) / (box.x1 - box.x0) * {n}), {n} - 1)::int AS cx,
-           least(floor((box.y1 - ST_Y(g)) / (box.y1 - box.y0) * {n}), {n} - 1)::int AS cy
-    FROM hit, box
-    WHERE ST_X(g) >= box.x0 AND ST_X(g) < box.x1 AND ST_Y(g) > box.y0 AND ST_Y(g) <= box.y1
-),
-cells AS (
-    SELECT cx, cy,
-           ST_AsMVTGeom(ST_Centroid(ST_Collect(g)), (SELECT e FROM box), {extent}, 0, false) AS geom,
-           count(*)::int AS count,
-           count(*) FILTER (WHERE kind = 'atlas')::int AS atlas,
-           count(*) FILTER (WHERE kind = 'osm')::int AS osm,
-           count(*) FILTER (WHERE matched)::int AS matched,
-           count(*) FILTER (WHERE NOT matched)::int AS unmatched,
-           count(*) FILTER (WHERE priority IS NOT NULL)::int AS with_problems,
-           count(*) FILTER (WHERE priority = 1)::int AS p1,
-           count(*) FILTER (WHERE priority = 2)::int AS p2,
-           count(*) FILTER (WHERE priority = 3)::int AS p3
-    FROM inside
-    GROUP BY cx, cy
-    ORDER BY cy, cx
-)
-SELECT ST_AsMVT(cells, 'cells', {extent}, 'geom') FROM cells
-"""
-
 
 class SnapshotChangedError(Exception):
     """The snapshot a tile was asked for stopped being the published one while it was rendered."""
@@ -315,17 +255,34 @@ class SnapshotChangedError(Exception):
         self.published = published
 
 
-def render_tile(z: int, x: int, y: int, tile_query: TileQuery, snapshot: str | None = None) -> bytes:
+def render_tile(
+    z: int,
+    x: int,
+    y: int,
+    tile_query: TileQuery,
+    snapshot: str | None = None,
+    *,
+    prerendered: bool = True,
+) -> bytes:
     """One tile from map_features: stop points from STOPS_MIN_ZOOM on, counted grid cells below.
 
-    With `snapshot`, the tile is rendered only if that snapshot is still the published one, read in
-    the same statement (so from the same data): raises SnapshotChangedError otherwise.
+    An unfiltered cells tile the import pre-rendered (`map_tiles`, swapped with the snapshot) is read
+    from there unless `prerendered` is False; any other tile is rendered now. With `snapshot`, the
+    tile is answered only if that snapshot is still the published one, read in the same statement
+    (so from the same data): raises SnapshotChangedError otherwise.
     """
     params: dict[str, Any] = {"z": z, "x": x, "y": y}
     where = stop_service._map_features_where(tile_query.filters, params)
     conditions = "".join(f" AND {condition}" for condition in where)
-    template = _STOPS_SQL if z >= STOPS_MIN_ZOOM else _CELLS_SQL
-    sql = template.format(where=conditions, extent=EXTENT, n=CELLS_PER_SIDE)
+    layer = map_tiles.STOPS_SQL if z >= STOPS_MIN_ZOOM else map_tiles.CELLS_SQL
+    sql = map_tiles.tile_sql(layer, conditions)
+    if prerendered and z < STOPS_MIN_ZOOM and not tile_query.query:
+        # COALESCE evaluates its second argument only when no stored tile of the published
+        # snapshot is there (a zoom not pre-rendered, an empty tile, a table an older importer left).
+        sql = (
+            "SELECT coalesce((SELECT t.mvt FROM map_tiles t WHERE t.z = :z AND t.x = :x AND t.y = :y"
+            f" AND t.run_id = ({publication.CURRENT_SNAPSHOT_SQL})), ({sql}))"
+        )
     if snapshot is None:
         data = db.session.execute(stop_service._bind(sql, params), params).scalar()
         return bytes(data or b"")

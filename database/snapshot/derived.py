@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from database.snapshot import map_features
+from database.snapshot import map_features, map_tiles
 from database.snapshot.staging import STAGE_SCHEMA, quote
 
-# The map read model: one row per stop of either side, the finished GeoJSON plus filter columns.
-DERIVED_TABLES = ("map_features",)
+# The map read model: one row per stop of either side, the finished GeoJSON plus filter columns;
+# the low-zoom vector tiles pre-rendered from it (filled by `prerender`, after its indexes exist).
+DERIVED_TABLES = ("map_features", "map_tiles")
 
 
 def build(cur: Any, live: str) -> None:
@@ -26,3 +27,14 @@ def build(cur: Any, live: str) -> None:
         cur.execute(statement)
     # Local to the transaction either way: a failure rolls it back with the setting.
     cur.execute("SELECT set_config('search_path', %s, true)", (search_path,))
+
+
+def prerender(cur: Any, live: str, max_zoom: int, run_id: int) -> dict[int, tuple[int, float]]:
+    """Render the low-zoom tiles into the staged `map_tiles` from the staged `map_features` (whose
+    indexes must exist and be analysed: each tile is one GiST index scan); tiles and seconds per zoom."""
+    cur.execute("SELECT current_setting('search_path')")
+    search_path = cur.fetchone()[0]
+    cur.execute("SELECT set_config('search_path', %s, true)", (f"{quote(STAGE_SCHEMA)}, {quote(live)}",))
+    done = map_tiles.prerender(cur, max_zoom, run_id)
+    cur.execute("SELECT set_config('search_path', %s, true)", (search_path,))
+    return done

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from database.snapshot import derived, mapping, staging
+from database.snapshot.map_tiles import DEFAULT_PRERENDER_MAX_ZOOM
 from database.snapshot.publication import CURRENT_SNAPSHOT_SQL, Publication, run_published_hooks
 from database.snapshot.staging import STAGE_SCHEMA, quote
 from database.snapshot.swap import swap
@@ -133,6 +134,7 @@ def import_snapshot(
     min_row_ratio: float = 0.0,
     timeout_s: float = 600.0,
     lock_timeout_s: float = 0.5,
+    tile_prerender_max_zoom: int = DEFAULT_PRERENDER_MAX_ZOOM,
     checkpoint: Checkpoint | None = None,
 ) -> ImportStats:
     """Stage, swap in and publish one snapshot as run `run_id` (its snapshot id).
@@ -141,6 +143,8 @@ def import_snapshot(
     open). `structure`: the OSM stop areas, routes and route masters (None: none);
     `timetable_routes`, `timetable_route_stops`: the GTFS routes and their main itineraries.
     `timeout_s` bounds the whole import; `lock_timeout_s` one swap attempt's wait for its locks.
+    `tile_prerender_max_zoom`: the unfiltered map tiles of zooms 0..this are rendered in staging
+    (below 0: none; the tile endpoint renders the rest on demand).
     Raises PipelineError when the row-count guard refuses the snapshot.
     """
     mark = checkpoint or (lambda _name: None)
@@ -201,6 +205,10 @@ def import_snapshot(
                 staging.replay_indexes(cur, live, table)
             staging.analyze(cur, derived.DERIVED_TABLES)
             lap("derived")
+            # The low zooms' tiles, from the staged read model and its indexes: outside the swap.
+            derived.prerender(cur, live, tile_prerender_max_zoom, run_id)
+            staging.analyze(cur, ("map_tiles",))
+            lap("tiles")
             _stage_problem_changes(cur, live)
             for table in SWAPPED_TABLES:
                 staging.replay_privileges(cur, live, table)
