@@ -151,3 +151,13 @@ class Boundary:
 def load_boundary(path: str = DEFAULT_BOUNDARY_FILE) -> Boundary:
     """The bundled CH+LI boundary (or another file), parsed once per process."""
     return Boundary.from_geojson(path)
+
+
+@lru_cache(maxsize=4)
+def load_boundaries(paths: tuple[str, ...]) -> Boundary:
+    """The union of several boundary files (the declared countries of every selected registry),
+    parsed once per process; one file is returned as `load_boundary` reads it."""
+    if len(paths) == 1:
+        return load_boundary(paths[0])
+    parts = [load_boundary(p) for p in paths]
+    return Boundary(shapely.union_all([b.geometry for b in parts]), name="+".join(b.name for b in parts))
