@@ -165,7 +165,9 @@ class Settings:
     # off), the share of the previous snapshot a new one must keep (guard against a truncated source;
     # 0 = off), the import transaction's statement timeout, and the Overpass server-side timeout.
     PIPELINE_UIC_COUNTRY_CODES: str = "85"
-    PIPELINE_BOUNDARY_FILE: str = "data/boundary/ch_li.geojson"
+    # "declared" (default): the union of the boundaries the selected registries declare
+    # (RegistryDeclaration.boundary: ATLAS CH+LI, NaPTAN GB); a file path: that file; empty: off.
+    PIPELINE_BOUNDARY_FILE: str = "declared"
     # Which registered sources a run fetches and parses (pipeline/sources; at least one registry and
     # osm): a source not named is never downloaded and its missing files are no error. A UK instance:
     # naptan,osm. A registry's own boundary (<SOURCE>_BOUNDARY, e.g. ATLAS_BOUNDARY) replaces

@@ -23,7 +23,7 @@ from database.models import PipelineRun, SourceState
 from database.session import transaction
 from database.snapshot import Checkpoint, SourceStateRow, import_snapshot
 from pipeline.fetch import FetchedSource, HttpPolicy, PreviousState, fetch_source
-from pipeline.geo import load_boundary, resolve_path
+from pipeline.geo import Boundary, load_boundaries, load_boundary, resolve_path
 from pipeline.matching import match_stops
 from pipeline.problems import detect_problems
 from pipeline.records import ManualLink, OsmStructure
@@ -78,9 +78,29 @@ def _no_progress(stage: str, done: int, total: int, message: str) -> None:
     return None
 
 
+# PIPELINE_BOUNDARY_FILE's value for "the boundaries the selected registries declare" (its default).
+DECLARED_BOUNDARY = "declared"
+
+
+def run_boundary(settings: Any) -> Boundary | None:
+    """The run's inside-the-country filter: PIPELINE_BOUNDARY_FILE's file, none when it is empty, and
+    by default (`declared`) the union of the boundaries the selected registries declare (ATLAS CH+LI,
+    NaPTAN GB), so a UK instance needs no boundary setting. A `<SOURCE>_BOUNDARY` still replaces it for
+    that source's own rows (`Source.parse_options`)."""
+    path = settings.PIPELINE_BOUNDARY_FILE
+    if path != DECLARED_BOUNDARY:
+        return load_boundary(path) if path else None
+    declared = [
+        s.declaration.boundary
+        for s in selected_sources(settings.PIPELINE_SOURCES)
+        if s.declaration is not None and s.declaration.boundary
+    ]
+    return load_boundaries(tuple(dict.fromkeys(declared))) if declared else None
+
+
 def parse_options(settings: Any, today: dt.date | None) -> ParseOptions:
     codes = {c.strip() for c in settings.PIPELINE_UIC_COUNTRY_CODES.split(",") if c.strip()}
-    boundary = load_boundary(settings.PIPELINE_BOUNDARY_FILE) if settings.PIPELINE_BOUNDARY_FILE else None
+    boundary = run_boundary(settings)
     return ParseOptions(
         today=today or dt.datetime.now(dt.UTC).date(),
         uic_country_codes=frozenset(codes) if codes else None,
