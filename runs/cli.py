@@ -45,8 +45,12 @@ def run_command(source_dir: str | None, only_if_changed: bool) -> None:
     it, exit 1 when the run fails or Redis (and so the lock) is unreachable.
     """
 
-    def progress(stage: str, done: int, total: int, message: str) -> None:
-        click.echo(f"[{stage} {done}/{total}] {message}", err=True)
+    def progress(
+        stage: str, done: int | None = None, total: int | None = None, message: str | None = None
+    ) -> None:
+        # runs.publish.Progress: counts and message are optional (a stage may report only its name).
+        counts = f" {done}/{total}" if done is not None else ""
+        click.echo(f"[{stage}{counts}] {message or ''}", err=True)
 
     try:
         outcome = run_guarded(

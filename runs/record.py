@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from database import db
 from database.models import PipelineRun
@@ -86,6 +86,7 @@ def close_abandoned(exclude_run_uuid: str | None = None, older_than_s: float | N
     if older_than_s is not None:
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than_s)
         statement = statement.where(PipelineRun.started_at < cutoff)
-    result = db.session.execute(statement)
+    # An UPDATE answers a CursorResult (the row count); Session.execute is typed as a plain Result.
+    result = cast("CursorResult[Any]", db.session.execute(statement))
     db.session.flush()
     return int(result.rowcount or 0)

@@ -26,7 +26,7 @@ from pipeline.fetch import FetchedSource, HttpPolicy, PreviousState, fetch_sourc
 from pipeline.geo import Boundary, load_boundaries, load_boundary, resolve_path
 from pipeline.matching import match_stops
 from pipeline.problems import detect_problems
-from pipeline.records import ManualLink, OsmStructure
+from pipeline.records import ManualLink, OsmObject, OsmStructure, RegistryStop
 from pipeline.redaction import redact_credentials, report_failure
 from pipeline.route_evidence import build_route_data
 from pipeline.sources import ParseOptions, Source, SourceKind, selected_sources
@@ -179,20 +179,24 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
             return summary
 
         popts = parse_options(settings, options.today)
-        registry, osm, parse_stats = [], [], {}
+        registry: list[RegistryStop] = []
+        osm: list[OsmObject] = []
+        parse_stats: dict[str, Any] = {}
         osm_structure: OsmStructure | None = None  # stop areas and routes of the OSM source
         timetable: Any = None  # the GTFS timetable (route evidence), when the run has one
         for i, source in enumerate(sources):
             report("parse", i, len(sources), f"parsing {source.name}")
             paths = [path for f in fetched.values() if f.source == source.name for path in f.paths]
-            result = source.parse(paths, source.parse_options(settings, popts))
+            parsed = source.parse(paths, source.parse_options(settings, popts))
             if source.kind == SourceKind.TIMETABLE:
-                timetable = result.records[0] if result.records else None
+                timetable = parsed.records[0] if parsed.records else None
+            elif source.kind == SourceKind.REGISTRY:
+                registry.extend(parsed.records)
             else:
-                (registry if source.kind == SourceKind.REGISTRY else osm).extend(result.records)
-            if source.kind == SourceKind.OSM and result.structure is not None:
-                osm_structure = result.structure
-            parse_stats[source.name] = result.stats
+                osm.extend(parsed.records)
+            if source.kind == SourceKind.OSM and parsed.structure is not None:
+                osm_structure = parsed.structure
+            parse_stats[source.name] = parsed.stats
         report(
             "parse", len(sources), len(sources), f"{len(registry):,} registry stops, {len(osm):,} OSM objects"
         )
@@ -336,6 +340,8 @@ def _count_problems(problems: list) -> dict[str, dict[str, int]]:
 def _finish(summary: RunSummary) -> None:
     with transaction():
         run = db.session.get(PipelineRun, summary.run_id)
+        # The row was written when the run started (record.start_run), in its own transaction.
+        assert run is not None, f"pipeline run {summary.run_id} has no row"
         record.finish_run(
             run,
             summary.status,
