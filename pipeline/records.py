@@ -7,11 +7,23 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pipeline.text import ascii_int
 
 ManualAction = Literal["link", "unlink"]
+
+# The source whose problem identities carry no source (ATLAS's, as before registries were plug-ins:
+# decisions hang on them). Every other registry's stop part is "<source>/<stop_id>".
+LEGACY_IDENTITY_SOURCE = "atlas"
+
+
+class RegistryKey(NamedTuple):
+    """What identifies a registry stop: (registry plug-in, the registry's own id). Two registries may
+    use the same id string for different stops, so maps and joins of registry stops use both."""
+
+    source: str
+    stop_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +62,10 @@ class RegistryStop:
 
     def __hash__(self) -> int:  # attributes is a dict; (source, stop_id) identifies the stop
         return hash((self.source, self.stop_id))
+
+    @property
+    def key(self) -> RegistryKey:
+        return RegistryKey(self.source, self.stop_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +273,10 @@ class MatchRecord:
     def __hash__(self) -> int:
         return hash((self.source, self.stop_id, self.osm_key, self.method))
 
+    @property
+    def key(self) -> RegistryKey:
+        return RegistryKey(self.source, self.stop_id)
+
 
 @dataclass(frozen=True, slots=True)
 class ProblemRecord:
@@ -289,9 +309,19 @@ class ManualLink:
     action: ManualAction
     source: str = "atlas"
 
+    @property
+    def key(self) -> RegistryKey:
+        return RegistryKey(self.source, self.stop_id)
 
-def problem_identity(problem_type: str, stop_id: str | None, osm_key: str | None) -> str:
-    """The stable key of a problem: the same underlying issue gets the same key in every run."""
+
+def problem_identity(
+    problem_type: str, stop_id: str | None, osm_key: str | None, source: str | None = None
+) -> str:
+    """The stable key of a problem: the same underlying issue gets the same key in every run. A stop
+    of a registry other than ATLAS is named "<source>/<stop_id>", so two registries' equal ids never
+    share a problem; ATLAS identities are unchanged (no source)."""
+    if stop_id and source and source != LEGACY_IDENTITY_SOURCE:
+        stop_id = f"{source}/{stop_id}"
     return f"{problem_type}:{stop_id or '-'}:{osm_key or '-'}"
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, tuple_
 
 from app.services import editor_links
 from app.services.evidence import osm_record, registry_record
@@ -37,7 +37,7 @@ from pipeline.matching.params import (
     STOP_AREA_MAX_DISTANCE_M,
     STOP_LEVEL_RADIUS_M,
 )
-from pipeline.records import OsmMember, OsmStopArea, OsmStructure
+from pipeline.records import OsmMember, OsmStopArea, OsmStructure, RegistryKey
 
 _NAME_RADII = ", ".join(f"{kind} {radius:g} m" for kind, radius in NAME_RADIUS_M.items())
 _NAME_RADII += (
@@ -159,7 +159,11 @@ def _stop_areas(osm: dict[str, OsmStop]) -> OsmStructure:
     return OsmStructure(stop_areas=areas)
 
 
-def _context(registry: dict[str, RegistryStopRow], osm: dict[str, OsmStop]) -> MatchContext:
+def _key(row: RegistryStopRow | Match | ManualMatch) -> RegistryKey:
+    return RegistryKey(row.source, row.stop_id)
+
+
+def _context(registry: dict[RegistryKey, RegistryStopRow], osm: dict[str, OsmStop]) -> MatchContext:
     """A matching context over these rows, with every match among them replayed and manual unlinks."""
     session = db.session
     # Identifiers the candidate objects carry: registry stops they name take part in the rules.
@@ -178,16 +182,23 @@ def _context(registry: dict[str, RegistryStopRow], osm: dict[str, OsmStop]) -> M
                 or_(RegistryStopRow.code.in_(numbers), RegistryStopRow.stop_id.in_(idents))
             )
         ):
-            registry.setdefault(stop.stop_id, stop)
+            registry.setdefault(_key(stop), stop)
+    # Registry stops are keyed (source, stop_id): two registries may use the same id string.
     matches = list(
-        session.scalars(select(Match).where(or_(Match.osm_key.in_(osm), Match.stop_id.in_(registry))))
+        session.scalars(
+            select(Match).where(
+                or_(Match.osm_key.in_(osm), tuple_(Match.source, Match.stop_id).in_(list(registry)))
+            )
+        )
     )
-    missing_sloids = {m.stop_id for m in matches} - set(registry)
-    if missing_sloids:
+    missing = {_key(m) for m in matches} - set(registry)
+    if missing:
         for stop in session.scalars(
-            select(RegistryStopRow).where(RegistryStopRow.stop_id.in_(missing_sloids))
+            select(RegistryStopRow).where(
+                tuple_(RegistryStopRow.source, RegistryStopRow.stop_id).in_(list(missing))
+            )
         ):
-            registry[stop.stop_id] = stop
+            registry[_key(stop)] = stop
     missing_keys = {m.osm_key for m in matches} - set(osm)
     if missing_keys:
         for obj in session.scalars(select(OsmStop).where(OsmStop.osm_key.in_(missing_keys))):
@@ -196,15 +207,18 @@ def _context(registry: dict[str, RegistryStopRow], osm: dict[str, OsmStop]) -> M
         registry=[registry_record(s) for s in registry.values()],
         osm=[osm_record(o) for o in osm.values()],
     )
-    ctx.replay(mapping.MATCHES.record_of(m) for m in matches if m.stop_id in registry and m.osm_key in osm)
+    ctx.replay(mapping.MATCHES.record_of(m) for m in matches if _key(m) in registry and m.osm_key in osm)
     unlinks = session.execute(
-        select(ManualMatch.stop_id, ManualMatch.osm_key).where(
+        select(ManualMatch.source, ManualMatch.stop_id, ManualMatch.osm_key).where(
             ManualMatch.action == "unlink",
             ManualMatch.status == "active",
-            or_(ManualMatch.stop_id.in_(registry), ManualMatch.osm_key.in_(osm)),
+            or_(
+                tuple_(ManualMatch.source, ManualMatch.stop_id).in_(list(registry)),
+                ManualMatch.osm_key.in_(osm),
+            ),
         )
     )
-    ctx.forbidden.update((stop_id, key) for stop_id, key in unlinks)
+    ctx.forbidden.update((RegistryKey(source, stop_id), key) for source, stop_id, key in unlinks)
     return ctx
 
 
@@ -323,21 +337,27 @@ def candidates_for_registry(
         return None
     osm = {o.osm_key: o for o in _near(OsmStop, stop.lat, stop.lon, radius_m)}
     structure = _stop_areas(osm)
-    registry = {stop.stop_id: stop}
+    registry = {_key(stop): stop}
     if structure.stop_areas:
         # The other registry stops of this whole stop: a stop-area member joins one of them by its code.
         group = stop.parent_id or stop.stop_id
         for other in db.session.scalars(
             select(RegistryStopRow).where(
-                or_(RegistryStopRow.parent_id == group, RegistryStopRow.stop_id == group)
+                RegistryStopRow.source == stop.source,
+                or_(RegistryStopRow.parent_id == group, RegistryStopRow.stop_id == group),
             )
         ):
-            registry.setdefault(other.stop_id, other)
+            registry.setdefault(_key(other), other)
     ctx = _context(registry, osm)
-    reg_i = ctx.registry_by_sloid[stop_id]
+    reg_i = ctx.registry_by_sloid[_key(stop)]
     out = []
     explained = explain_candidates(
-        ctx, stop_id, radius_m=radius_m, limit=EXPLAIN_MAX_CANDIDATES, structure=structure
+        ctx,
+        stop.stop_id,
+        radius_m=radius_m,
+        limit=EXPLAIN_MAX_CANDIDATES,
+        structure=structure,
+        source=stop.source,
     )
     for candidate in explained:
         osm_i = ctx.osm_by_key[candidate.osm_key]
@@ -345,7 +365,7 @@ def candidates_for_registry(
     matched = [
         {"osm_key": m.osm_key, "method": m.method, "distance_m": m.distance_m}
         for m in ctx.matches
-        if m.stop_id == stop_id
+        if m.key == _key(stop)
     ]
     return {
         "subject": _registry_summary(stop),
@@ -360,7 +380,7 @@ def candidates_for_osm(osm_key: str, radius_m: float = EXPLAIN_RADIUS_M) -> dict
     obj = db.session.get(OsmStop, osm_key)
     if obj is None:
         return None
-    registry = {s.stop_id: s for s in _near(RegistryStopRow, obj.lat, obj.lon, radius_m)}
+    registry = {_key(s): s for s in _near(RegistryStopRow, obj.lat, obj.lon, radius_m)}
     # The explanation of each nearby stop looks at the objects around *that* stop: load twice the radius.
     osm = {o.osm_key: o for o in _near(OsmStop, obj.lat, obj.lon, 2 * radius_m)}
     osm.setdefault(obj.osm_key, obj)
@@ -368,10 +388,15 @@ def candidates_for_osm(osm_key: str, radius_m: float = EXPLAIN_RADIUS_M) -> dict
     ctx = _context(registry, osm)
     osm_i = ctx.osm_by_key[osm_key]
     out = []
-    for stop_id in registry:
-        reg_i = ctx.registry_by_sloid[stop_id]
+    for stop_key in registry:
+        reg_i = ctx.registry_by_sloid[stop_key]
         for candidate in explain_candidates(
-            ctx, stop_id, radius_m=radius_m, limit=10_000, structure=structure
+            ctx,
+            stop_key.stop_id,
+            radius_m=radius_m,
+            limit=10_000,
+            structure=structure,
+            source=stop_key.source,
         ):
             if candidate.osm_key == osm_key:
                 stop = ctx.registry[reg_i]

@@ -18,7 +18,7 @@ from pipeline.declarations import declaration_for
 from pipeline.geo import Projection, haversine_m, planar_projection
 from pipeline.matching.normalize import best_name_score, name_score, normalise_ref
 from pipeline.matching.params import NAME_MIN_SCORE
-from pipeline.records import MatchRecord, OsmObject, RegistryStop
+from pipeline.records import MatchRecord, OsmObject, RegistryKey, RegistryStop
 from pipeline.text import ascii_int
 
 
@@ -75,7 +75,8 @@ class MatchContext:
 
     registry: list[RegistryStop]
     osm: list[OsmObject]
-    forbidden: set[tuple[str, str]] = field(default_factory=set)
+    # Manual unlinks: (registry stop key, osm_key) pairs no stage may commit.
+    forbidden: set[tuple[RegistryKey, str]] = field(default_factory=set)
     matches: list[MatchRecord] = field(default_factory=list)
     matched_registry: set[int] = field(default_factory=set)
     used_osm: set[int] = field(default_factory=set)
@@ -91,7 +92,8 @@ class MatchContext:
         self.osm_index = SpatialIndex.build(
             [o.lat for o in self.osm], [o.lon for o in self.osm], self.projection
         )
-        self.registry_by_sloid = {s.stop_id: i for i, s in enumerate(self.registry)}
+        # (source, stop_id) → position: two registries may use the same id for different stops.
+        self.registry_by_sloid: dict[RegistryKey, int] = {s.key: i for i, s in enumerate(self.registry)}
         self.osm_by_key = {o.osm_key: i for i, o in enumerate(self.osm)}
         self._index_identifiers()
         self.registry_refs = [normalise_ref(s.platform_code) for s in self.registry]
@@ -153,6 +155,14 @@ class MatchContext:
     def unmatched_registry(self) -> list[int]:
         return [i for i in range(len(self.registry)) if i not in self.matched_registry]
 
+    def index_of(self, stop_id: str, source: str | None = None) -> int | None:
+        """The position of registry stop (source, stop_id); without a source, of the first loaded
+        registry's stop with that id (a caller that knows only one registry)."""
+        if source is not None:
+            return self.registry_by_sloid.get(RegistryKey(source, stop_id))
+        found = (self.registry_by_sloid.get(RegistryKey(src, stop_id)) for src in self.sources)
+        return next((i for i in found if i is not None), None)
+
     def pair_rejection(
         self, reg_i: int, osm_i: int, allow_station: bool = False, allow_matched_registry: bool = False
     ) -> str | None:
@@ -161,7 +171,7 @@ class MatchContext:
         Shared by the name and distance stages and by the "why not matched" explanation.
         """
         stop, obj = self.registry[reg_i], self.osm[osm_i]
-        if (stop.stop_id, obj.osm_key) in self.forbidden:
+        if (stop.key, obj.osm_key) in self.forbidden:
             return "manual_unlink"
         # Rules about the pair itself first, then rules about what earlier stages already took.
         if obj.is_station and not allow_station and is_platform_level(stop):
@@ -198,7 +208,7 @@ class MatchContext:
         for m in matches:
             self.matches.append(m)
             self.used_osm.add(self.osm_by_key[m.osm_key])
-            self.matched_registry.add(self.registry_by_sloid[m.stop_id])
+            self.matched_registry.add(self.registry_by_sloid[m.key])
 
     # -- the only mutation --------------------------------------------------------------------
 

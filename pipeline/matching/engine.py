@@ -13,7 +13,7 @@ from pipeline.matching.manual import apply_manual_links
 from pipeline.matching.name import match_by_name
 from pipeline.matching.route import RouteEvidence, match_by_routes
 from pipeline.matching.stop_area import StopAreaOutcome, match_by_stop_areas
-from pipeline.records import ManualLink, MatchRecord, OsmObject, OsmStructure, RegistryStop
+from pipeline.records import ManualLink, MatchRecord, OsmObject, OsmStructure, RegistryKey, RegistryStop
 
 
 @dataclass
@@ -21,7 +21,7 @@ class MatchResult:
     """What the matcher found, plus what it could not place."""
 
     matches: list[MatchRecord]
-    unmatched_registry: list[str]
+    unmatched_registry: list[RegistryKey]  # (source, stop_id) of every registry stop nothing matched
     unmatched_osm: list[str]
     orphaned_manual: list[ManualLink] = field(default_factory=list)
     stage_counts: dict[str, int] = field(default_factory=dict)  # stage name → registry stops newly matched
@@ -67,7 +67,7 @@ def match_stops(
     matched_keys = {m.osm_key for m in ctx.matches}
     return MatchResult(
         matches=ctx.matches,
-        unmatched_registry=[s.stop_id for i, s in enumerate(ctx.registry) if i not in ctx.matched_registry],
+        unmatched_registry=[s.key for i, s in enumerate(ctx.registry) if i not in ctx.matched_registry],
         unmatched_osm=[o.osm_key for o in ctx.osm if o.osm_key not in matched_keys],
         orphaned_manual=orphaned,
         stage_counts=stage_counts,

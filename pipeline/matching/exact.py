@@ -33,7 +33,7 @@ def match_by_sloid(ctx: MatchContext) -> set[int]:
         stop = ctx.registry[reg_i]
         linked = False
         for osm_i in sorted(ctx.osm_by_identifier[(source, ident)], key=lambda i: ctx.osm[i].osm_key):
-            if osm_i in ctx.used_osm or (stop.stop_id, ctx.osm[osm_i].osm_key) in ctx.forbidden:
+            if osm_i in ctx.used_osm or (stop.key, ctx.osm[osm_i].osm_key) in ctx.forbidden:
                 continue
             tag = ctx.identifier_tag(osm_i, source, ident)
             ctx.commit(
@@ -83,9 +83,9 @@ def match_by_uic(ctx: MatchContext, by_sloid: set[int] | None = None) -> int:
             reg_i = reg_all[0]
             if reg_i in ctx.matched_registry and reg_i not in by_sloid:
                 continue
-            stop_id = ctx.registry[reg_i].stop_id
+            stop_key = ctx.registry[reg_i].key
             for osm_i in osm_free:
-                if (stop_id, ctx.osm[osm_i].osm_key) in ctx.forbidden:
+                if (stop_key, ctx.osm[osm_i].osm_key) in ctx.forbidden:
                     continue
                 if reg_i in by_sloid and not _same_platform(ctx, reg_i, osm_i):
                     continue
@@ -130,7 +130,7 @@ def _match_by_local_ref(
             continue
         reg_i = by_ref[ref][0]
         stop = ctx.registry[reg_i]
-        if (stop.stop_id, ctx.osm[osm_i].osm_key) in ctx.forbidden:
+        if (stop.key, ctx.osm[osm_i].osm_key) in ctx.forbidden:
             continue
         ctx.commit(
             reg_i,

@@ -113,15 +113,15 @@ class _StopAreas:
             if (
                 m.method in ANCHOR_METHODS
                 and m.osm_key in ctx.osm_by_key
-                and m.stop_id in ctx.registry_by_sloid
+                and m.key in ctx.registry_by_sloid
             ):
-                identified.setdefault(ctx.osm_by_key[m.osm_key], (ctx.registry_by_sloid[m.stop_id], m.method))
+                identified.setdefault(ctx.osm_by_key[m.osm_key], (ctx.registry_by_sloid[m.key], m.method))
         for area in sorted(structure.stop_areas, key=lambda a: a.osm_id):
             members = member_indexes(ctx, area)
             if not members:
                 continue
             anchor, _why_not = anchor_of(ctx, area, members, identified, groups)
-            if anchor is not None and anchor.group.stop_id == own:
+            if anchor is not None and anchor.group is self.group:
                 for osm_i in members:
                     self.member_of.setdefault(osm_i, area.osm_id)
 
@@ -140,10 +140,11 @@ def explain_candidates(
     radius_m: float = EXPLAIN_RADIUS_M,
     limit: int = EXPLAIN_MAX_CANDIDATES,
     structure: OsmStructure | None = None,
+    source: str | None = None,
 ) -> list[Candidate]:
-    """Candidates around `stop_id`, nearest first, each with the rule that kept it apart (`structure`:
-    the stop areas around, so the stop-area stage is replayed too)."""
-    reg_i = ctx.registry_by_sloid.get(stop_id)
+    """Candidates around registry stop (`source`, `stop_id`), nearest first, each with the rule that kept
+    it apart (`structure`: the stop areas around, so the stop-area stage is replayed too)."""
+    reg_i = ctx.index_of(stop_id, source)
     if reg_i is None:
         return []
     stop = ctx.registry[reg_i]
@@ -154,7 +155,7 @@ def explain_candidates(
     deltas = ctx.osm_index.xy[found] - ctx.registry_index.xy[reg_i]
     planar = np.hypot(deltas[:, 0], deltas[:, 1])
     order = sorted(range(len(found)), key=lambda k: (planar[k], ctx.osm[found[k]].osm_key))[:limit]
-    method_by_pair = {(m.stop_id, m.osm_key): m.method for m in ctx.matches}
+    method_by_pair = {(m.key, m.osm_key): m.method for m in ctx.matches}
     method_by_osm = {m.osm_key: m.method for m in ctx.matches}
     areas = _StopAreas(ctx, structure, reg_i)
     out = []
@@ -164,10 +165,8 @@ def explain_candidates(
         score = ctx.name_score(reg_i, osm_i)
         reg_ref, osm_ref = ctx.registry_refs[reg_i], ctx.osm_refs[osm_i]
         osm_uic = ctx.osm_uic[osm_i]
-        if (stop.stop_id, obj.osm_key) in method_by_pair:
-            rejected = None
-        else:
-            rejected = rejection(ctx, reg_i, osm_i, areas)
+        matched = (stop.key, obj.osm_key) in method_by_pair
+        rejected = None if matched else rejection(ctx, reg_i, osm_i, areas)
         out.append(
             Candidate(
                 osm_key=obj.osm_key,

@@ -47,7 +47,7 @@ from pipeline.matching.params import (
     NAME_MIN_SCORE,
     STOP_AREA_MAX_DISTANCE_M,
 )
-from pipeline.records import OsmStopArea, OsmStructure
+from pipeline.records import OsmStopArea, OsmStructure, RegistryKey
 
 # Matches that say who a member is: an identifier or a person. Proximity matches do not anchor.
 ANCHOR_METHODS = frozenset({METHOD_MANUAL, METHOD_EXACT_SLOID, METHOD_EXACT_UIC, METHOD_EXACT_UIC_LOCAL_REF})
@@ -87,28 +87,30 @@ class Anchor:
     detail: dict[str, Any]
 
 
-def stop_groups(ctx: MatchContext) -> dict[str, StopGroup]:
-    """Registry stops by whole stop: a traffic point belongs to its parent, a service point is its own."""
-    groups: dict[str, StopGroup] = {}
+def stop_groups(ctx: MatchContext) -> dict[RegistryKey, StopGroup]:
+    """Registry stops by whole stop: a traffic point belongs to its parent, a service point is its own.
+    Keyed by (source, whole stop's id): two registries' equal ids are two stops."""
+    groups: dict[RegistryKey, StopGroup] = {}
     for reg_i in sorted(range(len(ctx.registry)), key=lambda i: ctx.registry[i].stop_id):
         stop = ctx.registry[reg_i]
         if stop.parent_id and stop.parent_id != stop.stop_id:
-            group = groups.setdefault(stop.parent_id, StopGroup(stop.parent_id, None))
+            parent = RegistryKey(stop.source, stop.parent_id)
+            group = groups.setdefault(parent, StopGroup(stop.parent_id, None))
             group.platforms.append(reg_i)
         else:
-            group = groups.setdefault(stop.stop_id, StopGroup(stop.stop_id, None))
+            group = groups.setdefault(stop.key, StopGroup(stop.stop_id, None))
             group.stop = reg_i
-    for group in groups.values():
+    for key, group in groups.items():
         # A parent that is itself a loaded registry stop holds both roles.
-        if group.stop is None and group.stop_id in ctx.registry_by_sloid:
-            group.stop = ctx.registry_by_sloid[group.stop_id]
+        if group.stop is None and key in ctx.registry_by_sloid:
+            group.stop = ctx.registry_by_sloid[key]
     return groups
 
 
-def group_of(ctx: MatchContext, reg_i: int) -> str:
-    """The stop_id of the whole stop a registry stop belongs to."""
+def group_of(ctx: MatchContext, reg_i: int) -> RegistryKey:
+    """The (source, stop_id) of the whole stop a registry stop belongs to."""
     stop = ctx.registry[reg_i]
-    return stop.parent_id or stop.stop_id
+    return RegistryKey(stop.source, stop.parent_id or stop.stop_id)
 
 
 def platform_code(ctx: MatchContext, osm_i: int) -> str | None:
@@ -137,10 +139,10 @@ def anchor_of(
     area: OsmStopArea,
     members: list[int],
     identified: dict[int, tuple[int, str]],
-    groups: dict[str, StopGroup],
+    groups: dict[RegistryKey, StopGroup],
 ) -> tuple[Anchor | None, str | None]:
     """The registry stop this stop area stands for, or (None, why not)."""
-    by_members: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+    by_members: dict[RegistryKey, list[tuple[int, int, str]]] = defaultdict(list)
     for osm_i in members:
         if osm_i in identified:
             reg_i, method = identified[osm_i]
@@ -173,7 +175,7 @@ def anchor_of(
 
 
 def _group_by_name(
-    ctx: MatchContext, value: str | None, members: list[int], groups: dict[str, StopGroup]
+    ctx: MatchContext, value: str | None, members: list[int], groups: dict[RegistryKey, StopGroup]
 ) -> StopGroup | None:
     """The one whole stop near the members whose official name equals `value` after normalisation."""
     wanted = normalise(value) if value else ""
@@ -289,7 +291,7 @@ def match_by_stop_areas(ctx: MatchContext, structure: OsmStructure | None) -> St
     for match in ctx.matches:
         if match.method in ANCHOR_METHODS:
             osm_i = ctx.osm_by_key[match.osm_key]
-            identified.setdefault(osm_i, (ctx.registry_by_sloid[match.stop_id], match.method))
+            identified.setdefault(osm_i, (ctx.registry_by_sloid[match.key], match.method))
     for area in sorted(structure.stop_areas, key=lambda a: a.osm_id):
         members = member_indexes(ctx, area)
         if not members:

@@ -163,13 +163,13 @@ def attribute_mismatches(stop: RegistryStop, obj: OsmObject) -> list[dict[str, A
 
 def detect(ctx: ProblemContext) -> Iterable[ProblemRecord]:
     for m in ctx.matches:
-        stop, obj = ctx.stop_by_id[m.stop_id], ctx.obj_by_key[m.osm_key]
+        stop, obj = ctx.stop_by_id[m.key], ctx.obj_by_key[m.osm_key]
         mismatches = attribute_mismatches(stop, obj)
         if not mismatches:
             continue
         names = ", ".join(x["attribute"] + (" (malformed)" if x.get("malformed") else "") for x in mismatches)
         yield ProblemRecord(
-            identity=problem_identity("attributes", m.stop_id, m.osm_key),
+            identity=problem_identity("attributes", m.stop_id, m.osm_key, m.source),
             problem_type="attributes",
             priority=min(x["priority"] for x in mismatches),
             stop_id=m.stop_id,

@@ -12,7 +12,7 @@ import numpy as np
 from pipeline.declarations import declaration_for
 from pipeline.matching.context import SpatialIndex, registry_projection
 from pipeline.matching.route import RouteEvidence
-from pipeline.records import MatchRecord, OsmObject, ProblemRecord, RegistryStop
+from pipeline.records import MatchRecord, OsmObject, ProblemRecord, RegistryKey, RegistryStop
 
 
 def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker name, a babel keyword
@@ -56,7 +56,7 @@ class ProblemContext:
         registry: Sequence[RegistryStop],
         osm: Sequence[OsmObject],
         matches: Sequence[MatchRecord],
-        unmatched_registry: Iterable[str],
+        unmatched_registry: Iterable[RegistryKey | str],
         unmatched_osm: Iterable[str],
         route_evidence: RouteEvidence | None = None,
     ) -> None:
@@ -64,11 +64,12 @@ class ProblemContext:
         self.registry = list(registry)
         self.osm = list(osm)
         self.matches = list(matches)
-        self.unmatched_registry = list(unmatched_registry)
+        self.unmatched_registry = self._keys(unmatched_registry)
         self.unmatched_osm = list(unmatched_osm)
-        self.stop_by_id = {s.stop_id: s for s in self.registry}
+        # Keyed by (source, stop_id): two registries may use the same id for different stops.
+        self.stop_by_id: dict[RegistryKey, RegistryStop] = {s.key: s for s in self.registry}
         self.obj_by_key = {o.osm_key: o for o in self.osm}
-        self.registry_pos = {s.stop_id: i for i, s in enumerate(self.registry)}
+        self.registry_pos: dict[RegistryKey, int] = {s.key: i for i, s in enumerate(self.registry)}
         self.osm_pos = {o.osm_key: i for i, o in enumerate(self.osm)}
         self.projection = registry_projection(self.registry)
         self.registry_index = SpatialIndex.build(
@@ -78,6 +79,23 @@ class ProblemContext:
             [o.lat for o in self.osm], [o.lon for o in self.osm], self.projection
         )
         self._count_codes()
+
+    def _keys(self, stops: Iterable[RegistryKey | str]) -> list[RegistryKey]:
+        """(source, stop_id) keys; a bare stop_id (a caller with one registry) names the loaded stop
+        with that id, and is refused when two registries have it."""
+        by_id: dict[str, list[RegistryKey]] = defaultdict(list)
+        for s in self.registry:
+            by_id[s.stop_id].append(s.key)
+        out: list[RegistryKey] = []
+        for stop in stops:
+            if isinstance(stop, RegistryKey):
+                out.append(stop)
+                continue
+            found = by_id.get(stop, [])
+            if len(found) != 1:
+                raise ValueError(f"stop_id {stop!r} names {len(found)} stops: pass (source, stop_id)")
+            out.append(found[0])
+        return out
 
     def _count_codes(self) -> None:
         """Registry stops and OSM objects per value of each registry's declared code (ATLAS: the UIC

@@ -7,14 +7,14 @@ from collections.abc import Iterable, Sequence
 from pipeline.matching.route import RouteEvidence
 from pipeline.problems.base import ProblemContext
 from pipeline.problems.registry import PROBLEM_TYPES
-from pipeline.records import MatchRecord, OsmObject, ProblemRecord, RegistryStop
+from pipeline.records import MatchRecord, OsmObject, ProblemRecord, RegistryKey, RegistryStop
 
 
 def detect_problems(
     registry: Sequence[RegistryStop],
     osm: Sequence[OsmObject],
     matches: Sequence[MatchRecord],
-    unmatched_registry: Iterable[str],
+    unmatched_registry: Iterable[RegistryKey | str],
     unmatched_osm: Iterable[str],
     route_evidence: RouteEvidence | None = None,
 ) -> list[ProblemRecord]:

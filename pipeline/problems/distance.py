@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pipeline.declarations import declaration_for
 from pipeline.matching.context import is_platform_level
 from pipeline.problems.base import N_, ProblemContext, ProblemType
-from pipeline.records import MatchRecord, ProblemRecord, RegistryStop, problem_identity
+from pipeline.records import MatchRecord, ProblemRecord, RegistryKey, RegistryStop, problem_identity
 
 
 def distance_priority(distance_m: float, stop: RegistryStop) -> int | None:
@@ -25,17 +25,17 @@ def detect(ctx: ProblemContext) -> Iterable[ProblemRecord]:
     """Platform-level stops: one problem per matched pair. Whole stops (service points, matched to
     several objects): one problem per stop, measured to its nearest object, since its platforms are
     expected to lie around its position."""
-    nearest_of_stop: dict[str, MatchRecord] = {}
+    nearest_of_stop: dict[RegistryKey, MatchRecord] = {}
     for m in ctx.matches:
-        stop = ctx.stop_by_id[m.stop_id]
+        stop = ctx.stop_by_id[m.key]
         if is_platform_level(stop):
             yield from _distance_problem(ctx, stop, m, m.osm_key)
         else:
-            best = nearest_of_stop.get(m.stop_id)
+            best = nearest_of_stop.get(m.key)
             if best is None or (m.distance_m, m.osm_key) < (best.distance_m, best.osm_key):
-                nearest_of_stop[m.stop_id] = m
-    for stop_id in sorted(nearest_of_stop):
-        yield from _distance_problem(ctx, ctx.stop_by_id[stop_id], nearest_of_stop[stop_id], None)
+                nearest_of_stop[m.key] = m
+    for stop_key in sorted(nearest_of_stop):
+        yield from _distance_problem(ctx, ctx.stop_by_id[stop_key], nearest_of_stop[stop_key], None)
 
 
 def _distance_problem(
@@ -47,7 +47,7 @@ def _distance_problem(
     obj = ctx.obj_by_key[m.osm_key]
     nearest = "" if key else "the nearest of "
     yield ProblemRecord(
-        identity=problem_identity("distance", m.stop_id, key),
+        identity=problem_identity("distance", m.stop_id, key, m.source),
         problem_type="distance",
         priority=priority,
         stop_id=m.stop_id,

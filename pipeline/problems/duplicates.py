@@ -13,7 +13,7 @@ from typing import Any
 
 from pipeline.matching.normalize import normalise_ref
 from pipeline.problems.base import N_, ProblemContext, ProblemType, osm_kind
-from pipeline.records import ProblemRecord, problem_identity
+from pipeline.records import ProblemRecord, RegistryKey, problem_identity
 
 SAME_PLACE_M = 1.0
 
@@ -24,17 +24,19 @@ def detect(ctx: ProblemContext) -> Iterable[ProblemRecord]:
 
 
 def _registry_duplicates(ctx: ProblemContext) -> Iterable[ProblemRecord]:
-    groups: dict[str, dict[str, Any]] = {}  # stop_id → {"priority", "reasons": [...]}
-    by_key: dict[tuple[int, str], list[str]] = defaultdict(list)
+    # (source, stop_id) → {"priority", "reasons": [...]}: a duplicate lies within one registry; two
+    # registries naming one place (or using one id string) are not each other's duplicates.
+    groups: dict[RegistryKey, dict[str, Any]] = {}
+    by_key: dict[tuple[str, int, str], list[str]] = defaultdict(list)
     for s in ctx.registry:
         ref = normalise_ref(s.platform_code)
         if s.code_number is not None and ref is not None:
-            by_key[(s.code_number, ref)].append(s.stop_id)
-    for (number, ref), sloids in by_key.items():
+            by_key[(s.source, s.code_number, ref)].append(s.stop_id)
+    for (source, number, ref), sloids in by_key.items():
         if len(sloids) < 2:
             continue
         for stop_id in sloids:
-            entry = groups.setdefault(stop_id, {"priority": 2, "reasons": []})
+            entry = groups.setdefault(RegistryKey(source, stop_id), {"priority": 2, "reasons": []})
             entry["priority"] = 2
             entry["reasons"].append(
                 {
@@ -46,20 +48,22 @@ def _registry_duplicates(ctx: ProblemContext) -> Iterable[ProblemRecord]:
             )
     if len(ctx.registry) > 1:
         pairs = ctx.registry_index.tree.query_pairs(r=SAME_PLACE_M)
-        close: dict[str, set[str]] = defaultdict(set)
+        close: dict[RegistryKey, set[str]] = defaultdict(set)
         for a, b in pairs:
-            sa, sb = ctx.registry[a].stop_id, ctx.registry[b].stop_id
-            close[sa].add(sb)
-            close[sb].add(sa)
-        for stop_id, others in close.items():
-            entry = groups.setdefault(stop_id, {"priority": 3, "reasons": []})
+            ka, kb = ctx.registry[a].key, ctx.registry[b].key
+            if ka.source == kb.source:
+                close[ka].add(kb.stop_id)
+                close[kb].add(ka.stop_id)
+        for stop_key, others in close.items():
+            entry = groups.setdefault(stop_key, {"priority": 3, "reasons": []})
             entry["reasons"].append(
                 {"rule": f"same position (< {SAME_PLACE_M:g} m)", "members": sorted(others)}
             )
-    for stop_id in sorted(groups):
-        stop, entry = ctx.stop_by_id[stop_id], groups[stop_id]
+    for stop_key in sorted(groups):
+        stop, entry = ctx.stop_by_id[stop_key], groups[stop_key]
+        stop_id = stop.stop_id
         yield ProblemRecord(
-            identity=problem_identity("duplicates", stop_id, None),
+            identity=problem_identity("duplicates", stop_id, None, stop.source),
             problem_type="duplicates",
             priority=entry["priority"],
             stop_id=stop_id,

@@ -13,7 +13,7 @@ from typing import Any
 
 from pipeline.geo import haversine_m
 from pipeline.problems.base import N_, ProblemContext, ProblemType
-from pipeline.records import OsmObject, ProblemRecord, problem_identity
+from pipeline.records import OsmObject, ProblemRecord, RegistryKey, problem_identity
 
 # A registry stop whose two positions lie more than this many tolerances apart is P2 (else P3): far
 # enough that the matcher, which uses one of them, may have paired the stop with the wrong object.
@@ -27,12 +27,12 @@ def detect(ctx: ProblemContext) -> Iterable[ProblemRecord]:
     registry: `attributes["position_mismatch"]` = {distance_m, tolerance_m, other_lat, other_lon,
     other_crs?}. A malformed mark is ignored (it comes from our own parser, never from a user).
     """
-    nearest: dict[str, tuple[float, OsmObject]] = {}
+    nearest: dict[RegistryKey, tuple[float, OsmObject]] = {}
     for match in ctx.matches:
         obj = ctx.obj_by_key.get(match.osm_key)
-        best = nearest.get(match.stop_id)
+        best = nearest.get(match.key)
         if obj is not None and (best is None or match.distance_m < best[0]):
-            nearest[match.stop_id] = (match.distance_m, obj)
+            nearest[match.key] = (match.distance_m, obj)
     for stop in ctx.registry:
         mark = stop.attributes.get("position_mismatch") if stop.attributes else None
         if not isinstance(mark, dict):
@@ -48,8 +48,8 @@ def detect(ctx: ProblemContext) -> Iterable[ProblemRecord]:
             "position": {"lat": stop.lat, "lon": stop.lon, "crs": "EPSG:4326"},
             "other_position": {"lat": other_lat, "lon": other_lon, "crs": mark.get("other_crs")},
         }
-        if stop.stop_id in nearest:
-            obj = nearest[stop.stop_id][1]
+        if stop.key in nearest:
+            obj = nearest[stop.key][1]
             to_position = haversine_m(stop.lat, stop.lon, obj.lat, obj.lon)
             to_other = haversine_m(other_lat, other_lon, obj.lat, obj.lon)
             details["osm_key"] = obj.osm_key
@@ -59,7 +59,7 @@ def detect(ctx: ProblemContext) -> Iterable[ProblemRecord]:
             }
             details["osm_agrees_with"] = "position" if to_position <= to_other else "other_position"
         yield ProblemRecord(
-            identity=problem_identity("registry_position_mismatch", stop.stop_id, None),
+            identity=problem_identity("registry_position_mismatch", stop.stop_id, None, stop.source),
             problem_type="registry_position_mismatch",
             priority=2 if distance > POSITION_MISMATCH_P2_FACTOR * tolerance else 3,
             stop_id=stop.stop_id,

@@ -25,10 +25,10 @@ def detect(ctx: ProblemContext) -> Iterable[ProblemRecord]:
         )
         if not verdict.contradicts:
             continue
-        stop = ctx.stop_by_id[m.stop_id]
+        stop = ctx.stop_by_id[m.key]
         why = "no common line" if verdict.outcome == "no_common_line" else "common lines, opposite directions"
         yield ProblemRecord(
-            identity=problem_identity("route_contradiction", m.stop_id, m.osm_key),
+            identity=problem_identity("route_contradiction", m.stop_id, m.osm_key, m.source),
             problem_type="route_contradiction",
             priority=2,
             stop_id=m.stop_id,

@@ -55,7 +55,7 @@ def _unmatched_registry(ctx: ProblemContext) -> Iterable[ProblemRecord]:
         else:
             priority, reason = 3, "OSM objects nearby, none could be matched unambiguously"
         yield ProblemRecord(
-            identity=problem_identity("unmatched", stop.stop_id, None),
+            identity=problem_identity("unmatched", stop.stop_id, None, stop.source),
             problem_type="unmatched",
             priority=priority,
             stop_id=stop.stop_id,

@@ -60,7 +60,7 @@ def test_manual_unlink_forbids_the_pair_in_all_stages():
     objects = [osm(1, 3, uic_ref=8500001, name="Dorf")]
     result = match_stops(registry, objects, manual=[ManualLink("s1", "node/1", "unlink")])
     assert result.matches == []
-    assert result.unmatched_registry == ["s1"]
+    assert [k.stop_id for k in result.unmatched_registry] == ["s1"]
 
 
 def test_manual_link_to_a_vanished_object_is_reported_orphaned():
@@ -143,7 +143,7 @@ def test_name_conflicts_go_to_the_better_score_then_the_nearer_pair():
     objects = [osm(1, 5, name="Dorfplatz")]
     result = match_stops(registry, objects)
     assert ("s1", "node/1", "name") in pairs(result)
-    assert result.unmatched_registry == ["s2"]
+    assert [k.stop_id for k in result.unmatched_registry] == ["s2"]
 
 
 def test_whole_stop_takes_every_object_that_names_it():

@@ -60,7 +60,7 @@ def test_a_stop_whose_two_positions_disagree_is_a_registry_problem(tmp_path, mov
     assert [p.stop_id for p in problems] == ["149000000002"]
     problem = problems[0]
     assert (problem.priority, problem.source, problem.osm_key) == (priority, "naptan", None)
-    assert problem.identity == "registry_position_mismatch:149000000002:-"
+    assert problem.identity == "registry_position_mismatch:naptan/149000000002:-"
     assert moved_m - 3 < problem.distance_m < moved_m + 3
     assert problem.details["tolerance_m"] == DEFAULT_POSITION_MISMATCH_M
     assert problem.details["other_position"]["crs"].startswith("EPSG:27700")
@@ -73,7 +73,12 @@ def test_for_a_matched_stop_the_problem_says_which_position_osm_agrees_with(tmp_
     other = stop.attributes["position_mismatch"]
     obj = _osm(other["other_lat"] + 0.00002, other["other_lon"])  # 2 m from the grid position
     match = MatchRecord(
-        stop_id=stop.stop_id, osm_key=obj.osm_key, method="name", distance_m=148.0, name_score=100
+        stop_id=stop.stop_id,
+        osm_key=obj.osm_key,
+        method="name",
+        distance_m=148.0,
+        name_score=100,
+        source=stop.source,
     )
     (problem,) = _mismatches(detect_problems([stop], [obj], [match], [], []))
     assert problem.details["osm_agrees_with"] == "other_position"
