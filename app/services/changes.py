@@ -76,7 +76,7 @@ def stop_names(identities: list[str]) -> dict[str, dict[str, Any]]:
         for i, (_, stop_id, key) in keys.items()
         if (stop_id and stop_id not in atlas) or (key and key not in osm)
     ]
-    evidence = (
+    evidence: dict[str, Any] = (
         dict(
             session.execute(
                 select(Decision.problem_identity, Decision.evidence).where(
@@ -112,7 +112,8 @@ def _recorded_name(evidence: dict[str, Any], side: str) -> str | None:
     if side == "atlas":
         name = recorded.get("name")
     else:
-        tags = recorded.get("tags") if isinstance(recorded.get("tags"), dict) else {}
+        raw_tags = recorded.get("tags")
+        tags: dict[str, Any] = raw_tags if isinstance(raw_tags, dict) else {}
         name = tags.get("name") or tags.get("uic_name")
     return name if isinstance(name, str) and name else None
 
@@ -254,17 +255,17 @@ def trends(by: str, *, runs: int = 30, series_limit: int = 8) -> dict[str, Any]:
         open_now = 0
         values: dict[str, list[int]] = {"appeared": [], "resolved": [], "open": []}
         for run_id in run_ids:
-            a, r = by_run.get(run_id, (0, 0))
-            open_now += a - r
-            values["appeared"].append(a)
-            values["resolved"].append(r)
+            appeared, resolved = by_run.get(run_id, (0, 0))
+            open_now += appeared - resolved
+            values["appeared"].append(appeared)
+            values["resolved"].append(resolved)
             values["open"].append(open_now)
         series_all[key] = values
     shown_runs = run_ids[-runs:]
     cut = len(run_ids) - len(shown_runs)
     ranked = sorted(series_all, key=lambda k: (-(series_all[k]["open"][-1] if run_ids else 0), k))
     keep, rest = ranked[:series_limit], ranked[series_limit:]
-    series = [
+    series: list[dict[str, Any]] = [
         {"key": key or None, **{name: vals[cut:] for name, vals in series_all[key].items()}} for key in keep
     ]
     if rest:
