@@ -255,10 +255,10 @@ def trends(by: str, *, runs: int = 30, series_limit: int = 8) -> dict[str, Any]:
         open_now = 0
         values: dict[str, list[int]] = {"appeared": [], "resolved": [], "open": []}
         for run_id in run_ids:
-            appeared, resolved = by_run.get(run_id, (0, 0))
-            open_now += appeared - resolved
-            values["appeared"].append(appeared)
-            values["resolved"].append(resolved)
+            came, went = by_run.get(run_id, (0, 0))
+            open_now += came - went
+            values["appeared"].append(came)
+            values["resolved"].append(went)
             values["open"].append(open_now)
         series_all[key] = values
     shown_runs = run_ids[-runs:]
