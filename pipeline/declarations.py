@@ -12,6 +12,9 @@ declarations instead of hard-coded ATLAS rules:
   in OSM (ATLAS writes its official name to `name` and `uic_name`).
 - `distance_priority`: the problem policy for a stop too far from its OSM object (ATLAS: the SBB
   rule, a long railway platform is measured to its middle).
+- `stop_area`: the identifier a `public_transport=stop_area` relation carries to say which whole stop
+  it is, and the stop field holding it (ATLAS: the UIC number `code` ↔ `uic_ref`; NaPTAN: the StopArea
+  code, the stop's `parent_id` ↔ `naptan:StopAreaCode`): the stop-area stage anchors a relation by it.
 - `stop_url`: an external link to the stop in the registry's own viewer (`{stop_id}`, `{code}`).
 - `boundary`: the country boundary the source is clipped to by default (`<SOURCE>_BOUNDARY` overrides).
 - `projection`: the planar CRS the matcher's spatial indexes measure in (ATLAS: LV95, EPSG:2056; NaPTAN:
@@ -66,9 +69,13 @@ class Identifier:
 
     def of_osm(self, obj: OsmObject) -> dict[str, str]:
         """The object's values by tag, normalised (tags without a usable value left out)."""
+        return self.of_tags(obj.tags)
+
+    def of_tags(self, tags: Mapping[str, str]) -> dict[str, str]:
+        """The values by tag of an OSM element's tags (an object's, a stop_area relation's), normalised."""
         out: dict[str, str] = {}
         for tag in self.osm_tags:
-            value = self.normalise(obj.tags.get(tag))
+            value = self.normalise(tags.get(tag))
             if value is not None:
                 out[tag] = value
         return out
@@ -105,6 +112,10 @@ class RegistryDeclaration:
     stop_id: Identifier
     code: Identifier | None = None
     name_tags: tuple[str, ...] = ("name",)
+    # The identifier by which a stop_area relation names the stop it groups (`Identifier.field`: the
+    # stop field holding it; stops sharing the value form one whole stop). None: anchored by members
+    # and names only.
+    stop_area: Identifier | None = None
     platform_tag: str | None = "local_ref"
     operator_tag: str | None = "operator"
     distance_priority: Callable[[float, RegistryStop], int | None] = default_distance_priority

@@ -23,7 +23,7 @@ from database import db
 from database.base import SRID_WGS84
 from database.models import ManualMatch, Match, OsmStop, OsmStopAreaMember, OsmStopAreaRow, RegistryStopRow
 from database.snapshot import mapping
-from pipeline.declarations import declarations
+from pipeline.declarations import declaration_for, declarations
 from pipeline.matching.context import MatchContext, osm_names
 from pipeline.matching.explain import explain_candidates
 from pipeline.matching.normalize import name_score, name_variants, normalise_ref
@@ -85,6 +85,39 @@ REJECTION_TEXT: dict[str, str] = {
     "ambiguous_distance_tie": "another registry stop nothing matched is as near to the object: a tie is "
     "left undecided",
 }
+
+# The identifier rules in the words of the stop's registry: its declared tags and labels (ATLAS: uic_ref
+# and the UIC number, ref:IFOPT / ref:sloid; NaPTAN: naptan:NaptanCode and the NaptanCode,
+# naptan:AtcoCode). `{code_tags}`, `{code}`, `{name_tags}`, `{id_tags}` are filled per registry.
+_IDENTIFIER_RULE_TEXT: dict[str, str] = {
+    "uic_ref_names_another_registry_stop": "its {code_tags} is the {code} of another registry stop",
+    "uic_ref_and_uic_name_name_another_stop": "its {code_tags} and its {name_tags} both name another stop",
+    "ifopt_names_another_registry_stop": "its {id_tags} names another registry stop{closed}",
+    "uic_ref_names_another_stop": "its {code_tags} is another stop's {code} (one the registry may not "
+    "hold), so its stop area does not make it part of this stop",
+    "ifopt_names_another_stop": "its {id_tags} names another stop, so its stop area does not make it "
+    "part of this stop",
+}
+
+
+def rejection_text(rule: str, source: str) -> str:
+    """What rejection `rule` means, in the words of registry `source` (its identifiers by their
+    declared tags and labels); the rule code itself for an unknown rule."""
+    template = _IDENTIFIER_RULE_TEXT.get(rule)
+    if template is None:
+        return REJECTION_TEXT.get(rule, rule)
+    try:
+        declared = declaration_for(source)
+    except KeyError:  # a registry no longer installed: the generic words
+        return REJECTION_TEXT.get(rule, rule)
+    code = declared.code or declared.stop_id
+    return template.format(
+        code_tags=" / ".join(code.osm_tags),
+        code=code.label or "code",
+        name_tags=" / ".join(declared.name_tags[1:]) or "name",
+        id_tags=" / ".join(declared.stop_id.osm_tags),
+        closed=" (also a closed one)" if declared.stop_id.exclusive else "",
+    )
 
 
 # OSM tags → the registry's means of transport (`meansOfTransport`).
@@ -260,7 +293,7 @@ def _explain_pair(ctx: MatchContext, reg_i: int, osm_i: int, candidate: Any) -> 
     rejected = candidate.rejected_by
     return {
         "rejected_by": rejected,
-        "rejected_reason": REJECTION_TEXT.get(rejected, rejected) if rejected else None,
+        "rejected_reason": rejection_text(rejected, stop.source) if rejected else None,
         "matched_to": candidate.matched_to,
         "stop_area": candidate.stop_area,
         "criteria": {

@@ -7,7 +7,7 @@ records the match and locks both sides at once, so a later stage only ever sees 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,7 +118,11 @@ class MatchContext:
         self.osm_by_identifier: dict[tuple[str, str], list[int]] = defaultdict(list)
         self.osm_identifier_tag: dict[tuple[int, str, str], str] = {}
         self.osm_by_code: dict[tuple[str, str], list[int]] = defaultdict(list)
+        # Each registry's code as every OSM object carries it ((tag, normalised value), ...), for the
+        # rules "its code names another stop" (ATLAS: `uic_ref`; NaPTAN: `naptan:NaptanCode`).
+        self.osm_codes: dict[str, list[tuple[tuple[str, str], ...]]] = {}
         for source, declaration in declared.items():
+            codes: list[tuple[tuple[str, str], ...]] = []
             for i, o in enumerate(self.osm):
                 for tag, value in declaration.stop_id.of_osm(o).items():
                     # An object naming the stop in two tags (`ref:IFOPT` and `ref:sloid`) counts once,
@@ -126,17 +130,44 @@ class MatchContext:
                     if (i, source, value) not in self.osm_identifier_tag:
                         self.osm_by_identifier[(source, value)].append(i)
                         self.osm_identifier_tag[(i, source, value)] = tag
-                if declaration.code is not None:
-                    for value in set(declaration.code.of_osm(o).values()):
-                        self.osm_by_code[(source, value)].append(i)
-        # The UIC-number rules of the later stages (a `uic_ref` naming another stop): over the stops
-        # of registries whose code is carried by `uic_ref`.
-        self.registry_by_number: dict[int, list[int]] = defaultdict(list)
+                carried = tuple(declaration.code.of_osm(o).items()) if declaration.code is not None else ()
+                codes.append(carried)
+                for value in {value for _tag, value in carried}:
+                    self.osm_by_code[(source, value)].append(i)
+            self.osm_codes[source] = codes
+        # (source, value of the registry's stop-area identifier) → its stops (ATLAS: the UIC number;
+        # NaPTAN: the StopArea code, the stops' parent_id), for anchoring stop_area relations.
+        self.registry_by_stop_area: dict[tuple[str, str], list[int]] = defaultdict(list)
         for i, s in enumerate(self.registry):
-            code = declared[s.source].code
-            if code is not None and "uic_ref" in code.osm_tags and s.code_number is not None:
-                self.registry_by_number[s.code_number].append(i)
-        self.osm_uic: list[int | None] = [parse_uic(o.uic_ref) for o in self.osm]
+            area_id = declared[s.source].stop_area
+            area_value = area_id.of_stop(s) if area_id is not None else None
+            if area_value is not None:
+                self.registry_by_stop_area[(s.source, area_value)].append(i)
+        # Each registry stop's code, normalised as its registry compares it (None: it has none).
+        self.registry_codes: list[str | None] = [
+            code.of_stop(s) if (code := declared[s.source].code) is not None else None for s in self.registry
+        ]
+
+    def stops_named_by_stop_area(self, tags: Mapping[str, str]) -> tuple[str, str, list[int]] | None:
+        """(tag, value, registry stops) of the first stop-area identifier a stop_area relation's tags
+        carry that names stops of this run (in registry order), None when none does."""
+        for source in self.sources:
+            declared = declaration_for(source).stop_area
+            if declared is None:
+                continue
+            for tag, value in declared.of_tags(tags).items():
+                stops = self.registry_by_stop_area.get((source, value))
+                if stops:
+                    return tag, value, stops
+        return None
+
+    def same_code(self, reg_i: int, osm_i: int) -> bool | None:
+        """Whether the object carries the stop's code in its registry's tags; None when one side has none."""
+        own = self.registry_codes[reg_i]
+        carried = self.osm_codes[self.registry[reg_i].source][osm_i]
+        if own is None or not carried:
+            return None
+        return any(value == own for _tag, value in carried)
 
     def identifier_tag(self, osm_i: int, source: str, value: str) -> str:
         """Which of the source's declared tags gave the object this identifier (the first if several)."""
@@ -179,14 +210,21 @@ class MatchContext:
         reg_ref, osm_ref = self.registry_refs[reg_i], self.osm_refs[osm_i]
         if reg_ref is not None and osm_ref is not None and reg_ref != osm_ref:
             return "local_ref_contradicts_designation"
-        osm_uic = self.osm_uic[osm_i]
-        if osm_uic is not None and stop.code_number is not None and osm_uic != stop.code_number:
-            if osm_uic in self.registry_by_number:
-                return "uic_ref_names_another_registry_stop"
-            if obj.uic_name and name_score(obj.uic_name, stop.name, loose=False) < NAME_MIN_SCORE:
-                # Its number and its official name both name another stop (one this registry may not
-                # hold: a neighbour country's, a closed one): two identity tags agree, not this one.
-                return "uic_ref_and_uic_name_name_another_stop"
+        # The object carries the registry's code of another stop (ATLAS: its `uic_ref`; NaPTAN: its
+        # `naptan:NaptanCode`): a stop of the registry, or one it may not hold (a neighbour country's,
+        # a closed one) when the object's official name (ATLAS `uic_name`) names another stop too.
+        own_code = self.registry_codes[reg_i]
+        if own_code is not None:
+            for _tag, value in self.osm_codes[stop.source][osm_i]:
+                if value == own_code:
+                    continue
+                if self.registry_by_code.get((stop.source, value)):
+                    return "uic_ref_names_another_registry_stop"
+                official = next(
+                    (obj.tags[t] for t in declaration_for(stop.source).name_tags[1:] if obj.tags.get(t)), None
+                )
+                if official and name_score(official, stop.name, loose=False) < NAME_MIN_SCORE:
+                    return "uic_ref_and_uic_name_name_another_stop"
         # The object names another stop of this registry in one of the registry's id tags (any other
         # stop, loaded or not, when the registry's ids are exclusive: a retired NaPTAN stop still mapped).
         declared = declaration_for(stop.source).stop_id

@@ -85,7 +85,9 @@ class Candidate:
     osm_key: str
     distance_m: float
     name_score: float
-    same_uic: bool | None  # None: one side has no UIC number
+    # The registry's declared code (ATLAS UIC number ↔ uic_ref, NaPTAN NaptanCode ↔ naptan:NaptanCode);
+    # None: one side has none. The key keeps its ATLAS-era name (the API answers with it).
+    same_uic: bool | None
     same_platform_code: bool | None
     same_identifier: bool
     matched_to: str | None  # method of the match this object is in, if any
@@ -164,7 +166,6 @@ def explain_candidates(
         obj = ctx.osm[osm_i]
         score = ctx.name_score(reg_i, osm_i)
         reg_ref, osm_ref = ctx.registry_refs[reg_i], ctx.osm_refs[osm_i]
-        osm_uic = ctx.osm_uic[osm_i]
         matched = (stop.key, obj.osm_key) in method_by_pair
         rejected = None if matched else rejection(ctx, reg_i, osm_i, areas)
         out.append(
@@ -172,7 +173,7 @@ def explain_candidates(
                 osm_key=obj.osm_key,
                 distance_m=round(ctx.distance_m(reg_i, osm_i), 2),
                 name_score=score,
-                same_uic=None if osm_uic is None or stop.code_number is None else osm_uic == stop.code_number,
+                same_uic=ctx.same_code(reg_i, osm_i),
                 same_platform_code=None if reg_ref is None or osm_ref is None else reg_ref == osm_ref,
                 same_identifier=stop.stop_id in {obj.ifopt, obj.sloid_tag},
                 matched_to=method_by_osm.get(obj.osm_key),

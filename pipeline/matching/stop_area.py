@@ -5,11 +5,13 @@ After the identifier stages, each stop area gets an **anchor**, the registry sto
 
 1. the stop of the members matched by an identifier (or a manual link): a service point, or the
    parent service point of a matched traffic point (its platforms are the stop's children);
-2. else the stop area's own `uic_ref` (a number naming one registry stop, or the platforms of one);
+2. else the stop area's own identifier of the stop, as the registry declares it
+   (`RegistryDeclaration.stop_area`; ATLAS: its `uic_ref`, a number naming one registry stop or the
+   platforms of one; NaPTAN: its `naptan:StopAreaCode`, the StopArea that is the stops' parent_id);
 3. else its `uic_name`, then its `name`, equal after normalisation to the official name of exactly
    one registry stop within STOP_AREA_MAX_DISTANCE_M of a member.
 
-A stop area whose members point at several registry stops, or whose own `uic_ref` contradicts its
+A stop area whose members point at several registry stops, or whose own identifier contradicts its
 members, has no anchor: the later stages decide for each object alone.
 
 Every still unmatched member that is a stop object then joins the anchor (method `stop_area`, the
@@ -36,7 +38,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.matching.context import MatchContext, is_platform_level, osm_names, parse_uic
+from pipeline.declarations import declaration_for
+from pipeline.matching.context import MatchContext, is_platform_level, osm_names
 from pipeline.matching.normalize import normalise, normalise_ref
 from pipeline.matching.params import (
     METHOD_EXACT_SLOID,
@@ -149,8 +152,10 @@ def anchor_of(
             by_members[group_of(ctx, reg_i)].append((osm_i, reg_i, method))
     if len(by_members) > 1:
         return None, "members_match_several_registry_stops"
-    number = parse_uic(area.uic_ref)
-    by_number = {group_of(ctx, i) for i in ctx.registry_by_number.get(number, ())} if number else set()
+    # The stop area's own identifier of the stop it groups, as its registry declares it (ATLAS: its
+    # `uic_ref`, the UIC number; NaPTAN: its `naptan:StopAreaCode`, the stops' parent_id).
+    named = ctx.stops_named_by_stop_area(area.tags)
+    by_number = {group_of(ctx, i) for i in named[2]} if named else set()
     if by_members:
         stop_id, found = next(iter(by_members.items()))
         if by_number and stop_id not in by_number:
@@ -162,9 +167,12 @@ def anchor_of(
             "anchor_method": first[2],
         }
         return Anchor(groups[stop_id], "a member matched by identifier", detail), None
-    if len(by_number) == 1:
+    if named is not None and len(by_number) == 1:
         stop_id = next(iter(by_number))
-        return Anchor(groups[stop_id], "the stop area's uic_ref", {"uic": number}), None
+        area_tag, area_value, _stops = named
+        # ATLAS's evidence as before: the UIC number as a number under "uic".
+        by_tag: dict[str, Any] = {"uic": int(area_value)} if area_tag == "uic_ref" else {area_tag: area_value}
+        return Anchor(groups[stop_id], f"the stop area's {area_tag}", by_tag), None
     if len(by_number) > 1:
         return None, "stop_area_uic_ref_names_several_stops"
     for tag, value in (("uic_name", area.uic_name), ("name", area.name)):
@@ -183,9 +191,7 @@ def _group_by_name(
         return None
     points = ctx.osm_index.xy[members]
     near = {i for found in ctx.registry_index.within(points, STOP_AREA_MAX_DISTANCE_M) for i in found}
-    named = {
-        group_of(ctx, i) for i in near if normalise(ctx.registry[i].name or "") == wanted
-    }
+    named = {group_of(ctx, i) for i in near if normalise(ctx.registry[i].name or "") == wanted}
     return groups[next(iter(named))] if len(named) == 1 else None
 
 
@@ -220,17 +226,14 @@ def _name_points_elsewhere(ctx: MatchContext, group: StopGroup, osm_i: int, reg_
 def _other_identifier(ctx: MatchContext, group: StopGroup, reg_i: int, osm_i: int) -> str | None:
     """The rule when the member carries an identifier that is not this stop's (registry or not)."""
     obj, stop = ctx.osm[osm_i], ctx.registry[reg_i]
-    number = ctx.osm_uic[osm_i]
-    if number is not None and stop.code_number is not None and number != stop.code_number:
+    # Its registry code names another stop (ATLAS: a `uic_ref` of a foreign numbering; NaPTAN: another
+    # stop's `naptan:NaptanCode`), even one the registry does not hold.
+    if ctx.same_code(reg_i, osm_i) is False:
         return "uic_ref_names_another_stop"
-    for ident in (obj.ifopt, obj.sloid_tag):
-        ident = (ident or "").strip()
-        if (
-            ident
-            and ident != stop.stop_id
-            and ident != group.stop_id
-            and not ident.startswith(group.stop_id + ":")
-        ):
+    # Its registry stop id (ATLAS `ref:IFOPT` / `ref:sloid`, NaPTAN `naptan:AtcoCode`) names neither the
+    # stop, nor its whole stop, nor a stop below it (an ATLAS sloid's quay `ch:1:sloid:7000:1:2`).
+    for ident in declaration_for(stop.source).stop_id.of_osm(obj).values():
+        if ident != stop.stop_id and ident != group.stop_id and not ident.startswith(group.stop_id + ":"):
             return "ifopt_names_another_stop"
     return None
 

@@ -172,6 +172,8 @@ ATLAS = RegistryDeclaration(
     code=Identifier("code", ("uic_ref",), normalise=decimal_number, label="UIC number"),
     # The official name goes to `name` and `uic_name` (the name the UIC number stands for).
     name_tags=("name", "uic_name"),
+    # A stop_area relation's `uic_ref` is the UIC number of the stop it groups (its platforms share it).
+    stop_area=Identifier("code", ("uic_ref",), normalise=decimal_number, label="UIC number"),
     distance_priority=atlas_distance_priority,
     stop_url="https://atlas.app.sbb.ch/service-point-directory/service-points/{code}/traffic-point-elements",
     boundary="data/boundary/ch_li.geojson",

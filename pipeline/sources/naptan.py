@@ -733,6 +733,8 @@ NAPTAN = RegistryDeclaration(
     name_tags=("name",),
     # A stop letter ("Stop A" → "A") is `local_ref` in OSM, as the import wrote it.
     platform_tag="local_ref",
+    # A stop_area relation names its NaPTAN StopArea in `naptan:StopAreaCode`: the stops' parent_id.
+    stop_area=Identifier("parent_id", ("naptan:StopAreaCode",), label="StopAreaCode"),
     # NaPTAN names no operator: nothing to compare or write.
     operator_tag=None,
     boundary="data/boundary/gb.geojson",

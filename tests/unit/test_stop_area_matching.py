@@ -17,6 +17,8 @@ def pairs(result) -> set[tuple[str, str, str]]:
 def area(rel_id: int, *keys: str, name=None, uic_ref=None, uic_name=None) -> OsmStopArea:
     members = tuple(OsmMember("platform", key, i) for i, key in enumerate(keys))
     tags = {"public_transport": "stop_area", "type": "public_transport"}
+    # As the OSM source reads a relation: `tags` holds every tag, the columns copy some of them.
+    tags |= {k: v for k, v in (("name", name), ("uic_ref", uic_ref), ("uic_name", uic_name)) if v is not None}
     return OsmStopArea(rel_id, 1, name, uic_ref, uic_name, tags, members)
 
 
