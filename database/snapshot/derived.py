@@ -8,7 +8,10 @@ therefore get the derived data of exactly the snapshot they read.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import psycopg
 
 from database.snapshot import map_features, map_tiles
 from database.snapshot.staging import STAGE_SCHEMA, quote
@@ -16,6 +19,8 @@ from database.snapshot.staging import STAGE_SCHEMA, quote
 # The map read model: one row per stop of either side, the finished GeoJSON plus filter columns;
 # the low-zoom vector tiles pre-rendered from it (filled by `prerender`, after its indexes exist).
 DERIVED_TABLES = ("map_features", "map_tiles")
+
+logger = logging.getLogger(__name__)
 
 
 def build(cur: Any, live: str) -> None:
@@ -31,10 +36,21 @@ def build(cur: Any, live: str) -> None:
 
 def prerender(cur: Any, live: str, max_zoom: int, run_id: int) -> dict[int, tuple[int, float]]:
     """Render the low-zoom tiles into the staged `map_tiles` from the staged `map_features` (whose
-    indexes must exist and be analysed: each tile is one GiST index scan); tiles and seconds per zoom."""
+    indexes must exist and be analysed: each tile is one GiST index scan); tiles and seconds per zoom.
+
+    A failure here never costs the snapshot: the tiles are an optimisation (the endpoint renders any
+    tile missing from `map_tiles`), so the staged table is left empty and the import goes on.
+    """
     cur.execute("SELECT current_setting('search_path')")
     search_path = cur.fetchone()[0]
-    cur.execute("SELECT set_config('search_path', %s, true)", (f"{quote(STAGE_SCHEMA)}, {quote(live)}",))
-    done = map_tiles.prerender(cur, max_zoom, run_id)
+    cur.execute("SAVEPOINT prerender_tiles")
+    try:
+        cur.execute("SELECT set_config('search_path', %s, true)", (f"{quote(STAGE_SCHEMA)}, {quote(live)}",))
+        done = map_tiles.prerender(cur, max_zoom, run_id)
+    except psycopg.Error as exc:
+        cur.execute("ROLLBACK TO SAVEPOINT prerender_tiles")
+        logger.warning("import: map tiles not pre-rendered (rendered on demand instead): %s", exc)
+        done = {}
+    cur.execute("RELEASE SAVEPOINT prerender_tiles")
     cur.execute("SELECT set_config('search_path', %s, true)", (search_path,))
     return done

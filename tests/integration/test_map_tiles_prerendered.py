@@ -116,3 +116,25 @@ def test_prerender_zoom_setting_is_validated():
     with pytest.raises(ConfigError, match="TILE_PRERENDER_MAX_ZOOM"):
         load_settings({**development, "TILE_PRERENDER_MAX_ZOOM": "14"})
     assert load_settings({**development, "TILE_PRERENDER_MAX_ZOOM": "-1"}).TILE_PRERENDER_MAX_ZOOM == -1
+
+
+def test_a_failing_prerender_leaves_the_tiles_to_the_on_demand_path_and_the_import_succeeds(
+    app, client, monkeypatch
+):
+    def failing(cur, max_zoom, run_id):
+        # A real database error in the middle of the staging transaction (after a first tile).
+        cur.execute("INSERT INTO map_tiles (z, x, y, mvt, run_id) VALUES (0, 0, 0, '\\x00', %s)", (run_id,))
+        cur.execute("SELECT 1 / 0")
+
+    monkeypatch.setattr(map_tiles, "prerender", failing)
+    import_demo()
+    assert stored_tiles() == []
+    published = db.session.scalar(text("SELECT max(run_id) FROM snapshot_publications"))
+    assert db.session.scalar(text("SELECT status FROM pipeline_runs WHERE id = :id"), {"id": published}) == (
+        "succeeded"
+    )
+    unfiltered = tile_service.canonical(tile_service.StopFilters())
+    response = client.get(tile_url(tilejson(client), 0, 0, 0))
+    assert response.status_code == 200
+    assert response.data == tile_service.render_tile(0, 0, 0, unfiltered, prerendered=False)
+    assert decode(response.data)["cells"]["features"]
