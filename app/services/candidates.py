@@ -206,9 +206,10 @@ def _context(registry: dict[RegistryKey, RegistryStopRow], osm: dict[str, OsmSto
     idents: set[str] = set()
     for registry_declaration in declarations().values():
         for o in osm.values():
+            # `of_tags`: a stored row, not the parser's OsmObject record, carries these tags.
             if registry_declaration.code is not None:
-                numbers.update(registry_declaration.code.of_osm(o).values())
-            idents.update(registry_declaration.stop_id.of_osm(o).values())
+                numbers.update(registry_declaration.code.of_tags(o.tags).values())
+            idents.update(registry_declaration.stop_id.of_tags(o.tags).values())
     if numbers or idents:
         for stop in session.scalars(
             select(RegistryStopRow).where(
