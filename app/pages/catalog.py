@@ -24,9 +24,18 @@ class Label:
 # In the matcher's order of trust: identifiers first, then names, then distance.
 MATCH_METHODS: tuple[Label, ...] = (
     Label("manual", N_("Manual"), N_("linked by a person")),
-    Label("exact_sloid", N_("SLOID tag"), N_("OSM ref:sloid equals the registry SLOID")),
-    Label("exact_uic", N_("UIC number"), N_("OSM uic_ref equals the registry UIC number")),
-    Label("exact_uic_local_ref", N_("UIC + platform"), N_("same UIC number and platform code")),
+    # The stored codes keep their ATLAS-era names (stored matches, the API vocabulary, the Swiss
+    # golden file); what they mean is the registry's declared identifiers (RegistryDeclaration):
+    # exact_sloid = its stop id (ATLAS sloid ↔ ref:IFOPT / ref:sloid, NaPTAN AtcoCode ↔
+    # naptan:AtcoCode), exact_uic = its stop code (ATLAS UIC number ↔ uic_ref, NaPTAN NaptanCode ↔
+    # naptan:NaptanCode), exact_uic_local_ref = that code shared by several stops + platform code.
+    Label("exact_sloid", N_("Stop id"), N_("an OSM tag carries the registry's stop id")),
+    Label("exact_uic", N_("Stop code"), N_("an OSM tag carries the registry's stop code, of this stop only")),
+    Label(
+        "exact_uic_local_ref",
+        N_("Stop code + platform"),
+        N_("the registry's stop code and the platform code both agree"),
+    ),
     Label(
         "stop_area",
         N_("Stop area"),

@@ -18,6 +18,7 @@ One-to-many is allowed here only from a registry stop to OSM objects; an OSM obj
 
 from __future__ import annotations
 
+from pipeline.declarations import declaration_for
 from pipeline.matching.context import MatchContext
 from pipeline.matching.params import METHOD_EXACT_SLOID, METHOD_EXACT_UIC, METHOD_EXACT_UIC_LOCAL_REF
 
@@ -53,6 +54,13 @@ def match_by_sloid(ctx: MatchContext) -> set[int]:
 def _code_order(key: tuple[str, str]) -> tuple[str, int, str]:
     # Numbers in numeric order (shorter first), as they were compared before codes were text.
     return key[0], len(key[1]), key[1]
+
+
+def _code_tags(source: str) -> str:
+    """The OSM tags carrying the registry's code, as the evidence names them (ATLAS: "uic_ref", as
+    stored before registries were plug-ins; NaPTAN: "naptan:NaptanCode")."""
+    code = declaration_for(source).code
+    return " / ".join(code.osm_tags) if code is not None else "code"
 
 
 def _evidence_value(value: str) -> int | str:
@@ -95,7 +103,7 @@ def match_by_uic(ctx: MatchContext, by_sloid: set[int] | None = None) -> int:
                     METHOD_EXACT_UIC,
                     {
                         "stage": 1,
-                        "rule": "uic_ref names one registry stop",
+                        "rule": f"{_code_tags(key[0])} names one registry stop",
                         "uic": number,
                         "osm_objects_with_uic": len(ctx.osm_by_code[key]),
                     },
@@ -138,7 +146,7 @@ def _match_by_local_ref(
             METHOD_EXACT_UIC_LOCAL_REF,
             {
                 "stage": 1,
-                "rule": "uic_ref and local_ref == platform_code",
+                "rule": f"{_code_tags(stop.source)} and local_ref == platform_code",
                 "uic": number,
                 "platform_code": stop.platform_code,
                 "local_ref": ctx.osm[osm_i].local_ref,

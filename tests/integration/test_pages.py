@@ -143,7 +143,7 @@ def test_registry_stop_page_shows_both_sides_the_match_problems_and_decision_his
     assert "<h1>Vaduz, Post</h1>" in html
     assert f'href="https://www.openstreetmap.org/{node.osm_key}"' in html
     assert f"load_object?objects=n{node.osm_id}" in html
-    assert "UIC number" in html  # the match method, labelled
+    assert "Stop code" in html  # the match method (exact_uic), labelled
     assert "42.0 m" in html
     assert f'data-identity="{problem.identity}"' in html
     assert "Needs a survey" in html

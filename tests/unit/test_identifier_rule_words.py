@@ -93,3 +93,19 @@ def test_no_naptan_why_not_matched_text_speaks_of_uic_numbers():
         assert "uic" not in text.lower(), (rule, text)
         assert "ifopt" not in text.lower(), (rule, text)
         assert "sloid" not in text.lower(), (rule, text)
+
+
+def test_naptan_matches_use_the_exact_methods_for_its_own_identifiers():
+    # exact_sloid = the registry's stop id (AtcoCode), exact_uic = its stop code (NaptanCode), each
+    # with evidence naming the NaPTAN tag, never uic_ref.
+    by_id, by_code = _naptan("450010001", "45010001"), _naptan("450010002", "45010002", north_m=300)
+    objects = [
+        _object(1, {"naptan:AtcoCode": "450010001"}, north_m=30),
+        _object(2, {"naptan:NaptanCode": "45010002"}, north_m=330),
+    ]
+    result = match_stops([by_id, by_code], objects)
+    found = {m.stop_id: (m.osm_key, m.method, m.evidence["rule"]) for m in result.matches}
+    assert found == {
+        "450010001": ("node/1", "exact_sloid", "stop_id == naptan:AtcoCode"),
+        "450010002": ("node/2", "exact_uic", "naptan:NaptanCode names one registry stop"),
+    }

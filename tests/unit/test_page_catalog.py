@@ -37,5 +37,17 @@ def test_every_means_of_transport_has_a_label():
 
 def test_unknown_code_is_shown_as_itself():
     assert catalog.label_for(catalog.MATCH_METHODS, "new_method") == "new_method"
-    assert catalog.label_for(catalog.MATCH_METHODS, "exact_uic") == "UIC number"
+    assert catalog.label_for(catalog.MATCH_METHODS, "exact_uic") == "Stop code"
     assert catalog.label_for(catalog.MATCH_METHODS, None) == ""
+
+
+def test_identifier_match_methods_are_labelled_for_any_registry():
+    # The stored codes keep their ATLAS-era names; the words are the registry's stop id and stop code
+    # (ATLAS sloid / UIC number, NaPTAN AtcoCode / NaptanCode), never one registry's.
+    exact = [m for m in catalog.MATCH_METHODS if m.code.startswith("exact_")]
+    assert [m.code for m in exact] == ["exact_sloid", "exact_uic", "exact_uic_local_ref"]
+    for method in exact:
+        words = f"{method.label} {method.hint}".lower()
+        assert "uic" not in words, method
+        assert "sloid" not in words, method
+        assert "registry's stop" in method.hint, method
