@@ -148,6 +148,9 @@ class Settings:
     GTFS_URL: str = LIVE_GTFS_URL
     GTFS_MAX_UNZIPPED_BYTES: int = 10_000_000_000
     GTFS_DUCKDB_MEMORY_LIMIT: str = "768MB"
+    # The registry whose stops the timetable's stop_ids name (the Swiss timetable: ATLAS sloids and
+    # UIC numbers): GTFS stops are resolved against that registry's stops only.
+    GTFS_REGISTRY: str = "atlas"
     # NaPTAN, Great Britain's registry (pipeline/sources/naptan.py; chosen with PIPELINE_SOURCES=naptan,osm):
     # the export's URL (the DfT access-nodes API, XML or CSV; empty: naptan*.xml or Stops.csv from
     # PIPELINE_SOURCE_DIR), and how many metres a stop's OSGB36 grid and WGS84 positions may differ

@@ -22,6 +22,7 @@ from pipeline.records import (
     OsmObject,
     OsmRoute,
     OsmStructure,
+    RegistryKey,
     RegistryStop,
 )
 from pipeline.sources.gtfs import GtfsTimetable, StopResolution, registry_services, resolve_stops
@@ -80,14 +81,21 @@ def build_route_data(
     osm: Sequence[OsmObject],
     structure: OsmStructure | None,
     timetable: GtfsTimetable | None,
+    timetable_registry: str = "atlas",
 ) -> RouteData:
-    """The route stage's evidence from whatever route data this run has."""
+    """The route stage's evidence from whatever route data this run has. The timetable's stop_ids
+    are resolved against the stops of `timetable_registry` only (GTFS_REGISTRY; the Swiss timetable
+    names ATLAS stops): another registry's stop with the same id or number never takes its routes."""
     stats: dict[str, float | int] = {}
-    reg_services: dict[str, frozenset[RouteService]] = {}
+    reg_services: dict[RegistryKey, frozenset[RouteService]] = {}
     resolution = None
     if timetable is not None:
+        registry = [s for s in registry if s.source == timetable_registry]
         resolution = resolve_stops(timetable.stops, registry)
-        reg_services = registry_services(timetable, resolution)
+        reg_services = {
+            RegistryKey(timetable_registry, stop_id): services
+            for stop_id, services in registry_services(timetable, resolution).items()
+        }
         called = sorted(timetable.called_stop_ids())
         stats.update(
             {

@@ -204,7 +204,9 @@ def run_pipeline(options: RunOptions, progress: Progress | None = None) -> RunSu
             f.promote()  # parsed and validated: now it may replace the last good copy
         summary.source_versions = _source_versions(fetched)
         # Route evidence (stage 4): GTFS stops resolved to registry stops, OSM route relations.
-        route_data = build_route_data(registry, osm, osm_structure, timetable)
+        route_data = build_route_data(
+            registry, osm, osm_structure, timetable, timetable_registry=settings.GTFS_REGISTRY
+        )
         lap("parse")
 
         # Review workflow: stored manual links, checked against the new records (runs/review.py).

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from flask import current_app
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, TEXT
 
@@ -604,22 +605,31 @@ def _osm_members(osm_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     return out
 
 
+def timetable_registry() -> str:
+    """The registry whose stops `gtfs_route_stops.registry_stop_id` names (GTFS_REGISTRY): the
+    pipeline resolves the timetable against that registry's stops only."""
+    return str(current_app.config["SETTINGS"].GTFS_REGISTRY)
+
+
 def _gtfs_stops(route_ids: Sequence[str]) -> dict[DirectionKey, list[dict[str, Any]]]:
     """Stops of these routes' main itineraries in travel order, with the OSM objects matched to
-    the registry stop each resolved to."""
+    the registry stop each resolved to (a stop of the timetable's registry: another registry's
+    stop with the same id is not it)."""
     statement = text(
         """
         SELECT s.route_id, s.direction_id, s.sequence, s.stop_id, s.stop_name, s.registry_stop_id, s.trips,
                a.name AS registry_name, a.stop_id IS NOT NULL AS in_registry,
                coalesce((SELECT array_agg(mt.osm_key::text ORDER BY mt.osm_key) FROM matches mt
-                          WHERE mt.stop_id = s.registry_stop_id), '{}') AS osm_keys
-        FROM gtfs_route_stops s LEFT JOIN registry_stops a ON a.stop_id = s.registry_stop_id
+                          WHERE mt.source = :registry AND mt.stop_id = s.registry_stop_id), '{}') AS osm_keys
+        FROM gtfs_route_stops s
+        LEFT JOIN registry_stops a ON a.source = :registry AND a.stop_id = s.registry_stop_id
         WHERE s.route_id = ANY(:ids)
         ORDER BY s.route_id, s.direction_id, s.sequence
         """
     ).bindparams(bindparam("ids", type_=ARRAY(TEXT)))
+    registry = timetable_registry()
     out: dict[DirectionKey, list[dict[str, Any]]] = defaultdict(list)
-    for row in db.session.execute(statement, {"ids": list(route_ids)}):
+    for row in db.session.execute(statement, {"ids": list(route_ids), "registry": registry}):
         out[(row.route_id, row.direction_id)].append(
             {
                 "sequence": row.sequence,
@@ -630,7 +640,7 @@ def _gtfs_stops(route_ids: Sequence[str]) -> dict[DirectionKey, list[dict[str, A
                 "osm_keys": list(row.osm_keys),
                 "trips": row.trips,
                 # Only a registry stop of the snapshot has a page (the timetable may name a removed one).
-                "url": f"/stops/atlas/{row.registry_stop_id}" if row.in_registry else None,
+                "url": f"/stops/{registry}/{row.registry_stop_id}" if row.in_registry else None,
             }
         )
     return out

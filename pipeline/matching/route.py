@@ -43,6 +43,7 @@ from typing import Any
 from pipeline.matching.context import MatchContext
 from pipeline.matching.normalize import fold, normalise
 from pipeline.matching.params import DISTANCE_MAX_M, METHOD_ROUTE
+from pipeline.records import RegistryKey
 
 MAX_ROUNDS = 5  # mutual unique-best rounds; each needs a commit to continue
 MAX_LABELS = 40  # routes named in a problem's details (a main station has hundreds)
@@ -82,9 +83,10 @@ class RouteService:
 
 @dataclass(frozen=True)
 class RouteEvidence:
-    """Services per stop: registry stop_id → services, OSM key → services."""
+    """Services per stop: registry stop (source, stop_id) → services, OSM key → services. Keyed by
+    the pair so a timetable's routes attach only to stops of the registry it was resolved against."""
 
-    registry_routes: Mapping[str, frozenset[RouteService]] = field(default_factory=dict)
+    registry_routes: Mapping[RegistryKey, frozenset[RouteService]] = field(default_factory=dict)
     osm_routes: Mapping[str, frozenset[RouteService]] = field(default_factory=dict)
 
 
@@ -251,14 +253,14 @@ def _mutual_unique_best(
     ctx: MatchContext, evidence: RouteEvidence
 ) -> list[tuple[tuple[Any, ...], int, int, dict[str, Any]]]:
     """Proposals (sort key, registry index, OSM index, evidence) for every mutual unique-best pair."""
-    reg_ids = [i for i in ctx.unmatched_registry() if evidence.registry_routes.get(ctx.registry[i].stop_id)]
+    reg_ids = [i for i in ctx.unmatched_registry() if evidence.registry_routes.get(ctx.registry[i].key)]
     if not reg_ids:
         return []
     points = ctx.registry_index.xy[reg_ids]
     edges: dict[int, dict[int, tuple[int, int]]] = {}
     by_osm: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
     for reg_i, near in zip(reg_ids, ctx.osm_index.within(points, DISTANCE_MAX_M), strict=True):
-        services = evidence.registry_routes[ctx.registry[reg_i].stop_id]
+        services = evidence.registry_routes[ctx.registry[reg_i].key]
         for osm_i in near:
             osm_services = evidence.osm_routes.get(ctx.osm[osm_i].osm_key)
             if not osm_services or ctx.pair_rejection(reg_i, osm_i) is not None:

@@ -21,7 +21,7 @@ def detect(ctx: ProblemContext) -> Iterable[ProblemRecord]:
         return
     for m in ctx.matches:
         verdict = classify_routes(
-            evidence.registry_routes.get(m.stop_id, ()), evidence.osm_routes.get(m.osm_key, ())
+            evidence.registry_routes.get(m.key, ()), evidence.osm_routes.get(m.osm_key, ())
         )
         if not verdict.contradicts:
             continue

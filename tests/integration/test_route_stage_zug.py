@@ -63,7 +63,7 @@ def test_zug_gtfs_stop_ids_resolve_to_registry_stops(zug):
     data = build_route_data(registry, [], None, timetable)
     assert data.stats["gtfs_stop_ids_resolved_share"] == pytest.approx(0.9646, abs=1e-4)
     region = [s for s in registry if s.region == "ZG"]
-    touched = sum(1 for s in region if s.stop_id in data.evidence.registry_routes)
+    touched = sum(1 for s in region if s.key in data.evidence.registry_routes)
     assert touched / len(region) > 0.75  # 81 % of the region's rows in this fixture (77.8 % nationally)
 
 

@@ -16,6 +16,7 @@ from pipeline.matching.route import (
     score_pair,
 )
 from pipeline.problems import detect_problems
+from pipeline.records import RegistryKey
 from tests.pipeline_records import osm, stop
 
 ZVB = "Zugerland Verkehrsbetriebe"
@@ -96,7 +97,10 @@ def _street(osm_north_services, osm_south_services):
     registry = [stop("ch:1:sloid:1:0:1", 0, 6, name=None), stop("ch:1:sloid:1:0:2", 0, -6, name=None)]
     objects = [osm(11, 8, 1), osm(12, 8, -1)]
     evidence = RouteEvidence(
-        registry_routes={"ch:1:sloid:1:0:1": frozenset(NORTH), "ch:1:sloid:1:0:2": frozenset(SOUTH)},
+        registry_routes={
+            RegistryKey("atlas", "ch:1:sloid:1:0:1"): frozenset(NORTH),
+            RegistryKey("atlas", "ch:1:sloid:1:0:2"): frozenset(SOUTH),
+        },
         osm_routes={"node/11": frozenset(osm_north_services), "node/12": frozenset(osm_south_services)},
     )
     return registry, objects, evidence
@@ -142,8 +146,8 @@ def test_route_stage_refuses_a_pair_that_is_not_the_objects_best():
     objects = [osm(21, 0, 20)]
     evidence = RouteEvidence(
         registry_routes={
-            "ch:1:sloid:2:0:1": frozenset([gtfs("r7", "7", "Cham")]),
-            "ch:1:sloid:2:0:2": frozenset([gtfs("r7", "7", "Steinhausen")]),
+            RegistryKey("atlas", "ch:1:sloid:2:0:1"): frozenset([gtfs("r7", "7", "Cham")]),
+            RegistryKey("atlas", "ch:1:sloid:2:0:2"): frozenset([gtfs("r7", "7", "Steinhausen")]),
         },
         osm_routes={"node/21": frozenset([relation(None, "7", "Steinhausen")])},
     )
@@ -157,7 +161,7 @@ def test_route_stage_keeps_the_distance_limit_and_excludes_stations():
     services = frozenset([relation(None, "5", "Cham")])
     objects = [osm(31, 60, 0), osm(32, 10, 0, public_transport="station")]
     evidence = RouteEvidence(
-        registry_routes={"ch:1:sloid:3:0:1": frozenset([gtfs("r5", "5", "Cham")])},
+        registry_routes={RegistryKey("atlas", "ch:1:sloid:3:0:1"): frozenset([gtfs("r5", "5", "Cham")])},
         osm_routes={"node/31": services, "node/32": services},
     )
     ctx = MatchContext(registry=registry, osm=objects)
@@ -168,7 +172,12 @@ def test_route_stage_without_evidence_commits_nothing():
     registry, objects, _ = _street([], [])
     ctx = MatchContext(registry=registry, osm=objects)
     assert match_by_routes(ctx, None) == 0
-    assert match_by_routes(ctx, RouteEvidence(registry_routes={"x": frozenset([gtfs("r", "1", "A")])})) == 0
+    assert (
+        match_by_routes(
+            ctx, RouteEvidence(registry_routes={RegistryKey("atlas", "x"): frozenset([gtfs("r", "1", "A")])})
+        )
+        == 0
+    )
 
 
 # -- contradiction --------------------------------------------------------------------------------
@@ -192,7 +201,7 @@ def test_route_contradiction_is_a_p2_problem_of_a_matched_pair():
     registry = [stop("ch:1:sloid:4:0:1", 0, 0, number=8504001, platform_code="1", name="Cham, Post")]
     objects = [osm(41, 3, 0, uic_ref="8504001", local_ref="1", name="Cham, Post", uic_name="Cham, Post")]
     evidence = RouteEvidence(
-        registry_routes={"ch:1:sloid:4:0:1": frozenset([gtfs("r3", "3", "Baar")])},
+        registry_routes={RegistryKey("atlas", "ch:1:sloid:4:0:1"): frozenset([gtfs("r3", "3", "Baar")])},
         osm_routes={"node/41": frozenset([relation(None, "14", "Cham")])},
     )
     result = match_stops(registry, objects, route_evidence=evidence)
