@@ -435,7 +435,18 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def own_tree(root_pid: int, markers: Sequence[str] = ("stopsync-",)) -> dict[int, tuple[int, int]]:
+# The temporary folders benchmarks start their servers in (PostgreSQL's -D, Redis's --dir): how a
+# daemon of ours is told from another's (the test suite's servers live in /tmp/stopsync-test-*).
+BENCH_DIR_MARKERS = (
+    "stopsync-bench-",
+    "stopsync-scale-",
+    "stopsync-germany-",
+    "stopsync-gtfs-bench-",
+    "stopsync-national-",
+)
+
+
+def own_tree(root_pid: int, markers: Sequence[str] = BENCH_DIR_MARKERS) -> dict[int, tuple[int, int]]:
     """{pid: (ppid, ticks)} of the benchmark's own processes: `root_pid` and its descendants, plus the
     servers it started as daemons (pg_ctl detaches PostgreSQL), recognised by a temporary folder
     named with one of `markers` in their command line, and their descendants (the backends)."""

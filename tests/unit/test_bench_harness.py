@@ -194,3 +194,14 @@ def test_copies_never_overlap_switzerland_sized_areas():
 def test_n_log_n_growth_from_the_swiss_to_the_german_size():
     assert nlogn_factor(50_399, 850_000) == pytest.approx(21.26, abs=0.01)
     assert nlogn_factor(1000, 1000) == 1.0
+
+
+def test_only_benchmark_folders_mark_a_daemon_as_ours_not_the_test_suites_servers():
+    from bench.common import BENCH_DIR_MARKERS
+
+    ours = "/usr/lib/postgresql/15/bin/postgres -D /tmp/stopsync-bench-ab12/postgres -p 5555"
+    theirs = "/usr/lib/postgresql/15/bin/postgres -D /tmp/stopsync-test-wzgy57za/postgres -p 5556"
+    cache = "python -m bench.germany_scale --generate-only"  # the input cache folder is not a server's
+    assert any(m in ours for m in BENCH_DIR_MARKERS)
+    assert not any(m in theirs for m in BENCH_DIR_MARKERS)
+    assert not any(m in cache for m in BENCH_DIR_MARKERS)
