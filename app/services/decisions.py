@@ -180,38 +180,48 @@ def problem_as_dict(row: Any) -> dict[str, Any]:
     }
 
 
-def problems_for(*, sloids: Sequence[str], osm_keys: Sequence[str]) -> list[dict[str, Any]]:
-    """Current problems on any of these stops, each with its decision (one query)."""
-    if not sloids and not osm_keys:
+# (source, stop_id) pairs bound as two parallel arrays: a registry stop is both columns (two
+# registries may use the same id string for different stops).
+_STOP_PAIRS = "(SELECT * FROM unnest(CAST(:sources AS text[]), CAST(:sloids AS text[])))"
+
+
+def _pairs(stops: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    return {"sources": [source for source, _ in stops], "sloids": [stop_id for _, stop_id in stops]}
+
+
+def problems_for(*, stops: Sequence[tuple[str, str]], osm_keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Current problems on any of these registry stops ((source, stop_id)) or OSM objects, each with
+    its decision (one query)."""
+    if not stops and not osm_keys:
         return []
     rows = db.session.execute(
         text(
             f"SELECT {PROBLEM_COLUMNS}, {DECISION_COLUMNS} FROM problems p {DECISION_JOIN}"
-            " WHERE p.stop_id = ANY(:sloids) OR p.osm_key = ANY(:osm_keys)"
+            f" WHERE (p.source, p.stop_id) IN {_STOP_PAIRS} OR p.osm_key = ANY(:osm_keys)"
             " ORDER BY p.priority, p.problem_type, p.identity"
-        ).bindparams(bindparam("sloids", type_=ARRAY(TEXT)), bindparam("osm_keys", type_=ARRAY(TEXT))),
-        {"sloids": list(sloids), "osm_keys": list(osm_keys)},
+        ).bindparams(bindparam("osm_keys", type_=ARRAY(TEXT))),
+        {**_pairs(stops), "osm_keys": list(osm_keys)},
     )
     return [problem_as_dict(row) for row in rows]
 
 
 def decisions_for(
-    *, sloids: Sequence[str], osm_keys: Sequence[str], identities: Sequence[str]
+    *, stops: Sequence[tuple[str, str]], osm_keys: Sequence[str], identities: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Decisions about these stops or problems (also on problems since resolved), with history."""
+    """Decisions about these registry stops ((source, stop_id)), OSM objects or problems (also on
+    problems since resolved), with history."""
     rows = list(
         db.session.execute(
             text(
                 "SELECT d.*, u.username AS author FROM decisions d LEFT JOIN users u ON u.id = d.author_id"
-                " WHERE d.stop_id = ANY(:sloids) OR d.osm_key = ANY(:osm_keys)"
+                f" WHERE (d.source, d.stop_id) IN {_STOP_PAIRS} OR d.osm_key = ANY(:osm_keys)"
                 " OR d.problem_identity = ANY(:identities)"
                 " ORDER BY d.updated_at DESC, d.id DESC"
             ).bindparams(
-                bindparam("sloids", type_=ARRAY(TEXT)),
                 bindparam("osm_keys", type_=ARRAY(TEXT)),
                 bindparam("identities", type_=ARRAY(TEXT)),
             ),
-            {"sloids": list(sloids), "osm_keys": list(osm_keys), "identities": list(identities)},
+            {**_pairs(stops), "osm_keys": list(osm_keys), "identities": list(identities)},
         )
     )
     return _with_history(rows)
@@ -219,7 +229,7 @@ def decisions_for(
 
 def decision_with_history(problem_identity: str) -> dict[str, Any] | None:
     """The decision on one problem with its history, or None."""
-    found = decisions_for(sloids=[], osm_keys=[], identities=[problem_identity])
+    found = decisions_for(stops=[], osm_keys=[], identities=[problem_identity])
     return found[0] if found else None
 
 

@@ -255,15 +255,18 @@ def delete_manual_match(match_id: int, author: User | None) -> ManualMatch:
     return row
 
 
-def manual_matches_for(*, sloids: Iterable[str], osm_keys: Iterable[str]) -> list[dict[str, Any]]:
-    """Every manual link or unlink about these stops (deleted ones too: they are history), newest first."""
-    sloids, osm_keys = list(sloids), list(osm_keys)
-    if not sloids and not osm_keys:
+def manual_matches_for(*, stops: Iterable[tuple[str, str]], osm_keys: Iterable[str]) -> list[dict[str, Any]]:
+    """Every manual link or unlink about these registry stops ((source, stop_id)) or OSM objects
+    (deleted ones too: they are history), newest first."""
+    pairs, osm_keys = list(stops), list(osm_keys)
+    if not pairs and not osm_keys:
         return []
     rows = list(
         db.session.scalars(
             select(ManualMatch)
-            .where(ManualMatch.stop_id.in_(sloids) | ManualMatch.osm_key.in_(osm_keys))
+            .where(
+                tuple_(ManualMatch.source, ManualMatch.stop_id).in_(pairs) | ManualMatch.osm_key.in_(osm_keys)
+            )
             .order_by(ManualMatch.id.desc())
         )
     )

@@ -781,9 +781,15 @@ def _grouped(itineraries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # --- lines at a stop --------------------------------------------------------------------------
 
 
-def lines_at(sloids: Sequence[str], osm_keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+def lines_at(
+    registry_keys: Sequence[tuple[str, str]], osm_keys: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
     """The lines serving a stop on each side: OSM relations with one of `osm_keys` as a member, GTFS
-    route directions whose itinerary resolves to one of `sloids` (at most MAX_LINES_AT_STOP each)."""
+    route directions whose itinerary resolves to one of the registry stops `registry_keys`
+    ((source, stop_id); only the timetable's registry's stops have timetable lines), at most
+    MAX_LINES_AT_STOP each."""
+    registry = timetable_registry()
+    sloids = [stop_id for source, stop_id in registry_keys if source == registry]
     keys = bindparam("keys", type_=ARRAY(TEXT))
     osm_rows = db.session.execute(
         text(

@@ -22,6 +22,7 @@ from app.services import routes as route_service
 from app.services.ifopt_usage import ifopt_is_used_near
 from database import db
 from database.snapshot import map_features
+from pipeline.records import LEGACY_IDENTITY_SOURCE
 
 # The map's SQL (per-side SELECTs, transports, the feature JSON) lives with the map read model it
 # must reproduce (database/snapshot/map_features.py); the live query adds its filters to it.
@@ -365,13 +366,19 @@ def stop_detail(
 
     session = db.session
     if stop_id is not None:
+        # Registry stops are (source, stop_id): without a source, the one registry holding the id
+        # (ATLAS when none does any more, e.g. a page of a removed stop its problems still name).
+        source = source or registry_of(stop_id) or LEGACY_IDENTITY_SOURCE
         match_rows = list(
             session.execute(
-                text("SELECT * FROM matches WHERE stop_id = :stop_id ORDER BY distance_m, osm_key"),
-                {"stop_id": stop_id},
+                text(
+                    "SELECT * FROM matches WHERE source = :source AND stop_id = :stop_id"
+                    " ORDER BY distance_m, osm_key"
+                ),
+                {"source": source, "stop_id": stop_id},
             )
         )
-        sloids = [stop_id]
+        registry_keys = [(source, stop_id)]
         osm_keys = [row.osm_key for row in match_rows]
     else:
         match_rows = list(
@@ -380,15 +387,16 @@ def stop_detail(
                 {"key": osm_key},
             )
         )
-        sloids = [row.stop_id for row in match_rows]
+        registry_keys = [(row.source, row.stop_id) for row in match_rows]
         osm_keys = [osm_key]
     atlas_rows = {
-        row.stop_id: row
+        (row.source, row.stop_id): row
         for row in session.execute(
-            text(f"SELECT {ATLAS_COLUMNS} FROM registry_stops WHERE stop_id = ANY(:ids)").bindparams(
-                bindparam("ids", type_=ARRAY(TEXT))
+            text(
+                f"SELECT {ATLAS_COLUMNS} FROM registry_stops WHERE (source, stop_id) IN"
+                " (SELECT * FROM unnest(CAST(:sources AS text[]), CAST(:ids AS text[])))"
             ),
-            {"ids": sloids},
+            {"sources": [s for s, _ in registry_keys], "ids": [i for _, i in registry_keys]},
         )
     }
     osm_rows = {
@@ -401,13 +409,11 @@ def stop_detail(
         )
     }
     # Problems of the stop and of its counterparts (an OSM duplicate matters on the registry page too).
-    problems = decision_service.problems_for(sloids=sloids, osm_keys=osm_keys)
+    problems = decision_service.problems_for(stops=registry_keys, osm_keys=osm_keys)
     decisions = decision_service.decisions_for(
-        sloids=sloids, osm_keys=osm_keys, identities=[p["identity"] for p in problems]
+        stops=registry_keys, osm_keys=osm_keys, identities=[p["identity"] for p in problems]
     )
-    primary_atlas = atlas_rows.get(sloids[0]) if sloids else None
-    if source is not None and primary_atlas is not None and primary_atlas.source != source:
-        return None  # the id is another registry's stop, not one of `source`
+    primary_atlas = atlas_rows.get(registry_keys[0]) if registry_keys else None
     if stop_id is not None and primary_atlas is None and not match_rows and not problems and not decisions:
         return None
     if osm_key is not None and osm_key not in osm_rows and not match_rows and not problems and not decisions:
@@ -415,7 +421,7 @@ def stop_detail(
     osm = [_osm_dict(osm_rows[k]) for k in osm_keys if k in osm_rows]
     return {
         "atlas": _atlas_dict(primary_atlas) if primary_atlas is not None else None,
-        "atlas_partners": [_atlas_dict(atlas_rows[s]) for s in sloids[1:] if s in atlas_rows]
+        "atlas_partners": [_atlas_dict(atlas_rows[k]) for k in registry_keys[1:] if k in atlas_rows]
         if osm_key is not None
         else [],
         "osm": osm,
@@ -424,7 +430,7 @@ def stop_detail(
         "problems": problems,
         "decisions": decisions,
         # Manual links with their state: pending until the next run reads them (review workflow).
-        "manual_matches": manual_service.manual_matches_for(sloids=sloids, osm_keys=osm_keys),
+        "manual_matches": manual_service.manual_matches_for(stops=registry_keys, osm_keys=osm_keys),
         # Lines serving the stop on each side (OSM relations of its objects, GTFS routes of its stops).
-        "lines": route_service.lines_at(sloids, osm_keys),
+        "lines": route_service.lines_at(registry_keys, osm_keys),
     }

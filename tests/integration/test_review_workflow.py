@@ -141,7 +141,7 @@ def test_a_decision_follows_an_osm_node_replaced_by_a_way(first_run):
     assert migrated[0].payload["from"]["osm_key"] == "node/101"
     assert migrated[0].payload["rules"]["osm"] == "uic_ref + local_ref"
     # the problem of the successor shows the decision
-    problem = decision_service.problems_for(sloids=[SLOID], osm_keys=[])
+    problem = decision_service.problems_for(stops=[("atlas", SLOID)], osm_keys=[])
     assert any(p["decision"] and p["identity"] == after.problem_identity for p in problem)
 
 
