@@ -28,6 +28,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import (
     Blueprint,
     Flask,
+    Request,
     abort,
     current_app,
     flash,
@@ -38,6 +39,7 @@ from flask import (
     request,
     session,
 )
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
@@ -62,6 +64,9 @@ SESSION_KEY_KEY = "sid"
 # Where Flask-WTF caches the signed token for the current request (its WTF_CSRF_FIELD_NAME).
 CSRF_G_KEY = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Answers that are the same for everyone and meant for shared caches (map tiles, assets): reading
+# the session would make Flask add `Vary: Cookie`, and a proxy or CDN would keep one copy per visitor.
+SESSIONLESS_PATH_PREFIXES = ("/api/v1/tiles", "/static/", "/vendor/")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,10 +82,25 @@ def init_auth(app: Flask) -> None:
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.SESSION_LIFETIME_HOURS),
     )
     csrf.init_app(app)
+    app.session_interface = SharedAnswerSessionInterface()
     app.before_request(_authenticate_and_check_csrf)
     app.context_processor(lambda: {"current_user": current_user()})
     app.register_error_handler(CSRFError, _csrf_failed)
     app.register_blueprint(bp)
+
+
+class SharedAnswerSessionInterface(SecureCookieSessionInterface):
+    """The signed-cookie session, except that answers meant for shared caches get no session at all.
+
+    Flask adds `Vary: Cookie` to any answer whose request touched the session, and a proxy or CDN
+    then keeps one copy per visitor. Tiles and assets are the same for everyone, so their requests
+    get Flask's null session: nothing is read from the cookie and nothing is written back.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.method in ("GET", "HEAD") and request.path.startswith(SESSIONLESS_PATH_PREFIXES):
+            return self.null_session_class()
+        return super().open_session(app, request)
 
 
 def _is_api_request() -> bool:
@@ -117,6 +137,14 @@ def _authenticate_and_check_csrf() -> Any:
     g.pop("current_user", None)
     g.pop(CSRF_G_KEY, None)
     token = _bearer_token()
+    if (
+        token is None
+        and request.method in ("GET", "HEAD")
+        and request.path.startswith(SESSIONLESS_PATH_PREFIXES)
+    ):
+        g.current_user = None  # anonymous by design: the answer does not depend on who asks
+        g.auth_method = None
+        return None
     if token is not None:
         user = user_service.user_for_token(token)
         if user is None:

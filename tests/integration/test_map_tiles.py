@@ -15,6 +15,7 @@ from sqlalchemy import text
 from app.services import tiles as tile_service
 from database import db
 from runs.stages import RunOptions, run_pipeline
+from tests.factories import login_as
 from tests.mvt import decode
 
 DEMO = Path(__file__).resolve().parents[2] / "data/demo"
@@ -283,3 +284,14 @@ def test_tile_cache_stops_storing_at_its_size_cap(stack, make_app, redis_client)
         stored = [k for k in redis_client.keys(f"stopsync:tiles:{snapshot}:*") if not k.endswith(":bytes")]
         assert sum(redis_client.strlen(k) for k in stored) == used
         db.session.remove()
+
+
+def test_a_signed_in_visitors_tile_is_the_shared_answer_without_vary_cookie(imported, client):
+    login_as(client, "editor")
+    document = tilejson(client, "")
+    response = client.get(tile_url(document, 10, 539, 359))
+    assert response.status_code == 200
+    # Reading the session would add `Vary: Cookie`: every proxy or CDN would keep a copy per visitor.
+    assert "cookie" not in response.headers.get("Vary", "").lower()
+    assert "Set-Cookie" not in response.headers
+    assert "public" in response.headers["Cache-Control"]
