@@ -112,11 +112,7 @@ class _StopAreas:
         self.group = groups.get(own)
         identified: dict[int, tuple[int, str]] = {}
         for m in ctx.matches:
-            if (
-                m.method in ANCHOR_METHODS
-                and m.osm_key in ctx.osm_by_key
-                and m.key in ctx.registry_by_sloid
-            ):
+            if m.method in ANCHOR_METHODS and m.osm_key in ctx.osm_by_key and m.key in ctx.registry_by_sloid:
                 identified.setdefault(ctx.osm_by_key[m.osm_key], (ctx.registry_by_sloid[m.key], m.method))
         for area in sorted(structure.stop_areas, key=lambda a: a.osm_id):
             members = member_indexes(ctx, area)

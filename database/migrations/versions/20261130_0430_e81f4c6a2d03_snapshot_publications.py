@@ -27,7 +27,9 @@ def upgrade() -> None:
         "snapshot_publications",
         sa.Column("run_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("run_uuid", sa.String(length=36), nullable=True),
-        sa.Column("published_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column(
+            "published_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
         sa.Column(
             "row_counts",
             postgresql.JSONB(astext_type=sa.Text()),
@@ -36,9 +38,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("run_id", name=op.f("pk_snapshot_publications")),
     )
-    op.create_index(
-        op.f("ix_snapshot_publications_published_at"), "snapshot_publications", ["published_at"]
-    )
+    op.create_index(op.f("ix_snapshot_publications_published_at"), "snapshot_publications", ["published_at"])
 
 
 def downgrade() -> None:
