@@ -33,6 +33,14 @@ def _registries_first_selected() -> list[dict[str, str]]:
     return [{"code": name, "label": known[name].display_name} for name in order]
 
 
+def _selected_registry_label() -> str:
+    """The display names of the registries PIPELINE_SOURCES selects, joined with " / "."""
+    selected = {s.strip().lower() for s in current_app.config["SETTINGS"].PIPELINE_SOURCES.split(",")}
+    registries = _registries_first_selected()
+    names = [r["label"] for r in registries if r["code"] in selected] or [r["label"] for r in registries[:1]]
+    return " / ".join(names)
+
+
 @bp.app_context_processor
 def _catalog_context() -> dict:
     """Labels for codes in every template, and the same tables as JSON for the page scripts."""
@@ -49,6 +57,9 @@ def _catalog_context() -> dict:
             # The instance's first selected registry comes first: the name of a stop without a source.
             "registries": _registries_first_selected(),
         },
+        # The instance's registries by the names pages show ("ATLAS", "NaPTAN", "ATLAS / zHV"): the
+        # map's filter and legend speak of "<registry> stops", never of ATLAS on a UK instance.
+        "registry_label": _selected_registry_label(),
         "label_method": lambda code: catalog.label_for(catalog.MATCH_METHODS, code),
         "label_problem": lambda code: catalog.label_for(catalog.PROBLEM_TYPES, code),
         "label_decision": lambda code: catalog.label_for(catalog.DECISIONS, code),

@@ -1,0 +1,34 @@
+"""The map page names the instance's own registry (its display name), never ATLAS on a UK instance."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+
+@pytest.fixture
+def uk(app, monkeypatch):
+    """This app as a UK instance: PIPELINE_SOURCES=naptan,osm."""
+    settings = dataclasses.replace(app.config["SETTINGS"], PIPELINE_SOURCES="naptan,osm")
+    monkeypatch.setitem(app.config, "SETTINGS", settings)
+    return app
+
+
+def test_the_map_filter_and_legend_of_a_uk_instance_speak_of_naptan_stops(uk, client):
+    html = client.get("/").get_data(as_text=True)
+    assert "NaPTAN stops" in html
+    assert "NaPTAN stop, unmatched" in html
+    assert "round: NaPTAN ·" in html
+    assert "ATLAS stop" not in html
+
+
+# One request per test: the test app context keeps the first request's locale.
+@pytest.mark.parametrize(("language", "label"), [("en", "ATLAS stops"), ("de", "ATLAS-Haltestellen")])
+def test_the_swiss_map_still_speaks_of_atlas_stops_in_every_language(client, language, label):
+    assert label in client.get("/", headers={"Accept-Language": language}).get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("language", "label"), [("de", "NaPTAN-Haltestellen"), ("it", "Fermate NaPTAN")])
+def test_the_registry_name_is_translated_around_not_inside(uk, client, language, label):
+    assert label in client.get("/", headers={"Accept-Language": language}).get_data(as_text=True)
