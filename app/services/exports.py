@@ -155,7 +155,7 @@ def _match_statement(filters: stop_service.StopFilters):
         params["transports"] = list(filters.transports)
         where.append(f"{stop_service.ATLAS_TRANSPORTS_SQL} && CAST(:transports AS text[])")
     if filters.problem_types or filters.priorities:
-        parts = ["pf.stop_id = m.stop_id", "pf.osm_key = m.osm_key"]
+        parts = ["pf.source = m.source", "pf.stop_id = m.stop_id", "pf.osm_key = m.osm_key"]
         if filters.problem_types:
             params["problem_types"] = list(filters.problem_types)
             parts.append("pf.problem_type = ANY(:problem_types)")
@@ -169,7 +169,7 @@ def _match_statement(filters: stop_service.StopFilters):
         " a.code::text AS uic, a.lon AS atlas_lon, a.lat AS atlas_lat,"
         " o.lon AS osm_lon, o.lat AS osm_lat"
         " FROM matches m"
-        " LEFT JOIN registry_stops a ON a.stop_id = m.stop_id"
+        " LEFT JOIN registry_stops a ON a.source = m.source AND a.stop_id = m.stop_id"
         " LEFT JOIN osm_stops o ON o.osm_key = m.osm_key"
         f"{' WHERE ' + ' AND '.join(where) if where else ''}"
         " ORDER BY m.stop_id, m.osm_key"

@@ -39,7 +39,9 @@ _STOPS_SQL = """
            count(*) AS registry_stops,
            count(m.stop_id) AS matched,
            min(a.lon) AS min_lon, min(a.lat) AS min_lat, max(a.lon) AS max_lon, max(a.lat) AS max_lat
-    FROM registry_stops a LEFT JOIN (SELECT DISTINCT stop_id FROM matches) m ON m.stop_id = a.stop_id
+    FROM registry_stops a
+    LEFT JOIN (SELECT DISTINCT source, stop_id FROM matches) m
+        ON m.source = a.source AND m.stop_id = a.stop_id
     GROUP BY 1
 """
 # Per match, not per stop: a stop with two platforms mapped as two objects has two distances.
@@ -49,7 +51,7 @@ _DISTANCE_SQL = """
            percentile_cont(0.5) WITHIN GROUP (ORDER BY m.distance_m) AS median_m,
            percentile_cont(0.9) WITHIN GROUP (ORDER BY m.distance_m) AS p90_m,
            max(m.distance_m) AS max_m
-    FROM matches m JOIN registry_stops a ON a.stop_id = m.stop_id
+    FROM matches m JOIN registry_stops a ON a.source = m.source AND a.stop_id = m.stop_id
     GROUP BY 1
 """
 # "Undecided" as everywhere else (stats, review queue): no decision, or one sent back to review.

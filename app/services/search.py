@@ -134,7 +134,7 @@ GROUP_SQL = (
     "SELECT m.stop_id, a.name AS atlas_name, m.osm_key AS key, o.name, o.operator,"
     " o.uic_ref AS uic, o.lat, o.lon, m.method, m.distance_m"
     " FROM matches m JOIN osm_stops o ON o.osm_key = m.osm_key"
-    " JOIN registry_stops a ON a.stop_id = m.stop_id"
+    " JOIN registry_stops a ON a.source = m.source AND a.stop_id = m.stop_id"
     " WHERE m.stop_id = ANY(:sloids) OR m.osm_key = ANY(:osm_keys)"
     " ORDER BY m.stop_id, o.local_ref NULLS LAST, m.osm_key"
 )

@@ -16,7 +16,8 @@ from database import db
 from database.models import PipelineRun
 
 # Registry stops with at least one match, hashed once per query instead of probed per row.
-MATCHED_CTE = "matched AS (SELECT DISTINCT stop_id FROM matches)"
+# Registry stops are (source, stop_id): two registries may use the same id string.
+MATCHED_CTE = "matched AS (SELECT DISTINCT source, stop_id FROM matches)"
 
 # Distance buckets of matches, in metres (upper bounds; the last is open-ended).
 DISTANCE_BUCKETS_M = (5, 20, 50, 100)
@@ -46,7 +47,7 @@ def compute_stats() -> dict[str, Any]:
             SELECT (SELECT count(*) FROM registry_stops) AS registry_stops,
                    (SELECT count(*) FROM osm_stops) AS osm_stops,
                    (SELECT count(*) FROM matches) AS matches,
-                   (SELECT count(*) FROM (SELECT DISTINCT stop_id FROM matches) d) AS matched_atlas,
+                   (SELECT count(*) FROM (SELECT DISTINCT source, stop_id FROM matches) d) AS matched_atlas,
                    (SELECT count(*) FROM (SELECT DISTINCT osm_key FROM matches) d) AS matched_osm,
                    (SELECT count(*) FROM problems) AS problems
             """
@@ -87,7 +88,9 @@ def compute_stats() -> dict[str, Any]:
             FROM (
                 SELECT coalesce(a.operator_code, '') AS operator, count(*) AS registry_stops,
                        count(m.stop_id) AS matched
-                FROM registry_stops a LEFT JOIN matched m ON m.stop_id = a.stop_id GROUP BY 1
+                FROM registry_stops a
+                LEFT JOIN matched m ON m.source = a.source AND m.stop_id = a.stop_id
+                GROUP BY 1
             ) s
             LEFT JOIN (
                 SELECT coalesce(operator_code, '') AS operator, count(*) AS problems FROM problems GROUP BY 1
@@ -102,7 +105,7 @@ def compute_stats() -> dict[str, Any]:
             WITH {MATCHED_CTE}
             SELECT t.transport, count(*) AS registry_stops, count(m.stop_id) AS matched
             FROM registry_stops a
-            LEFT JOIN matched m ON m.stop_id = a.stop_id
+            LEFT JOIN matched m ON m.source = a.source AND m.stop_id = a.stop_id
             CROSS JOIN unnest(string_to_array(coalesce(nullif(a.modes, ''), 'UNKNOWN'), '|'))
                 AS t(transport)
             GROUP BY t.transport ORDER BY count(*) DESC, t.transport

@@ -86,7 +86,7 @@ def atlas_sql(filters: StopFilters, limit: int | None) -> tuple[str, dict[str, A
     if filters.methods:
         params["methods"] = list(filters.methods)
         where.append("m.methods && CAST(:methods AS text[])")
-    where += _problem_condition(filters, "pf.stop_id = a.stop_id", params)
+    where += _problem_condition(filters, "pf.source = a.source AND pf.stop_id = a.stop_id", params)
     if filters.operators:
         params["operators"] = list(filters.operators)
         where.append("a.operator_code = ANY(:operators)")
@@ -325,8 +325,8 @@ def _stop_links(kind: str, osm: list[dict[str, Any]], atlas_row: Any) -> list[ed
     if not (atlas_row.modes or "").strip() and atlas_row.parent_id:
         # A platform (traffic point) carries no means of transport: its stop (service point) does.
         parent_means = db.session.scalar(
-            text("SELECT modes FROM registry_stops WHERE stop_id = :stop_id"),
-            {"stop_id": atlas_row.parent_id},
+            text("SELECT modes FROM registry_stops WHERE source = :source AND stop_id = :stop_id"),
+            {"source": atlas_row.source, "stop_id": atlas_row.parent_id},
         )
     return editor_links.links_for_unmatched_registry_stop(
         atlas_row, parent_means, ifopt=ifopt_is_used_near(atlas_row.stop_id)

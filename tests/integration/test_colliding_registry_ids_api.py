@@ -89,3 +89,15 @@ def test_each_osm_object_names_its_own_registrys_partner(app, client):
     node_a, node_z, _, _ = two_registries_with_one_id()
     assert client.get(f"/api/v1/stops/osm/{node_a.osm_key}").get_json()["atlas"]["name"] == "Vaduz, Post"
     assert client.get(f"/api/v1/stops/osm/{node_z.osm_key}").get_json()["atlas"]["name"] == "Konstanz Bf"
+
+
+def test_stats_count_a_stop_matched_only_in_the_other_registry_as_unmatched(app, client):
+    atlas = f.atlas_stop(SAME_ID, operator_code="PAG")  # ATLAS: nothing matched
+    zhv = f.atlas_stop(SAME_ID, source="zhv", dataset="csv", operator_code="SBG", **KONSTANZ)
+    node = f.osm_stop(lat=zhv.lat + 0.0001, lon=zhv.lon)
+    f.match(SAME_ID, node.osm_key, source="zhv")
+    body = client.get("/api/v1/stats").get_json()
+    assert body["totals"]["matched_atlas"] == 1
+    operators = {o["operator"]: o for o in body["operators"]}
+    assert operators[atlas.operator_code]["matched"] == 0
+    assert operators["SBG"]["matched"] == 1
