@@ -34,6 +34,7 @@ from pipeline.declarations import (
 from pipeline.errors import SourceError
 from pipeline.geo import coordinate_problem, in_sanity_bbox
 from pipeline.records import RegistryStop
+from pipeline.sharing import Shared
 from pipeline.sources.base import HttpRequest, ParseOptions, ParseResult, Source, SourceKind, sniff
 from pipeline.text import ascii_int, clean_text, is_sloid
 
@@ -254,6 +255,7 @@ class AtlasSource(Source):
         bad_rows: list[SourceError] = []
         today = options.today.isoformat()
         codes = options.uic_country_codes
+        shared = Shared()  # one object per repeated operator, mode, date... (850,000 rows: ~300 MiB less)
         line = 1
         with _open_text(path, options.max_bytes) as text:
             reader = csv.reader(text, delimiter=";", strict=True)
@@ -284,7 +286,7 @@ class AtlasSource(Source):
                     stats["rows"] = stats.get("rows", 0) + 1
                     try:
                         record = self._row(
-                            row, get, fmt, today, codes, drop, functools.partial(fail, line=line)
+                            row, get, fmt, today, codes, drop, functools.partial(fail, line=line), shared
                         )
                     except SourceError as exc:
                         bad_rows.append(exc)  # a value the row cannot carry: judged below, by share
@@ -361,6 +363,7 @@ class AtlasSource(Source):
         codes: frozenset[str] | None,
         drop: Callable[[str], None],
         fail: Callable[[str], SourceError],
+        shared: Shared,
     ) -> RegistryStop | None:
         cleaned: set[str] = set()
 
@@ -413,7 +416,7 @@ class AtlasSource(Source):
             )
         number = v("number")
         try:
-            from_date, to_date = _date(valid_from), _date(valid_to)
+            from_date, to_date = shared.date(valid_from, _date), shared.date(valid_to, _date)
         except ValueError:
             raise fail(f"invalid date {valid_from!r} / {valid_to!r}") from None
         parent = v("parent")
@@ -437,14 +440,14 @@ class AtlasSource(Source):
             dataset=fmt,
             # The UIC number as decimal text (leading zeros and blanks dropped), as OSM's uic_ref is compared.
             code=str(uic_number) if uic_number is not None else None,
-            platform_code=v("designation") or None,
-            name=v("official") or None,
-            operator_code=v("abbr") or v("abbr_de") or None,
-            operator_name=v("org_name") or None,
-            modes=v("means") or None,
-            country_code=v("iso")
+            platform_code=shared.text(v("designation")),
+            name=shared.text(v("official")),
+            operator_code=shared.text(v("abbr") or v("abbr_de")),
+            operator_name=shared.text(v("org_name")),
+            modes=shared.text(v("means")),
+            country_code=shared.text(v("iso"))
             or ("CH" if country == SWISS_UIC_COUNTRY and fmt == TRAFFIC_POINT else None),
-            region=v("canton") or None,
+            region=shared.text(v("canton")),
             parent_id=parent if is_sloid(parent) else None,
             valid_from=from_date,
             valid_to=to_date,
