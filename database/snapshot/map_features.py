@@ -50,11 +50,11 @@ def registry_side_sql(where: Sequence[str] = (), tail: str = "") -> str:
             SELECT array_agg(mm.osm_key::text ORDER BY mm.distance_m, mm.osm_key) AS partner_keys,
                    array_agg(mm.method::text ORDER BY mm.distance_m, mm.osm_key) AS methods,
                    min(mm.distance_m) AS distance_m
-            FROM matches mm WHERE mm.stop_id = a.stop_id
+            FROM matches mm WHERE mm.source = a.source AND mm.stop_id = a.stop_id
         ) m ON true
         LEFT JOIN LATERAL (
             SELECT array_agg(DISTINCT pp.problem_type::text) AS problem_types, min(pp.priority) AS priority
-            FROM problems pp WHERE pp.stop_id = a.stop_id
+            FROM problems pp WHERE pp.source = a.source AND pp.stop_id = a.stop_id
         ) p ON true
         {_where(where)}
         {tail}
@@ -63,7 +63,8 @@ def registry_side_sql(where: Sequence[str] = (), tail: str = "") -> str:
 
 # Registry partners of an OSM object `o` (the OSM side's operator and transport filters).
 OSM_PARTNERS_SQL = (
-    "SELECT 1 FROM matches mf JOIN registry_stops a ON a.stop_id = mf.stop_id WHERE mf.osm_key = o.osm_key"
+    "SELECT 1 FROM matches mf JOIN registry_stops a ON a.source = mf.source AND a.stop_id = mf.stop_id"
+    " WHERE mf.osm_key = o.osm_key"
 )
 
 
@@ -127,10 +128,11 @@ _EXTRA_SQL = {
         "problem_pairs": "ARRAY(SELECT DISTINCT pp.problem_type || ':' || pp.priority"
         " FROM problems pp WHERE pp.osm_key = s.key)",
         "operators": "array_remove(ARRAY[s.operator::text], NULL) || ARRAY(SELECT a.operator_code::text"
-        " FROM matches mf JOIN registry_stops a ON a.stop_id = mf.stop_id"
+        " FROM matches mf JOIN registry_stops a ON a.source = mf.source AND a.stop_id = mf.stop_id"
         " WHERE mf.osm_key = s.key AND a.operator_code IS NOT NULL)",
         "transports": f"coalesce(s.transports, '{{}}') || ARRAY(SELECT t FROM matches mf"
-        f" JOIN registry_stops a ON a.stop_id = mf.stop_id, unnest({REGISTRY_TRANSPORTS_SQL}) t"
+        f" JOIN registry_stops a ON a.source = mf.source AND a.stop_id = mf.stop_id,"
+        f" unnest({REGISTRY_TRANSPORTS_SQL}) t"
         f" WHERE mf.osm_key = s.key)",
     },
 }

@@ -101,3 +101,19 @@ def test_stats_count_a_stop_matched_only_in_the_other_registry_as_unmatched(app,
     operators = {o["operator"]: o for o in body["operators"]}
     assert operators[atlas.operator_code]["matched"] == 0
     assert operators["SBG"]["matched"] == 1
+
+
+def test_the_map_shows_a_stop_unmatched_when_only_the_other_registrys_stop_with_its_id_is_matched(
+    app, client
+):
+    atlas = f.atlas_stop(SAME_ID)
+    zhv = f.atlas_stop(SAME_ID, source="zhv", dataset="csv", **KONSTANZ)
+    node = f.osm_stop(lat=zhv.lat + 0.0001, lon=zhv.lon)
+    f.match(SAME_ID, node.osm_key, source="zhv")
+    f.problem("distance", stop_id=SAME_ID, osm_key=node.osm_key, source="zhv", **KONSTANZ)
+    box = f"{atlas.lon - 0.01},{atlas.lat - 0.01},{atlas.lon + 0.01},{atlas.lat + 0.01}"
+    body = client.get(f"/api/v1/stops?bbox={box}").get_json()
+    (feature,) = body["features"]
+    assert feature["properties"]["status"] == "unmatched"
+    assert not feature["properties"].get("partner_keys")
+    assert not feature["properties"].get("problem_types")
