@@ -185,6 +185,20 @@ def problem_as_dict(row: Any) -> dict[str, Any]:
 _STOP_PAIRS = "(SELECT * FROM unnest(CAST(:sources AS text[]), CAST(:sloids AS text[])))"
 
 
+def _stop_pair_match(alias: str) -> str:
+    """`alias` row is one of the bound (source, stop_id) pairs, in a form an OR can use an index for.
+
+    A row-IN-subquery beside an OR is a hashed SubPlan filter, which PostgreSQL can only apply on a
+    sequential scan (the stop page read all 9,581 problems of the Swiss data per request: 7 ms). The
+    `stop_id = ANY` first lets the planner combine the stop_id and osm_key indexes (BitmapOr); the
+    pair test then keeps only the right registry's rows.
+    """
+    return (
+        f"({alias}.stop_id = ANY(CAST(:sloids AS text[]))"
+        f" AND ({alias}.source, {alias}.stop_id) IN {_STOP_PAIRS})"
+    )
+
+
 def _pairs(stops: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     return {"sources": [source for source, _ in stops], "sloids": [stop_id for _, stop_id in stops]}
 
@@ -197,7 +211,7 @@ def problems_for(*, stops: Sequence[tuple[str, str]], osm_keys: Sequence[str]) -
     rows = db.session.execute(
         text(
             f"SELECT {PROBLEM_COLUMNS}, {DECISION_COLUMNS} FROM problems p {DECISION_JOIN}"
-            f" WHERE (p.source, p.stop_id) IN {_STOP_PAIRS} OR p.osm_key = ANY(:osm_keys)"
+            f" WHERE {_stop_pair_match('p')} OR p.osm_key = ANY(:osm_keys)"
             " ORDER BY p.priority, p.problem_type, p.identity"
         ).bindparams(bindparam("osm_keys", type_=ARRAY(TEXT))),
         {**_pairs(stops), "osm_keys": list(osm_keys)},
@@ -214,7 +228,7 @@ def decisions_for(
         db.session.execute(
             text(
                 "SELECT d.*, u.username AS author FROM decisions d LEFT JOIN users u ON u.id = d.author_id"
-                f" WHERE (d.source, d.stop_id) IN {_STOP_PAIRS} OR d.osm_key = ANY(:osm_keys)"
+                f" WHERE {_stop_pair_match('d')} OR d.osm_key = ANY(:osm_keys)"
                 " OR d.problem_identity = ANY(:identities)"
                 " ORDER BY d.updated_at DESC, d.id DESC"
             ).bindparams(
