@@ -39,7 +39,9 @@ from pipeline.records import (
     osm_key,
     route_role,
 )
+from pipeline.sharing import Shared
 from pipeline.sources.base import HttpRequest, ParseOptions, ParseResult, Source, SourceKind, sniff
+from pipeline.sources.json_stream import NotAnObjectError, stream_object
 from pipeline.sources.overpass import (
     DEFAULT_AREAS,
     DEFAULT_MAXSIZE_BYTES,
@@ -194,11 +196,25 @@ class OsmSource(Source):
         records: dict[str, OsmObject] = {}
         ways = WayRefs()
         relations = Relations()
+        shared = Shared()  # one string per repeated tag key and value ("node", "bus_stop", operators...)
         for path in paths:
+            # The JSON reader streams: its file-level refusals (invalid JSON, no elements list, an
+            # Overpass error remark) can come after the objects. The first bad object's error is held
+            # until the file has been read, so a refused file is refused for the same reason as when
+            # it was decoded whole.
+            bad_object: SourceError | None = None
             for raw in self._read(path, stats, ways, relations):
-                record = self._record(raw, path, stats)
-                if record is not None:
-                    records.setdefault(record.osm_key, record)
+                if bad_object is not None:
+                    continue
+                try:
+                    record = self._record(raw, path, stats, shared)
+                except SourceError as exc:
+                    bad_object = exc
+                    continue
+                records.setdefault(record.osm_key, record)
+            if bad_object is not None:
+                raise bad_object
+        del shared
         out = sorted(records.values(), key=lambda r: (r.osm_type, r.osm_id))
         if ways.known:
             out = [
@@ -207,7 +223,7 @@ class OsmSource(Source):
             ]
             stats["nodes_in_ways"] = sum(1 for r in out if r.way_member)
         stats["stop_objects"] = len(out)
-        all_keys = {r.osm_key for r in out}
+        all_keys = {r.osm_key for r in out} if options.boundary is not None else set()
         if options.boundary is not None and out:
             inside = options.boundary.contains(np.array([r.lat for r in out]), np.array([r.lon for r in out]))
             stats["outside_boundary"] = int((~inside).sum())
@@ -247,21 +263,32 @@ class OsmSource(Source):
     def _read_json(
         self, path: Path, stats: dict[str, int], ways: WayRefs, relations: Relations
     ) -> Iterator[RawObject]:
+        not_overpass = "JSON without an 'elements' list: not an Overpass response"
+        members: dict[str, Any] = {}  # the top-level members other than the elements (remark, ...)
         try:
             with path.open(encoding="utf-8") as handle:
-                data = json.load(handle)
+                # Streamed element by element (a Germany-size answer decoded whole took 1.1 GiB).
+                yield from self._json_elements(
+                    stream_object(handle, "elements", members), stats, ways, relations
+                )
         except json.JSONDecodeError as exc:
             raise SourceError(
                 self.name, f"invalid JSON: {exc.msg}", line=exc.lineno, path=path.name
             ) from None
         except UnicodeDecodeError as exc:
             raise SourceError(self.name, f"not UTF-8 text ({exc.reason})", path=path.name) from None
-        if not isinstance(data, dict) or not isinstance(data.get("elements"), list):
-            raise SourceError(
-                self.name, "JSON without an 'elements' list: not an Overpass response", path=path.name
-            )
-        check_remark(self.name, data.get("remark"), path.name)
-        for element in data["elements"]:
+        except NotAnObjectError:
+            raise SourceError(self.name, not_overpass, path=path.name) from None
+        except ValueError as exc:  # two elements lists: which one Overpass meant is unknown
+            raise SourceError(self.name, f"{not_overpass} ({exc})", path=path.name) from None
+        if not isinstance(members.get("elements"), list):
+            raise SourceError(self.name, not_overpass, path=path.name)
+        check_remark(self.name, members.get("remark"), path.name)
+
+    def _json_elements(
+        self, elements: Iterator[Any], stats: dict[str, int], ways: WayRefs, relations: Relations
+    ) -> Iterator[RawObject]:
+        for element in elements:
             kind = element.get("type") if isinstance(element, dict) else None
             if kind == "relation":
                 members = element.get("members")
@@ -297,7 +324,7 @@ class OsmSource(Source):
             else:
                 center = element.get("center") or {}
                 lat, lon = center.get("lat"), center.get("lon")
-            yield kind, obj_id, element.get("version"), dict(tags), lat, lon
+            yield ("node" if kind == "node" else "way"), obj_id, element.get("version"), dict(tags), lat, lon
 
     def _read_xml(
         self, path: Path, stats: dict[str, int], way_refs: WayRefs, relations: Relations
@@ -406,9 +433,9 @@ class OsmSource(Source):
         except RuntimeError as exc:
             raise SourceError(self.name, f"unreadable PBF file: {exc}", path=path.name) from None
 
-    def _record(self, raw: RawObject, path: Path, stats: dict[str, int]) -> OsmObject | None:
+    def _record(self, raw: RawObject, path: Path, stats: dict[str, int], shared: Shared) -> OsmObject:
         kind, obj_id, version, raw_tags, lat, lon = raw
-        tags = _clean_tags(raw_tags, stats)
+        tags = _clean_tags(raw_tags, stats, shared)
         key = osm_key(kind, obj_id)
         if lat is None or lon is None:
             raise SourceError(
@@ -573,9 +600,10 @@ def _version(value: Any) -> int | None:
     return ascii_int(value) if isinstance(value, str) else None
 
 
-def _clean_tags(tags: dict[Any, Any], stats: dict[str, int]) -> dict[str, str]:
+def _clean_tags(tags: dict[Any, Any], stats: dict[str, int], shared: Shared | None = None) -> dict[str, str]:
     """Tags as text PostgreSQL can store (NUL removed, lone surrogates replaced), counted in `stats`;
-    a key or value that is not text at all (possible only in a hand-made JSON file) is dropped."""
+    a key or value that is not text at all (possible only in a hand-made JSON file) is dropped.
+    With `shared`, equal keys and values of different objects are one string."""
     out: dict[str, str] = {}
     cleaned = False
     for key, value in tags.items():
@@ -584,6 +612,8 @@ def _clean_tags(tags: dict[Any, Any], stats: dict[str, int]) -> dict[str, str]:
             continue
         clean_key, clean_value = clean_text(key), clean_text(value)
         cleaned = cleaned or clean_key != key or clean_value != value
+        if shared is not None:
+            clean_key, clean_value = shared.same(clean_key), shared.same(clean_value)
         out[clean_key] = clean_value
     if cleaned:
         stats["text_cleaned"] = stats.get("text_cleaned", 0) + 1  # objects, like rows for ATLAS
