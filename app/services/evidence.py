@@ -77,6 +77,7 @@ def decision_states() -> list[DecisionState]:
             Decision.status,
             Decision.evidence,
             Decision.review_diff,
+            Decision.source,
         ).order_by(Decision.id)
     )
     return [
@@ -90,6 +91,7 @@ def decision_states() -> list[DecisionState]:
             status=r.status,
             evidence=r.evidence or {},
             review_diff=r.review_diff or [],
+            source=r.source,
         )
         for r in rows
     ]

@@ -35,6 +35,8 @@ class DecisionState:
     status: str
     evidence: dict[str, Any]
     review_diff: list[Any]
+    # The registry of `stop_id` (None: a decision recorded before registries were plug-ins, ATLAS).
+    source: str | None = None
 
 
 @dataclass
@@ -61,7 +63,7 @@ def current_evidence(
     """The evidence the same decision would be made on in the new snapshot."""
     problem = snapshot.problems.get(identity)
     osm_key = osm_key or evidence_osm_key(problem)
-    stop = snapshot.registry.get(stop_id) if stop_id else None
+    stop = snapshot.stop(decision.source, stop_id)
     obj = snapshot.osm.get(osm_key) if osm_key else None
     return build_evidence(decision.problem_type, identity, stop, obj, problem)
 
@@ -117,7 +119,7 @@ def reconcile_decision(
 
     # 1. Identity migration: follow vanished objects to their successors.
     osm_gone = osm_key is not None and osm_key not in snapshot.osm
-    atlas_gone = stop_id is not None and stop_id not in snapshot.registry
+    atlas_gone = stop_id is not None and snapshot.stop(decision.source, stop_id) is None
     problem_present = identity in snapshot.problems
     if (osm_gone or atlas_gone) and not problem_present:
         new_sloid, new_key = stop_id, osm_key
@@ -127,7 +129,7 @@ def reconcile_decision(
                 found = snapshot.osm_successor(old.get("osm") or {"osm_key": osm_key})
             elif side == "atlas" and atlas_gone:
                 found = snapshot.registry_successor(
-                    old.get("atlas") or {"stop_id": stop_id}, partner_osm_key=new_key
+                    old.get("atlas") or {"stop_id": stop_id}, partner_osm_key=new_key, source=decision.source
                 )
             else:
                 continue
@@ -153,7 +155,7 @@ def reconcile_decision(
                 }
             )
         if (new_sloid, new_key) != (stop_id, osm_key) and not identity_notes:
-            new_identity = problem_identity(decision.problem_type, new_sloid, new_key)
+            new_identity = problem_identity(decision.problem_type, new_sloid, new_key, decision.source)
             if new_identity in taken_identities:
                 identity_notes.append(
                     {

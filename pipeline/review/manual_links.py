@@ -63,7 +63,7 @@ def resolve_manual_links(
     becomes ``orphaned`` and yields a ``manual_match_orphaned`` problem with a stable identity.
     """
     outcomes: list[ManualLinkOutcome] = []
-    taken = {(link.stop_id, link.osm_key) for link in links}
+    taken = {(link.source, link.stop_id, link.osm_key) for link in links}
     for link in sorted(links, key=lambda item: item.id):
         ev = link.evidence or {}
         stop_id, key = link.stop_id, link.osm_key
@@ -77,14 +77,17 @@ def resolve_manual_links(
             else:
                 notes.append(f"OSM object {key} no longer exists: {found.reason}")
                 candidates["osm"] = list(found.candidates)
-        if stop_id not in snapshot.registry:
-            found = snapshot.registry_successor(ev.get("atlas") or {"stop_id": stop_id}, partner_osm_key=key)
+        if snapshot.stop(link.source, stop_id) is None:
+            found = snapshot.registry_successor(
+                ev.get("atlas") or {"stop_id": stop_id}, partner_osm_key=key, source=link.source
+            )
             if found.status == "found" and found.key:
                 stop_id, rules["atlas"] = found.key, found.rule
             else:
                 notes.append(f"ATLAS stop {stop_id} no longer exists: {found.reason}")
                 candidates["atlas"] = list(found.candidates)
-        if not notes and (stop_id, key) != (link.stop_id, link.osm_key) and (stop_id, key) in taken:
+        moved = (stop_id, key) != (link.stop_id, link.osm_key)
+        if not notes and moved and (link.source, stop_id, key) in taken:
             notes.append(f"the successor pair {stop_id} ↔ {key} already has its own manual link")
         outcome = ManualLinkOutcome(
             link.id, link.stop_id, link.osm_key, link.action, "active", source=link.source
@@ -106,8 +109,8 @@ def resolve_manual_links(
             outcomes.append(outcome)
             continue
         if (stop_id, key) != (link.stop_id, link.osm_key):
-            taken.discard((link.stop_id, link.osm_key))
-            taken.add((stop_id, key))
+            taken.discard((link.source, link.stop_id, link.osm_key))
+            taken.add((link.source, stop_id, key))
             outcome.migration = {
                 "event": "migrated",
                 "run_id": run_id,
@@ -116,7 +119,7 @@ def resolve_manual_links(
                 "rules": rules,
             }
             history = [*ev.get("history", []), outcome.migration]
-            fresh = _link_evidence(snapshot, stop_id, key)
+            fresh = _link_evidence(snapshot, link.source, stop_id, key)
             outcome.updates.update(
                 {"stop_id": stop_id, "osm_key": key, "evidence": {**ev, **fresh, "history": history}}
             )
@@ -131,8 +134,8 @@ def resolve_manual_links(
     return outcomes
 
 
-def _link_evidence(snapshot: Snapshot, stop_id: str, key: str) -> dict[str, Any]:
-    stop, obj = snapshot.registry.get(stop_id), snapshot.osm.get(key)
+def _link_evidence(snapshot: Snapshot, source: str, stop_id: str, key: str) -> dict[str, Any]:
+    stop, obj = snapshot.stop(source, stop_id), snapshot.osm.get(key)
     return {
         "atlas": atlas_evidence(stop) if stop else None,
         "osm": osm_evidence(obj) if obj else None,
@@ -144,7 +147,7 @@ def _orphan_problem(
     link: ManualLinkState, snapshot: Snapshot, notes: list[str], candidates: dict[str, list[str]]
 ) -> ProblemRecord:
     ev = link.evidence or {}
-    stop = snapshot.registry.get(link.stop_id)
+    stop = snapshot.stop(link.source, link.stop_id)
     obj = snapshot.osm.get(link.osm_key)
     # Place the problem on whatever still exists, else where the vanished object last was.
     anchor: Any = stop or obj or ev.get("atlas") or ev.get("osm")
@@ -153,7 +156,7 @@ def _orphan_problem(
     operator = stop.operator_code if stop else (ev.get("atlas") or {}).get("operator_code")
     verb = "link" if link.action == "link" else "unlink"
     return ProblemRecord(
-        identity=problem_identity(manual_match_orphaned.TYPE.code, link.stop_id, link.osm_key),
+        identity=problem_identity(manual_match_orphaned.TYPE.code, link.stop_id, link.osm_key, link.source),
         problem_type=manual_match_orphaned.TYPE.code,
         priority=manual_match_orphaned.priority(link.action),
         stop_id=link.stop_id,

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pipeline.geo import haversine_m
 from pipeline.matching.normalize import normalise, normalise_ref
-from pipeline.records import OsmObject, ProblemRecord, RegistryStop
+from pipeline.records import LEGACY_IDENTITY_SOURCE, OsmObject, ProblemRecord, RegistryKey, RegistryStop
 
 # A successor found "by name nearby" must lie within this distance of the vanished object.
 SUCCESSOR_RADIUS_M = 50.0
@@ -56,7 +56,8 @@ class Snapshot:
         osm: Iterable[OsmObject],
         problems: Iterable[ProblemRecord] = (),
     ) -> None:
-        self.registry: dict[str, RegistryStop] = {s.stop_id: s for s in registry}
+        # Keyed by (source, stop_id): two registries may use the same id string for different stops.
+        self.registry: dict[RegistryKey, RegistryStop] = {s.key: s for s in registry}
         self.osm: dict[str, OsmObject] = {o.osm_key: o for o in osm}
         self.problems: dict[str, ProblemRecord] = {p.identity: p for p in problems}
         self._osm_indexed = False
@@ -128,33 +129,47 @@ class Snapshot:
 
     # -- registry -----------------------------------------------------------------------------
 
+    def stop(self, source: str | None, stop_id: str | None) -> RegistryStop | None:
+        """Registry stop (source, stop_id) of the new snapshot; a row without a source (recorded
+        before registries were plug-ins) names an ATLAS stop."""
+        if not stop_id:
+            return None
+        return self.registry.get(RegistryKey(source or LEGACY_IDENTITY_SOURCE, stop_id))
+
     def _index_registry(self) -> None:
         if self._registry_indexed:
             return
-        self._reg_by_number: dict[tuple[str, str | None], list[str]] = defaultdict(list)
-        self._reg_by_name: dict[str, list[str]] = defaultdict(list)
-        for stop_id, stop in self.registry.items():
+        # Per registry: a successor is a stop of the vanished stop's own registry.
+        self._reg_by_number: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
+        self._reg_by_name: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for (source, stop_id), stop in self.registry.items():
             if stop.code is not None:
-                self._reg_by_number[(stop.code, normalise_ref(stop.platform_code))].append(stop_id)
+                self._reg_by_number[(source, stop.code, normalise_ref(stop.platform_code))].append(stop_id)
             name = _norm_name(stop.name)
             if name:
-                self._reg_by_name[name].append(stop_id)
+                self._reg_by_name[(source, name)].append(stop_id)
         self._registry_indexed = True
 
     def registry_successor(
-        self, old: Mapping[str, Any], partner_osm_key: str | None = None, exclude: Iterable[str] = ()
+        self,
+        old: Mapping[str, Any],
+        partner_osm_key: str | None = None,
+        exclude: Iterable[str] = (),
+        source: str | None = None,
     ) -> Successor:
-        """The registry stop that replaced `old` (ATLAS evidence), by stable references, in rule order.
+        """The stop of registry `source` (None: ATLAS) that replaced `old` (its evidence), by stable
+        references, in rule order; `Successor.key` is its stop_id.
 
         1. UIC number + platform_code equal; 2. the OSM partner now names a stop_id in ``ref:IFOPT`` /
         ``ref:sloid``; 3. same name and platform_code within SUCCESSOR_RADIUS_M.
         """
         self._index_registry()
+        source = source or LEGACY_IDENTITY_SOURCE
         excluded = {old.get("stop_id"), *exclude}
         platform_code = normalise_ref(old.get("platform_code"))
         rules: list[tuple[str, set[str]]] = []
         if old.get("code") is not None:
-            found = self._reg_by_number.get((str(old["code"]), platform_code), ())
+            found = self._reg_by_number.get((source, str(old["code"]), platform_code), ())
             rules.append(("uic number + designation", {s for s in found if s not in excluded}))
         partner = self.osm.get(partner_osm_key) if partner_osm_key else None
         if partner is not None:
@@ -165,15 +180,15 @@ class Snapshot:
                     {
                         s.strip()
                         for s in named
-                        if s and s.strip() in self.registry and s.strip() not in excluded
+                        if s and RegistryKey(source, s.strip()) in self.registry and s.strip() not in excluded
                     },
                 )
             )
         name = _norm_name(old.get("name"))
         if name and old.get("lat") is not None:
             near = set()
-            for stop_id in self._reg_by_name.get(name, ()):
-                stop = self.registry[stop_id]
+            for stop_id in self._reg_by_name.get((source, name), ()):
+                stop = self.registry[RegistryKey(source, stop_id)]
                 if stop_id in excluded or normalise_ref(stop.platform_code) != platform_code:
                     continue
                 if (

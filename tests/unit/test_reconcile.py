@@ -100,7 +100,7 @@ def problem(ptype: str = "distance", stop_id: str | None = SLOID, key: str | Non
 def decision_on(snapshot: Snapshot, ptype: str = "distance", key: str = "node/1", **kw: Any) -> DecisionState:
     identity = problem_identity(ptype, SLOID, key)
     evidence = build_evidence(
-        ptype, identity, snapshot.registry.get(SLOID), snapshot.osm.get(key), snapshot.problems.get(identity)
+        ptype, identity, snapshot.stop("atlas", SLOID), snapshot.osm.get(key), snapshot.problems.get(identity)
     )
     return DecisionState(
         id=kw.get("id", 1),
@@ -293,7 +293,7 @@ def test_diff_lists_added_and_removed_tags():
 def link_state(**kw: Any) -> ManualLinkState:
     snap = Snapshot([stop()], [osm()])
     evidence = {
-        "atlas": build_evidence("x", "x", snap.registry[SLOID], None)["atlas"],
+        "atlas": build_evidence("x", "x", snap.stop("atlas", SLOID), None)["atlas"],
         "osm": build_evidence("x", "x", None, snap.osm["node/1"])["osm"],
     }
     values = {"id": 1, "stop_id": SLOID, "osm_key": "node/1", "action": "link", "status": "active"}
