@@ -97,6 +97,11 @@ class Settings:
     PASSWORD_MIN_SCORE: int = 3
     TRUST_PROXY_HOPS: int = 0
 
+    # Check every JSON answer of the API against its response model (app/api/schemas/) before it
+    # leaves: empty = on in development and test (every test checks the real bodies), off in
+    # production (a full pydantic validation plus a walk of the body per request); true/false force it.
+    API_VALIDATE_RESPONSES: str = ""
+
     RATELIMIT_DEFAULT: str = "600 per minute"
     RATELIMIT_WRITE: str = "60 per minute"
     RATELIMIT_LOGIN: str = "10 per minute"
@@ -234,6 +239,13 @@ class Settings:
         return self.RATELIMIT_STORAGE_URL or self.REDIS_URL
 
     @property
+    def validate_api_responses(self) -> bool:
+        """Whether API answers are checked against their response models (API_VALIDATE_RESPONSES)."""
+        if self.API_VALIDATE_RESPONSES.strip():
+            return _bool(self.API_VALIDATE_RESPONSES)
+        return self.STOPSYNC_ENV != "production"
+
+    @property
     def osm_signin_enabled(self) -> bool:
         """Whether "Sign in with OpenStreetMap" is offered (an OAuth client is configured)."""
         return bool(self.OSM_OAUTH_CLIENT_ID and self.OSM_OAUTH_CLIENT_SECRET)
@@ -246,6 +258,11 @@ class Settings:
             )
         if self.STOPSYNC_ENV == "production" and self.SECRET_KEY == _DEV_SECRET:
             raise ConfigError("SECRET_KEY must be set to a long random value in production")
+        if self.API_VALIDATE_RESPONSES.strip():
+            try:
+                _bool(self.API_VALIDATE_RESPONSES)
+            except ValueError:
+                raise ConfigError("API_VALIDATE_RESPONSES must be empty, true or false") from None
         if not self.DATABASE_URL.startswith("postgresql"):
             raise ConfigError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://...)")
         if self.DATABASE_READ_URL and not self.DATABASE_READ_URL.startswith("postgresql"):

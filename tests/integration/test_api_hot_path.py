@@ -6,8 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+from flask import Blueprint
 from sqlalchemy import event, text
 
+from app.api.schemas.endpoint import OPERATIONS, endpoint
+from app.api.schemas.lines import UserOne
+from app.api.schemas.stops import NoQuery
+from app.config import ConfigError, load_settings
 from app.services import decisions
 from database import db
 
@@ -56,3 +62,42 @@ def test_a_stops_decisions_are_found_through_indexes_not_a_scan_of_every_decisio
     )
     assert "Seq Scan on decisions" not in plan, plan
     assert "Index Cond: ((stop_id)::text = ANY" in plan, plan
+
+
+def _broken_body_app(make_app, **settings: Any):
+    """An app with one API view whose body breaks its response model."""
+    broken = Blueprint("broken_hot_path", __name__, url_prefix="/api/v1")
+
+    @broken.get("/test-unchecked-model")
+    @endpoint("testUncheckedModel", "meta", ok=UserOne)
+    def broken_view(query: NoQuery) -> dict[str, Any]:
+        return {"user": {"id": "not a number"}}
+
+    try:
+        app = make_app(**settings)
+        app.register_blueprint(broken)
+        return app.test_client().get("/api/v1/test-unchecked-model")
+    finally:
+        OPERATIONS.pop("testUncheckedModel", None)
+
+
+def test_production_does_not_validate_each_answer_against_its_model_again(make_app):
+    # What production runs (API_VALIDATE_RESPONSES empty there): the body goes out as the view built it.
+    response = _broken_body_app(make_app, API_VALIDATE_RESPONSES="false")
+    assert response.status_code == 200
+    assert response.get_json() == {"user": {"id": "not a number"}}
+
+
+def test_tests_and_development_validate_each_answer_against_its_model(make_app):
+    assert _broken_body_app(make_app).status_code == 500  # the test default: on
+
+
+def test_answer_validation_defaults_to_off_in_production_and_on_elsewhere():
+    production = load_settings({}, STOPSYNC_ENV="production", SECRET_KEY="x" * 40)
+    assert production.validate_api_responses is False
+    assert load_settings({}, STOPSYNC_ENV="development").validate_api_responses is True
+    assert load_settings({}, STOPSYNC_ENV="test").validate_api_responses is True
+    forced = load_settings({}, STOPSYNC_ENV="production", SECRET_KEY="x" * 40, API_VALIDATE_RESPONSES="true")
+    assert forced.validate_api_responses is True
+    with pytest.raises(ConfigError, match="API_VALIDATE_RESPONSES"):
+        load_settings({}, STOPSYNC_ENV="test", API_VALIDATE_RESPONSES="sometimes")
