@@ -127,6 +127,9 @@ class RegistryDeclaration:
     # the name radius. False (NaPTAN: "Church Road" in every town, and on both sides of each road): no.
     unique_names: bool = True
     stop_url: str | None = None  # "https://…/{stop_id}"; `{code}` too
+    # Who publishes the registry's data, and where: the pages credit it next to the registry's name.
+    publisher: str | None = None
+    publisher_url: str | None = None
     boundary: str | None = None  # default boundary file (relative to the checkout), or None
     # The planar CRS (metres) of the matcher's spatial indexes: one whose scale error is small across
     # the registry's country. None: a local azimuthal equidistant projection centred on the stops.

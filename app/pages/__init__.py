@@ -41,6 +41,16 @@ def _selected_registry_label() -> str:
     return " / ".join(names)
 
 
+def _selected_registry_credits() -> list[dict[str, str | None]]:
+    """Name, publisher and publisher URL of each registry PIPELINE_SOURCES selects."""
+    selected = [s.strip().lower() for s in current_app.config["SETTINGS"].PIPELINE_SOURCES.split(",")]
+    known = declarations()
+    return [
+        {"name": d.display_name, "publisher": d.publisher, "url": d.publisher_url}
+        for d in (known[name] for name in selected if name in known)
+    ]
+
+
 @bp.app_context_processor
 def _catalog_context() -> dict:
     """Labels for codes in every template, and the same tables as JSON for the page scripts."""
@@ -60,6 +70,8 @@ def _catalog_context() -> dict:
         # The instance's registries by the names pages show ("ATLAS", "NaPTAN", "ATLAS / zHV"): the
         # map's filter and legend speak of "<registry> stops", never of ATLAS on a UK instance.
         "registry_label": _selected_registry_label(),
+        # Who publishes each selected registry's data: the footer's and the map's credit.
+        "registry_credits": _selected_registry_credits(),
         "label_method": lambda code: catalog.label_for(catalog.MATCH_METHODS, code),
         "label_problem": lambda code: catalog.label_for(catalog.PROBLEM_TYPES, code),
         "label_decision": lambda code: catalog.label_for(catalog.DECISIONS, code),

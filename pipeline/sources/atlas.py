@@ -177,6 +177,8 @@ ATLAS = RegistryDeclaration(
     stop_area=Identifier("code", ("uic_ref",), normalise=decimal_number, label="UIC number"),
     distance_priority=atlas_distance_priority,
     stop_url="https://atlas.app.sbb.ch/service-point-directory/service-points/{code}/traffic-point-elements",
+    publisher="opentransportdata.swiss",
+    publisher_url="https://opentransportdata.swiss/",
     boundary="data/boundary/ch_li.geojson",
     # Swiss LV95: within 0.1 % of ground distances across CH+LI.
     projection="EPSG:2056",

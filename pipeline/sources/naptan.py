@@ -737,6 +737,8 @@ NAPTAN = RegistryDeclaration(
     stop_area=Identifier("parent_id", ("naptan:StopAreaCode",), label="StopAreaCode"),
     # NaPTAN names no operator: nothing to compare or write.
     operator_tag=None,
+    publisher="Department for Transport",
+    publisher_url="https://naptan.api.dft.gov.uk/",
     boundary="data/boundary/gb.geojson",
     # British National Grid: within 0.04 % of ground distances across Great Britain (LV95 is off by
     # 0.4 % in Brighton and 3.1 % in Lerwick).

@@ -32,3 +32,16 @@ def test_the_swiss_map_still_speaks_of_atlas_stops_in_every_language(client, lan
 @pytest.mark.parametrize(("language", "label"), [("de", "NaPTAN-Haltestellen"), ("it", "Fermate NaPTAN")])
 def test_the_registry_name_is_translated_around_not_inside(uk, client, language, label):
     assert label in client.get("/", headers={"Accept-Language": language}).get_data(as_text=True)
+
+
+def test_the_footer_and_map_credit_the_uk_instances_registry_publisher(uk, client):
+    footer = client.get("/stats").get_data(as_text=True)  # the map page has no footer
+    assert '<a href="https://naptan.api.dft.gov.uk/">Department for Transport</a> / NaPTAN' in footer
+    assert "opentransportdata.swiss" not in footer
+    assert 'data-registry-credit="NaPTAN: Department for Transport"' in client.get("/").get_data(as_text=True)
+
+
+def test_the_swiss_footer_and_map_still_credit_opentransportdata_swiss(client):
+    footer = client.get("/stats").get_data(as_text=True)
+    assert '<a href="https://opentransportdata.swiss/">opentransportdata.swiss</a> / ATLAS' in footer
+    assert 'data-registry-credit="ATLAS: opentransportdata.swiss"' in client.get("/").get_data(as_text=True)

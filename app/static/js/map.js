@@ -30,6 +30,12 @@
   function registryName(source) {
     return catalog.label("registries", source || (catalog.lists.registries || [{ code: "atlas" }])[0].code);
   }
+  // Text as HTML that shows it verbatim (Leaflet's attribution is HTML).
+  function escapeText(text) {
+    var span = document.createElement("span");
+    span.textContent = text;
+    return span.innerHTML;
+  }
   var knownMethods = {};
   catalog.lists.methods.forEach(function (m) {
     knownMethods[m.code] = true;
@@ -55,7 +61,8 @@
     maxZoom: 19,
     attribution:
       '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> ' + S.t("contributors") + " · " +
-      "ATLAS: opentransportdata.swiss",
+      // The instance's registries and their publishers ("ATLAS: opentransportdata.swiss").
+      escapeText(mapEl.dataset.registryCredit || ""),
   }).addTo(map);
   L.control.scale({ imperial: false }).addTo(map);
 
