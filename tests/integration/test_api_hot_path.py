@@ -3,6 +3,7 @@ production answers that are not validated again per request (the tests validate 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -101,3 +102,29 @@ def test_answer_validation_defaults_to_off_in_production_and_on_elsewhere():
     assert forced.validate_api_responses is True
     with pytest.raises(ConfigError, match="API_VALIDATE_RESPONSES"):
         load_settings({}, STOPSYNC_ENV="test", API_VALIDATE_RESPONSES="sometimes")
+
+
+def _commands(redis_client, name: str) -> int:
+    return int(redis_client.info("commandstats").get(f"cmdstat_{name}", {}).get("calls", 0))
+
+
+def test_a_rate_limited_request_costs_one_redis_round_trip_with_exact_headers(make_app, redis_client):
+    app = make_app(RATELIMIT_DEFAULT="5 per minute")
+    client = app.test_client()
+    client.get("/api/v1/search?q=Bern")  # the first hit sets the window (and loads the script)
+    redis_client.config_resetstat()
+    second = client.get("/api/v1/search?q=Bern")
+    # The headers' count and reset came with the increment: one script call (its INCRBY and TTL
+    # count in commandstats too), no GET of the counter and no TTL call of the client's own.
+    assert _commands(redis_client, "evalsha") == 1
+    assert _commands(redis_client, "get") == 0
+    assert _commands(redis_client, "ttl") == 1
+    assert second.headers["X-RateLimit-Limit"] == "5"
+    assert second.headers["X-RateLimit-Remaining"] == "3"
+    assert 0 < int(second.headers["X-RateLimit-Reset"]) - time.time() <= 61
+    for _ in range(3):
+        client.get("/api/v1/search?q=Bern")
+    limited = client.get("/api/v1/search?q=Bern")
+    assert limited.status_code == 429
+    assert limited.headers["X-RateLimit-Remaining"] == "0"
+    assert 0 < int(limited.headers["Retry-After"]) <= 61
