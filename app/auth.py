@@ -64,9 +64,10 @@ SESSION_KEY_KEY = "sid"
 # Where Flask-WTF caches the signed token for the current request (its WTF_CSRF_FIELD_NAME).
 CSRF_G_KEY = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Answers that are the same for everyone and meant for shared caches (map tiles, assets): reading
-# the session would make Flask add `Vary: Cookie`, and a proxy or CDN would keep one copy per visitor.
-SESSIONLESS_PATH_PREFIXES = ("/api/v1/tiles", "/static/", "/vendor/")
+# Answers that are the same for everyone and meant for shared caches (the map tiles and their
+# TileJSON): reading the session would make Flask add `Vary: Cookie`, and a proxy or CDN would keep
+# one copy per visitor. (Assets stay out: their 404 is an HTML page, which carries a CSRF token.)
+SESSIONLESS_PATH_PREFIXES = ("/api/v1/tiles",)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -93,7 +94,7 @@ class SharedAnswerSessionInterface(SecureCookieSessionInterface):
     """The signed-cookie session, except that answers meant for shared caches get no session at all.
 
     Flask adds `Vary: Cookie` to any answer whose request touched the session, and a proxy or CDN
-    then keeps one copy per visitor. Tiles and assets are the same for everyone, so their requests
+    then keeps one copy per visitor. Tiles are the same for everyone, so their requests
     get Flask's null session: nothing is read from the cookie and nothing is written back.
     """
 

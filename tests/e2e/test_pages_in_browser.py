@@ -297,5 +297,5 @@ def test_stats_page_draws_its_charts_from_the_api(demo, page):
     assert page.locator("canvas").count() == 6
     assert "registry stops" in page.inner_text("#kpis")
     methods_table = page.text_content("#table-methods")  # inside a closed <details>
-    assert "UIC number" in methods_table
+    assert "Stop code" in methods_table  # the exact_uic method, labelled for any registry
     page.problems.assert_none()

@@ -99,3 +99,10 @@ def test_pages_keep_html_errors(app, client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert response.mimetype == "text/html"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/stops/osm/node/%20", "/api/v1/stops/atlas/%20"])
+def test_a_blank_path_parameter_is_a_400_naming_it_never_a_500(client, path):
+    response = client.get(path)
+    assert response.status_code in (400, 404)
+    assert response.get_json()["error"]["status"] == response.status_code

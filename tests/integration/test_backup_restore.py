@@ -110,8 +110,8 @@ def add_user(url: str, username: str) -> None:
 def add_stop(url: str, stop_id: str, lon: float, lat: float) -> None:
     sql(
         url,
-        "INSERT INTO registry_stops (stop_id, source, lat, lon, geom, row_hash) VALUES "
-        f"('{stop_id}', 'atlas', {lat}, {lon}, ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326), 'h')",
+        "INSERT INTO registry_stops (stop_id, source, dataset, lat, lon, geom, row_hash) VALUES "
+        f"('{stop_id}', 'atlas', 'service_point', {lat}, {lon}, ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326), 'h')",
     )
 
 

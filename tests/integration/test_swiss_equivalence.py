@@ -59,6 +59,7 @@ VOLATILE_KEYS = frozenset(
         "snapshot_id",
         "duration_s",
         "next_cursor",
+        "author",  # the test's user is `user<N>`, N counting the users the test session created
         # The run record inside /stats: stage timings and internal counters, not an answer about stops.
         "last_successful_run",
     }

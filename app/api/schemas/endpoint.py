@@ -26,6 +26,7 @@ from typing import Any, TypeVar, cast
 import flask
 from flask import request
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import SchemaError
 from spectree import Response as SpecResponse
 from spectree import SpecTree
 from spectree.plugins.flask_plugin import FlaskPlugin
@@ -227,6 +228,10 @@ def _parse_path(adapters: Mapping[str, TypeAdapter[Any]], kwargs: dict[str, Any]
             raw = kwargs[name]
             message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
             raise invalid_parameter(name, message, value=str(raw)[:100]) from None
+        except SchemaError:
+            # A blank value: the query types read it as "absent" (PydanticUseDefault), but a path
+            # segment has no default to fall back on (`/stops/osm/node/%20`).
+            raise invalid_parameter(name, "must not be blank", value=str(kwargs[name])[:100]) from None
 
 
 # --- the decorator --------------------------------------------------------------------------
