@@ -12,7 +12,7 @@ Sentinel, Cluster) takes the stock path.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from flask import g, has_request_context
 from limits import RateLimitItem
@@ -50,9 +50,10 @@ class OneTripFixedWindow(FixedWindowRateLimiter):
         if not self._one_trip():
             return super().hit(item, *identifiers, cost=cost)
         key = item.key_for(*identifiers)
+        storage = cast(RedisStorage, self.storage)  # _one_trip checked the type
         if self._script is None:
-            self._script = self.storage.get_connection().register_script(_INCR_EXPIRE_TTL)
-        count, ttl = self._script([self.storage.prefixed_key(key)], [item.get_expiry(), cost])
+            self._script = storage.get_connection().register_script(_INCR_EXPIRE_TTL.encode())
+        count, ttl = self._script([storage.prefixed_key(key)], [item.get_expiry(), cost])
         windows: dict[str, tuple[float, int]] = g.setdefault(_MEMO, {})
         # As the stock get_expiry: a missing TTL (-1/-2) counts as a window ending now.
         windows[key] = (max(int(ttl), 0) + time.time(), int(count))
@@ -75,4 +76,4 @@ class OneTripFixedWindow(FixedWindowRateLimiter):
 
 
 # Flask-Limiter looks strategies up by name (RATELIMIT_STRATEGY) in this table.
-STRATEGIES[STRATEGY] = OneTripFixedWindow  # type: ignore[assignment]
+STRATEGIES[STRATEGY] = OneTripFixedWindow
