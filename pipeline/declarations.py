@@ -47,7 +47,12 @@ def decimal_number(value: str | None) -> str | None:
     """A number written with ASCII digits only, as decimal text without leading zeros ("08503000" →
     "8503000"); anything else ("8503000;8503001", "²") → None."""
     number = ascii_int(value)
-    return str(number) if number is not None else None
+    if number is None:
+        return None
+    text = str(number)
+    # The value itself when it is written so already: the matcher keeps millions of these (850,000
+    # stops' codes in three indexes), a new equal string each time cost 178 MiB at Germany size.
+    return value if text == value else text
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -92,9 +92,14 @@ class MatchContext:
         self.osm_index = SpatialIndex.build(
             [o.lat for o in self.osm], [o.lon for o in self.osm], self.projection
         )
+        # One int object per position, shared by every index below (enumerate makes a new one per loop,
+        # and a million positions stored in five indexes took 100+ MiB at Germany size).
+        self._positions = list(range(max(len(self.registry), len(self.osm))))
         # (source, stop_id) → position: two registries may use the same id for different stops.
-        self.registry_by_sloid: dict[RegistryKey, int] = {s.key: i for i, s in enumerate(self.registry)}
-        self.osm_by_key = {o.osm_key: i for i, o in enumerate(self.osm)}
+        self.registry_by_sloid: dict[RegistryKey, int] = {
+            s.key: i for i, s in zip(self._positions, self.registry, strict=False)
+        }
+        self.osm_by_key = {o.osm_key: i for i, o in zip(self._positions, self.osm, strict=False)}
         self._index_identifiers()
         self.registry_refs = [normalise_ref(s.platform_code) for s in self.registry]
         self.osm_refs = [normalise_ref(o.local_ref or o.tags.get("ref")) for o in self.osm]
@@ -105,11 +110,20 @@ class MatchContext:
         registries sharing a value (a border station's UIC number) never make it ambiguous."""
         self.sources = sorted({s.source for s in self.registry})
         declared = {source: declaration_for(source) for source in self.sources}
+        positions = self._positions
         # (source, stop_id) and (source, normalised code) → registry stops
-        self.registry_by_id: dict[tuple[str, str], int] = {}
+        self.registry_by_id: Mapping[tuple[str, str], int]
+        if len(self.registry_by_sloid) == len(self.registry):
+            # No id twice: the first position of each id (below) is its only one, so the index by
+            # RegistryKey (a tuple, equal and hashing alike) serves as is (85 MiB at Germany size).
+            self.registry_by_id = cast(Mapping[tuple[str, str], int], self.registry_by_sloid)
+        else:
+            by_id: dict[tuple[str, str], int] = {}
+            for i, s in zip(positions, self.registry, strict=False):
+                by_id.setdefault((s.source, s.stop_id), i)
+            self.registry_by_id = by_id
         self.registry_by_code: dict[tuple[str, str], list[int]] = defaultdict(list)
-        for i, s in enumerate(self.registry):
-            self.registry_by_id.setdefault((s.source, s.stop_id), i)
+        for i, s in zip(positions, self.registry, strict=False):
             code = declared[s.source].code
             value = code.of_stop(s) if code is not None else None
             if value is not None:
@@ -123,7 +137,7 @@ class MatchContext:
         self.osm_codes: dict[str, list[tuple[tuple[str, str], ...]]] = {}
         for source, declaration in declared.items():
             codes: list[tuple[tuple[str, str], ...]] = []
-            for i, o in enumerate(self.osm):
+            for i, o in zip(positions, self.osm, strict=False):
                 for tag, value in declaration.stop_id.of_osm(o).items():
                     # An object naming the stop in two tags (`ref:IFOPT` and `ref:sloid`) counts once,
                     # under the first declared tag.
@@ -138,7 +152,17 @@ class MatchContext:
         # (source, value of the registry's stop-area identifier) → its stops (ATLAS: the UIC number;
         # NaPTAN: the StopArea code, the stops' parent_id), for anchoring stop_area relations.
         self.registry_by_stop_area: dict[tuple[str, str], list[int]] = defaultdict(list)
-        for i, s in enumerate(self.registry):
+        # A registry whose stop-area identifier is its code (ATLAS: the UIC number) has the same
+        # groups as `registry_by_code`: its lists are shared, not built again (157 MiB at Germany size).
+        same_as_code = {
+            source for source, d in declared.items() if d.stop_area is not None and d.stop_area == d.code
+        }
+        for key, stops in self.registry_by_code.items():
+            if key[0] in same_as_code:
+                self.registry_by_stop_area[key] = stops
+        for i, s in zip(positions, self.registry, strict=False):
+            if s.source in same_as_code:
+                continue
             area_id = declared[s.source].stop_area
             area_value = area_id.of_stop(s) if area_id is not None else None
             if area_value is not None:
