@@ -133,7 +133,7 @@ class Settings:
     # The import pre-renders the unfiltered tiles of zooms 0..TILE_PRERENDER_MAX_ZOOM in staging (-1:
     # none): every first request after an import of such a tile is a key lookup. At most 13 (zoom 14
     # on is one point per stop, cheap on demand); each zoom more costs import time (README).
-    TILE_PRERENDER_MAX_ZOOM: int = 10
+    TILE_PRERENDER_MAX_ZOOM: int = 13
     # Offline source files (sources whose URLs are empty are read from here). Unset: none in
     # production, the bundled demo data in development and test (see BUNDLED_SOURCES).
     PIPELINE_SOURCE_DIR: str = ""

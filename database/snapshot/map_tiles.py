@@ -28,8 +28,10 @@ CELLS_PER_SIDE = 4
 # Zooms 0..this are pre-rendered by default (TILE_PRERENDER_MAX_ZOOM). Measured on a national-size
 # read model (130k features, 2 cores shared with other work): zooms 0-10 take 1.7-1.9 s at import
 # (1.44 s of backend CPU, ~0.12 s per zoom, 246 tiles, 155 kB); on demand, a tile of zoom 11 or
-# deeper has a cold p99 under 10 ms, zoom 10 about 15 ms, zoom 7 over 100 ms.
-DEFAULT_PRERENDER_MAX_ZOOM = 10
+# deeper has a cold p99 under 10 ms, zoom 10 about 15 ms, zoom 7 over 100 ms. Zooms 11, 12 and 13
+# add 0.20, 0.23 and 0.31 s of backend CPU: cheap beside the render work a burst of first requests
+# after an import costs on demand (the map bench's cold pass), so every counted-cell zoom is built.
+DEFAULT_PRERENDER_MAX_ZOOM = 13
 # Half the Web-Mercator world's width (EPSG:3857 metres), as ST_TileEnvelope uses it.
 MERCATOR_HALF = 20037508.342789244
 
