@@ -7,6 +7,24 @@ Stages, in order (parameters in `params`):
 `explain.explain_candidates` tells, for one stop, the rule that kept each nearby object apart.
 """
 
+from pipeline.matching import normalize, route
 from pipeline.matching.engine import MatchResult, match_stops
 
-__all__ = ["MatchResult", "match_stops"]
+
+def release_caches() -> None:
+    """Empty the name and route memos the matcher and the problem rules fill (bounded, but a few
+    hundred MiB at Germany size): call it once matching and problem detection are done, so the
+    import does not carry them. Results never depend on them; a later use refills them."""
+    for cached in (
+        normalize._readings,
+        normalize.scored_variants,
+        normalize.full_forms,
+        normalize.name_score,
+        route.operator_keys,
+        route.line_keys,
+        route.direction_keys,
+    ):
+        cached.cache_clear()
+
+
+__all__ = ["MatchResult", "match_stops", "release_caches"]

@@ -66,3 +66,39 @@ def test_matcher_indexes_share_one_int_per_position():
     ctx = MatchContext(registry, [osm(i, i * 50, uic_ref=str(8500000 + i)) for i in range(1, 301)])
     i = 299  # above the small-int cache: a new int object unless shared
     assert ctx.registry_by_sloid[registry[i].key] is ctx.registry_by_code[("atlas", str(8500000 + i))][0]
+
+
+def test_release_caches_empties_the_name_and_route_memos():
+    from pipeline.matching import normalize, release_caches
+
+    assert normalize.name_score("Zürich, Bellevue", "Zuerich Bellevue") > 0
+    assert normalize.name_score.cache_info().currsize > 0
+    assert normalize.scored_variants.cache_info().currsize > 0
+    release_caches()
+    assert normalize.name_score.cache_info().currsize == 0
+    assert normalize.scored_variants.cache_info().currsize == 0
+    assert normalize._readings.cache_info().currsize == 0
+    # results never depend on the memos
+    assert normalize.name_score("Zürich, Bellevue", "Zuerich Bellevue") > 0
+
+
+def test_release_memory_collects_cycles():
+    import gc
+    import weakref
+
+    from runs.memory import release_memory
+
+    class Node:
+        pass
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a  # type: ignore[attr-defined]
+    alive = weakref.ref(a)
+    gc.disable()
+    try:
+        del a, b
+        assert alive() is not None  # a cycle outlives its names until collected
+        release_memory()
+        assert alive() is None
+    finally:
+        gc.enable()
