@@ -37,6 +37,7 @@ from bench.common import (
     judged_verdict,
     machine_state,
     say,
+    wait_for_quiet,
 )
 
 MARKER = "BENCH-FIGURES "
@@ -111,6 +112,9 @@ def _child(name: str, quick: bool) -> int:
     module = importlib.import_module(bench.module)
     kwargs = dict(bench.quick_kwargs) if quick else {}
     # Each benchmark states its own machine, load and calibration, so its lines stand on their own.
+    waited = wait_for_quiet(os.cpu_count() or 1)
+    if waited:
+        print(f"{name}: waited {waited:.0f} s for the load average to settle")
     before = machine_state()
     print(
         f"{name}: {platform.machine()} x {os.cpu_count()} CPUs ({cpu_model()}); before: {before.describe()}"

@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -369,6 +369,26 @@ class MachineState:
             f"load average {self.load1:.2f} (1 min) / {self.load5:.2f} (5 min), "
             f"calibration {self.calibration_s:.2f} s"
         )
+
+
+def wait_for_quiet(
+    cpus: int,
+    max_wait_s: float = 150.0,
+    poll_s: float = 5.0,
+    load1: Callable[[], float] = lambda: os.getloadavg()[0],
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Wait until the 1-minute load average is under the comparability limit, at most `max_wait_s`;
+    returns the seconds waited. The previous benchmark's own server and load generator keep the
+    1-minute average high for a minute or so after they stop; starting at once would judge the next
+    benchmark NOT COMPARABLE for the load its predecessor made. Something else that keeps the machine
+    busy still makes it not comparable once the wait runs out."""
+    limit = MAX_LOAD_PER_CPU_BEFORE * cpus
+    waited = 0.0
+    while load1() > limit and waited < max_wait_s:
+        sleep(poll_s)
+        waited += poll_s
+    return waited
 
 
 def machine_state() -> MachineState:

@@ -205,3 +205,15 @@ def test_only_benchmark_folders_mark_a_daemon_as_ours_not_the_test_suites_server
     assert any(m in ours for m in BENCH_DIR_MARKERS)
     assert not any(m in theirs for m in BENCH_DIR_MARKERS)
     assert not any(m in cache for m in BENCH_DIR_MARKERS)
+
+
+def test_a_benchmark_waits_for_its_predecessors_load_to_settle_but_not_forever():
+    from bench.common import wait_for_quiet
+
+    loads = iter([1.8, 1.4, 1.1, 0.9, 0.5])
+    slept: list[float] = []
+    assert wait_for_quiet(2, load1=lambda: next(loads), sleep=slept.append, poll_s=5) == 15
+    assert slept == [5, 5, 5]
+    busy: list[float] = []
+    # A machine that stays busy: the wait ends, and the run is then judged NOT COMPARABLE.
+    assert wait_for_quiet(2, max_wait_s=20, poll_s=5, load1=lambda: 3.0, sleep=busy.append) == 20
