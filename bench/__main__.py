@@ -131,6 +131,8 @@ def _child(name: str, quick: bool) -> int:
     verdict = comparability(before, after, os.cpu_count() or 1, foreign)
     if verdict:
         print(f"{name}: {verdict}")
+        for figure in figures:  # the summary table withholds this benchmark's passes too
+            figure.not_comparable = verdict
     print(MARKER + json.dumps([f.as_dict() for f in figures]), flush=True)
     return 0
 
@@ -143,6 +145,7 @@ def _from_dict(data: dict[str, Any]) -> Figure:
         target=data["target"],
         lower_is_better=data["lower_is_better"],
         note=data["note"],
+        not_comparable=data.get("not_comparable"),
     )
 
 

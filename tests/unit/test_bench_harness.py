@@ -217,3 +217,13 @@ def test_a_benchmark_waits_for_its_predecessors_load_to_settle_but_not_forever()
     busy: list[float] = []
     # A machine that stays busy: the wait ends, and the run is then judged NOT COMPARABLE.
     assert wait_for_quiet(2, max_wait_s=20, poll_s=5, load1=lambda: 3.0, sleep=busy.append) == 20
+
+
+def test_a_benchmark_disturbed_on_its_own_prints_no_pass_in_the_summary_table():
+    from bench.common import Figure, format_table
+
+    quiet = Figure("map | search p99", 12.0, "ms", target=30.0)
+    disturbed = Figure("pipeline | whole", 16.9, "s", target=30.0, not_comparable="NOT COMPARABLE: x")
+    table = format_table([quiet, disturbed])
+    assert "pass" in next(line for line in table.splitlines() if "search p99" in line)
+    assert "NOT COMPARABLE" in next(line for line in table.splitlines() if "pipeline | whole" in line)
