@@ -111,7 +111,8 @@ def add_stop(url: str, stop_id: str, lon: float, lat: float) -> None:
     sql(
         url,
         "INSERT INTO registry_stops (stop_id, source, dataset, lat, lon, geom, row_hash) VALUES "
-        f"('{stop_id}', 'atlas', 'service_point', {lat}, {lon}, ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326), 'h')",
+        f"('{stop_id}', 'atlas', 'service_point', {lat}, {lon}, "
+        f"ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326), 'h')",
     )
 
 
