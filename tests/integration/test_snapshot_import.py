@@ -350,12 +350,13 @@ def fingerprint(connection: psycopg.Connection) -> dict:
                       FROM pg_attribute a
                       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
-                   (SELECT array_agg(pg_get_indexdef(i.indexrelid) ORDER BY 1)
+                   (SELECT array_agg(pg_get_indexdef(i.indexrelid) ORDER BY pg_get_indexdef(i.indexrelid))
                       FROM pg_index i WHERE i.indrelid = c.oid),
-                   (SELECT array_agg(conname || ' ' || pg_get_constraintdef(oid) ORDER BY 1)
+                   (SELECT array_agg(conname || ' ' || pg_get_constraintdef(oid) ORDER BY conname)
                       FROM pg_constraint WHERE conrelid = c.oid),
                    (SELECT array_agg(a.attname || ' '
-                                     || coalesce(pg_get_serial_sequence(c.relname, a.attname), '-'))
+                                     || coalesce(pg_get_serial_sequence(c.relname, a.attname), '-')
+                                     ORDER BY a.attnum)
                       FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
                    c.relacl::text
               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
