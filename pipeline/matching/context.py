@@ -81,8 +81,9 @@ class MatchContext:
     matched_registry: set[int] = field(default_factory=set)
     used_osm: set[int] = field(default_factory=set)
     stage_counts: dict[str, int] = field(default_factory=dict)
-    # OSM objects the name stage refused because two stops tied: (osm_key, stop_id, stop_id).
-    name_ties: list[tuple[str, str, str]] = field(default_factory=list)
+    # OSM objects the name stage refused because two stops tied: (osm_key, stop key, stop key); keys,
+    # not ids, as another registry's stop with one of the tied ids took no part in the tie.
+    name_ties: list[tuple[str, RegistryKey, RegistryKey]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.projection = registry_projection(self.registry)

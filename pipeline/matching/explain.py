@@ -213,7 +213,7 @@ def _name_rule(ctx: MatchContext, reg_i: int, osm_i: int) -> str:
     if ctx.distance_m(reg_i, osm_i) > radius:
         return "beyond_name_radius_for_kind"
     key = obj.osm_key
-    if any(tie[0] == key and stop.stop_id in tie[1:] for tie in ctx.name_ties):
+    if any(tie[0] == key and stop.key in tie[1:] for tie in ctx.name_ties):
         return "ambiguous_name_tie"
     candidates = name_candidates(ctx, osm_i, loose=loose)
     tied = [c[1] for c in candidates if candidates[0][0] - c[0] < JOINT_TIE_MARGIN]

@@ -126,7 +126,7 @@ def match_strict(ctx: MatchContext) -> int:
         best, runner_up = candidates[0], (candidates[1] if len(candidates) > 1 else None)
         if runner_up is not None and _is_tie(best, runner_up):
             ctx.name_ties.append(
-                (ctx.osm[osm_i].osm_key, ctx.registry[best[1]].stop_id, ctx.registry[runner_up[1]].stop_id)
+                (ctx.osm[osm_i].osm_key, ctx.registry[best[1]].key, ctx.registry[runner_up[1]].key)
             )
             continue
         evidence = _evidence(ctx, best, "best joint score of name and distance", runner_up, len(candidates))

@@ -8,8 +8,10 @@ from app.services.candidates import REJECTION_TEXT
 from pipeline.matching import match_stops
 from pipeline.matching.context import MatchContext
 from pipeline.matching.explain import REJECTION_RULES, explain_candidates
+from pipeline.matching.name import match_strict
 from pipeline.records import OsmMember, OsmStopArea, OsmStructure
 from tests.pipeline_records import osm, stop
+from tests.second_registry import zhv_stop
 
 
 def explained(registry, objects, stop_id, structure=None):
@@ -101,3 +103,21 @@ def test_a_mistyped_uic_ref_beside_the_right_uic_name_can_still_be_matched():
     registry = [stop("s1", number=8511725, name="Schaan, Im Duxer", level="service_point")]
     objects = [osm(1, 10, uic_ref=8511752, uic_name="Schaan, Im Duxer", name="Schaan, Im Duxer")]
     assert [m.osm_key for m in match_stops(registry, objects).matches] == ["node/1"]
+
+
+def test_a_name_tie_of_another_registrys_stop_with_the_same_id_is_not_this_stops_tie():
+    # zHV's s1 and s2 tie for the object; ATLAS's s1 (same id, on purpose) is farther (beyond the
+    # distance stage's reach) and took no part.
+    registry = [
+        zhv_stop("s1", 0, name="Dorf"),
+        zhv_stop("s2", 40, name="Dorf"),
+        stop("s1", 80, name="Dorf"),
+    ]
+    objects = [osm(1, 20, name="Dorf")]
+    ctx = MatchContext(registry, objects)
+    match_strict(ctx)
+    assert ctx.name_ties  # the stage refused the object as a tie of the two zHV stops
+    (atlas,) = explain_candidates(ctx, "s1", source="atlas")
+    assert atlas.rejected_by == "lost_conflict_to_better_pair"
+    (zhv,) = explain_candidates(ctx, "s1", source="zhv")
+    assert zhv.rejected_by == "ambiguous_name_tie"
