@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
 from sqlalchemy.types import TypeEngine
 
 from app.services.decisions import DECISION_COLUMNS, DECISION_JOIN, PROBLEM_COLUMNS, problem_as_dict
+from app.services.registry import registry_for
 from database import db
 
 SORTS = ("priority", "distance")
@@ -38,6 +39,8 @@ class ProblemFilters:
     operators: Sequence[str] = ()
     bbox: Sequence[float] | None = None
     stop_id: str | None = None
+    # The registry of `stop_id` (None: `registry.registry_for` decides).
+    source: str | None = None
     osm_key: str | None = None
 
 
@@ -89,8 +92,10 @@ def _where(filters: ProblemFilters, params: dict[str, Any]) -> list[str]:
         params.update(w=filters.bbox[0], s=filters.bbox[1], e=filters.bbox[2], n=filters.bbox[3])
         where.append("p.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)")
     if filters.stop_id:
+        # Registry stops are (source, stop_id): another registry's stop may reuse the id.
         params["stop_id"] = filters.stop_id
-        where.append("p.stop_id = :stop_id")
+        params["stop_source"] = registry_for(filters.stop_id, filters.source)
+        where.append("p.stop_id = :stop_id AND p.source = :stop_source")
     if filters.osm_key:
         params["osm_key"] = filters.osm_key
         where.append("p.osm_key = :osm_key")

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from database import db
 from database.models import RegistryStopRow
+from pipeline.records import LEGACY_IDENTITY_SOURCE
 
 
 def find_registry_stop(stop_id: str, source: str | None = None) -> RegistryStopRow | None:
@@ -22,3 +23,15 @@ def find_registry_stop(stop_id: str, source: str | None = None) -> RegistryStopR
         select(RegistryStopRow).where(RegistryStopRow.stop_id == stop_id).limit(2)
     ).all()
     return rows[0] if len(rows) == 1 else None
+
+
+def registry_for(stop_id: str, source: str | None = None) -> str:
+    """The registry a filter on `stop_id` means: `source` when given, else the one registry holding the
+    id, else ATLAS (an old `sloid=` client; an id several registries hold; a stop gone from the data).
+    A filter keyed by the id alone would also answer with another registry's stop that reuses it."""
+    if source:
+        return source
+    found = db.session.scalars(
+        select(RegistryStopRow.source).where(RegistryStopRow.stop_id == stop_id).limit(2)
+    ).all()
+    return found[0] if len(found) == 1 else LEGACY_IDENTITY_SOURCE

@@ -41,7 +41,7 @@ def registry_side_sql(where: Sequence[str] = (), tail: str = "") -> str:
     """The registry side of the map (alias `a` for `registry_stops`): one row per stop with its
     partners and problems. `where`: conditions; `tail`: ORDER BY / LIMIT clauses."""
     return f"""
-        SELECT a.stop_id AS key, a.name AS name, a.operator_code AS operator,
+        SELECT a.stop_id AS key, a.source AS source, a.name AS name, a.operator_code AS operator,
                a.lat, a.lon, a.platform_code AS local_ref, a.code::text AS uic,
                {REGISTRY_TRANSPORTS_SQL} AS transports,
                m.partner_keys, m.methods, m.distance_m, p.problem_types, p.priority
@@ -120,7 +120,7 @@ FEATURE_JSON_SQL = """json_build_object(
 _EXTRA_SQL = {
     "atlas": {
         "problem_pairs": "ARRAY(SELECT DISTINCT pp.problem_type || ':' || pp.priority"
-        " FROM problems pp WHERE pp.stop_id = s.key)",
+        " FROM problems pp WHERE pp.source = s.source AND pp.stop_id = s.key)",
         "operators": "array_remove(ARRAY[s.operator::text], NULL)",
         "transports": "coalesce(s.transports, '{}')",
     },

@@ -31,6 +31,7 @@ from app.services import vocabulary
 from app.services.decisions import MAX_NOTE_LENGTH as MAX_DECISION_NOTE
 from app.services.problems import SORTS, ProblemFilters
 from app.services.stops import StopFilters
+from pipeline.records import LEGACY_IDENTITY_SOURCE
 
 MAX_OPERATORS = 50
 MAX_IDENTITY_LENGTH = 300
@@ -140,6 +141,14 @@ class ProblemFilterQuery(QueryModel):
     stop_id: Annotated[str | None, QueryText(100), Field(description="Problems of this registry stop.")] = (
         None
     )
+    source: Annotated[
+        str | None,
+        QueryText(40),
+        Field(
+            description="The registry of `stop_id` (`atlas`, `naptan`); default: the one registry "
+            "holding the id, else `atlas`."
+        ),
+    ] = None
     sloid: Annotated[
         str | None, QueryText(100), Field(description="Old name of `stop_id` (ATLAS), still accepted.")
     ] = None
@@ -158,6 +167,8 @@ class ProblemFilterQuery(QueryModel):
             operators=self.operator,
             bbox=self.bbox,
             stop_id=self.stop_id or self.sloid,
+            # `sloid` is the old name of `stop_id` and means ATLAS.
+            source=self.source or (LEGACY_IDENTITY_SOURCE if self.sloid and not self.stop_id else None),
             osm_key=self.osm_key,
         )
 
@@ -543,6 +554,9 @@ class ExportQuery(StopFilterQuery):
     decided: Annotated[bool | None, QueryBool, Field(description="Problems only.")] = None
     needs_review: Annotated[bool | None, QueryBool, Field(description="Problems only.")] = None
     stop_id: Annotated[str | None, QueryText(100), Field(description="Problems only.")] = None
+    source: Annotated[
+        str | None, QueryText(40), Field(description="Problems only (registry of `stop_id`).")
+    ] = None
     sloid: Annotated[str | None, QueryText(100), Field(description="Problems only (old `stop_id`).")] = None
     osm_key: Annotated[str | None, OsmKeyParam, OSM_KEY_FIELD, Field(description="Problems only.")] = None
     sort: Annotated[str, QueryChoice(SORTS), Field(description="Problems only.")] = "priority"
