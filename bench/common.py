@@ -268,6 +268,74 @@ def bench_stack(keep: bool = False) -> Iterator[BenchStack]:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+# The app settings of a pipeline benchmark's run: everything the bench does not vary explicitly is
+# production's default; no country filter and no boundary, so every replicated stop is kept.
+PIPELINE_BENCH_SETTINGS: dict[str, Any] = {
+    "STOPSYNC_ENV": "development",
+    "REDIS_URL": "redis://127.0.0.1:1/0",  # not used by the pipeline itself
+    "LOG_LEVEL": "WARNING",
+    "PIPELINE_UIC_COUNTRY_CODES": "",
+    "PIPELINE_BOUNDARY_FILE": "",
+    "PIPELINE_MIN_ROW_RATIO": 0.0,
+}
+
+
+@dataclass
+class PipelineDatabase:
+    """A migrated database on a PostgreSQL of its own and the app configured for it (`pipeline_database`)."""
+
+    app: Any  # the Flask app; the pipeline runs inside `app.app_context()`
+    postgres: LocalPostgres
+    workdir: Path
+
+    @property
+    def postmaster_pid(self) -> int:
+        """The postmaster's pid (its backends are its children): for memory and CPU accounting."""
+        return int((Path(self.postgres.data_dir) / "postmaster.pid").read_text().splitlines()[0])
+
+
+@contextlib.contextmanager
+def pipeline_database(
+    prefix: str, database: str, label: str = "", keep: bool = False, **settings: Any
+) -> Iterator[PipelineDatabase]:
+    """PostgreSQL+PostGIS (normal durability) in a temporary folder named `prefix`..., one database
+    `database` with PostGIS, the app configured for it (PIPELINE_BENCH_SETTINGS with `settings` on
+    top) and the schema migrated. On leaving, PostgreSQL is stopped (pg_ctl waits for its shutdown
+    checkpoint) and the folder removed, so nothing of the benchmark's stack still runs when its
+    after-run calibration is taken."""
+    from sqlalchemy import create_engine, text
+
+    from app import create_app
+
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    workdir.chmod(0o755)  # the postgres system user must reach its data folder
+    postgres = LocalPostgres(workdir / "postgres", free_port())
+    say(f"{label + ': ' if label else ''}PostgreSQL on port {postgres.port} ({workdir})")
+    postgres.start()
+    try:
+        postgres.create_database(database)
+        url = postgres.url(database)
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        engine.dispose()
+        app = create_app({**PIPELINE_BENCH_SETTINGS, "DATABASE_URL": url, **settings})
+        with app.app_context():
+            import flask_migrate
+
+            flask_migrate.upgrade()
+            yield PipelineDatabase(app, postgres, workdir)
+            # The app's pool holds connections (backends) until disposed; close them before the stop.
+            from database import db
+
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        postgres.stop()
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------------------------
 # gunicorn, configured as in production (entrypoint.sh `app`)
 # --------------------------------------------------------------------------------------------

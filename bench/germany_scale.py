@@ -2,19 +2,26 @@
 
     .venv/bin/python -m bench.germany_scale [--stops 850000] [--profile] [--keep]
 
-No registry of that size is available offline, so one is DERIVED from the real national ATLAS
-service-point export (2025-08-02) by replication with offsets:
-- copy 0 is the real export; copy k (k = 1, 2, ...) is every stop row shifted by a fixed offset per
-  copy (a grid of COPY_STEP_DEG steps, so the copies tile an area of about Germany's size without
-  overlapping), with the sloid rewritten (`<sloid>:r<k>`), the UIC number rewritten
-  (`number + k * 10,000,000`) and the UIC country code 80 (DE); the last copy is cut so that the
-  parser keeps `--stops` stops;
-- the OSM side is derived from the parsed registry exactly as for the Swiss run
-  (bench/pipeline_scale.derive_osm: jitter, moved far, stripped identifiers = name-only objects,
-  abbreviated/shortened/replaced names, stop positions, duplicates, unrelated extras, dropped =
-  missing objects), with the stop-position rate set so that about 1,000,000 objects result.
-The NaPTAN export is not replicated here yet (pipeline/sources/naptan.py did not exist when this was
-written); the registry is ATLAS-only.
+No registry of that size is available offline, so one is DERIVED from the real registry files by
+replication with offsets, from two real exports, run as one instance (PIPELINE_SOURCES=atlas,naptan,osm):
+- NaPTAN (NAPTAN_SHARE of the stops, whole copies): the real export of Brighton and Hove (2022-12,
+  1,195 stops kept) is copy 0; copy k is every StopPoint and StopArea of it moved on the British
+  National Grid by a fixed offset per copy (NAPTAN_COPY_STEP_M, a grid north of Brighton: the copies
+  lie in southern England, apart), its WGS84 position moved with it (so the grid and WGS84 positions
+  still agree as in the real file), AtcoCode, NaptanCode and StopAreaCode suffixed `R<k>`;
+- ATLAS (the rest): copy 0 is the real national service-point export (2025-08-02); copy k is every
+  stop row shifted by a fixed offset per copy (a grid of COPY_STEP_DEG steps, so the copies tile an
+  area of about Germany's size without overlapping), with the sloid rewritten (`<sloid>:r<k>`), the
+  UIC number rewritten (`number + k * 10,000,000`) and the UIC country code 80 (DE); the last copy is
+  cut so that the parser keeps the stated number of stops;
+- the OSM side of the ATLAS stops is derived exactly as for the Swiss run (bench/pipeline_scale
+  .derive_osm: jitter, moved far, stripped identifiers = name-only objects, abbreviated/shortened/
+  replaced names, stop positions, duplicates, unrelated extras, dropped = missing objects), with the
+  stop-position rate set so that about 1,000,000 objects result in all; the OSM side of each NaPTAN
+  copy is derived exactly as for the UK end-to-end test (tests/naptan_derivation.derive_osm: present,
+  with AtcoCode, name only, renamed, bare, moved, closed stops still mapped, stop-area relations,
+  OSM-only stops), seeded per copy, its OSM ids moved into a range of its own.
+The composition (stops and OSM objects per registry, copies, rates) is printed with the figures.
 
 The generated inputs are written once to a cache folder keyed by a hash of the ATLAS file, this
 module's and the derivation's source and the parameters (BENCH_CACHE_DIR, default
@@ -23,10 +30,11 @@ module's and the derivation's source and the parameters (BENCH_CACHE_DIR, defaul
 The same generator at one copy (the real Swiss registry, 50,399 stops) runs first through the same
 pipeline: the growth factor of each stage is printed against n·log n.
 
-Peak memory: this process (the pipeline runs in it; ru_maxrss, exact) and PostgreSQL (the
-postmaster's process tree, proportional set size so shared buffers count once), sampled every
-0.25 s; their sum is judged.
-Targets: whole pipeline ≤ 5 minutes, peak memory ≤ 3 GiB, on this machine.
+Peak memory: every process of the run, sampled together every 0.25 s, the peak of their sum judged:
+this process (the pipeline runs in it) with its child processes (resident set size; its own
+ru_maxrss, exact, is printed beside) and PostgreSQL, the postmaster and every backend and auxiliary
+process (proportional set size, so the shared buffers they all map count once).
+Targets: whole pipeline ≤ 5 minutes, peak memory ≤ 2.5 GiB (the issue's limit is 3 GiB), on this machine.
 """
 
 from __future__ import annotations
@@ -53,9 +61,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import pipeline_scale
-from bench.common import Figure, format_table, say
-from devstack.services import LocalPostgres, free_port
+from bench.common import Figure, format_table, pipeline_database, say
 
+ROOT = Path(__file__).resolve().parents[1]
 TODAY = pipeline_scale.TODAY
 SERVICE_POINTS = pipeline_scale.SERVICE_POINTS
 GERMANY_STOPS = 850_000  # the German zHV's size
@@ -65,9 +73,22 @@ GERMANY_OSM_OBJECTS = 1_000_000
 COPY_STEP_DEG = (2.2, 4.9)
 GRID_COLUMNS = 6
 NUMBER_STRIDE = 10_000_000
-# Stop positions per stop at the Swiss rate (0.35) would give 1.29 OSM objects per registry stop;
-# 0.225 gives (1 - drop) * (1 + 0.225 + duplicate) + unrelated = 1.176, i.e. 1,000,000 for 850,000.
-GERMANY_STOP_POSITION_RATE = 0.225
+# Stop positions per ATLAS stop at the Swiss rate (0.35) would give 1.29 OSM objects per registry
+# stop; 0.27 gives (1 - drop) * (1 + 0.27 + duplicate + unrelated) = 1.21, i.e. 927,000 for the
+# 765,000 ATLAS stops, and the NaPTAN copies' derivation adds about 0.87 per NaPTAN stop (74,000):
+# about 1,000,000 in all.
+GERMANY_STOP_POSITION_RATE = 0.27
+# NaPTAN: this share of the registry stops, as whole copies of the real Brighton and Hove export.
+NAPTAN_XML = ROOT.parent / "shared/data/naptan_brighton_2022-12/NaPTAN149_brighton.xml"
+NAPTAN_SHARE = 0.10
+# Brighton and Hove spans about 17 km east-west and 11 km north-south on the British National Grid:
+# copies step 20 km east and 15 km north, NAPTAN_GRID_COLUMNS a row, rows north of the real one (so
+# every copy lies on land in southern England, from Hampshire to Kent and up to the Midlands).
+NAPTAN_COPY_STEP_M = (20_000.0, 15_000.0)
+NAPTAN_GRID_COLUMNS = 9
+# A NaPTAN copy's derived OSM ids move by these strides (a copy has about 1,050 nodes, 40 relations).
+NAPTAN_NODE_STRIDE = 100_000
+NAPTAN_RELATION_STRIDE = 10_000
 TARGET_SECONDS = 300.0
 TARGET_MIB = 3 * 1024.0
 CACHE_DIR = Path(os.environ.get("BENCH_CACHE_DIR", Path(tempfile.gettempdir()) / "stopsync-bench-cache"))
@@ -142,6 +163,138 @@ def write_registry(zip_path: Path, out: Path, stops: int) -> int:
     return copies
 
 
+def naptan_copy_offset(k: int) -> tuple[float, float]:
+    """(Δeasting, Δnorthing) in metres of NaPTAN copy `k`: copy 0 stays, the others fill rows north of it."""
+    if k == 0:
+        return 0.0, 0.0
+    row, col = divmod(k - 1, NAPTAN_GRID_COLUMNS)
+    return (col - NAPTAN_GRID_COLUMNS // 2) * NAPTAN_COPY_STEP_M[0], (row + 1) * NAPTAN_COPY_STEP_M[1]
+
+
+def naptan_copy_code(code: str, k: int) -> str:
+    """Copy `k` of an AtcoCode, NaptanCode or StopAreaCode (copy 0 keeps the real one)."""
+    return f"{code}-r{k}" if k and code else code
+
+
+def naptan_copy_of(code: str) -> int:
+    """Which copy an identifier written by `naptan_copy_code` belongs to."""
+    _, sep, tail = code.rpartition("-r")
+    return int(tail) if sep and tail.isdigit() else 0
+
+
+def write_naptan(xml_path: Path, out: Path, copies: int) -> None:
+    """Write `copies` copies of the NaPTAN XML export (zipped, one document): every StopPoint and
+    StopArea moved by `naptan_copy_offset` on the grid, its WGS84 position moved by the same
+    displacement converted at that place (pyproj, EPSG:27700 → 4326), its codes made unique."""
+    import numpy as np
+    from lxml import etree
+    from pyproj import Transformer
+
+    raw = xml_path.read_bytes()
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    root = etree.fromstring(raw, parser)
+    ns = root.nsmap[None]
+
+    def q(name: str) -> str:
+        return f"{{{ns}}}{name}"
+
+    points, areas = root.find(q("StopPoints")), root.find(q("StopAreas"))
+    elements = [*points, *areas]
+    codes = [
+        e
+        for e in root.iter(
+            q("AtcoCode"), q("NaptanCode"), q("StopAreaCode"), q("StopAreaRef"), q("ParentStopAreaRef")
+        )
+        if e.text and e.text.strip()
+    ]
+    code_text = [e.text.strip() for e in codes]
+    holders = [e.getparent() for e in root.iter(q("Easting"))]
+    east = np.array([float(h.findtext(q("Easting"))) for h in holders])
+    north = np.array([float(h.findtext(q("Northing"))) for h in holders])
+    lon_el = [h.find(q("Longitude")) for h in holders]
+    lat_el = [h.find(q("Latitude")) for h in holders]
+    lon0 = np.array([float(e.text) if e is not None else np.nan for e in lon_el])
+    lat0 = np.array([float(e.text) if e is not None else np.nan for e in lat_el])
+    to_wgs84 = Transformer.from_crs(27700, 4326, always_xy=True)
+    grid_lon, grid_lat = to_wgs84.transform(east, north)
+    head = raw[: raw.index(b"<StopPoints>") + len(b"<StopPoints>")] + b"\n"
+    middle = b"    </StopPoints>\n    <StopAreas>\n"
+    tail = b"    </StopAreas>\n" + raw[raw.index(b"</NaPTAN>") :]
+    serialised: list[list[bytes]] = []  # per copy: its StopPoints, then its StopAreas
+    for k in range(copies):
+        if k:
+            d_east, d_north = naptan_copy_offset(k)
+            moved_lon, moved_lat = to_wgs84.transform(east + d_east, north + d_north)
+            new_lon, new_lat = lon0 + (moved_lon - grid_lon), lat0 + (moved_lat - grid_lat)
+            for i, holder in enumerate(holders):
+                holder.find(q("Easting")).text = f"{east[i] + d_east:.0f}"
+                holder.find(q("Northing")).text = f"{north[i] + d_north:.0f}"
+                if lon_el[i] is not None:
+                    lon_el[i].text = f"{new_lon[i]:.6f}"
+                if lat_el[i] is not None:
+                    lat_el[i].text = f"{new_lat[i]:.6f}"
+            for element, text in zip(codes, code_text, strict=True):
+                element.text = naptan_copy_code(text, k)
+        serialised.append([etree.tostring(e, encoding="utf-8") for e in elements])
+    with (
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
+        archive.open("NaPTAN_replicated.xml", "w") as handle,
+    ):
+        handle.write(head)
+        for chunk in serialised:
+            handle.writelines(chunk[: len(points)])
+        handle.write(middle)
+        for chunk in serialised:
+            handle.writelines(chunk[len(points) :])
+        handle.write(tail)
+
+
+def derive_naptan_osm(naptan_zip: Path, seed: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The OSM side of every NaPTAN copy, derived exactly as the UK end-to-end test derives it from
+    the real file (tests/naptan_derivation.py), seeded per copy, with each copy's OSM ids moved into
+    a range of their own; and how many objects of each kind were made."""
+    from pipeline.sources.base import ParseOptions
+    from pipeline.sources.naptan import NaptanSource, read_xml
+    from tests import naptan_derivation
+
+    records = NaptanSource().parse([naptan_zip], ParseOptions(uic_country_codes=None)).records
+    made: dict[str, int] = {"registry_stops": len(records)}
+    by_copy: dict[int, list[Any]] = {}
+    for stop in records:
+        by_copy.setdefault(naptan_copy_of(stop.stop_id), []).append(stop)
+    inactive: dict[int, list[tuple[str, str, float, float]]] = {}
+    with zipfile.ZipFile(naptan_zip) as archive, archive.open(archive.namelist()[0]) as stream:
+        for row in read_xml(stream, naptan_zip.name, {}):
+            if row.status != "active":
+                inactive.setdefault(naptan_copy_of(row.atco_code), []).append(
+                    (row.atco_code, row.common_name, float(row.latitude), float(row.longitude))
+                )
+    elements: list[dict[str, Any]] = []
+    saved_seed = naptan_derivation.SEED
+    try:
+        for k in sorted(by_copy):
+            naptan_derivation.SEED = saved_seed + seed + k  # each copy its own draw
+            derived = naptan_derivation.derive_osm(by_copy[k], inactive.get(k, []))
+            node_shift, relation_shift = k * NAPTAN_NODE_STRIDE, k * NAPTAN_RELATION_STRIDE
+            for element in derived.elements:
+                if element["type"] == "node":
+                    element["id"] += node_shift
+                elif element["type"] == "relation":
+                    element["id"] += relation_shift
+                    for member in element["members"]:
+                        member["ref"] += node_shift
+                else:  # the one road way of the copy
+                    element["id"] += k
+                    element["nodes"] = [ref + node_shift for ref in element["nodes"]]
+            elements += derived.elements
+            for group, members in derived.groups.items():
+                made[group] = made.get(group, 0) + len(members)
+            made["stop_area_relations"] = made.get("stop_area_relations", 0) + len(derived.stop_areas)
+    finally:
+        naptan_derivation.SEED = saved_seed
+    return elements, made
+
+
 @contextlib.contextmanager
 def _rates(**overrides: float) -> Iterator[dict[str, float]]:
     """bench.pipeline_scale's derivation rates with `overrides` for the duration of the block."""
@@ -154,54 +307,91 @@ def _rates(**overrides: float) -> Iterator[dict[str, float]]:
         pipeline_scale.RATES.update(saved)
 
 
-def cache_key(zip_path: Path, stops: int, stop_position_rate: float, seed: int) -> str:
-    """A hash of everything the generated inputs depend on: the ATLAS file, this generator, the derivation."""
+def naptan_copies(stops: int, naptan_share: float) -> int:
+    """Whole copies of the real NaPTAN export (1,195 stops kept each) nearest to `naptan_share` of `stops`."""
+    return round(stops * naptan_share / NAPTAN_KEPT_PER_COPY) if stops and naptan_share else 0
+
+
+# Stops the NaPTAN parser keeps from the real Brighton and Hove export (active, not entrances).
+NAPTAN_KEPT_PER_COPY = 1_195
+
+
+def cache_key(zip_path: Path, stops: int, stop_position_rate: float, seed: int, naptan_share: float) -> str:
+    """A hash of all the generated inputs depend on: the registry files, the generator, the derivations."""
+    from tests import naptan_derivation
+
     digest = hashlib.sha256()
     digest.update(hashlib.sha256(zip_path.read_bytes()).digest())
+    if naptan_share:
+        digest.update(hashlib.sha256(NAPTAN_XML.read_bytes()).digest())
     # The generator's own functions (not this whole module: editing the measuring code keeps the cache).
-    for obj in (copy_offset, replicate_row, _kept_rows, write_registry, _generate, pipeline_scale.derive_osm):
+    for obj in (
+        copy_offset,
+        replicate_row,
+        _kept_rows,
+        write_registry,
+        naptan_copy_offset,
+        naptan_copy_code,
+        write_naptan,
+        derive_naptan_osm,
+        _generate,
+        pipeline_scale.derive_osm,
+        naptan_derivation,
+    ):
         digest.update(inspect.getsource(obj).encode())
     params = [
         stops,
         stop_position_rate,
         seed,
+        naptan_share,
         pipeline_scale.RATES,
         COPY_STEP_DEG,
         GRID_COLUMNS,
         NUMBER_STRIDE,
+        NAPTAN_COPY_STEP_M,
+        NAPTAN_GRID_COLUMNS,
+        NAPTAN_NODE_STRIDE,
+        NAPTAN_RELATION_STRIDE,
     ]
     digest.update(json.dumps(params, sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
 
-def generate(stops: int, stop_position_rate: float, seed: int = 42) -> tuple[Path, dict[str, Any]]:
+def generate(
+    stops: int, stop_position_rate: float, seed: int = 42, naptan_share: float = 0.0
+) -> tuple[Path, dict[str, Any]]:
     """The source folder for a run of `stops` registry stops (generated once, then from the cache).
 
     Generation runs in a child process, so its memory is never billed to the pipeline's peak."""
-    folder = _folder(stops, stop_position_rate, seed)
+    folder = _folder(stops, stop_position_rate, seed, naptan_share)
     if not (folder / "generated.json").exists():
         import subprocess
 
         argv = [sys.executable, "-m", "bench.germany_scale", "--generate-only", "--stops", str(stops)]
         argv += ["--seed", str(seed), "--stop-position-rate", str(stop_position_rate)]
-        subprocess.run(argv, check=True, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL)
-    return _generate(stops, stop_position_rate, seed)
+        argv += ["--naptan-share", str(naptan_share)]
+        subprocess.run(argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return _generate(stops, stop_position_rate, seed, naptan_share)
 
 
-def _folder(stops: int, stop_position_rate: float, seed: int) -> Path:
+def _atlas_zip() -> Path:
     zips = sorted(SERVICE_POINTS.glob("*.zip"))
     if not zips:
         raise SystemExit(f"the ATLAS service-point export is missing: {SERVICE_POINTS}")
-    return CACHE_DIR / f"registry-{stops}-{cache_key(zips[0], stops, stop_position_rate, seed)}"
+    return zips[0]
 
 
-def _generate(stops: int, stop_position_rate: float, seed: int) -> tuple[Path, dict[str, Any]]:
+def _folder(stops: int, stop_position_rate: float, seed: int, naptan_share: float) -> Path:
+    key = cache_key(_atlas_zip(), stops, stop_position_rate, seed, naptan_share)
+    return CACHE_DIR / f"registry-{stops}-{key}"
+
+
+def _generate(
+    stops: int, stop_position_rate: float, seed: int, naptan_share: float
+) -> tuple[Path, dict[str, Any]]:
     from pipeline.sources import ParseOptions, get_source
 
-    zips = sorted(SERVICE_POINTS.glob("*.zip"))
-    if not zips:
-        raise SystemExit(f"the ATLAS service-point export is missing: {SERVICE_POINTS}")
-    folder = _folder(stops, stop_position_rate, seed)
+    folder = _folder(stops, stop_position_rate, seed, naptan_share)
     meta_file = folder / "generated.json"
     if meta_file.exists():
         say(f"generated inputs from the cache: {folder}")
@@ -211,20 +401,47 @@ def _generate(stops: int, stop_position_rate: float, seed: int) -> tuple[Path, d
     sources = folder / "sources"
     shutil.rmtree(folder, ignore_errors=True)
     sources.mkdir(parents=True)
+    n_naptan_copies = naptan_copies(stops, naptan_share)
+    naptan_elements: list[dict[str, Any]] = []
+    naptan_made: dict[str, int] = {}
+    naptan_stops = 0
+    if n_naptan_copies:
+        if not NAPTAN_XML.exists():
+            raise SystemExit(f"the NaPTAN export is missing: {NAPTAN_XML}")
+        naptan_zip = sources / "naptan_replicated.xml.zip"
+        write_naptan(NAPTAN_XML, naptan_zip, n_naptan_copies)
+        naptan_elements, naptan_made = derive_naptan_osm(naptan_zip, seed)
+        naptan_stops = naptan_made["registry_stops"]
     registry_file = sources / "atlas_service_points.csv.zip"
-    copies = write_registry(zips[0], registry_file, stops)
+    atlas_target = stops - naptan_stops if stops else 0  # 0: the real export once (the Swiss run)
+    copies = write_registry(_atlas_zip(), registry_file, atlas_target)
     options = ParseOptions(today=dt.date.fromisoformat(TODAY), uic_country_codes=None, boundary=None)
     registry = get_source("atlas").parse([registry_file], options).records
     with _rates(stop_position=stop_position_rate) as rates:
         payload, made = pipeline_scale.derive_osm(registry, seed)
+    atlas_objects = len(payload["elements"])
+    payload["elements"] += naptan_elements
+    payload["generator"] = "StopSync bench/germany_scale.py (derived from ATLAS and NaPTAN, synthetic)"
     with (sources / "osm_derived.json").open("w", encoding="utf-8") as handle:
         json.dump(payload, handle)
+    kinds: dict[str, int] = {}
+    for element in naptan_elements:
+        kind = element["type"] if element["type"] != "node" or element["tags"] else "untagged node"
+        kinds[kind] = kinds.get(kind, 0) + 1
     meta = {
-        "registry_stops": len(registry),
+        "registry_stops": len(registry) + naptan_stops,
+        "atlas_stops": len(registry),
+        "naptan_stops": naptan_stops,
+        "naptan_copies": n_naptan_copies,
+        "naptan_share": naptan_share,
         "osm_objects": len(payload["elements"]),
+        "osm_from_atlas": atlas_objects,
+        "osm_from_naptan": len(naptan_elements),
+        "osm_from_naptan_kinds": kinds,
         "copies": copies,
         "rates": rates,
         "made": made,
+        "naptan_made": naptan_made,
         "seed": seed,
         "generation_s": round(time.perf_counter() - started, 1),
     }
@@ -254,6 +471,8 @@ class MemoryWatch:
         self.postmaster_pid = postmaster_pid
         self.interval_s = interval_s
         self.peak_self_mib = self.peak_postgres_mib = self.peak_sum_mib = 0.0
+        # Where the sum peaked: (stage, pipeline MiB, PostgreSQL MiB) of that sample.
+        self.peak_at: tuple[str, float, float] = ("start", 0.0, 0.0)
         self.stage = "start"  # set by the pipeline's progress callback
         self.by_stage: dict[str, tuple[float, float]] = {}  # stage: (peak pipeline MiB, peak PostgreSQL MiB)
         self._stop = threading.Event()
@@ -274,7 +493,9 @@ class MemoryWatch:
         postgres = sum(_kib(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in self._postgres_pids()) / 1024
         self.peak_self_mib = max(self.peak_self_mib, mine)
         self.peak_postgres_mib = max(self.peak_postgres_mib, postgres)
-        self.peak_sum_mib = max(self.peak_sum_mib, mine + postgres)
+        if mine + postgres > self.peak_sum_mib:
+            self.peak_sum_mib = mine + postgres
+            self.peak_at = (self.stage, mine, postgres)
         was = self.by_stage.get(self.stage, (0.0, 0.0))
         self.by_stage[self.stage] = (max(was[0], mine), max(was[1], postgres))
 
@@ -297,10 +518,6 @@ class MemoryWatch:
         self.sample()
 
 
-def _postmaster_pid(postgres: LocalPostgres) -> int:
-    return int((Path(postgres.data_dir) / "postmaster.pid").read_text().splitlines()[0])
-
-
 # --------------------------------------------------------------------------------------------
 # One run of the real pipeline on a fresh database
 # --------------------------------------------------------------------------------------------
@@ -317,55 +534,26 @@ def _pipeline_api() -> tuple[Any, Any]:
     return RunOptions, run_pipeline
 
 
-def run_once(source_dir: Path, label: str, profile_to: Path | None = None) -> dict[str, Any]:
-    """First import of `source_dir` into a fresh PostgreSQL+PostGIS: wall, stage seconds, memory."""
-    import flask_migrate
-    from sqlalchemy import create_engine, text
-
-    from app import create_app
-
+def run_once(source_dir: Path, label: str, sources: str, profile_to: Path | None = None) -> dict[str, Any]:
+    """First import of `source_dir` (PIPELINE_SOURCES=`sources`) into a fresh PostgreSQL+PostGIS:
+    wall, stage seconds, memory."""
     run_options, run_pipeline = _pipeline_api()
-    work = Path(tempfile.mkdtemp(prefix="stopsync-germany-"))
-    work.chmod(0o755)
-    postgres = LocalPostgres(work / "postgres", free_port())
-    say(f"{label}: PostgreSQL on port {postgres.port}")
-    postgres.start()
-    try:
-        postgres.create_database("stopsync_germany")
-        url = postgres.url("stopsync_germany")
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        engine.dispose()
-        app = create_app(
-            {
-                "STOPSYNC_ENV": "development",
-                "DATABASE_URL": url,
-                "REDIS_URL": "redis://127.0.0.1:1/0",  # not used by the pipeline itself
-                "LOG_LEVEL": "WARNING",
-                "PIPELINE_UIC_COUNTRY_CODES": "",
-                "PIPELINE_BOUNDARY_FILE": "",
-                "PIPELINE_MIN_ROW_RATIO": 0.0,
-            }
-        )
-        with app.app_context():
-            flask_migrate.upgrade()
-            say(f"{label}: pipeline run (first import)")
-            options = run_options(source_dir=source_dir, offline=True, today=dt.date.fromisoformat(TODAY))
-            with MemoryWatch(_postmaster_pid(postgres)) as memory:
-                started = time.perf_counter()
-                if profile_to is not None:
-                    import cProfile
+    with pipeline_database(
+        "stopsync-germany-", "stopsync_germany", label=label, PIPELINE_SOURCES=sources
+    ) as database:
+        say(f"{label}: pipeline run (first import; sources {sources})")
+        options = run_options(source_dir=source_dir, offline=True, today=dt.date.fromisoformat(TODAY))
+        with MemoryWatch(database.postmaster_pid) as memory:
+            started = time.perf_counter()
+            if profile_to is not None:
+                import cProfile
 
-                    profiler = cProfile.Profile()
-                    summary = profiler.runcall(run_pipeline, options, memory.progress)
-                    profiler.dump_stats(profile_to)
-                else:
-                    summary = run_pipeline(options, memory.progress)
-                wall = time.perf_counter() - started
-    finally:
-        postgres.stop()
-        shutil.rmtree(work, ignore_errors=True)
+                profiler = cProfile.Profile()
+                summary = profiler.runcall(run_pipeline, options, memory.progress)
+                profiler.dump_stats(profile_to)
+            else:
+                summary = run_pipeline(options, memory.progress)
+            wall = time.perf_counter() - started
     if summary.status != "succeeded":
         raise RuntimeError(f"{label}: the pipeline run {summary.status}: {summary.error}")
     return {
@@ -375,6 +563,7 @@ def run_once(source_dir: Path, label: str, profile_to: Path | None = None) -> di
         "peak_self_mib": memory.peak_self_mib,
         "peak_postgres_mib": memory.peak_postgres_mib,
         "peak_sum_mib": memory.peak_sum_mib,
+        "peak_at": memory.peak_at,
         "ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "memory_by_stage": memory.by_stage,
     }
@@ -398,20 +587,40 @@ def print_hot_spots(profile: Path, top: int = 15) -> None:
         print("\n".join(lines[start : start + top + 1]))
 
 
-def run(stops: int = GERMANY_STOPS, profile: bool = False, seed: int = 42) -> list[Figure]:
+def describe_inputs(name: str, meta: dict[str, Any]) -> str:
+    """The composition of one generated input: stops and OSM objects per registry, copies and rates."""
+    lines = [
+        f"{name} inputs: {meta['registry_stops']:,} registry stops, {meta['osm_objects']:,} OSM objects "
+        f"(seed {meta['seed']}; generated in {meta['generation_s']} s, not timed)",
+        f"  ATLAS: {meta.get('atlas_stops', meta['registry_stops']):,} stops ({meta['copies']} copies of the "
+        f"real service-point export, {TODAY}, the last one cut) -> "
+        f"{meta.get('osm_from_atlas', meta['osm_objects']):,} OSM objects derived at rates "
+        + ", ".join(f"{k} {v:.1%}" for k, v in meta["rates"].items())
+        + f"; made: {meta['made']}",
+    ]
+    if meta.get("naptan_copies"):
+        share = meta["naptan_stops"] / meta["registry_stops"]
+        lines.append(
+            f"  NaPTAN: {meta['naptan_stops']:,} stops ({share:.1%} of the registry; {meta['naptan_copies']} "
+            f"whole copies of the real Brighton and Hove export, 2022-12, moved on the British National "
+            f"Grid) -> {meta['osm_from_naptan']:,} OSM elements {meta['osm_from_naptan_kinds']} derived "
+            f"as in the UK end-to-end test (tests/naptan_derivation.py); made: {meta['naptan_made']}"
+        )
+    return "\n".join(lines)
+
+
+def run(
+    stops: int = GERMANY_STOPS, profile: bool = False, seed: int = 42, naptan_share: float = NAPTAN_SHARE
+) -> list[Figure]:
     """The Swiss-size run, then the Germany-size run, through the same pipeline; figures."""
     swiss_dir, swiss_meta = generate(0, pipeline_scale.RATES["stop_position"], seed)  # 0: one copy, all
-    big_dir, big_meta = generate(stops, GERMANY_STOP_POSITION_RATE, seed)
+    big_dir, big_meta = generate(stops, GERMANY_STOP_POSITION_RATE, seed, naptan_share)
     for name, meta in (("Swiss", swiss_meta), ("Germany-size", big_meta)):
-        print(
-            f"{name} inputs: {meta['registry_stops']:,} registry stops ({meta['copies']} copies of the real "
-            f"ATLAS stops), {meta['osm_objects']:,} OSM objects (seed {meta['seed']}); rates "
-            + ", ".join(f"{k} {v:.1%}" for k, v in meta["rates"].items())
-            + f"; made: {meta['made']}; generated in {meta['generation_s']} s (not timed)"
-        )
-    swiss = run_once(swiss_dir, "Swiss")
+        print(describe_inputs(name, meta))
+    swiss = run_once(swiss_dir, "Swiss", "atlas,osm")
     profile_file = Path(tempfile.gettempdir()) / f"stopsync-germany-{os.getpid()}.prof" if profile else None
-    big = run_once(big_dir, "Germany-size", profile_file)
+    big_sources = "atlas,naptan,osm" if big_meta.get("naptan_copies") else "atlas,osm"
+    big = run_once(big_dir, "Germany-size", big_sources, profile_file)
     n_small, n_large = swiss_meta["registry_stops"], big_meta["registry_stops"]
     expect = nlogn_factor(n_small, n_large)
     print(
@@ -440,6 +649,11 @@ def run(stops: int = GERMANY_STOPS, profile: bool = False, seed: int = 42) -> li
         + ", ".join(
             f"{stage} {mine:,.0f} / {pg:,.0f}" for stage, (mine, pg) in big["memory_by_stage"].items()
         )
+    )
+    stage_at, mine_at, pg_at = big["peak_at"]
+    print(
+        f"peak of the sum: {big['peak_sum_mib']:,.0f} MiB during {stage_at} "
+        f"(pipeline {mine_at:,.0f} + PostgreSQL {pg_at:,.0f} MiB)"
     )
     imp = big["counts"].get("import", {})
     for key, label in (
@@ -478,8 +692,8 @@ def run(stops: int = GERMANY_STOPS, profile: bool = False, seed: int = 42) -> li
             round(big["peak_sum_mib"]),
             "MiB",
             TARGET_MIB,
-            note=f"pipeline process {big['ru_maxrss_mib']:.0f} MiB (ru_maxrss), PostgreSQL "
-            f"{big['peak_postgres_mib']:.0f} MiB (PSS, sampled)",
+            note=f"peak during {big['peak_at'][0]}; pipeline process {big['ru_maxrss_mib']:.0f} MiB "
+            f"(ru_maxrss), PostgreSQL {big['peak_postgres_mib']:.0f} MiB (PSS, sampled)",
         ),
         Figure("Swiss: whole pipeline (same run)", round(swiss["wall_s"], 1), "s"),
     ]
@@ -504,11 +718,12 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="run the large pipeline under cProfile")
     parser.add_argument("--generate-only", action="store_true", help="write the inputs to the cache, stop")
     parser.add_argument("--stop-position-rate", type=float, default=GERMANY_STOP_POSITION_RATE)
+    parser.add_argument("--naptan-share", type=float, default=NAPTAN_SHARE)
     args = parser.parse_args()
     if args.generate_only:
-        _generate(args.stops, args.stop_position_rate, args.seed)
+        _generate(args.stops, args.stop_position_rate, args.seed, args.naptan_share)
         return
-    figures = run(args.stops, args.profile, args.seed)
+    figures = run(args.stops, args.profile, args.seed, args.naptan_share)
     print(format_table(figures))
     sys.exit(0 if all(f.verdict != "MISS" for f in figures) else 1)
 

@@ -26,8 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Figure, format_table, say
-from devstack.services import LocalPostgres, free_port
+from bench.common import Figure, format_table, pipeline_database, say
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE_POINTS = ROOT.parent / "shared/data/atlas_service_points_2025-08-02"
@@ -131,10 +130,6 @@ def derive_osm(registry: list, seed: int) -> tuple[dict, dict[str, int]]:
 def run(seed: int = 42, keep: bool = False) -> list[Figure]:
     import datetime as dt
 
-    import flask_migrate
-    from sqlalchemy import create_engine, text
-
-    from app import create_app
     from pipeline.sources import ParseOptions, get_source
     from runs.stages import RunOptions, run_pipeline
 
@@ -157,30 +152,9 @@ def run(seed: int = 42, keep: bool = False) -> list[Figure]:
     n_registry, n_osm = len(registry), len(payload["elements"])
     del registry, payload
 
-    postgres = LocalPostgres(work / "postgres", free_port())
-    say(f"starting PostgreSQL on port {postgres.port}")
-    postgres.start()
+    runs = []
     try:
-        postgres.create_database("stopsync_scale")
-        url = postgres.url("stopsync_scale")
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        engine.dispose()
-        app = create_app(
-            {
-                "STOPSYNC_ENV": "development",
-                "DATABASE_URL": url,
-                "REDIS_URL": "redis://127.0.0.1:1/0",  # not used by the pipeline itself
-                "LOG_LEVEL": "WARNING",
-                "PIPELINE_UIC_COUNTRY_CODES": "",
-                "PIPELINE_BOUNDARY_FILE": "",
-                "PIPELINE_MIN_ROW_RATIO": 0.0,
-            }
-        )
-        runs = []
-        with app.app_context():
-            flask_migrate.upgrade()
+        with pipeline_database("stopsync-scale-db-", "stopsync_scale", keep=keep):
             for label in ("first import (empty database)", "re-import (replaces the snapshot)"):
                 say(f"pipeline run: {label}")
                 t0 = time.perf_counter()
@@ -189,7 +163,6 @@ def run(seed: int = 42, keep: bool = False) -> list[Figure]:
                 )
                 runs.append((label, summary, time.perf_counter() - t0))
     finally:
-        postgres.stop()
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
