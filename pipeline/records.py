@@ -6,6 +6,7 @@ Frozen, slotted dataclasses: cheap to build by the hundred thousand, hashable, s
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -332,6 +333,19 @@ def parse_problem_identity(identity: str) -> tuple[str, str | None, str | None]:
     stop_id, _, osm_key = rest.rpartition(":")
     absent = ("", "-")
     return problem_type, (None if stop_id in absent else stop_id), (None if osm_key in absent else osm_key)
+
+
+_SOURCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def identity_registry_key(stop_part: str) -> RegistryKey:
+    """The registry stop a problem identity's stop part (`parse_problem_identity`) names: "<source>/<id>"
+    for a registry other than ATLAS, the bare id for ATLAS (`problem_identity`). ATLAS ids hold no
+    "/"; a part whose head is no source name is an ATLAS id all the same."""
+    source, slash, stop_id = stop_part.partition("/")
+    if slash and stop_id and source != LEGACY_IDENTITY_SOURCE and _SOURCE_NAME.fullmatch(source):
+        return RegistryKey(source, stop_id)
+    return RegistryKey(LEGACY_IDENTITY_SOURCE, stop_part)
 
 
 def osm_key(osm_type: str, osm_id: int) -> str:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, tuple_
 from sqlalchemy.orm import aliased
 
 from app.services import editor_links, run_history
-from app.services.ifopt_usage import sloids_where_ifopt_is_used
+from app.services.ifopt_usage import registry_stops_where_ifopt_is_used
 from database import db
 from database.models import Decision, OsmStop, PipelineRun, Problem, ProblemChange, RegistryStopRow
-from pipeline.records import parse_problem_identity
+from pipeline.records import RegistryKey, identity_registry_key, parse_problem_identity
 
 TREND_DIMENSIONS = ("type", "operator")
 CHANGE_KINDS = ("appeared", "resolved")
@@ -28,13 +28,14 @@ def _run_reference(run: PipelineRun | None, run_id: int) -> dict[str, Any]:
     return run_history.run_reference(run) if run is not None else {"id": run_id}
 
 
-def _links(row: Any, ifopt_sloids: set[str]) -> list[editor_links.EditorLink]:
+def _links(row: Any, ifopt_stops: set[RegistryKey]) -> list[editor_links.EditorLink]:
     """Editor links of a still-open problem's OSM object, or to add its missing registry stop."""
     if row.osm_key:
         return editor_links.links_for_osm_objects([row.osm_key])
-    if row.RegistryStopRow is not None:
+    stop = row.RegistryStopRow
+    if stop is not None:
         return editor_links.links_for_unmatched_registry_stop(
-            row.RegistryStopRow, row.parent_means, ifopt=row.RegistryStopRow.stop_id in ifopt_sloids
+            stop, row.parent_means, ifopt=RegistryKey(stop.source, stop.stop_id) in ifopt_stops
         )
     return []
 
@@ -45,20 +46,26 @@ def stop_names(identities: list[str]) -> dict[str, dict[str, Any]]:
     Names come from the current snapshot (the registry's official platform_code, the OSM object's name
     or uic_name); for a stop or object that has left it, from the evidence a decision on that problem
     recorded, if any. `stop_name` is the one to show: the registry name first, else the OSM name.
+    The registry stop is the identity's (source, stop_id): another registry's stop with the same id
+    neither names it nor keeps it "in the data".
     """
     session = db.session
-    keys = {identity: parse_problem_identity(identity) for identity in identities}
-    sloids = {stop_id for _, stop_id, _ in keys.values() if stop_id}
-    osm_keys = {key for _, _, key in keys.values() if key}
-    atlas = (
-        dict(
-            session.execute(
-                select(RegistryStopRow.stop_id, RegistryStopRow.name).where(
-                    RegistryStopRow.stop_id.in_(sloids)
+    keys = {
+        identity: (identity_registry_key(part) if part else None, osm_key)
+        for identity, (_, part, osm_key) in ((i, parse_problem_identity(i)) for i in identities)
+    }
+    stops = {stop for stop, _ in keys.values() if stop is not None}
+    osm_keys = {key for _, key in keys.values() if key}
+    atlas: dict[RegistryKey, str | None] = (
+        {
+            RegistryKey(source, stop_id): name
+            for source, stop_id, name in session.execute(
+                select(RegistryStopRow.source, RegistryStopRow.stop_id, RegistryStopRow.name).where(
+                    tuple_(RegistryStopRow.source, RegistryStopRow.stop_id).in_(sorted(stops))
                 )
-            ).all()
-        )
-        if sloids
+            )
+        }
+        if stops
         else {}
     )
     osm = (
@@ -72,9 +79,7 @@ def stop_names(identities: list[str]) -> dict[str, dict[str, Any]]:
         else {}
     )
     missing = [
-        i
-        for i, (_, stop_id, key) in keys.items()
-        if (stop_id and stop_id not in atlas) or (key and key not in osm)
+        i for i, (stop, key) in keys.items() if (stop and stop not in atlas) or (key and key not in osm)
     ]
     evidence: dict[str, Any] = (
         dict(
@@ -88,17 +93,18 @@ def stop_names(identities: list[str]) -> dict[str, dict[str, Any]]:
         else {}
     )
     out: dict[str, dict[str, Any]] = {}
-    for identity, (_, stop_id, key) in keys.items():
+    for identity, (stop, key) in keys.items():
         recorded = evidence.get(identity) or {}
-        atlas_name = atlas.get(stop_id) if stop_id in atlas else _recorded_name(recorded, "atlas")
+        atlas_name = atlas.get(stop) if stop in atlas else _recorded_name(recorded, "atlas")
         osm_name = osm.get(key) if key in osm else _recorded_name(recorded, "osm")
         out[identity] = {
-            "stop_id": stop_id,
+            "source": stop.source if stop else None,
+            "stop_id": stop.stop_id if stop else None,
             "osm_key": key,
-            "atlas_name": atlas_name if stop_id else None,
+            "atlas_name": atlas_name if stop else None,
             "osm_name": osm_name if key else None,
-            "stop_name": (atlas_name if stop_id else None) or (osm_name if key else None),
-            "atlas_in_data": bool(stop_id) and stop_id in atlas,
+            "stop_name": (atlas_name if stop else None) or (osm_name if key else None),
+            "atlas_in_data": stop is not None and stop in atlas,
             "osm_in_data": bool(key) and key in osm,
         }
     return out
@@ -180,12 +186,16 @@ def run_changes(
         .outerjoin(
             RegistryStopRow,
             and_(
+                RegistryStopRow.source == Problem.source,
                 RegistryStopRow.stop_id == Problem.stop_id,
                 Problem.problem_type == "unmatched",
                 Problem.osm_key.is_(None),
             ),
         )
-        .outerjoin(parent, parent.stop_id == RegistryStopRow.parent_id)
+        # The parent is a stop of the same registry.
+        .outerjoin(
+            parent, and_(parent.source == RegistryStopRow.source, parent.stop_id == RegistryStopRow.parent_id)
+        )
         .where(*filters)
         .order_by(ProblemChange.id)
         .limit(limit + 1)
@@ -195,8 +205,8 @@ def run_changes(
     rows = list(session.execute(page_query))
     more = len(rows) > limit
     rows = rows[:limit]
-    ifopt_sloids = sloids_where_ifopt_is_used(
-        {r.RegistryStopRow.stop_id for r in rows if r.RegistryStopRow is not None}
+    ifopt_stops = registry_stops_where_ifopt_is_used(
+        {RegistryKey(r.RegistryStopRow.source, r.RegistryStopRow.stop_id) for r in rows if r.RegistryStopRow}
     )
     names = stop_names([r.problem_identity for r in rows])
     items = [
@@ -212,7 +222,7 @@ def run_changes(
             "message": r.message,
             "lat": r.lat,
             "lon": r.lon,
-            "links": _links(r, ifopt_sloids),
+            "links": _links(r, ifopt_stops),
             # The stop, named, for every row: a resolved problem is no longer in the snapshot, but its
             # identity still says which stop it was about.
             **names[r.problem_identity],

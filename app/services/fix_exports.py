@@ -64,15 +64,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 
 from app.services.csv_safety import UTF8_BOM, safe_dict_row
-from app.services.ifopt_usage import sloids_where_ifopt_is_used
+from app.services.ifopt_usage import registry_stops_where_ifopt_is_used
 from app.services.new_stop_tags import is_platform_level, stop_modes, tags_for_new_stop, why_no_tags
 from database import db
 from database.models import Match, OsmStop, RegistryStopRow
 from pipeline.declarations import RegistryDeclaration, declaration_for
 from pipeline.matching.normalize import fold
+from pipeline.records import LEGACY_IDENTITY_SOURCE, RegistryKey
 from pipeline.text import ascii_int, xml_safe
 
 OSM_MAX_VALUE_LENGTH = 255  # the OSM API refuses longer keys and values
@@ -137,6 +138,17 @@ class FixStop:
     source: str = "atlas"
     # The registry's extras (NaPTAN stop type, ...), for the rules its declaration states.
     attributes: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def key(self) -> RegistryKey:
+        """(source, stop_id): two registries may use the same id for different stops."""
+        return RegistryKey(self.source, self.stop_id)
+
+
+def problem_stop(problem: Mapping[str, Any]) -> RegistryKey | None:
+    """The registry stop a problem (as the problems service returns it) is about, or None."""
+    stop_id = problem.get("stop_id")
+    return RegistryKey(problem.get("source") or LEGACY_IDENTITY_SOURCE, stop_id) if stop_id else None
 
 
 @dataclass(frozen=True)
@@ -231,6 +243,7 @@ class NewStop:
     lat: float
     lon: float
     tags: Mapping[str, str]
+    source: str = LEGACY_IDENTITY_SOURCE
 
 
 def _official_value(stop: FixStop, key: str) -> str | None:
@@ -484,7 +497,7 @@ def propose_create(
         problem.get("problem_type") != "unmatched"
         or problem.get("osm_key")
         or details.get("side") != "registry"
-        or problem.get("stop_id") != stop.stop_id
+        or problem_stop(problem) != stop.key
     ):
         return None, None
     identity = problem["identity"]
@@ -506,7 +519,7 @@ def propose_create(
     tags = tags_for_new_stop(stop, modes, ifopt=ifopt)
     if not tags:
         return refuse("no_tagging", why_no_tags(stop, modes) or "no tagging known")
-    return NewStop(stop.stop_id, identity, round(stop.lat, 7), round(stop.lon, 7), tags), None
+    return NewStop(stop.stop_id, identity, round(stop.lat, 7), round(stop.lon, 7), tags, stop.source), None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -542,29 +555,31 @@ def _pair_key(problem: Mapping[str, Any]) -> str | None:
 
 def build_plan(
     problems: Iterable[Mapping[str, Any]],
-    stops: Mapping[str, FixStop],
+    stops: Mapping[RegistryKey, FixStop],
     objects: Mapping[str, FixObject],
     registry: RegistryIds | None,
     *,
-    modes: Mapping[str, Sequence[str]] | None = None,
-    objects_per_stop: Mapping[str, int] | None = None,
-    ifopt_sloids: Collection[str] | None = None,
+    modes: Mapping[RegistryKey, Sequence[str]] | None = None,
+    objects_per_stop: Mapping[RegistryKey, int] | None = None,
+    ifopt_stops: Collection[RegistryKey] | None = None,
     move: bool = False,
     overwrite: bool = False,
     create: bool = False,
 ) -> FixPlan:
     """The fix plan of these problems (as the problems service returns them, with their decision).
 
+    `stops` are keyed by registry stop key (source, stop_id), as are the other per-stop mappings:
     `modes` gives a stop's means of transport when it has none of its own (a traffic point: its
     service point's); `objects_per_stop` how many OSM objects each stop is matched to (default 1);
-    `ifopt_sloids` the stops whose new OSM object carries `ref:IFOPT` (None: every stop).
+    `ifopt_stops` the stops whose new OSM object carries `ref:IFOPT` (None: every stop).
     """
     per_problem: list[tuple[Mapping[str, Any], TagFix | None, NewStop | None]] = []
     not_created: list[dict[str, Any]] = []
     counts = objects_per_stop or {}
     for p in problems:
         decision = (p.get("decision") or {}).get("decision")
-        stop = stops.get(p.get("stop_id") or "")
+        stop_key = problem_stop(p)
+        stop = stops.get(stop_key) if stop_key is not None else None
         fix: TagFix | None = None
         new: NewStop | None = None
         obj = objects.get(_pair_key(p) or "")
@@ -579,21 +594,22 @@ def build_plan(
                 move=move,
                 registry=registry,
                 # A problem of its own pair (a platform) places one object; a whole stop's counts.
-                stop_objects=counts.get(stop.stop_id, 1),
+                stop_objects=counts.get(stop.key, 1),
             )
         elif create and stop is not None:
             new, refusal = propose_create(
                 stop,
                 p,
                 decision=decision,
-                modes=(modes or {}).get(stop.stop_id),
-                ifopt=ifopt_sloids is None or stop.stop_id in ifopt_sloids,
+                modes=(modes or {}).get(stop.key),
+                ifopt=ifopt_stops is None or stop.key in ifopt_stops,
             )
             if refusal is not None:
                 not_created.append(refusal)
         per_problem.append((p, fix, new))
     creates = sorted(
-        {n.stop_id: n for _, _, n in per_problem if n is not None}.values(), key=lambda n: n.stop_id
+        {(n.source, n.stop_id): n for _, _, n in per_problem if n is not None}.values(),
+        key=lambda n: (n.stop_id, n.source),
     )
     fixes = merge_fixes(f for _, f, _ in per_problem)
     by_key = {f.obj.osm_key: f for f in fixes}
@@ -603,7 +619,8 @@ def build_plan(
         if new is not None
         or (
             fix is not None
-            and _addresses(p, stops[p["stop_id"]], by_key[fix.obj.osm_key], counts.get(p["stop_id"], 1))
+            and (key := problem_stop(p)) is not None
+            and _addresses(p, stops[key], by_key[fix.obj.osm_key], counts.get(key, 1))
         )
     ]
     return FixPlan(fixes, creates, not_created, per_problem, addressed)
@@ -765,6 +782,7 @@ def plan_report(plan: FixPlan, change: OsmChange | None = None) -> dict[str, Any
         "created": [
             {
                 "id": -i,
+                "source": n.source,
                 "stop_id": n.stop_id,
                 "problem": n.problem,
                 "lat": n.lat,
@@ -849,7 +867,9 @@ def maproulette_create_task(new: NewStop, problem: Mapping[str, Any], stop_url: 
     """A creation task (cooperative type 2): an osmChange with the new node, base64-encoded, that
     MapRoulette loads into the mapper's editor. The geometry is the registry position."""
     change = build_osmchange([], [new])
-    task_id = f"new/{new.stop_id}"
+    # ATLAS's task ids as before; another registry's name it (its ids may equal ATLAS's).
+    stop_part = new.stop_id if new.source == LEGACY_IDENTITY_SOURCE else f"{new.source}/{new.stop_id}"
+    task_id = f"new/{stop_part}"
     return {
         "type": "FeatureCollection",
         "features": [
@@ -1071,17 +1091,30 @@ def _fix_object(row: Any) -> FixObject:
     )
 
 
-def _match_counts(sloids: set[str]) -> dict[str, int]:
+def _load_registry(keys: Collection[RegistryKey]) -> dict[RegistryKey, RegistryStopRow]:
+    """These registry stops by (source, stop_id): an id alone would also load another registry's."""
+    found: dict[RegistryKey, RegistryStopRow] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        for row in db.session.scalars(
+            select(RegistryStopRow).where(tuple_(RegistryStopRow.source, RegistryStopRow.stop_id).in_(chunk))
+        ):
+            found[RegistryKey(row.source, row.stop_id)] = row
+    return found
+
+
+def _match_counts(keys: Collection[RegistryKey]) -> dict[RegistryKey, int]:
     """How many OSM objects each of these registry stops is matched to."""
-    counts: dict[str, int] = {}
-    ordered = sorted(sloids)
+    counts: dict[RegistryKey, int] = {}
+    ordered = sorted(keys)
     for start in range(0, len(ordered), _CHUNK):
         rows = db.session.execute(
-            select(Match.stop_id, func.count())
-            .where(Match.stop_id.in_(ordered[start : start + _CHUNK]))
-            .group_by(Match.stop_id)
+            select(Match.source, Match.stop_id, func.count())
+            .where(tuple_(Match.source, Match.stop_id).in_(ordered[start : start + _CHUNK]))
+            .group_by(Match.source, Match.stop_id)
         )
-        counts.update({stop_id: int(n) for stop_id, n in rows})
+        counts.update({RegistryKey(source, stop_id): int(n) for source, stop_id, n in rows})
     return counts
 
 
@@ -1108,28 +1141,33 @@ def plan_fixes(
         if p.get("stop_id")
         and (p["problem_type"] in FIXABLE_TYPES or (create and p["problem_type"] == "unmatched"))
     ]
-    rows = _load(RegistryStopRow, RegistryStopRow.stop_id, {p["stop_id"] for p in wanted})
+    rows = _load_registry({key for p in wanted if (key := problem_stop(p)) is not None})
     objects = _load(
         OsmStop,
         OsmStop.osm_key,
         {k for p in wanted if p["problem_type"] in FIXABLE_TYPES and (k := _pair_key(p))},
     )
     # A traffic point (one platform) has no means of transport of its own: its service point's.
-    orphans = {r.stop_id: r.parent_id for r in rows.values() if not stop_modes(r.modes)}
-    parents = _load(RegistryStopRow, RegistryStopRow.stop_id, {s for s in orphans.values() if s})
-    modes = {
-        stop_id: stop_modes(parents[parent].modes) for stop_id, parent in orphans.items() if parent in parents
+    # The parent is a stop of the same registry.
+    orphans = {
+        key: RegistryKey(key.source, r.parent_id)
+        for key, r in rows.items()
+        if not stop_modes(r.modes) and r.parent_id
     }
-    whole = {r.stop_id for r in rows.values() if not is_platform_level(r)}
-    unmatched = {p["stop_id"] for p in wanted if p["problem_type"] == "unmatched"}
+    parents = _load_registry(set(orphans.values()))
+    modes = {key: stop_modes(parents[parent].modes) for key, parent in orphans.items() if parent in parents}
+    whole = {key for key, r in rows.items() if not is_platform_level(r)}
+    unmatched = {
+        key for p in wanted if p["problem_type"] == "unmatched" and (key := problem_stop(p)) is not None
+    }
     return build_plan(
         listed,
-        {stop_id: _fix_stop(row) for stop_id, row in rows.items()},
+        {key: _fix_stop(row) for key, row in rows.items()},
         {key: _fix_object(row) for key, row in objects.items()},
         registry_ids() if objects else None,
         modes=modes,
         objects_per_stop=_match_counts(whole),
-        ifopt_sloids=sloids_where_ifopt_is_used(unmatched) if create else set(),
+        ifopt_stops=registry_stops_where_ifopt_is_used(unmatched) if create else set(),
         move=move,
         overwrite=overwrite,
         create=create,
@@ -1165,11 +1203,11 @@ def registry_error_rows(
         )
         if found is not None and p.get("stop_id"):
             suspects.append((p, found))
-    stops = _load(RegistryStopRow, RegistryStopRow.stop_id, {p["stop_id"] for p, _ in suspects})
+    stops = _load_registry({key for p, _ in suspects if (key := problem_stop(p)) is not None})
     objects = _load(OsmStop, OsmStop.osm_key, {k for p, _ in suspects if (k := _pair_key(p))})
     rows = []
     for p, (suspicion, confidence) in suspects:
-        stop = stops.get(p["stop_id"])
+        stop = stops.get(RegistryKey(p.get("source") or LEGACY_IDENTITY_SOURCE, p["stop_id"]))
         key = _pair_key(p)
         obj = objects.get(key or "")
         decision = p.get("decision") or {}

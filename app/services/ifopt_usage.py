@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.extensions import db
 from pipeline.declarations import declarations
+from pipeline.records import RegistryKey
 
 METRES_PER_DEGREE = 111_320.0
 
@@ -41,10 +42,11 @@ _SLOIDS_WITH_IFOPT_NEARBY = text(
 ).bindparams(bindparam("sloids", expanding=True), bindparam("tags", type_=ARRAY(Text)))
 
 
-def sloids_where_ifopt_is_used(sloids: Collection[str]) -> set[str]:
-    """The registry stops among `sloids` whose new OSM object should carry their registry's stop-id tag
-    (ATLAS `ref:IFOPT`, NaPTAN `naptan:AtcoCode`)."""
-    wanted = {s for s in sloids if s}
+def registry_stops_where_ifopt_is_used(keys: Collection[RegistryKey]) -> set[RegistryKey]:
+    """The registry stops among `keys` whose new OSM object should carry their registry's stop-id tag
+    (ATLAS `ref:IFOPT`, NaPTAN `naptan:AtcoCode`). Keyed by (source, stop_id): each stop is looked up
+    in its own registry only, so another registry's stop with the same id answers for nothing."""
+    wanted = {key for key in keys if key.stop_id}
     settings = current_app.config["SETTINGS"]
     policy = settings.NEW_STOP_IFOPT
     if not wanted or policy == "never":
@@ -52,12 +54,14 @@ def sloids_where_ifopt_is_used(sloids: Collection[str]) -> set[str]:
     if policy == "always":
         return wanted
     radius_m = float(settings.NEW_STOP_IFOPT_RADIUS_M)
-    found: set[str] = set()
-    ordered = sorted(wanted)
-    for name, registry in declarations().items():
-        tags = list(registry.stop_id.osm_tags)  # each registry's own stop-id tags
+    found: set[RegistryKey] = set()
+    registries = declarations()
+    for name in sorted({key.source for key in wanted}):
+        registry = registries.get(name)
+        tags = list(registry.stop_id.osm_tags) if registry is not None else []  # its own stop-id tags
         if not tags:
             continue
+        ordered = sorted(key.stop_id for key in wanted if key.source == name)
         for start in range(0, len(ordered), 5000):  # bounded parameter lists
             rows = db.session.execute(
                 _SLOIDS_WITH_IFOPT_NEARBY,
@@ -69,10 +73,11 @@ def sloids_where_ifopt_is_used(sloids: Collection[str]) -> set[str]:
                     "radius_m": radius_m,
                 },
             )
-            found.update(row.stop_id for row in rows)
+            found.update(RegistryKey(name, row.stop_id) for row in rows)
     return found
 
 
-def ifopt_is_used_near(stop_id: str) -> bool:
-    """`sloids_where_ifopt_is_used` for one stop."""
-    return stop_id in sloids_where_ifopt_is_used([stop_id])
+def ifopt_is_used_near(stop_id: str, source: str | None = None) -> bool:
+    """`registry_stops_where_ifopt_is_used` for one stop (without `source`: the id in any registry)."""
+    sources = [source] if source is not None else list(declarations())
+    return bool(registry_stops_where_ifopt_is_used([RegistryKey(name, stop_id) for name in sources]))

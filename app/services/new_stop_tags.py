@@ -158,7 +158,7 @@ def tags_for_new_stop(
 
     ``modes`` overrides the stop's own means of transport (a traffic point has none of its own: the
     caller passes its service point's). ``ifopt`` says whether mappers around the stop use
-    ``ref:IFOPT`` (:func:`app.services.ifopt_usage.sloids_where_ifopt_is_used`).
+    ``ref:IFOPT`` (:func:`app.services.ifopt_usage.registry_stops_where_ifopt_is_used`).
     """
     known = stop_modes(stop.modes) if modes is None else sorted(set(modes))
     if why_no_tags(stop, known) is not None:

@@ -4,11 +4,15 @@ about one registry's stop are not disturbed by the other registry's stop (regist
 
 from __future__ import annotations
 
+import uuid
+from urllib.parse import unquote, urlsplit
+
 import pytest
 from sqlalchemy import text
 
 import pipeline.sources as sources
 from database import db
+from database.models import PipelineRun, ProblemChange
 from database.snapshot import map_features
 from pipeline.sources import register_source
 from tests import factories as f
@@ -84,3 +88,108 @@ def test_the_problem_list_filtered_by_stop_id_alone_finds_the_one_registry_holdi
     p_zhv = zhv_problem("unmatched")
     body = client.get(f"/api/v1/problems?stop_id={SAME_ID}").get_json()
     assert [p["identity"] for p in body["problems"]] == [p_zhv.identity]
+
+
+# --- run-to-run changes ----------------------------------------------------------------------------
+
+
+def _record_changes(*changes: tuple[str, str, str]) -> int:
+    """A run with these (identity, problem type, change) rows; its id."""
+    run = PipelineRun(run_uuid=str(uuid.uuid4()), trigger="cli", status="succeeded")
+    db.session.add(run)
+    db.session.flush()
+    for identity, problem_type, change in changes:
+        db.session.add(
+            ProblemChange(
+                run_id=run.id, problem_identity=identity, problem_type=problem_type, change=change, priority=1
+            )
+        )
+    db.session.commit()
+    return run.id
+
+
+def josm_tags(url: str) -> dict[str, str]:
+    """Tags of a JOSM "add" link as JOSM reads `addtags`."""
+    args = dict(unquote(pair).partition("=")[::2] for pair in urlsplit(url).query.split("&"))
+    return dict(tag.split("=", 1) for tag in args.get("addtags", "").split("|") if "=" in tag)
+
+
+def test_the_change_list_names_and_links_each_registrys_own_stop(app, client):
+    atlas = f.atlas_stop(SAME_ID, name="Vaduz, Post")
+    zhv_stop()
+    # Mappers tag the stop id near Vaduz (so a new ATLAS stop carries it), not near Konstanz.
+    f.osm_stop(
+        lat=atlas.lat + 0.001, lon=atlas.lon, tags={"name": "Vaduz, Mühle", "ref:IFOPT": "ch:1:sloid:1"}
+    )
+    p_atlas = f.problem("unmatched", stop_id=SAME_ID, priority=1)
+    p_zhv = zhv_problem("unmatched", priority=1)
+    run_id = _record_changes(
+        (p_atlas.identity, "unmatched", "appeared"), (p_zhv.identity, "unmatched", "appeared")
+    )
+    body = client.get(f"/api/v1/changes?run={run_id}").get_json()
+    assert len(body["changes"]) == 2  # one row per change, not one per registry holding the id
+    items = {c["problem_identity"]: c for c in body["changes"]}
+    for identity, source, name, ifopt in (
+        (p_atlas.identity, "atlas", "Vaduz, Post", SAME_ID),
+        (p_zhv.identity, "zhv", "Konstanz Bf", None),
+    ):
+        item = items[identity]
+        assert (item["source"], item["stop_id"], item["stop_name"]) == (source, SAME_ID, name)
+        assert item["atlas_in_data"] is True
+        (add,) = [k["url"] for k in item["links"] if (k["editor"], k["action"]) == ("josm", "add")]
+        assert josm_tags(add)["name"] == name
+        assert josm_tags(add).get("ref:IFOPT") == ifopt
+
+
+def test_a_resolved_change_of_a_stop_gone_from_its_registry_is_not_found_in_another_registry(app, client):
+    zhv_stop()  # the ATLAS stop with this id has left the data; zHV's is still there
+    run_id = _record_changes((f"unmatched:{SAME_ID}:-", "unmatched", "resolved"))
+    (item,) = client.get(f"/api/v1/changes?run={run_id}").get_json()["changes"]
+    assert (item["source"], item["stop_id"]) == ("atlas", SAME_ID)
+    assert item["atlas_in_data"] is False
+    assert item["stop_name"] is None
+
+
+# --- fix exports -----------------------------------------------------------------------------------
+
+
+def _unmatched_details() -> dict:
+    return {"side": "registry", "osm_objects_with_uic": 0, "nearest_osm": None, "nearest_osm_m": None}
+
+
+def test_the_fix_export_creates_each_registrys_missing_stop_with_its_own_data(app, client):
+    f.atlas_stop(SAME_ID, name="Vaduz, Post", dataset="service_point", modes="BUS")
+    zhv_stop(dataset="csv", modes="BUS")
+    f.problem("unmatched", stop_id=SAME_ID, priority=1, details=_unmatched_details())
+    zhv_problem("unmatched", priority=1, details=_unmatched_details())
+    report = client.get("/api/v1/fixes/osmchange.report.json?create=true").get_json()
+    created = {(c["source"], c["stop_id"]): c for c in report["created"]}
+    assert report["counts"]["created"] == 2, report
+    assert created[("atlas", SAME_ID)]["tags"]["name"] == "Vaduz, Post"
+    assert created[("zhv", SAME_ID)]["tags"]["name"] == "Konstanz Bf"
+    assert created[("zhv", SAME_ID)]["lat"] == KONSTANZ["lat"]
+    tasks = client.get("/api/v1/fixes/maproulette.geojson?create=true").get_data(as_text=True)
+    assert f'"new/{SAME_ID}"' in tasks
+    assert f'"new/zhv/{SAME_ID}"' in tasks
+
+
+def test_the_fix_export_counts_only_its_own_registrys_matches_of_a_whole_stop(app, client):
+    # The ATLAS whole stop has one OSM object: its stop id goes on it. zHV's stop with the same id has
+    # two objects; counted together the ATLAS stop looked like a stop of three objects.
+    atlas = f.atlas_stop(SAME_ID, name="Vaduz, Post", dataset="service_point", code="8500001")
+    node = f.osm_stop(lat=atlas.lat + 0.0001, lon=atlas.lon, tags={"name": "Vaduz, Post"})
+    f.match(SAME_ID, node.osm_key)
+    zhv_stop()
+    for east in (0.0001, 0.0002):
+        other = f.osm_stop(lat=KONSTANZ["lat"], lon=KONSTANZ["lon"] + east)
+        f.match(SAME_ID, other.osm_key, source="zhv")
+    f.problem(
+        "attributes",
+        stop_id=SAME_ID,
+        osm_key=node.osm_key,
+        details={"mismatches": [{"attribute": "uic_ref", "registry": "8500001", "osm": None}]},
+    )
+    report = client.get("/api/v1/fixes/osmchange.report.json").get_json()
+    (modified,) = report["modified"]
+    assert modified["osm_key"] == node.osm_key
+    assert modified["set_tags"].get("ref:IFOPT") == SAME_ID

@@ -366,7 +366,7 @@ def test_the_plan_writes_fixes_and_creates_and_reports_every_refusal():
     ]
     objects = {"node/11": node(11), "node/12": node(12, uic_ref="8507100", uic_name="Bern, Hirschengraben")}
     plan = build_plan(
-        problems, {STOP.stop_id: STOP, MISSING.stop_id: MISSING}, objects, REGISTRY, move=True, create=True
+        problems, {STOP.key: STOP, MISSING.key: MISSING}, objects, REGISTRY, move=True, create=True
     )
     change = build_osmchange(plan.fixes, plan.creates, refused=plan.refused)
     assert check_osmchange(change.xml) == [("create", "node", -1), ("modify", "node", 11)]

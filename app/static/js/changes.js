@@ -87,7 +87,7 @@
   function stopLink(item) {
     var key = item.stop_id || item.osm_key;
     var name = item.stop_name || key || item.problem_identity;
-    if (item.stop_id && item.atlas_in_data) return S.el("a", { href: S.stopUrl("atlas", item.stop_id), text: name });
+    if (item.stop_id && item.atlas_in_data) return S.el("a", { href: S.stopUrl(item.source || "atlas", item.stop_id), text: name });
     if (item.osm_key && item.osm_in_data) return S.el("a", { href: S.stopUrl("osm", item.osm_key), text: name });
     return S.el("span", { class: "stop-name", text: name });
   }
