@@ -131,9 +131,10 @@ class Settings:
     TILE_MAX_AGE_S: int = 7 * 86400
     TILEJSON_MAX_AGE_S: int = 60
     # The import pre-renders the unfiltered tiles of zooms 0..TILE_PRERENDER_MAX_ZOOM in staging (-1:
-    # none): every first request after an import of such a tile is a key lookup. At most 13 (zoom 14
-    # on is one point per stop, cheap on demand); each zoom more costs import time (README).
-    TILE_PRERENDER_MAX_ZOOM: int = 13
+    # none): every first request after an import of such a tile is a key lookup. Default 16, every
+    # zoom a tile has (the counted cells of 0-13 and the stops of 14-16, about 2.5 s of import for
+    # the stops zooms at national size); lower it to trade import time for on-demand renders.
+    TILE_PRERENDER_MAX_ZOOM: int = 16
     # Offline source files (sources whose URLs are empty are read from here). Unset: none in
     # production, the bundled demo data in development and test (see BUNDLED_SOURCES).
     PIPELINE_SOURCE_DIR: str = ""
@@ -287,8 +288,8 @@ class Settings:
             raise ConfigError("TILE_CACHE_MAX_BYTES must be 0 or more and TILE_CACHE_TTL_S positive")
         if self.TILE_MAX_AGE_S < 0 or self.TILEJSON_MAX_AGE_S < 0:
             raise ConfigError("TILE_MAX_AGE_S and TILEJSON_MAX_AGE_S must be 0 or more (seconds)")
-        if not -1 <= self.TILE_PRERENDER_MAX_ZOOM <= 13:
-            raise ConfigError("TILE_PRERENDER_MAX_ZOOM must be from -1 (none) to 13")
+        if not -1 <= self.TILE_PRERENDER_MAX_ZOOM <= 16:
+            raise ConfigError("TILE_PRERENDER_MAX_ZOOM must be from -1 (none) to 16 (the deepest tile)")
         if not 0 < self.PIPELINE_SWAP_LOCK_TIMEOUT_S <= 10:
             raise ConfigError("PIPELINE_SWAP_LOCK_TIMEOUT_S must be more than 0 and at most 10 seconds")
         if not self.NAPTAN_POSITION_MISMATCH_M > 0:

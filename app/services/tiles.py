@@ -18,9 +18,10 @@ either side with its filter columns, written by the importer):
   every view at a few thousand stops.
 
 Positions are read in Web Mercator as stored by the import (`map_features.geom_3857`), never
-re-projected per request; the unfiltered `cells` tiles of zooms 0..TILE_PRERENDER_MAX_ZOOM are
-pre-rendered by the import in staging (`map_tiles`, database/snapshot/map_tiles.py, the same SQL)
-and read from there, so a first request after an import is a key lookup, not a pass over the country.
+re-projected per request; the unfiltered tiles of zooms 0..TILE_PRERENDER_MAX_ZOOM (by default every
+zoom: the `cells` and the `stops` layer) are pre-rendered by the import in staging (`map_tiles`,
+database/snapshot/map_tiles.py, byte for byte the on-demand rendering) and read from there, so a
+first request after an import is a key lookup, not a render. Filtered tiles are rendered on demand.
 
 Redis keys (contract in app/coordination.py): `stopsync:tiles:<snapshot>:<z>/<x>/<y>:<filter hash>`
 (the tile bytes), `stopsync:tiles:<snapshot>:bytes` (what that snapshot's tiles use) and
@@ -53,10 +54,11 @@ logger = logging.getLogger(__name__)
 
 # Stops one by one from this zoom on; grid cells with counts below it. At zoom 14 a 256 px tile covers
 # about 1.6 km in Switzerland: a busy city tile holds a few hundred stops, which the map clusters.
-STOPS_MIN_ZOOM = 14
+# (Defined with the tile SQL, which the import's pre-render shares.)
+STOPS_MIN_ZOOM = map_tiles.STOPS_MIN_ZOOM
 # Deeper zooms are drawn from the zoom-16 tiles (Leaflet's maxNativeZoom): at 4096 units per tile a
 # zoom-16 position is within 15 cm, and deeper tiles would only multiply the URLs to cache.
-MAX_ZOOM = 16
+MAX_ZOOM = map_tiles.MAX_ZOOM
 # The tile SQL and its grid live with the import, which pre-renders the low zooms with the same text.
 EXTENT = map_tiles.EXTENT
 CELLS_PER_SIDE = map_tiles.CELLS_PER_SIDE
@@ -266,8 +268,9 @@ def render_tile(
 ) -> bytes:
     """One tile from map_features: stop points from STOPS_MIN_ZOOM on, counted grid cells below.
 
-    An unfiltered cells tile the import pre-rendered (`map_tiles`, swapped with the snapshot) is read
-    from there unless `prerendered` is False; any other tile is rendered now. With `snapshot`, the
+    An unfiltered tile the import pre-rendered (`map_tiles`, swapped with the snapshot; any layer) is
+    read from there unless `prerendered` is False; any other tile (filtered, a zoom not pre-rendered,
+    a tile without stops) is rendered now. With `snapshot`, the
     tile is answered only if that snapshot is still the published one, read in the same statement
     (so from the same data): raises SnapshotChangedError otherwise.
     """
@@ -276,7 +279,7 @@ def render_tile(
     conditions = "".join(f" AND {condition}" for condition in where)
     layer = map_tiles.STOPS_SQL if z >= STOPS_MIN_ZOOM else map_tiles.CELLS_SQL
     sql = map_tiles.tile_sql(layer, conditions)
-    if prerendered and z < STOPS_MIN_ZOOM and not tile_query.query:
+    if prerendered and not tile_query.query:
         # COALESCE evaluates its second argument only when no stored tile of the published
         # snapshot is there (a zoom not pre-rendered, an empty tile, a table an older importer left).
         sql = (

@@ -17,7 +17,7 @@ from database.snapshot import map_features, map_tiles
 from database.snapshot.staging import STAGE_SCHEMA, quote
 
 # The map read model: one row per stop of either side, the finished GeoJSON plus filter columns;
-# the low-zoom vector tiles pre-rendered from it (filled by `prerender`, after its indexes exist).
+# the unfiltered vector tiles pre-rendered from it (filled by `prerender`, after its indexes exist).
 DERIVED_TABLES = ("map_features", "map_tiles")
 
 logger = logging.getLogger(__name__)
@@ -35,8 +35,9 @@ def build(cur: Any, live: str) -> None:
 
 
 def prerender(cur: Any, live: str, max_zoom: int, run_id: int) -> dict[int, tuple[int, float]]:
-    """Render the low-zoom tiles into the staged `map_tiles` from the staged `map_features` (whose
-    indexes must exist and be analysed: each tile is one GiST index scan); tiles and seconds per zoom.
+    """Render the unfiltered tiles of zooms 0..max_zoom into the staged `map_tiles` from the staged
+    `map_features` (whose indexes must exist and be analysed: each counted-cell tile is one GiST index
+    scan); tiles and seconds per zoom, also logged.
 
     A failure here never costs the snapshot: the tiles are an optimisation (the endpoint renders any
     tile missing from `map_tiles`), so the staged table is left empty and the import goes on.
@@ -51,6 +52,11 @@ def prerender(cur: Any, live: str, max_zoom: int, run_id: int) -> dict[int, tupl
         cur.execute("ROLLBACK TO SAVEPOINT prerender_tiles")
         logger.warning("import: map tiles not pre-rendered (rendered on demand instead): %s", exc)
         done = {}
+    if done:
+        logger.info(
+            "import: map tiles pre-rendered (zoom: tiles in seconds): %s",
+            ", ".join(f"{z}: {count} in {seconds:.2f}" for z, (count, seconds) in done.items()),
+        )
     cur.execute("RELEASE SAVEPOINT prerender_tiles")
     cur.execute("SELECT set_config('search_path', %s, true)", (search_path,))
     return done

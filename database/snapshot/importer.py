@@ -89,6 +89,7 @@ class ImportStats:
     cleanup_seconds: float
     steps: dict[str, float] = field(default_factory=dict)
     clipped: dict[str, int] = field(default_factory=dict)  # "table.column" → values cut to fit
+    tiles: dict[int, tuple[int, float]] = field(default_factory=dict)  # zoom → (tiles, seconds) pre-rendered
 
     def as_counts(self) -> dict[str, Any]:
         """The run record's `counts["import"]`."""
@@ -103,6 +104,8 @@ class ImportStats:
         }
         if self.clipped:
             out["texts_cut_to_column_length"] = self.clipped
+        if self.tiles:
+            out["tiles_per_zoom"] = {str(z): list(done) for z, done in self.tiles.items()}
         return out
 
 
@@ -205,8 +208,8 @@ def import_snapshot(
                 staging.replay_indexes(cur, live, table)
             staging.analyze(cur, derived.DERIVED_TABLES)
             lap("derived")
-            # The low zooms' tiles, from the staged read model and its indexes: outside the swap.
-            derived.prerender(cur, live, tile_prerender_max_zoom, run_id)
+            # The unfiltered tiles, from the staged read model and its indexes: outside the swap.
+            tiles = derived.prerender(cur, live, tile_prerender_max_zoom, run_id)
             staging.analyze(cur, ("map_tiles",))
             lap("tiles")
             _stage_problem_changes(cur, live)
@@ -296,6 +299,7 @@ def import_snapshot(
         cleanup_seconds=round(cleanup_seconds, 3),
         steps=steps,
         clipped=clipped,
+        tiles=tiles,
     )
 
 

@@ -1,17 +1,26 @@
-"""The map's vector-tile SQL, and the low-zoom tiles pre-rendered at import (`map_tiles`).
+"""The map's vector-tile SQL, and the tiles pre-rendered at import (`map_tiles`).
 
-One text per layer, used both by the tile endpoint (`app/services/tiles.py`, which renders any tile
-on demand, with the map's filters) and by the import, which renders the unfiltered counted-cell
-tiles of zooms 0..TILE_PRERENDER_MAX_ZOOM in staging and stores them in `map_tiles`, swapped with
-the rest of the snapshot. The statements differ only in where the tile's z/x/y come from (bind
-parameters, or the columns of the tile list), so a stored tile is byte for byte the on-demand one
-(`tests/integration/test_map_tiles.py`).
+The tile endpoint (`app/services/tiles.py`) renders any tile on demand, with the map's filters, from
+STOPS_SQL (zoom STOPS_MIN_ZOOM and deeper: one point per stop) or CELLS_SQL (below: counted cells).
+The import renders the unfiltered tiles of zooms 0..TILE_PRERENDER_MAX_ZOOM (by default all of them,
+0..MAX_ZOOM) in staging and stores them in `map_tiles`, swapped with the rest of the snapshot:
+- counted cells: the same CELLS_SQL text, with the tile's z/x/y taken from a tile list instead of
+  bind parameters;
+- stops: one statement per zoom that assigns every stop to its tile and aggregates each tile with
+  ST_AsMVT, from the same attribute list (STOP_ATTRIBUTES), tile rule (INSIDE_TILE) and feature
+  order (kind, key) as STOPS_SQL; rendering the ~80k tiles of zooms 14-16 one by one would pay a
+  statement's overhead per tile.
+Either way a stored tile is byte for byte the on-demand one (`tests/integration/
+test_map_tiles_prerendered.py`), so every first request for an unfiltered tile after an import is a
+primary-key lookup.
 
 Why pre-render: a low-zoom tile counts every stop under it. On national data (130k stops) a cold
 zoom-5 tile took ~630 ms while each stop was re-projected per request; with the stored Web-Mercator
-position (`map_features.geom_3857`) it is still one pass over the country per tile. Done once at
-import, outside the swap transaction, the whole pyramid of such tiles costs about what a handful of
-requests would, and every first request after an import is a primary-key lookup.
+position (`map_features.geom_3857`) it is still one pass over the country per tile. The stops
+zooms are cheap per tile, but the map's first requests after an import are mostly such tiles (the
+bench's cold pass: a burst of distinct tiles, each rendered once), and their renders saturated the
+CPU (cold p99 8 s at 1,500 requests/s). Done once at import, outside the swap transaction, the
+whole pyramid costs about what a few seconds of such requests would.
 
 Table names are unqualified on purpose (like map_features.py): the import runs `prerender` with the
 staging schema first on the search path.
@@ -25,43 +34,65 @@ from typing import Any
 EXTENT = 4096
 # 4 x 4 cells per 256 px tile: one count bubble (40 px) per 64 px square at the most.
 CELLS_PER_SIDE = 4
-# Zooms 0..this are pre-rendered by default (TILE_PRERENDER_MAX_ZOOM). Measured on a national-size
-# read model (130k features, 2 cores shared with other work): zooms 0-10 take 1.7-1.9 s at import
-# (1.44 s of backend CPU, ~0.12 s per zoom, 246 tiles, 155 kB); on demand, a tile of zoom 11 or
-# deeper has a cold p99 under 10 ms, zoom 10 about 15 ms, zoom 7 over 100 ms. Zooms 11, 12 and 13
-# add 0.20, 0.23 and 0.31 s of backend CPU: cheap beside the render work a burst of first requests
-# after an import costs on demand (the map bench's cold pass), so every counted-cell zoom is built.
-DEFAULT_PRERENDER_MAX_ZOOM = 13
+# The `stops` layer (one point per stop) from this zoom on, the counted `cells` below it; no tile is
+# deeper than MAX_ZOOM (the map draws deeper views from it). The app serves the same constants.
+STOPS_MIN_ZOOM = 14
+MAX_ZOOM = 16
+# Zooms 0..this are pre-rendered by default (TILE_PRERENDER_MAX_ZOOM): every zoom a tile has.
+# Measured on a national-size read model (115k features, 2 cores shared with other work): the
+# counted-cell zooms 0-13 cost 2.6 s of backend CPU at import (zooms 0-10 ~0.15 s each, 11-13 0.2,
+# 0.3, 0.4 s; 13.8k tiles); the stops zooms 14-16 2.5 s (0.8 s to parse the features once, then
+# 0.56-0.60 s per zoom; 81k tiles, 56 MB). On demand a zoom-14..16 tile costs ~0.1-0.3 ms of backend
+# CPU plus the request around it; a stored one is a key lookup (0.05 ms).
+DEFAULT_PRERENDER_MAX_ZOOM = MAX_ZOOM
 # Half the Web-Mercator world's width (EPSG:3857 metres), as ST_TileEnvelope uses it.
 MERCATOR_HALF = 20037508.342789244
 
 # The tile as z, x, y bind parameters (on demand).
 BOUND_TILE = ":z, :x, :y"
 
+# The `stops` layer's attributes after `kind` and `key`, each from the feature's GeoJSON properties
+# `p`: one list for the on-demand statement and the import's pre-render, so both encode the same
+# values in the same order (MVT dictionaries are built in the order values are met).
+STOP_ATTRIBUTES: tuple[tuple[str, str], ...] = (
+    ("source", "p ->> 'source'"),
+    ("name", "p ->> 'name'"),
+    ("operator", "p ->> 'operator'"),
+    ("status", "p ->> 'status'"),
+    ("method", "p ->> 'method'"),
+    ("distance_m", "(p ->> 'distance_m')::float8"),
+    ("priority", "(p ->> 'priority')::int"),
+    ("local_ref", "p ->> 'local_ref'"),
+    ("uic", "p ->> 'uic'"),
+    # Lists as JSON text: MVT values are scalars.
+    ("problem_types", "(p -> 'problem_types')::text"),
+    ("partner_keys", "(p -> 'partner_keys')::text"),
+    ("methods", "(p -> 'methods')::text"),
+    ("transports", "(p -> 'transports')::text"),
+)
+_ATTRIBUTE_EXPRESSIONS = ", ".join(f"{expression} AS {name}" for name, expression in STOP_ATTRIBUTES)
+
+# Half-open tile bounds, one text for both paths: a stop on the line between two tiles is in
+# exactly one of them (the one east / north of the line). `{g}` the point, `{e}` the tile envelope.
+INSIDE_TILE = (
+    "ST_X({g}) >= ST_XMin({e}) AND ST_X({g}) < ST_XMax({e})"
+    " AND ST_Y({g}) > ST_YMin({e}) AND ST_Y({g}) <= ST_YMax({e})"
+)
+
 STOPS_SQL = """
 WITH bounds AS (SELECT ST_TileEnvelope({tile}) AS e),
-box AS (SELECT e, ST_XMin(e) AS x0, ST_YMin(e) AS y0, ST_XMax(e) AS x1, ST_YMax(e) AS y1 FROM bounds),
-hit AS (
+hit AS MATERIALIZED (
+    -- MATERIALIZED: each feature's JSON is parsed once, not once per attribute read from it (the
+    -- inlined form parsed it 14 times per stop, most of a zoom-14 tile's cost).
     SELECT f.kind, f.key, f.feature::jsonb -> 'properties' AS p, f.geom_3857 AS g
-    FROM map_features f, box
-    WHERE f.geom_3857 && box.e {where}
-),
-inside AS (
-    -- Half-open tile bounds: a stop on the line between two tiles is in exactly one of them.
-    SELECT hit.* FROM hit, box
-    WHERE ST_X(g) >= box.x0 AND ST_X(g) < box.x1 AND ST_Y(g) > box.y0 AND ST_Y(g) <= box.y1
+    FROM map_features f, bounds
+    WHERE f.geom_3857 && bounds.e {where}
 ),
 mvt AS (
-    SELECT ST_AsMVTGeom(inside.g, box.e, {extent}, 0, false) AS geom,
-           inside.kind, inside.key, p ->> 'source' AS source,
-           p ->> 'name' AS name, p ->> 'operator' AS operator, p ->> 'status' AS status,
-           p ->> 'method' AS method, (p ->> 'distance_m')::float8 AS distance_m,
-           (p ->> 'priority')::int AS priority, p ->> 'local_ref' AS local_ref, p ->> 'uic' AS uic,
-           -- Lists as JSON text: MVT values are scalars.
-           (p -> 'problem_types')::text AS problem_types, (p -> 'partner_keys')::text AS partner_keys,
-           (p -> 'methods')::text AS methods, (p -> 'transports')::text AS transports
-    FROM inside, box
-    ORDER BY inside.kind, inside.key
+    SELECT ST_AsMVTGeom(hit.g, bounds.e, {extent}, 0, false) AS geom, hit.kind, hit.key, {attributes}
+    FROM hit, bounds
+    WHERE {inside}
+    ORDER BY hit.kind, hit.key
 )
 SELECT ST_AsMVT(mvt, 'stops', {extent}, 'geom') FROM mvt
 """
@@ -108,7 +139,14 @@ SELECT ST_AsMVT(cells, 'cells', {extent}, 'geom') FROM cells
 def tile_sql(layer_sql: str, where: str = "", tile: str = BOUND_TILE) -> str:
     """One tile's statement: `layer_sql` (STOPS_SQL or CELLS_SQL), `where` extra conditions on `f`
     (each starting with AND), `tile` the z, x, y expressions."""
-    return layer_sql.format(tile=tile, where=where, extent=EXTENT, n=CELLS_PER_SIDE)
+    return layer_sql.format(
+        tile=tile,
+        where=where,
+        extent=EXTENT,
+        n=CELLS_PER_SIDE,
+        attributes=_ATTRIBUTE_EXPRESSIONS,
+        inside=INSIDE_TILE.format(g="hit.g", e="bounds.e"),
+    )
 
 
 # The tiles holding at least one stop at zoom :z, by the same half-open rule as the tile SQL (a stop
@@ -125,18 +163,68 @@ FROM map_features
 """
 
 
+# The stops layer's rows, once per import for all its zooms: each feature's JSON parsed once (the
+# per-zoom statements read typed columns) and its rank in the tile's feature order (kind, key), so
+# each tile sorts integers, not texts. Dropped after the render (and at commit in any case).
+_STOP_ROWS_SQL = f"""
+CREATE TEMP TABLE map_tile_stop_rows ON COMMIT DROP AS
+WITH parsed AS MATERIALIZED (
+    SELECT f.kind, f.key, f.geom_3857 AS g, f.feature::jsonb -> 'properties' AS p FROM map_features f
+)
+SELECT (row_number() OVER (ORDER BY parsed.kind, parsed.key))::int AS rank, parsed.g,
+       parsed.kind, parsed.key, {_ATTRIBUTE_EXPRESSIONS}
+FROM parsed
+"""
+
+
+def _candidate_tiles(position: str) -> str:
+    """The tile numbers (one, or two on a line between tiles) a position in tile units may fall in.
+
+    Division and floor may round a stop on (or within a hair of) the line between two tiles to the
+    other side of the line than ST_TileEnvelope's bounds put it, so both neighbours are candidates
+    there; INSIDE_TILE then keeps exactly the one the on-demand statement shows the stop in.
+    """
+    return (
+        f"generate_series(greatest(floor({position} - 1e-6), 0)::int,"
+        f" least(floor({position} + 1e-6), %(last)s::int)::int)"
+    )
+
+
+# One zoom of the stops layer in one statement: every stop assigned to its tile (by INSIDE_TILE, as
+# on demand), the tiles aggregated by ST_AsMVT in the on-demand feature order (kind, key: `rank`)
+# with the same attributes, so each stored tile is byte for byte the on-demand one. Only tiles
+# holding a stop are grouped, so no empty tile is stored.
+_STOPS_OF_ZOOM_SQL = f"""
+INSERT INTO map_tiles (z, x, y, mvt, run_id)
+SELECT %(z)s::int, s.tx, s.ty, ST_AsMVT(mvt, 'stops', {EXTENT}, 'geom' ORDER BY s.rank), %(run)s::int
+FROM (
+    SELECT r.*, tx, ty
+    FROM pg_temp.map_tile_stop_rows r,
+         {_candidate_tiles(f"(ST_X(r.g) + {MERCATOR_HALF}) / %(size)s::float8")} AS tx,
+         {_candidate_tiles(f"({MERCATOR_HALF} - ST_Y(r.g)) / %(size)s::float8")} AS ty
+) s
+CROSS JOIN LATERAL ST_TileEnvelope(%(z)s::int, s.tx, s.ty) AS e
+CROSS JOIN LATERAL (
+    SELECT ST_AsMVTGeom(s.g, e, {EXTENT}, 0, false) AS geom, s.kind, s.key,
+           {", ".join(f"s.{name}" for name, _expression in STOP_ATTRIBUTES)}
+) mvt
+WHERE {INSIDE_TILE.format(g="s.g", e="e")}
+GROUP BY s.tx, s.ty
+"""
+
+
 def prerender(cur: Any, max_zoom: int, run_id: int) -> dict[int, tuple[int, float]]:
-    """Fill `map_tiles` with the unfiltered counted-cell tiles of zooms 0..max_zoom (none if below 0),
-    from the `map_features` the search path finds first (in the caller's transaction), as snapshot
-    `run_id`'s (served only while that one is published); per zoom, how
-    many tiles and the seconds they took. Zooms of the stops layer (one point per stop) are never
-    pre-rendered: they are cheap on demand."""
+    """Fill `map_tiles` with the unfiltered tiles of zooms 0..max_zoom (none if below 0): counted
+    cells below STOPS_MIN_ZOOM, one point per stop from there on; from the `map_features` the search
+    path finds first (in the caller's transaction), as snapshot `run_id`'s (served only while that
+    one is published). Per zoom, how many tiles and the seconds they took (the stops zooms' shared
+    preparation counted in the first of them)."""
     done: dict[int, tuple[int, float]] = {}
     # Each zoom is one statement over all stops: its cost estimate sets off JIT compilation, which
     # took 1.4 s per zoom for a 0.3 s query (measured). Sorting 130k rows for a country-wide tile
     # spills to disk under the default work_mem. Both local to the staging transaction.
     cur.execute("SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)")
-    for z in range(0, max_zoom + 1):
+    for z in range(0, min(max_zoom, STOPS_MIN_ZOOM - 1) + 1):
         started = time.perf_counter()
         cur.execute(
             # MATERIALIZED: a flattened subquery would render each tile twice (SELECT and WHERE).
@@ -148,4 +236,17 @@ def prerender(cur: Any, max_zoom: int, run_id: int) -> dict[int, tuple[int, floa
             {"z": z, "size": 2 * MERCATOR_HALF / 2**z, "last": 2**z - 1, "run": run_id},
         )
         done[z] = (int(cur.rowcount), round(time.perf_counter() - started, 3))
+    if max_zoom < STOPS_MIN_ZOOM:
+        return done
+    started = time.perf_counter()
+    cur.execute("DROP TABLE IF EXISTS pg_temp.map_tile_stop_rows")
+    cur.execute(_STOP_ROWS_SQL)
+    for z in range(STOPS_MIN_ZOOM, min(max_zoom, MAX_ZOOM) + 1):
+        cur.execute(
+            _STOPS_OF_ZOOM_SQL,
+            {"z": z, "size": 2 * MERCATOR_HALF / 2**z, "last": 2**z - 1, "run": run_id},
+        )
+        done[z] = (int(cur.rowcount), round(time.perf_counter() - started, 3))
+        started = time.perf_counter()
+    cur.execute("DROP TABLE pg_temp.map_tile_stop_rows")
     return done

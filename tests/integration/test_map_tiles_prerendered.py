@@ -1,7 +1,10 @@
-"""Pre-rendered low-zoom tiles and the stored Web-Mercator position: built by the import in staging,
-swapped with the snapshot, byte for byte the on-demand rendering, served by the tile endpoint."""
+"""Pre-rendered tiles (counted cells of zooms 0-13, stops of zooms 14-16) and the stored Web-Mercator
+position: built by the import in staging, swapped with the snapshot, byte for byte the on-demand
+rendering, served by the tile endpoint for unfiltered requests (filtered ones are rendered)."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 from sqlalchemy import text
@@ -24,35 +27,49 @@ def stored_tiles() -> list[tuple[int, int, int, bytes]]:
     return [(z, x, y, bytes(mvt)) for z, x, y, mvt in rows]
 
 
-def test_the_import_prerenders_every_low_zoom_tile_holding_stops(imported):
+def test_the_import_prerenders_every_tile_holding_stops_of_every_zoom(imported):
     settings = imported.config["SETTINGS"]
+    assert settings.TILE_PRERENDER_MAX_ZOOM == tile_service.MAX_ZOOM == 16
     stored = stored_tiles()
     zooms = {z for z, _x, _y, _mvt in stored}
     assert zooms == set(range(settings.TILE_PRERENDER_MAX_ZOOM + 1))
     published = db.session.scalar(text("SELECT max(run_id) FROM snapshot_publications"))
     assert set(db.session.scalars(text("SELECT DISTINCT run_id FROM map_tiles"))) == {published}
+    # The run record reports each zoom's tiles and seconds.
+    counts = db.session.scalar(text("SELECT counts FROM pipeline_runs WHERE id = :id"), {"id": published})
+    per_zoom = counts["import"]["tiles_per_zoom"]
+    assert {int(z): n for z, (n, _seconds) in per_zoom.items()} == {
+        z: sum(1 for tile in stored if tile[0] == z) for z in zooms
+    }
     stops = db.session.scalar(text("SELECT count(*) FROM map_features"))
+    every_stop = sorted(db.session.scalars(text("SELECT kind || ':' || key FROM map_features")))
     for z in zooms:
-        # Every stop is counted in exactly one stored tile of each zoom: none was left out.
-        counted = sum(
-            cell.properties["count"]
-            for zz, _x, _y, mvt in stored
-            if zz == z
-            for cell in decode(mvt)["cells"]["features"]
-        )
-        assert counted == stops, z
+        layers = [decode(mvt) for zz, _x, _y, mvt in stored if zz == z]
+        if z < tile_service.STOPS_MIN_ZOOM:
+            # Every stop is counted in exactly one stored tile of each zoom: none was left out.
+            assert sum(c.properties["count"] for tile in layers for c in tile["cells"]["features"]) == stops
+        else:
+            # Every stop is one point in exactly one stored tile of each zoom.
+            points = [
+                f"{f.properties['kind']}:{f.properties['key']}"
+                for t in layers
+                for f in t["stops"]["features"]
+            ]
+            assert sorted(points) == every_stop, z
+            assert all("cells" not in tile for tile in layers)
 
 
 def test_a_prerendered_tile_is_byte_identical_to_the_on_demand_rendering(imported):
     stored = stored_tiles()
-    assert stored
+    # Both layers: the counted cells (one statement per tile) and the stops (one per zoom).
+    assert {z for z, _x, _y, _mvt in stored} >= {0, 13, 14, 15, 16}
     unfiltered = tile_service.canonical(tile_service.StopFilters())
     for z, x, y, mvt in stored:
         assert tile_service.render_tile(z, x, y, unfiltered, prerendered=False) == mvt, (z, x, y)
 
 
 def test_an_unfiltered_low_zoom_tile_is_served_from_the_prerendered_table(imported, client):
-    z, x, y, _mvt = stored_tiles()[-1]
+    z, x, y, _mvt = next(tile for tile in reversed(stored_tiles()) if tile[0] == 13)
     # Marked stored tile: the endpoint answers it without rendering (and a filtered view does not).
     marker = b"\x1a\x00"
     db.session.execute(
@@ -114,8 +131,12 @@ def test_prerender_zoom_setting_is_validated():
 
     development = {"STOPSYNC_ENV": "development"}
     with pytest.raises(ConfigError, match="TILE_PRERENDER_MAX_ZOOM"):
-        load_settings({**development, "TILE_PRERENDER_MAX_ZOOM": "14"})
+        load_settings({**development, "TILE_PRERENDER_MAX_ZOOM": "17"})
+    with pytest.raises(ConfigError, match="TILE_PRERENDER_MAX_ZOOM"):
+        load_settings({**development, "TILE_PRERENDER_MAX_ZOOM": "-2"})
     assert load_settings({**development, "TILE_PRERENDER_MAX_ZOOM": "-1"}).TILE_PRERENDER_MAX_ZOOM == -1
+    assert load_settings({**development, "TILE_PRERENDER_MAX_ZOOM": "14"}).TILE_PRERENDER_MAX_ZOOM == 14
+    assert load_settings(development).TILE_PRERENDER_MAX_ZOOM == 16
 
 
 def test_a_failing_prerender_leaves_the_tiles_to_the_on_demand_path_and_the_import_succeeds(
@@ -138,3 +159,90 @@ def test_a_failing_prerender_leaves_the_tiles_to_the_on_demand_path_and_the_impo
     assert response.status_code == 200
     assert response.data == tile_service.render_tile(0, 0, 0, unfiltered, prerendered=False)
     assert decode(response.data)["cells"]["features"]
+
+
+def test_an_unfiltered_stops_tile_is_served_from_the_prerendered_table_and_a_filtered_one_rendered(
+    imported, client
+):
+    stored = {(z, x, y): mvt for z, x, y, mvt in stored_tiles() if z >= tile_service.STOPS_MIN_ZOOM}
+    picks = [next((z, x, y) for (z, x, y) in stored if z == zoom) for zoom in (14, 15, 16)]
+    # Nothing left to render from: an unfiltered tile can only come from map_tiles.
+    db.session.execute(text("DELETE FROM map_features"))
+    db.session.commit()
+    unfiltered, filtered = tilejson(client), tilejson(client, "side=atlas")
+    for z, x, y in picks:
+        response = client.get(tile_url(unfiltered, z, x, y))
+        assert response.status_code == 200
+        assert response.data == stored[(z, x, y)]
+        assert decode(response.data)["stops"]["features"]
+        # A filtered view of the same tile is rendered now, from the (emptied) read model.
+        rendered = client.get(tile_url(filtered, z, x, y))
+        assert rendered.status_code == 200
+        assert rendered.data == b""
+
+
+def test_a_tile_without_stops_is_not_stored_and_is_answered_empty(imported, client):
+    assert db.session.scalar(text("SELECT count(*) FROM map_tiles WHERE octet_length(mvt) = 0")) == 0
+    # Zoom 14, the tile at the top left of the world: no stop of the demo data is there.
+    assert not [tile for tile in stored_tiles() if tile[:3] == (14, 0, 0)]
+    response = client.get(tile_url(tilejson(client), 14, 0, 0))
+    assert response.status_code == 200
+    assert response.data == b""
+
+
+def _nudged(value: float, steps: int) -> float:
+    for _ in range(abs(steps)):
+        value = math.nextafter(value, math.inf if steps > 0 else -math.inf)
+    return value
+
+
+def test_a_stop_on_a_tile_edge_is_prerendered_in_the_tile_the_on_demand_path_shows_it_in(app):
+    """Stops on and within a few ulps of a corner shared by four tiles (of zooms 14, 15 and 16 at once),
+    and one beyond the Web-Mercator world: each is stored in exactly the tile that STOPS_SQL shows it
+    in (the pre-render's own tile arithmetic rounds differently from ST_TileEnvelope there)."""
+    radius = 6378137.0
+    size = 2 * map_tiles.MERCATOR_HALF / 2**16
+    x_edge = -map_tiles.MERCATOR_HALF + size * 34016  # a multiple of 4: an edge of zooms 14-16
+    y_edge = map_tiles.MERCATOR_HALF - size * 23064
+    lon = math.degrees(x_edge / radius)
+    lat = math.degrees(2 * math.atan(math.exp(y_edge / radius)) - math.pi / 2)
+    points = [(f"edge_{i}_{j}", _nudged(lon, i), _nudged(lat, j)) for i in range(-3, 4) for j in range(-3, 4)]
+    points.append(("beyond_the_world", lon, 89.5))
+    raw = db.engine.raw_connection()
+    try:
+        with raw.driver_connection.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE map_features (LIKE public.map_features INCLUDING ALL)")
+            cur.execute("CREATE TEMP TABLE map_tiles (LIKE public.map_tiles INCLUDING ALL)")
+            for key, x, y in points:
+                cur.execute(
+                    "INSERT INTO map_features (kind, key, geom, matched, methods, problem_types,"
+                    " problem_pairs, operators, transports, feature)"
+                    " VALUES ('osm', %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), false, '{}', '{}', '{}',"
+                    " '{}', '{}', %s)",
+                    (key, x, y, f'{{"type": "Feature", "properties": {{"name": "{key}"}}}}'),
+                )
+            # Both sides of the edge are represented after the projection (else the test proves nothing).
+            cur.execute(
+                "SELECT count(*) FILTER (WHERE ST_X(geom_3857) < %s),"
+                " count(*) FILTER (WHERE ST_Y(geom_3857) > %s)"
+                " FROM map_features WHERE key LIKE 'edge%%'",
+                (x_edge, y_edge),
+            )
+            west, north = cur.fetchone()
+            assert 0 < west < len(points) - 1
+            assert 0 < north < len(points) - 1
+            done = map_tiles.prerender(cur, 16, 1)
+            assert {z: count for z, (count, _s) in done.items() if z >= 14} == {14: 4, 15: 4, 16: 4}
+            cur.execute("SELECT z, x, y, mvt FROM map_tiles WHERE z >= 14 ORDER BY z, x, y")
+            stored = cur.fetchall()
+            on_demand = map_tiles.tile_sql(map_tiles.STOPS_SQL, tile="%(z)s, %(x)s, %(y)s")
+            for zoom in (14, 15, 16):
+                keys: list[str] = []
+                for z, x, y, mvt in (tile for tile in stored if tile[0] == zoom):
+                    cur.execute(on_demand, {"z": z, "x": x, "y": y})
+                    assert bytes(cur.fetchone()[0]) == bytes(mvt), (z, x, y)
+                    keys += [f.properties["key"] for f in decode(bytes(mvt))["stops"]["features"]]
+                assert sorted(keys) == sorted(key for key, _x, _y in points if key != "beyond_the_world")
+        raw.driver_connection.rollback()
+    finally:
+        raw.close()
