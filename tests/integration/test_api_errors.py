@@ -106,3 +106,21 @@ def test_a_blank_path_parameter_is_a_400_naming_it_never_a_500(client, path):
     response = client.get(path)
     assert response.status_code in (400, 404)
     assert response.get_json()["error"]["status"] == response.status_code
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/v1/stops/osm/node/%20", "osm_id"),
+        ("/api/v1/stops/atlas/%20", "stop_id"),
+        # A plain text type (a GTFS route_id is any text) would hand the blank on to the view.
+        ("/api/v1/routes/gtfs/%20", "route_id"),
+    ],
+)
+def test_a_blank_path_parameter_is_refused_as_blank_before_its_type_reads_it(client, path, name):
+    response = client.get(path)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_parameter"
+    assert error["details"]["parameter"] == name
+    assert error["message"] == "must not be blank"

@@ -26,7 +26,6 @@ from typing import Any, TypeVar, cast
 import flask
 from flask import request
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic_core import SchemaError
 from spectree import Response as SpecResponse
 from spectree import SpecTree
 from spectree.plugins.flask_plugin import FlaskPlugin
@@ -218,20 +217,22 @@ def _path_validators(path: Mapping[str, Any]) -> dict[str, TypeAdapter[Any]]:
 
 
 def _parse_path(adapters: Mapping[str, TypeAdapter[Any]], kwargs: dict[str, Any]) -> None:
+    """Parse each path parameter with its type, in place; a 400 naming the parameter otherwise."""
     for name, adapter in adapters.items():
         if name not in kwargs:
             continue
+        raw = kwargs[name]
+        # A blank segment (`/stops/osm/node/%20`) is refused before any type sees it: the parameter
+        # types read blank as "absent" and fall back on a default, which a path segment does not have,
+        # and a plain text type would hand the blank on to the view.
+        if isinstance(raw, str) and not raw.strip():
+            raise invalid_parameter(name, "must not be blank", value=raw[:100])
         try:
-            kwargs[name] = adapter.validate_python(kwargs[name], context={"name": name})
+            kwargs[name] = adapter.validate_python(raw, context={"name": name})
         except ValidationError as exc:
             first = exc.errors()[0]
-            raw = kwargs[name]
             message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
             raise invalid_parameter(name, message, value=str(raw)[:100]) from None
-        except SchemaError:
-            # A blank value: the query types read it as "absent" (PydanticUseDefault), but a path
-            # segment has no default to fall back on (`/stops/osm/node/%20`).
-            raise invalid_parameter(name, "must not be blank", value=str(kwargs[name])[:100]) from None
 
 
 # --- the decorator --------------------------------------------------------------------------
