@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 from pipeline.text import ascii_int
 
@@ -25,6 +25,46 @@ class RegistryKey(NamedTuple):
 
     source: str
     stop_id: str
+
+
+class RegistryStopLike(Protocol):
+    """A registry stop as readers of one see it: a `RegistryStop` record, a `registry_stops` row
+    (`database.models.RegistryStopRow`, same attribute names) or the fix exports' `FixStop`.
+    Read-only properties, so frozen records fit. The one description of a registry stop for code
+    that takes any of them (the app imports it from here: `pipeline/` never imports `app/`)."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def stop_id(self) -> str: ...
+
+    @property
+    def dataset(self) -> str: ...
+
+    @property
+    def code(self) -> str | None: ...
+
+    @property
+    def platform_code(self) -> str | None: ...
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def operator_code(self) -> str | None: ...
+
+    @property
+    def operator_name(self) -> str | None: ...
+
+    @property
+    def modes(self) -> str | None: ...
+
+    @property
+    def lat(self) -> float: ...
+
+    @property
+    def lon(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -1182,7 +1182,7 @@ def stop_url(base_url: str, p: Mapping[str, Any]) -> str:
     return f"{base_url.rstrip('/')}/review"
 
 
-def registry_link(template: str, stop_id: str, number: int | None) -> str:
+def registry_link(template: str, stop_id: str, number: str | int | None) -> str:
     """The registry's own page of a stop from `template` (`{stop_id}`, `{number}`), or "" when there is
     no template or the stop lacks the number it needs (a link with a hole would be a wrong page)."""
     if not template or ("{number}" in template and number is None):
@@ -1203,7 +1203,7 @@ def registry_error_rows(
         )
         if found is not None and p.get("stop_id"):
             suspects.append((p, found))
-    stops = _load_registry({key for p, _ in suspects if (key := problem_stop(p)) is not None})
+    stops = _load_registry({sk for p, _ in suspects if (sk := problem_stop(p)) is not None})
     objects = _load(OsmStop, OsmStop.osm_key, {k for p, _ in suspects if (k := _pair_key(p))})
     rows = []
     for p, (suspicion, confidence) in suspects:

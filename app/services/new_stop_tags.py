@@ -57,9 +57,9 @@ Values longer than the OSM limit of 255 characters, and empty values, are left o
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
 
 from pipeline.declarations import declaration_for
+from pipeline.records import RegistryStopLike
 
 OSM_MAX_VALUE_LENGTH = 255  # the OSM API refuses longer keys and values
 
@@ -86,38 +86,6 @@ MODE_TAGS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
 }
 # A whole stop served by one of these is mapped as a station, not as a waiting place.
 STATION_MODES = frozenset({"TRAIN", "RACK_RAILWAY", "METRO", "CABLE_RAILWAY", "CABLE_CAR", "CHAIRLIFT"})
-
-
-class RegistryStopLike(Protocol):
-    """What the table reads of a registry stop (`pipeline.records.RegistryStop`, `RegistryStopRow` rows,
-    the fix exports' frozen `FixStop`): read-only, so frozen records fit."""
-
-    @property
-    def source(self) -> str: ...
-
-    @property
-    def stop_id(self) -> str: ...
-
-    @property
-    def dataset(self) -> str: ...
-
-    @property
-    def code(self) -> str | None: ...
-
-    @property
-    def platform_code(self) -> str | None: ...
-
-    @property
-    def name(self) -> str | None: ...
-
-    @property
-    def operator_code(self) -> str | None: ...
-
-    @property
-    def operator_name(self) -> str | None: ...
-
-    @property
-    def modes(self) -> str | None: ...
 
 
 def stop_modes(modes: str | None) -> list[str]:

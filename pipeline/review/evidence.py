@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from pipeline.geo import haversine_m
-from pipeline.records import ProblemRecord
+from pipeline.records import ProblemRecord, RegistryStopLike
 
 EVIDENCE_VERSION = 1
 
@@ -32,33 +32,9 @@ OSM_EVIDENCE_TAGS: tuple[str, ...] = (
 )
 
 
-class RegistryLike(Protocol):
-    """A registry stop: `RegistryStop` or an `RegistryStopRow` row (same attribute names);
-    read-only, so frozen records fit."""
-
-    @property
-    def stop_id(self) -> str: ...
-
-    @property
-    def code(self) -> str | None: ...
-
-    @property
-    def platform_code(self) -> str | None: ...
-
-    @property
-    def name(self) -> str | None: ...
-
-    @property
-    def operator_code(self) -> str | None: ...
-
-    @property
-    def modes(self) -> str | None: ...
-
-    @property
-    def lat(self) -> float: ...
-
-    @property
-    def lon(self) -> float: ...
+class RegistryLike(RegistryStopLike, Protocol):
+    """A registry stop a decision's evidence is taken from: a `RegistryStop` or a `RegistryStopRow`
+    row, which also carry the row's hash (the fix exports' `FixStop` does not)."""
 
     @property
     def row_hash(self) -> str: ...
