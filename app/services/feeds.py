@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, select
 
 from database import db
 from database.base import SRID_WGS84
@@ -86,6 +86,7 @@ def _new_problems_query(flt: FeedFilter, run_id: int | None = None) -> Select[An
             Problem.priority,
             Problem.message,
             Problem.details,
+            Problem.source,
             Problem.stop_id,
             Problem.osm_key,
             Problem.operator_code,
@@ -98,7 +99,11 @@ def _new_problems_query(flt: FeedFilter, run_id: int | None = None) -> Select[An
         )
         .join(Problem, Problem.identity == ProblemChange.problem_identity)
         .join(PipelineRun, PipelineRun.id == ProblemChange.run_id)
-        .outerjoin(RegistryStopRow, RegistryStopRow.stop_id == Problem.stop_id)
+        # The problem's own registry stop: another registry's with the same id is another stop.
+        .outerjoin(
+            RegistryStopRow,
+            and_(RegistryStopRow.source == Problem.source, RegistryStopRow.stop_id == Problem.stop_id),
+        )
         .where(ProblemChange.change == "appeared", ProblemChange.priority == FEED_PRIORITY)
     )
     if run_id is not None:

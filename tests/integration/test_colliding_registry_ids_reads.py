@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 import pipeline.sources as sources
+from app.services import feeds
 from database import db
 from database.models import PipelineRun, ProblemChange
 from database.snapshot import map_features
@@ -193,3 +194,24 @@ def test_the_fix_export_counts_only_its_own_registrys_matches_of_a_whole_stop(ap
     (modified,) = report["modified"]
     assert modified["osm_key"] == node.osm_key
     assert modified["set_tags"].get("ref:IFOPT") == SAME_ID
+
+
+# --- feed of new priority-1 problems ---------------------------------------------------------------
+
+
+def test_the_problem_feed_gives_each_problem_once_with_its_own_registrys_stop(app, client):
+    f.atlas_stop(SAME_ID, name="Vaduz, Post", region="LI")
+    zhv_stop(region="BW")
+    p_atlas = f.problem("unmatched", stop_id=SAME_ID, priority=1)
+    p_zhv = zhv_problem("unmatched", priority=1)
+    run_id = _record_changes(
+        (p_atlas.identity, "unmatched", "appeared"), (p_zhv.identity, "unmatched", "appeared")
+    )
+    items = feeds.problems_appeared_in_run(run_id)
+    assert sorted((i["identity"], i["name"], i["region"], feeds.stop_path(i)) for i in items) == [
+        (p_atlas.identity, "Vaduz, Post", "LI", f"/stops/atlas/{SAME_ID}"),
+        (p_zhv.identity, "Konstanz Bf", "BW", f"/stops/zhv/{SAME_ID}"),
+    ]
+    body = client.get("/feeds/problems.atom?region=BW").get_data(as_text=True)
+    assert body.count("<entry>") == 1
+    assert f"/stops/zhv/{SAME_ID}" in body
