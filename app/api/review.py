@@ -62,6 +62,7 @@ from app.services import fix_exports
 from app.services import manual_matches as manual_service
 from app.services import problems as problem_service
 from app.services.problems import ProblemFilters
+from pipeline.records import LEGACY_IDENTITY_SOURCE
 
 
 def _write_limit() -> str:
@@ -137,6 +138,8 @@ def list_manual_matches(query: ManualMatchListQuery) -> dict[str, Any]:
     """
     rows, next_before = manual_service.list_manual_matches(
         stop_id=query.stop_id or query.sloid,
+        # `sloid` is the old name of `stop_id` and means ATLAS.
+        source=query.source or (LEGACY_IDENTITY_SOURCE if query.sloid and not query.stop_id else None),
         osm_key=query.osm_key,
         statuses=query.status or ["active", "orphaned"],
         limit=query.limit,

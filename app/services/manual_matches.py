@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import select, tuple_
 
-from app.services.registry import find_registry_stop
+from app.services.registry import find_registry_stop, registry_for
 from database import db
 from database.models import ManualMatch, Match, OsmStop, PipelineRun, RegistryStopRow, User
 from pipeline.geo import haversine_m
@@ -276,18 +276,23 @@ def manual_matches_for(*, stops: Iterable[tuple[str, str]], osm_keys: Iterable[s
 def list_manual_matches(
     *,
     stop_id: str | None = None,
+    source: str | None = None,
     osm_key: str | None = None,
     statuses: Iterable[str] = ("active", "orphaned"),
     limit: int = 100,
     before_id: int | None = None,
 ) -> tuple[list[ManualMatch], int | None]:
-    """Newest first; returns (page, id to continue before)."""
+    """Newest first; returns (page, id to continue before). `stop_id` names a stop of registry
+    `source` (None: `registry.registry_for` decides)."""
     query = select(ManualMatch).order_by(ManualMatch.id.desc()).limit(limit + 1)
     wanted = list(statuses)
     if wanted:
         query = query.where(ManualMatch.status.in_(wanted))
     if stop_id:
-        query = query.where(ManualMatch.stop_id == stop_id)
+        # Registry stops are (source, stop_id): another registry's stop may reuse the id.
+        query = query.where(
+            ManualMatch.source == registry_for(stop_id, source), ManualMatch.stop_id == stop_id
+        )
     if osm_key:
         query = query.where(ManualMatch.osm_key == osm_key)
     if before_id is not None:

@@ -13,7 +13,7 @@ from sqlalchemy import text
 import pipeline.sources as sources
 from app.services import feeds
 from database import db
-from database.models import PipelineRun, ProblemChange
+from database.models import ManualMatch, PipelineRun, ProblemChange
 from database.snapshot import map_features
 from pipeline.sources import register_source
 from tests import factories as f
@@ -215,3 +215,27 @@ def test_the_problem_feed_gives_each_problem_once_with_its_own_registrys_stop(ap
     body = client.get("/feeds/problems.atom?region=BW").get_data(as_text=True)
     assert body.count("<entry>") == 1
     assert f"/stops/zhv/{SAME_ID}" in body
+
+
+# --- manual links ----------------------------------------------------------------------------------
+
+
+def test_the_manual_link_list_filtered_by_stop_id_gives_only_that_registrys_links(app, client):
+    f.atlas_stop(SAME_ID, name="Vaduz, Post")
+    zhv_stop()
+    db.session.add_all(
+        [
+            ManualMatch(source="atlas", stop_id=SAME_ID, osm_key="node/91", action="unlink"),
+            ManualMatch(source="zhv", stop_id=SAME_ID, osm_key="node/92", action="unlink"),
+        ]
+    )
+    db.session.commit()
+
+    def listed(query: str) -> list[tuple[str, str]]:
+        response = client.get(f"/api/v1/manual-matches?{query}")
+        assert response.status_code == 200, response.get_json()
+        return [(m["source"], m["osm_key"]) for m in response.get_json()["manual_matches"]]
+
+    assert listed(f"sloid={SAME_ID}") == [("atlas", "node/91")]
+    assert listed(f"stop_id={SAME_ID}") == [("atlas", "node/91")]
+    assert listed(f"stop_id={SAME_ID}&source=zhv") == [("zhv", "node/92")]

@@ -42,6 +42,14 @@ class ManualMatchListQuery(QueryModel):
     stop_id: Annotated[
         str | None, StopIdParam, STOP_ID_FIELD, Field(description="Of this registry stop.")
     ] = None
+    source: Annotated[
+        str | None,
+        QueryText(40),
+        Field(
+            description="The registry of `stop_id` (`atlas`, `naptan`); default: the one registry "
+            "holding the id, else `atlas`."
+        ),
+    ] = None
     sloid: Annotated[
         str | None, StopIdParam, STOP_ID_FIELD, Field(description="Old name of `stop_id` (ATLAS).")
     ] = None
