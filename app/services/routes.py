@@ -221,7 +221,7 @@ _OSM_LINES_SQL = f"""
         GROUP BY m.route_id
     ), matched AS (
         SELECT m.route_id, array_agg(mt.stop_id::text ORDER BY m.sequence, mt.stop_id) AS sloids
-        FROM osm_route_members m JOIN matches mt ON mt.osm_key = m.osm_key
+        FROM osm_route_members m JOIN matches mt ON mt.osm_key = m.osm_key AND mt.source = :registry
         {{member_where}}
         GROUP BY m.route_id
     )
@@ -277,7 +277,9 @@ def _osm_line(row: Any) -> OsmLine:
 def load_osm_lines(osm_ids: Sequence[int] | None = None) -> list[OsmLine]:
     """OSM relations (all, or these ids) with termini and matched registry stops."""
     where = member_where = ""
-    params: dict[str, Any] = {}
+    # Matched stops of the timetable's registry: the GTFS side names those (another registry's stop
+    # with the same id is another stop).
+    params: dict[str, Any] = {"registry": timetable_registry()}
     if osm_ids is not None:
         where, member_where = "WHERE r.osm_id = ANY(:ids)", "WHERE m.route_id = ANY(:ids)"
         params["ids"] = [int(i) for i in osm_ids]
@@ -575,19 +577,20 @@ def list_routes(filters: RouteFilters, *, cursor: str | None = None, limit: int 
 
 
 def _osm_members(osm_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-    """Stop and platform members of these relations in travel order, with name and matched sloids."""
+    """Stop and platform members of these relations in travel order, with name and the stops of the
+    timetable's registry they are matched to."""
     rows = db.session.execute(
         text(
             """
             SELECT m.route_id, m.sequence, m.role, m.osm_key, o.name, o.osm_key IS NOT NULL AS known,
                    coalesce((SELECT array_agg(mt.stop_id::text ORDER BY mt.stop_id) FROM matches mt
-                              WHERE mt.osm_key = m.osm_key), '{}') AS sloids
+                              WHERE mt.osm_key = m.osm_key AND mt.source = :registry), '{}') AS sloids
             FROM osm_route_members m LEFT JOIN osm_stops o ON o.osm_key = m.osm_key
             WHERE m.route_id = ANY(:ids)
             ORDER BY m.route_id, m.sequence
             """
         ),
-        {"ids": [int(i) for i in osm_ids]},
+        {"ids": [int(i) for i in osm_ids], "registry": timetable_registry()},
     )
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:

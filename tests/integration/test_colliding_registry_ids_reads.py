@@ -239,3 +239,30 @@ def test_the_manual_link_list_filtered_by_stop_id_gives_only_that_registrys_link
     assert listed(f"sloid={SAME_ID}") == [("atlas", "node/91")]
     assert listed(f"stop_id={SAME_ID}") == [("atlas", "node/91")]
     assert listed(f"stop_id={SAME_ID}&source=zhv") == [("zhv", "node/92")]
+
+
+# --- lines -----------------------------------------------------------------------------------------
+
+
+def test_a_relation_member_matched_only_to_another_registrys_stop_with_a_timetable_id_is_unknown(app, client):
+    # The timetable names ATLAS stops A, B, C; the relation's third platform is matched to zHV's stop
+    # with C's id only (on purpose), not to ATLAS's C.
+    ids = [f"ch:1:sloid:{n}:0:1" for n in (7101, 7102, 7103)]
+    stops = [
+        f.atlas_stop(i, name=f"Zug, {c}", lat=47.17 + k * 0.001)
+        for k, (i, c) in enumerate(zip(ids, "ABC", strict=True))
+    ]
+    nodes = [f.osm_stop(lat=s.lat + 0.0001, lon=s.lon, name=s.name) for s in stops]
+    f.match(ids[0], nodes[0].osm_key)
+    f.match(ids[1], nodes[1].osm_key)
+    zhv_stop(ids[2])
+    f.match(ids[2], nodes[2].osm_key, source="zhv")
+    f.gtfs_route("R1", {"0": [(s.name, s.stop_id) for s in stops]}, short_name="1")
+    f.osm_route(201, [n.osm_key for n in nodes], ref="1", name="Bus 1")
+    body = client.get("/api/v1/routes/osm/201").get_json()
+    relation = body["itineraries"][0]
+    assert [(m["osm_key"], m["sloids"], m["status"]) for m in relation["stops"]] == [
+        (nodes[0].osm_key, [ids[0]], "agree"),
+        (nodes[1].osm_key, [ids[1]], "agree"),
+        (nodes[2].osm_key, [], "unknown"),
+    ]
