@@ -92,12 +92,13 @@ def link_states_now(rows: Iterable[ManualMatch]) -> dict[int, str]:
     if not rows:
         return {}
     run_started = last_applied_run_started_at()
-    pairs = {(r.stop_id, r.osm_key) for r in rows}
+    # (source, stop_id, osm_key): another registry's match of a stop with the same id is not this link's.
+    pairs = {(r.source, r.stop_id, r.osm_key) for r in rows}
     matched = {
-        (stop_id, key): method
-        for stop_id, key, method in db.session.execute(
-            select(Match.stop_id, Match.osm_key, Match.method).where(
-                tuple_(Match.stop_id, Match.osm_key).in_(list(pairs))
+        (source, stop_id, key): method
+        for source, stop_id, key, method in db.session.execute(
+            select(Match.source, Match.stop_id, Match.osm_key, Match.method).where(
+                tuple_(Match.source, Match.stop_id, Match.osm_key).in_(sorted(pairs))
             )
         )
     }
@@ -110,10 +111,10 @@ def link_states_now(rows: Iterable[ManualMatch]) -> dict[int, str]:
             states[row.id] = "pending"
         elif row.action == "link":
             states[row.id] = (
-                "active" if matched.get((row.stop_id, row.osm_key)) == "manual" else "not_applied"
+                "active" if matched.get((row.source, row.stop_id, row.osm_key)) == "manual" else "not_applied"
             )
         else:
-            states[row.id] = "not_applied" if (row.stop_id, row.osm_key) in matched else "active"
+            states[row.id] = "not_applied" if (row.source, row.stop_id, row.osm_key) in matched else "active"
     return states
 
 

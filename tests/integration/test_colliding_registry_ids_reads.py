@@ -4,6 +4,7 @@ about one registry's stop are not disturbed by the other registry's stop (regist
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from urllib.parse import unquote, urlsplit
 
@@ -266,3 +267,20 @@ def test_a_relation_member_matched_only_to_another_registrys_stop_with_a_timetab
         (nodes[1].osm_key, [ids[1]], "agree"),
         (nodes[2].osm_key, [], "unknown"),
     ]
+
+
+def test_a_manual_link_is_not_applied_by_another_registrys_match_of_a_stop_with_its_id(app, client):
+    f.atlas_stop(SAME_ID, name="Vaduz, Post")
+    zhv_stop()
+    node = f.osm_stop()
+    f.match(SAME_ID, node.osm_key, method="manual")  # ATLAS's stop is linked to the object, zHV's not
+    db.session.add(ManualMatch(source="zhv", stop_id=SAME_ID, osm_key=node.osm_key, action="link"))
+    db.session.commit()
+    # A successful run started after the link was saved: the link has had its chance to apply.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    db.session.add(
+        PipelineRun(run_uuid=str(uuid.uuid4()), trigger="cli", status="succeeded", started_at=later)
+    )
+    db.session.commit()
+    (link,) = client.get(f"/api/v1/manual-matches?stop_id={SAME_ID}&source=zhv").get_json()["manual_matches"]
+    assert link["state"] == "not_applied"
