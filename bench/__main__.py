@@ -37,6 +37,7 @@ from bench.common import (
     judged_verdict,
     machine_state,
     say,
+    wait_for_own_processes,
     wait_for_quiet,
 )
 
@@ -122,6 +123,14 @@ def _child(name: str, quick: bool) -> int:
     watch = CpuWatch().start()
     figures: list[Figure] = module.run(**kwargs)
     watch.stop()
+    # The after-run calibration is taken once the benchmark's own processes have stopped or gone
+    # idle and its dirty pages are written, so it measures the machine, not the benchmark's tail.
+    waited, still_busy = wait_for_own_processes()
+    if waited >= 1 or still_busy:
+        print(
+            f"{name}: waited {waited:.0f} s for its own processes to finish"
+            + (f"; still busy: {', '.join(still_busy)}" if still_busy else "")
+        )
     after = machine_state()
     foreign = watch.foreign_share()
     print(

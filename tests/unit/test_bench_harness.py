@@ -227,3 +227,53 @@ def test_a_benchmark_disturbed_on_its_own_prints_no_pass_in_the_summary_table():
     table = format_table([quiet, disturbed])
     assert "pass" in next(line for line in table.splitlines() if "search p99" in line)
     assert "NOT COMPARABLE" in next(line for line in table.splitlines() if "pipeline | whole" in line)
+
+
+def test_the_calibration_names_the_processes_that_competed_with_it():
+    import subprocess
+    import sys
+
+    from bench.common import machine_state
+
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        state = machine_state()
+    finally:
+        busy.kill()
+        busy.wait()
+    assert state.others_share is not None
+    assert state.others_share > 0
+    named = {pid: cpu for cpu, pid, _cmd in state.others}
+    assert busy.pid in named
+    assert named[busy.pid] >= 0.05
+    assert f"[{busy.pid}]" in state.describe()
+
+
+def test_the_after_run_calibration_waits_for_the_benchmarks_own_busy_children():
+    import subprocess
+    import sys
+    import time
+
+    from bench.common import wait_for_own_processes
+
+    # A child busy for about 1.5 s (a server still shutting down): the wait outlasts it.
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass"]
+    )
+    started = time.monotonic()
+    waited, still_busy = wait_for_own_processes(max_wait_s=20, poll_s=0.3)
+    child.wait()
+    assert still_busy == []
+    assert waited >= 1.0
+    assert time.monotonic() - started >= 1.0
+    # One that never stops is named when the wait runs out, and the wait is bounded.
+    forever = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        waited, still_busy = wait_for_own_processes(max_wait_s=1.0, poll_s=0.3)
+    finally:
+        forever.kill()
+        forever.wait()
+    assert waited <= 1.5
+    assert any(f"[{forever.pid}]" in entry for entry in still_busy)
+    # Nothing of ours running: no wait worth naming.
+    assert wait_for_own_processes(max_wait_s=5, poll_s=0.2) == (0.0, [])
