@@ -42,6 +42,7 @@ from urllib.parse import quote
 
 import redis
 from flask import Flask, current_app
+from sqlalchemy import text
 
 from app import coordination
 from app.extensions import redis_client
@@ -257,6 +258,29 @@ class SnapshotChangedError(Exception):
         self.published = published
 
 
+# A stored (pre-rendered) tile of the published snapshot, and which snapshot that is, in one small
+# statement: cheap to plan, one primary-key lookup. Kept apart from the render statement on purpose:
+# folded into it (COALESCE(stored, render)), every lookup planned the whole render too, which cost
+# as much PostgreSQL CPU as rendering a stops tile (measured through the app: 0.56 vs 0.62 ms).
+_STORED_TILE_SQL = (
+    f"SELECT coalesce(({publication.CURRENT_SNAPSHOT_KEY_SQL}), '{NO_SNAPSHOT}'),"
+    " (SELECT t.mvt FROM map_tiles t WHERE t.z = :z AND t.x = :x AND t.y = :y"
+    f" AND t.run_id = ({publication.CURRENT_SNAPSHOT_SQL}))"
+)
+
+
+def stored_tile(z: int, x: int, y: int, snapshot: str | None = None) -> bytes | None:
+    """The unfiltered tile the import pre-rendered for the published snapshot (`map_tiles`), or None
+    (a zoom not pre-rendered, a tile without stops, a table an older importer left). With `snapshot`,
+    raises SnapshotChangedError unless that one is still the published one (read in the same
+    statement)."""
+    published, data = db.session.execute(text(_STORED_TILE_SQL), {"z": z, "x": x, "y": y}).one()
+    if snapshot is not None and published != snapshot:
+        _snapshot_memo.clear()
+        raise SnapshotChangedError(published)
+    return None if data is None else bytes(data)
+
+
 def render_tile(
     z: int,
     x: int,
@@ -270,22 +294,19 @@ def render_tile(
 
     An unfiltered tile the import pre-rendered (`map_tiles`, swapped with the snapshot; any layer) is
     read from there unless `prerendered` is False; any other tile (filtered, a zoom not pre-rendered,
-    a tile without stops) is rendered now. With `snapshot`, the
-    tile is answered only if that snapshot is still the published one, read in the same statement
-    (so from the same data): raises SnapshotChangedError otherwise.
+    a tile without stops) is rendered now. With `snapshot`, the tile is answered only if that
+    snapshot is still the published one, read in the same statement (so from the same data): raises
+    SnapshotChangedError otherwise.
     """
+    if prerendered and not tile_query.query:
+        stored = stored_tile(z, x, y, snapshot)
+        if stored is not None:
+            return stored
     params: dict[str, Any] = {"z": z, "x": x, "y": y}
     where = stop_service._map_features_where(tile_query.filters, params)
     conditions = "".join(f" AND {condition}" for condition in where)
     layer = map_tiles.STOPS_SQL if z >= STOPS_MIN_ZOOM else map_tiles.CELLS_SQL
     sql = map_tiles.tile_sql(layer, conditions)
-    if prerendered and not tile_query.query:
-        # COALESCE evaluates its second argument only when no stored tile of the published
-        # snapshot is there (a zoom not pre-rendered, an empty tile, a table an older importer left).
-        sql = (
-            "SELECT coalesce((SELECT t.mvt FROM map_tiles t WHERE t.z = :z AND t.x = :x AND t.y = :y"
-            f" AND t.run_id = ({publication.CURRENT_SNAPSHOT_SQL})), ({sql}))"
-        )
     if snapshot is None:
         data = db.session.execute(stop_service._bind(sql, params), params).scalar()
         return bytes(data or b"")

@@ -164,15 +164,13 @@ FROM map_features
 
 
 # The stops layer's rows, once per import for all its zooms: each feature's JSON parsed once (the
-# per-zoom statements read typed columns) and its rank in the tile's feature order (kind, key), so
-# each tile sorts integers, not texts. Dropped after the render (and at commit in any case).
+# per-zoom statements read typed columns). Dropped after the render (and at commit in any case).
 _STOP_ROWS_SQL = f"""
 CREATE TEMP TABLE map_tile_stop_rows ON COMMIT DROP AS
 WITH parsed AS MATERIALIZED (
     SELECT f.kind, f.key, f.geom_3857 AS g, f.feature::jsonb -> 'properties' AS p FROM map_features f
 )
-SELECT (row_number() OVER (ORDER BY parsed.kind, parsed.key))::int AS rank, parsed.g,
-       parsed.kind, parsed.key, {_ATTRIBUTE_EXPRESSIONS}
+SELECT parsed.g, parsed.kind, parsed.key, {_ATTRIBUTE_EXPRESSIONS}
 FROM parsed
 """
 
@@ -191,12 +189,12 @@ def _candidate_tiles(position: str) -> str:
 
 
 # One zoom of the stops layer in one statement: every stop assigned to its tile (by INSIDE_TILE, as
-# on demand), the tiles aggregated by ST_AsMVT in the on-demand feature order (kind, key: `rank`)
+# on demand), the tiles aggregated by ST_AsMVT in the on-demand feature order (kind, key)
 # with the same attributes, so each stored tile is byte for byte the on-demand one. Only tiles
 # holding a stop are grouped, so no empty tile is stored.
 _STOPS_OF_ZOOM_SQL = f"""
 INSERT INTO map_tiles (z, x, y, mvt, run_id)
-SELECT %(z)s::int, s.tx, s.ty, ST_AsMVT(mvt, 'stops', {EXTENT}, 'geom' ORDER BY s.rank), %(run)s::int
+SELECT %(z)s::int, s.tx, s.ty, ST_AsMVT(mvt, 'stops', {EXTENT}, 'geom' ORDER BY s.kind, s.key), %(run)s::int
 FROM (
     SELECT r.*, tx, ty
     FROM pg_temp.map_tile_stop_rows r,
