@@ -18,6 +18,8 @@ One-to-many is allowed here only from a registry stop to OSM objects; an OSM obj
 
 from __future__ import annotations
 
+from sys import intern
+
 from pipeline.declarations import declaration_for
 from pipeline.matching.context import MatchContext
 from pipeline.matching.params import METHOD_EXACT_SLOID, METHOD_EXACT_UIC, METHOD_EXACT_UIC_LOCAL_REF
@@ -41,7 +43,7 @@ def match_by_sloid(ctx: MatchContext) -> set[int]:
                 reg_i,
                 osm_i,
                 METHOD_EXACT_SLOID,
-                {"stage": 1, "rule": f"stop_id == {tag}", "identifier": ident},
+                {"stage": 1, "rule": intern(f"stop_id == {tag}"), "identifier": ident},
                 lock_registry=False,
             )
             linked = True
@@ -103,7 +105,8 @@ def match_by_uic(ctx: MatchContext, by_sloid: set[int] | None = None) -> int:
                     METHOD_EXACT_UIC,
                     {
                         "stage": 1,
-                        "rule": f"{_code_tags(key[0])} names one registry stop",
+                        # One string per rule, not per match (a match's own copy: 60 MiB at Germany size).
+                        "rule": intern(f"{_code_tags(key[0])} names one registry stop"),
                         "uic": number,
                         "osm_objects_with_uic": len(ctx.osm_by_code[key]),
                     },
@@ -146,7 +149,7 @@ def _match_by_local_ref(
             METHOD_EXACT_UIC_LOCAL_REF,
             {
                 "stage": 1,
-                "rule": f"{_code_tags(stop.source)} and local_ref == platform_code",
+                "rule": intern(f"{_code_tags(stop.source)} and local_ref == platform_code"),
                 "uic": number,
                 "platform_code": stop.platform_code,
                 "local_ref": ctx.osm[osm_i].local_ref,

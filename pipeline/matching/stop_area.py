@@ -36,6 +36,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any
 
 from pipeline.declarations import declaration_for
@@ -311,7 +312,7 @@ def match_by_stop_areas(ctx: MatchContext, structure: OsmStructure | None) -> St
                 continue
             evidence = {
                 "stage": 1,
-                "rule": f"member of a stop area anchored by {anchor.rule}",
+                "rule": intern(f"member of a stop area anchored by {anchor.rule}"),
                 "stop_area": area.osm_id,
                 "stop_area_name": area.name,
                 "stop_sloid": anchor.group.stop_id,

@@ -4,13 +4,13 @@ detector reads (`ProblemContext`, built once per snapshot)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from pipeline.declarations import declaration_for
-from pipeline.matching.context import SpatialIndex, registry_projection
+from pipeline.matching.context import ByRegistryKey, SpatialIndex, registry_projection
 from pipeline.matching.route import RouteEvidence
 from pipeline.records import MatchRecord, OsmObject, ProblemRecord, RegistryKey, RegistryStop
 
@@ -66,11 +66,15 @@ class ProblemContext:
         self.matches = list(matches)
         self.unmatched_registry = self._keys(unmatched_registry)
         self.unmatched_osm = list(unmatched_osm)
-        # Keyed by (source, stop_id): two registries may use the same id for different stops.
-        self.stop_by_id: dict[RegistryKey, RegistryStop] = {s.key: s for s in self.registry}
+        # Keyed by (source, stop_id): two registries may use the same id for different stops. Stored
+        # per source by the stops' own id strings, and one int object per position shared by both
+        # position maps: at Germany size a RegistryKey per stop and index, and an int per position
+        # and map, took 160 MiB at the problem stage's peak.
+        positions = list(range(max(len(self.registry), len(self.osm))))
+        self.stop_by_id: Mapping[tuple[str, str], RegistryStop] = ByRegistryKey(self.registry, self.registry)
         self.obj_by_key = {o.osm_key: o for o in self.osm}
-        self.registry_pos: dict[RegistryKey, int] = {s.key: i for i, s in enumerate(self.registry)}
-        self.osm_pos = {o.osm_key: i for i, o in enumerate(self.osm)}
+        self.registry_pos: Mapping[tuple[str, str], int] = ByRegistryKey(self.registry, positions)
+        self.osm_pos = {o.osm_key: i for i, o in zip(positions, self.osm, strict=False)}
         self.projection = registry_projection(self.registry)
         self.registry_index = SpatialIndex.build(
             [s.lat for s in self.registry], [s.lon for s in self.registry], self.projection
@@ -83,14 +87,16 @@ class ProblemContext:
     def _keys(self, stops: Iterable[RegistryKey | str]) -> list[RegistryKey]:
         """(source, stop_id) keys; a bare stop_id (a caller with one registry) names the loaded stop
         with that id, and is refused when two registries have it."""
-        by_id: dict[str, list[RegistryKey]] = defaultdict(list)
-        for s in self.registry:
-            by_id[s.stop_id].append(s.key)
+        by_id: dict[str, list[RegistryKey]] | None = None  # built only when a bare stop_id comes
         out: list[RegistryKey] = []
         for stop in stops:
             if isinstance(stop, RegistryKey):
                 out.append(stop)
                 continue
+            if by_id is None:
+                by_id = defaultdict(list)
+                for s in self.registry:
+                    by_id[s.stop_id].append(s.key)
             found = by_id.get(stop, [])
             if len(found) != 1:
                 raise ValueError(f"stop_id {stop!r} names {len(found)} stops: pass (source, stop_id)")
