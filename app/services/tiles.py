@@ -60,7 +60,7 @@ STOPS_MIN_ZOOM = map_tiles.STOPS_MIN_ZOOM
 # Deeper zooms are drawn from the zoom-16 tiles (Leaflet's maxNativeZoom): at 4096 units per tile a
 # zoom-16 position is within 15 cm, and deeper tiles would only multiply the URLs to cache.
 MAX_ZOOM = map_tiles.MAX_ZOOM
-# The tile SQL and its grid live with the import, which pre-renders the low zooms with the same text.
+# The tile SQL and its grid live with the import, which pre-renders every zoom from the same texts.
 EXTENT = map_tiles.EXTENT
 CELLS_PER_SIDE = map_tiles.CELLS_PER_SIDE
 # Query parameters of a tile URL, in their canonical order (alphabetical), and which the map sends.
