@@ -25,6 +25,7 @@ from app.services import problems as problem_service
 from app.services import stops as stop_service
 from app.services.csv_safety import UTF8_BOM, safe_cell
 from database import db
+from pipeline.records import LEGACY_IDENTITY_SOURCE
 
 ROWS_PER_CHUNK = 500
 
@@ -164,7 +165,7 @@ def _match_statement(filters: stop_service.StopFilters):
             parts.append("pf.priority = ANY(:priorities)")
         where.append(f"EXISTS (SELECT 1 FROM problems pf WHERE {' AND '.join(parts)})")
     sql = (
-        "SELECT m.stop_id, m.osm_key, m.method, m.distance_m, m.name_score,"
+        "SELECT m.source, m.stop_id, m.osm_key, m.method, m.distance_m, m.name_score,"
         " a.name AS atlas_name, o.name AS osm_name, a.operator_code AS operator,"
         " a.code::text AS uic, a.lon AS atlas_lon, a.lat AS atlas_lat,"
         " o.lon AS osm_lon, o.lat AS osm_lat"
@@ -172,7 +173,7 @@ def _match_statement(filters: stop_service.StopFilters):
         " LEFT JOIN registry_stops a ON a.source = m.source AND a.stop_id = m.stop_id"
         " LEFT JOIN osm_stops o ON o.osm_key = m.osm_key"
         f"{' WHERE ' + ' AND '.join(where) if where else ''}"
-        " ORDER BY m.stop_id, m.osm_key"
+        " ORDER BY m.stop_id, m.source, m.osm_key"
     )
     types: dict[str, TypeEngine[Any]] = {
         "methods": ARRAY(TEXT),
@@ -204,9 +205,14 @@ def match_features(filters: stop_service.StopFilters) -> Iterator[dict[str, Any]
         properties = {
             k: v for k, v in row.items() if k not in {"atlas_lon", "atlas_lat", "osm_lon", "osm_lat"}
         }
+        # ATLAS's ids as before; another registry's name it, as problem identities do (two registries
+        # may match stops with the same id to one object).
+        stop = (
+            row["stop_id"] if row["source"] == LEGACY_IDENTITY_SOURCE else f"{row['source']}/{row['stop_id']}"
+        )
         yield {
             "type": "Feature",
-            "id": f"match:{row['stop_id']}:{row['osm_key']}",
+            "id": f"match:{stop}:{row['osm_key']}",
             "geometry": geometry,
             "properties": properties,
         }

@@ -284,3 +284,20 @@ def test_a_manual_link_is_not_applied_by_another_registrys_match_of_a_stop_with_
     db.session.commit()
     (link,) = client.get(f"/api/v1/manual-matches?stop_id={SAME_ID}&source=zhv").get_json()["manual_matches"]
     assert link["state"] == "not_applied"
+
+
+# --- match export ----------------------------------------------------------------------------------
+
+
+def test_the_match_export_tells_two_registries_matches_of_one_object_apart(app, client):
+    f.atlas_stop(SAME_ID, name="Vaduz, Post")
+    zhv_stop()
+    node = f.osm_stop()
+    f.match(SAME_ID, node.osm_key)
+    f.match(SAME_ID, node.osm_key, source="zhv")
+    body = client.get("/api/v1/exports/matches.geojson").get_json()
+    found = {feature["id"]: feature["properties"] for feature in body["features"]}
+    assert set(found) == {f"match:{SAME_ID}:{node.osm_key}", f"match:zhv/{SAME_ID}:{node.osm_key}"}
+    assert found[f"match:{SAME_ID}:{node.osm_key}"]["atlas_name"] == "Vaduz, Post"
+    assert found[f"match:zhv/{SAME_ID}:{node.osm_key}"]["atlas_name"] == "Konstanz Bf"
+    assert found[f"match:zhv/{SAME_ID}:{node.osm_key}"]["source"] == "zhv"
