@@ -24,7 +24,7 @@ from app.services.registry import find_registry_stop
 from database import db
 from database.models import Decision, DecisionEvent, OsmStop, Problem, RegistryStopRow
 from database.snapshot import mapping
-from pipeline.records import OsmObject, RegistryStop
+from pipeline.records import OsmObject, RegistryStop, identity_registry_key, parse_problem_identity
 from pipeline.review import (
     DecisionState,
     ExpiryPolicy,
@@ -50,7 +50,13 @@ def capture_evidence(
     session = db.session
     problem = session.scalar(select(Problem).where(Problem.identity == problem_identity))
     osm_key = osm_key or evidence_osm_key(problem)
-    stop = find_registry_stop(stop_id, problem.source if problem is not None else None) if stop_id else None
+    # The problem's registry; a problem gone from the snapshot still names it in its identity (a bare
+    # id would find another registry's stop that reuses it).
+    source = problem.source if problem is not None else None
+    if source is None and stop_id:
+        part = parse_problem_identity(problem_identity)[1]
+        source = identity_registry_key(part).source if part else None
+    stop = find_registry_stop(stop_id, source) if stop_id else None
     obj = session.get(OsmStop, osm_key) if osm_key else None
     return build_evidence(problem_type, problem_identity, stop, obj, problem)
 

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 import pipeline.sources as sources
 from app.services import feeds
+from app.services.evidence import capture_evidence
 from database import db
 from database.models import ManualMatch, PipelineRun, ProblemChange
 from database.snapshot import map_features
@@ -301,3 +302,16 @@ def test_the_match_export_tells_two_registries_matches_of_one_object_apart(app, 
     assert found[f"match:{SAME_ID}:{node.osm_key}"]["atlas_name"] == "Vaduz, Post"
     assert found[f"match:zhv/{SAME_ID}:{node.osm_key}"]["atlas_name"] == "Konstanz Bf"
     assert found[f"match:zhv/{SAME_ID}:{node.osm_key}"]["source"] == "zhv"
+
+
+# --- decision evidence -----------------------------------------------------------------------------
+
+
+def test_a_decisions_evidence_never_takes_another_registrys_stop_with_the_id(app):
+    # The ATLAS stop (and its problem) have left the data; zHV's stop with the same id is there.
+    zhv_stop()
+    node = f.osm_stop()
+    found = capture_evidence(f"distance:{SAME_ID}:{node.osm_key}", "distance", SAME_ID, node.osm_key)
+    assert found["atlas"] is None
+    own = capture_evidence(f"distance:zhv/{SAME_ID}:{node.osm_key}", "distance", SAME_ID, node.osm_key)
+    assert own["atlas"]["name"] == "Konstanz Bf"
