@@ -41,9 +41,12 @@ MAX_ZOOM = 16
 # Zooms 0..this are pre-rendered by default (TILE_PRERENDER_MAX_ZOOM): every zoom a tile has.
 # Measured on a national-size read model (115k features, 2 cores shared with other work): the
 # counted-cell zooms 0-13 cost 2.6 s of backend CPU at import (zooms 0-10 ~0.15 s each, 11-13 0.2,
-# 0.3, 0.4 s; 13.8k tiles); the stops zooms 14-16 2.5 s (0.8 s to parse the features once, then
-# 0.56-0.60 s per zoom; 81k tiles, 56 MB). On demand a zoom-14..16 tile costs ~0.1-0.3 ms of backend
-# CPU plus the request around it; a stored one is a key lookup (0.05 ms).
+# 0.3, 0.4 s; 13.8k tiles); the stops zooms 14-16 2.4 s (0.6 s to parse the features once, then
+# ~0.6 s per zoom; 81k tiles, 54 MB). Linear in the stops: a Germany-size model (1.84M features)
+# takes 39 s of CPU (46 s wall; 1.28M tiles, 0.87 GB) for zooms 14-16, where a lower setting may
+# suit a tight import budget. Through the app, a cold request for a zoom-14..16 tile costs about
+# 0.25 ms of PostgreSQL CPU when stored, 0.8 ms when rendered (1.0 ms before the render parsed each
+# feature's JSON once).
 DEFAULT_PRERENDER_MAX_ZOOM = MAX_ZOOM
 # Half the Web-Mercator world's width (EPSG:3857 metres), as ST_TileEnvelope uses it.
 MERCATOR_HALF = 20037508.342789244
