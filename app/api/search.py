@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.api import bp
+from app.api.reads import finish_read
 from app.api.schemas.endpoint import endpoint
 from app.api.schemas.stops import SearchQuery, SearchResults
 from app.services import search as search_service
@@ -17,4 +18,6 @@ def search(query: SearchQuery) -> dict[str, Any]:
 
     Stops of both sides whose name or identifier fits `q`, best first.
     """
-    return {"query": query.q, "results": search_service.search(query.q, query.limit)}
+    results = search_service.search(query.q, query.limit)
+    finish_read()
+    return {"query": query.q, "results": results}

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Response
 
 from app.api import bp
+from app.api.reads import finish_read
 from app.api.schemas.endpoint import endpoint, validated_in_tests
 from app.api.schemas.stops import (
     PATH_DOCS,
@@ -62,6 +63,7 @@ def registry_stop(source: str, stop_id: str, query: NoQuery) -> dict[str, Any]:
     """
     require_registry(source)
     detail = stop_service.stop_detail(stop_id=stop_id, source=source)
+    finish_read()
     if detail is None:
         raise ApiError(404, "not_found", f"No registry stop {stop_id}.")
     return detail
@@ -80,6 +82,7 @@ def osm_stop(osm_type: str, osm_id: int, query: NoQuery) -> dict[str, Any]:
     """An OSM object with its registry counterparts, matches, problems and decisions"""
     key = f"{osm_type}/{osm_id}"
     detail = stop_service.stop_detail(osm_key=key)
+    finish_read()
     if detail is None:
         raise ApiError(404, "not_found", f"No OSM object {key}.")
     return detail

@@ -784,6 +784,27 @@ def _grouped(itineraries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # --- lines at a stop --------------------------------------------------------------------------
 
 
+# The lines at a stop, one statement per side; `{keys}` is the SQL of a text[] of OSM keys or of
+# registry stop ids (a bind parameter here, a subquery in the stop detail's single statement).
+LINES_AT_OSM_SQL = """
+    SELECT DISTINCT r.osm_id, r.route, r.ref, r.name, r.operator, r.to_name
+    FROM osm_route_members m JOIN osm_routes r ON r.osm_id = m.route_id
+    WHERE m.osm_key = ANY({keys})
+    ORDER BY r.ref, r.osm_id
+    LIMIT {limit}
+"""
+LINES_AT_GTFS_SQL = """
+    SELECT DISTINCT g.route_id, s.direction_id, g.short_name, g.long_name, g.agency_name,
+           g.route_type,
+           (SELECT l.stop_name FROM gtfs_route_stops l WHERE l.route_id = s.route_id
+              AND l.direction_id = s.direction_id ORDER BY l.sequence DESC LIMIT 1) AS to_name
+    FROM gtfs_route_stops s JOIN gtfs_routes g ON g.route_id = s.route_id
+    WHERE s.registry_stop_id = ANY({keys})
+    ORDER BY g.short_name, g.route_id, s.direction_id
+    LIMIT {limit}
+"""
+
+
 def lines_at(
     registry_keys: Sequence[tuple[str, str]], osm_keys: Sequence[str]
 ) -> dict[str, list[dict[str, Any]]]:
@@ -795,32 +816,18 @@ def lines_at(
     sloids = [stop_id for source, stop_id in registry_keys if source == registry]
     keys = bindparam("keys", type_=ARRAY(TEXT))
     osm_rows = db.session.execute(
-        text(
-            """
-            SELECT DISTINCT r.osm_id, r.route, r.ref, r.name, r.operator, r.to_name
-            FROM osm_route_members m JOIN osm_routes r ON r.osm_id = m.route_id
-            WHERE m.osm_key = ANY(:keys)
-            ORDER BY r.ref, r.osm_id
-            LIMIT :limit
-            """
-        ).bindparams(keys),
+        text(LINES_AT_OSM_SQL.format(keys=":keys", limit=":limit")).bindparams(keys),
         {"keys": list(osm_keys), "limit": MAX_LINES_AT_STOP},
     )
     gtfs_rows = db.session.execute(
-        text(
-            """
-            SELECT DISTINCT g.route_id, s.direction_id, g.short_name, g.long_name, g.agency_name,
-                   g.route_type,
-                   (SELECT l.stop_name FROM gtfs_route_stops l WHERE l.route_id = s.route_id
-                      AND l.direction_id = s.direction_id ORDER BY l.sequence DESC LIMIT 1) AS to_name
-            FROM gtfs_route_stops s JOIN gtfs_routes g ON g.route_id = s.route_id
-            WHERE s.registry_stop_id = ANY(:keys)
-            ORDER BY g.short_name, g.route_id, s.direction_id
-            LIMIT :limit
-            """
-        ).bindparams(keys),
+        text(LINES_AT_GTFS_SQL.format(keys=":keys", limit=":limit")).bindparams(keys),
         {"keys": list(sloids), "limit": MAX_LINES_AT_STOP},
     )
+    return lines_from_rows(osm_rows, gtfs_rows)
+
+
+def lines_from_rows(osm_rows: Iterable[Any], gtfs_rows: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
+    """`lines_at`'s answer from the rows of LINES_AT_OSM_SQL and LINES_AT_GTFS_SQL (attribute access)."""
     return {
         "osm": [
             {

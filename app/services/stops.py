@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, INTEGER, TEXT
 from sqlalchemy.types import TypeEngine
 
+from app.services import decisions as decision_service
 from app.services import editor_links
 from app.services import manual_matches as manual_service
 from app.services import routes as route_service
@@ -297,15 +298,27 @@ OSM_COLUMNS = (
 )
 
 
-def _atlas_dict(row: Any) -> dict[str, Any]:
-    out = dict(row._mapping)
-    for name in ("valid_from", "valid_to"):
-        out[name] = out[name].isoformat() if out[name] else None
-    return out
+class _Row(dict):
+    """A row decoded from the stop detail's JSON, read by attribute like a result row."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
-def _osm_dict(row: Any) -> dict[str, Any]:
-    out = dict(row._mapping)
+def _rows(value: list[dict[str, Any]] | None) -> list[_Row]:
+    return [_Row(item) for item in value or ()]
+
+
+def _atlas_dict(row: _Row) -> dict[str, Any]:
+    # PostgreSQL writes dates in JSON as ISO 8601 (YYYY-MM-DD), as date.isoformat() did.
+    return dict(row)
+
+
+def _osm_dict(row: _Row) -> dict[str, Any]:
+    out = dict(row)
     out["links"] = editor_links.links_for_osm_objects([out["osm_key"]])
     # A key that is not node|way|relation/<id> gets no links rather than a broken page.
     out["url"] = out["links"][0]["url"] if out["links"] else ""
@@ -353,66 +366,125 @@ def registry_of(stop_id: str) -> str | None:
     return rows[0].source if len(rows) == 1 else None
 
 
+# The stop detail in one statement: the stop's matches decide its counterparts (`k`: the registry
+# stops as parallel source / stop_id arrays, the OSM keys), and every part of the page is one JSON
+# aggregate over an index lookup by those keys. Decisions and manual links are rare: the statement
+# only says whether there are any, and only then are they read (with their history) by their owners.
+_DETAIL_MATCHES = {
+    "registry": (
+        "m.source = :source AND m.stop_id = :stop_id",
+        "m.distance_m, m.osm_key",
+        "SELECT ARRAY[CAST(:source AS text)] AS sources, ARRAY[CAST(:stop_id AS text)] AS sloids,"
+        " coalesce((SELECT array_agg(CAST(osm_key AS text) ORDER BY distance_m, osm_key) FROM mt),"
+        " '{}') AS osm_keys",
+    ),
+    "osm": (
+        "m.osm_key = :osm_key",
+        "m.distance_m, m.stop_id",
+        "SELECT coalesce(array_agg(CAST(source AS text) ORDER BY distance_m, stop_id), '{}') AS sources,"
+        " coalesce(array_agg(CAST(stop_id AS text) ORDER BY distance_m, stop_id), '{}') AS sloids,"
+        " ARRAY[CAST(:osm_key AS text)] AS osm_keys FROM mt",
+    ),
+}
+# k's arrays as scalar subqueries (InitPlans: computed once, then index conditions); the CAST keeps
+# `= ANY(...)` from reading the subquery as a set of rows.
+_K_SLOIDS = "CAST((SELECT sloids FROM k) AS text[])"
+_K_PAIRS = f"(SELECT * FROM unnest(CAST((SELECT sources FROM k) AS text[]), {_K_SLOIDS}))"
+_K_OSM_KEYS = "CAST((SELECT osm_keys FROM k) AS text[])"
+
+
+def _k_stop_or_osm(alias: str) -> str:
+    """`alias` row belongs to one of k's registry stops or OSM objects, in the index-friendly form of
+    app.services.decisions._stop_pair_match (stop_id = ANY first: a BitmapOr of two indexes)."""
+    return (
+        f"(({alias}.stop_id = ANY({_K_SLOIDS})"
+        f" AND ({alias}.source, {alias}.stop_id) IN {_K_PAIRS}) OR {alias}.osm_key = ANY({_K_OSM_KEYS}))"
+    )
+
+
+def _detail_sql(side: str) -> str:
+    """The stop detail's one statement for a registry stop (`side` "registry") or an OSM object."""
+    where, order, keys = _DETAIL_MATCHES[side]
+    timetable_sloids = f"ARRAY(SELECT p.id FROM {_K_PAIRS} p(src, id) WHERE p.src = :registry)"
+    return f"""
+        WITH mt AS MATERIALIZED (
+            SELECT m.source, m.stop_id, m.osm_key, m.method, m.distance_m, m.name_score, m.evidence
+            FROM matches m WHERE {where}
+        ),
+        k AS MATERIALIZED ({keys}),
+        pr AS MATERIALIZED (
+            SELECT {decision_service.PROBLEM_COLUMNS} FROM problems p WHERE {_k_stop_or_osm("p")}
+        )
+        SELECT
+            (SELECT json_agg(m ORDER BY {order}) FROM mt m) AS matches,
+            (SELECT json_agg(a) FROM (
+                SELECT {ATLAS_COLUMNS} FROM registry_stops WHERE (source, stop_id) IN {_K_PAIRS}
+            ) a) AS registry,
+            (SELECT json_agg(o) FROM (
+                SELECT {OSM_COLUMNS} FROM osm_stops WHERE osm_key = ANY({_K_OSM_KEYS})
+            ) o) AS osm,
+            (SELECT json_agg(p ORDER BY p.priority, p.problem_type, p.identity) FROM pr p) AS problems,
+            EXISTS (
+                SELECT 1 FROM decisions d WHERE {_k_stop_or_osm("d")}
+                OR d.problem_identity = ANY(ARRAY(SELECT identity FROM pr))
+            ) AS decided,
+            EXISTS (
+                SELECT 1 FROM manual_matches mm
+                WHERE (mm.source, mm.stop_id) IN {_K_PAIRS} OR mm.osm_key = ANY({_K_OSM_KEYS})
+            ) AS manual,
+            (SELECT json_agg(l) FROM ({
+        route_service.LINES_AT_OSM_SQL.format(keys=_K_OSM_KEYS, limit=":limit")
+    }) l) AS osm_lines,
+            (SELECT json_agg(l) FROM ({
+        route_service.LINES_AT_GTFS_SQL.format(keys=timetable_sloids, limit=":limit")
+    }) l) AS gtfs_lines
+    """
+
+
+_DETAIL_SQL = {side: text(_detail_sql(side)) for side in _DETAIL_MATCHES}
+
+
 def stop_detail(
     *, stop_id: str | None = None, osm_key: str | None = None, source: str | None = None
 ) -> dict[str, Any] | None:
-    """Everything about one stop and its counterparts, in a fixed number of queries (no N+1).
+    """Everything about one stop and its counterparts: one statement (`_detail_sql`), two or three
+    more only for a stop with decisions or manual links, one or two for the editor links of an
+    unmatched registry stop.
 
     `source` (with `stop_id`): the registry the stop belongs to; a stop of another registry with the
     same id is not this one. Returns None when neither side knows the stop and nothing (problem or
     decision) refers to it.
     """
-    from app.services import decisions as decision_service
-
     session = db.session
+    params: dict[str, Any] = {
+        "registry": route_service.timetable_registry(),
+        "limit": route_service.MAX_LINES_AT_STOP,
+    }
     if stop_id is not None:
         # Registry stops are (source, stop_id): without a source, the one registry holding the id
         # (ATLAS when none does any more, e.g. a page of a removed stop its problems still name).
         source = source or registry_of(stop_id) or LEGACY_IDENTITY_SOURCE
-        match_rows = list(
-            session.execute(
-                text(
-                    "SELECT * FROM matches WHERE source = :source AND stop_id = :stop_id"
-                    " ORDER BY distance_m, osm_key"
-                ),
-                {"source": source, "stop_id": stop_id},
-            )
-        )
-        registry_keys = [(source, stop_id)]
-        osm_keys = [row.osm_key for row in match_rows]
+        row = session.execute(_DETAIL_SQL["registry"], {**params, "source": source, "stop_id": stop_id}).one()
     else:
-        match_rows = list(
-            session.execute(
-                text("SELECT * FROM matches WHERE osm_key = :key ORDER BY distance_m, stop_id"),
-                {"key": osm_key},
-            )
-        )
-        registry_keys = [(row.source, row.stop_id) for row in match_rows]
+        row = session.execute(_DETAIL_SQL["osm"], {**params, "osm_key": osm_key}).one()
+    match_rows = _rows(row.matches)
+    if stop_id is not None:
+        registry_keys = [(source, stop_id)]
+        osm_keys = [m.osm_key for m in match_rows]
+    else:
+        registry_keys = [(m.source, m.stop_id) for m in match_rows]
         osm_keys = [osm_key]
-    atlas_rows = {
-        (row.source, row.stop_id): row
-        for row in session.execute(
-            text(
-                f"SELECT {ATLAS_COLUMNS} FROM registry_stops WHERE (source, stop_id) IN"
-                " (SELECT * FROM unnest(CAST(:sources AS text[]), CAST(:ids AS text[])))"
-            ),
-            {"sources": [s for s, _ in registry_keys], "ids": [i for _, i in registry_keys]},
+    atlas_rows = {(r.source, r.stop_id): r for r in _rows(row.registry)}
+    osm_rows = {r.osm_key: r for r in _rows(row.osm)}
+    if row.decided:
+        # Problems with their decisions, and the decisions with their history: their owner's queries.
+        problems = decision_service.problems_for(stops=registry_keys, osm_keys=osm_keys)
+        decisions = decision_service.decisions_for(
+            stops=registry_keys, osm_keys=osm_keys, identities=[p["identity"] for p in problems]
         )
-    }
-    osm_rows = {
-        row.osm_key: row
-        for row in session.execute(
-            text(f"SELECT {OSM_COLUMNS} FROM osm_stops WHERE osm_key = ANY(:ids)").bindparams(
-                bindparam("ids", type_=ARRAY(TEXT))
-            ),
-            {"ids": osm_keys},
-        )
-    }
-    # Problems of the stop and of its counterparts (an OSM duplicate matters on the registry page too).
-    problems = decision_service.problems_for(stops=registry_keys, osm_keys=osm_keys)
-    decisions = decision_service.decisions_for(
-        stops=registry_keys, osm_keys=osm_keys, identities=[p["identity"] for p in problems]
-    )
+    else:
+        problems = [decision_service.problem_as_dict(_Undecided(p)) for p in _rows(row.problems)]
+        decisions = []
     primary_atlas = atlas_rows.get(registry_keys[0]) if registry_keys else None
     if stop_id is not None and primary_atlas is None and not match_rows and not problems and not decisions:
         return None
@@ -426,11 +498,20 @@ def stop_detail(
         else [],
         "osm": osm,
         "links": _stop_links("atlas" if stop_id is not None else "osm", osm, primary_atlas),
-        "matches": [_match_dict(row) for row in match_rows],
+        "matches": [_match_dict(m) for m in match_rows],
         "problems": problems,
         "decisions": decisions,
         # Manual links with their state: pending until the next run reads them (review workflow).
-        "manual_matches": manual_service.manual_matches_for(stops=registry_keys, osm_keys=osm_keys),
+        "manual_matches": manual_service.manual_matches_for(stops=registry_keys, osm_keys=osm_keys)
+        if row.manual
+        else [],
         # Lines serving the stop on each side (OSM relations of its objects, GTFS routes of its stops).
-        "lines": route_service.lines_at(registry_keys, osm_keys),
+        "lines": route_service.lines_from_rows(_rows(row.osm_lines), _rows(row.gtfs_lines)),
     }
+
+
+class _Undecided(_Row):
+    """A problem row without a decision, as decisions.problem_as_dict reads it."""
+
+    d_id = None
+    d_author = None

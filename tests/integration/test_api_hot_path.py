@@ -17,6 +17,7 @@ from app.api.schemas.stops import NoQuery
 from app.config import ConfigError, load_settings
 from app.services import decisions
 from database import db
+from tests import factories as f
 
 
 def _plan_of(call: Callable[[], Any], table: str) -> str:
@@ -128,3 +129,60 @@ def test_a_rate_limited_request_costs_one_redis_round_trip_with_exact_headers(ma
     assert limited.status_code == 429
     assert limited.headers["X-RateLimit-Remaining"] == "0"
     assert 0 < int(limited.headers["Retry-After"]) <= 61
+
+
+def _statements_of(client, path: str) -> tuple[dict[str, Any], list[str]]:
+    """The JSON answer of GET `path` and the SQL statements it ran (the pre-ping excluded)."""
+    seen: list[str] = []
+
+    def capture(_conn, _cursor, statement, _parameters, _context, _many) -> None:
+        if statement.strip().lower() != "select 1":
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        response = client.get(path)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json(), seen
+
+
+def test_a_stop_page_reads_its_counterparts_problems_and_lines_in_one_statement(app, client):
+    stop, node, _ = f.matched_pair()
+    f.problem("distance", stop_id=stop.stop_id, osm_key=node.osm_key)
+    f.osm_route(9001, [node.osm_key], ref="11")
+    for path in (f"/api/v1/stops/atlas/{stop.stop_id}", f"/api/v1/stops/osm/{node.osm_key}"):
+        body, statements = _statements_of(client, path)
+        assert len(statements) == 1, statements
+        assert [m["osm_key"] for m in body["matches"]] == [node.osm_key]
+        assert [p["identity"] for p in body["problems"]] == [f"distance:{stop.stop_id}:{node.osm_key}"]
+        assert [line["ref"] for line in body["lines"]["osm"]] == ["11"]
+
+
+def test_a_stop_page_with_a_decision_reads_it_with_its_history(app, client):
+    stop, node, _ = f.matched_pair()
+    problem = f.problem("distance", stop_id=stop.stop_id, osm_key=node.osm_key)
+    f.decision(problem.identity, "needs_survey", source="atlas", stop_id=stop.stop_id)
+    body, statements = _statements_of(client, f"/api/v1/stops/atlas/{stop.stop_id}")
+    assert body["problems"][0]["decision"]["decision"] == "needs_survey"
+    assert [d["decision"] for d in body["decisions"]] == ["needs_survey"]
+    assert [e["action"] for e in body["decisions"][0]["history"]] == ["created"]
+    assert len(statements) <= 4, statements  # the page, then problems, decisions, history
+
+
+@pytest.mark.parametrize("path", ["/api/v1/stops/atlas/{stop_id}", "/api/v1/search?q={name}"])
+def test_public_reads_end_their_transaction_with_a_commit_so_prepared_statements_survive(app, client, path):
+    """psycopg deallocates every prepared statement on ROLLBACK: a read that ended with the pool's
+    rollback was parsed and planned again on every request."""
+    stop = f.atlas_stop(name="Vaduz, Post")
+    endings: list[str] = []
+    listeners = {kind: (lambda *_args, kind=kind: endings.append(kind)) for kind in ("commit", "rollback")}
+    for kind, listener in listeners.items():
+        event.listen(db.engine, kind, listener)
+    try:
+        assert client.get(path.format(stop_id=stop.stop_id, name="Vaduz")).status_code == 200
+    finally:
+        for kind, listener in listeners.items():
+            event.remove(db.engine, kind, listener)
+    assert endings[:1] == ["commit"], endings
