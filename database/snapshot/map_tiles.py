@@ -74,6 +74,10 @@ STOP_ATTRIBUTES: tuple[tuple[str, str], ...] = (
     ("transports", "(p -> 'transports')::text"),
 )
 _ATTRIBUTE_EXPRESSIONS = ", ".join(f"{expression} AS {name}" for name, expression in STOP_ATTRIBUTES)
+# The order of a tile's features, for both paths: it sets the bytes (features and the MVT value
+# dictionary are written in this order), so it must be total, a key of map_features: should that key
+# grow (another column), add it here and to the pre-render's stop rows.
+STOP_ORDER: tuple[str, ...] = ("kind", "key")
 
 # Half-open tile bounds, one text for both paths: a stop on the line between two tiles is in
 # exactly one of them (the one east / north of the line). `{g}` the point, `{e}` the tile envelope.
@@ -95,7 +99,7 @@ mvt AS (
     SELECT ST_AsMVTGeom(hit.g, bounds.e, {extent}, 0, false) AS geom, hit.kind, hit.key, {attributes}
     FROM hit, bounds
     WHERE {inside}
-    ORDER BY hit.kind, hit.key
+    ORDER BY {order}
 )
 SELECT ST_AsMVT(mvt, 'stops', {extent}, 'geom') FROM mvt
 """
@@ -149,6 +153,7 @@ def tile_sql(layer_sql: str, where: str = "", tile: str = BOUND_TILE) -> str:
         n=CELLS_PER_SIDE,
         attributes=_ATTRIBUTE_EXPRESSIONS,
         inside=INSIDE_TILE.format(g="hit.g", e="bounds.e"),
+        order=", ".join(f"hit.{column}" for column in STOP_ORDER),
     )
 
 
@@ -195,9 +200,10 @@ def _candidate_tiles(position: str) -> str:
 # on demand), the tiles aggregated by ST_AsMVT in the on-demand feature order (kind, key)
 # with the same attributes, so each stored tile is byte for byte the on-demand one. Only tiles
 # holding a stop are grouped, so no empty tile is stored.
+_ROW_ORDER = ", ".join(f"s.{column}" for column in STOP_ORDER)
 _STOPS_OF_ZOOM_SQL = f"""
 INSERT INTO map_tiles (z, x, y, mvt, run_id)
-SELECT %(z)s::int, s.tx, s.ty, ST_AsMVT(mvt, 'stops', {EXTENT}, 'geom' ORDER BY s.kind, s.key), %(run)s::int
+SELECT %(z)s::int, s.tx, s.ty, ST_AsMVT(mvt, 'stops', {EXTENT}, 'geom' ORDER BY {_ROW_ORDER}), %(run)s::int
 FROM (
     SELECT r.*, tx, ty
     FROM pg_temp.map_tile_stop_rows r,
