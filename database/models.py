@@ -261,6 +261,8 @@ class MapFeature(Model):
     __tablename__ = "map_features"
 
     kind: Mapped[str] = mapped_column(String(5), primary_key=True)
+    # A registry stop's registry plug-in ('' on the OSM side): two registries may use one id (`key`).
+    source: Mapped[str] = mapped_column(String(40), primary_key=True, server_default="")
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     geom: Mapped[Any] = mapped_column(_point(), nullable=False)
     priority: Mapped[int | None] = mapped_column(Integer)

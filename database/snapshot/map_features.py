@@ -119,12 +119,15 @@ FEATURE_JSON_SQL = """json_build_object(
 # "type:priority" per problem so that a filter on both asks for one problem having both.
 _EXTRA_SQL = {
     "atlas": {
+        # Part of the key: two registries may use one stop id.
+        "source": "s.source",
         "problem_pairs": "ARRAY(SELECT DISTINCT pp.problem_type || ':' || pp.priority"
         " FROM problems pp WHERE pp.source = s.source AND pp.stop_id = s.key)",
         "operators": "array_remove(ARRAY[s.operator::text], NULL)",
         "transports": "coalesce(s.transports, '{}')",
     },
     "osm": {
+        "source": "''",
         "problem_pairs": "ARRAY(SELECT DISTINCT pp.problem_type || ':' || pp.priority"
         " FROM problems pp WHERE pp.osm_key = s.key)",
         "operators": "array_remove(ARRAY[s.operator::text], NULL) || ARRAY(SELECT a.operator_code::text"
@@ -144,9 +147,10 @@ def insert_statements() -> list[str]:
     for kind, side in (("atlas", registry_side_sql), ("osm", osm_side_sql)):
         extra = _EXTRA_SQL[kind]
         statements.append(
-            "INSERT INTO map_features (kind, key, geom, priority, matched, methods, problem_types,"
+            "INSERT INTO map_features (kind, source, key, geom, priority, matched, methods, problem_types,"
             " problem_pairs, operators, transports, feature)"
-            f" SELECT '{kind}', s.key, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), s.priority,"
+            f" SELECT '{kind}', {extra['source']}, s.key, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326),"
+            " s.priority,"
             " s.partner_keys IS NOT NULL, coalesce(s.methods, '{}'), coalesce(s.problem_types, '{}'),"
             f" {extra['problem_pairs']}, {extra['operators']}, {extra['transports']},"
             f" {FEATURE_JSON_SQL.format(kind=kind)} FROM ({side()}) s"

@@ -53,16 +53,29 @@ def zhv_problem(problem_type: str, osm_key: str | None = None, **fields):
 # --- map read model --------------------------------------------------------------------------------
 
 
-def test_the_map_read_model_gives_a_stop_only_its_own_registrys_problem_pairs(app):
-    f.atlas_stop(SAME_ID, name="Vaduz, Post")
-    zhv_problem("unmatched", priority=1)
+def _build_map_features() -> dict[tuple[str, str], list[str]]:
+    """Fill map_features as the import does; the problem pairs of each registry stop by (source, key)."""
     db.session.execute(text("DELETE FROM map_features"))
     for statement in map_features.insert_statements():
         db.session.execute(text(statement))
-    pairs = db.session.scalar(
-        text("SELECT problem_pairs FROM map_features WHERE kind = 'atlas' AND key = :key"), {"key": SAME_ID}
+    rows = db.session.execute(
+        text("SELECT source, key, problem_pairs FROM map_features WHERE kind = 'atlas'")
     )
-    assert pairs == []
+    return {(row.source, row.key): list(row.problem_pairs) for row in rows}
+
+
+def test_the_map_read_model_gives_a_stop_only_its_own_registrys_problem_pairs(app):
+    f.atlas_stop(SAME_ID, name="Vaduz, Post")
+    zhv_problem("unmatched", priority=1)
+    assert _build_map_features() == {("atlas", SAME_ID): []}
+
+
+def test_the_map_read_model_holds_both_registries_stops_with_one_id(app):
+    # Keyed (kind, key) alone, the second stop broke the import's primary key: no snapshot published.
+    f.atlas_stop(SAME_ID, name="Vaduz, Post")
+    zhv_stop()
+    zhv_problem("unmatched", priority=1)
+    assert _build_map_features() == {("atlas", SAME_ID): [], ("zhv", SAME_ID): ["unmatched:1"]}
 
 
 # --- problems API ----------------------------------------------------------------------------------
