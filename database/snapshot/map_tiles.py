@@ -8,8 +8,8 @@ The import renders the unfiltered tiles of zooms 0..TILE_PRERENDER_MAX_ZOOM (by 
   bind parameters;
 - stops: one statement per zoom that assigns every stop to its tile and aggregates each tile with
   ST_AsMVT, from the same attribute list (STOP_ATTRIBUTES), tile rule (INSIDE_TILE) and feature
-  order (kind, key) as STOPS_SQL; rendering the ~80k tiles of zooms 14-16 one by one would pay a
-  statement's overhead per tile.
+  order (STOP_ORDER: kind, source, key) as STOPS_SQL; rendering the ~80k tiles of zooms 14-16 one
+  by one would pay a statement's overhead per tile.
 Either way a stored tile is byte for byte the on-demand one (`tests/integration/
 test_map_tiles_prerendered.py`), so every first request for an unfiltered tile after an import is a
 primary-key lookup.
@@ -77,7 +77,8 @@ _ATTRIBUTE_EXPRESSIONS = ", ".join(f"{expression} AS {name}" for name, expressio
 # The order of a tile's features, for both paths: it sets the bytes (features and the MVT value
 # dictionary are written in this order), so it must be total, a key of map_features: should that key
 # grow (another column), add it here and to the pre-render's stop rows.
-STOP_ORDER: tuple[str, ...] = ("kind", "key")
+# `row_source` is map_features.source (the registry, '' for OSM): two registries may hold one stop id.
+STOP_ORDER: tuple[str, ...] = ("kind", "row_source", "key")
 
 # Half-open tile bounds, one text for both paths: a stop on the line between two tiles is in
 # exactly one of them (the one east / north of the line). `{g}` the point, `{e}` the tile envelope.
@@ -91,7 +92,7 @@ WITH bounds AS (SELECT ST_TileEnvelope({tile}) AS e),
 hit AS MATERIALIZED (
     -- MATERIALIZED: each feature's JSON is parsed once, not once per attribute read from it (the
     -- inlined form parsed it 14 times per stop, most of a zoom-14 tile's cost).
-    SELECT f.kind, f.key, f.feature::jsonb -> 'properties' AS p, f.geom_3857 AS g
+    SELECT f.kind, f.source AS row_source, f.key, f.feature::jsonb -> 'properties' AS p, f.geom_3857 AS g
     FROM map_features f, bounds
     WHERE f.geom_3857 && bounds.e {where}
 ),
@@ -176,9 +177,10 @@ FROM map_features
 _STOP_ROWS_SQL = f"""
 CREATE TEMP TABLE map_tile_stop_rows ON COMMIT DROP AS
 WITH parsed AS MATERIALIZED (
-    SELECT f.kind, f.key, f.geom_3857 AS g, f.feature::jsonb -> 'properties' AS p FROM map_features f
+    SELECT f.kind, f.source AS row_source, f.key, f.geom_3857 AS g, f.feature::jsonb -> 'properties' AS p
+    FROM map_features f
 )
-SELECT parsed.g, parsed.kind, parsed.key, {_ATTRIBUTE_EXPRESSIONS}
+SELECT parsed.g, parsed.kind, parsed.row_source, parsed.key, {_ATTRIBUTE_EXPRESSIONS}
 FROM parsed
 """
 
@@ -197,7 +199,7 @@ def _candidate_tiles(position: str) -> str:
 
 
 # One zoom of the stops layer in one statement: every stop assigned to its tile (by INSIDE_TILE, as
-# on demand), the tiles aggregated by ST_AsMVT in the on-demand feature order (kind, key)
+# on demand), the tiles aggregated by ST_AsMVT in the on-demand feature order (STOP_ORDER)
 # with the same attributes, so each stored tile is byte for byte the on-demand one. Only tiles
 # holding a stop are grouped, so no empty tile is stored.
 _ROW_ORDER = ", ".join(f"s.{column}" for column in STOP_ORDER)

@@ -262,3 +262,38 @@ def test_a_stored_tile_asked_for_after_a_newer_publication_is_redirected_not_cac
     assert response.status_code == 302
     assert response.headers["Location"] == f"/api/v1/tiles/{new_snapshot}/{z}/{x}/{y}.mvt"
     assert redis_client.keys(f"stopsync:tiles:{old['snapshot']}:*") == []
+
+
+def test_two_registries_holding_one_stop_id_are_in_the_same_order_in_stored_and_on_demand_tiles(app):
+    """map_features is keyed (kind, source, key): a tile's feature order, which sets its bytes, must
+    use the whole key, or two registries' stops with one id tie and the two paths may differ."""
+    raw = db.engine.raw_connection()
+    try:
+        with raw.driver_connection.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE map_features (LIKE public.map_features INCLUDING ALL)")
+            cur.execute("CREATE TEMP TABLE map_tiles (LIKE public.map_tiles INCLUDING ALL)")
+            # Inserted in the opposite order of the key, so a heap-order tie would show.
+            for source, name in (("zhv", "Zweite"), ("atlas", "Erste")):
+                cur.execute(
+                    "INSERT INTO map_features (kind, source, key, geom, matched, methods, problem_types,"
+                    " problem_pairs, operators, transports, feature)"
+                    " VALUES ('atlas', %s, 'ch:1:sloid:7000', ST_SetSRID(ST_MakePoint(8.54, 47.37), 4326),"
+                    " false, '{}', '{}', '{}', '{}', '{}', %s)",
+                    (
+                        source,
+                        f'{{"type": "Feature", "properties": {{"name": "{name}", "source": "{source}"}}}}',
+                    ),
+                )
+            map_tiles.prerender(cur, 16, 1)
+            cur.execute("SELECT z, x, y, mvt FROM map_tiles WHERE z >= 14 ORDER BY z")
+            stored = cur.fetchall()
+            assert [z for z, *_ in stored] == [14, 15, 16]
+            on_demand = map_tiles.tile_sql(map_tiles.STOPS_SQL, tile="%(z)s, %(x)s, %(y)s")
+            for z, x, y, mvt in stored:
+                cur.execute(on_demand, {"z": z, "x": x, "y": y})
+                assert bytes(cur.fetchone()[0]) == bytes(mvt), (z, x, y)
+                names = [f.properties["name"] for f in decode(bytes(mvt))["stops"]["features"]]
+                assert names == ["Erste", "Zweite"]
+        raw.driver_connection.rollback()
+    finally:
+        raw.close()
