@@ -219,8 +219,9 @@ def _map_points(kind: str, key: str, detail: dict[str, Any]) -> dict[str, list]:
     positions: dict[str, tuple[float, float]] = {}
     points: dict[str, list] = {"atlas": [], "osm": [], "lines": []}
     for stop in atlas:
-        positions["atlas:" + stop["stop_id"]] = (stop["lat"], stop["lon"])
-        current = kind == "atlas" and stop["stop_id"] == key
+        # By (source, stop id): two registries may hold one id; the page's own stop is detail["atlas"].
+        positions[f"atlas:{stop['source']}/{stop['stop_id']}"] = (stop["lat"], stop["lon"])
+        current = kind == "atlas" and stop is detail["atlas"]
         points["atlas"].append(
             {
                 "key": stop["stop_id"],
@@ -237,7 +238,8 @@ def _map_points(kind: str, key: str, detail: dict[str, Any]) -> dict[str, list]:
             {"key": obj["osm_key"], "lat": obj["lat"], "lon": obj["lon"], "current": current}
         )
     for match in detail["matches"]:
-        start, end = positions.get("atlas:" + match["stop_id"]), positions.get("osm:" + match["osm_key"])
+        start = positions.get(f"atlas:{match['source']}/{match['stop_id']}")
+        end = positions.get("osm:" + match["osm_key"])
         if start and end:
             points["lines"].append([list(start), list(end)])
     return points

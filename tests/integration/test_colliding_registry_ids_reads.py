@@ -328,3 +328,33 @@ def test_a_decisions_evidence_never_takes_another_registrys_stop_with_the_id(app
     assert found["atlas"] is None
     own = capture_evidence(f"distance:zhv/{SAME_ID}:{node.osm_key}", "distance", SAME_ID, node.osm_key)
     assert own["atlas"]["name"] == "Konstanz Bf"
+
+
+# --- stop page map ---------------------------------------------------------------------------------
+
+
+def _page_points(client, path: str) -> dict:
+    import json
+    import re
+
+    page = client.get(path)
+    assert page.status_code == 200
+    found = re.search(r'<script type="application/json" id="stop-points">(.*?)</script>', page.text, re.S)
+    assert found
+    return json.loads(found.group(1))
+
+
+def test_the_stop_page_map_draws_each_registrys_match_from_its_own_stop(app, client):
+    f.atlas_stop(SAME_ID, name="Vaduz, Post", lat=47.14, lon=9.52)
+    zhv_stop()
+    node = f.osm_stop(lat=47.40, lon=9.35)
+    f.match(SAME_ID, node.osm_key)
+    f.match(SAME_ID, node.osm_key, source="zhv")
+    osm_type, osm_id = node.osm_key.split("/")
+    points = _page_points(client, f"/stops/osm/{osm_type}/{osm_id}")
+    starts = sorted(tuple(line[0]) for line in points["lines"])
+    assert starts == [(47.14, 9.52), (KONSTANZ["lat"], KONSTANZ["lon"])]
+    # On the zHV stop's page only that stop is the current one.
+    points = _page_points(client, f"/stops/zhv/{SAME_ID}")
+    current = [(p["source"], p["key"]) for p in points["atlas"] if p["current"]]
+    assert current == [("zhv", SAME_ID)]
