@@ -37,6 +37,8 @@ def webhook_payload(run_id: int, items: Iterable[Mapping[str, Any]], base_url: s
             "problem_type": item["problem_type"],
             "priority": item["priority"],
             "message": item["message"],
+            # The registry holding stop_id (two registries may use one id); None for OSM-only problems.
+            "source": item.get("source") if item.get("stop_id") else None,
             "stop_id": item.get("stop_id"),
             "osm_key": item.get("osm_key"),
             "operator_code": item.get("operator_code"),

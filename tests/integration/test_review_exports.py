@@ -256,7 +256,7 @@ def test_a_run_posts_its_new_p1_problems_to_the_webhook_signed(make_app, hook_se
     assert verify("s3", headers[SIGNATURE_HEADER], body, tolerance_s=300)
     payload = json.loads(body)
     assert payload["run_id"] == summary.run_id
-    assert [p["stop_id"] for p in payload["problems"]] == [LONELY_ZH.stop_id]
+    assert [(p["source"], p["stop_id"]) for p in payload["problems"]] == [("atlas", LONELY_ZH.stop_id)]
     # Reported by position in WEBHOOK_URLS and host: a webhook URL is a secret in itself.
     webhooks = {w["target"]: w for w in summary.counts["review"]["webhooks"]}
     assert webhooks[1]["host"] == url.split("/")[2]
