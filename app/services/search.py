@@ -100,8 +100,10 @@ def municipality(platform_code: str | None) -> str | None:
     return head or None
 
 
-def _result(kind: str, row: Any, score: float, match: str) -> dict[str, Any]:
+def _result(kind: str, row: Any, score: float, match: str | None) -> dict[str, Any]:
+    """One result; `kind` is "osm" or the registry's source name (a registry stop is (source, stop_id))."""
     key = row.key
+    registry = kind != OSM
     item: dict[str, Any] = {
         "kind": kind,
         "key": key,
@@ -111,32 +113,41 @@ def _result(kind: str, row: Any, score: float, match: str) -> dict[str, Any]:
         "lat": row.lat,
         "lon": row.lon,
         "score": round(float(score), 3),
-        "url": f"/stops/atlas/{key}" if kind == "atlas" else f"/stops/osm/{key}",
+        "url": f"/stops/{kind}/{key}",
         "match": match,
-        "municipality": municipality(row.name) if kind == "atlas" else None,
+        "municipality": municipality(row.name) if registry else None,
     }
-    if kind == "atlas":
+    if registry:
         item["osm"] = []
     else:
         item["registry"] = None
     return item
 
 
+OSM = "osm"
+# `kind`: the registry's source for a registry stop, "osm" for an OSM object.
 ATLAS_SELECT = (
-    "SELECT a.stop_id AS key, a.name AS name, a.operator_code AS operator,"
+    "SELECT a.source AS kind, a.stop_id AS key, a.name AS name, a.operator_code AS operator,"
     " a.code::text AS uic, a.lat, a.lon FROM registry_stops a"
 )
-OSM_SELECT = "SELECT o.osm_key AS key, o.name, o.operator, o.uic_ref AS uic, o.lat, o.lon FROM osm_stops o"
+OSM_SELECT = (
+    "SELECT 'osm' AS kind, o.osm_key AS key, o.name, o.operator, o.uic_ref AS uic, o.lat, o.lon"
+    " FROM osm_stops o"
+)
 
-# The matched pairs of every registry stop and OSM object in the list, in one query: the OSM side's
-# fields for the children, the registry side's name for an OSM object's municipality.
+# The matched pairs of every registry stop ((source, stop_id): two registries may use one id) and
+# OSM object in the list, in one query: the OSM side's fields for the children, the registry side's
+# name for an OSM object's municipality. `stop_id = ANY` first: the planner combines the stop_id and
+# osm_key indexes (BitmapOr); the pair test then keeps only the right registry's matches.
 GROUP_SQL = (
-    "SELECT m.stop_id, a.name AS atlas_name, m.osm_key AS key, o.name, o.operator,"
+    "SELECT m.source, m.stop_id, a.name AS atlas_name, m.osm_key AS key, o.name, o.operator,"
     " o.uic_ref AS uic, o.lat, o.lon, m.method, m.distance_m"
     " FROM matches m JOIN osm_stops o ON o.osm_key = m.osm_key"
     " JOIN registry_stops a ON a.source = m.source AND a.stop_id = m.stop_id"
-    " WHERE m.stop_id = ANY(:sloids) OR m.osm_key = ANY(:osm_keys)"
-    " ORDER BY m.stop_id, o.local_ref NULLS LAST, m.osm_key"
+    " WHERE (m.stop_id = ANY(:sloids)"
+    " AND (m.source, m.stop_id) IN (SELECT * FROM unnest(CAST(:sources AS text[]), :sloids)))"
+    " OR m.osm_key = ANY(:osm_keys)"
+    " ORDER BY m.stop_id, m.source, o.local_ref NULLS LAST, m.osm_key"
 )
 
 
@@ -146,24 +157,25 @@ class _Found:
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def add(self, kind: str, rows: Any, match: str, score: float | None = None) -> int:
+    def add(self, rows: Any, match: str, score: float | None = None) -> int:
+        """Add result rows (each with its `kind`); a row's own `exact` turns a prefix into an exact match."""
         count = 0
         for row in rows:
             count += 1
             how = match
             if how == MATCH_PREFIX and getattr(row, "exact", False):
                 how = MATCH_EXACT
-            item = _result(kind, row, score if score is not None else row.score, how)
-            current = self.items.get((kind, item["key"]))
+            item = _result(row.kind, row, score if score is not None else row.score, how)
+            current = self.items.get((row.kind, item["key"]))
             if current is None or _order(item) < _order(current):
-                self.items[(kind, item["key"])] = item
+                self.items[(row.kind, item["key"])] = item
         return count
 
 
 def _order(item: dict[str, Any]) -> tuple[Any, ...]:
     return (
         _MATCH_RANK[item["match"]],
-        0 if item["kind"] == "atlas" else 1,
+        1 if item["kind"] == OSM else 0,
         -item["score"],
         item["name"] or "",
         item["key"],
@@ -182,7 +194,6 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
     session = db.session
     if _SLOID_RE.match(query):
         found.add(
-            "atlas",
             session.execute(
                 text(
                     f"{ATLAS_SELECT} WHERE a.stop_id LIKE :prefix"
@@ -199,7 +210,6 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
     digits = query.isascii() and query.isdigit()
     if number is not None:
         found.add(
-            "atlas",
             session.execute(
                 text(f"{ATLAS_SELECT} WHERE a.code = :n LIMIT :limit"),
                 {"n": str(number), "limit": limit},  # codes are text: the UIC number as decimal text
@@ -208,7 +218,6 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
             3.0,
         )
         found.add(
-            "osm",
             session.execute(
                 text(f"{OSM_SELECT} WHERE o.uic_ref = :q LIMIT :limit"), {"q": query, "limit": limit}
             ),
@@ -218,7 +227,6 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
     osm_keys = _osm_keys(query)
     if osm_keys:
         found.add(
-            "osm",
             session.execute(
                 text(f"{OSM_SELECT} WHERE o.osm_key = ANY(:keys)").bindparams(
                     bindparam("keys", type_=ARRAY(TEXT))
@@ -237,40 +245,40 @@ def _grouped(ranked: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
     """The top `limit` results with each registry stop's matched OSM objects under it (one query)."""
     if not ranked:
         return []
-    sloids = [r["key"] for r in ranked if r["kind"] == "atlas"]
-    osm_keys = [r["key"] for r in ranked if r["kind"] == "osm"]
+    stops = [(r["kind"], r["key"]) for r in ranked if r["kind"] != OSM]
+    osm_keys = [r["key"] for r in ranked if r["kind"] == OSM]
     rows = db.session.execute(
         text(GROUP_SQL).bindparams(
             bindparam("sloids", type_=ARRAY(TEXT)), bindparam("osm_keys", type_=ARRAY(TEXT))
         ),
-        {"sloids": sloids, "osm_keys": osm_keys},
+        {"sources": [s for s, _ in stops], "sloids": [i for _, i in stops], "osm_keys": osm_keys},
     ).all()
-    found_osm = {r["key"]: r for r in ranked if r["kind"] == "osm"}
-    atlas_keys = set(sloids)
-    children: dict[str, list[dict[str, Any]]] = {}
+    found_osm = {r["key"]: r for r in ranked if r["kind"] == OSM}
+    registry_keys = set(stops)
+    children: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
         town = municipality(row.atlas_name)
         own = found_osm.get(row.key)
         if own is not None:
             own["registry"] = own["registry"] or row.stop_id
             own["municipality"] = own["municipality"] or town
-        if row.stop_id not in atlas_keys:
+        if (row.source, row.stop_id) not in registry_keys:
             continue
-        child = dict(own) if own is not None else _result("osm", row, 0.0, MATCH_FUZZY)
+        child = dict(own) if own is not None else _result(OSM, row, 0.0, MATCH_FUZZY)
         child.update(registry=row.stop_id, municipality=town, method=row.method, distance_m=row.distance_m)
         if own is None:
             # Found through its registry stop, not by the query itself.
             child.update(score=0.0, match=None)
-        siblings = children.setdefault(row.stop_id, [])
+        siblings = children.setdefault((row.source, row.stop_id), [])
         if len(siblings) < MAX_OSM_PER_STOP and all(c["key"] != row.key for c in siblings):
             siblings.append(child)
     grouped_osm = {c["key"] for group in children.values() for c in group}
     out: list[dict[str, Any]] = []
     for item in ranked:
-        if item["kind"] == "osm" and item["key"] in grouped_osm:
+        if item["kind"] == OSM and item["key"] in grouped_osm:
             continue
-        if item["kind"] == "atlas":
-            item["osm"] = children.get(item["key"], [])
+        if item["kind"] != OSM:
+            item["osm"] = children.get((item["kind"], item["key"]), [])
         out.append(item)
         if len(out) >= limit:
             break
@@ -317,6 +325,12 @@ def name_queries(kind: str, suffix: str = "") -> tuple[str, str]:
     return prefix_sql, fuzzy_sql
 
 
+# Local to the transaction, like the threshold. psycopg prepares a statement run five times on a
+# connection (the read transaction ends with a commit, app/api/reads.py, so they survive requests);
+# PostgreSQL then re-uses the generic plan instead of planning each search again.
+GENERIC_PLANS = "set_config('plan_cache_mode', 'force_generic_plan', true)"
+
+
 def _set_fuzzy_threshold(threshold: float) -> str:
     """SQL fragment for the `<%` operator's threshold, local to this transaction (other queries keep
     pg_trgm's default); used as a FROM item, so it is set before the rest of the statement runs."""
@@ -324,11 +338,18 @@ def _set_fuzzy_threshold(threshold: float) -> str:
 
 
 def _search_names(query: str, limit: int, found: _Found) -> None:
+    """Names: the prefixes of every spelling on both sides and, in the same statement, the fuzzy
+    lookup, which PostgreSQL runs only when the prefixes found fewer than `limit` stops (a one-time
+    filter over the prefix rows). Two statements in all (fold, look up); a third, with the looser
+    threshold, only when nothing at all was found."""
     session = db.session
     strict, loose = WORD_SIMILARITY_THRESHOLDS
-    # Fold the query with the same database function that filled name_fold.
+    # Fold the query with the same database function that filled name_fold. The lookups that follow
+    # use generic plans: planning a custom one looked up each of the query's trigrams in the GIN
+    # index to estimate it (about 1 ms, as much as running it), for a plan that is always the same.
     folded_query = session.scalar(
-        text(f"SELECT stopsync_fold(:q) FROM {_set_fuzzy_threshold(strict)}"), {"q": query}
+        text(f"SELECT stopsync_fold(:q) FROM {_set_fuzzy_threshold(strict)} t, {GENERIC_PLANS} g"),
+        {"q": query},
     )
     if not folded_query:
         return
@@ -337,23 +358,33 @@ def _search_names(query: str, limit: int, found: _Found) -> None:
     parts = []
     for i, variant in enumerate(name_variants(folded_query)):
         params[f"q{i}"], params[f"upper{i}"] = variant, variant + PREFIX_UPPER_BOUND
-        for kind in ("atlas", "osm"):
-            parts.append(f"(SELECT '{kind}' AS side, p.* FROM ({name_queries(kind, str(i))[0]}) p)")
-    prefixed = session.execute(text(" UNION ALL ".join(parts)), params).all()
-    for kind in ("atlas", "osm"):
-        found.add(kind, (row for row in prefixed if row.side == kind), MATCH_PREFIX)
-    queries = {kind: name_queries(kind) for kind in ("atlas", "osm")}
+        for side in ("atlas", "osm"):
+            parts.append(f"(SELECT p.* FROM ({name_queries(side, str(i))[0]}) p)")
+    statement = f"WITH prefixed AS MATERIALIZED ({' UNION ALL '.join(parts)})" + (
+        f" SELECT '{MATCH_PREFIX}' AS found_by, p.* FROM prefixed p"
+    )
     # Names that start with the query are what people type towards; look further (typos, words
-    # inside names) only when they do not fill the list.
-    if len(found.items) >= limit or len(folded_query) < FUZZY_MIN_LENGTH:
-        return
-    params = {"q": folded_query, "limit": rows}
-    for kind, (_, fuzzy_sql) in queries.items():
-        found.add(kind, session.execute(text(fuzzy_sql), params), MATCH_FUZZY)
-    if not found.items:
+    # inside names) only when they do not fill the list (as _Found counts them: by kind and key).
+    fuzzy = len(folded_query) >= FUZZY_MIN_LENGTH
+    if fuzzy:
+        params.update(q=folded_query, enough=limit)
+        enough = "(SELECT count(*) FROM (SELECT DISTINCT kind, key FROM prefixed) d) < :enough"
+        statement += "".join(f" UNION ALL ({_fuzzy_part(side, enough)})" for side in ("atlas", "osm"))
+    result = session.execute(text(statement), params).all()
+    found.add((row for row in result if row.found_by == MATCH_PREFIX), MATCH_PREFIX)
+    found.add((row for row in result if row.found_by == MATCH_FUZZY), MATCH_FUZZY)
+    if fuzzy and not found.items:
         session.execute(text(f"SELECT 1 FROM {_set_fuzzy_threshold(loose)}"))
-        for kind, (_, fuzzy_sql) in queries.items():
-            found.add(kind, session.execute(text(fuzzy_sql), params), MATCH_FUZZY)
+        loose_sql = " UNION ALL ".join(f"({_fuzzy_part(side, 'true')})" for side in ("atlas", "osm"))
+        found.add(session.execute(text(loose_sql), {"q": folded_query, "limit": rows}), MATCH_FUZZY)
+
+
+def _fuzzy_part(side: str, condition: str) -> str:
+    """The fuzzy lookup of one side with the prefix rows' columns (`exact` false), run if `condition`."""
+    return (
+        f"SELECT '{MATCH_FUZZY}' AS found_by, f.*, false AS exact"
+        f" FROM ({name_queries(side)[1]}) f WHERE {condition}"
+    )
 
 
 __all__ = ["municipality", "name_queries", "name_variants", "search"]

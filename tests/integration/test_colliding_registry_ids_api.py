@@ -117,3 +117,15 @@ def test_the_map_shows_a_stop_unmatched_when_only_the_other_registrys_stop_with_
     assert feature["properties"]["status"] == "unmatched"
     assert not feature["properties"].get("partner_keys")
     assert not feature["properties"].get("problem_types")
+
+
+def test_search_by_the_shared_id_lists_each_registrys_stop_with_its_own_osm_objects(app, client):
+    node_a, node_z, _, _ = two_registries_with_one_id()
+    response = client.get("/api/v1/search", query_string={"q": SAME_ID})
+    assert response.status_code == 200, response.get_json()
+    results = {r["kind"]: r for r in response.get_json()["results"]}
+    assert set(results) == {"atlas", "zhv"}
+    assert results["atlas"]["url"] == f"/stops/atlas/{SAME_ID}"
+    assert results["zhv"]["url"] == f"/stops/zhv/{SAME_ID}"
+    assert [o["key"] for o in results["atlas"]["osm"]] == [node_a.osm_key]
+    assert [o["key"] for o in results["zhv"]["osm"]] == [node_z.osm_key]
