@@ -236,23 +236,26 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
             MATCH_IDENTIFIER,
             3.0,
         )
+    pairs = None
     if not digits and not osm_keys and not _SLOID_RE.match(query):
-        _search_names(query, limit, found)
-    return _grouped(sorted(found.items.values(), key=_order), limit)
+        pairs = _search_names(query, limit, found)
+    return _grouped(sorted(found.items.values(), key=_order), limit, pairs)
 
 
-def _grouped(ranked: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """The top `limit` results with each registry stop's matched OSM objects under it (one query)."""
+def _grouped(ranked: list[dict[str, Any]], limit: int, rows: list[Any] | None = None) -> list[dict[str, Any]]:
+    """The top `limit` results with each registry stop's matched OSM objects under it: `rows` are
+    GROUP_SQL's rows for `ranked` when the lookup read them already, else one query reads them."""
     if not ranked:
         return []
     stops = [(r["kind"], r["key"]) for r in ranked if r["kind"] != OSM]
     osm_keys = [r["key"] for r in ranked if r["kind"] == OSM]
-    rows = db.session.execute(
-        text(GROUP_SQL).bindparams(
-            bindparam("sloids", type_=ARRAY(TEXT)), bindparam("osm_keys", type_=ARRAY(TEXT))
-        ),
-        {"sources": [s for s, _ in stops], "sloids": [i for _, i in stops], "osm_keys": osm_keys},
-    ).all()
+    if rows is None:
+        rows = db.session.execute(
+            text(GROUP_SQL).bindparams(
+                bindparam("sloids", type_=ARRAY(TEXT)), bindparam("osm_keys", type_=ARRAY(TEXT))
+            ),
+            {"sources": [s for s, _ in stops], "sloids": [i for _, i in stops], "osm_keys": osm_keys},
+        ).all()
     found_osm = {r["key"]: r for r in ranked if r["kind"] == OSM}
     registry_keys = set(stops)
     children: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -337,11 +340,27 @@ def _set_fuzzy_threshold(threshold: float) -> str:
     return f"set_config('pg_trgm.word_similarity_threshold', '{threshold}', true)"
 
 
-def _search_names(query: str, limit: int, found: _Found) -> None:
+# The matched pairs of what a name lookup found (`named`), as GROUP_SQL reads them for a list, in
+# the lookup's own statement: rows of the lookup's shape with GROUP_SQL's columns after them.
+_NAMED_GROUP_SQL = (
+    "SELECT 'group' AS found_by, 'osm' AS kind, m.osm_key AS key, o.name, o.operator, o.uic_ref AS uic,"
+    " o.lat, o.lon, NULL AS name_fold, CAST(NULL AS real) AS score, NULL AS exact, m.source, m.stop_id,"
+    " a.name AS atlas_name, m.method, m.distance_m,"
+    " row_number() OVER (ORDER BY m.stop_id, m.source, o.local_ref NULLS LAST, m.osm_key) AS ord"
+    " FROM matches m JOIN osm_stops o ON o.osm_key = m.osm_key"
+    " JOIN registry_stops a ON a.source = m.source AND a.stop_id = m.stop_id"
+    " WHERE (m.stop_id = ANY(ARRAY(SELECT key FROM named WHERE kind <> 'osm'))"
+    " AND (m.source, m.stop_id) IN (SELECT kind, key FROM named WHERE kind <> 'osm'))"
+    " OR m.osm_key = ANY(ARRAY(SELECT key FROM named WHERE kind = 'osm'))"
+)
+
+
+def _search_names(query: str, limit: int, found: _Found) -> list[Any] | None:
     """Names: the prefixes of every spelling on both sides and, in the same statement, the fuzzy
     lookup, which PostgreSQL runs only when the prefixes found fewer than `limit` stops (a one-time
-    filter over the prefix rows). Two statements in all (fold, look up); a third, with the looser
-    threshold, only when nothing at all was found."""
+    filter over the prefix rows), and the matched pairs of everything found (GROUP_SQL's rows, which
+    this returns; None when `_grouped` must read them). Two statements in all (fold, look up); two
+    more, with the looser threshold, only when nothing at all was found."""
     session = db.session
     strict, loose = WORD_SIMILARITY_THRESHOLDS
     # Fold the query with the same database function that filled name_fold. The lookups that follow
@@ -360,16 +379,20 @@ def _search_names(query: str, limit: int, found: _Found) -> None:
         params[f"q{i}"], params[f"upper{i}"] = variant, variant + PREFIX_UPPER_BOUND
         for side in ("atlas", "osm"):
             parts.append(f"(SELECT p.* FROM ({name_queries(side, str(i))[0]}) p)")
-    statement = f"WITH prefixed AS MATERIALIZED ({' UNION ALL '.join(parts)})" + (
-        f" SELECT '{MATCH_PREFIX}' AS found_by, p.* FROM prefixed p"
-    )
+    named = f"SELECT '{MATCH_PREFIX}' AS found_by, p.* FROM prefixed p"
     # Names that start with the query are what people type towards; look further (typos, words
     # inside names) only when they do not fill the list (as _Found counts them: by kind and key).
     fuzzy = len(folded_query) >= FUZZY_MIN_LENGTH
     if fuzzy:
         params.update(q=folded_query, enough=limit)
         enough = "(SELECT count(*) FROM (SELECT DISTINCT kind, key FROM prefixed) d) < :enough"
-        statement += "".join(f" UNION ALL ({_fuzzy_part(side, enough)})" for side in ("atlas", "osm"))
+        named += "".join(f" UNION ALL ({_fuzzy_part(side, enough)})" for side in ("atlas", "osm"))
+    statement = (
+        f"WITH prefixed AS MATERIALIZED ({' UNION ALL '.join(parts)}), named AS MATERIALIZED ({named})"
+        " SELECT n.*, NULL AS source, NULL AS stop_id, NULL AS atlas_name, NULL AS method,"
+        " CAST(NULL AS double precision) AS distance_m, CAST(NULL AS bigint) AS ord FROM named n"
+        f" UNION ALL {_NAMED_GROUP_SQL}"
+    )
     result = session.execute(text(statement), params).all()
     found.add((row for row in result if row.found_by == MATCH_PREFIX), MATCH_PREFIX)
     found.add((row for row in result if row.found_by == MATCH_FUZZY), MATCH_FUZZY)
@@ -377,6 +400,8 @@ def _search_names(query: str, limit: int, found: _Found) -> None:
         session.execute(text(f"SELECT 1 FROM {_set_fuzzy_threshold(loose)}"))
         loose_sql = " UNION ALL ".join(f"({_fuzzy_part(side, 'true')})" for side in ("atlas", "osm"))
         found.add(session.execute(text(loose_sql), {"q": folded_query, "limit": rows}), MATCH_FUZZY)
+        return None
+    return sorted((row for row in result if row.found_by == "group"), key=lambda row: row.ord)
 
 
 def _fuzzy_part(side: str, condition: str) -> str:

@@ -188,12 +188,12 @@ def test_public_reads_end_their_transaction_with_a_commit_so_prepared_statements
     assert endings[:1] == ["commit"], endings
 
 
-def test_a_name_search_reads_prefixes_and_fuzzy_names_of_both_sides_in_one_statement(app, client):
+def test_a_name_search_reads_prefixes_fuzzy_names_and_their_osm_objects_in_one_statement(app, client):
     stop, node, _ = f.matched_pair(name="Vaduz, Post")
     # A typo: no prefix fits, so the fuzzy lookup runs (inside the same statement).
     body, statements = _statements_of(client, "/api/v1/search?q=Vaduz%2C+Psot")
     assert [r["key"] for r in body["results"]] == [stop.stop_id]
     assert [o["key"] for o in body["results"][0]["osm"]] == [node.osm_key]
     assert body["results"][0]["match"] == "fuzzy"
-    # Fold the query, look names up, group OSM objects under their registry stops.
-    assert len(statements) == 3, statements
+    # Fold the query; then one statement looks names up and reads the matched pairs of what it found.
+    assert len(statements) == 2, statements
