@@ -40,9 +40,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import quote
 
+import psycopg
 import redis
 from flask import Flask, current_app
-from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from app import coordination
 from app.extensions import redis_client
@@ -262,11 +264,50 @@ class SnapshotChangedError(Exception):
 # statement: cheap to plan, one primary-key lookup. Kept apart from the render statement on purpose:
 # folded into it (COALESCE(stored, render)), every lookup planned the whole render too, which cost
 # as much PostgreSQL CPU as rendering a stops tile (measured through the app: 0.56 vs 0.62 ms).
+# psycopg placeholders: it runs on the driver connection, prepared once per connection.
 _STORED_TILE_SQL = (
     f"SELECT coalesce(({publication.CURRENT_SNAPSHOT_KEY_SQL}), '{NO_SNAPSHOT}'),"
-    " (SELECT t.mvt FROM map_tiles t WHERE t.z = :z AND t.x = :x AND t.y = :y"
+    " (SELECT t.mvt FROM map_tiles t WHERE t.z = %(z)s AND t.x = %(x)s AND t.y = %(y)s"
     f" AND t.run_id = ({publication.CURRENT_SNAPSHOT_SQL}))"
 )
+
+
+def _stored_tile_row(z: int, x: int, y: int) -> tuple[str, bytes | None]:
+    """(published snapshot key, stored tile or None) in one round trip to the database.
+
+    The first read of a tile after an import, so the whole of its cost counts: through the session it
+    was a pool checkout, BEGIN, the statement (parsed and planned each time: the pool's ROLLBACK makes
+    psycopg drop its prepared statements) and the ROLLBACK at teardown, and SQLAlchemy's statement
+    machinery around them. Here: the driver connection of a pool checkout, in autocommit (no
+    transaction, nothing to roll back, so the statement stays prepared on the connection), one
+    prepared statement. The engine is the session's bind, so a request routed to the read replica
+    (app/read_routing.py) reads it there; a failure is raised as SQLAlchemy's error (a lost connection
+    invalidated), which the replica fallback and the app's error handlers expect.
+    """
+    engine = cast(Engine, db.session.get_bind())
+    params = {"z": z, "x": x, "y": y}
+    pooled = engine.raw_connection()
+    try:
+        connection = cast(psycopg.Connection, pooled.driver_connection)
+        try:
+            # A checked-out connection is idle (the pool rolled it back on return): no round trip.
+            connection.autocommit = True
+            try:
+                row = connection.execute(_STORED_TILE_SQL, params, prepare=True).fetchone()
+            finally:
+                if not connection.closed:
+                    connection.autocommit = False  # the pool's connections are transactional
+        except psycopg.Error as error:
+            lost = engine.dialect.is_disconnect(error, connection, None)
+            if lost:
+                pooled.invalidate(error)
+            raise DBAPIError.instance(
+                _STORED_TILE_SQL, params, error, psycopg.Error, connection_invalidated=lost
+            ) from error
+    finally:
+        pooled.close()
+    published, data = cast(tuple[str, Any], row)
+    return published, None if data is None else bytes(data)
 
 
 def stored_tile(z: int, x: int, y: int, snapshot: str | None = None) -> bytes | None:
@@ -274,11 +315,11 @@ def stored_tile(z: int, x: int, y: int, snapshot: str | None = None) -> bytes | 
     (a zoom not pre-rendered, a tile without stops, a table an older importer left). With `snapshot`,
     raises SnapshotChangedError unless that one is still the published one (read in the same
     statement)."""
-    published, data = db.session.execute(text(_STORED_TILE_SQL), {"z": z, "x": x, "y": y}).one()
+    published, data = _stored_tile_row(z, x, y)
     if snapshot is not None and published != snapshot:
         _snapshot_memo.clear()
         raise SnapshotChangedError(published)
-    return None if data is None else bytes(data)
+    return data
 
 
 def render_tile(
@@ -352,10 +393,21 @@ def _bytes_key(snapshot: str) -> str:
 
 
 def cached_tile(snapshot: str, z: int, x: int, y: int, tile_query: TileQuery) -> bytes:
-    """The tile from Redis, or rendered (and stored while the snapshot's tiles fit the cap).
+    """The tile: a pre-rendered one from `map_tiles`, any other from Redis, or rendered (and stored
+    in Redis while the snapshot's tiles fit the cap).
+
+    An unfiltered tile the import pre-rendered is read from `map_tiles` on every request and never
+    copied into Redis: one prepared primary-key lookup costs about what a Redis GET does (measured
+    through gunicorn, see `_stored_tile_row`), where the Redis path paid a GET miss, the lookup and a
+    store on each first request after an import, and the copies filled TILE_CACHE_MAX_BYTES with
+    tiles PostgreSQL already holds, leaving less room for the filtered renders that do cost.
 
     Redis down: rendered every time (the map keeps working, only slower).
     """
+    if not tile_query.query:
+        stored = stored_tile(z, x, y, snapshot)
+        if stored is not None:
+            return stored
     settings = current_app.config["SETTINGS"]
     key = tile_key(snapshot, z, x, y, tile_query)
     client = _binary_client()
@@ -366,7 +418,8 @@ def cached_tile(snapshot: str, z: int, x: int, y: int, tile_query: TileQuery) ->
         found, reachable = None, False
     if found is not None:
         return found
-    data = render_tile(z, x, y, tile_query, snapshot)
+    # Not pre-rendered (looked up above when unfiltered): rendered now.
+    data = render_tile(z, x, y, tile_query, snapshot, prerendered=False)
     if reachable and settings.TILE_CACHE_MAX_BYTES > 0:
         try:
             client.eval(

@@ -237,11 +237,13 @@ def test_a_tile_rendered_after_a_newer_publication_is_redirected_not_cached_unde
 def test_rendered_tiles_are_kept_in_redis_and_dropped_when_a_new_snapshot_is_published(
     imported, client, redis_client
 ):
-    document = tilejson(client)
+    # A filtered tile: rendered on demand (unfiltered ones are read from the pre-rendered table).
+    document = tilejson(client, "side=atlas")
     snapshot = document["snapshot"]
     first = client.get(tile_url(document, 10, 539, 359)).data
     keys = redis_client.keys(f"stopsync:tiles:{snapshot}:*")
-    assert f"stopsync:tiles:{snapshot}:10/539/359:all" in keys
+    query = tile_service.TileQuery(tile_service.StopFilters(), document["tiles"][0].rpartition("?")[2])
+    assert tile_service.tile_key(snapshot, 10, 539, 359, query) in keys
     assert tile_service.cached_bytes(snapshot) == len(first) > 0
     # Served from Redis: the same bytes even with map_features emptied underneath.
     db.session.execute(text("DELETE FROM map_features"))
@@ -251,11 +253,11 @@ def test_rendered_tiles_are_kept_in_redis_and_dropped_when_a_new_snapshot_is_pub
     new_snapshot = publish_another_snapshot()
     assert redis_client.keys(f"stopsync:tiles:{snapshot}:*") == []
     assert redis_client.get("stopsync:tiles:current") == new_snapshot
-    assert decode(client.get(tile_url(tilejson(client), 10, 539, 359)).data) == {}
+    assert decode(client.get(tile_url(tilejson(client, "side=atlas"), 10, 539, 359)).data) == {}
 
 
 def test_the_next_import_drops_the_older_snapshots_tiles_at_its_swap(imported, client, redis_client):
-    document = tilejson(client)
+    document = tilejson(client, "side=osm")  # filtered: rendered, so kept in Redis
     client.get(tile_url(document, 10, 539, 359))
     assert redis_client.keys(f"stopsync:tiles:{document['snapshot']}:*")
     import_demo()
@@ -271,7 +273,8 @@ def test_tile_cache_stops_storing_at_its_size_cap(stack, make_app, redis_client)
     with app.app_context():
         import_demo()
         client = app.test_client()
-        document = tilejson(client)
+        # Filtered tiles: rendered and kept in Redis (unfiltered ones are read from map_tiles).
+        document = tilejson(client, "status=matched")
         snapshot = document["snapshot"]
         sizes = []
         xs, ys = tile_range(12)
