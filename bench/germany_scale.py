@@ -464,6 +464,15 @@ def _kib(path: str, field: str) -> int:
     return 0
 
 
+def _cmdline_title(pid: int) -> str:
+    """A PostgreSQL process's title ("postgres: user db host(port) CREATE INDEX"), shortened."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "?"
+    return " ".join(w for w in title.split() if "(" not in w and not w.startswith("stopsync"))[:60]
+
+
 class MemoryWatch:
     """Samples RSS of this process and its children and PSS of PostgreSQL's process tree; keeps peaks."""
 
@@ -473,6 +482,7 @@ class MemoryWatch:
         self.peak_self_mib = self.peak_postgres_mib = self.peak_sum_mib = 0.0
         # Where the sum peaked: (stage, pipeline MiB, PostgreSQL MiB) of that sample.
         self.peak_at: tuple[str, float, float] = ("start", 0.0, 0.0)
+        self.peak_backends: list[tuple[float, str]] = []
         self.stage = "start"  # set by the pipeline's progress callback
         self.by_stage: dict[str, tuple[float, float]] = {}  # stage: (peak pipeline MiB, peak PostgreSQL MiB)
         self._stop = threading.Event()
@@ -490,12 +500,18 @@ class MemoryWatch:
         me = os.getpid()
         tree = [me, *descendants_of(me, own_tree(me, markers=()))]
         mine = sum(_kib(f"/proc/{pid}/status", "VmRSS:") for pid in tree) / 1024
-        postgres = sum(_kib(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in self._postgres_pids()) / 1024
+        backends = [(pid, _kib(f"/proc/{pid}/smaps_rollup", "Pss:") / 1024) for pid in self._postgres_pids()]
+        postgres = sum(pss for _pid, pss in backends)
         self.peak_self_mib = max(self.peak_self_mib, mine)
         self.peak_postgres_mib = max(self.peak_postgres_mib, postgres)
         if mine + postgres > self.peak_sum_mib:
             self.peak_sum_mib = mine + postgres
             self.peak_at = (self.stage, mine, postgres)
+            # Which PostgreSQL processes held it: their titles name what they were doing
+            # ("CREATE INDEX", "CREATE TABLE AS", "parallel worker", "checkpointer").
+            self.peak_backends = sorted(
+                ((pss, _cmdline_title(pid)) for pid, pss in backends if pss >= 1), reverse=True
+            )[:6]
         was = self.by_stage.get(self.stage, (0.0, 0.0))
         self.by_stage[self.stage] = (max(was[0], mine), max(was[1], postgres))
 
@@ -564,6 +580,7 @@ def run_once(source_dir: Path, label: str, sources: str, profile_to: Path | None
         "peak_postgres_mib": memory.peak_postgres_mib,
         "peak_sum_mib": memory.peak_sum_mib,
         "peak_at": memory.peak_at,
+        "peak_backends": memory.peak_backends,
         "ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "memory_by_stage": memory.by_stage,
     }
@@ -653,7 +670,9 @@ def run(
     stage_at, mine_at, pg_at = big["peak_at"]
     print(
         f"peak of the sum: {big['peak_sum_mib']:,.0f} MiB during {stage_at} "
-        f"(pipeline {mine_at:,.0f} + PostgreSQL {pg_at:,.0f} MiB)"
+        f"(pipeline {mine_at:,.0f} + PostgreSQL {pg_at:,.0f} MiB"
+        + (": " + ", ".join(f"{title} {pss:,.0f}" for pss, title in big["peak_backends"]) if pg_at else "")
+        + ")"
     )
     imp = big["counts"].get("import", {})
     for key, label in (

@@ -6,7 +6,6 @@ records the match and locks both sides at once, so a later stage only ever sees 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -111,6 +110,59 @@ class ByRegistryKey(Mapping[tuple[str, str], _V]):
         return self._len
 
 
+class GroupsBySourceValue(Mapping[tuple[str, str], tuple[int, ...]]):
+    """(source, value) → the positions carrying it (an identifier index of the exact stage), stored
+    as one dict per source keyed by the values themselves: a (source, value) tuple per value and
+    index took about 100 MiB at Germany size. Filled with `add`, then `freeze` makes each group a
+    tuple; looked up with a (source, value) tuple; iterating yields such tuples."""
+
+    __slots__ = ("_by_source",)
+
+    def __init__(self) -> None:
+        self._by_source: dict[str, dict[str, Any]] = {}
+
+    def add(self, source: str, value: str, position: int) -> None:
+        by_value = self._by_source.get(source)
+        if by_value is None:
+            by_value = self._by_source[source] = {}
+        group = by_value.get(value)
+        if group is None:
+            by_value[value] = [position]
+        else:
+            group.append(position)
+
+    def share(self, source: str, other: GroupsBySourceValue) -> None:
+        """Take `other`'s groups of `source` as they are (the same objects, frozen with it)."""
+        self._by_source[source] = other._by_source.setdefault(source, {})
+
+    def freeze(self) -> None:
+        for by_value in self._by_source.values():
+            for value, group in by_value.items():
+                by_value[value] = tuple(group)
+
+    def __getitem__(self, key: tuple[str, str]) -> tuple[int, ...]:
+        source, value = key
+        return self._by_source[source][value]  # type: ignore[no-any-return]
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:  # type: ignore[override]
+        by_value = self._by_source.get(key[0])
+        return default if by_value is None else by_value.get(key[1], default)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, tuple) or len(key) != 2:
+            return False
+        by_value = self._by_source.get(key[0])
+        return by_value is not None and key[1] in by_value
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        for source, by_value in self._by_source.items():
+            for value in by_value:
+                yield (source, value)
+
+    def __len__(self) -> int:
+        return sum(len(by_value) for by_value in self._by_source.values())
+
+
 @dataclass
 class MatchContext:
     """Inputs, indexes and the growing result of one matching run."""
@@ -163,16 +215,16 @@ class MatchContext:
             for i, s in zip(positions, self.registry, strict=False):
                 by_id.setdefault((s.source, s.stop_id), i)
             self.registry_by_id = by_id
-        self.registry_by_code: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self.registry_by_code = GroupsBySourceValue()
         for i, s in zip(positions, self.registry, strict=False):
             code = declared[s.source].code
             value = code.of_stop(s) if code is not None else None
             if value is not None:
-                self.registry_by_code[(s.source, value)].append(i)
+                self.registry_by_code.add(s.source, value, i)
         # (source, value) → OSM objects carrying it in one of that source's declared tags, and which tag
-        self.osm_by_identifier: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self.osm_by_identifier = GroupsBySourceValue()
         self.osm_identifier_tag: dict[tuple[int, str, str], str] = {}
-        self.osm_by_code: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self.osm_by_code = GroupsBySourceValue()
         # Each registry's code as every OSM object carries it ((tag, normalised value), ...), for the
         # rules "its code names another stop" (ATLAS: `uic_ref`; NaPTAN: `naptan:NaptanCode`).
         self.osm_codes: dict[str, list[tuple[tuple[str, str], ...]]] = {}
@@ -183,48 +235,45 @@ class MatchContext:
                     # An object naming the stop in two tags (`ref:IFOPT` and `ref:sloid`) counts once,
                     # under the first declared tag.
                     if (i, source, value) not in self.osm_identifier_tag:
-                        self.osm_by_identifier[(source, value)].append(i)
+                        self.osm_by_identifier.add(source, value, i)
                         self.osm_identifier_tag[(i, source, value)] = tag
                 carried = tuple(declaration.code.of_osm(o).items()) if declaration.code is not None else ()
                 codes.append(carried)
                 for value in {value for _tag, value in carried}:
-                    self.osm_by_code[(source, value)].append(i)
+                    self.osm_by_code.add(source, value, i)
             self.osm_codes[source] = codes
         # (source, value of the registry's stop-area identifier) → its stops (ATLAS: the UIC number;
         # NaPTAN: the StopArea code, the stops' parent_id), for anchoring stop_area relations.
-        self.registry_by_stop_area: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self.registry_by_stop_area = GroupsBySourceValue()
         # A registry whose stop-area identifier is its code (ATLAS: the UIC number) has the same
         # groups as `registry_by_code`: its lists are shared, not built again (157 MiB at Germany size).
         same_as_code = {
             source for source, d in declared.items() if d.stop_area is not None and d.stop_area == d.code
         }
-        for key, stops in self.registry_by_code.items():
-            if key[0] in same_as_code:
-                self.registry_by_stop_area[key] = stops
+        for source in same_as_code:
+            self.registry_by_stop_area.share(source, self.registry_by_code)
         for i, s in zip(positions, self.registry, strict=False):
             if s.source in same_as_code:
                 continue
             area_id = declared[s.source].stop_area
             area_value = area_id.of_stop(s) if area_id is not None else None
             if area_value is not None:
-                self.registry_by_stop_area[(s.source, area_value)].append(i)
+                self.registry_by_stop_area.add(s.source, area_value, i)
         # Each registry stop's code, normalised as its registry compares it (None: it has none).
         self.registry_codes: list[str | None] = [
             code.of_stop(s) if (code := declared[s.source].code) is not None else None for s in self.registry
         ]
         # The indexes are complete: their lists become tuples (48 instead of about 100 bytes for the
-        # usual one position; about 80 MiB less at Germany size, in the matcher's peak). The groups
-        # `registry_by_stop_area` shares with `registry_by_code` stay shared.
-        for index in (self.registry_by_code, self.osm_by_identifier, self.osm_by_code):
-            for key, positions_of in index.items():
-                index[key] = tuple(positions_of)  # type: ignore[assignment]
-        for key, positions_of in self.registry_by_stop_area.items():
-            shared = key[0] in same_as_code
-            self.registry_by_stop_area[key] = (  # type: ignore[assignment]
-                self.registry_by_code[key] if shared else tuple(positions_of)
-            )
+        # usual one position; about 80 MiB less at Germany size, in the matcher's peak).
+        for index in (
+            self.registry_by_code,
+            self.registry_by_stop_area,
+            self.osm_by_identifier,
+            self.osm_by_code,
+        ):
+            index.freeze()
 
-    def stops_named_by_stop_area(self, tags: Mapping[str, str]) -> tuple[str, str, list[int]] | None:
+    def stops_named_by_stop_area(self, tags: Mapping[str, str]) -> tuple[str, str, tuple[int, ...]] | None:
         """(tag, value, registry stops) of the first stop-area identifier a stop_area relation's tags
         carry that names stops of this run (in registry order), None when none does."""
         for source in self.sources:

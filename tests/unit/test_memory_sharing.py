@@ -43,9 +43,9 @@ def test_stop_area_groups_of_a_registry_keyed_by_its_code_are_the_code_groups():
     registry = [stop("ch:1:sloid:1:1", number=8503000), stop("ch:1:sloid:1:2", 10, number=8503000)]
     ctx = MatchContext(registry, [osm(1, uic_ref="8503000")])
     key = ("atlas", "8503000")
-    assert ctx.registry_by_stop_area[key] == [0, 1]
+    assert ctx.registry_by_stop_area[key] == (0, 1)
     assert ctx.registry_by_stop_area[key] is ctx.registry_by_code[key]
-    assert ctx.stops_named_by_stop_area({"uic_ref": "8503000"}) == ("uic_ref", "8503000", [0, 1])
+    assert ctx.stops_named_by_stop_area({"uic_ref": "8503000"}) == ("uic_ref", "8503000", (0, 1))
 
 
 def test_registry_by_id_answers_the_first_position_of_an_id():
