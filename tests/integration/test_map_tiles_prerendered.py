@@ -8,7 +8,7 @@ import math
 import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from app.services import tiles as tile_service
 from database import db
@@ -297,3 +297,41 @@ def test_two_registries_holding_one_stop_id_are_in_the_same_order_in_stored_and_
         raw.driver_connection.rollback()
     finally:
         raw.close()
+
+
+def test_a_prerendered_tile_is_read_from_the_table_without_a_transaction_and_not_copied_into_redis(
+    imported, client, redis_client
+):
+    z, x, y, mvt = next(tile for tile in stored_tiles() if tile[0] == 15)
+    document = tilejson(client)
+    db.session.remove()
+    # The first request after an import: one autocommit statement, no BEGIN/ROLLBACK round trips
+    # (the session's transaction also made psycopg drop the prepared statement on every request).
+    begun: list[object] = []
+
+    def began(connection: object) -> None:
+        begun.append(connection)
+
+    event.listen(db.engine, "begin", began)
+    try:
+        for _ in range(3):
+            response = client.get(tile_url(document, z, x, y))
+            assert (response.status_code, response.data) == (200, mvt)
+            db.session.remove()  # the request's end, as outside the test's app context
+    finally:
+        event.remove(db.engine, "begin", began)
+    assert begun == []
+    # PostgreSQL holds it: no copy in Redis, whose cap is left to the tiles that are rendered.
+    assert redis_client.keys(f"stopsync:tiles:{document['snapshot']}:*") == []
+    assert tile_service.cached_bytes(document["snapshot"]) == 0
+
+
+def test_a_prerendered_tile_is_served_with_redis_down(stack, make_app):
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    with app.app_context():
+        import_demo()
+        z, x, y, mvt = next(tile for tile in stored_tiles() if tile[0] == 14)
+        client = app.test_client()
+        response = client.get(tile_url(tilejson(client), z, x, y))
+        assert (response.status_code, response.data) == (200, mvt)
+        db.session.remove()
