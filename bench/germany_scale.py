@@ -34,7 +34,7 @@ Peak memory: every process of the run, sampled together every 0.25 s, the peak o
 this process (the pipeline runs in it) with its child processes (resident set size; its own
 ru_maxrss, exact, is printed beside) and PostgreSQL, the postmaster and every backend and auxiliary
 process (proportional set size, so the shared buffers they all map count once).
-Targets: whole pipeline ≤ 5 minutes, peak memory ≤ 2.5 GiB (the issue's limit is 3 GiB), on this machine.
+Targets (issue 16): whole pipeline ≤ 5 minutes, peak memory ≤ 3 GiB, on this machine.
 """
 
 from __future__ import annotations
