@@ -335,3 +335,25 @@ def test_a_prerendered_tile_is_served_with_redis_down(stack, make_app):
         response = client.get(tile_url(tilejson(client), z, x, y))
         assert (response.status_code, response.data) == (200, mvt)
         db.session.remove()
+
+
+def test_a_stored_tile_is_served_after_the_database_dropped_the_connection_it_was_read_on(imported, client):
+    z, x, y, mvt = next(tile for tile in stored_tiles() if tile[0] == 16)
+    document = tilejson(client)
+    assert client.get(tile_url(document, z, x, y)).data == mvt
+    db.session.commit()
+    # A restart or an idle timeout ends every other connection of the app (the kept lookup
+    # connections and the pool's): the next lookup notices and reads on a fresh one.
+    ended = db.session.scalars(
+        text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND application_name LIKE 'stopsync%'"
+        )
+    ).all()
+    db.session.commit()
+    assert ended
+    assert all(ended)
+    for _ in range(3):
+        response = client.get(tile_url(document, z, x, y))
+        assert (response.status_code, response.data) == (200, mvt)
