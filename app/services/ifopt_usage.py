@@ -77,7 +77,6 @@ def registry_stops_where_ifopt_is_used(keys: Collection[RegistryKey]) -> set[Reg
     return found
 
 
-def ifopt_is_used_near(stop_id: str, source: str | None = None) -> bool:
-    """`registry_stops_where_ifopt_is_used` for one stop (without `source`: the id in any registry)."""
-    sources = [source] if source is not None else list(declarations())
-    return bool(registry_stops_where_ifopt_is_used([RegistryKey(name, stop_id) for name in sources]))
+def ifopt_is_used_near(source: str, stop_id: str) -> bool:
+    """`registry_stops_where_ifopt_is_used` for one registry stop (two registries may hold one id)."""
+    return bool(registry_stops_where_ifopt_is_used([RegistryKey(source, stop_id)]))

@@ -342,7 +342,7 @@ def _stop_links(kind: str, osm: list[dict[str, Any]], atlas_row: Any) -> list[ed
             {"source": atlas_row.source, "stop_id": atlas_row.parent_id},
         )
     return editor_links.links_for_unmatched_registry_stop(
-        atlas_row, parent_means, ifopt=ifopt_is_used_near(atlas_row.stop_id)
+        atlas_row, parent_means, ifopt=ifopt_is_used_near(atlas_row.source, atlas_row.stop_id)
     )
 
 
