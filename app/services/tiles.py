@@ -22,8 +22,8 @@ re-projected per request; the unfiltered tiles of zooms 0..TILE_PRERENDER_MAX_ZO
 zoom: the `cells` and the `stops` layer) are pre-rendered by the import in staging (`map_tiles`,
 database/snapshot/map_tiles.py, byte for byte the on-demand rendering) and read from there on every
 request (one prepared primary-key lookup, see `_stored_tile_row`), so a first request after an
-import costs about what a later one does. Filtered tiles (and tiles without stops) are rendered on
-demand and kept in Redis.
+import costs about what a later one does; a tile without stops of such a zoom is empty without a
+render. Filtered tiles, and tiles of zooms not pre-rendered, are rendered on demand and kept in Redis.
 
 Redis keys (contract in app/coordination.py): `stopsync:tiles:<snapshot>:<z>/<x>/<y>:<filter hash>`
 (the tile bytes), `stopsync:tiles:<snapshot>:bytes` (what that snapshot's tiles use) and
@@ -269,10 +269,17 @@ class SnapshotChangedError(Exception):
 # folded into it (COALESCE(stored, render)), every lookup planned the whole render too, which cost
 # as much PostgreSQL CPU as rendering a stops tile (measured through the app: 0.56 vs 0.62 ms).
 # psycopg placeholders: it runs on the driver connection, prepared once per connection.
+# The third column: whether the import pre-rendered this zoom for the published snapshot, so that a
+# tile absent from it holds no stop (every tile holding one is stored) and is empty without a render.
+# The table is swapped whole with its snapshot (one run's rows): the first row of the zoom, by the
+# primary key, says which run filled it, in one index probe even when an older importer's table
+# is left behind.
 _STORED_TILE_SQL = (
     f"SELECT coalesce(({publication.CURRENT_SNAPSHOT_KEY_SQL}), '{NO_SNAPSHOT}'),"
     " (SELECT t.mvt FROM map_tiles t WHERE t.z = %(z)s AND t.x = %(x)s AND t.y = %(y)s"
-    f" AND t.run_id = ({publication.CURRENT_SNAPSHOT_SQL}))"
+    f" AND t.run_id = ({publication.CURRENT_SNAPSHOT_SQL})),"
+    " coalesce((SELECT t.run_id FROM map_tiles t WHERE t.z = %(z)s ORDER BY t.z, t.x, t.y LIMIT 1)"
+    f" = ({publication.CURRENT_SNAPSHOT_SQL}), false)"
 )
 
 
@@ -304,8 +311,9 @@ def _raise_as_sqlalchemy(error: psycopg.Error, params: dict[str, int], *, lost: 
     ) from error
 
 
-def _stored_tile_row(z: int, x: int, y: int) -> tuple[str, bytes | None]:
-    """(published snapshot key, stored tile or None) in one round trip to the database.
+def _stored_tile_row(z: int, x: int, y: int) -> tuple[str, bytes | None, bool]:
+    """(published snapshot key, stored tile or None, whether the zoom is pre-rendered for it) in one
+    round trip to the database.
 
     The first read of a tile after an import, so the whole of its cost counts: through the session it
     was a pool checkout with its pre-ping, BEGIN, the statement (parsed and planned each time: the
@@ -369,20 +377,23 @@ def _lost(connection: psycopg.Connection[Any]) -> bool:
     return connection.closed or connection.broken
 
 
-def _as_row(row: Any) -> tuple[str, bytes | None]:
-    published, data = row
-    return published, None if data is None else bytes(data)
+def _as_row(row: Any) -> tuple[str, bytes | None, bool]:
+    published, data, zoom_stored = row
+    return published, None if data is None else bytes(data), bool(zoom_stored)
 
 
 def stored_tile(z: int, x: int, y: int, snapshot: str | None = None) -> bytes | None:
-    """The unfiltered tile the import pre-rendered for the published snapshot (`map_tiles`), or None
-    (a zoom not pre-rendered, a tile without stops, a table an older importer left). With `snapshot`,
-    raises SnapshotChangedError unless that one is still the published one (read in the same
-    statement)."""
-    published, data = _stored_tile_row(z, x, y)
+    """The unfiltered tile the import pre-rendered for the published snapshot (`map_tiles`); empty
+    (b"", what rendering it gives) for a tile without stops of a pre-rendered zoom; None when the
+    zoom was not pre-rendered for that snapshot (TILE_PRERENDER_MAX_ZOOM, a failed pre-render, a
+    table an older importer left). With `snapshot`, raises SnapshotChangedError unless that one is
+    still the published one (read in the same statement)."""
+    published, data, zoom_stored = _stored_tile_row(z, x, y)
     if snapshot is not None and published != snapshot:
         _snapshot_memo.clear()
         raise SnapshotChangedError(published)
+    if data is None and zoom_stored:
+        return b""
     return data
 
 
@@ -457,8 +468,9 @@ def _bytes_key(snapshot: str) -> str:
 
 
 def cached_tile(snapshot: str, z: int, x: int, y: int, tile_query: TileQuery) -> bytes:
-    """The tile: a pre-rendered one from `map_tiles`, any other from Redis, or rendered (and stored
-    in Redis while the snapshot's tiles fit the cap).
+    """The tile: a pre-rendered one from `map_tiles` (empty when its zoom is pre-rendered and the
+    tile is not: it holds no stop), any other from Redis, or rendered (and stored in Redis while the
+    snapshot's tiles fit the cap).
 
     An unfiltered tile the import pre-rendered is read from `map_tiles` on every request and never
     copied into Redis: one prepared primary-key lookup costs about what a Redis GET does (measured

@@ -357,3 +357,44 @@ def test_a_stored_tile_is_served_after_the_database_dropped_the_connection_it_wa
     for _ in range(3):
         response = client.get(tile_url(document, z, x, y))
         assert (response.status_code, response.data) == (200, mvt)
+
+
+def test_a_tile_without_stops_of_a_prerendered_zoom_is_answered_empty_without_rendering_or_redis(
+    imported, client, redis_client
+):
+    document = tilejson(client)
+    # Zoom 16 and zoom 3, far from every demo stop: not stored, so empty (as rendering it gives).
+    for z, x, y in ((16, 0, 0), (3, 0, 0)):
+        assert not [tile for tile in stored_tiles() if tile[:3] == (z, x, y)]
+        response = client.get(tile_url(document, z, x, y))
+        assert (response.status_code, response.data) == (200, b"")
+        assert tile_service.render_tile(z, x, y, tile_service.canonical(tile_service.StopFilters())) == b""
+    # Nothing rendered to keep: Redis holds no tile of the snapshot.
+    assert redis_client.keys(f"stopsync:tiles:{document['snapshot']}:*") == []
+
+
+def test_a_tile_of_a_zoom_not_prerendered_is_rendered_and_kept_in_redis(stack, make_app, redis_client):
+    app = make_app(TILE_PRERENDER_MAX_ZOOM=12)
+    with app.app_context():
+        import_demo()
+        assert {z for z, _x, _y, _mvt in stored_tiles()} == set(range(13))
+        client = app.test_client()
+        document = tilejson(client)
+        # A zoom-13 tile holding stops: the zoom-12 tile's quarter with most of them.
+        x, y = next(
+            (x, y)
+            for z, x12, y12, _mvt in stored_tiles()
+            if z == 12
+            for x, y in (
+                (2 * x12, 2 * y12),
+                (2 * x12 + 1, 2 * y12),
+                (2 * x12, 2 * y12 + 1),
+                (2 * x12 + 1, 2 * y12 + 1),
+            )
+            if tile_service.render_tile(13, x, y, tile_service.canonical(tile_service.StopFilters()))
+        )
+        response = client.get(tile_url(document, 13, x, y))
+        assert response.status_code == 200
+        assert decode(response.data)["cells"]["features"]
+        assert redis_client.keys(f"stopsync:tiles:{document['snapshot']}:13/{x}/{y}:all")
+        db.session.remove()
