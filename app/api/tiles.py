@@ -106,8 +106,9 @@ def tile(snapshot: str, z: int, x: int, y: int, query: MapFilterQuery) -> BaseRe
 
     `cells` with counts below zoom 14, `stops` from 14 on. Immutable under its URL
     (`Cache-Control: public, max-age=TILE_MAX_AGE_S, immutable`), so browsers and any proxy or CDN
-    reuse it; kept in Redis per snapshot under TILE_CACHE_MAX_BYTES and dropped when a new snapshot
-    is published.
+    reuse it. Unfiltered tiles are read from the ones the import pre-rendered with the snapshot;
+    filtered ones are rendered on demand and kept in Redis per snapshot under TILE_CACHE_MAX_BYTES,
+    dropped when a new snapshot is published.
     """
     if x >= 2**z or y >= 2**z:
         raise invalid_parameter("x", f"x and y must be below 2^z = {2**z} at zoom {z}", value=[x, y])
