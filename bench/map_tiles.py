@@ -13,11 +13,15 @@ the centre first, at min(zoom, TileJSON maxzoom) (deeper zooms re-use the deepes
 does), and a tile the session already has is not asked for again (the browser keeps it: the tiles are
 `immutable`). The tile URL template is taken from GET /api/v1/tiles.json, as the map does.
 - cold: each distinct tile once, in the order the sessions first ask for it, right after the import
-  (nothing in Redis yet, apart from the few tiles sampled for the median size): every tile holding
-  a stop, of every zoom 0-16, is the import's pre-rendered copy (`map_tiles`, by default all zooms:
-  TILE_PRERENDER_MAX_ZOOM), read by one primary-key lookup; only tiles without stops are rendered on
-  demand (an empty index scan), and each answer is then stored in Redis;
-- warm: the whole session stream again (every tile rendered and kept in Redis).
+  (no process has read it yet, apart from the few tiles sampled for the median size);
+- warm: the whole session stream again, cycled (every tile read before).
+Every tile of the stream is unfiltered, so with the default TILE_PRERENDER_MAX_ZOOM (16) each one
+holding a stop is the import's pre-rendered copy (`map_tiles`), read by one prepared primary-key
+lookup on every request, cold or warm (not copied into Redis, which keeps the tiles rendered on
+demand: filtered ones, zooms not pre-rendered); a tile without stops of a pre-rendered zoom is
+answered empty by the same lookup. So cold and warm differ by the first use of each database page
+and prepared statement, not by a render: the bench shows that the first request after an import
+costs what a repeated one does.
 Targets (issue 16): map p99 < 50 ms at 50 % of the calibration rate offered, cold and warm; map
 saturation (wrk, 8 connections, warm) ≥ 50 % of the calibration rate; search and stop detail
 p99 < 30 ms at 100 requests/s, saturation ≥ 25 % of the calibration rate.
