@@ -20,11 +20,14 @@ the stop itself out of a short list.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY, TEXT
+import psycopg
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from database import db
 from pipeline.text import ascii_int
@@ -182,6 +185,44 @@ def _order(item: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+# A named parameter of the statements here (`:name`), not a cast (`::text`).
+_PARAM_RE = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@functools.lru_cache(maxsize=256)
+def _driver_sql(sql: str) -> str:
+    """`sql` with psycopg's parameter style (`%(name)s`, a literal `%` doubled: the `<%` operator)."""
+    return _PARAM_RE.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+def _rows(connection: Connection, sql: str, params: dict[str, Any]) -> list[Any]:
+    """The rows (named tuples) of one statement, run on `connection`, the request session's
+    (`db.session.connection()`, taken once per search: it costs as much Python as a statement) and in
+    its transaction (the replica when reads are bound to it).
+
+    Straight on the psycopg connection: SQLAlchemy's statement and result machinery (text() parsing,
+    compiled cache lookup, result metadata) cost more Python CPU per search than building the results.
+    psycopg still prepares a statement it has seen five times on the connection. A driver error is
+    raised as SQLAlchemy's (`DBAPIError`), as `session.execute` would, so the replica fallback
+    (app/read_routing.py) and the error handlers treat it the same; a broken connection is
+    invalidated so the pool does not hand it out again.
+    """
+    driver = connection.connection.driver_connection
+    statement = _driver_sql(sql)
+    try:
+        with driver.cursor(row_factory=namedtuple_row) as cursor:
+            # The engine's statement listeners still see it (tests count a request's statements).
+            if connection.dispatch.before_cursor_execute:
+                connection.dispatch.before_cursor_execute(connection, cursor, statement, params, None, False)
+            cursor.execute(statement, params)
+            return cursor.fetchall()
+    except psycopg.Error as error:
+        broken = bool(driver.broken)
+        if broken:
+            connection.invalidate(error)
+        raise DBAPIError.instance(sql, params, error, psycopg.Error, connection_invalidated=broken) from error
+
+
 def search(query: str, limit: int) -> list[dict[str, Any]]:
     """Best matches first, at most `limit` at the top level, without duplicates.
 
@@ -191,14 +232,13 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
     """
     query = " ".join(query.split())
     found = _Found()
-    session = db.session
+    connection = db.session.connection()
     if _SLOID_RE.match(query):
         found.add(
-            session.execute(
-                text(
-                    f"{ATLAS_SELECT} WHERE a.stop_id LIKE :prefix"
-                    " ORDER BY (a.stop_id = :q) DESC, a.stop_id LIMIT :limit"
-                ),
+            _rows(
+                connection,
+                f"{ATLAS_SELECT} WHERE a.stop_id LIKE :prefix"
+                " ORDER BY (a.stop_id = :q) DESC, a.stop_id LIMIT :limit",
                 {"prefix": _like_prefix(query), "q": query, "limit": limit},
             ),
             MATCH_IDENTIFIER,
@@ -210,16 +250,17 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
     digits = query.isascii() and query.isdigit()
     if number is not None:
         found.add(
-            session.execute(
-                text(f"{ATLAS_SELECT} WHERE a.code = :n LIMIT :limit"),
+            _rows(
+                connection,
+                f"{ATLAS_SELECT} WHERE a.code = :n LIMIT :limit",
                 {"n": str(number), "limit": limit},  # codes are text: the UIC number as decimal text
             ),
             MATCH_IDENTIFIER,
             3.0,
         )
         found.add(
-            session.execute(
-                text(f"{OSM_SELECT} WHERE o.uic_ref = :q LIMIT :limit"), {"q": query, "limit": limit}
+            _rows(
+                connection, f"{OSM_SELECT} WHERE o.uic_ref = :q LIMIT :limit", {"q": query, "limit": limit}
             ),
             MATCH_IDENTIFIER,
             3.0,
@@ -227,22 +268,19 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
     osm_keys = _osm_keys(query)
     if osm_keys:
         found.add(
-            session.execute(
-                text(f"{OSM_SELECT} WHERE o.osm_key = ANY(:keys)").bindparams(
-                    bindparam("keys", type_=ARRAY(TEXT))
-                ),
-                {"keys": osm_keys},
-            ),
+            _rows(connection, f"{OSM_SELECT} WHERE o.osm_key = ANY(:keys)", {"keys": osm_keys}),
             MATCH_IDENTIFIER,
             3.0,
         )
     pairs = None
     if not digits and not osm_keys and not _SLOID_RE.match(query):
-        pairs = _search_names(query, limit, found)
-    return _grouped(sorted(found.items.values(), key=_order), limit, pairs)
+        pairs = _search_names(connection, query, limit, found)
+    return _grouped(connection, sorted(found.items.values(), key=_order), limit, pairs)
 
 
-def _grouped(ranked: list[dict[str, Any]], limit: int, rows: list[Any] | None = None) -> list[dict[str, Any]]:
+def _grouped(
+    connection: Connection, ranked: list[dict[str, Any]], limit: int, rows: list[Any] | None = None
+) -> list[dict[str, Any]]:
     """The top `limit` results with each registry stop's matched OSM objects under it: `rows` are
     GROUP_SQL's rows for `ranked` when the lookup read them already, else one query reads them."""
     if not ranked:
@@ -250,12 +288,11 @@ def _grouped(ranked: list[dict[str, Any]], limit: int, rows: list[Any] | None = 
     stops = [(r["kind"], r["key"]) for r in ranked if r["kind"] != OSM]
     osm_keys = [r["key"] for r in ranked if r["kind"] == OSM]
     if rows is None:
-        rows = db.session.execute(
-            text(GROUP_SQL).bindparams(
-                bindparam("sloids", type_=ARRAY(TEXT)), bindparam("osm_keys", type_=ARRAY(TEXT))
-            ),
+        rows = _rows(
+            connection,
+            GROUP_SQL,
             {"sources": [s for s, _ in stops], "sloids": [i for _, i in stops], "osm_keys": osm_keys},
-        ).all()
+        )
     found_osm = {r["key"]: r for r in ranked if r["kind"] == OSM}
     registry_keys = set(stops)
     children: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -355,21 +392,21 @@ _NAMED_GROUP_SQL = (
 )
 
 
-def _search_names(query: str, limit: int, found: _Found) -> list[Any] | None:
+def _search_names(connection: Connection, query: str, limit: int, found: _Found) -> list[Any] | None:
     """Names: the prefixes of every spelling on both sides and, in the same statement, the fuzzy
     lookup, which PostgreSQL runs only when the prefixes found fewer than `limit` stops (a one-time
     filter over the prefix rows), and the matched pairs of everything found (GROUP_SQL's rows, which
     this returns; None when `_grouped` must read them). Two statements in all (fold, look up); two
     more, with the looser threshold, only when nothing at all was found."""
-    session = db.session
     strict, loose = WORD_SIMILARITY_THRESHOLDS
     # Fold the query with the same database function that filled name_fold. The lookups that follow
     # use generic plans: planning a custom one looked up each of the query's trigrams in the GIN
     # index to estimate it (about 1 ms, as much as running it), for a plan that is always the same.
-    folded_query = session.scalar(
-        text(f"SELECT stopsync_fold(:q) FROM {_set_fuzzy_threshold(strict)} t, {GENERIC_PLANS} g"),
+    folded_query = _rows(
+        connection,
+        f"SELECT stopsync_fold(:q) AS folded FROM {_set_fuzzy_threshold(strict)} t, {GENERIC_PLANS} g",
         {"q": query},
-    )
+    )[0].folded
     if not folded_query:
         return
     rows = limit * ROWS_PER_RESULT
@@ -393,13 +430,13 @@ def _search_names(query: str, limit: int, found: _Found) -> list[Any] | None:
         " CAST(NULL AS double precision) AS distance_m, CAST(NULL AS bigint) AS ord FROM named n"
         f" UNION ALL {_NAMED_GROUP_SQL}"
     )
-    result = session.execute(text(statement), params).all()
+    result = _rows(connection, statement, params)
     found.add((row for row in result if row.found_by == MATCH_PREFIX), MATCH_PREFIX)
     found.add((row for row in result if row.found_by == MATCH_FUZZY), MATCH_FUZZY)
     if fuzzy and not found.items:
-        session.execute(text(f"SELECT 1 FROM {_set_fuzzy_threshold(loose)}"))
+        _rows(connection, f"SELECT 1 AS done FROM {_set_fuzzy_threshold(loose)}", {})
         loose_sql = " UNION ALL ".join(f"({_fuzzy_part(side, 'true')})" for side in ("atlas", "osm"))
-        found.add(session.execute(text(loose_sql), {"q": folded_query, "limit": rows}), MATCH_FUZZY)
+        found.add(_rows(connection, loose_sql, {"q": folded_query, "limit": rows}), MATCH_FUZZY)
         return None
     return sorted((row for row in result if row.found_by == "group"), key=lambda row: row.ord)
 
