@@ -460,6 +460,7 @@ def stop_detail(
         "registry": route_service.timetable_registry(),
         "limit": route_service.MAX_LINES_AT_STOP,
     }
+    registry_keys: list[tuple[str, str]]
     if stop_id is not None:
         # Registry stops are (source, stop_id): without a source, the one registry holding the id
         # (ATLAS when none does any more, e.g. a page of a removed stop its problems still name).
@@ -468,7 +469,7 @@ def stop_detail(
     else:
         row = session.execute(_DETAIL_SQL["osm"], {**params, "osm_key": osm_key}).one()
     match_rows = _rows(row.matches)
-    if stop_id is not None:
+    if stop_id is not None and source is not None:
         registry_keys = [(source, stop_id)]
         osm_keys = [m.osm_key for m in match_rows]
     else:
