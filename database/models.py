@@ -286,8 +286,9 @@ class MapFeature(Model):
 
 class MapTile(Model):
     """A pre-rendered vector tile of the published snapshot: the unfiltered tiles (counted cells,
-    and stops from zoom 14) of zooms 0..TILE_PRERENDER_MAX_ZOOM, built by the import in staging (database/snapshot/map_tiles.py)
-    and byte for byte what the tile endpoint would render; only tiles with stops are stored."""
+    and stops from zoom 14) of zooms 0..TILE_PRERENDER_MAX_ZOOM, built by the import in staging
+    (database/snapshot/map_tiles.py) and byte for byte what the tile endpoint would render; only tiles
+    with stops are stored."""
 
     __tablename__ = "map_tiles"
 
