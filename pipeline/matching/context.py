@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -91,7 +91,7 @@ class ByRegistryKey(Mapping[tuple[str, str], _V]):
         source, stop_id = key
         return self._by_source[source][stop_id]
 
-    def get(self, key: tuple[str, str], default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:
         by_id = self._by_source.get(key[0])
         return default if by_id is None else by_id.get(key[1], default)
 
@@ -144,7 +144,7 @@ class GroupsBySourceValue(Mapping[tuple[str, str], tuple[int, ...]]):
         source, value = key
         return self._by_source[source][value]  # type: ignore[no-any-return]
 
-    def get(self, key: tuple[str, str], default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:
         by_value = self._by_source.get(key[0])
         return default if by_value is None else by_value.get(key[1], default)
 
@@ -209,7 +209,7 @@ class MatchContext:
         if len(self.registry_by_sloid) == len(self.registry):
             # No id twice: the first position of each id (below) is its only one, so the index by
             # RegistryKey (a tuple, equal and hashing alike) serves as is (85 MiB at Germany size).
-            self.registry_by_id = cast(Mapping[tuple[str, str], int], self.registry_by_sloid)
+            self.registry_by_id = self.registry_by_sloid
         else:
             by_id: dict[tuple[str, str], int] = {}
             for i, s in zip(positions, self.registry, strict=False):
