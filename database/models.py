@@ -522,3 +522,26 @@ class SnapshotPublication(Model):
     row_counts: Mapped[dict[str, int]] = mapped_column(
         JSONB, nullable=False, server_default=text("'{}'::jsonb")
     )
+
+
+class SearchName(Model):
+    """Each distinct folded stop name of the published snapshot, and which sides use it: the fuzzy
+    name lookup (app/services/search.py) runs its trigram search here, then reads the stops of the
+    names it found through the sides' btree indexes. Names repeat (a stop's platforms, both sides
+    naming one stop alike): 115k stops have 58k names on national data, so the GIN lookup rechecks
+    about half as many candidates. Built by the import in staging (database/snapshot/derived.py)."""
+
+    __tablename__ = "search_names"
+
+    name_fold: Mapped[str] = mapped_column(Text, primary_key=True)
+    # Whether a registry stop / an OSM object has this name: each side looks up only its own names.
+    in_registry: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    in_osm: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+Index(
+    "ix_search_names_name_fold_trgm",
+    SearchName.__table__.c.name_fold,
+    postgresql_using="gin",
+    postgresql_ops={"name_fold": "gin_trgm_ops"},
+)

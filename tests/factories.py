@@ -12,6 +12,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 from geoalchemy2 import WKTElement
+from sqlalchemy import text
 
 from app.services import users as user_service
 from database import db
@@ -36,6 +37,22 @@ _sequence = itertools.count(1)
 
 def _point(lon: float, lat: float) -> WKTElement:
     return WKTElement(f"POINT({lon} {lat})", srid=SRID_WGS84)
+
+
+def search_name(name: str | None, side: str) -> None:
+    """Record a stop's folded name in `search_names` as the import's derived tables would (search's
+    fuzzy lookup reads it); `side` is its column, "in_registry" or "in_osm"."""
+    if name is None:
+        return
+    db.session.execute(
+        text(
+            "INSERT INTO search_names (name_fold, in_registry, in_osm)"
+            f" SELECT stopsync_fold(:name), {side == 'in_registry'}, {side == 'in_osm'}"
+            f" ON CONFLICT (name_fold) DO UPDATE SET {side} = true"
+        ),
+        {"name": name},
+    )
+    db.session.commit()
 
 
 def _hash(*parts: Any) -> str:
@@ -113,6 +130,7 @@ def atlas_stop(
     stop = RegistryStopRow(**values, geom=_point(lon, lat), row_hash=_hash(values))
     db.session.add(stop)
     db.session.commit()
+    search_name(stop.name, "in_registry")
     return stop
 
 
@@ -145,6 +163,7 @@ def osm_stop(
     )
     db.session.add(stop)
     db.session.commit()
+    search_name(stop.name, "in_osm")
     return stop
 
 

@@ -420,12 +420,15 @@ def _search_names(connection: Connection, query: str, limit: int, found: _Found)
     # Names that start with the query are what people type towards; look further (typos, words
     # inside names) only when they do not fill the list (as _Found counts them: by kind and key).
     fuzzy = len(folded_query) >= FUZZY_MIN_LENGTH
+    fuzzy_names = ""
     if fuzzy:
         params.update(q=folded_query, enough=limit)
         enough = "(SELECT count(*) FROM (SELECT DISTINCT kind, key FROM prefixed) d) < :enough"
-        named += "".join(f" UNION ALL ({_fuzzy_part(side, enough)})" for side in ("atlas", "osm"))
+        fuzzy_names = f", {_fuzzy_names_cte(enough)}"
+        named += "".join(f" UNION ALL ({_fuzzy_part(side)})" for side in ("atlas", "osm"))
     statement = (
-        f"WITH prefixed AS MATERIALIZED ({' UNION ALL '.join(parts)}), named AS MATERIALIZED ({named})"
+        f"WITH prefixed AS MATERIALIZED ({' UNION ALL '.join(parts)}){fuzzy_names},"
+        f" named AS MATERIALIZED ({named})"
         " SELECT n.*, NULL AS source, NULL AS stop_id, NULL AS atlas_name, NULL AS method,"
         " CAST(NULL AS double precision) AS distance_m, CAST(NULL AS bigint) AS ord FROM named n"
         f" UNION ALL {_NAMED_GROUP_SQL}"
@@ -435,17 +438,45 @@ def _search_names(connection: Connection, query: str, limit: int, found: _Found)
     found.add((row for row in result if row.found_by == MATCH_FUZZY), MATCH_FUZZY)
     if fuzzy and not found.items:
         _rows(connection, f"SELECT 1 AS done FROM {_set_fuzzy_threshold(loose)}", {})
-        loose_sql = " UNION ALL ".join(f"({_fuzzy_part(side, 'true')})" for side in ("atlas", "osm"))
+        loose_sql = f"WITH {_fuzzy_names_cte('true')} " + " UNION ALL ".join(
+            f"({_fuzzy_part(side)})" for side in ("atlas", "osm")
+        )
         found.add(_rows(connection, loose_sql, {"q": folded_query, "limit": rows}), MATCH_FUZZY)
         return None
     return sorted((row for row in result if row.found_by == "group"), key=lambda row: row.ord)
 
 
-def _fuzzy_part(side: str, condition: str) -> str:
-    """The fuzzy lookup of one side with the prefix rows' columns (`exact` false), run if `condition`."""
+def _fuzzy_names_cte(condition: str) -> str:
+    """`fuzzy_names`: the distinct folded names (`search_names`, one row per name however many stops
+    share it) within the transaction's threshold of :q (`<%`, GIN index), with their trigram distance
+    and sides, looked up only if `condition` (a one-time filter: the GIN scan does not run otherwise).
+    """
     return (
-        f"SELECT '{MATCH_FUZZY}' AS found_by, f.*, false AS exact"
-        f" FROM ({name_queries(side)[1]}) f WHERE {condition}"
+        "fuzzy_names AS MATERIALIZED (SELECT s.name_fold, s.in_registry, s.in_osm,"
+        f" :q <<-> s.name_fold AS distance FROM search_names s WHERE :q <% s.name_fold AND {condition})"
+    )
+
+
+def _fuzzy_part(side: str) -> str:
+    """The fuzzy lookup of one side with the prefix rows' columns (`exact` false), from `fuzzy_names`.
+
+    The same rows as `name_queries(side)[1]` (the side's stops within the threshold, nearest first,
+    at most :limit): every name of the side has at least one stop, so the side's :limit nearest names
+    hold its :limit nearest stops, which are then read by name through the btree index. One
+    difference: when more stops than :limit are at the cut's distance, `name_queries` kept whichever
+    the sort met first (the table's physical order, so it could change with an import); here the
+    folded name and the stop's key decide, the same stops every time.
+    """
+    if side == "atlas":
+        select, folded, flag, keys = ATLAS_SELECT, "a.name_fold", "in_registry", "a.stop_id, a.source"
+    else:
+        select, folded, flag, keys = OSM_SELECT, "o.name_fold", "in_osm", "o.osm_key"
+    columns, _, table = select.partition(" FROM ")
+    return (
+        f"SELECT '{MATCH_FUZZY}' AS found_by, f.*, false AS exact FROM ("
+        f"{columns}, {folded} AS name_fold, 1 - n.distance AS score FROM (SELECT name_fold, distance"
+        f" FROM fuzzy_names WHERE {flag} ORDER BY distance, name_fold LIMIT :limit) n"
+        f" JOIN {table} ON {folded} = n.name_fold ORDER BY n.distance, n.name_fold, {keys} LIMIT :limit) f"
     )
 
 

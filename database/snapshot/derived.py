@@ -17,8 +17,19 @@ from database.snapshot import map_features, map_tiles
 from database.snapshot.staging import STAGE_SCHEMA, quote
 
 # The map read model: one row per stop of either side, the finished GeoJSON plus filter columns;
-# the unfiltered vector tiles pre-rendered from it (filled by `prerender`, after its indexes exist).
-DERIVED_TABLES = ("map_features", "map_tiles")
+# the unfiltered vector tiles pre-rendered from it (filled by `prerender`, after its indexes exist);
+# search's distinct folded names (its fuzzy lookup, app/services/search.py).
+DERIVED_TABLES = ("map_features", "map_tiles", "search_names")
+
+# Each distinct folded name of either side, and which sides use it (the migration that created the
+# table fills it with the same statement).
+SEARCH_NAMES_SQL = (
+    "INSERT INTO search_names (name_fold, in_registry, in_osm)"
+    " SELECT name_fold, bool_or(registry), bool_or(osm) FROM ("
+    " SELECT name_fold, true AS registry, false AS osm FROM registry_stops"
+    " UNION ALL SELECT name_fold, false, true FROM osm_stops) n"
+    " WHERE name_fold IS NOT NULL GROUP BY name_fold"
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +41,7 @@ def build(cur: Any, live: str) -> None:
     cur.execute("SELECT set_config('search_path', %s, true)", (f"{quote(STAGE_SCHEMA)}, {quote(live)}",))
     for statement in map_features.insert_statements():
         cur.execute(statement)
+    cur.execute(SEARCH_NAMES_SQL)
     # Local to the transaction either way: a failure rolls it back with the setting.
     cur.execute("SELECT set_config('search_path', %s, true)", (search_path,))
 
