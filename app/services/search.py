@@ -6,8 +6,9 @@ What a query looks like decides where we look:
 - `8509000` (7 digits)      → registry UIC number and OSM `uic_ref`; also OSM ids
 - `node/123`, `n123`, `123` → OSM objects by id (a bare number tries node, way and relation)
 - anything else             → names: prefix on the folded name (btree index, score boost); when
-                              that finds too few, trigram word similarity (`<%`, GIN index), and
-                              a looser similarity only when nothing at all was found. The registry
+                              that finds too few, trigram word similarity (`<%`, GIN index) over
+                              the distinct folded names (`search_names`), then those names' stops,
+                              and a looser similarity only when nothing at all was found. The registry
                               writes "Municipality, Stop" and OSM mostly "Municipality Stop", so a
                               name is also looked up with the comma left out or put in.
 
