@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg.rows import namedtuple_row
@@ -208,7 +208,7 @@ def _rows(connection: Connection, sql: str, params: dict[str, Any]) -> list[Any]
     (app/read_routing.py) and the error handlers treat it the same; a broken connection is
     invalidated so the pool does not hand it out again.
     """
-    driver = connection.connection.driver_connection
+    driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
     statement = _driver_sql(sql)
     try:
         with driver.cursor(row_factory=namedtuple_row) as cursor:
@@ -409,7 +409,7 @@ def _search_names(connection: Connection, query: str, limit: int, found: _Found)
         {"q": query},
     )[0].folded
     if not folded_query:
-        return
+        return None
     rows = limit * ROWS_PER_RESULT
     params: dict[str, Any] = {"limit": rows, "plain": _without_commas(folded_query)}
     parts = []
