@@ -393,52 +393,94 @@ _NAMED_GROUP_SQL = (
 )
 
 
-def _search_names(connection: Connection, query: str, limit: int, found: _Found) -> list[Any] | None:
-    """Names: the prefixes of every spelling on both sides and, in the same statement, the fuzzy
-    lookup, which PostgreSQL runs only when the prefixes found fewer than `limit` stops (a one-time
-    filter over the prefix rows), and the matched pairs of everything found (GROUP_SQL's rows, which
-    this returns; None when `_grouped` must read them). Two statements in all (fold, look up); two
-    more, with the looser threshold, only when nothing at all was found."""
-    strict, loose = WORD_SIMILARITY_THRESHOLDS
-    # Fold the query with the same database function that filled name_fold. The lookups that follow
-    # use generic plans: planning a custom one looked up each of the query's trigrams in the GIN
-    # index to estimate it (about 1 ms, as much as running it), for a plan that is always the same.
-    folded_query = _rows(
-        connection,
-        f"SELECT stopsync_fold(:q) AS folded FROM {_set_fuzzy_threshold(strict)} t, {GENERIC_PLANS} g",
-        {"q": query},
-    )[0].folded
-    if not folded_query:
-        return None
-    rows = limit * ROWS_PER_RESULT
-    params: dict[str, Any] = {"limit": rows, "plain": _without_commas(folded_query)}
-    parts = []
-    for i, variant in enumerate(name_variants(folded_query)):
-        params[f"q{i}"], params[f"upper{i}"] = variant, variant + PREFIX_UPPER_BOUND
-        for side in ("atlas", "osm"):
-            parts.append(f"(SELECT p.* FROM ({name_queries(side, str(i))[0]}) p)")
-    named = f"SELECT '{MATCH_PREFIX}' AS found_by, p.* FROM prefixed p"
-    # Names that start with the query are what people type towards; look further (typos, words
-    # inside names) only when they do not fill the list (as _Found counts them: by kind and key).
-    fuzzy = len(folded_query) >= FUZZY_MIN_LENGTH
-    fuzzy_names = ""
-    if fuzzy:
-        params.update(q=folded_query, enough=limit)
-        enough = "(SELECT count(*) FROM (SELECT DISTINCT kind, key FROM prefixed) d) < :enough"
-        fuzzy_names = f", {_fuzzy_names_cte(enough)}"
-        named += "".join(f" UNION ALL ({_fuzzy_part(side)})" for side in ("atlas", "osm"))
-    statement = (
-        f"WITH prefixed AS MATERIALIZED ({' UNION ALL '.join(parts)}){fuzzy_names},"
+# Whitespace as Python's str.split() sees it (str.isspace), for the spellings computed in SQL.
+_SQL_SPACE = (
+    "[\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+"
+)
+# `qry`: the query folded once by the database function that filled name_fold, with `plain` (commas
+# and runs of whitespace made one space, `_without_commas`) and the comma put after its first and
+# second word; setting the fuzzy threshold (local to the transaction) in the same row, before any
+# `<%` reads it: every later use of the query goes through this row. `spellings`: `name_variants`
+# of the folded query in its order, without empty ones and repeats. The statement's values reach
+# the lookups only as this row's columns (InitPlan parameters), so a custom plan cannot estimate the
+# trigram operators row by row (about 1 ms of planning) and is as cheap as the generic plan, which
+# PostgreSQL then keeps for the prepared statement.
+_QUERY_CTES = (
+    f"qry AS MATERIALIZED (SELECT f, plain, c1, c2, char_length(f) >= {FUZZY_MIN_LENGTH} AS fuzzy,"
+    " CAST(:limit AS integer) AS lim, CAST(:enough AS integer) AS enough,"
+    f" set_config('pg_trgm.word_similarity_threshold', '{WORD_SIMILARITY_THRESHOLDS[0]}', true)"
+    " AS threshold FROM ("
+    "SELECT f, plain, regexp_replace(plain, '^([^ ]*) ', '\\1, ') AS c1,"
+    " regexp_replace(plain, '^([^ ]* [^ ]*) ', '\\1, ') AS c2 FROM ("
+    f"SELECT f, regexp_replace(regexp_replace(replace(f, ',', ' '), '{_SQL_SPACE}', ' ', 'g'),"
+    " '^ | $', '', 'g')"
+    " AS plain FROM (SELECT stopsync_fold(:q) AS f) s1) s2) s3),"
+    " spellings AS MATERIALIZED (SELECT v.v, v.v || chr(1114111) AS upper FROM qry, LATERAL (VALUES"
+    " (0, nullif(f, '')),"
+    " (1, CASE WHEN plain NOT IN ('', f) THEN plain END),"
+    " (2, CASE WHEN c1 NOT IN ('', f, plain) THEN c1 END),"
+    " (3, CASE WHEN c2 NOT IN ('', f, plain, c1) THEN c2 END)) v(i, v)"
+    " WHERE v.v IS NOT NULL ORDER BY v.i)"
+)
+
+
+def _prefix_part(kind: str) -> str:
+    """One side's prefix lookup of spelling `s` (LATERAL): `name_queries(kind)[0]` over `spellings`."""
+    select, folded = (ATLAS_SELECT, "a.name_fold") if kind == "atlas" else (OSM_SELECT, "o.name_fold")
+    columns, _, table = select.partition(" FROM ")
+    return (
+        "SELECT found.*, 2 + similarity(s.v, found.name_fold) AS score,"
+        " regexp_replace(replace(found.name_fold, ',', ' '), '\\s+', ' ', 'g') = (SELECT plain FROM qry)"
+        f" AS exact FROM ({columns}, {folded} AS name_fold FROM {table}"
+        f" WHERE {folded} ~>=~ s.v AND {folded} ~<~ s.upper"
+        f" ORDER BY {folded} USING ~<~ LIMIT (SELECT lim FROM qry)) found"
+    )
+
+
+def _names_statement() -> str:
+    """The one statement of a name search (see `_search_names`); its text never changes, so psycopg
+    prepares it on every connection."""
+    enough = (
+        "(SELECT fuzzy FROM qry)"
+        " AND (SELECT count(*) FROM (SELECT DISTINCT kind, key FROM prefixed) d) < (SELECT enough FROM qry)"
+    )
+    q, limit = "(SELECT f FROM qry)", "(SELECT lim FROM qry)"
+    named = f"SELECT '{MATCH_PREFIX}' AS found_by, p.* FROM prefixed p" + "".join(
+        f" UNION ALL ({_fuzzy_part(side, limit)})" for side in ("atlas", "osm")
+    )
+    return (
+        f"WITH {_QUERY_CTES},"
+        " prefixed AS MATERIALIZED (SELECT p.* FROM spellings s CROSS JOIN LATERAL ("
+        f"({_prefix_part('atlas')}) UNION ALL ({_prefix_part('osm')})) p),"
+        f" {_fuzzy_names_cte(enough, q)},"
         f" named AS MATERIALIZED ({named})"
         " SELECT n.*, NULL AS source, NULL AS stop_id, NULL AS atlas_name, NULL AS method,"
         " CAST(NULL AS double precision) AS distance_m, CAST(NULL AS bigint) AS ord FROM named n"
         f" UNION ALL {_NAMED_GROUP_SQL}"
+        # The folded query itself, for the looser pass when nothing was found.
+        " UNION ALL SELECT 'query', NULL, NULL, NULL, NULL, NULL, NULL, NULL, f, NULL, NULL, NULL, NULL,"
+        " NULL, NULL, NULL, NULL FROM qry"
     )
-    result = _rows(connection, statement, params)
+
+
+def _search_names(connection: Connection, query: str, limit: int, found: _Found) -> list[Any] | None:
+    """Names, in one statement: the query folded (`qry`), the prefixes of every spelling on both
+    sides and the fuzzy lookup, which PostgreSQL runs only when the prefixes found fewer than `limit`
+    stops (a one-time filter over the prefix rows) and the folded query is long enough, and the
+    matched pairs of everything found (GROUP_SQL's rows, which this returns; None when `_grouped`
+    must read them). Two more statements, with the looser threshold, only when nothing at all was
+    found."""
+    _, loose = WORD_SIMILARITY_THRESHOLDS
+    rows = limit * ROWS_PER_RESULT
+    result = _rows(connection, _NAMES_SQL, {"q": query, "limit": rows, "enough": limit})
+    folded_query = next(row.name_fold for row in result if row.found_by == "query")
+    if not folded_query:
+        return None
     found.add((row for row in result if row.found_by == MATCH_PREFIX), MATCH_PREFIX)
     found.add((row for row in result if row.found_by == MATCH_FUZZY), MATCH_FUZZY)
-    if fuzzy and not found.items:
-        _rows(connection, f"SELECT 1 AS done FROM {_set_fuzzy_threshold(loose)}", {})
+    if len(folded_query) >= FUZZY_MIN_LENGTH and not found.items:
+        # Generic plans, as for the strict pass: a custom plan would estimate the trigram operators.
+        _rows(connection, f"SELECT 1 AS done FROM {_set_fuzzy_threshold(loose)} t, {GENERIC_PLANS} g", {})
         loose_sql = f"WITH {_fuzzy_names_cte('true')} " + " UNION ALL ".join(
             f"({_fuzzy_part(side)})" for side in ("atlas", "osm")
         )
@@ -447,18 +489,18 @@ def _search_names(connection: Connection, query: str, limit: int, found: _Found)
     return sorted((row for row in result if row.found_by == "group"), key=lambda row: row.ord)
 
 
-def _fuzzy_names_cte(condition: str) -> str:
+def _fuzzy_names_cte(condition: str, q: str = ":q") -> str:
     """`fuzzy_names`: the distinct folded names (`search_names`, one row per name however many stops
     share it) within the transaction's threshold of :q (`<%`, GIN index), with their trigram distance
     and sides, looked up only if `condition` (a one-time filter: the GIN scan does not run otherwise).
     """
     return (
         "fuzzy_names AS MATERIALIZED (SELECT s.name_fold, s.in_registry, s.in_osm,"
-        f" :q <<-> s.name_fold AS distance FROM search_names s WHERE :q <% s.name_fold AND {condition})"
+        f" {q} <<-> s.name_fold AS distance FROM search_names s WHERE {q} <% s.name_fold AND {condition})"
     )
 
 
-def _fuzzy_part(side: str) -> str:
+def _fuzzy_part(side: str, limit: str = ":limit") -> str:
     """The fuzzy lookup of one side with the prefix rows' columns (`exact` false), from `fuzzy_names`.
 
     The same rows as `name_queries(side)[1]` (the side's stops within the threshold, nearest first,
@@ -476,9 +518,12 @@ def _fuzzy_part(side: str) -> str:
     return (
         f"SELECT '{MATCH_FUZZY}' AS found_by, f.*, false AS exact FROM ("
         f"{columns}, {folded} AS name_fold, 1 - n.distance AS score FROM (SELECT name_fold, distance"
-        f" FROM fuzzy_names WHERE {flag} ORDER BY distance, name_fold LIMIT :limit) n"
-        f" JOIN {table} ON {folded} = n.name_fold ORDER BY n.distance, n.name_fold, {keys} LIMIT :limit) f"
+        f" FROM fuzzy_names WHERE {flag} ORDER BY distance, name_fold LIMIT {limit}) n"
+        f" JOIN {table} ON {folded} = n.name_fold ORDER BY n.distance, n.name_fold, {keys} LIMIT {limit}) f"
     )
 
+
+# After the helpers it is built from.
+_NAMES_SQL = _names_statement()
 
 __all__ = ["municipality", "name_queries", "name_variants", "search"]

@@ -195,5 +195,18 @@ def test_a_name_search_reads_prefixes_fuzzy_names_and_their_osm_objects_in_one_s
     assert [r["key"] for r in body["results"]] == [stop.stop_id]
     assert [o["key"] for o in body["results"][0]["osm"]] == [node.osm_key]
     assert body["results"][0]["match"] == "fuzzy"
-    # Fold the query; then one statement looks names up and reads the matched pairs of what it found.
-    assert len(statements) == 2, statements
+    # One statement folds the query, looks names up and reads the matched pairs of what it found.
+    assert len(statements) == 1, statements
+
+
+def test_every_name_search_runs_the_same_statement_text_so_it_is_prepared(app, client):
+    """psycopg prepares a statement only once it has seen its exact text five times on a connection:
+    a name search whose text varied with the query (its spellings, its length) was planned anew."""
+    f.matched_pair(name="Vaduz, Post")
+    texts = set()
+    # One to four spellings, short and long queries, prefix and fuzzy matches.
+    for query in ("Vaduz", "Vaduz Post", "vaduz, post", "Va", "Vaduz Post Platz", "Vaduz, Psot"):
+        body, statements = _statements_of(client, f"/api/v1/search?q={query}")
+        assert body["results"], query
+        texts.update(statements)
+    assert len(texts) == 1, texts

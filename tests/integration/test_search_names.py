@@ -169,3 +169,37 @@ def test_statements_are_written_in_psycopgs_parameter_style():
     assert _driver_sql("SELECT a.code::text FROM t WHERE :q <% n AND x LIKE :p") == (
         "SELECT a.code::text FROM t WHERE %(q)s <%% n AND x LIKE %(p)s"
     )
+
+
+# Spellings the statement must derive exactly as the Python helpers do: commas in odd places, runs
+# of spaces unaccent produces ("½" folds to " 1/2"), Unicode spaces, one to four words.
+SPELLED_QUERIES = [
+    "Vaduz",
+    "Vaduz Post",
+    "Buchs SG Bahnhof",
+    "St. Gallen, Bahnhof Nord",
+    "Schaan,  Bahnhof",
+    "a,b,c d e",
+    "x,",
+    ",x",
+    ",",
+    "Zürich ½ HB",
+    "Genève\u00a0Cornavin Gare",
+    "a\u2003b c",
+    "Œuvre , x",
+]
+
+
+@pytest.mark.parametrize("query", SPELLED_QUERIES)
+def test_the_name_statement_folds_and_spells_the_query_as_name_variants_does(app, query):
+    """The folded query, its comma-free form and its spellings, computed inside the name lookup
+    statement (`qry`, `spellings`), are exactly `_without_commas` and `name_variants` of the fold."""
+    sql = (
+        f"WITH {search_service._QUERY_CTES} SELECT (SELECT f FROM qry) AS f,"
+        " (SELECT plain FROM qry) AS plain, ARRAY(SELECT v FROM spellings) AS spellings"
+    )
+    row = db.session.execute(text(sql), {"q": " ".join(query.split()), "limit": 1, "enough": 1}).one()
+    folded = db.session.execute(text("SELECT stopsync_fold(:q)"), {"q": " ".join(query.split())}).scalar()
+    assert row.f == folded
+    assert row.plain == search_service._without_commas(folded)
+    assert row.spellings == search_service.name_variants(folded)
