@@ -224,6 +224,35 @@ def _rows(connection: Connection, sql: str, params: dict[str, Any]) -> list[Any]
         raise DBAPIError.instance(sql, params, error, psycopg.Error, connection_invalidated=broken) from error
 
 
+# Identifier lookups, each with the name lookup's columns; run in this order (the first to find a
+# result keeps it).
+_IDENTIFIER_COLUMNS = (
+    "'identifier' AS found_by, i.*, NULL AS name_fold, CAST(NULL AS real) AS score, NULL AS exact"
+)
+_SLOID_PART = (
+    f"{ATLAS_SELECT} WHERE a.stop_id LIKE :prefix ORDER BY (a.stop_id = :q) DESC, a.stop_id LIMIT :limit"
+)
+_CODE_PART = f"{ATLAS_SELECT} WHERE a.code = :n LIMIT :limit"
+_UIC_PART = f"{OSM_SELECT} WHERE o.uic_ref = :q LIMIT :limit"
+_OSM_KEYS_PART = f"{OSM_SELECT} WHERE o.osm_key = ANY(:keys)"
+
+
+@functools.lru_cache(maxsize=8)
+def _identifier_statement(sloid: bool, number: bool, osm_keys: bool) -> str:
+    """One statement for an identifier query: the lookups that apply (a stop_id prefix; a UIC number
+    in the registry's codes and OSM's uic_ref; OSM ids), in that order, and the matched pairs of
+    everything found (GROUP_SQL's rows, as `_NAMED_GROUP_SQL` reads them). Eight texts at most, so
+    each is prepared on a connection."""
+    parts = [_SLOID_PART] * sloid + [_CODE_PART, _UIC_PART] * number + [_OSM_KEYS_PART] * osm_keys
+    union = " UNION ALL ".join(f"(SELECT {_IDENTIFIER_COLUMNS} FROM ({part}) i)" for part in parts)
+    return (
+        f"WITH named AS MATERIALIZED ({union})"
+        " SELECT n.*, NULL AS source, NULL AS stop_id, NULL AS atlas_name, NULL AS method,"
+        " CAST(NULL AS double precision) AS distance_m, CAST(NULL AS bigint) AS ord FROM named n"
+        f" UNION ALL {_NAMED_GROUP_SQL}"
+    )
+
+
 def search(query: str, limit: int) -> list[dict[str, Any]]:
     """Best matches first, at most `limit` at the top level, without duplicates.
 
@@ -234,47 +263,21 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
     query = " ".join(query.split())
     found = _Found()
     connection = db.session.connection()
-    if _SLOID_RE.match(query):
-        found.add(
-            _rows(
-                connection,
-                f"{ATLAS_SELECT} WHERE a.stop_id LIKE :prefix"
-                " ORDER BY (a.stop_id = :q) DESC, a.stop_id LIMIT :limit",
-                {"prefix": _like_prefix(query), "q": query, "limit": limit},
-            ),
-            MATCH_IDENTIFIER,
-            3.0,
-        )
+    sloid = bool(_SLOID_RE.match(query))
     # ASCII digits only: "²" passes str.isdigit() but not int(); such a query is a name. A number
     # too long for a UIC number is still only looked up as an OSM id.
     number = ascii_int(query)
     digits = query.isascii() and query.isdigit()
-    if number is not None:
-        found.add(
-            _rows(
-                connection,
-                f"{ATLAS_SELECT} WHERE a.code = :n LIMIT :limit",
-                {"n": str(number), "limit": limit},  # codes are text: the UIC number as decimal text
-            ),
-            MATCH_IDENTIFIER,
-            3.0,
-        )
-        found.add(
-            _rows(
-                connection, f"{OSM_SELECT} WHERE o.uic_ref = :q LIMIT :limit", {"q": query, "limit": limit}
-            ),
-            MATCH_IDENTIFIER,
-            3.0,
-        )
     osm_keys = _osm_keys(query)
-    if osm_keys:
-        found.add(
-            _rows(connection, f"{OSM_SELECT} WHERE o.osm_key = ANY(:keys)", {"keys": osm_keys}),
-            MATCH_IDENTIFIER,
-            3.0,
-        )
+    if sloid or number is not None or osm_keys:
+        params: dict[str, Any] = {"q": query, "limit": limit, "keys": osm_keys}
+        params.update(prefix=_like_prefix(query), n=str(number))  # codes are text: the number as decimal
+        result = _rows(connection, _identifier_statement(sloid, number is not None, bool(osm_keys)), params)
+        found.add((row for row in result if row.found_by == MATCH_IDENTIFIER), MATCH_IDENTIFIER, 3.0)
+        identified = sorted((row for row in result if row.found_by == "group"), key=lambda row: row.ord)
+        return _grouped(connection, sorted(found.items.values(), key=_order), limit, identified)
     pairs = None
-    if not digits and not osm_keys and not _SLOID_RE.match(query):
+    if not digits and not osm_keys and not sloid:
         pairs = _search_names(connection, query, limit, found)
     return _grouped(connection, sorted(found.items.values(), key=_order), limit, pairs)
 

@@ -210,3 +210,22 @@ def test_every_name_search_runs_the_same_statement_text_so_it_is_prepared(app, c
         assert body["results"], query
         texts.update(statements)
     assert len(texts) == 1, texts
+
+
+@pytest.mark.parametrize("query", ["{uic}", "{sloid}", "node/{osm_id}", "n{osm_id}"])
+def test_an_identifier_search_reads_its_lookups_and_matched_pairs_in_one_statement(app, client, query):
+    """A UIC number, a stop_id or an OSM id: the registry and OSM lookups that apply and the matched
+    pairs of what they found in one statement (a bare number ran three lookups and the pairs: four)."""
+    stop, node, _ = f.matched_pair(name="Vaduz, Post")
+    osm_id = node.osm_key.split("/")[1]
+    term = query.format(uic=stop.code, sloid=stop.stop_id, osm_id=osm_id)
+    body, statements = _statements_of(client, f"/api/v1/search?q={term}")
+    assert len(statements) == 1, statements
+    assert body["results"][0]["match"] == "identifier"
+    if query.startswith("n"):
+        # The OSM object, with its matched registry stop (read by the same statement).
+        assert [r["key"] for r in body["results"]] == [node.osm_key]
+        assert body["results"][0]["registry"] == stop.stop_id
+    else:
+        assert body["results"][0]["key"] == stop.stop_id
+        assert [o["key"] for o in body["results"][0]["osm"]] == [node.osm_key]
