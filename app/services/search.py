@@ -119,7 +119,8 @@ def _result(kind: str, row: Any, score: float, match: str | None) -> dict[str, A
         "score": round(float(score), 3),
         "url": f"/stops/{kind}/{key}",
         "match": match,
-        "municipality": municipality(row.name) if registry else None,
+        # A registry stop's is filled in only if it makes the list (`_grouped`): most rows read do not.
+        "municipality": None,
     }
     if registry:
         item["osm"] = []
@@ -160,30 +161,39 @@ class _Found:
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        # Each item's sort key (how found, registry before OSM, score, name, key), computed once
+        # from its row: a result is built only for a row that is new or better than the one kept.
+        self.orders: dict[tuple[str, str], tuple[Any, ...]] = {}
 
     def add(self, rows: Any, match: str, score: float | None = None) -> int:
         """Add result rows (each with its `kind`); a row's own `exact` turns a prefix into an exact match."""
         count = 0
+        items, orders = self.items, self.orders
         for row in rows:
             count += 1
             how = match
             if how == MATCH_PREFIX and getattr(row, "exact", False):
                 how = MATCH_EXACT
-            item = _result(row.kind, row, score if score is not None else row.score, how)
-            current = self.items.get((row.kind, item["key"]))
-            if current is None or _order(item) < _order(current):
-                self.items[(row.kind, item["key"])] = item
+            kind, key = row.kind, row.key
+            row_score = score if score is not None else row.score
+            # The sort key of the result `_result` would build (its score rounded the same way).
+            order = (
+                _MATCH_RANK[how],
+                1 if kind == OSM else 0,
+                -round(float(row_score), 3),
+                row.name or "",
+                key,
+            )
+            current = orders.get((kind, key))
+            if current is None or order < current:
+                items[(kind, key)] = _result(kind, row, row_score, how)
+                orders[(kind, key)] = order
         return count
 
-
-def _order(item: dict[str, Any]) -> tuple[Any, ...]:
-    return (
-        _MATCH_RANK[item["match"]],
-        1 if item["kind"] == OSM else 0,
-        -item["score"],
-        item["name"] or "",
-        item["key"],
-    )
+    def ranked(self) -> list[dict[str, Any]]:
+        """The items best first (by their sort key; ties in the order they were first found)."""
+        orders = self.orders
+        return [self.items[k] for k in sorted(orders, key=orders.__getitem__)]
 
 
 # A named parameter of the statements here (`:name`), not a cast (`::text`).
@@ -275,11 +285,11 @@ def search(query: str, limit: int) -> list[dict[str, Any]]:
         result = _rows(connection, _identifier_statement(sloid, number is not None, bool(osm_keys)), params)
         found.add((row for row in result if row.found_by == MATCH_IDENTIFIER), MATCH_IDENTIFIER, 3.0)
         identified = sorted((row for row in result if row.found_by == "group"), key=lambda row: row.ord)
-        return _grouped(connection, sorted(found.items.values(), key=_order), limit, identified)
+        return _grouped(connection, found.ranked(), limit, identified)
     pairs = None
     if not digits and not osm_keys and not sloid:
         pairs = _search_names(connection, query, limit, found)
-    return _grouped(connection, sorted(found.items.values(), key=_order), limit, pairs)
+    return _grouped(connection, found.ranked(), limit, pairs)
 
 
 def _grouped(
@@ -301,12 +311,15 @@ def _grouped(
     registry_keys = set(stops)
     children: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        town = municipality(row.atlas_name)
         own = found_osm.get(row.key)
+        listed = (row.source, row.stop_id) in registry_keys
+        if own is None and not listed:
+            continue
+        town = municipality(row.atlas_name)
         if own is not None:
             own["registry"] = own["registry"] or row.stop_id
             own["municipality"] = own["municipality"] or town
-        if (row.source, row.stop_id) not in registry_keys:
+        if not listed:
             continue
         child = dict(own) if own is not None else _result(OSM, row, 0.0, MATCH_FUZZY)
         child.update(registry=row.stop_id, municipality=town, method=row.method, distance_m=row.distance_m)
@@ -323,6 +336,7 @@ def _grouped(
             continue
         if item["kind"] != OSM:
             item["osm"] = children.get((item["kind"], item["key"]), [])
+            item["municipality"] = municipality(item["name"])
         out.append(item)
         if len(out) >= limit:
             break
