@@ -124,7 +124,8 @@ def test_no_tiles_are_prerendered_with_the_setting_below_zero(app):
         raw.driver_connection.rollback()
     finally:
         raw.close()
-    assert derived.DERIVED_TABLES == ("map_features", "map_tiles")
+    # The (then empty) table is still swapped with the snapshot: no older snapshot's tiles remain.
+    assert "map_tiles" in derived.DERIVED_TABLES
 
 
 def test_prerender_zoom_setting_is_validated():
