@@ -101,3 +101,16 @@ ZHV_CSV = (
     '"1";"S";"de:08335:3424";"";"Konstanz Bf";"47,658";"9,178"\n'
     '"2";"Q";"de:08335:3424:1:1";"de:08335:3424";"Konstanz Bf";"47,6581";"9,1781"\n'
 )
+
+
+# Two registries sharing one id string (tests/integration/test_colliding_registry_ids_*.py).
+SAME_ID = "ch:1:sloid:7777:0:1"  # an ATLAS sloid that the zHV registry also uses, on purpose
+KONSTANZ = {"lat": 47.6581, "lon": 9.1781}
+
+
+def register_zhv_source(monkeypatch: Any) -> None:
+    """zHV registered as a second registry plug-in for one test (the registry restored after it)."""
+    import pipeline.sources as sources
+
+    monkeypatch.setattr(sources, "_REGISTRY", dict(sources._REGISTRY))
+    sources.register_source(ZhvSource())

@@ -11,25 +11,19 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from sqlalchemy import text
 
-import pipeline.sources as sources
 from app.services import feeds
 from app.services.evidence import capture_evidence
 from database import db
 from database.models import ManualMatch, PipelineRun, ProblemChange
 from database.snapshot import map_features
-from pipeline.sources import register_source
 from tests import factories as f
-from tests.second_registry import ZhvSource
-
-SAME_ID = "ch:1:sloid:7777:0:1"  # an ATLAS sloid that the fake zHV registry also uses, on purpose
-KONSTANZ = {"lat": 47.6581, "lon": 9.1781}
+from tests.second_registry import KONSTANZ, SAME_ID, register_zhv_source
 
 
 @pytest.fixture(autouse=True)
 def zhv(monkeypatch):
     """zHV registered as a second registry plug-in for these tests only."""
-    monkeypatch.setattr(sources, "_REGISTRY", dict(sources._REGISTRY))
-    register_source(ZhvSource())
+    register_zhv_source(monkeypatch)
 
 
 def zhv_stop(stop_id: str = SAME_ID, **fields):

@@ -27,7 +27,7 @@ from app.api.schemas.base import (
     StopIdParam,
 )
 from app.api.schemas.common import EditorLink, ManualMatch, Page
-from app.api.schemas.stops import ProblemFilterQuery, limit_field
+from app.api.schemas.stops import ProblemFilterQuery, RegistrySourceQuery, limit_field
 from app.services import changes as change_service
 from app.services import manual_matches as manual_service
 
@@ -42,14 +42,7 @@ class ManualMatchListQuery(QueryModel):
     stop_id: Annotated[
         str | None, StopIdParam, STOP_ID_FIELD, Field(description="Of this registry stop.")
     ] = None
-    source: Annotated[
-        str | None,
-        QueryText(40),
-        Field(
-            description="The registry of `stop_id` (`atlas`, `naptan`); default: the one registry "
-            "holding the id, else `atlas`."
-        ),
-    ] = None
+    source: RegistrySourceQuery = None
     sloid: Annotated[
         str | None, StopIdParam, STOP_ID_FIELD, Field(description="Old name of `stop_id` (ATLAS).")
     ] = None

@@ -41,6 +41,15 @@ MAX_IDENTITY_LENGTH = 300
 StopIdPath = Annotated[str, StopIdParam, STOP_ID_FIELD]
 # A registry plug-in's name (`atlas`, `naptan`); an unknown one is a 404 (`app.api.stops`).
 SourcePath = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+# The registry of a `stop_id` filter: two registries may hold one id.
+RegistrySourceQuery = Annotated[
+    str | None,
+    QueryText(40),
+    Field(
+        description="The registry of `stop_id` (`atlas`, `naptan`); default: the one registry "
+        "holding the id, else `atlas`."
+    ),
+]
 OsmTypePath = Annotated[str, QueryChoice(OSM_TYPES)]
 OsmIdPath = Annotated[int, QueryInt(1, 10**18 - 1)]
 PATH_DOCS = {
@@ -141,14 +150,7 @@ class ProblemFilterQuery(QueryModel):
     stop_id: Annotated[str | None, QueryText(100), Field(description="Problems of this registry stop.")] = (
         None
     )
-    source: Annotated[
-        str | None,
-        QueryText(40),
-        Field(
-            description="The registry of `stop_id` (`atlas`, `naptan`); default: the one registry "
-            "holding the id, else `atlas`."
-        ),
-    ] = None
+    source: RegistrySourceQuery = None
     sloid: Annotated[
         str | None, QueryText(100), Field(description="Old name of `stop_id` (ATLAS), still accepted.")
     ] = None
