@@ -125,8 +125,11 @@ class Settings:
     # Map tiles (app/services/tiles.py): rendered tiles kept in Redis, per snapshot at most
     # TILE_CACHE_MAX_BYTES (0: none kept) for TILE_CACHE_TTL_S; browsers and proxies keep a tile
     # TILE_MAX_AGE_S (its URL names the snapshot, so it never changes) and the TileJSON, which names
-    # the current snapshot, TILEJSON_MAX_AGE_S.
-    TILE_CACHE_MAX_BYTES: int = 64 * 1024 * 1024
+    # the current snapshot, TILEJSON_MAX_AGE_S. TILE_CACHE_WARM: after each import, the pre-rendered
+    # tiles are copied into Redis (lowest zooms first, up to the cap: the whole of Switzerland's,
+    # zooms 0-16, take about 70 MB with Redis's own overhead).
+    TILE_CACHE_MAX_BYTES: int = 128 * 1024 * 1024
+    TILE_CACHE_WARM: bool = True
     TILE_CACHE_TTL_S: int = 86400
     TILE_MAX_AGE_S: int = 7 * 86400
     TILEJSON_MAX_AGE_S: int = 60

@@ -10,6 +10,7 @@ import time
 import pytest
 from sqlalchemy import event, text
 
+from app.extensions import redis_client
 from app.services import tiles as tile_service
 from database import db
 from database.snapshot import map_tiles
@@ -21,6 +22,14 @@ from tests.mvt import decode
 def imported(app):
     import_demo()
     return app
+
+
+def forget_cached_tiles() -> None:
+    """Drop every tile kept in Redis (the import's copies too), so the next request reads map_tiles."""
+    client = redis_client.client
+    keys = list(client.scan_iter(match="stopsync:tiles:*:*"))
+    if keys:
+        client.delete(*keys)
 
 
 def stored_tiles() -> list[tuple[int, int, int, bytes]]:
@@ -78,6 +87,7 @@ def test_an_unfiltered_low_zoom_tile_is_served_from_the_prerendered_table(import
         {"m": marker, "z": z, "x": x, "y": y},
     )
     db.session.commit()
+    forget_cached_tiles()  # the import's copies in Redis hold the unmarked bytes
     response = client.get(tile_url(tilejson(client), z, x, y))
     assert response.status_code == 200
     assert response.data == marker
@@ -300,11 +310,12 @@ def test_two_registries_holding_one_stop_id_are_in_the_same_order_in_stored_and_
         raw.close()
 
 
-def test_a_prerendered_tile_is_read_from_the_table_without_a_transaction_and_not_copied_into_redis(
+def test_a_prerendered_tile_missing_from_redis_is_read_from_the_table_without_a_transaction_and_kept(
     imported, client, redis_client
 ):
     z, x, y, mvt = next(tile for tile in stored_tiles() if tile[0] == 15)
     document = tilejson(client)
+    forget_cached_tiles()  # as when the import's copies did not fit under the cap
     db.session.remove()
     # The first request after an import: one autocommit statement, no BEGIN/ROLLBACK round trips
     # (the session's transaction also made psycopg drop the prepared statement on every request).
@@ -322,9 +333,9 @@ def test_a_prerendered_tile_is_read_from_the_table_without_a_transaction_and_not
     finally:
         event.remove(db.engine, "begin", began)
     assert begun == []
-    # PostgreSQL holds it: no copy in Redis, whose cap is left to the tiles that are rendered.
-    assert redis_client.keys(f"stopsync:tiles:{document['snapshot']}:*") == []
-    assert tile_service.cached_bytes(document["snapshot"]) == 0
+    # Kept in Redis after the first read: the next requests were Redis hits.
+    assert redis_client.keys(f"stopsync:tiles:{document['snapshot']}:{z}/{x}/{y}:all")
+    assert tile_service.cached_bytes(document["snapshot"]) == len(mvt)
 
 
 def test_a_prerendered_tile_is_served_with_redis_down(stack, make_app):
@@ -360,7 +371,7 @@ def test_a_stored_tile_is_served_after_the_database_dropped_the_connection_it_wa
         assert (response.status_code, response.data) == (200, mvt)
 
 
-def test_a_tile_without_stops_of_a_prerendered_zoom_is_answered_empty_without_rendering_or_redis(
+def test_a_tile_without_stops_of_a_prerendered_zoom_is_answered_empty_without_rendering(
     imported, client, redis_client
 ):
     document = tilejson(client)
@@ -370,8 +381,9 @@ def test_a_tile_without_stops_of_a_prerendered_zoom_is_answered_empty_without_re
         response = client.get(tile_url(document, z, x, y))
         assert (response.status_code, response.data) == (200, b"")
         assert tile_service.render_tile(z, x, y, tile_service.canonical(tile_service.StopFilters())) == b""
-    # Nothing rendered to keep: Redis holds no tile of the snapshot.
-    assert redis_client.keys(f"stopsync:tiles:{document['snapshot']}:*") == []
+    # Only the empty answers were added to what the import copied: nothing rendered was kept.
+    for z, x, y in ((16, 0, 0), (3, 0, 0)):
+        assert redis_client.get(f"stopsync:tiles:{document['snapshot']}:{z}/{x}/{y}:all") == ""
 
 
 def test_a_tile_of_a_zoom_not_prerendered_is_rendered_and_kept_in_redis(stack, make_app, redis_client):
@@ -399,3 +411,32 @@ def test_a_tile_of_a_zoom_not_prerendered_is_rendered_and_kept_in_redis(stack, m
         assert decode(response.data)["cells"]["features"]
         assert redis_client.keys(f"stopsync:tiles:{document['snapshot']}:13/{x}/{y}:all")
         db.session.remove()
+
+
+def test_the_import_copies_its_prerendered_tiles_into_redis_lowest_zooms_first(imported, redis_client):
+    stored = stored_tiles()
+    snapshot = tile_service.published_snapshot(fresh=True)
+    for z, x, y, _mvt in stored:
+        assert redis_client.exists(f"stopsync:tiles:{snapshot}:{z}/{x}/{y}:all"), (z, x, y)
+    assert tile_service.cached_bytes(snapshot) == sum(len(mvt) for *_, mvt in stored)
+
+
+def test_the_tiles_copied_after_an_import_stop_at_the_cap_and_can_be_switched_off(stack, make_app):
+    sizes = []
+    for settings in ({"TILE_CACHE_MAX_BYTES": 4000}, {"TILE_CACHE_WARM": False}):
+        app = make_app(**settings)
+        with app.app_context():
+            import_demo()
+            snapshot = tile_service.published_snapshot(fresh=True)
+            pattern = f"stopsync:tiles:{snapshot}:*:all"
+            kept = [key.rsplit(":", 2)[1] for key in redis_client.client.scan_iter(match=pattern)]
+            zooms = {int(tile.split("/")[0]) for tile in kept}
+            sizes.append((len(kept), tile_service.cached_bytes(snapshot), zooms))
+            db.session.remove()
+    (capped, capped_bytes, zooms), (off, off_bytes, _) = sizes
+    assert capped > 0
+    assert capped_bytes <= 4000
+    # Lowest zooms first: the zooms copied are 0..k with no gap, and not all of them fit.
+    assert zooms == set(range(max(zooms) + 1))
+    assert max(zooms) < 16
+    assert (off, off_bytes) == (0, 0)

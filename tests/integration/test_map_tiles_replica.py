@@ -24,7 +24,14 @@ def test_a_stored_tile_is_read_from_the_replica_and_from_the_primary_when_the_re
     stack,
 ):
     # The replica check is trusted for a minute: it dies between two checks, under a request.
-    app = _replica_app(make_app, standby, DATABASE_READ_MAX_LAG_S=3600, DATABASE_READ_CHECK_INTERVAL_S=60)
+    # No tile kept in Redis (TILE_CACHE_MAX_BYTES=0): every request reads the table through the routing.
+    app = _replica_app(
+        make_app,
+        standby,
+        DATABASE_READ_MAX_LAG_S=3600,
+        DATABASE_READ_CHECK_INTERVAL_S=60,
+        TILE_CACHE_MAX_BYTES=0,
+    )
     with app.app_context():
         import_demo()
         z, x, y, mvt = db.session.execute(
