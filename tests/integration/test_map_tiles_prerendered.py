@@ -316,6 +316,8 @@ def test_a_prerendered_tile_missing_from_redis_is_read_from_the_table_without_a_
     z, x, y, mvt = next(tile for tile in stored_tiles() if tile[0] == 15)
     document = tilejson(client)
     forget_cached_tiles()  # as when the import's copies did not fit under the cap
+    # The process's index of the zoom's tiles holding a stop, read once per zoom and snapshot.
+    assert not tile_service.holds_no_stop(document["snapshot"], z, x, y)
     db.session.remove()
     # The first request after an import: one autocommit statement, no BEGIN/ROLLBACK round trips
     # (the session's transaction also made psycopg drop the prepared statement on every request).
@@ -381,9 +383,10 @@ def test_a_tile_without_stops_of_a_prerendered_zoom_is_answered_empty_without_re
         response = client.get(tile_url(document, z, x, y))
         assert (response.status_code, response.data) == (200, b"")
         assert tile_service.render_tile(z, x, y, tile_service.canonical(tile_service.StopFilters())) == b""
-    # Only the empty answers were added to what the import copied: nothing rendered was kept.
+    # Known empty from the process's index of the tiles holding a stop: nothing looked up or stored.
     for z, x, y in ((16, 0, 0), (3, 0, 0)):
-        assert redis_client.get(f"stopsync:tiles:{document['snapshot']}:{z}/{x}/{y}:all") == ""
+        assert tile_service.holds_no_stop(document["snapshot"], z, x, y)
+        assert not redis_client.exists(f"stopsync:tiles:{document['snapshot']}:{z}/{x}/{y}:all")
 
 
 def test_a_tile_of_a_zoom_not_prerendered_is_rendered_and_kept_in_redis(stack, make_app, redis_client):
@@ -440,3 +443,18 @@ def test_the_tiles_copied_after_an_import_stop_at_the_cap_and_can_be_switched_of
     assert zooms == set(range(max(zooms) + 1))
     assert max(zooms) < 16
     assert (off, off_bytes) == (0, 0)
+
+
+def test_the_index_of_tiles_holding_a_stop_is_unknown_for_zooms_not_prerendered(stack, make_app):
+    app = make_app(TILE_PRERENDER_MAX_ZOOM=12)
+    with app.app_context():
+        import_demo()
+        snapshot = tile_service.published_snapshot(fresh=True)
+        z, x, y = db.session.execute(text("SELECT z, x, y FROM map_tiles WHERE z = 12 LIMIT 1")).one()
+        assert not tile_service.holds_no_stop(snapshot, z, x, y)
+        assert tile_service.holds_no_stop(snapshot, 12, 0, 0)
+        # Zoom 15 was not pre-rendered: nothing is known, so a tile of it is rendered (never "empty").
+        assert not tile_service.holds_no_stop(snapshot, 15, 0, 0)
+        # Nor for a snapshot that is not the published one.
+        assert not tile_service.holds_no_stop("999-deadbeef", 12, 0, 0)
+        db.session.remove()
